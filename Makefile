@@ -1,0 +1,138 @@
+# m3age build. `make` builds build/m3age; `make check` runs every test; `make asan` runs the
+# whole suite under ASan + UBSan; `make bench`, `make demo`, `make install`.
+# V=1 shows the commands; WERROR=1 turns warnings into errors (CI).
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+BUILD      ?= build
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+VERSION    := 0.1.0
+
+PKGS := libsodium openssl libssh libbsd
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+ifeq ($(SAN),1)
+OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HARDEN := -fPIE
+SANLD  := -fsanitize=address,undefined
+else
+OPT    ?= -O2 -g
+endif
+
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS += -I. -D_GNU_SOURCE -DM3AGE_VERSION='"$(VERSION)"'
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) -MMD -MP
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANLD)
+LDLIBS   += $(PKG_LIBS) -lpthread
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS  := $(sort $(wildcard libage/*.c keys/*.c registry/*.c secrets/*.c))
+CMD_SRCS  := $(sort $(wildcard cmd/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+BENCH_SRCS:= $(sort $(wildcard bench/*.c))
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CMD_OBJS  := $(CMD_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+LIB       := $(BUILD)/libm3age.a
+BIN       := $(BUILD)/m3age
+MANS      := $(wildcard man/*.1 man/*.5 man/*.7)
+
+.PHONY: all deps check test asan bench demo install uninstall clean format lint-man tools
+
+all: $(BIN)
+
+# Install missing Debian packages once per build folder (and whenever deps.sh changes).
+$(BUILD)/.deps-%: build-aux/deps.sh
+	@mkdir -p $(BUILD)
+	$(Q)build-aux/deps.sh $*
+	@touch $@
+
+DEPS_BUILD := $(BUILD)/.deps-build
+$(LIB_OBJS) $(CMD_OBJS): | $(DEPS_BUILD)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CMD_OBJS) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJS) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-check
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion
+
+$(BUILD)/tools/%: tests/tools/%.c $(LIB) | $(BUILD)/.deps-check
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TOOL    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lz -lutil
+
+$(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/.deps-bench
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+deps: $(DEPS_BUILD)
+
+tools: $(TOOL_BINS)
+
+check: $(BUILD)/.deps-check $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)BUILD=$(abspath $(BUILD)) tests/run.sh
+
+test: check
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 check
+
+bench: $(BUILD)/.deps-bench $(BIN) $(BENCH_BINS) $(TOOL_BINS)
+	$(Q)BUILD=$(abspath $(BUILD)) bench/run.sh
+
+demo: $(BUILD)/.deps-demo $(BIN)
+	$(Q)BUILD=$(abspath $(BUILD)) examples/demo.sh
+
+lint-man: $(BUILD)/.deps-man
+	$(Q)for m in $(MANS); do mandoc -Tlint -W warning $$m || exit 1; done; echo "man pages: lint clean"
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/m3age
+	ln -sf m3age $(DESTDIR)$(BINDIR)/agenix
+	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+	for m in $(filter %.5,$(MANS)); do install -d $(DESTDIR)$(MANDIR)/man5 && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/m3age $(DESTDIR)$(BINDIR)/agenix
+	for m in $(notdir $(MANS)); do rm -f $(DESTDIR)$(MANDIR)/man*/$$m; done
+
+format:
+	clang-format -i $(LIB_SRCS) $(CMD_SRCS) $(wildcard */*.h) $(UNIT_SRCS) $(TOOL_SRCS) $(BENCH_SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d)

@@ -1,0 +1,59 @@
+#!/bin/sh
+# deps.sh PROFILE...: make sure the Debian packages a make target needs are installed.
+# Installs what is missing with apt-get (through sudo when not root) and says so.
+# On systems without apt-get (a Nix dev shell, another distribution) it only checks
+# and names what is missing.
+set -eu
+
+pkgs_build="gcc make pkg-config libsodium-dev libssl-dev libssh-dev libbsd-dev"
+pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age nix-bin openssh-client openssh-server git mandoc"
+pkgs_asan="$pkgs_check"
+pkgs_fuzz="$pkgs_check clang libclang-rt-14-dev"
+pkgs_bench="$pkgs_check hyperfine"
+pkgs_valgrind="$pkgs_check valgrind"
+pkgs_demo="$pkgs_build git"
+pkgs_man="mandoc"
+
+want=""
+for profile in "$@"; do
+    eval "list=\${pkgs_$profile:-}"
+    [ -n "$list" ] || { echo "deps.sh: unknown profile '$profile'" >&2; exit 2; }
+    want="$want $list"
+done
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    # Not Debian: trust the environment (e.g. `nix develop`) and only check the libraries.
+    if ! pkg-config --exists libsodium openssl libssh libbsd 2>/dev/null; then
+        echo "m3age build: missing libraries (need libsodium, openssl, libssh, libbsd via pkg-config);" \
+             "install them with your package manager" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+missing=""
+for p in $want; do
+    case " $missing " in *" $p "*) continue ;; esac
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = installed ] || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "m3age build: missing packages:$missing (run as root or install sudo)" >&2
+    exit 1
+fi
+
+echo "m3age build: installing missing packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be empty on a fresh machine; refresh them once if needed.
+if ! $sudo apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
+    echo "m3age build: refreshing package lists (apt-get update)" >&2
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+echo "m3age build: installed:$missing" >&2

@@ -1,0 +1,52 @@
+/* cmd.h: the command table and the output helpers every command uses.
+ *
+ * cmd/ is the only layer that prints, prompts, reads the environment or exits. One file per
+ * command (cmd/encrypt.c, cmd/registry.c, ...); each exports `int cmd_NAME(int argc, char
+ * **argv)` returning the process exit status, and has one line in the table in cmd/main.c. */
+#ifndef M3_CMD_H
+#define M3_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "libage/error.h"
+
+/* Exit statuses of the native commands (design.md). */
+enum {
+    M3_EXIT_OK = 0,
+    M3_EXIT_NEGATIVE = 1, /* findings, differences, no identity matched, decryption failed */
+    M3_EXIT_USAGE = 2,    /* usage or operational error */
+};
+
+struct m3_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+/* The program name used in messages: "m3age", or "age"/"agenix" in compatibility modes. */
+extern const char *m3_progname;
+
+/* m3_error/m3_warn/m3_hint/m3_info: one line on stderr, "m3age: error: ...". */
+void m3_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void m3_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void m3_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void m3_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* m3_error_diag: "m3age: error: WHAT: <diag message or m3_strerror(rc)>". */
+void m3_error_diag(const char *what, int rc, const struct m3_diag *d);
+
+/* m3_use_color: true when stream is a terminal and NO_COLOR is unset. */
+bool m3_use_color(FILE *stream);
+
+/* m3_is_help: true when arg is -h or --help. */
+bool m3_is_help(const char *arg);
+
+/* Commands. */
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_age_compat(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

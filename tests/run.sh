@@ -1,0 +1,59 @@
+#!/bin/bash
+# tests/run.sh: run every test (unit, conformance, cli, interop) and print one total.
+# BUILD names the build folder. TEST_ONLY=PATTERN limits which test files run.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+: "${BUILD:=$here/../build}"
+export BUILD
+pass=0 fail=0 skip=0 failed_files=""
+
+tally() { # tally FILE LABEL: add the counts of a "N passed, N failed, N skipped" line
+    local line p f s
+    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+    if [ -z "$line" ]; then
+        fail=$((fail + 1)); failed_files="$failed_files $2"; return
+    fi
+    p=$(echo "$line" | sed -E 's/.* ?([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + ${s:-0}))
+    [ "$f" -eq 0 ] || failed_files="$failed_files $2"
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    case $t in *.d|*.o) continue ;; esac
+    n=$(basename "$t")
+    [ -n "${TEST_ONLY:-}" ] && ! echo "$n" | grep -qE "$TEST_ONLY" && continue
+    "$t" --jobs 2 >"$log" 2>&1
+    rc=$?
+    syn=$(grep 'Synthesis' "$log" | tail -1)
+    tested=$(echo "$syn" | sed -nE 's/.*Tested: ([0-9]+).*/\1/p')
+    passing=$(echo "$syn" | sed -nE 's/.*Passing: ([0-9]+).*/\1/p')
+    tested=${tested:-0} passing=${passing:-0}
+    if [ "$rc" -ne 0 ] || [ -z "$syn" ]; then
+        cat "$log"
+        fail=$((fail + tested - passing)); [ "$tested" -eq "$passing" ] && fail=$((fail + 1))
+        pass=$((pass + passing)); failed_files="$failed_files $n"
+    else
+        pass=$((pass + passing))
+    fi
+    printf 'unit %-32s %s\n' "$n" "$(echo "$syn" | sed 's/.*Synthesis: //')"
+done
+
+for t in "$here"/conformance/*.sh "$here"/cli/*.sh "$here"/interop/*.sh; do
+    [ -f "$t" ] || continue
+    n=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
+    [ -n "${TEST_ONLY:-}" ] && ! echo "$n" | grep -qE "$TEST_ONLY" && continue
+    bash "$t" >"$log" 2>&1
+    grep -vE '^ok ' "$log"
+    tally "$log" "$n"
+done
+
+echo
+[ -n "$failed_files" ] && echo "failing:$failed_files"
+echo "total: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
