@@ -29,7 +29,8 @@ go_encrypt() {
 }
 
 go_decrypt() { # go_decrypt FILE OUT [PASSPHRASE]
-    "$TOOLS/ptyrun" -S -e 'Enter passphrase' -s "${3:-$PW}" -- age -d -o "$2" "$1" >pty.log 2>&1
+    # stdout to the file: Go age makes no -o file for an empty plaintext
+    "$TOOLS/ptyrun" -S -o "$2" -e 'Enter passphrase' -s "${3:-$PW}" -- age -d "$1" >pty.log 2>&1
 }
 
 m3_to_age() { # SIZE ARMOR

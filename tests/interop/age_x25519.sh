@@ -58,9 +58,10 @@ m3_to_age() { # m3_to_age SIZE ARMOR(0/1)
         body=$(($(wc -c <f.age) - hdr))
         assert_eq "$body" "$(payload_size "$1")" "payload size of $1 bytes"
     fi
-    run age -d -i go.key -o dec f.age
+    # (to stdout: Go age does not create an -o file for an empty plaintext)
+    run age -d -i go.key f.age
     assert_status 0
-    assert_same_file dec plain
+    assert_same_file out plain
 }
 
 age_to_m3() { # age_to_m3 SIZE ARMOR(0/1)

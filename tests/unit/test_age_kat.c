@@ -576,6 +576,9 @@ decrypt_resealed(struct sealed *s, const unsigned char *pt, const size_t *lens, 
         rc = age_decryptor_unwrap(dec, &s->id, 1, &d);
     if (rc == 0)
         rc = age_decryptor_stream(dec, mb_write, out, 1, &d);
+    if (rc != 0)
+        cr_log_info("resealed %zu chunks%s: %d (%s)", nchunks, le_counter ? " (LE counter)" : "",
+                    rc, d.msg);
     age_decryptor_free(dec);
     free(f.p);
     free(ct);
