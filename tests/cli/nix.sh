@@ -298,4 +298,59 @@ test_agenix_activation_with_an_ssh_host_key() {
     assert_same_file run/wifi.tmp plain
 }
 
+# readme_block LANG N: the Nth ```LANG block of README.md's Nix section.
+readme_block() {
+    awk -v lang="$1" -v n="$2" '
+        /^## Nix: / { in_section = 1 }
+        in_section && $0 == "```" lang { k++; if (k == n) { on = 1; next } }
+        on && /^```$/ { exit }
+        on { print }' "$SRCDIR/README.md"
+}
+
+test_readme_three_lines_evaluate() {
+    need_nix
+    readme_block nix 1 >lines.nix
+    [ -s lines.nix ] || _fail "no nix block in README.md"
+    grep -q 'src = \./\.;' lines.nix || _fail "README's check line lost its src = ./."
+    # the lines are attribute definitions of a user's flake; ./. becomes a store path here
+    { echo "{ nixpkgs, agenix, m3age }: {"
+      sed 's|src = \./\.;|src = "/nix/store/33333333333333333333333333333333-config";|' lines.nix
+      echo "}"; } >user.nix
+    cat >expr.nix <<NIX
+let
+  stub = import $SRCDIR/tests/nix/stub.nix;
+  flake = import $SRCDIR/flake.nix;
+  m3age = flake.outputs { self = m3age; nixpkgs = stub.nixpkgs; } // { outPath = "/src"; };
+  user = import ./user.nix { nixpkgs = stub.nixpkgs; agenix = { nixosModules.default = { }; }; inherit m3age; };
+  module = builtins.elemAt user.modules 1;
+in {
+  url = user.inputs.m3age.url;
+  ageBin = (stub.evalModule { inherit module; options = stub.agenixNixosOptions; }).config.age.ageBin.content;
+  check = user.checks.x86_64-linux.secrets.buildCommand;
+}
+NIX
+    run nix_instantiate --eval --strict --json expr.nix
+    assert_status 0
+    assert_contains out '"url":"github:m3tam3re/m3age"'
+    assert_contains out "\"ageBin\":\"$STORE/bin/m3age\""
+    assert_contains out 'cd /nix/store/33333333333333333333333333333333-config\n'
+    assert_contains out "$STORE/bin/m3age audit --json > "
+}
+
+test_readme_shell_commands_parse() {
+    local n=1 found=0
+    while readme_block sh "$n" >block.sh && [ -s block.sh ]; do
+        run bash -n block.sh
+        [ "$status" -eq 0 ] || _fail "README sh block $n does not parse: $(cat err)"
+        found=$((found + 1)) n=$((n + 1))
+    done
+    [ "$found" -ge 4 ] || _fail "only $found sh blocks in README's Nix section"
+    # the gates named in the issue, with the flags the commands take
+    readme_block sh 1 >gate.sh
+    assert_contains gate.sh 'm3age check --host m3-aether && nixos-rebuild switch --flake .#m3-aether --target-host m3-aether'
+    grep -h 'm3age' "$SRCDIR/README.md" >all
+    assert_contains all 'm3age git-setup'
+    assert_contains all 'audit --json'
+}
+
 run_tests
