@@ -16,6 +16,8 @@
   git,
   nix,
   mandoc,
+  zsh,
+  fish,
   src ? ../.,
 }:
 
@@ -69,8 +71,9 @@ stdenv.mkDerivation {
     git
     nix
     mandoc
+    zsh
+    fish
   ];
-  # Tests that need what the sandbox lacks (a loopback sshd, a writable nix store) skip.
   preCheck = ''
     export HOME=$TMPDIR/home
     mkdir -p $HOME

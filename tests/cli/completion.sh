@@ -111,6 +111,15 @@ NIX
     [ "$status" -eq 0 ] || skip "m3age registry eval not available in this build yet"
     PATH="$BUILD:$PATH" expect_comp 'm3age edit ' plain.age secrets/computed.age
     M3AGE_COMP_NO_EVAL=1 expect_comp 'm3age edit ' plain.age
+    if command -v fish >/dev/null; then
+        PATH="$BUILD:$PATH" fish_comp 'm3age edit '
+        assert_eq "$(tr '\n' ' ' <out)" "plain.age secrets/computed.age " "fish, through registry eval"
+    fi
+    if command -v zsh >/dev/null; then
+        ZTMP=$(mktemp -d "${TMPDIR:-/tmp}/m3z.XXXXXX")
+        trap 'rm -rf "$ZTMP"' EXIT
+        PATH="$BUILD:$PATH" expect_zsh 'm3age edit ' plain.age secrets/computed.age
+    fi
 }
 
 test_no_registry_offers_files() {
@@ -157,6 +166,16 @@ test_registered_for_both_names() {
     assert_contains out 'complete -F _m3age agenix'
 }
 
+# path_without_m3age: $PATH less the folders holding an m3age (so the completions use their
+# grep fallback for names whatever is installed).
+path_without_m3age() {
+    local d out="" IFS=:
+    for d in $PATH; do
+        [ -x "$d/m3age" ] || out="$out${out:+:}$d"
+    done
+    printf '%s\n' "$out"
+}
+
 # fish_comp LINE: what fish offers (candidates only, descriptions dropped), sorted, in ./out.
 fish_comp() {
     command -v fish >/dev/null || skip "fish not installed"
@@ -170,13 +189,13 @@ test_fish_completion() {
     make_repo
     fish_comp 'm3age '
     assert_eq "$(tr '\n' ' ' <out)" "audit check decrypt diff edit encrypt git-setup help hosts keygen keys registry rekey version " "fish commands"
-    PATH=/usr/bin:/bin fish_comp 'm3age edit '
+    PATH=$(path_without_m3age) fish_comp 'm3age edit '
     assert_eq "$(tr '\n' ' ' <out)" "secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age " "fish secrets"
     fish_comp 'm3age rekey --host '
     assert_eq "$(tr '\n' ' ' <out)" "m3-aether m3-ares m3-atlas " "fish hosts"
     fish_comp 'm3age registry hosts '
     assert_empty out
-    PATH=/usr/bin:/bin fish_comp 'agenix -e secrets/wif'
+    PATH=$(path_without_m3age) fish_comp 'agenix -e secrets/wif'
     assert_eq "$(tr '\n' ' ' <out)" "secrets/wifi.age " "fish agenix -e"
 }
 
@@ -190,6 +209,40 @@ test_zsh_completion_parses_and_registers() {
         compinit -u -d $PWD/zcompdump; print -r -- $_comps[m3age] $_comps[agenix]'
     assert_status 0
     assert_eq "$(cat out)" "_m3age _m3age" "zsh completion functions"
+}
+
+# zsh_comp LINE: what zsh offers after LINE and a Tab (tests/cli/zsh/complete.zsh), in ./out.
+zsh_comp() {
+    command -v zsh >/dev/null || skip "zsh not installed"
+    zsh -fc 'zmodload zsh/zpty' 2>/dev/null || skip "zsh has no zpty module"
+    mkdir -p "$ZTMP/fpath"
+    cp "$SRCDIR/completions/_m3age" "$ZTMP/fpath/"
+    run env HOME="$ZTMP" M3_ZOUT="$ZTMP/cands" M3_ZCAP="$SRCDIR/tests/cli/zsh/capture.zsh" \
+        M3_ZFPATH="$ZTMP/fpath" M3_ZDUMP="$ZTMP/zcompdump" \
+        zsh -f "$SRCDIR/tests/cli/zsh/complete.zsh" "$1"
+    assert_status 0
+}
+
+expect_zsh() {
+    local line=$1
+    shift
+    zsh_comp "$line"
+    assert_eq "$(tr '\n' ' ' <out)" "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" "zsh candidates for '$line'"
+}
+
+test_zsh_completion_candidates() {
+    ZTMP=$(mktemp -d "${TMPDIR:-/tmp}/m3z.XXXXXX")
+    trap 'rm -rf "$ZTMP"' EXIT
+    make_repo
+    PATH=$(path_without_m3age) # the grep fallback for names
+    expect_zsh 'm3age ' audit check decrypt diff edit encrypt git-setup help hosts keygen keys \
+        registry rekey version
+    expect_zsh 'm3age edit ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
+    expect_zsh 'm3age rekey --host ' m3-aether m3-ares m3-atlas
+    expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
+    expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
+    expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
+    expect_zsh 'm3age audit --' --help --host --identity --json --rules
 }
 
 run_tests
