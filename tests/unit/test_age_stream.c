@@ -126,7 +126,7 @@ struct rt_case {
 
 ParameterizedTestParameters(stream, round_trip)
 {
-    static struct rt_case cases[64];
+    static struct rt_case cases[80];
     static const size_t sizes[] = {0,
                                    1,
                                    65535,
@@ -197,6 +197,28 @@ Test(stream, tampered_chunk_releases_only_earlier_chunks, .init = setup, .fini =
         cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len, bad);
         cr_assert(strstr(d.msg, "failed authentication") != NULL, "%s", d.msg);
         ct.p[ps + bad * AGE_CT_CHUNK + 10] ^= 1;
+        free(out.p);
+    }
+    free(pt);
+    free(ct.p);
+}
+
+Test(stream, tampered_chunk_in_a_later_batch, .init = setup, .fini = teardown)
+{
+    size_t size = 100 * 65536 + 7;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false);
+    size_t ps = payload_start(&ct);
+
+    for (size_t bad = 31; bad < 101; bad += 35) {
+        struct mem out = {0};
+        struct m3_diag d = {0};
+        ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
+        cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD, "chunk %zu", bad);
+        cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len,
+                     bad);
+        cr_assert(memcmp(out.p, pt, out.len) == 0);
+        ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
         free(out.p);
     }
     free(pt);
