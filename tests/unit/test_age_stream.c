@@ -127,18 +127,10 @@ struct rt_case {
 ParameterizedTestParameters(stream, round_trip)
 {
     static struct rt_case cases[80];
-    static const size_t sizes[] = {0,
-                                   1,
-                                   65535,
-                                   65536,
-                                   65537,
-                                   16 * 65536,
-                                   16 * 65536 + 1,
-                                   17 * 65536,
-                                   33 * 65536 + 5,
-                                   200 * 1024,
-                                   32 * 65536,
-                                   48 * 65536 - 1};
+    static const size_t sizes[] = {
+        0, 1, 65535, 65536, 65537, 16 * 65536, 16 * 65536 + 1, 17 * 65536, 33 * 65536 + 5,
+        200 * 1024, 32 * 65536, 48 * 65536 - 1, 100 * 65536 + 3, 96 * 65536,
+    };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         cases[n++] = (struct rt_case){sizes[i], false, 1, false, true};
