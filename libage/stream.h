@@ -9,7 +9,7 @@
 #include "libage/age.h"
 
 #define AGE_CT_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_SIZE) /* one sealed full chunk */
-#define AGE_BATCH_CHUNKS 32                          /* chunks per batch (2 MiB) */
+#define AGE_BATCH_CHUNKS 12 /* chunks per batch: 768 KiB, two batches in flight stay under the 8 MiB RSS budget */
 #define AGE_MAX_THREADS 16
 
 struct age_chunk_job {
