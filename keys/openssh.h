@@ -57,31 +57,20 @@ int keys_ssh_private_identity_native(const struct keys_ssh_private *k, const cha
 int keys_bcrypt_pbkdf(const char *pass, size_t pass_len, const unsigned char *salt, size_t salt_len,
                       unsigned rounds, unsigned char *key, size_t key_len);
 
-/* ---- identities from key files ------------------------------------------------------ */
-
-#define KEYS_PASSPHRASE_TRIES 3 /* a passphrase callback is asked at most this often per key */
-
-/* keys_ssh_identity_parse: an identity from an OpenSSH or PEM private key file's text. `name`
- * (the file) is used in prompts and messages. A plain key is read now; a passphrase-protected
- * one gives a locked identity that asks cb (prompt: the file name, with a note on retries)
- * only when a header has a stanza whose tag is its key's, up to KEYS_PASSPHRASE_TRIES times,
- * and remembers the result for the rest of the run. cb returning non-zero stops asking. Errors
- * as keys_ssh_private_parse/_identity; from unwrap also M3_EPASSPHRASE naming the file. */
-int keys_ssh_identity_parse(struct age_identity **out, const char *text, size_t len,
-                            const char *name, age_passphrase_fn cb, void *cb_ctx,
-                            struct m3_diag *d);
-/* keys_identity_ssh_wire: the wire public key of an ssh identity (locked or not). 0, or
- * M3_EINVAL (not an ssh identity) / M3_ENOTFOUND (encrypted PEM: unknown until unlocked). */
-int keys_identity_ssh_wire(const struct age_identity *id, const unsigned char **wire, size_t *len);
-/* keys_identity_is_locked: true for a passphrase-protected key not unlocked yet. */
-bool keys_identity_is_locked(const struct age_identity *id);
+/* keys_ask_passphrase: asks cb for the passphrase of key file `name` and calls try_fn with
+ * it, up to KEYS_PASSPHRASE_TRIES times while try_fn returns M3_EPASSPHRASE (stopping early
+ * when cb fails or gives the same answer twice). Errors carry "NAME: " in the diag. */
+typedef int (*keys_try_fn)(void *arg, const char *pass, struct m3_diag *d);
+int keys_ask_passphrase(const char *name, age_passphrase_fn cb, void *cb_ctx, keys_try_fn try_fn,
+                        void *arg, struct m3_diag *d);
 
 /* ---- public keys ------------------------------------------------------------------- */
 
 /* keys_ssh_public_parse: an authorized_keys-style line: optional options, then
  * "TYPE BASE64 [comment]". *wire receives the decoded wire key (malloc'd) after checking
- * that its embedded type equals TYPE. Errors: M3_EINVAL (not such a line, diag says why),
- * M3_ENOMEM. Does not judge the type: see age_ssh_recipient_from_wire. */
+ * that its embedded type equals TYPE. Returns M3_ENOMATCH (no diag) when the line names no
+ * known SSH key type; M3_EINVAL for a malformed key (diag says why); M3_ENOMEM. Does not
+ * judge the type: see age_ssh_recipient_from_wire. */
 int keys_ssh_public_parse(const char *line, unsigned char **wire, size_t *len, struct m3_diag *d);
 
 /* keys_ssh_type_unsupported: when `word` names an SSH key type that age cannot use (ecdsa,

@@ -4,12 +4,16 @@
  * identity can tell from a stanza's tag whether a file is for it before asking anything: the
  * passphrase is asked only for files that need this key, and at most once per run (the
  * unlocked identity, or the failure, is kept). */
+#include "keys/keys.h"
 #include "keys/openssh.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PASSPHRASE_MAX 1024
 
@@ -40,46 +44,67 @@ prefix_diag(struct m3_diag *d, const char *name)
     d->msg[nl + 2 + ml] = '\0';
 }
 
-static int
-lazy_unlock(struct lazy *z, struct m3_diag *d)
+int
+keys_ask_passphrase(const char *name, age_passphrase_fn cb, void *cb_ctx, keys_try_fn try_fn,
+                    void *arg, struct m3_diag *d)
 {
     char prompt[4400];
-    char *pass = NULL;
+    char *pass = NULL, *prev = NULL;
     int rc = M3_EPASSPHRASE;
 
-    if (z->cb == NULL) {
-        rc = m3_diag_set(d, M3_EPASSPHRASE,
-                         "%s: the key is protected by a passphrase and no "
-                         "passphrase can be asked here",
-                         z->name);
+    if (cb == NULL) {
+        rc = m3_diag_set(d, M3_EPASSPHRASE, "the key is protected by a passphrase");
         goto out;
     }
-    if ((pass = age_secret_alloc(PASSPHRASE_MAX)) == NULL)
-        return M3_ENOMEM;
+    if ((pass = age_secret_alloc(PASSPHRASE_MAX)) == NULL ||
+        (prev = age_secret_alloc(PASSPHRASE_MAX)) == NULL) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
     for (int attempt = 1; attempt <= KEYS_PASSPHRASE_TRIES; attempt++) {
         if (attempt == 1)
-            snprintf(prompt, sizeof(prompt), "%s", z->name);
+            snprintf(prompt, sizeof(prompt), "%s", name);
         else
-            snprintf(prompt, sizeof(prompt), "%s (incorrect passphrase, try %d of %d)", z->name,
+            snprintf(prompt, sizeof(prompt), "%s (incorrect passphrase, try %d of %d)", name,
                      attempt, KEYS_PASSPHRASE_TRIES);
-        rc = z->cb(z->cb_ctx, prompt, pass, PASSPHRASE_MAX);
-        if (rc != 0) {
-            if (attempt > 1)
-                rc = M3_EPASSPHRASE;
-            rc = m3_diag_set(d, rc, "%s: %s", z->name,
-                             rc == M3_EPASSPHRASE ? "incorrect passphrase"
-                                                  : "no passphrase given for the key");
+        if ((rc = cb(cb_ctx, prompt, pass, PASSPHRASE_MAX)) != 0) {
+            rc = attempt > 1 ? m3_diag_set(d, M3_EPASSPHRASE, "incorrect passphrase")
+                             : m3_diag_set(d, rc, "the key is protected by a passphrase and "
+                                                  "none was given");
             goto out;
         }
-        rc = keys_ssh_private_identity(z->k, pass, &z->real, d);
+        /* The same answer again (a passphrase from the environment) cannot do better. */
+        if (attempt > 1 && strcmp(pass, prev) == 0) {
+            rc = m3_diag_set(d, M3_EPASSPHRASE, "incorrect passphrase");
+            goto out;
+        }
+        rc = try_fn(arg, pass, d);
+        memcpy(prev, pass, PASSPHRASE_MAX);
         sodium_memzero(pass, PASSPHRASE_MAX);
         if (rc != M3_EPASSPHRASE)
             break;
     }
-    if (rc != 0)
-        prefix_diag(d, z->name);
 out:
+    if (rc != 0)
+        prefix_diag(d, name);
     age_secret_free(pass);
+    age_secret_free(prev);
+    return rc;
+}
+
+static int
+try_unlock(void *arg, const char *pass, struct m3_diag *d)
+{
+    struct lazy *z = arg;
+
+    return keys_ssh_private_identity(z->k, pass, &z->real, d);
+}
+
+static int
+lazy_unlock(struct lazy *z, struct m3_diag *d)
+{
+    int rc = keys_ask_passphrase(z->name, z->cb, z->cb_ctx, try_unlock, z, d);
+
     if (rc != 0) {
         z->failed = rc;
         if (d != NULL)
@@ -189,4 +214,31 @@ bool
 keys_identity_is_locked(const struct age_identity *id)
 {
     return id != NULL && id->ops == &lazy_ops && ((const struct lazy *)id->state)->real == NULL;
+}
+
+int
+keys_identity_file_exposed(const char *path, struct m3_diag *d)
+{
+    struct stat st;
+    char head[4096];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), rc = 0;
+
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+        goto out;
+    if ((n = read(fd, head, sizeof(head) - 1)) <= 0)
+        goto out;
+    head[n] = '\0';
+    /* Only private keys in the SSH and PEM formats: ssh itself refuses these when exposed. */
+    if (strstr(head, "PRIVATE KEY-----") != NULL && strstr(head, "PUBLIC KEY") == NULL) {
+        m3_diag_set(d, 0, "%s: private key file is accessible by others (mode %04o)", path,
+                    (unsigned)(st.st_mode & 07777));
+        rc = 1;
+    }
+out:
+    sodium_memzero(head, sizeof(head));
+    close(fd);
+    return rc;
 }

@@ -82,7 +82,7 @@ keys_ssh_public_parse(const char *line, unsigned char **wire, size_t *len, struc
     if (!is_type_word(type, type_len)) /* authorized_keys options come first */
         type = token(&p, &type_len);
     if (!is_type_word(type, type_len))
-        return m3_diag_set(d, M3_EINVAL, "not an SSH public key line");
+        return M3_ENOMATCH;
     b64 = token(&p, &b64_len);
     if (b64_len == 0)
         return m3_diag_set(d, M3_EINVAL, "SSH public key line has no key after '%.*s'",
