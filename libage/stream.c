@@ -76,8 +76,13 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encrypt)
         if (EVP_CipherUpdate(c, j->p, &outl, j->p, (int)clen) != 1)
             return false;
         if (EVP_CipherFinal_ex(c, j->p + outl, &fl) != 1) {
-            /* Authentication failed: never release the unauthenticated bytes. */
-            OPENSSL_cleanse(j->p, clen);
+            /* Authentication failed. Applying the same keystream again turns the bytes back
+             * into the ciphertext: nothing unauthenticated stays in the buffer, and the chunk
+             * can be tried again with the other last-chunk flag. */
+            EVP_CIPHER_CTX *e = ctx_for(s, t, true);
+            if (e == NULL || EVP_CipherInit_ex(e, NULL, NULL, NULL, nonce, 1) != 1 ||
+                EVP_CipherUpdate(e, j->p, &outl, j->p, (int)clen) != 1)
+                OPENSSL_cleanse(j->p, clen);
             return false;
         }
     }
