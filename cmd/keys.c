@@ -107,7 +107,12 @@ convert_private(const char *path)
     m3_diag_clear(&d);
     if (keys_convert_private(buf, len, m3_in_name(path), m3_passphrase_cb, NULL, out,
                              AGE_X25519_IDENTITY_LEN + 1, &d) != 0) {
-        m3_error_diag(m3_in_name(path), d.code, &d);
+        /* Passphrase errors already name the key file. */
+        size_t nl = strlen(m3_in_name(path));
+        if (strncmp(d.msg, m3_in_name(path), nl) == 0 && d.msg[nl] == ':')
+            m3_error("%s", d.msg);
+        else
+            m3_error_diag(m3_in_name(path), d.code, &d);
         goto out;
     }
     printf("%s\n", out);
