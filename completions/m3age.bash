@@ -57,6 +57,20 @@ _m3age_secret_names() {
     fi
 }
 
+# _m3age_bindings KIND: names the registry binds to a key (KIND=keys) or to a list (lists),
+# as written in its `let` (a cheap scan: `name = "ssh-..."`, `name = "age1..."`, `name = [`).
+_m3age_bindings() {
+    local rules re
+    rules=$(_m3age_registry) || return 0
+    [ -n "$rules" ] || return 0
+    if [ "$1" = keys ]; then
+        re='^[[:space:]]*([A-Za-z_][A-Za-z0-9_'"'"'-]*)[[:space:]]*=[[:space:]]*"(ssh-|age1|sk-ssh-|ecdsa-).*'
+    else
+        re='^[[:space:]]*([A-Za-z_][A-Za-z0-9_'"'"'-]*)[[:space:]]*=[[:space:]]*\[.*'
+    fi
+    sed -nE "s/$re/\1/p" "$rules" 2>/dev/null
+}
+
 # _m3age_host_names: one host per line (the folders under the nearest hosts/).
 _m3age_host_names() {
     local hosts d
@@ -106,7 +120,8 @@ _m3age_value() {
     --host) _m3age_reply_lines "$(_m3age_host_names)" ;;
     -e | --edit | -d | --decrypt) [ "$mode" = agenix ] && _m3age_reply_secrets || _m3age_reply_files ;;
     -r | --recipient) [ "$mode" = agenix ] && return 1 ;; # agenix: -r is --rekey
-    --jobs | --to | --editor) ;;                           # free text
+    --to) _m3age_reply_lines "$(_m3age_bindings lists)" ;;
+    --jobs | --editor) ;; # free text
     *) return 1 ;;
     esac
     return 0
@@ -116,7 +131,7 @@ _m3age_age_flags="-e --encrypt -d --decrypt -r --recipient -R --recipients-file 
 _m3age_agenix_flags="-e --edit -d --decrypt -r --rekey -i --identity -v --verbose -h --help"
 
 _m3age() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev="" mode=m3age cmd="" sub="" i w
+    local cur=${COMP_WORDS[COMP_CWORD]} prev="" mode=m3age cmd="" sub="" nw=0 i w
     COMPREPLY=()
     [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD - 1]}
     [ "${COMP_WORDS[0]##*/}" = agenix ] && mode=agenix
@@ -147,6 +162,8 @@ _m3age() {
             cmd=$w
         elif [ -z "$sub" ]; then
             sub=$w
+        else
+            nw=$((nw + 1)) # words after the subcommand
         fi
     done
 
@@ -176,8 +193,11 @@ _m3age() {
         case $sub in
         "") args="eval add set-key rm rm-key hosts" ;;
         eval) opts="$opts --rules --json --nix" ;;
-        add | rm) opts="$opts --rules" args=secrets ;;
-        set-key | rm-key) opts="$opts --rules" ;;
+        add) opts="$opts --rules" args=secrets
+            [ "$nw" -ge 1 ] && args=keys ;;
+        rm) opts="$opts --rules" args=secrets ;;
+        set-key | rm-key) opts="$opts --rules"
+            [ "$nw" -eq 0 ] && args=keys ;;
         hosts) opts="$opts --rules --json" ;;
         esac ;;
     edit) opts="$opts -i --identity --editor --unsafe-tmp --rules" args=secrets ;;
@@ -205,6 +225,7 @@ _m3age() {
     files) _m3age_reply_files ;;
     secrets) _m3age_reply_secrets ;;
     hosts) _m3age_reply_lines "$(_m3age_host_names)" ;;
+    keys) _m3age_reply_lines "$(_m3age_bindings keys)" ;;
     "") ;;
     *) _m3age_reply_words "$args" ;;
     esac

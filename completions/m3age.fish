@@ -39,6 +39,16 @@ function __m3age_secrets
     end
 end
 
+# __m3age_bindings keys|lists: names the registry's `let` binds to a key or to a list.
+function __m3age_bindings --argument-names kind
+    set -l rules (__m3age_registry); or return 0
+    if test "$kind" = keys
+        string replace -rf '^\s*([A-Za-z_][A-Za-z0-9_\'-]*)\s*=\s*"(ssh-|age1|sk-ssh-|ecdsa-).*' '$1' <$rules
+    else
+        string replace -rf '^\s*([A-Za-z_][A-Za-z0-9_\'-]*)\s*=\s*\[.*' '$1' <$rules
+    end
+end
+
 function __m3age_hosts
     set -l hosts (__m3age_find hosts); or return 0
     for d in $hosts/*/
@@ -139,12 +149,15 @@ complete -c m3age -n '__m3age_in hosts sync' -l from -x -a '(__fish_complete_dir
 complete -c m3age -n '__m3age_in hosts sync' -l known-hosts
 complete -c m3age -n '__m3age_in hosts sync' -l accept-new
 complete -c m3age -n '__m3age_in hosts sync' -l rekey
-complete -c m3age -n '__m3age_in hosts add' -l to -x
+complete -c m3age -n '__m3age_in hosts add' -l to -x -a '(__m3age_bindings lists)'
+complete -c m3age -n '__m3age_in registry add; and test (count (__m3age_words)) -ge 3' -a '(__m3age_bindings keys)'
+complete -c m3age -n '__m3age_at registry set-key; or __m3age_at registry rm-key' -a '(__m3age_bindings keys)'
 
 # arguments: secret names and host names
-for c in decrypt edit rekey diff 'keys inspect' 'registry add' 'registry rm'
+for c in decrypt edit rekey diff 'keys inspect' 'registry rm'
     complete -c m3age -n "__m3age_in $c" -a '(__m3age_secrets)'
 end
+complete -c m3age -n '__m3age_at registry add' -a '(__m3age_secrets)'
 for c in 'hosts sync' 'hosts add' 'hosts rm'
     complete -c m3age -n "__m3age_in $c" -a '(__m3age_hosts)'
 end

@@ -60,6 +60,9 @@ stdenv.mkDerivation {
     "CC=${stdenv.cc.targetPrefix}cc"
   ];
   enableParallelBuilding = true;
+  # The Makefile sets _FORTIFY_SOURCE=2 itself (with the stack protector, PIE and relro/now);
+  # the wrapper's own definition would clash with it.
+  hardeningDisable = [ "fortify" ];
 
   doCheck = true;
   checkTarget = "check";

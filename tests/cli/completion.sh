@@ -27,7 +27,9 @@ expect_comp() {
     local line=$1
     shift
     comp "$line"
-    assert_eq "$(tr '\n' ' ' <out)" "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" "candidates for '$line'"
+    local want=""
+    [ $# -eq 0 ] || want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+    assert_eq "$(tr '\n' ' ' <out)" "$want" "candidates for '$line'"
 }
 
 make_repo() {
@@ -122,6 +124,17 @@ NIX
     fi
 }
 
+test_key_and_list_names_from_the_registry() {
+    make_repo
+    sed -i 's/^in$/  servers = [ m3-atlas ];\nin/' secrets.nix
+    expect_comp 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
+    expect_comp 'm3age registry add secrets/new.age m3tam3re m3-' m3-atlas
+    expect_comp 'm3age registry rm-key ' m3-atlas m3tam3re
+    expect_comp 'm3age registry set-key m3t' m3tam3re
+    expect_comp 'm3age registry set-key m3tam3re ' # the new key is free text
+    expect_comp 'm3age hosts add m3-hermes --to ' servers
+}
+
 test_no_registry_offers_files() {
     mkdir work
     touch work/notes.age work/other.txt
@@ -197,6 +210,8 @@ test_fish_completion() {
     assert_empty out
     PATH=$(path_without_m3age) fish_comp 'agenix -e secrets/wif'
     assert_eq "$(tr '\n' ' ' <out)" "secrets/wifi.age " "fish agenix -e"
+    fish_comp 'm3age registry rm-key '
+    assert_eq "$(tr '\n' ' ' <out)" "m3-atlas m3tam3re " "fish key names"
 }
 
 test_zsh_completion_parses_and_registers() {
@@ -243,6 +258,9 @@ test_zsh_completion_candidates() {
     expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
     expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
     expect_zsh 'm3age audit --' --help --host --identity --json --rules
+    expect_zsh 'm3age registry rm-key ' m3-atlas m3tam3re
+    expect_zsh 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
+    expect_zsh 'm3age keys inspect secrets/wif' secrets/wifi.age
 }
 
 run_tests

@@ -113,6 +113,7 @@ test_package_builds_with_the_makefile_and_runs_the_tests() {
     expect packageName '"m3age-0.1.0"'
     nix_case packageMakeFlags
     assert_contains out '"PREFIX=/'
+    expect packageHardeningDisable '["fortify"]'
     expect packageCheck '{"buildInputs":["libsodium","openssl","libssh","libbsd"],"checkInputs":["criterion","zlib","age","openssh","git","nix","mandoc","zsh","fish"],"checkTarget":"check","doCheck":true,"doInstallCheck":true,"mainProgram":"m3age"}'
 }
 

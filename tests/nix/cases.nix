@@ -105,6 +105,7 @@ in
   # package expression
   packageName = package.name;
   packageMakeFlags = package.makeFlags;
+  packageHardeningDisable = package.hardeningDisable;
   packageCheck = {
     inherit (package) doCheck checkTarget doInstallCheck;
     checkInputs = map (p: p.name) package.nativeCheckInputs;
