@@ -266,12 +266,14 @@ age_decryptor_unwrap(struct age_decryptor *dec, struct age_identity *const *ids,
                 dec, m3_diag_set(d, M3_EHEADER, "an scrypt stanza must be the only stanza"));
     if ((file_key = age_secret_alloc(AGE_FILE_KEY_SIZE)) == NULL)
         return M3_ENOMEM;
+    m3_diag_clear(d);
     for (size_t i = 0; i < n; i++) {
         rc = ids[i]->ops->unwrap(ids[i]->state, h->stanzas, h->nstanzas, file_key, d);
         if (rc != M3_ENOMATCH)
             break;
     }
-    if (rc == M3_ENOMATCH)
+    /* Keep a type's own explanation (e.g. "incorrect passphrase") when it gave one. */
+    if (rc == M3_ENOMATCH && (d == NULL || d->code != M3_ENOMATCH || d->msg[0] == '\0'))
         m3_diag_set(d, M3_ENOMATCH, "no identity matched any of the recipients");
     if (rc != 0)
         goto out;
