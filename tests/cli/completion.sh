@@ -8,16 +8,18 @@
 BASHCOMP="$SRCDIR/completions/m3age.bash"
 
 # comp LINE: candidates bash would offer at the end of LINE, one per line in ./out.
-# M3AGE_COMP_NO_EVAL=1 makes the completion use its grep fallback even with m3age on PATH.
+# M3AGE_COMP_NO_EVAL=1 makes the completion use its grep fallback even with m3age on PATH;
+# COMP_DIR runs the completion in another folder (out and err stay here).
 comp() {
     run bash -c '
+        cd "$3" || exit 9
         . "$1"
         [ -n "${M3AGE_COMP_NO_EVAL:-}" ] && _m3age_bin() { :; }
         read -r -a COMP_WORDS <<<"$2"
         [[ $2 == *" " ]] && COMP_WORDS+=("")
         COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) COMP_LINE=$2 COMP_POINT=${#2}
         _m3age
-        [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHCOMP" "$1"
+        [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHCOMP" "$1" "${COMP_DIR:-.}"
     assert_status 0
     sort out -o out
 }
@@ -133,6 +135,34 @@ test_key_and_list_names_from_the_registry() {
     expect_comp 'm3age registry set-key m3t' m3tam3re
     expect_comp 'm3age registry set-key m3tam3re ' # the new key is free text
     expect_comp 'm3age hosts add m3-hermes --to ' servers
+}
+
+# The demo repository (examples/nixos-config): what a user of it would be offered.
+test_demo_repository() {
+    local demo="$SRCDIR/examples/nixos-config"
+    [ -f "$demo/secrets.nix" ] || skip "no demo repository"
+    export COMP_DIR=$demo M3AGE_COMP_NO_EVAL=1
+    expect_comp 'm3age edit ' secrets/m3tam3re-password.age secrets/mail-relay.age \
+        secrets/nextcloud-admin.age secrets/restic-atlas.age secrets/wifi.age \
+        secrets/wireguard-aether.age
+    expect_comp 'm3age check --host ' m3-aether m3-ares m3-atlas m3-daedalus m3-helios m3-hermes \
+        m3-kratos
+    expect_comp 'm3age hosts add m3-new --to ' servers users workstations
+    expect_comp 'm3age registry rm-key m3tam' m3tam3re m3tam3re-age
+}
+
+# The grep fallback agrees with Nix on the demo registry's names.
+test_demo_names_match_nix() {
+    local demo="$SRCDIR/examples/nixos-config"
+    [ -f "$demo/secrets.nix" ] || skip "no demo repository"
+    command -v nix-instantiate >/dev/null || skip "nix-instantiate not installed"
+    run env NIX_PATH= NIX_REMOTE= HOME="$PWD" nix-instantiate --store dummy:// --readonly-mode \
+        --eval --strict --json -E "builtins.attrNames (import $demo/secrets.nix)"
+    assert_status 0
+    tr -d '[]"' <out | tr ',' '\n' | sort >want
+    [ "$(wc -l <want)" -ge 2 ] || _fail "nix gave no names: $(cat out)"
+    COMP_DIR=$demo M3AGE_COMP_NO_EVAL=1 comp 'm3age edit '
+    assert_same_file out want
 }
 
 test_no_registry_offers_files() {

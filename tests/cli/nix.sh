@@ -244,6 +244,41 @@ NIX
     assert_same_file result want.json
 }
 
+# lib.auditCheck on a copy of the demo repository: the same verdict as `m3age audit` there.
+test_audit_check_on_the_demo_repository() {
+    need_audit
+    local demo="$SRCDIR/examples/nixos-config"
+    [ -f "$demo/secrets.nix" ] || skip "no demo repository"
+    cp -r "$demo" repo
+    rm -rf repo/demo-keys # a flake check has no private keys
+    audit_script "$PWD/repo"
+    local want=0
+    (cd repo && "$M3AGE" audit --json) >want.json 2>/dev/null || want=$?
+    run_builder audit.sh
+    assert_status "$want"
+    if [ "$want" -eq 0 ]; then assert_same_file result want.json; else assert_absent result; fi
+}
+
+# agenix's activation on m3-ares with the demo repository's host key.
+test_agenix_activation_on_the_demo_repository() {
+    need_age_mode
+    local demo="$SRCDIR/examples/nixos-config"
+    [ -f "$demo/secrets.nix" ] || skip "no demo repository"
+    run "$M3AGE" keys convert --help
+    [ "$status" -eq 0 ] || skip "OpenSSH keys not supported by this build yet"
+    cp "$demo/demo-keys/m3-ares.ssh_host_ed25519_key" host_key
+    chmod 600 host_key
+    mkdir run
+    agenix_decrypt run/wifi "$demo/secrets/wifi.age" host_key
+    assert_status 0
+    [ -s run/wifi.tmp ] || _fail "empty secret"
+    assert_eq "$(stat -c %a run/wifi.tmp)" 400 "mode under umask u=r,g=,o="
+    # m3-ares is not a recipient of the atlas backup key: fails, leaves nothing
+    agenix_decrypt run/restic "$demo/secrets/restic-atlas.age" host_key
+    [ "$status" -ne 0 ] || _fail "m3-ares opened restic-atlas.age"
+    assert_absent run/restic.tmp
+}
+
 # agenix's activation, as its module runs it with age.ageBin set by m3age's module:
 # (umask u=r,g=,o=; LANG=C <ageBin> --decrypt -i ID... -o PATH.tmp FILE)
 agenix_decrypt() { # agenix_decrypt OUT FILE ID...
