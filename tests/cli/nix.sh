@@ -148,7 +148,7 @@ test_audit_check_hosts_root_rules_and_quoting() {
 test_flake_outputs() {
     expect flakeSystems '["aarch64-darwin","aarch64-linux","x86_64-darwin","x86_64-linux"]'
     expect flakePackage '"m3age-0.1.0"'
-    expect flakePackageSrc '"/nix/store/00000000000000000000000000000000-source"'
+    expect flakePackageSrc true # the flake's own folder (./.), cleaned
     expect flakeApp "{\"program\":\"$STORE/bin/m3age\",\"type\":\"app\"}"
     expect flakeOverlay '"m3age-0.1.0"'
     expect flakeChecks '["m3age"]'
