@@ -24,6 +24,10 @@ _m3age_find() {
 
 # _m3age_registry: print the registry file completion reads, or fail.
 _m3age_registry() {
+    if [ -n "${_m3age_rules:-}" ]; then # --rules FILE on the command line
+        [ -r "$_m3age_rules" ] && printf '%s\n' "$_m3age_rules"
+        return
+    fi
     if [ -n "${RULES:-}" ]; then
         [ -r "$RULES" ] && printf '%s\n' "$RULES"
         return
@@ -132,8 +136,21 @@ _m3age_agenix_flags="-e --edit -d --decrypt -r --rekey -i --identity -v --verbos
 
 _m3age() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev="" mode=m3age cmd="" sub="" nw=0 i w
+    local _m3age_rules=""
     COMPREPLY=()
     [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD - 1]}
+    # bash splits `--host=m3-a` at the `=`: complete the value of the option before it
+    if [ "$cur" = = ] && [ "$COMP_CWORD" -gt 1 ]; then
+        cur="" prev=${COMP_WORDS[COMP_CWORD - 1]}
+    elif [ "$prev" = = ] && [ "$COMP_CWORD" -gt 2 ]; then
+        prev=${COMP_WORDS[COMP_CWORD - 2]}
+    fi
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+        --rules) [ "${COMP_WORDS[i + 1]}" = = ] && _m3age_rules=${COMP_WORDS[i + 2]:-} ||
+            _m3age_rules=${COMP_WORDS[i + 1]:-} ;;
+        esac
+    done
     [ "${COMP_WORDS[0]##*/}" = agenix ] && mode=agenix
 
     if [ "$mode" = m3age ] && [ "$COMP_CWORD" -gt 1 ] && [[ ${COMP_WORDS[1]} == -* ]]; then
@@ -158,6 +175,8 @@ _m3age() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
         [[ $w == -* ]] && continue
+        [ "$w" = = ] && { i=$((i + 1)); continue; }
+        case ${COMP_WORDS[i - 1]} in --rules | --host | -i | --identity | -o | --output | --key | --from | --to | --jobs | --editor | -r | --recipient | -R | --recipients-file) continue ;; esac
         if [ -z "$cmd" ]; then
             cmd=$w
         elif [ -z "$sub" ]; then

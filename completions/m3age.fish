@@ -19,6 +19,19 @@ function __m3age_find --argument-names name
 end
 
 function __m3age_registry
+    # --rules FILE (or --rules=FILE) on the command line wins
+    set -l w (commandline -opc)
+    set -l i (contains -i -- --rules $w)
+    if test -n "$i"; and set -q w[(math $i + 1)]
+        set -l v $w[(math $i + 1)]
+        test -r "$v"; and echo $v
+        return
+    end
+    set -l eq (string replace -rf -- '^--rules=' '' $w)[1]
+    if test -n "$eq"
+        test -r "$eq"; and echo $eq
+        return
+    end
     if set -q RULES
         test -r "$RULES"; and echo $RULES
         return

@@ -165,6 +165,40 @@ test_demo_names_match_nix() {
     assert_same_file out want
 }
 
+test_rules_option_on_the_command_line() {
+    make_repo
+    export M3AGE_COMP_NO_EVAL=1
+    mkdir other
+    printf '{ "api-token.age".publicKeys = [ ]; }\n' >other/rules.nix
+    expect_comp 'm3age edit --rules other/rules.nix ' api-token.age
+    expect_comp 'm3age rekey --rules other/rules.nix --force a' api-token.age
+    # without it, ./secrets.nix
+    expect_comp 'm3age rekey --force secrets/wif' secrets/wifi.age
+    if command -v fish >/dev/null; then
+        PATH=$(path_without_m3age) fish_comp 'm3age edit --rules other/rules.nix '
+        assert_eq "$(tr '\n' ' ' <out)" "api-token.age " "fish --rules"
+    fi
+    if command -v zsh >/dev/null; then
+        ZTMP=$(mktemp -d "${TMPDIR:-/tmp}/m3z.XXXXXX")
+        trap 'rm -rf "$ZTMP"' EXIT
+        PATH=$(path_without_m3age) expect_zsh 'm3age edit --rules other/rules.nix ' api-token.age
+    fi
+}
+
+# bash splits words at "=": `--host=m3-a` arrives as `--host` `=` `m3-a`.
+test_option_values_after_equals() {
+    make_repo
+    run bash -c '. "$1"
+        COMP_WORDS=(m3age rekey --host = m3-at); COMP_CWORD=4; _m3age; echo "${COMPREPLY[*]}"
+        COMP_WORDS=(m3age audit --host =); COMP_CWORD=3; _m3age; echo "${COMPREPLY[*]}"
+        COMP_WORDS=(m3age rekey --host = m3-atlas secrets/wif); COMP_CWORD=5; _m3age_bin() { :; }
+        _m3age; echo "${COMPREPLY[*]}"' _ "$BASHCOMP"
+    assert_status 0
+    assert_eq "$(sed -n 1p out)" "m3-atlas" "after --host=m3-at"
+    assert_eq "$(sed -n 2p out)" "m3-aether m3-ares m3-atlas" "after --host="
+    assert_eq "$(sed -n 3p out)" "secrets/wifi.age" "after --host=m3-atlas"
+}
+
 test_no_registry_offers_files() {
     mkdir work
     touch work/notes.age work/other.txt
@@ -259,7 +293,8 @@ test_zsh_completion_parses_and_registers() {
 # zsh_comp LINE: what zsh offers after LINE and a Tab (tests/cli/zsh/complete.zsh), in ./out.
 zsh_comp() {
     command -v zsh >/dev/null || skip "zsh not installed"
-    zsh -fc 'zmodload zsh/zpty' 2>/dev/null || skip "zsh has no zpty module"
+    zsh -fc 'zmodload zsh/zpty && zpty t true && zpty -d t' >/dev/null 2>&1 ||
+        skip "zsh cannot open a pseudo-terminal (zpty) here"
     mkdir -p "$ZTMP/fpath"
     cp "$SRCDIR/completions/_m3age" "$ZTMP/fpath/"
     run env HOME="$ZTMP" M3_ZOUT="$ZTMP/cands" M3_ZCAP="$SRCDIR/tests/cli/zsh/capture.zsh" \
