@@ -28,7 +28,7 @@ stdenv.mkDerivation {
   pname = "m3age";
   version = "0.1.0";
 
-  # Only what the build reads: no build/ folder, no editor or VCS litter.
+  # The checkout without build/, .git and nix-build result links.
   src = lib.cleanSourceWith {
     name = "m3age-source";
     inherit src;
