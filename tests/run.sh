@@ -23,10 +23,10 @@ tally() { # tally FILE LABEL: add the counts of a "N passed, N failed, N skipped
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-for t in "$BUILD"/tests/test_*; do
-    [ -x "$t" ] || continue
-    case $t in *.d|*.o) continue ;; esac
-    n=$(basename "$t")
+for src in "$here"/unit/test_*.c; do
+    [ -f "$src" ] || continue
+    n=$(basename "$src" .c)
+    t="$BUILD/tests/$n"
     [ -n "${TEST_ONLY:-}" ] && ! echo "$n" | grep -qE "$TEST_ONLY" && continue
     "$t" --jobs 2 >"$log" 2>&1
     rc=$?
