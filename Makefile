@@ -85,7 +85,7 @@ $(BIN): $(CMD_OBJS) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion -lz
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIB) | $(BUILD)/.deps-check
 	@mkdir -p $(dir $@)
