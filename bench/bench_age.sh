@@ -26,26 +26,35 @@ command -v age >/dev/null || { echo "bench_age: Go age is not installed" >&2; ex
 dir=$(mktemp -d "${BENCH_TMP:-/dev/shm}/m3age-bench.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT INT TERM
 
-# best RUNS CMD...: the shortest wall time in seconds of RUNS runs (stdout to /dev/null);
-# prints "fail" when the command fails.
+# best RUNS CMD...: "WALL CPU": the shortest wall time and the shortest CPU time (user + sys,
+# every thread) in seconds over RUNS runs, stdout to /dev/null; "fail" when the command fails.
+# On a busy machine the CPU figure shows what the wall figure loses to other processes.
 best() {
-    local runs=$1 b="" t0 t1 i
+    local runs=$1 bw="" bc="" i t
     shift
     for ((i = 0; i < runs; i++)); do
-        t0=$EPOCHREALTIME
-        if ! "$@" >/dev/null 2>"$dir/err"; then
+        TIMEFORMAT='%3R %3U %3S'
+        if ! { time "$@" >/dev/null 2>"$dir/err"; } 2>"$dir/time"; then
             printf '  %s: %s\n' "${*##*/}" "$(head -1 "$dir/err")" >>"$dir/failures"
             echo fail
             return
         fi
-        t1=$EPOCHREALTIME
-        b=$(awk -v a="$t0" -v z="$t1" -v b="$b" 'BEGIN { t = z - a; if (b == "" || t < b) b = t; print b }')
+        t=$(tail -1 "$dir/time")
+        read -r bw bc < <(awk -v t="$t" -v bw="$bw" -v bc="$bc" 'BEGIN {
+            split(t, f, " "); w = f[1]; c = f[2] + f[3]
+            if (bw == "" || w < bw) bw = w
+            if (bc == "" || c < bc) bc = c
+            print bw, bc }')
     done
-    echo "$b"
+    echo "$bw $bc"
 }
-rate() { # rate SECONDS: MiB/s for the file size
+rate() { # rate "WALL CPU": MiB/s for the file size by wall time
     [ "$1" = fail ] && { echo fail; return; }
-    awk -v s="$1" -v m="$MIB" 'BEGIN { printf "%.0f", m / s }'
+    awk -v s="${1%% *}" -v m="$MIB" 'BEGIN { printf "%.0f", m / s }'
+}
+cpurate() { # cpurate "WALL CPU": MiB/s per CPU-second
+    [ "$1" = fail ] && { echo fail; return; }
+    awk -v s="${1##* }" -v m="$MIB" 'BEGIN { printf "%.0f", m / s }'
 }
 # verdict LABEL A_DESC A B_DESC B TARGET_RATIO: "LABEL: A_DESC A MiB/s, B_DESC B MiB/s,
 # ratio A/B (target >= T)"
@@ -99,14 +108,21 @@ ossl_open=$(echo "$raw" | awk '$1 == "openssl_open" { print $2 }')
 sod_seal=$(echo "$raw" | awk '$1 == "sodium_seal" { print $2 }')
 echo "raw ChaCha20-Poly1305 over 64 KiB chunks, one thread: OpenSSL seal $ossl_seal MiB/s, open $ossl_open MiB/s; libsodium seal $sod_seal MiB/s"
 
-enc1=$(rate "$(M3AGE_THREADS=1 best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")")
-encn=$(rate "$(M3AGE_THREADS=$CORES best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")")
-genc=$(rate "$(best $RUNS age -r "$R" "$dir/plain")")
-dec1=$(rate "$(M3AGE_THREADS=1 best $RUNS "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")")
-decn=$(rate "$(M3AGE_THREADS=$CORES best $RUNS "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")")
-gdec=$(rate "$(best $RUNS age -d -i "$dir/key" "$dir/enc.age")")
-aenc=$(rate "$(best 2 "$M3AGE" encrypt -a -r "$R" "$dir/plain")")
-gaenc=$(rate "$(best 2 age -a -r "$R" "$dir/plain")")
+t_enc1=$(M3AGE_THREADS=1 best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")
+t_encn=$(M3AGE_THREADS=$CORES best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")
+t_genc=$(best $RUNS age -r "$R" "$dir/plain")
+t_dec1=$(M3AGE_THREADS=1 best $RUNS "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")
+t_decn=$(M3AGE_THREADS=$CORES best $RUNS "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")
+t_gdec=$(best $RUNS age -d -i "$dir/key" "$dir/enc.age")
+t_aenc=$(best 2 "$M3AGE" encrypt -a -r "$R" "$dir/plain")
+t_gaenc=$(best 2 age -a -r "$R" "$dir/plain")
+enc1=$(rate "$t_enc1") encn=$(rate "$t_encn") genc=$(rate "$t_genc")
+dec1=$(rate "$t_dec1") decn=$(rate "$t_decn") gdec=$(rate "$t_gdec")
+aenc=$(rate "$t_aenc") gaenc=$(rate "$t_gaenc")
+echo "per CPU-second (MiB/s, all threads' CPU time): m3age encrypt $(cpurate "$t_enc1") (1 thread)" \
+    "$(cpurate "$t_encn") ($CORES), decrypt $(cpurate "$t_dec1") (1) $(cpurate "$t_decn") ($CORES)," \
+    "armored $(cpurate "$t_aenc"); Go age encrypt $(cpurate "$t_genc"), decrypt $(cpurate "$t_gdec")," \
+    "armored $(cpurate "$t_gaenc")"
 
 verdict "encrypt, 1 thread" m3age "$enc1" "Go age" "$genc" 1.5
 verdict "encrypt, $CORES threads" m3age "$encn" "Go age" "$genc" 2.5
