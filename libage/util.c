@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT, kdf_once = PTHREAD_ONCE_INIT;
 static int init_result = M3_ENOMEM;
 static EVP_KDF *hkdf_kdf;
 
@@ -18,10 +18,15 @@ do_init(void)
 {
     if (sodium_init() < 0)
         return;
-    hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    if (hkdf_kdf == NULL)
-        return;
     init_result = 0;
+}
+
+/* OpenSSL's providers are loaded on first use only: commands that never derive a key
+ * (registry, audit of headers) do not pay for them. */
+static void
+do_kdf_init(void)
+{
+    hkdf_kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 }
 
 int
@@ -121,6 +126,9 @@ age_hkdf(const unsigned char *ikm, size_t ikm_len, const unsigned char *salt, si
     int rc = M3_ENOMEM;
 
     if (age_init() != 0)
+        return M3_ENOMEM;
+    pthread_once(&kdf_once, do_kdf_init);
+    if (hkdf_kdf == NULL)
         return M3_ENOMEM;
     kctx = EVP_KDF_CTX_new(hkdf_kdf);
     if (kctx == NULL)
