@@ -153,6 +153,8 @@ struct reg_registry {
     struct reg_warning *warnings;
     size_t nwarnings;
     bool computed; /* the top value is not a plain attribute set literal: edits refuse */
+    char **files;  /* the names spans point to (the registry and what it imports) */
+    size_t nfiles;
 };
 
 /* reg_registry_load: evaluates f and validates it like ragenix's schema: the value is a set
