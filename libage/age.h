@@ -43,8 +43,8 @@ int age_init(void);
 /* ---- Stanzas and headers ------------------------------------------------------------ */
 
 struct age_stanza {
-    char *type;          /* first argument after "->" */
-    char **args;         /* the remaining arguments, nargs strings */
+    char *type;  /* first argument after "->" */
+    char **args; /* the remaining arguments, nargs strings */
     size_t nargs;
     unsigned char *body; /* decoded body (may be empty, then NULL with body_len 0) */
     size_t body_len;
@@ -69,6 +69,7 @@ struct age_header {
     unsigned char mac[AGE_MAC_SIZE];
     bool armored;      /* the file was ASCII-armored */
     size_t header_len; /* bytes of the binary header including the MAC line */
+    size_t mac_off;    /* offset just past "---": the MAC covers bytes [0, mac_off) */
 };
 
 /* age_header_read: reads and validates only the header of an age file (binary or armored,
@@ -110,8 +111,8 @@ struct age_identity_ops {
     /* unwrap: looks at all stanzas; on a match writes the 16-byte file key to file_key
      * (secret memory) and returns 0. Returns M3_ENOMATCH when no stanza is for this
      * identity; M3_EHEADER for a malformed stanza of its own type; M3_EPASSPHRASE etc. */
-    int (*unwrap)(void *state, const struct age_stanza *stanzas, size_t n,
-                  unsigned char *file_key, struct m3_diag *d);
+    int (*unwrap)(void *state, const struct age_stanza *stanzas, size_t n, unsigned char *file_key,
+                  struct m3_diag *d);
     /* recipient: the matching recipient (for keygen -y), or NULL when not derivable. */
     int (*recipient)(const void *state, struct age_recipient **out);
     void (*free)(void *state);
@@ -212,8 +213,8 @@ int age_decrypt(struct age_identity *const *ids, size_t n, age_read_fn rd, void 
 
 /* age_bech32_encode: BIP 173 bech32 without the 90-character limit. upper selects the case.
  * Writes a NUL-terminated string into out. M3_EINVAL when it does not fit. */
-int age_bech32_encode(const char *hrp, const unsigned char *data, size_t len, bool upper,
-                      char *out, size_t cap);
+int age_bech32_encode(const char *hrp, const unsigned char *data, size_t len, bool upper, char *out,
+                      size_t cap);
 /* age_bech32_decode: decodes s (all lower or all upper case), writing the human-readable part
  * lower-cased into hrp (hrp_cap bytes) and the 8-bit data into data. M3_EINVAL on a bad
  * checksum, mixed case, bad characters or padding. */

@@ -8,22 +8,38 @@ const char *
 m3_strerror(int code)
 {
     switch (code) {
-    case M3_OK: return "success";
-    case M3_ENOMATCH: return "no identity matched any of the recipients";
-    case M3_ENOMEM: return "out of memory";
-    case M3_EIO: return "input/output error";
-    case M3_EHEADER: return "malformed header";
-    case M3_EMAC: return "header MAC mismatch (wrong file key or tampered header)";
-    case M3_EPAYLOAD: return "payload authentication failed (truncated or tampered file)";
-    case M3_EARMOR: return "malformed ASCII armor";
-    case M3_EUNSUPPORTED: return "unsupported";
-    case M3_EINVAL: return "invalid input";
-    case M3_EPASSPHRASE: return "incorrect passphrase";
-    case M3_ECANCELED: return "canceled";
-    case M3_ESYNTAX: return "syntax error";
-    case M3_EEVAL: return "evaluation error";
-    case M3_ENOTFOUND: return "not found";
-    case M3_ESTATE: return "call out of order";
+    case M3_OK:
+        return "success";
+    case M3_ENOMATCH:
+        return "no identity matched any of the recipients";
+    case M3_ENOMEM:
+        return "out of memory";
+    case M3_EIO:
+        return "input/output error";
+    case M3_EHEADER:
+        return "malformed header";
+    case M3_EMAC:
+        return "header MAC mismatch (wrong file key or tampered header)";
+    case M3_EPAYLOAD:
+        return "payload authentication failed (truncated or tampered file)";
+    case M3_EARMOR:
+        return "malformed ASCII armor";
+    case M3_EUNSUPPORTED:
+        return "unsupported";
+    case M3_EINVAL:
+        return "invalid input";
+    case M3_EPASSPHRASE:
+        return "incorrect passphrase";
+    case M3_ECANCELED:
+        return "canceled";
+    case M3_ESYNTAX:
+        return "syntax error";
+    case M3_EEVAL:
+        return "evaluation error";
+    case M3_ENOTFOUND:
+        return "not found";
+    case M3_ESTATE:
+        return "call out of order";
     }
     return "unknown error";
 }

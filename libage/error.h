@@ -28,10 +28,10 @@ enum m3_error {
 };
 
 struct m3_diag {
-    int code;          /* the M3_E* code the message belongs to */
-    unsigned line;     /* 1-based, 0 when not applicable */
-    unsigned col;      /* 1-based, 0 when not applicable */
-    char msg[384];     /* one line, no trailing newline, never holds secret material */
+    int code;      /* the M3_E* code the message belongs to */
+    unsigned line; /* 1-based, 0 when not applicable */
+    unsigned col;  /* 1-based, 0 when not applicable */
+    char msg[384]; /* one line, no trailing newline, never holds secret material */
 };
 
 /* m3_strerror: a short static description of an M3_E* code. */

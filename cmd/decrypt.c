@@ -1,0 +1,62 @@
+/* decrypt.c: `m3age decrypt`. */
+#include "cmd/cmd.h"
+#include "cmd/crypt.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void
+decrypt_usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age decrypt [-i IDENTITY_FILE]... [-o OUTPUT] [INPUT]\n\n"
+               "Decrypt INPUT (default: standard input; binary or armored) to OUTPUT\n"
+               "(default: standard output). A passphrase-encrypted file asks for its\n"
+               "passphrase on the terminal (or takes M3AGE_PASSPHRASE).\n\n"
+               "  -i, --identity FILE   an age identity file or ssh private key (repeatable)\n"
+               "  -o, --output FILE     write to FILE (atomically; nothing is left on failure)\n\n"
+               "Exit status: 0 decrypted, 1 the file could not be decrypted, 2 usage error.\n");
+}
+
+int
+cmd_decrypt(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct m3_decrypt_args a;
+    int c, rc;
+
+    memset(&a, 0, sizeof(a));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+i:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            m3_list_push(&a.identity_files, optarg);
+            break;
+        case 'o':
+            if (a.output != NULL) {
+                m3_error("-o/--output given twice");
+                return M3_EXIT_USAGE;
+            }
+            a.output = optarg;
+            break;
+        case 'h':
+            decrypt_usage(stdout);
+            return 0;
+        default:
+            decrypt_usage(stderr);
+            return M3_EXIT_USAGE;
+        }
+    }
+    if (argc - optind > 1) {
+        m3_error("too many arguments: only one INPUT file can be decrypted");
+        return M3_EXIT_USAGE;
+    }
+    a.input = optind < argc ? argv[optind] : NULL;
+    rc = m3_run_decrypt(&a);
+    m3_list_free(&a.identity_files);
+    return rc;
+}

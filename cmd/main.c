@@ -1,0 +1,169 @@
+/* main.c: the command table, the messages helpers and the dispatch, including the age and
+ * agenix compatibility entry points. */
+#include "cmd/cmd.h"
+#include "cmd/io.h"
+#include "libage/age.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+const char *m3_progname = "m3age";
+
+static int cmd_help(int argc, char **argv);
+
+static const struct m3_cmd commands[] = {
+    {"encrypt", cmd_encrypt, "encrypt a file to recipients or a passphrase"},
+    {"decrypt", cmd_decrypt, "decrypt a file with identities or a passphrase"},
+    {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this help, or a command's help"},
+};
+
+static void
+vmsg(const char *level, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: %s", m3_progname, level);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void
+m3_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("error: ", fmt, ap);
+    va_end(ap);
+}
+
+void
+m3_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void
+m3_hint(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("hint: ", fmt, ap);
+    va_end(ap);
+}
+
+void
+m3_info(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg("", fmt, ap);
+    va_end(ap);
+}
+
+void
+m3_error_diag(const char *what, int rc, const struct m3_diag *d)
+{
+    const char *msg = (d != NULL && d->msg[0] != '\0') ? d->msg : m3_strerror(rc);
+
+    if (d != NULL && d->line > 0)
+        m3_error("%s:%u: %s", what, d->line, msg);
+    else
+        m3_error("%s: %s", what, msg);
+}
+
+bool
+m3_use_color(FILE *stream)
+{
+    return isatty(fileno(stream)) && getenv("NO_COLOR") == NULL;
+}
+
+bool
+m3_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int
+cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("m3age %s\n", M3AGE_VERSION);
+    return 0;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age COMMAND [OPTIONS] [ARGS]\n\n"
+               "Secrets for NixOS flake repositories, in the age v1 format.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'm3age COMMAND --help' for a command's options, 'man m3age' for more.\n"
+               "Called as 'age', or with an option first, m3age takes age's flags "
+               "(see 'm3age -h')\n");
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+    if (argc > 1) {
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if (strcmp(argv[1], commands[i].name) == 0) {
+                char *args[] = {argv[1], (char *)"--help", NULL};
+                return commands[i].fn(2, args);
+            }
+        m3_error("unknown command '%s'", argv[1]);
+        return M3_EXIT_USAGE;
+    }
+    usage(stdout);
+    return 0;
+}
+
+static void
+harden_process(void)
+{
+    /* Secrets live in this process's memory: no core dumps. */
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *base = argv[0] ? strrchr(argv[0], '/') : NULL;
+
+    base = base ? base + 1 : (argv[0] ? argv[0] : "m3age");
+    harden_process();
+    if (age_init() != 0) {
+        fprintf(stderr, "m3age: error: cannot initialise the crypto libraries\n");
+        return M3_EXIT_USAGE;
+    }
+    m3_install_cleanup_signals();
+    if (strcmp(base, "age") == 0) {
+        m3_progname = "age";
+        return cmd_age_compat(argc, argv);
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return M3_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+        return cmd_help(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
+    if (argv[1][0] == '-' && argv[1][1] != '\0')
+        return cmd_age_compat(argc, argv);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    m3_error("unknown command '%s'", argv[1]);
+    m3_hint("run 'm3age --help' for the list of commands");
+    return M3_EXIT_USAGE;
+}

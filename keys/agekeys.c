@@ -1,0 +1,260 @@
+/* agekeys.c: age recipient strings, recipients files and age identity files. */
+#include "keys/keys.h"
+#include "libage/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEYFILE_MAX (1u << 20)
+
+int
+keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_diag *d)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    *out = NULL;
+    if (fd < 0)
+        return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = m3_diag_set(d, M3_EIO, "is a directory");
+        goto out;
+    }
+    if ((buf = age_secret_alloc(max + 1)) == NULL) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, max - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = m3_diag_set(d, M3_EIO, "%s", strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == max) {
+            rc = m3_diag_set(d, M3_EINVAL, "file is larger than %zu bytes", max);
+            goto out;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+out:
+    age_secret_free(buf);
+    close(fd);
+    return rc;
+}
+
+static int
+push(void ***v, size_t *n, size_t *cap, void *item)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        void **nv = realloc(*v, nc * sizeof(void *));
+        if (nv == NULL)
+            return M3_ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = item;
+    return 0;
+}
+
+int
+keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *d)
+{
+    *out = NULL;
+    if (strncmp(s, "age1", 4) == 0)
+        return age_x25519_recipient_parse(out, s, d);
+    if (strncmp(s, "AGE-SECRET-KEY-", 15) == 0)
+        return m3_diag_set(d, M3_EINVAL,
+                           "this is a secret key, not a recipient (use 'm3age keygen -y' to get "
+                           "its recipient)");
+    return m3_diag_set(d, M3_EUNSUPPORTED, "unknown recipient type '%.40s'", s);
+}
+
+int
+keys_recipients_add(struct keys_recipients *l, const char *s, struct m3_diag *d)
+{
+    struct age_recipient *r;
+    int rc;
+
+    if ((rc = keys_recipient_parse(&r, s, d)) != 0)
+        return rc;
+    if ((rc = push((void ***)&l->v, &l->n, &l->cap, r)) != 0)
+        age_recipient_free(r);
+    return rc;
+}
+
+/* next_line: yields lines of buf (without the newline, CR trimmed) into a malloc'd copy. */
+static char *
+line_at(const char *buf, size_t len, size_t *pos)
+{
+    size_t start = *pos, end;
+    char *line;
+
+    if (start >= len)
+        return NULL;
+    end = start;
+    while (end < len && buf[end] != '\n')
+        end++;
+    *pos = end < len ? end + 1 : end;
+    if (end > start && buf[end - 1] == '\r')
+        end--;
+    if ((line = age_secret_alloc(end - start + 1)) == NULL)
+        return NULL;
+    memcpy(line, buf + start, end - start);
+    line[end - start] = '\0';
+    return line;
+}
+
+static char *
+trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        *--e = '\0';
+    return s;
+}
+
+int
+keys_recipients_parse_buf(struct keys_recipients *l, const char *buf, size_t len, struct m3_diag *d)
+{
+    size_t pos = 0;
+    unsigned lineno = 0;
+    char *line;
+    int rc = 0;
+
+    while (pos < len) {
+        char *t;
+        lineno++;
+        if ((line = line_at(buf, len, &pos)) == NULL)
+            return M3_ENOMEM;
+        t = trim(line);
+        if (*t != '\0' && *t != '#' && (rc = keys_recipients_add(l, t, d)) != 0) {
+            if (d != NULL)
+                d->line = lineno;
+            age_secret_free(line);
+            return rc;
+        }
+        age_secret_free(line);
+    }
+    return 0;
+}
+
+int
+keys_recipients_load_file(struct keys_recipients *l, const char *path, struct m3_diag *d)
+{
+    char *buf;
+    size_t len;
+    int rc;
+
+    if ((rc = keys_read_file(path, KEYFILE_MAX, &buf, &len, d)) != 0)
+        return rc;
+    rc = keys_recipients_parse_buf(l, buf, len, d);
+    age_secret_free(buf);
+    return rc;
+}
+
+int
+keys_recipients_push(struct keys_recipients *l, struct age_recipient *r)
+{
+    return push((void ***)&l->v, &l->n, &l->cap, r);
+}
+
+void
+keys_recipients_clear(struct keys_recipients *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        age_recipient_free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+int
+keys_identities_push(struct keys_identities *l, struct age_identity *id)
+{
+    return push((void ***)&l->v, &l->n, &l->cap, id);
+}
+
+int
+keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len, const char *name,
+                          age_passphrase_fn cb, void *cb_ctx, struct m3_diag *d)
+{
+    size_t pos = 0, before = l->n;
+    unsigned lineno = 0;
+    char *line;
+    int rc = 0;
+
+    (void)name;
+    (void)cb;
+    (void)cb_ctx;
+    while (pos < len) {
+        struct age_identity *id;
+        char *t;
+        lineno++;
+        if ((line = line_at(buf, len, &pos)) == NULL)
+            return M3_ENOMEM;
+        t = trim(line);
+        if (*t == '\0' || *t == '#') {
+            age_secret_free(line);
+            continue;
+        }
+        if (strncmp(t, "age1", 4) == 0 || strncmp(t, "ssh-", 4) == 0)
+            rc = m3_diag_set(d, M3_EINVAL,
+                             "line %u holds a public key, not a private key (identity)", lineno);
+        else
+            rc = age_x25519_identity_parse(&id, t, d);
+        age_secret_free(line);
+        if (rc == 0 && (rc = keys_identities_push(l, id)) != 0)
+            age_identity_free(id);
+        if (rc != 0) {
+            if (d != NULL)
+                d->line = lineno;
+            return rc;
+        }
+    }
+    if (l->n == before)
+        return m3_diag_set(d, M3_EINVAL, "no identities found");
+    return 0;
+}
+
+int
+keys_identities_load_file(struct keys_identities *l, const char *path, age_passphrase_fn cb,
+                          void *cb_ctx, struct m3_diag *d)
+{
+    char *buf;
+    size_t len;
+    int rc;
+
+    if ((rc = keys_read_file(path, KEYFILE_MAX, &buf, &len, d)) != 0)
+        return rc;
+    rc = keys_identities_parse_buf(l, buf, len, path, cb, cb_ctx, d);
+    age_secret_free(buf);
+    return rc;
+}
+
+void
+keys_identities_clear(struct keys_identities *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        age_identity_free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}

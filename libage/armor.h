@@ -1,0 +1,31 @@
+/* armor.h: internal streaming ASCII armor (strict PEM, "AGE ENCRYPTED FILE"). */
+#ifndef M3_AGE_ARMOR_H
+#define M3_AGE_ARMOR_H
+
+#include "libage/age.h"
+
+#define AGE_ARMOR_BEGIN "-----BEGIN AGE ENCRYPTED FILE-----"
+#define AGE_ARMOR_END "-----END AGE ENCRYPTED FILE-----"
+
+/* A reader that returns the binary bytes inside an armored stream. Errors come back as
+ * -1 from age_armor_read with r->err set to M3_EARMOR (diag in r->diag) or M3_EIO. */
+struct age_armor_reader;
+struct age_armor_reader *age_armor_reader_new(age_read_fn rd, void *ctx);
+ssize_t age_armor_read(void *reader, void *buf, size_t len);
+/* age_armor_reader_error: the M3_E* code and message of the last failure. */
+int age_armor_reader_error(const struct age_armor_reader *r, struct m3_diag *d);
+void age_armor_reader_free(struct age_armor_reader *r);
+
+/* A writer that armors what it is given and writes through wr. */
+struct age_armor_writer;
+struct age_armor_writer *age_armor_writer_new(age_write_fn wr, void *ctx);
+int age_armor_write(void *writer, const void *buf, size_t len);
+/* age_armor_writer_finish: final padded line and the END line. */
+int age_armor_writer_finish(struct age_armor_writer *w);
+void age_armor_writer_free(struct age_armor_writer *w);
+
+/* age_looks_armored: true when buf (the start of a file) holds optional whitespace and then
+ * the armor's BEGIN line prefix. */
+bool age_looks_armored(const unsigned char *buf, size_t len);
+
+#endif

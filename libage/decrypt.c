@@ -1,0 +1,527 @@
+/* decrypt.c: the decryptor: header (armor detected), identities, MAC, then the STREAM
+ * payload in batches opened in place; no plaintext leaves before its chunk authenticates. */
+#include "libage/armor.h"
+#include "libage/header.h"
+#include "libage/internal.h"
+#include "libage/stream.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_BYTES (AGE_BATCH_CHUNKS * AGE_CT_CHUNK)
+#define PEEK_MIN 64
+
+enum { DS_HEADER, DS_PAYLOAD, DS_DONE, DS_FAILED };
+
+struct age_decryptor {
+    /* raw input, with bytes already read but not yet consumed in pre */
+    age_read_fn rd;
+    void *rctx;
+    unsigned char *pre;
+    size_t pre_len, pre_pos;
+    struct age_armor_reader *armor;
+    bool src_eof;
+
+    struct age_header *hdr;
+    unsigned char *hdr_raw;
+    unsigned char *payload_key; /* secret */
+    struct age_stream *stream;
+    unsigned stream_threads;
+    int state;
+    int err;
+    struct m3_diag err_diag;
+
+    /* payload batch: buf holds `have` ciphertext bytes; after a batch is opened, chunks
+     * [next, njobs) are ready for the reader, `pos` bytes into chunk `next` consumed. */
+    unsigned char *buf;
+    size_t have;
+    uint64_t counter;
+    struct age_chunk_job jobs[AGE_BATCH_CHUNKS + 1];
+    size_t njobs, next, pos;
+    size_t carry;    /* bytes after the batch that belong to the next one */
+    bool ended;      /* the final chunk was delivered into jobs */
+    int pending_err; /* error to report once the good chunks are consumed */
+};
+
+static ssize_t
+raw_read(void *ctx, void *buf, size_t len)
+{
+    struct age_decryptor *dec = ctx;
+    ssize_t n;
+
+    if (dec->pre_pos < dec->pre_len) {
+        size_t take = dec->pre_len - dec->pre_pos;
+        if (take > len)
+            take = len;
+        memcpy(buf, dec->pre + dec->pre_pos, take);
+        dec->pre_pos += take;
+        return (ssize_t)take;
+    }
+    do
+        n = dec->rd(dec->rctx, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* src_read: decoded input bytes (through the armor reader when armored). Fills up to len,
+ * looping over short reads; returns the count, or a negative M3_E* code. */
+static ssize_t
+src_read(struct age_decryptor *dec, void *buf, size_t len, struct m3_diag *d)
+{
+    size_t got = 0;
+
+    while (got < len && !dec->src_eof) {
+        ssize_t n = dec->armor ? age_armor_read(dec->armor, (unsigned char *)buf + got, len - got)
+                               : raw_read(dec, (unsigned char *)buf + got, len - got);
+        if (n < 0) {
+            if (dec->armor && age_armor_reader_error(dec->armor, d) == M3_EARMOR)
+                return M3_EARMOR;
+            if (dec->armor)
+                return M3_EIO;
+            return m3_diag_set(d, M3_EIO, "read error: %s", strerror(errno));
+        }
+        if (n == 0)
+            dec->src_eof = true;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+static int
+detect_armor(struct age_decryptor *dec, struct m3_diag *d)
+{
+    size_t cap = 4096;
+
+    if ((dec->pre = malloc(cap)) == NULL)
+        return M3_ENOMEM;
+    while (dec->pre_len < PEEK_MIN) {
+        ssize_t n = dec->rd(dec->rctx, dec->pre + dec->pre_len, cap - dec->pre_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return m3_diag_set(d, M3_EIO, "read error: %s", strerror(errno));
+        if (n == 0)
+            break;
+        dec->pre_len += (size_t)n;
+    }
+    if (age_looks_armored(dec->pre, dec->pre_len)) {
+        if ((dec->armor = age_armor_reader_new(raw_read, dec)) == NULL)
+            return M3_ENOMEM;
+    }
+    return 0;
+}
+
+/* find_header_end: length of the header in b (through the MAC line's newline), or 0. */
+static size_t
+find_header_end(const unsigned char *b, size_t len)
+{
+    for (size_t i = 0; i + 4 <= len; i++) {
+        const unsigned char *p = memchr(b + i, '\n', len - i);
+        if (p == NULL)
+            return 0;
+        i = (size_t)(p - b);
+        if (i + 4 <= len && memcmp(p + 1, "---", 3) == 0) {
+            const unsigned char *e = memchr(p + 1, '\n', len - (i + 1));
+            return e ? (size_t)(e - b) + 1 : 0;
+        }
+    }
+    return 0;
+}
+
+static int
+read_header(struct age_decryptor *dec, struct m3_diag *d)
+{
+    size_t len = 0, cap = 4096, end = 0;
+    unsigned char *b = malloc(cap);
+    int rc;
+
+    if (b == NULL)
+        return M3_ENOMEM;
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            unsigned char *nb;
+            if (cap >= AGE_HEADER_MAX) {
+                rc = m3_diag_set(d, M3_EHEADER, "header larger than %u bytes", AGE_HEADER_MAX);
+                goto fail;
+            }
+            if ((nb = realloc(b, cap * 2)) == NULL) {
+                rc = M3_ENOMEM;
+                goto fail;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        /* Read a little at a time so that little payload is read ahead of the header. */
+        n = src_read(dec, b + len, (cap - len) < 1024 ? cap - len : 1024, d);
+        if (n < 0) {
+            rc = (int)n;
+            goto fail;
+        }
+        len += (size_t)n;
+        if ((end = find_header_end(b, len)) != 0 || n == 0 || dec->src_eof)
+            break;
+    }
+    if (end == 0)
+        end = len; /* incomplete: let the parser name the problem */
+    if ((rc = age_header_parse(&dec->hdr, b, end, NULL, d)) != 0)
+        goto fail;
+    /* What was read past the header starts the payload. */
+    if ((dec->buf = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL) {
+        rc = M3_ENOMEM;
+        goto fail;
+    }
+    memcpy(dec->buf, b + end, len - end);
+    dec->have = len - end;
+    dec->hdr->armored = dec->armor != NULL;
+    dec->hdr_raw = b;
+    return 0;
+fail:
+    free(b);
+    return rc;
+}
+
+int
+age_decryptor_new(struct age_decryptor **out, age_read_fn rd, void *rctx, struct m3_diag *d)
+{
+    struct age_decryptor *dec;
+    int rc;
+
+    *out = NULL;
+    if (age_init() != 0)
+        return M3_ENOMEM;
+    if ((dec = calloc(1, sizeof(*dec))) == NULL)
+        return M3_ENOMEM;
+    dec->rd = rd;
+    dec->rctx = rctx;
+    if ((rc = detect_armor(dec, d)) != 0 || (rc = read_header(dec, d)) != 0) {
+        age_decryptor_free(dec);
+        return rc;
+    }
+    *out = dec;
+    return 0;
+}
+
+const struct age_header *
+age_decryptor_header(const struct age_decryptor *dec)
+{
+    return dec->hdr;
+}
+
+void
+age_decryptor_free(struct age_decryptor *dec)
+{
+    if (dec == NULL)
+        return;
+    age_header_free(dec->hdr);
+    free(dec->hdr_raw);
+    free(dec->pre);
+    age_armor_reader_free(dec->armor);
+    age_secret_free(dec->payload_key);
+    age_stream_free(dec->stream);
+    age_secret_free(dec->buf);
+    free(dec);
+}
+
+int
+age_header_read(struct age_header **out, age_read_fn rd, void *ctx, struct m3_diag *d)
+{
+    struct age_decryptor *dec;
+    int rc;
+
+    *out = NULL;
+    if ((rc = age_decryptor_new(&dec, rd, ctx, d)) != 0)
+        return rc;
+    *out = dec->hdr;
+    dec->hdr = NULL;
+    age_decryptor_free(dec);
+    return 0;
+}
+
+static int
+fail_state(struct age_decryptor *dec, int rc)
+{
+    dec->state = DS_FAILED;
+    dec->err = rc;
+    return rc;
+}
+
+int
+age_decryptor_unwrap(struct age_decryptor *dec, struct age_identity *const *ids, size_t n,
+                     struct m3_diag *d)
+{
+    const struct age_header *h = dec->hdr;
+    unsigned char *file_key = NULL, mac[AGE_MAC_SIZE], nonce[AGE_PAYLOAD_NONCE_SIZE];
+    int rc = M3_ENOMATCH;
+    ssize_t got;
+
+    if (dec->state != DS_HEADER)
+        return m3_diag_set(d, M3_ESTATE, "identities already applied");
+    /* Spec: an scrypt stanza must be the only one, whatever identities are tried. */
+    for (size_t i = 0; i < h->nstanzas; i++)
+        if (strcmp(h->stanzas[i].type, "scrypt") == 0 && h->nstanzas != 1)
+            return fail_state(
+                dec, m3_diag_set(d, M3_EHEADER, "an scrypt stanza must be the only stanza"));
+    if ((file_key = age_secret_alloc(AGE_FILE_KEY_SIZE)) == NULL)
+        return M3_ENOMEM;
+    m3_diag_clear(d);
+    for (size_t i = 0; i < n; i++) {
+        rc = ids[i]->ops->unwrap(ids[i]->state, h->stanzas, h->nstanzas, file_key, d);
+        if (rc != M3_ENOMATCH)
+            break;
+    }
+    /* Keep a type's own explanation (e.g. "incorrect passphrase") when it gave one. */
+    if (rc == M3_ENOMATCH && (d == NULL || d->code != M3_ENOMATCH || d->msg[0] == '\0'))
+        m3_diag_set(d, M3_ENOMATCH, "no identity matched any of the recipients");
+    if (rc != 0)
+        goto out;
+    if ((rc = age_header_mac(file_key, dec->hdr_raw, h->mac_off, mac)) != 0)
+        goto out;
+    if (sodium_memcmp(mac, h->mac, AGE_MAC_SIZE) != 0) {
+        rc = m3_diag_set(d, M3_EMAC, "header MAC mismatch (wrong file key or tampered header)");
+        goto out;
+    }
+    /* The nonce follows the header: take it from what was read ahead, then the input. */
+    if (dec->have >= sizeof(nonce)) {
+        memcpy(nonce, dec->buf, sizeof(nonce));
+        memmove(dec->buf, dec->buf + sizeof(nonce), dec->have - sizeof(nonce));
+        dec->have -= sizeof(nonce);
+    } else {
+        size_t k = dec->have;
+        memcpy(nonce, dec->buf, k);
+        dec->have = 0;
+        got = src_read(dec, nonce + k, sizeof(nonce) - k, d);
+        if (got < 0) {
+            rc = (int)got;
+            goto out;
+        }
+        if ((size_t)got != sizeof(nonce) - k) {
+            rc = m3_diag_set(d, M3_EHEADER, "file is truncated: the payload nonce is missing");
+            goto out;
+        }
+    }
+    if ((dec->payload_key = age_secret_alloc(32)) == NULL) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
+    rc = age_hkdf(file_key, AGE_FILE_KEY_SIZE, nonce, sizeof(nonce), "payload", dec->payload_key,
+                  32);
+out:
+    age_secret_free(file_key);
+    if (rc != 0)
+        return fail_state(dec, rc);
+    dec->state = DS_PAYLOAD;
+    return 0;
+}
+
+static int
+ensure_stream(struct age_decryptor *dec, unsigned threads)
+{
+    if (threads == 0)
+        threads = 1;
+    if (dec->stream != NULL && dec->stream_threads == threads)
+        return 0;
+    age_stream_free(dec->stream);
+    dec->stream = NULL;
+    dec->stream_threads = threads;
+    return age_stream_new(&dec->stream, dec->payload_key, threads);
+}
+
+/* payload_error: records a payload error, reported once the good chunks are consumed. */
+#define payload_error(dec, ...)                                                                    \
+    ((dec)->pending_err = m3_diag_set(&(dec)->err_diag, M3_EPAYLOAD, __VA_ARGS__))
+
+/* next_batch: reads and opens the next batch of chunks into jobs[0, njobs). Chunks that
+ * failed are cut off (njobs shortened) with pending_err set. */
+static int
+next_batch(struct age_decryptor *dec, struct m3_diag *d)
+{
+    size_t want = BATCH_BYTES + 1, count, last_len;
+    ssize_t got;
+    bool eof;
+
+    if (dec->carry > 0) {
+        memmove(dec->buf, dec->buf + BATCH_BYTES, dec->carry);
+        dec->have = dec->carry;
+        dec->carry = 0;
+    }
+    if (dec->have < want) {
+        got = src_read(dec, dec->buf + dec->have, want - dec->have, d);
+        if (got < 0)
+            return (int)got;
+        dec->have += (size_t)got;
+    }
+    eof = dec->have < want;
+    dec->njobs = dec->next = dec->pos = 0;
+    if (!eof) {
+        count = AGE_BATCH_CHUNKS;
+        last_len = AGE_CT_CHUNK;
+        dec->carry = dec->have - BATCH_BYTES;
+    } else if (dec->have == 0) {
+        payload_error(dec, "file is truncated: payload chunk %llu is missing",
+                      (unsigned long long)dec->counter);
+        dec->ended = true;
+        return 0;
+    } else {
+        count = (dec->have + AGE_CT_CHUNK - 1) / AGE_CT_CHUNK;
+        last_len = dec->have - (count - 1) * AGE_CT_CHUNK;
+    }
+    dec->have = 0;
+    for (size_t i = 0; i < count; i++) {
+        struct age_chunk_job *j = &dec->jobs[i];
+        j->p = dec->buf + i * AGE_CT_CHUNK;
+        j->len = i == count - 1 ? last_len : AGE_CT_CHUNK;
+        j->counter = dec->counter + i;
+        /* Only a short chunk is known to be final by its size; a full chunk is opened as
+         * non-final first and, failing that, as final (as the reference implementation). */
+        j->final = eof && i == count - 1 && j->len < AGE_CT_CHUNK;
+    }
+    age_stream_run(dec->stream, dec->jobs, count, false);
+    dec->ended = eof;
+    dec->njobs = count;
+    for (size_t i = 0; i < count; i++) {
+        struct age_chunk_job *j = &dec->jobs[i];
+        bool at_end = eof && i == count - 1;
+        if (!j->ok && !j->final && j->len == AGE_CT_CHUNK) {
+            j->final = true;
+            age_stream_open1(dec->stream, j);
+        }
+        if (!j->ok) {
+            dec->njobs = i;
+            dec->ended = true;
+            if (j->len < AGE_TAG_SIZE)
+                payload_error(dec, "file is truncated in payload chunk %llu",
+                              (unsigned long long)j->counter);
+            else
+                payload_error(dec,
+                              "payload chunk %llu failed authentication (truncated or tampered "
+                              "file)",
+                              (unsigned long long)j->counter);
+            return 0;
+        }
+        if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0) {
+            /* Spec: the final chunk is empty only when the whole payload is. */
+            dec->njobs = i;
+            dec->ended = true;
+            payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
+            return 0;
+        }
+        if (j->final && !at_end) {
+            dec->njobs = i + 1;
+            dec->ended = true;
+            payload_error(dec, "trailing data after the final chunk (chunk %llu)",
+                          (unsigned long long)j->counter);
+            return 0;
+        }
+        if (!j->final && at_end) {
+            payload_error(dec, "file is truncated: the final chunk is missing after chunk %llu",
+                          (unsigned long long)j->counter);
+            return 0;
+        }
+    }
+    dec->counter += count;
+    return 0;
+}
+
+int
+age_decryptor_read(struct age_decryptor *dec, void *buf, size_t cap, size_t *got, struct m3_diag *d)
+{
+    size_t out = 0;
+    int rc;
+
+    *got = 0;
+    if (dec->state == DS_FAILED)
+        return m3_diag_set(d, dec->err ? dec->err : M3_ESTATE, "decryption already failed");
+    if (dec->state == DS_HEADER)
+        return m3_diag_set(d, M3_ESTATE, "no identity applied yet");
+    if (dec->stream == NULL && (rc = ensure_stream(dec, 1)) != 0)
+        return rc;
+    while (out < cap) {
+        if (dec->next < dec->njobs) {
+            struct age_chunk_job *j = &dec->jobs[dec->next];
+            size_t plen = j->len - AGE_TAG_SIZE, take = plen - dec->pos;
+            if (take > cap - out)
+                take = cap - out;
+            memcpy((unsigned char *)buf + out, j->p + dec->pos, take);
+            out += take;
+            dec->pos += take;
+            if (dec->pos == plen) {
+                dec->next++;
+                dec->pos = 0;
+            }
+            continue;
+        }
+        if (dec->pending_err != 0) {
+            if (out > 0)
+                break;
+            if (d != NULL)
+                *d = dec->err_diag;
+            return fail_state(dec, dec->pending_err);
+        }
+        if (dec->ended) {
+            dec->state = DS_DONE;
+            break;
+        }
+        if ((rc = next_batch(dec, d)) != 0) {
+            if (out > 0) {
+                dec->pending_err = rc;
+                if (d != NULL)
+                    dec->err_diag = *d;
+                break;
+            }
+            return fail_state(dec, rc);
+        }
+    }
+    *got = out;
+    return 0;
+}
+
+int
+age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, unsigned threads,
+                     struct m3_diag *d)
+{
+    int rc;
+
+    if (dec->state == DS_FAILED)
+        return m3_diag_set(d, dec->err ? dec->err : M3_ESTATE, "decryption already failed");
+    if (dec->state == DS_HEADER)
+        return m3_diag_set(d, M3_ESTATE, "no identity applied yet");
+    if ((rc = ensure_stream(dec, threads)) != 0)
+        return rc;
+    for (;;) {
+        /* Hand out what is ready (a partial chunk left by age_decryptor_read first). */
+        for (; dec->next < dec->njobs; dec->next++, dec->pos = 0) {
+            struct age_chunk_job *j = &dec->jobs[dec->next];
+            size_t plen = j->len - AGE_TAG_SIZE;
+            if (plen > dec->pos && wr(wctx, j->p + dec->pos, plen - dec->pos) != 0)
+                return fail_state(dec, m3_diag_set(d, M3_EIO, "write error: %s", strerror(errno)));
+        }
+        if (dec->pending_err != 0) {
+            if (d != NULL)
+                *d = dec->err_diag;
+            return fail_state(dec, dec->pending_err);
+        }
+        if (dec->ended) {
+            dec->state = DS_DONE;
+            return 0;
+        }
+        if ((rc = next_batch(dec, d)) != 0)
+            return fail_state(dec, rc);
+    }
+}
+
+int
+age_decrypt(struct age_identity *const *ids, size_t n, age_read_fn rd, void *rctx, age_write_fn wr,
+            void *wctx, unsigned threads, struct m3_diag *d)
+{
+    struct age_decryptor *dec = NULL;
+    int rc;
+
+    if ((rc = age_decryptor_new(&dec, rd, rctx, d)) == 0 &&
+        (rc = age_decryptor_unwrap(dec, ids, n, d)) == 0)
+        rc = age_decryptor_stream(dec, wr, wctx, threads, d);
+    age_decryptor_free(dec);
+    return rc;
+}

@@ -1,0 +1,296 @@
+/* encrypt.c: the encryptor: header (file key, stanzas, MAC), then the STREAM payload in
+ * batches of chunks sealed in place and written in order. */
+#include "libage/armor.h"
+#include "libage/header.h"
+#include "libage/internal.h"
+#include "libage/stream.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct age_encryptor {
+    age_write_fn wr;
+    void *wctx;
+    struct age_armor_writer *armor;
+    struct age_stream *stream;
+    unsigned char *buf; /* AGE_BATCH_CHUNKS + 1 slots, secret memory (plaintext) */
+    size_t nfull;       /* whole plaintext chunks in slots [0, nfull) */
+    size_t tail;        /* plaintext bytes in slot nfull */
+    uint64_t counter;
+    bool finished, failed;
+};
+
+int
+age_header_mac(const unsigned char *file_key, const unsigned char *hdr, size_t len,
+               unsigned char mac[AGE_MAC_SIZE])
+{
+    unsigned char k[32];
+    int rc;
+
+    if ((rc = age_hkdf(file_key, AGE_FILE_KEY_SIZE, NULL, 0, "header", k, sizeof(k))) != 0)
+        return rc;
+    crypto_auth_hmacsha256(mac, hdr, len, k);
+    sodium_memzero(k, sizeof(k));
+    return 0;
+}
+
+static int
+out_write(struct age_encryptor *e, const void *p, size_t n)
+{
+    if (e->armor != NULL)
+        return age_armor_write(e->armor, p, n);
+    return e->wr(e->wctx, p, n);
+}
+
+static int
+io_error(struct age_encryptor *e, struct m3_diag *d)
+{
+    e->failed = true;
+    return m3_diag_set(d, M3_EIO, "write error: %s", strerror(errno));
+}
+
+static int
+write_header(struct age_encryptor *e, struct age_recipient *const *rcpts, size_t n,
+             unsigned threads, struct m3_diag *d)
+{
+    struct age_stanza_list sl = {0};
+    struct age_buf hb = {0};
+    unsigned char *file_key = age_secret_alloc(AGE_FILE_KEY_SIZE);
+    unsigned char *pkey = age_secret_alloc(32);
+    unsigned char mac[AGE_MAC_SIZE], nonce[AGE_PAYLOAD_NONCE_SIZE];
+    char *mac64 = NULL;
+    int rc;
+
+    if (file_key == NULL || pkey == NULL) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
+    randombytes_buf(file_key, AGE_FILE_KEY_SIZE);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = rcpts[i]->ops->wrap(rcpts[i]->state, file_key, &sl, d)) != 0)
+            goto out;
+    if ((rc = age_header_serialize(sl.v, sl.n, &hb)) != 0)
+        goto out;
+    if ((rc = age_header_mac(file_key, hb.p, hb.len, mac)) != 0)
+        goto out;
+    if ((mac64 = age_b64_encode(mac, sizeof(mac))) == NULL) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
+    randombytes_buf(nonce, sizeof(nonce));
+    if ((rc = age_hkdf(file_key, AGE_FILE_KEY_SIZE, nonce, sizeof(nonce), "payload", pkey, 32)))
+        goto out;
+    if ((rc = age_stream_new(&e->stream, pkey, threads)) != 0)
+        goto out;
+    if (out_write(e, hb.p, hb.len) != 0 || out_write(e, " ", 1) != 0 ||
+        out_write(e, mac64, strlen(mac64)) != 0 || out_write(e, "\n", 1) != 0 ||
+        out_write(e, nonce, sizeof(nonce)) != 0) {
+        rc = io_error(e, d);
+        goto out;
+    }
+    rc = 0;
+out:
+    age_secret_free(file_key);
+    age_secret_free(pkey);
+    age_stanza_list_clear(&sl);
+    free(hb.p);
+    free(mac64);
+    return rc;
+}
+
+int
+age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts, size_t n,
+                  const struct age_encrypt_opts *opts, age_write_fn wr, void *wctx,
+                  struct m3_diag *d)
+{
+    struct age_encryptor *e;
+    unsigned threads = opts != NULL ? opts->threads : 0;
+    int rc;
+
+    *out = NULL;
+    if (age_init() != 0)
+        return M3_ENOMEM;
+    if (n == 0)
+        return m3_diag_set(d, M3_EINVAL, "no recipients");
+    for (size_t i = 0; i < n; i++)
+        if ((rcpts[i]->ops->flags & AGE_RECIPIENT_ALONE) && n > 1)
+            return m3_diag_set(d, M3_EINVAL,
+                               "a passphrase (scrypt) recipient must be the only recipient");
+    if ((e = calloc(1, sizeof(*e))) == NULL)
+        return M3_ENOMEM;
+    e->wr = wr;
+    e->wctx = wctx;
+    if (opts != NULL && opts->armor && (e->armor = age_armor_writer_new(wr, wctx)) == NULL) {
+        rc = M3_ENOMEM;
+        goto fail;
+    }
+    if ((e->buf = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL) {
+        rc = M3_ENOMEM;
+        goto fail;
+    }
+    if ((rc = write_header(e, rcpts, n, threads, d)) != 0)
+        goto fail;
+    *out = e;
+    return 0;
+fail:
+    age_encryptor_free(e);
+    return rc;
+}
+
+/* seal_batch: seals chunks [0, count) of the buffer; the last one is final when `final`. */
+static int
+seal_batch(struct age_encryptor *e, size_t count, size_t last_len, bool final, struct m3_diag *d)
+{
+    struct age_chunk_job jobs[AGE_BATCH_CHUNKS + 1];
+    size_t total = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        jobs[i].p = e->buf + i * AGE_CT_CHUNK;
+        jobs[i].len = (i == count - 1) ? last_len : AGE_CHUNK_SIZE;
+        jobs[i].counter = e->counter++;
+        jobs[i].final = final && i == count - 1;
+        total += jobs[i].len + AGE_TAG_SIZE;
+    }
+    age_stream_run(e->stream, jobs, count, true);
+    for (size_t i = 0; i < count; i++)
+        if (!jobs[i].ok) {
+            e->failed = true;
+            return m3_diag_set(d, M3_ENOMEM, "payload encryption failed");
+        }
+    /* Slots are AGE_CT_CHUNK apart, so whole chunks sit back to back: one write. */
+    if (out_write(e, e->buf, total) != 0)
+        return io_error(e, d);
+    return 0;
+}
+
+/* flush_full: when every batch slot is full and more plaintext follows, none of them is the
+ * final chunk: seal and write them, and keep the slot being filled. */
+static int
+flush_full(struct age_encryptor *e, struct m3_diag *d)
+{
+    int rc;
+
+    if ((rc = seal_batch(e, AGE_BATCH_CHUNKS, AGE_CHUNK_SIZE, false, d)) != 0)
+        return rc;
+    if (e->tail > 0)
+        memmove(e->buf, e->buf + AGE_BATCH_CHUNKS * AGE_CT_CHUNK, e->tail);
+    e->nfull = 0;
+    return 0;
+}
+
+/* slot_space: where the next plaintext goes and how much fits in the current slot. */
+static unsigned char *
+slot_space(struct age_encryptor *e, size_t *room)
+{
+    *room = AGE_CHUNK_SIZE - e->tail;
+    return e->buf + e->nfull * AGE_CT_CHUNK + e->tail;
+}
+
+/* advance: records n bytes placed at slot_space; flushes a full batch when data follows. */
+static int
+advance(struct age_encryptor *e, size_t n, struct m3_diag *d)
+{
+    int rc;
+
+    e->tail += n;
+    if (e->nfull == AGE_BATCH_CHUNKS && e->tail > 0 && (rc = flush_full(e, d)) != 0)
+        return rc;
+    if (e->tail == AGE_CHUNK_SIZE) {
+        e->nfull++;
+        e->tail = 0;
+    }
+    return 0;
+}
+
+int
+age_encryptor_write(struct age_encryptor *e, const void *buf, size_t len, struct m3_diag *d)
+{
+    const unsigned char *p = buf;
+    int rc;
+
+    if (e->finished || e->failed)
+        return m3_diag_set(d, M3_ESTATE, "encryptor already finished or failed");
+    while (len > 0) {
+        size_t room;
+        unsigned char *dst = slot_space(e, &room);
+        size_t take = len < room ? len : room;
+        memcpy(dst, p, take);
+        p += take;
+        len -= take;
+        if ((rc = advance(e, take, d)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int
+age_encryptor_finish(struct age_encryptor *e, struct m3_diag *d)
+{
+    size_t count, last_len;
+    int rc;
+
+    if (e->finished || e->failed)
+        return m3_diag_set(d, M3_ESTATE, "encryptor already finished or failed");
+    e->finished = true;
+    if (e->tail > 0) {
+        count = e->nfull + 1;
+        last_len = e->tail;
+    } else if (e->nfull > 0) {
+        count = e->nfull;
+        last_len = AGE_CHUNK_SIZE;
+    } else if (e->counter == 0) {
+        count = 1; /* empty plaintext: one empty final chunk */
+        last_len = 0;
+    } else {
+        /* Unreachable: a flush always leaves at least one byte in the buffer. */
+        return m3_diag_set(d, M3_ESTATE, "internal error: no final chunk");
+    }
+    if ((rc = seal_batch(e, count, last_len, true, d)) != 0)
+        return rc;
+    if (e->armor != NULL && age_armor_writer_finish(e->armor) != 0)
+        return io_error(e, d);
+    return 0;
+}
+
+void
+age_encryptor_free(struct age_encryptor *e)
+{
+    if (e == NULL)
+        return;
+    age_stream_free(e->stream);
+    age_secret_free(e->buf);
+    age_armor_writer_free(e->armor);
+    free(e);
+}
+
+int
+age_encrypt(struct age_recipient *const *rcpts, size_t n, const struct age_encrypt_opts *opts,
+            age_read_fn rd, void *rctx, age_write_fn wr, void *wctx, struct m3_diag *d)
+{
+    struct age_encryptor *e = NULL;
+    int rc;
+
+    if ((rc = age_encryptor_new(&e, rcpts, n, opts, wr, wctx, d)) != 0)
+        return rc;
+    for (;;) {
+        size_t room;
+        unsigned char *dst = slot_space(e, &room);
+        ssize_t got = rd(rctx, dst, room); /* read straight into the slot: no copy */
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = m3_diag_set(d, M3_EIO, "read error: %s", strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        if ((rc = advance(e, (size_t)got, d)) != 0)
+            goto out;
+    }
+    rc = age_encryptor_finish(e, d);
+out:
+    age_encryptor_free(e);
+    return rc;
+}

@@ -1,0 +1,36 @@
+/* stream.h: internal STREAM payload machinery: chunk seal/open with OpenSSL's
+ * ChaCha20-Poly1305 and a small worker pool that processes batches of chunks in parallel. */
+#ifndef M3_AGE_STREAM_H
+#define M3_AGE_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libage/age.h"
+
+#define AGE_CT_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_SIZE) /* one sealed full chunk */
+#define AGE_BATCH_CHUNKS 16                          /* chunks per batch (1 MiB) */
+#define AGE_MAX_THREADS 16
+
+struct age_chunk_job {
+    unsigned char *p; /* in-place buffer: plaintext then tag, or ciphertext||tag */
+    size_t len;       /* plaintext length (seal) or ciphertext length incl. tag (open) */
+    uint64_t counter;
+    bool final;
+    bool ok; /* open: authenticated */
+};
+
+struct age_stream;
+
+/* age_stream_new: key (32 bytes, copied into secret memory); threads 0/1 = caller only. */
+int age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threads);
+/* age_stream_run: seals (encrypt=true) or opens each job in place, in parallel. */
+void age_stream_run(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt);
+/* age_stream_open1: opens one job on the calling thread (for retries). */
+bool age_stream_open1(struct age_stream *s, struct age_chunk_job *job);
+void age_stream_free(struct age_stream *s);
+
+/* age_batch_alloc: secret memory for `slots` chunk slots of AGE_CT_CHUNK bytes, page aligned. */
+unsigned char *age_batch_alloc(size_t slots);
+
+#endif
