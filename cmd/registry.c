@@ -111,7 +111,7 @@ report(int rc, const struct m3_diag *d, const char *path)
         m3_error("%s", d->msg);
     else
         m3_error("%s: %s", path, m3_strerror(rc));
-    if (rc == M3_EUNSUPPORTED)
+    if (rc == M3_EUNSUPPORTED && strstr(d->msg, "--nix") != NULL)
         m3_hint("run 'm3age registry eval --nix' to evaluate '%s' with nix-instantiate", path);
 }
 
@@ -163,34 +163,73 @@ run_nix(const char *path)
     return M3_EXIT_USAGE;
 }
 
-static int
-eval_json(const char *path)
-{
-    struct reg_file *f = NULL;
-    struct reg_reader reader = {0};
-    struct reg_eval_opts opts = {0};
-    struct m3_diag d = {0};
-    char *buf = NULL, *json = NULL, *root = NULL, dir[PATH_MAX], *slash;
-    size_t len;
-    int rc, status = M3_EXIT_USAGE;
+/* A registry opened for evaluation or editing: its text, syntax tree, evaluation options
+ * (a reader confined to the repository root) and, for editing, the loaded registry. */
+struct opened {
+    struct reg_file *f;
+    struct reg_registry *r;
+    struct reg_reader reader;
+    struct reg_eval_opts opts;
+    char *root;
+    char dir[PATH_MAX];
+};
 
-    if ((rc = reg_read_file(path, &buf, &len, &d)) != 0 ||
-        (rc = reg_parse(path, buf, len, &f, &d)) != 0)
+static void
+close_reg(struct opened *o)
+{
+    reg_registry_free(o->r);
+    reg_reader_fs_free(&o->reader);
+    reg_file_free(o->f);
+    free(o->root);
+}
+
+/* open_reg: reads and parses path and prepares the options; loads the registry when load. */
+static int
+open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
+{
+    char *buf = NULL, *slash;
+    size_t len;
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    if ((rc = reg_read_file(path, &buf, &len, d)) != 0 ||
+        (rc = reg_parse(path, buf, len, &o->f, d)) != 0)
         goto out;
-    if (realpath(path, dir) == NULL) {
-        rc = m3_diag_set(&d, M3_EIO, "%s: %s", path, strerror(errno));
+    if (realpath(path, o->dir) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
-    slash = strrchr(dir, '/');
-    if (slash == dir)
+    slash = strrchr(o->dir, '/');
+    if (slash == o->dir)
         slash[1] = '\0';
     else
         *slash = '\0';
-    if ((rc = reg_repo_root(dir, &root, &d)) != 0 || (rc = reg_reader_fs(root, &reader)) != 0)
+    if ((rc = reg_repo_root(o->dir, &o->root, d)) != 0)
         goto out;
-    opts.reader = &reader;
-    opts.base_dir = dir;
-    if ((rc = reg_eval_json(f, &opts, &json, &len, &d)) != 0)
+    if ((rc = reg_reader_fs(o->root, &o->reader)) != 0) {
+        m3_diag_set(d, rc, "%s: cannot use the repository root", o->root);
+        goto out;
+    }
+    o->opts.reader = &o->reader;
+    o->opts.base_dir = o->dir;
+    if (load)
+        rc = reg_registry_load(o->f, &o->opts, &o->r, d);
+out:
+    free(buf);
+    return rc;
+}
+
+static int
+eval_json(const char *path)
+{
+    struct opened o;
+    struct m3_diag d = {0};
+    char *json = NULL;
+    size_t len;
+    int rc, status = M3_EXIT_USAGE;
+
+    if ((rc = open_reg(path, &o, false, &d)) != 0 ||
+        (rc = reg_eval_json(o.f, &o.opts, &json, &len, &d)) != 0)
         goto out;
     /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes */
     fwrite(json, 1, len, stdout);
@@ -200,12 +239,54 @@ eval_json(const char *path)
 out:
     if (rc != 0)
         report(rc, &d, path);
-    reg_reader_fs_free(&reader);
-    reg_file_free(f);
+    close_reg(&o);
     free(json);
-    free(root);
-    free(buf);
     return status;
+}
+
+/* edit: runs one writer on the registry at path and writes the result atomically. */
+static int
+edit(const struct reg_opts *o, const char *path)
+{
+    const char *sub = o->args[0];
+    struct opened reg;
+    struct m3_diag d = {0};
+    char *text = NULL;
+    size_t len;
+    int rc;
+
+    if ((strcmp(sub, "add") == 0 && o->nargs < 3) ||
+        (strcmp(sub, "set-key") == 0 && o->nargs != 3) ||
+        ((strcmp(sub, "rm") == 0 || strcmp(sub, "rm-key") == 0) && o->nargs != 2))
+        return usage_error("wrong number of arguments");
+    if ((rc = open_reg(path, &reg, true, &d)) != 0)
+        goto out;
+    for (size_t i = 0; i < reg.r->nwarnings; i++)
+        m3_warn("%s", reg.r->warnings[i].msg);
+    if (strcmp(sub, "add") == 0)
+        rc = reg_edit_add(reg.f, reg.r, &reg.opts, o->args[1], (const char *const *)o->args + 2,
+                          (size_t)o->nargs - 2, &text, &len, &d);
+    else if (strcmp(sub, "set-key") == 0)
+        rc = reg_edit_set_key(reg.f, reg.r, &reg.opts, o->args[1], o->args[2], &text, &len, &d);
+    else if (strcmp(sub, "rm") == 0)
+        rc = reg_edit_rm(reg.f, reg.r, &reg.opts, o->args[1], &text, &len, &d);
+    else
+        rc = reg_edit_rm_key(reg.f, reg.r, &reg.opts, o->args[1], &text, &len, &d);
+    if (rc != 0)
+        goto out;
+    if ((rc = reg_write_atomic(path, text, len, &d)) != 0)
+        goto out;
+    if (o->verbose)
+        m3_info("%s: %s %s: written", path, sub, o->args[1]);
+out:
+    if (rc != 0) {
+        report(rc, &d, path);
+        if (rc == M3_EUNSUPPORTED)
+            m3_hint("the file was left unchanged; make this edit by hand");
+    }
+    close_reg(&reg);
+    free(text);
+    return rc == 0 ? 0 : (rc == M3_ENOTFOUND ? M3_EXIT_NEGATIVE : M3_EXIT_USAGE);
 }
 
 static int
@@ -262,6 +343,9 @@ cmd_registry(int argc, char **argv)
         goto out;
     if (strcmp(sub, "eval") == 0)
         rc = do_eval(&o, path);
+    else if (strcmp(sub, "add") == 0 || strcmp(sub, "set-key") == 0 || strcmp(sub, "rm") == 0 ||
+             strcmp(sub, "rm-key") == 0)
+        rc = edit(&o, path);
     else
         rc = usage_error("unknown registry subcommand");
 out:

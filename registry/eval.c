@@ -688,9 +688,11 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
                 d->names = alloc(c, (np + 1) * sizeof(*d->names));
                 d->lens = alloc(c, (np + 1) * sizeof(*d->lens));
                 d->pos = alloc(c, (np + 1) * sizeof(*d->pos));
-                memcpy(d->names, prefix, np * sizeof(*prefix));
-                memcpy(d->lens, plens, np * sizeof(*plens));
-                memcpy(d->pos, ppos, np * sizeof(*ppos));
+                if (np > 0) {
+                    memcpy(d->names, prefix, np * sizeof(*prefix));
+                    memcpy(d->lens, plens, np * sizeof(*plens));
+                    memcpy(d->pos, ppos, np * sizeof(*ppos));
+                }
                 d->names[np] = name;
                 d->lens[np] = len;
                 d->pos[np] = b->items[k];
@@ -744,7 +746,8 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
     struct reg_set *s;
 
     sort_depth = k;
-    qsort(ds, n, sizeof(*ds), def_cmp);
+    if (n > 0)
+        qsort(ds, n, sizeof(*ds), def_cmp);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
                                               ds[j].lens[k]) == 0;
@@ -918,7 +921,8 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
             d->nnames = 1;
         }
         sort_depth = 0;
-        qsort(ds.v, ds.n, sizeof(*ds.v), def_cmp);
+        if (ds.n > 0)
+            qsort(ds.v, ds.n, sizeof(*ds.v), def_cmp);
         env->vars = reg_new_set(c, ds.n);
         for (i = 0; i < ds.n; i++) {
             struct reg_attr *a = &env->vars->a[n++];
