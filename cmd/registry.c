@@ -339,6 +339,11 @@ cmd_registry(int argc, char **argv)
         goto out;
     }
     sub = o.args[0];
+    if (strcmp(sub, "eval") != 0 && strcmp(sub, "add") != 0 && strcmp(sub, "set-key") != 0 &&
+        strcmp(sub, "rm") != 0 && strcmp(sub, "rm-key") != 0 && strcmp(sub, "hosts") != 0) {
+        rc = usage_error("unknown registry subcommand");
+        goto out;
+    }
     if ((path = locate(&o)) == NULL)
         goto out;
     if (strcmp(sub, "eval") == 0)

@@ -439,6 +439,55 @@ publickeys_list(const struct reg_node *b, const struct reg_node **inner_bind)
     return NULL;
 }
 
+static char *format_list(const struct reg_node *model, const char *const *names, size_t n,
+                         const char *base_indent);
+
+/* format_keys: the publicKeys expression: list literals for key names, group names (lists
+ * of keys) as they are, joined by ++ (`users ++ [ m3-ares ]`). */
+static char *
+format_keys(const struct reg_registry *r, const struct reg_node *model, const char *const *names,
+            size_t n, const char *base_indent)
+{
+    size_t i, start = 0, cap = 16, o = 0;
+    char *out = malloc(cap), *piece;
+
+    if (out == NULL)
+        return NULL;
+    out[0] = '\0';
+    for (i = 0; i <= n; i++) {
+        const struct reg_keybind *kb = i < n ? reg_registry_keybind(r, names[i]) : NULL;
+        if (i < n && !kb->is_list)
+            continue;
+        piece = NULL;
+        if (i > start &&
+            (piece = format_list(model, names + start, i - start, base_indent)) == NULL)
+            goto oom;
+        for (int twice = 0; twice < 2; twice++) {
+            const char *add = twice == 0 ? piece : (i < n ? names[i] : NULL);
+            size_t need;
+            if (add == NULL)
+                continue;
+            need = o + strlen(add) + 5;
+            if (need > cap) {
+                char *np;
+                cap = need * 2;
+                if ((np = realloc(out, cap)) == NULL) {
+                    free(piece);
+                    goto oom;
+                }
+                out = np;
+            }
+            o += (size_t)sprintf(out + o, "%s%s", o ? " ++ " : "", add);
+        }
+        free(piece);
+        start = i + 1;
+    }
+    return out;
+oom:
+    free(out);
+    return NULL;
+}
+
 /* format_list: `[ a b ]`, or one element per line like the model list. */
 static char *
 format_list(const struct reg_node *model, const char *const *names, size_t n,
@@ -520,18 +569,18 @@ reg_edit_add(const struct reg_file *f, const struct reg_registry *r,
         multiline(strip(last->b)) && inner != NULL) {
         char iind[64];
         indent_of(f, reg_node_off(inner), iind, sizeof(iind));
-        list = format_list(model, keynames, n, iind);
+        list = format_keys(r, model, keynames, n, iind);
         if (list == NULL || (text = malloc(strlen(qname) + strlen(list) + 2 * strlen(iind) +
                                            strlen(ind) + 64)) == NULL)
             goto out;
         sprintf(text, "%s = {\n%spublicKeys = %s;\n%s};", qname, iind, list, ind);
     } else if (last != NULL && last->a->nitems == 1 && strip(last->b)->kind == N_SET) {
-        list = format_list(model, keynames, n, ind);
+        list = format_keys(r, model, keynames, n, ind);
         if (list == NULL || (text = malloc(strlen(qname) + strlen(list) + 64)) == NULL)
             goto out;
         sprintf(text, "%s = { publicKeys = %s; };", qname, list);
     } else {
-        list = format_list(model, keynames, n, ind);
+        list = format_keys(r, model, keynames, n, ind);
         if (list == NULL || (text = malloc(strlen(qname) + strlen(list) + 64)) == NULL)
             goto out;
         sprintf(text, "%s.publicKeys = %s;", qname, list);
