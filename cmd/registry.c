@@ -315,6 +315,99 @@ do_eval(const struct reg_opts *o, const char *path)
     return 0;
 }
 
+static void
+json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void
+json_at(const struct reg_span *sp)
+{
+    printf(",\"at\":");
+    json_str(sp->file);
+    printf(",\"line\":%u,\"col\":%u}", sp->line, sp->col);
+}
+
+static void
+print_hosts_json(const struct reg_hosts *hs)
+{
+    putchar('{');
+    for (size_t i = 0; i < hs->nhosts; i++) {
+        const struct reg_host *h = &hs->hosts[i];
+        printf("%s", i ? "," : "");
+        json_str(h->name);
+        printf(":{\"secrets\":[");
+        for (size_t k = 0; k < h->nsecrets; k++) {
+            printf("%s{\"name\":", k ? "," : "");
+            json_str(h->secrets[k].secret);
+            printf(",\"file\":");
+            json_str(h->secrets[k].file);
+            json_at(&h->secrets[k].span);
+        }
+        printf("],\"unresolved\":[");
+        for (size_t k = 0; k < h->nunresolved; k++) {
+            printf("%s{\"name\":", k ? "," : "");
+            json_str(h->unresolved[k].secret);
+            printf(",\"expr\":");
+            json_str(h->unresolved[k].text);
+            json_at(&h->unresolved[k].span);
+        }
+        printf("]}");
+    }
+    printf("}\n");
+}
+
+static int
+do_hosts(const struct reg_opts *o)
+{
+    struct reg_hosts *hs = NULL;
+    struct m3_diag d = {0};
+    char *root = NULL;
+    int rc;
+
+    if (o->nargs > 1)
+        return usage_error("hosts takes no arguments");
+    if ((rc = reg_repo_root(".", &root, &d)) != 0 || (rc = reg_hosts_scan(root, &hs, &d)) != 0) {
+        m3_error("%s", d.msg);
+        free(root);
+        return M3_EXIT_USAGE;
+    }
+    if (o->verbose)
+        m3_info("scanning '%s/hosts'", root);
+    if (o->json) {
+        print_hosts_json(hs);
+    } else {
+        for (size_t i = 0; i < hs->nhosts; i++) {
+            const struct reg_host *h = &hs->hosts[i];
+            printf("%s\n", h->name);
+            for (size_t k = 0; k < h->nsecrets; k++)
+                printf("  %s  (age.secrets.%s, %s:%u:%u)\n", h->secrets[k].file,
+                       h->secrets[k].secret, h->secrets[k].span.file, h->secrets[k].span.line,
+                       h->secrets[k].span.col);
+            for (size_t k = 0; k < h->nunresolved; k++)
+                printf("  ? %s  (age.secrets.%s, %s:%u:%u: not resolved)\n", h->unresolved[k].text,
+                       h->unresolved[k].secret, h->unresolved[k].span.file,
+                       h->unresolved[k].span.line, h->unresolved[k].span.col);
+        }
+    }
+    reg_hosts_free(hs);
+    free(root);
+    return fflush(stdout) == 0 ? 0 : M3_EXIT_USAGE;
+}
+
 int
 cmd_registry(int argc, char **argv)
 {
@@ -342,6 +435,10 @@ cmd_registry(int argc, char **argv)
     if (strcmp(sub, "eval") != 0 && strcmp(sub, "add") != 0 && strcmp(sub, "set-key") != 0 &&
         strcmp(sub, "rm") != 0 && strcmp(sub, "rm-key") != 0 && strcmp(sub, "hosts") != 0) {
         rc = usage_error("unknown registry subcommand");
+        goto out;
+    }
+    if (strcmp(sub, "hosts") == 0) {
+        rc = do_hosts(&o);
         goto out;
     }
     if ((path = locate(&o)) == NULL)
