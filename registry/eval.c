@@ -603,7 +603,7 @@ static struct def *
 def_add(struct reg_ctx *c, struct defs *ds)
 {
     if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : 16;
+        size_t cap = ds->cap ? ds->cap * 2 : 2;
         struct def *p = alloc(c, cap * sizeof(*p));
         if (ds->n)
             memcpy(p, ds->v, ds->n * sizeof(*p));
@@ -746,7 +746,9 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
     struct reg_set *s;
 
     sort_depth = k;
-    if (n > 0)
+    for (i = 1; i < n && def_cmp(&ds[i - 1], &ds[i]) < 0; i++)
+        ;
+    if (i < n)
         qsort(ds, n, sizeof(*ds), def_cmp);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],

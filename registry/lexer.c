@@ -258,6 +258,100 @@ match_uri(const char *s, size_t n)
     return j > i + 1 ? j : 0;
 }
 
+/* match_punct: the operator or punctuation at p (longest first), 0 if none. */
+static size_t
+match_punct(const char *p, size_t rest, enum reg_tok *kind)
+{
+    char c1 = rest > 1 ? p[1] : '\0';
+
+#define TWO(ch, k2, k1)                                                                            \
+    if (c1 == (ch)) {                                                                              \
+        *kind = (k2);                                                                              \
+        return 2;                                                                                  \
+    }                                                                                              \
+    *kind = (k1);                                                                                  \
+    return 1
+    switch (p[0]) {
+    case '.':
+        if (c1 == '.' && rest > 2 && p[2] == '.') {
+            *kind = TK_ELLIPSIS;
+            return 3;
+        }
+        *kind = TK_DOT;
+        return 1;
+    case '=':
+        TWO('=', TK_EQ, TK_ASSIGN);
+    case '!':
+        TWO('=', TK_NEQ, TK_NOT);
+    case '<':
+        TWO('=', TK_LEQ, TK_LT);
+    case '>':
+        TWO('=', TK_GEQ, TK_GT);
+    case '-':
+        TWO('>', TK_IMPL, TK_MINUS);
+    case '/':
+        TWO('/', TK_UPDATE, TK_SLASH);
+    case '+':
+        TWO('+', TK_CONCAT, TK_PLUS);
+    case '&':
+        if (c1 != '&')
+            return 0;
+        *kind = TK_AND;
+        return 2;
+    case '|':
+        if (c1 != '|')
+            return 0;
+        *kind = TK_OR;
+        return 2;
+    case '[':
+        *kind = TK_LBRACK;
+        return 1;
+    case ']':
+        *kind = TK_RBRACK;
+        return 1;
+    case '(':
+        *kind = TK_LPAREN;
+        return 1;
+    case ')':
+        *kind = TK_RPAREN;
+        return 1;
+    case ';':
+        *kind = TK_SEMI;
+        return 1;
+    case ':':
+        *kind = TK_COLON;
+        return 1;
+    case ',':
+        *kind = TK_COMMA;
+        return 1;
+    case '@':
+        *kind = TK_AT;
+        return 1;
+    case '?':
+        *kind = TK_QUESTION;
+        return 1;
+    case '*':
+        *kind = TK_STAR;
+        return 1;
+    default:
+        return 0;
+    }
+#undef TWO
+}
+
+/* uri_scheme_continues: whether the scheme characters after an identifier's first id bytes
+ * reach a ':' (then the text may be a URI such as `x+y.z:...`). */
+static int
+uri_scheme_continues(const char *p, size_t id, size_t rest)
+{
+    size_t i = id;
+
+    while (i < rest &&
+           (is_alpha(p[i]) || is_digit(p[i]) || p[i] == '+' || p[i] == '-' || p[i] == '.'))
+        i++;
+    return i < rest && p[i] == ':';
+}
+
 static int
 lex_error(struct lexer *lx, size_t off, const char *what)
 {
@@ -310,18 +404,20 @@ push_mode(struct lexer *lx, enum mode m)
 static int
 compute_lines(struct reg_file *f)
 {
-    size_t i, n = 1;
+    size_t n = 1;
+    const char *p = f->src, *end = f->src + f->len;
 
-    for (i = 0; i < f->len; i++)
-        n += f->src[i] == '\n';
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
     f->lines = malloc(n * sizeof(*f->lines));
     if (f->lines == NULL)
         return M3_ENOMEM;
     f->nlines = 0;
     f->lines[f->nlines++] = 0;
-    for (i = 0; i < f->len; i++)
-        if (f->src[i] == '\n')
-            f->lines[f->nlines++] = (uint32_t)(i + 1);
+    for (p = f->src; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        f->lines[f->nlines++] = (uint32_t)(p - f->src + 1);
     return 0;
 }
 
@@ -348,7 +444,8 @@ skip_trivia(struct lexer *lx)
     const char *s = lx->s;
 
     for (;;) {
-        if (lx->i < lx->n && strchr(" \t\r\n", s[lx->i]) != NULL && s[lx->i] != '\0') {
+        if (lx->i < lx->n &&
+            (s[lx->i] == ' ' || s[lx->i] == '\n' || s[lx->i] == '\t' || s[lx->i] == '\r')) {
             lx->i++;
         } else if (lx->i < lx->n && s[lx->i] == '#') {
             while (lx->i < lx->n && s[lx->i] != '\n' && s[lx->i] != '\r')
@@ -495,26 +592,38 @@ lex_expr(struct lexer *lx)
         lx->i = off + 1;
         return push_tok(lx, TK_RBRACE, triv, off, 1);
     }
-    for (k = 0; k < sizeof(puncts) / sizeof(puncts[0]); k++) {
-        size_t pl = strlen(puncts[k].text);
-        if (pl <= rest && memcmp(p, puncts[k].text, pl) == 0) {
-            best = pl;
-            kind = puncts[k].kind;
-            break;
+    /* Fast path: an identifier that cannot extend into a path or a URI. */
+    if (is_alpha(p[0]) || p[0] == '_') {
+        size_t id = match_id(p, rest), run = id;
+        while (run < rest && is_path_char(p[run]))
+            run++;
+        if ((run >= rest || p[run] != '/') && (id >= rest || p[id] != ':') &&
+            (run == id || p[id] == '\'' || !uri_scheme_continues(p, id, rest))) {
+            kind = TK_ID;
+            if (id <= 7)
+                for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+                    if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == id &&
+                        memcmp(p, keywords[k].text, id) == 0)
+                        kind = keywords[k].kind;
+            lx->i = off + id;
+            return push_tok(lx, kind, triv, off, id);
         }
     }
+    best = match_punct(p, rest, &kind);
     if ((len = match_id(p, rest)) > best) {
         best = len;
         kind = TK_ID;
-        for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-            if (strlen(keywords[k].text) == len && memcmp(p, keywords[k].text, len) == 0)
-                kind = keywords[k].kind;
+        if (len <= 7)
+            for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+                if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == len &&
+                    memcmp(p, keywords[k].text, len) == 0)
+                    kind = keywords[k].kind;
     }
-    if ((len = match_int(p, rest)) > best) {
+    if (is_digit(p[0]) && (len = match_int(p, rest)) > best) {
         best = len;
         kind = TK_INT;
     }
-    if ((len = match_float(p, rest)) > best) {
+    if ((is_digit(p[0]) || p[0] == '.') && (len = match_float(p, rest)) > best) {
         best = len;
         kind = TK_FLOAT;
     }
@@ -530,7 +639,7 @@ lex_expr(struct lexer *lx)
         best = len;
         kind = TK_SPATH;
     }
-    if ((len = match_uri(p, rest)) > best) {
+    if (is_alpha(p[0]) && (len = match_uri(p, rest)) > best) {
         best = len;
         kind = TK_URI;
     }
