@@ -89,6 +89,14 @@ reg_tok_name(enum reg_tok k)
     return "token";
 }
 
+/* Bytes that continue an identifier, and first letters of keywords. */
+static const unsigned char id_char[256] = {
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['_'] = 1, ['\''] = 1, ['-'] = 1,
+};
+static const unsigned char kw_first[256] = {
+    ['i'] = 1, ['t'] = 1, ['e'] = 1, ['a'] = 1, ['w'] = 1, ['l'] = 1, ['r'] = 1, ['o'] = 1,
+};
+
 static int
 is_alpha(int c)
 {
@@ -339,19 +347,6 @@ match_punct(const char *p, size_t rest, enum reg_tok *kind)
 #undef TWO
 }
 
-/* uri_scheme_continues: whether the scheme characters after an identifier's first id bytes
- * reach a ':' (then the text may be a URI such as `x+y.z:...`). */
-static int
-uri_scheme_continues(const char *p, size_t id, size_t rest)
-{
-    size_t i = id;
-
-    while (i < rest &&
-           (is_alpha(p[i]) || is_digit(p[i]) || p[i] == '+' || p[i] == '-' || p[i] == '.'))
-        i++;
-    return i < rest && p[i] == ':';
-}
-
 static int
 lex_error(struct lexer *lx, size_t off, const char *what)
 {
@@ -592,15 +587,18 @@ lex_expr(struct lexer *lx)
         lx->i = off + 1;
         return push_tok(lx, TK_RBRACE, triv, off, 1);
     }
-    /* Fast path: an identifier that cannot extend into a path or a URI. */
+    /* Fast path: an identifier that cannot extend into a path or a URI (the next byte is
+     * none of '/', ':', '.', '+', which are the only ways an identifier's text continues
+     * as one). */
     if (is_alpha(p[0]) || p[0] == '_') {
-        size_t id = match_id(p, rest), run = id;
-        while (run < rest && is_path_char(p[run]))
-            run++;
-        if ((run >= rest || p[run] != '/') && (id >= rest || p[id] != ':') &&
-            (run == id || p[id] == '\'' || !uri_scheme_continues(p, id, rest))) {
+        size_t id = 1;
+        char next;
+        while (id < rest && id_char[(unsigned char)p[id]])
+            id++;
+        next = id < rest ? p[id] : '\0';
+        if (next != '/' && next != ':' && next != '.' && next != '+') {
             kind = TK_ID;
-            if (id <= 7)
+            if (id <= 7 && kw_first[(unsigned char)p[0]])
                 for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
                     if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == id &&
                         memcmp(p, keywords[k].text, id) == 0)
