@@ -9,7 +9,7 @@
 
 #include "registry/syntax.h"
 
-enum mode { MODE_BRACE, MODE_DOLLAR, MODE_STR, MODE_IND };
+enum mode { MODE_BRACE, MODE_DOLLAR, MODE_STR, MODE_IND, MODE_PATH };
 
 struct lexer {
     struct reg_file *f;
@@ -347,6 +347,48 @@ match_punct(const char *p, size_t rest, enum reg_tok *kind)
 #undef TWO
 }
 
+static int push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t len);
+static int push_mode(struct lexer *lx, enum mode m);
+
+/* match_path_start: Nix's PATH_SEG before `${`: path characters and slashes ending in '/'
+ * (with a slash in them), directly followed by `${`; 0 otherwise. */
+static size_t
+match_path_start(const char *p, size_t rest)
+{
+    size_t i = 0, slashes = 0;
+
+    if (rest > 0 && p[0] == '~')
+        i = 1;
+    while (i < rest && (is_path_char(p[i]) || p[i] == '/')) {
+        slashes += p[i] == '/';
+        i++;
+    }
+    if (slashes == 0 || p[i - 1] != '/' || i + 1 >= rest || p[i] != '$' || p[i + 1] != '{')
+        return 0;
+    return i;
+}
+
+/* lex_path: inside an interpolated path: `${`, more path text, or its (empty) end. */
+static int
+lex_path(struct lexer *lx)
+{
+    const char *s = lx->s;
+    size_t i = lx->i, start = i;
+
+    if (i + 1 < lx->n && s[i] == '$' && s[i + 1] == '{') {
+        lx->i = i + 2;
+        return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, i, i, 2);
+    }
+    while (i < lx->n && (is_path_char(s[i]) || s[i] == '/'))
+        i++;
+    if (i > start) {
+        lx->i = i;
+        return push_tok(lx, TK_STR_PART, start, start, i - start);
+    }
+    lx->depth--;
+    return push_tok(lx, TK_PATH_END, i, i, 0);
+}
+
 static int
 lex_error(struct lexer *lx, size_t off, const char *what)
 {
@@ -641,6 +683,10 @@ lex_expr(struct lexer *lx)
         best = len;
         kind = TK_URI;
     }
+    if ((len = match_path_start(p, rest)) > 0 && len >= best) {
+        lx->i = off + len;
+        return push_mode(lx, MODE_PATH) ?: push_tok(lx, TK_PATH_START, triv, off, len);
+    }
     if (best == 0) {
         char msg[64];
         if ((unsigned char)p[0] >= 0x20 && (unsigned char)p[0] < 0x7f)
@@ -649,11 +695,8 @@ lex_expr(struct lexer *lx)
             snprintf(msg, sizeof(msg), "unexpected byte 0x%02x", (unsigned char)p[0]);
         return lex_error(lx, off, msg);
     }
-    if ((kind == TK_PATH || kind == TK_HPATH) && p[best - 1] == '/') {
-        if (off + best + 1 < lx->n && s[off + best] == '$' && s[off + best + 1] == '{')
-            return lex_error(lx, off, "unsupported: path interpolation");
+    if ((kind == TK_PATH || kind == TK_HPATH) && p[best - 1] == '/')
         return lex_error(lx, off, "path has a trailing slash");
-    }
     lx->i = off + best;
     return push_tok(lx, kind, triv, off, best);
 }
@@ -672,6 +715,8 @@ reg_lex(struct reg_file *f, struct m3_diag *d)
             rc = lex_string(&lx);
         else if (m == MODE_IND)
             rc = lex_ind_string(&lx);
+        else if (m == MODE_PATH)
+            rc = lex_path(&lx);
         else
             rc = lex_expr(&lx);
         if (rc != 0)

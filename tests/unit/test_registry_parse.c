@@ -49,6 +49,7 @@ static const char *constructs[] = {
     "let\r\n  a = 1;\r\nin\r\n  a\r\n",
     "a-b'c_d",
     "{ a.b = 1; a.c = 2; }",
+    "[ ./a/${\"b\"} ./x/${y}/z.nix ~/${\"q\"} ./${a}${b} ]",
 };
 
 Test(registry_parse, constructs_print_back_byte_for_byte)
