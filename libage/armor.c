@@ -33,13 +33,16 @@ struct age_armor_reader {
 bool
 age_looks_armored(const unsigned char *buf, size_t len)
 {
-    size_t i = 0, n = sizeof(AGE_ARMOR_BEGIN) - 1;
+    size_t i = 0, n = 5;
 
+    /* A binary age file starts with "age-encryption.org/"; anything that starts (after
+     * whitespace) with the five dashes of a PEM line is judged by the strict armor reader,
+     * so a wrong or lower-case label is an armor error, not a header error. */
     while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
         i++;
     if (len - i < n)
         n = len - i;
-    return n > 0 && memcmp(buf + i, AGE_ARMOR_BEGIN, n) == 0;
+    return n > 0 && memcmp(buf + i, "-----", n) == 0;
 }
 
 struct age_armor_reader *
