@@ -177,7 +177,10 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
     if (exists(cwd, "secrets.nix")) {
         if (how != NULL)
             *how = "./secrets.nix";
-        *path = strdup("secrets.nix");
+        if (strcmp(cwd, ".") == 0)
+            *path = strdup("secrets.nix");
+        else if (asprintf(path, "%s/secrets.nix", cwd) < 0)
+            *path = NULL;
         return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
     }
     if (realpath(cwd, dir) == NULL)
