@@ -7,6 +7,16 @@
 
 static const char version_line[] = "age-encryption.org/v1";
 
+/* age_stanza_arg_ok_n: n bytes of visible ASCII (no CR, no spaces). */
+static int
+age_stanza_arg_ok_n(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126)
+            return 0;
+    return 1;
+}
+
 static void
 stanza_clear(struct age_stanza *s)
 {
@@ -229,7 +239,7 @@ age_header_parse(struct age_header **out, const unsigned char *buf, size_t len, 
         goto fail;
     }
     if (n != sizeof(version_line) - 1 || memcmp(line, version_line, n) != 0) {
-        if (n >= 19 && memcmp(line, version_line, 19) == 0)
+        if (n > 19 && memcmp(line, version_line, 19) == 0 && age_stanza_arg_ok_n(line, n))
             rc = m3_diag_set(d, M3_EUNSUPPORTED, "unsupported age format version '%.*s'",
                              (int)(n > 40 ? 40 : n), line);
         else

@@ -81,6 +81,12 @@ age_b64_decode(const char *in, size_t in_len, unsigned char *out, size_t cap, si
     const char *end = NULL;
     size_t n = 0;
 
+    for (size_t i = 0; i < in_len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return M3_EINVAL;
+    }
     /* libsodium's no-padding variant rejects '=' and non-zero trailing bits, which is
      * exactly the spec's "canonical base64" rule; stray characters stop it early, which
      * the end pointer reveals. */

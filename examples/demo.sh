@@ -1,0 +1,54 @@
+#!/bin/bash
+# make demo: run m3age on a throwaway copy of examples/nixos-config and show what it does.
+# Later features add their steps at the end (one `step` each).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+: "${BUILD:=$here/../build}"
+m3age="$BUILD/m3age"
+work=$(mktemp -d "${TMPDIR:-/tmp}/m3age-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cp -r "$here/nixos-config" "$work/repo"
+chmod 600 "$work"/repo/demo-keys/*
+cd "$work/repo"
+export PATH="$BUILD:$PATH"
+
+if [ -t 1 ]; then b=$(printf '\033[1m') n=$(printf '\033[0m'); else b= n=; fi
+step() { printf '\n%s$ %s%s\n' "$b" "$*" "$n"; "$@"; }
+say() { printf '\n# %s\n' "$*"; }
+
+echo "m3age demo in a throwaway copy of examples/nixos-config ($work/repo)"
+step m3age version
+
+say "A new age identity for the user m3tam3re (mode 0600, never overwritten):"
+step m3age keygen -o m3tam3re.key
+ls -l m3tam3re.key
+recipient=$(m3age keygen -y m3tam3re.key)
+
+say "Encrypt to it, binary and armored; decrypt again:"
+printf 'hunter2 for m3-atlas\n' >plain.txt
+step m3age encrypt -r "$recipient" -o note.age plain.txt
+step m3age encrypt -a -r "$recipient" -o note.asc plain.txt
+step head -3 note.asc
+step m3age decrypt -i m3tam3re.key note.asc
+
+say "The repository's secrets were made with Go age; m3age opens them with the user's age key:"
+step m3age decrypt -i demo-keys/m3tam3re-age.txt secrets/wifi.age
+
+say "A tampered file is refused with one clear line and no output file:"
+cp note.age tampered.age
+printf 'X' | dd of=tampered.age bs=1 seek=$(($(stat -c %s note.age) - 3)) conv=notrunc status=none
+step m3age decrypt -i m3tam3re.key -o out.txt tampered.age || echo "(exit status $?)"
+ls out.txt 2>/dev/null || echo "no out.txt left behind"
+
+say "Called with age's flags (as the agenix NixOS module calls its age binary):"
+( umask 0277 && step m3age --decrypt -i m3tam3re.key -o wifi.tmp note.age )
+ls -l wifi.tmp
+step m3age --decrypt -o none.tmp note.age || echo "(exit status $?: no identity, no none.tmp: $(ls none.tmp 2>&1 | tail -1))"
+
+if command -v age >/dev/null 2>&1; then
+    say "Interoperable with the reference age both ways:"
+    step sh -c "age -r $recipient plain.txt | m3age decrypt -i m3tam3re.key"
+    step sh -c "m3age encrypt -r $recipient plain.txt | age -d -i m3tam3re.key"
+fi
+echo
+echo "demo done."

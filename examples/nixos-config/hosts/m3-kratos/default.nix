@@ -1,0 +1,6 @@
+{ ... }:
+{
+  networking.hostName = "m3-kratos";
+  age.secrets.wifi.file = ../../secrets/wifi.age;
+  age.secrets.m3tam3re-password.file = ../../secrets/m3tam3re-password.age;
+}

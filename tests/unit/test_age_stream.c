@@ -1,0 +1,377 @@
+/* Round trips and tamper detection through the libage API: payload sizes around chunk and
+ * batch boundaries, one and two threads, push and pull encryption, the read and stream
+ * decryption APIs, armor, and the errors a user would see for damaged files. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libage/age.h"
+#include "libage/stream.h"
+
+struct mem {
+    unsigned char *p;
+    size_t len, cap, pos;
+};
+
+static int
+mem_write(void *ctx, const void *buf, size_t len)
+{
+    struct mem *m = ctx;
+    if (m->len + len > m->cap) {
+        m->cap = (m->len + len) * 2 + 1024;
+        m->p = realloc(m->p, m->cap);
+    }
+    memcpy(m->p + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+/* mem_read hands out at most 7777 bytes per call, to exercise short reads. */
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct mem *m = ctx;
+    size_t n = m->len - m->pos;
+    if (n > len)
+        n = len;
+    if (n > 7777)
+        n = 7777;
+    memcpy(buf, m->p + m->pos, n);
+    m->pos += n;
+    return (ssize_t)n;
+}
+
+static struct age_identity *id;
+static struct age_recipient *rc;
+
+static void
+setup(void)
+{
+    cr_assert_eq(age_init(), 0);
+    cr_assert_eq(age_x25519_identity_generate(&id), 0);
+    cr_assert_eq(id->ops->recipient(id->state, &rc), 0);
+}
+
+static void
+teardown(void)
+{
+    age_recipient_free(rc);
+    age_identity_free(id);
+}
+
+static unsigned char *
+pattern(size_t n)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 31 + i / 65536);
+    return p;
+}
+
+static struct mem
+encrypt_buf(const unsigned char *pt, size_t n, bool armor, unsigned threads, bool push)
+{
+    struct age_encrypt_opts o = {.armor = armor, .threads = threads};
+    struct mem in = {.p = (unsigned char *)pt, .len = n}, out = {0};
+    struct age_recipient *rs[] = {rc};
+    struct m3_diag d = {0};
+
+    if (push) {
+        struct age_encryptor *e;
+        cr_assert_eq(age_encryptor_new(&e, rs, 1, &o, mem_write, &out, &d), 0, "%s", d.msg);
+        for (size_t off = 0; off < n;) {
+            size_t take = n - off < 1000 + off % 70000 ? n - off : 1000 + off % 70000;
+            cr_assert_eq(age_encryptor_write(e, pt + off, take, &d), 0);
+            off += take;
+        }
+        cr_assert_eq(age_encryptor_finish(e, &d), 0);
+        age_encryptor_free(e);
+    } else {
+        cr_assert_eq(age_encrypt(rs, 1, &o, mem_read, &in, mem_write, &out, &d), 0, "%s", d.msg);
+    }
+    return out;
+}
+
+static int
+decrypt_buf(struct mem *ct, struct mem *pt, unsigned threads, bool stream, struct m3_diag *d)
+{
+    struct age_decryptor *dec;
+    int r;
+
+    ct->pos = 0;
+    if ((r = age_decryptor_new(&dec, mem_read, ct, d)) != 0)
+        return r;
+    if ((r = age_decryptor_unwrap(dec, &id, 1, d)) == 0) {
+        if (stream) {
+            r = age_decryptor_stream(dec, mem_write, pt, threads, d);
+        } else {
+            unsigned char buf[5000];
+            size_t got;
+            while ((r = age_decryptor_read(dec, buf, sizeof(buf), &got, d)) == 0 && got > 0)
+                mem_write(pt, buf, got);
+        }
+    }
+    age_decryptor_free(dec);
+    return r;
+}
+
+struct rt_case {
+    size_t size;
+    bool armor;
+    unsigned threads;
+    bool push, stream;
+};
+
+ParameterizedTestParameters(stream, round_trip)
+{
+    static struct rt_case cases[80];
+    static const size_t sizes[] = {
+        0, 1, 65535, 65536, 65537, 16 * 65536, 16 * 65536 + 1, 17 * 65536, 33 * 65536 + 5,
+        200 * 1024, 32 * 65536, 48 * 65536 - 1, 100 * 65536 + 3, 96 * 65536,
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        cases[n++] = (struct rt_case){sizes[i], false, 1, false, true};
+        cases[n++] = (struct rt_case){sizes[i], false, 2, true, false};
+        cases[n++] = (struct rt_case){sizes[i], true, 2, false, true};
+        cases[n++] = (struct rt_case){sizes[i], i % 2 == 0, 3, i % 2 == 1, true};
+    }
+    return cr_make_param_array(struct rt_case, cases, n);
+}
+
+ParameterizedTest(struct rt_case *c, stream, round_trip, .init = setup, .fini = teardown)
+{
+    unsigned char *pt = pattern(c->size);
+    struct mem ct = encrypt_buf(pt, c->size, c->armor, c->threads, c->push), out = {0};
+    struct m3_diag d = {0};
+    size_t chunks = c->size == 0 ? 1 : (c->size + 65535) / 65536;
+
+    if (!c->armor) {
+        /* Binary size: header + 16-byte nonce + plaintext + 16 bytes per chunk. */
+        const unsigned char *end = memmem(ct.p, ct.len, "\n--- ", 5);
+        cr_assert_not_null(end);
+        size_t hlen = (size_t)(end - ct.p) + 5 + 43 + 1;
+        cr_assert_eq(ct.len, hlen + 16 + c->size + 16 * chunks);
+    } else {
+        cr_assert(memcmp(ct.p, "-----BEGIN AGE ENCRYPTED FILE-----\n", 35) == 0);
+    }
+    cr_assert_eq(decrypt_buf(&ct, &out, c->threads, c->stream, &d), 0, "size %zu: %s", c->size,
+                 d.msg);
+    cr_assert_eq(out.len, c->size);
+    cr_assert(c->size == 0 || memcmp(out.p, pt, c->size) == 0);
+    free(pt);
+    free(ct.p);
+    free(out.p);
+}
+
+/* Offsets of a binary file's payload: after the header and nonce. */
+static size_t
+payload_start(const struct mem *ct)
+{
+    const unsigned char *end = memmem(ct->p, ct->len, "\n--- ", 5);
+    return (size_t)(end - ct->p) + 5 + 43 + 1 + 16;
+}
+
+Test(stream, tampered_chunk_releases_only_earlier_chunks, .init = setup, .fini = teardown)
+{
+    size_t size = 20 * 65536 + 100;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false);
+    size_t ps = payload_start(&ct);
+
+    for (size_t bad = 0; bad < 21; bad += 4) {
+        struct mem out = {0};
+        struct m3_diag d = {0};
+        ct.p[ps + bad * AGE_CT_CHUNK + 10] ^= 1;
+        cr_assert_eq(decrypt_buf(&ct, &out, 2, bad % 8 == 0, &d), M3_EPAYLOAD, "chunk %zu", bad);
+        cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len, bad);
+        cr_assert(strstr(d.msg, "failed authentication") != NULL, "%s", d.msg);
+        ct.p[ps + bad * AGE_CT_CHUNK + 10] ^= 1;
+        free(out.p);
+    }
+    free(pt);
+    free(ct.p);
+}
+
+Test(stream, tampered_chunk_in_a_later_batch, .init = setup, .fini = teardown)
+{
+    size_t size = 100 * 65536 + 7;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false);
+    size_t ps = payload_start(&ct);
+
+    for (size_t bad = 31; bad < 101; bad += 35) {
+        struct mem out = {0};
+        struct m3_diag d = {0};
+        ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
+        cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD, "chunk %zu", bad);
+        cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len,
+                     bad);
+        cr_assert(memcmp(out.p, pt, out.len) == 0);
+        ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
+        free(out.p);
+    }
+    free(pt);
+    free(ct.p);
+}
+
+Test(stream, truncation_and_extension_detected, .init = setup, .fini = teardown)
+{
+    size_t size = 3 * 65536;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 1, false), out = {0};
+    size_t full = ct.len, ps = payload_start(&ct);
+    struct m3_diag d = {0};
+
+    /* Cut at a chunk boundary: chunks 0 and 1 are released, then the missing end is found. */
+    ct.len = ps + 2 * AGE_CT_CHUNK;
+    cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, 2 * 65536);
+    cr_assert(strstr(d.msg, "final chunk is missing") != NULL, "%s", d.msg);
+    /* Cut inside a chunk. */
+    out.len = 0;
+    ct.len = full - 1;
+    cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, 2 * 65536);
+    /* Nothing but the header and nonce. */
+    out.len = 0;
+    ct.len = ps;
+    cr_assert_eq(decrypt_buf(&ct, &out, 1, false, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, 0);
+    /* Trailing data after the final chunk: all plaintext, then the error. */
+    ct.len = full;
+    mem_write(&ct, "garbage", 7);
+    out.len = 0;
+    cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, size);
+    cr_assert(strstr(d.msg, "trailing data") != NULL, "%s", d.msg);
+    free(pt);
+    free(ct.p);
+    free(out.p);
+}
+
+Test(stream, swapped_chunks_detected, .init = setup, .fini = teardown)
+{
+    size_t size = 4 * 65536 + 9;
+    unsigned char *pt = pattern(size), tmp[AGE_CT_CHUNK];
+    struct mem ct = encrypt_buf(pt, size, false, 1, false), out = {0};
+    size_t ps = payload_start(&ct);
+    struct m3_diag d = {0};
+
+    memcpy(tmp, ct.p + ps + AGE_CT_CHUNK, AGE_CT_CHUNK);
+    memcpy(ct.p + ps + AGE_CT_CHUNK, ct.p + ps + 2 * AGE_CT_CHUNK, AGE_CT_CHUNK);
+    memcpy(ct.p + ps + 2 * AGE_CT_CHUNK, tmp, AGE_CT_CHUNK);
+    cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, 65536);
+    free(pt);
+    free(ct.p);
+    free(out.p);
+}
+
+Test(stream, header_damage_and_wrong_key, .init = setup, .fini = teardown)
+{
+    unsigned char *pt = pattern(100);
+    struct mem ct = encrypt_buf(pt, 100, false, 1, false), out = {0};
+    unsigned char *mac = memmem(ct.p, ct.len, "\n--- ", 5) + 5;
+    struct age_identity *other;
+    struct age_decryptor *dec;
+    struct m3_diag d = {0};
+
+    mac[3] = mac[3] == 'A' ? 'B' : 'A';
+    cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), M3_EMAC);
+    cr_assert(strstr(d.msg, "header MAC mismatch") != NULL);
+    cr_assert_eq(out.len, 0);
+    mac[3] = mac[3] == 'A' ? 'B' : 'A';
+    cr_assert_eq(age_x25519_identity_generate(&other), 0);
+    ct.pos = 0;
+    cr_assert_eq(age_decryptor_new(&dec, mem_read, &ct, &d), 0);
+    cr_assert_eq(age_decryptor_unwrap(dec, &other, 1, &d), M3_ENOMATCH);
+    age_decryptor_free(dec);
+    age_identity_free(other);
+    /* Not an age file at all. */
+    ct.len = 5;
+    memcpy(ct.p, "hello", 5);
+    cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), M3_EHEADER);
+    free(pt);
+    free(ct.p);
+}
+
+Test(stream, header_read_without_key, .init = setup, .fini = teardown)
+{
+    struct age_recipient *rs[20];
+    struct age_identity *ids[20];
+    struct age_encrypt_opts o = {0};
+    struct mem out = {0}, in = {(unsigned char *)"x", 1, 1, 0};
+    struct age_header *h;
+    struct m3_diag d = {0};
+
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(age_x25519_identity_generate(&ids[i]), 0);
+        cr_assert_eq(ids[i]->ops->recipient(ids[i]->state, &rs[i]), 0);
+    }
+    cr_assert_eq(age_encrypt(rs, 20, &o, mem_read, &in, mem_write, &out, &d), 0);
+    cr_assert_eq(age_header_read(&h, mem_read, &out, &d), 0, "%s", d.msg);
+    cr_assert_eq(h->nstanzas, 20);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_str_eq(h->stanzas[i].type, "X25519");
+        cr_assert_eq(h->stanzas[i].nargs, 1);
+        cr_assert_eq(h->stanzas[i].body_len, 32);
+    }
+    cr_assert(!h->armored);
+    age_header_free(h);
+    for (int i = 0; i < 20; i++) {
+        age_recipient_free(rs[i]);
+        age_identity_free(ids[i]);
+    }
+    free(out.p);
+}
+
+Test(stream, scrypt_must_be_alone, .init = setup, .fini = teardown)
+{
+    struct age_recipient *s, *rs[2];
+    struct age_encryptor *e = NULL;
+    struct mem out = {0};
+    struct m3_diag d = {0};
+
+    cr_assert_eq(age_scrypt_recipient_new(&s, "pw", 10), 0);
+    rs[0] = rc;
+    rs[1] = s;
+    cr_assert_eq(age_encryptor_new(&e, rs, 2, NULL, mem_write, &out, &d), M3_EINVAL);
+    cr_assert_null(e);
+    cr_assert_eq(out.len, 0, "nothing written for a refused recipient set");
+    age_recipient_free(s);
+}
+
+static int
+pass_cb(void *ctx, const char *prompt, char *buf, size_t cap)
+{
+    (void)prompt;
+    strncpy(buf, ctx, cap - 1);
+    return 0;
+}
+
+Test(stream, scrypt_round_trip_and_wrong_passphrase, .init = setup)
+{
+    struct age_recipient *s;
+    struct age_identity *good, *bad;
+    struct mem in = {(unsigned char *)"secret", 6, 6, 0}, ct = {0}, out = {0};
+    struct m3_diag d = {0};
+
+    cr_assert_eq(age_scrypt_recipient_new(&s, "correct horse", 10), 0);
+    cr_assert_eq(age_encrypt(&s, 1, NULL, mem_read, &in, mem_write, &ct, &d), 0);
+    cr_assert_eq(age_scrypt_identity_new(&good, pass_cb, "correct horse", "t", 0), 0);
+    cr_assert_eq(age_scrypt_identity_new(&bad, pass_cb, "wrong", "t", 0), 0);
+    cr_assert_eq(age_decrypt(&bad, 1, mem_read, &ct, mem_write, &out, 1, &d), M3_ENOMATCH);
+    cr_assert(strstr(d.msg, "incorrect passphrase") != NULL, "%s", d.msg);
+    ct.pos = 0;
+    cr_assert_eq(age_decrypt(&good, 1, mem_read, &ct, mem_write, &out, 1, &d), 0, "%s", d.msg);
+    cr_assert_eq(out.len, 6);
+    cr_assert(memcmp(out.p, "secret", 6) == 0);
+    age_recipient_free(s);
+    age_identity_free(good);
+    age_identity_free(bad);
+    free(ct.p);
+    free(out.p);
+}
