@@ -4,6 +4,7 @@
 #include "cmd/crypt.h"
 #include "cmd/io.h"
 #include "keys/keys.h"
+#include "registry/registry.h"
 #include "libage/internal.h"
 #include "libage/ssh.h"
 
@@ -160,17 +161,34 @@ cmd_keys_convert(int argc, char **argv)
     return private ? convert_private(argv[optind]) : convert_public(argv[optind]);
 }
 
-/* add_registry_keys: the hook for registry names. When registry/ exposes the evaluated
- * secrets.nix, each named public key (a let binding or attribute such as `m3-ares = "ssh-ed25519
- * AAAA..."`) goes in with keys_known_add_recipient(known, NAME, VALUE, d), so inspect prints
- * registry names instead of file names. */
+/* add_registry_keys: every key bound by name in the registry's top-level `let` (such as
+ * `m3-ares = "ssh-ed25519 AAAA..."`) goes in under that name, so inspect prints registry
+ * names. Groups (lists) are skipped: their members are bound by name too. */
 static int
 add_registry_keys(struct keys_known *known, const char *rules)
 {
-    (void)known;
-    m3_error("%s: reading registry names is not available in this build yet", rules);
-    m3_hint("pass the keys with -i, -R or -r instead");
-    return -1;
+    struct reg_registry *reg = NULL;
+    struct m3_diag d;
+    int rc = -1;
+
+    m3_diag_clear(&d);
+    if (reg_load_path(rules, NULL, &reg, &d) != 0) {
+        m3_error_diag(rules, d.code, &d);
+        goto out;
+    }
+    for (size_t i = 0; i < reg->nkeybinds; i++) {
+        const struct reg_keybind *kb = &reg->keybinds[i];
+        if (kb->is_list || kb->nvalues != 1)
+            continue;
+        m3_diag_clear(&d);
+        if (keys_known_add_recipient(known, kb->name, kb->values[0], &d) != 0)
+            m3_warn("%s: key '%s' is not a recipient m3age understands: %s", rules, kb->name,
+                    d.msg);
+    }
+    rc = 0;
+out:
+    reg_registry_free(reg);
+    return rc;
 }
 
 static int
