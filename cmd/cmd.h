@@ -48,5 +48,8 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
+int cmd_agenix(int argc, char **argv);
 
 #endif

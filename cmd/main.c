@@ -18,6 +18,8 @@ static const struct m3_cmd commands[] = {
     {"encrypt", cmd_encrypt, "encrypt a file to recipients or a passphrase"},
     {"decrypt", cmd_decrypt, "decrypt a file with identities or a passphrase"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
+    {"edit", cmd_edit, "edit a secret of the repository (decrypt, $EDITOR, re-encrypt)"},
+    {"rekey", cmd_rekey, "re-encrypt secrets to the registry's recipients (lazy, all or nothing)"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
 };
@@ -150,6 +152,8 @@ main(int argc, char **argv)
         m3_progname = "age";
         return cmd_age_compat(argc, argv);
     }
+    if (strcmp(base, "agenix") == 0)
+        return cmd_agenix(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return M3_EXIT_USAGE;
