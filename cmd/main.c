@@ -20,6 +20,7 @@ static const struct m3_cmd commands[] = {
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
     {"edit", cmd_edit, "edit a secret of the repository (decrypt, $EDITOR, re-encrypt)"},
     {"rekey", cmd_rekey, "re-encrypt secrets to the registry's recipients (lazy, all or nothing)"},
+    {"keys", cmd_keys, "convert ssh keys to age keys; show whose keys a file is encrypted to"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
 };
