@@ -179,4 +179,18 @@ test_decrypt_uses_default_identities_for_registry_secrets() {
     assert_contains err "no identity specified"
 }
 
+test_edit_and_rekey_have_help() {
+    for c in edit rekey; do
+        run "$M3AGE" "$c" --help
+        assert_status 0
+        assert_contains out "Usage: m3age $c"
+    done
+    run "$M3AGE" --help
+    assert_contains out "edit"
+    assert_contains out "rekey"
+    run "$M3AGE" edit
+    assert_status 2
+    assert_contains err "no FILE given"
+}
+
 run_tests
