@@ -52,5 +52,6 @@ int cmd_version(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
 int cmd_agenix(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
 
 #endif
