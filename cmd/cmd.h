@@ -49,6 +49,9 @@ int cmd_keygen(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
+int cmd_agenix(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 
 #endif

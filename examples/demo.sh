@@ -50,5 +50,18 @@ if command -v age >/dev/null 2>&1; then
     step sh -c "age -r $recipient plain.txt | m3age decrypt -i m3tam3re.key"
     step sh -c "m3age encrypt -r $recipient plain.txt | age -d -i m3tam3re.key"
 fi
+say "Edit a secret (decrypted on tmpfs, re-encrypted to exactly the registry's keys):"
+printf '#!/bin/sh\nprintf "# edited by the demo\\n" >>"$1"\n' >"$work/editor.sh"
+chmod +x "$work/editor.sh"
+me=demo-keys/m3tam3re_id_ed25519
+step m3age edit -i $me --editor "$work/editor.sh" secrets/wifi.age
+step m3age decrypt -i $me secrets/wifi.age
+
+say "Give the cloud VM m3-aether the wifi too: the plan, then a lazy rekey (one file):"
+sed -i 's|"secrets/wifi.age".publicKeys = users ++ workstations;|"secrets/wifi.age".publicKeys = users ++ workstations ++ [ m3-aether ];|' secrets.nix
+step m3age rekey -i $me --dry-run --host m3-aether
+step m3age rekey -i $me
+step m3age rekey -i $me --host m3-aether
+
 echo
 echo "demo done."
