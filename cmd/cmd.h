@@ -48,5 +48,9 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_git_setup(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct m3_cmd commands[] = {
     {"encrypt", cmd_encrypt, "encrypt a file to recipients or a passphrase"},
     {"decrypt", cmd_decrypt, "decrypt a file with identities or a passphrase"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
+    {"audit", cmd_audit, "find what would break or leak at deployment, with no private key"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
 };
