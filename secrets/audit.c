@@ -658,10 +658,12 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     if (o->nhosts == 0 && c.rc == 0)
         stray_files(&c);
     for (size_t i = 0; i < o->nidentity_files && c.rc == 0; i++) {
-        struct m3_diag kd = {0};
-        if (keys_identity_file_exposed(o->identity_files[i], &kd) == 1)
-            add(&c, "M3A015", o->identity_files[i], 0, NULL, "%s",
-                kd.msg[0] ? kd.msg : "readable by group or others (chmod 600 it)");
+        /* age key files too, not only the SSH/PEM keys keys_identity_file_exposed knows */
+        struct stat st;
+        if (stat(o->identity_files[i], &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            add(&c, "M3A015", o->identity_files[i], 0, NULL,
+                "identity file readable by group or others (mode %04o): run 'chmod 600 %s'",
+                (unsigned)(st.st_mode & 07777), o->identity_files[i]);
     }
     rc = c.rc;
     if (rc == 0)
