@@ -20,6 +20,7 @@ static const struct m3_cmd commands[] = {
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
     {"audit", cmd_audit, "find what would break or leak at deployment, with no private key"},
     {"check", cmd_check, "the pre-deploy gate: can this host open every secret it uses?"},
+    {"keys", cmd_keys, "convert ssh keys to age keys; show whose keys a file is encrypted to"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
 };
