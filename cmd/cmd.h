@@ -53,5 +53,6 @@ int cmd_audit(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_git_setup(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
 
 #endif
