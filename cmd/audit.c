@@ -197,7 +197,7 @@ cmd_audit(int argc, char **argv)
     o.nids = ids.n;
     o.identity_files = idfiles;
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
-        m3_error_diag("audit", rc, &d);
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
         rc = M3_EXIT_USAGE;
         goto out;
     }

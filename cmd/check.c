@@ -207,7 +207,7 @@ cmd_check(int argc, char **argv)
     o.nhosts = 1;
     o.host_key = key;
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
-        m3_error_diag("check", rc, &d);
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
         rc = M3_EXIT_USAGE;
         goto out;
     }

@@ -3,7 +3,6 @@
 #include "keys/keys.h"
 #include "libage/ssh.h"
 #include "registry/registry.h"
-#include "secrets/hostscan.h"
 #include "secrets/plan.h"
 
 #include <dirent.h>
@@ -597,7 +596,7 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
         rc = M3_ENOMEM;
         goto out;
     }
-    rc = secrets_hosts_scan(c.root, &c.hosts, d);
+    rc = reg_hosts_scan(c.root, &c.hosts, d);
     if (rc == M3_ENOTFOUND && o->nhosts == 0) {
         rc = 0;
     } else if (rc != 0) {
@@ -676,7 +675,7 @@ out:
     free(c.used);
     free(c.parsed);
     secrets_keyset_clear(&c.ks);
-    secrets_hosts_free(c.hosts);
+    reg_hosts_free(c.hosts);
     reg_registry_free(c.reg);
     free(c.regdir);
     free(c.root);
