@@ -17,10 +17,12 @@ static int cmd_help(int argc, char **argv);
 static const struct m3_cmd commands[] = {
     {"encrypt", cmd_encrypt, "encrypt a file to recipients or a passphrase"},
     {"decrypt", cmd_decrypt, "decrypt a file with identities or a passphrase"},
-    {"registry", cmd_registry, "read and change secrets.nix (eval, add, set-key, rm, rm-key, hosts)"},
+    {"registry", cmd_registry,
+     "read and change secrets.nix (eval, add, set-key, rm, rm-key, hosts)"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
     {"audit", cmd_audit, "find what would break or leak at deployment, with no private key"},
     {"check", cmd_check, "the pre-deploy gate: can this host open every secret it uses?"},
+    {"diff", cmd_diff, "recipient plan, or plaintext diff of a secret between git revisions"},
     {"keys", cmd_keys, "convert ssh keys to age keys; show whose keys a file is encrypted to"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
