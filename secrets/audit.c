@@ -135,8 +135,8 @@ add(struct ctx *c, const char *code, const char *file, unsigned line, const char
         a->ninfos++;
 }
 
-static int
-slurp(const char *path, unsigned char **buf, size_t *len)
+int
+secrets_slurp(const char *path, unsigned char **buf, size_t *len)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -316,12 +316,11 @@ audit_entry(struct ctx *c, size_t i)
     unsigned char *buf = NULL;
     size_t len;
     struct age_header *h = NULL;
-    struct mem_rd m;
     struct m3_diag d = {0};
     int rc;
 
     snprintf(path, sizeof(path), "%s/%s", c->regdir, e->name);
-    if ((rc = slurp(path, &buf, &len)) != 0) {
+    if ((rc = secrets_slurp(path, &buf, &len)) != 0) {
         if (rc == M3_ENOTFOUND)
             add(c, "M3A001", e->name, 0, NULL,
                 "listed in the registry but the file does not exist (create it with "
@@ -336,8 +335,7 @@ audit_entry(struct ctx *c, size_t i)
             "not an age file at all (possible plaintext: check what was committed)");
         goto out;
     }
-    m = (struct mem_rd){buf, len, 0};
-    if ((rc = age_header_read(&h, mem_read, &m, &d)) != 0) {
+    if ((rc = secrets_header_from_buf(buf, len, &h, &d)) != 0) {
         add(c, "M3A003", e->name, 0, NULL, "%s", d.msg[0] ? d.msg : m3_strerror(rc));
         goto out;
     }

@@ -80,4 +80,8 @@ const char *secrets_severity_name(enum secrets_severity s);
  * tell a damaged age file from one that is not age at all (possible plaintext). */
 bool secrets_is_age_bytes(const unsigned char *buf, size_t len);
 
+/* secrets_slurp: reads a whole regular file (at most 256 MiB) into malloc'd memory (not
+ * secret: for ciphertext). Errors: M3_ENOTFOUND, M3_EIO (errno kept). */
+int secrets_slurp(const char *path, unsigned char **buf, size_t *len);
+
 #endif

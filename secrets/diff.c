@@ -3,6 +3,7 @@
 #include "secrets/diff.h"
 #include "libage/internal.h"
 #include "registry/registry.h"
+#include "secrets/audit.h"
 #include "secrets/plan.h"
 
 #include <errno.h>
@@ -18,16 +19,6 @@
 #include <unistd.h>
 
 #define MAX_CAPTURE (256u << 20)
-
-static ssize_t
-fd_read(void *ctx, void *buf, size_t len)
-{
-    ssize_t r;
-    do
-        r = read(*(int *)ctx, buf, len);
-    while (r < 0 && errno == EINTR);
-    return r;
-}
 
 static char **
 names_of(const struct secrets_key *const *keys, size_t n)
@@ -47,18 +38,20 @@ plan_item(const struct secrets_keyset *ks, const struct reg_entry *e, const char
     struct age_header *h = NULL;
     struct secrets_drift dr = {0};
     struct m3_diag d = {0};
-    int fd, rc;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc;
 
     if ((it->file = strdup(e->name)) == NULL)
         return M3_ENOMEM;
     snprintf(path, sizeof(path), "%s/%s", regdir, e->name);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        it->state = errno == ENOENT ? SECRETS_PLAN_MISSING : SECRETS_PLAN_BROKEN;
+    if ((rc = secrets_slurp(path, &buf, &len)) != 0) {
+        it->state = rc == M3_ENOTFOUND ? SECRETS_PLAN_MISSING : SECRETS_PLAN_BROKEN;
         it->error = strdup(strerror(errno));
         return 0;
     }
-    rc = age_header_read(&h, fd_read, &fd, &d);
-    close(fd);
+    rc = secrets_header_from_buf(buf, len, &h, &d);
+    free(buf);
     if (rc != 0) {
         it->state = SECRETS_PLAN_BROKEN;
         it->error = strdup(d.msg[0] ? d.msg : m3_strerror(rc));

@@ -212,29 +212,12 @@ problem(struct secrets_hook_result *r, const char *path, const char *fmt, ...)
     return 0;
 }
 
-struct mem_rd {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-static ssize_t
-mem_read(void *ctx, void *buf, size_t len)
-{
-    struct mem_rd *m = ctx;
-    size_t n = m->len - m->off < len ? m->len - m->off : len;
-
-    memcpy(buf, m->p + m->off, n);
-    m->off += n;
-    return (ssize_t)n;
-}
-
 static int
 check_age(struct secrets_hook_result *r, const struct reg_registry *reg,
           const struct secrets_keyset *ks, const char *path, const char *name,
           const unsigned char *blob, size_t len)
 {
     const struct reg_entry *e = reg_registry_find(reg, name);
-    struct mem_rd m = {blob, len, 0};
     struct age_header *h = NULL;
     struct secrets_drift dr = {0};
     struct m3_diag hd = {0};
@@ -244,7 +227,7 @@ check_age(struct secrets_hook_result *r, const struct reg_registry *reg,
     if (e == NULL)
         return problem(r, path, "no entry '%s' in the registry (add one, or unstage the file)",
                        name);
-    if (age_header_read(&h, mem_read, &m, &hd) != 0)
+    if (secrets_header_from_buf(blob, len, &h, &hd) != 0)
         return problem(r, path, "not a valid age file: %s", hd.msg);
     if ((rc = secrets_drift_compute(ks, e, h, &dr)) == 0 && !secrets_drift_none(&dr)) {
         for (size_t i = 0; i < dr.nmissing; i++)

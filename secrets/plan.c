@@ -303,3 +303,31 @@ secrets_drift_none(const struct secrets_drift *dr)
 {
     return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have;
 }
+
+struct mem_rd {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct mem_rd *m = ctx;
+    size_t n = m->len - m->off < len ? m->len - m->off : len;
+
+    memcpy(buf, m->p + m->off, n);
+    m->off += n;
+    return (ssize_t)n;
+}
+
+int
+secrets_header_from_buf(const unsigned char *buf, size_t len, struct age_header **out,
+                        struct m3_diag *d)
+{
+    static const char magic[] = "age-encryption.org/";
+    struct mem_rd m = {buf, len, 0};
+
+    if (len >= sizeof(magic) - 1 && memcmp(buf, magic, sizeof(magic) - 1) == 0)
+        return age_header_parse(out, buf, len, NULL, d);
+    return age_header_read(out, mem_read, &m, d);
+}

@@ -83,4 +83,10 @@ bool secrets_drift_none(const struct secrets_drift *dr);
 bool secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                             const struct reg_entry *e);
 
+/* secrets_header_from_buf: the header of the age file in buf (binary or armored). Binary
+ * files are parsed in place (age_header_read sets up a whole decryptor, with a 1 MiB secret
+ * buffer, which dominates an audit of many small files). Errors: as age_header_read. */
+int secrets_header_from_buf(const unsigned char *buf, size_t len, struct age_header **out,
+                            struct m3_diag *d);
+
 #endif
