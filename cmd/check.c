@@ -88,6 +88,8 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
                *yellow = color ? "\033[1;33m" : "", *reset = color ? "\033[0m" : "";
     bool key_bad = false;
 
+    printf("%s: %zu secret%s used by its modules\n", host, h ? h->nfiles : 0,
+           h && h->nfiles == 1 ? "" : "s");
     for (size_t i = 0; i < a->n; i++)
         key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
     if (key == NULL)
