@@ -19,6 +19,7 @@ check_usage(FILE *f)
                "exists, parses, is encrypted to that key and carries no stale recipient.\n\n"
                "  --host HOST   the host (a folder under hosts/)\n"
                "  --key FILE    the host's real key: ssh_host_ed25519_key.pub, or the private key\n"
+               "                (default: hosts/HOST/ssh_host_ed25519_key.pub when it exists)\n"
                "  --scan        read the key from the host's sshd (not available yet)\n"
                "  --json        the audit document of m3age-audit(1), for this host\n"
                "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
@@ -92,12 +93,13 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
            h && h->nfiles == 1 ? "" : "s");
     for (size_t i = 0; i < a->n; i++)
         key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
-    if (key == NULL)
+    const char *src = h && h->key_source ? h->key_source : NULL;
+    if (src == NULL)
         printf("  %-5s key: not compared (give --key FILE)\n", "-");
     else
-        printf("  %s%-5s%s key: %s\n", key_bad ? red : green, key_bad ? "FAIL" : "ok", reset,
-               key_bad ? "the key given is not the registry's key for this host"
-                       : "the key given is the registry's key for this host");
+        printf("  %s%-5s%s key: %s %s the registry's key for this host\n", key_bad ? red : green,
+               key_bad ? "FAIL" : "ok", reset, strcmp(src, "--key") == 0 ? "the key given" : src,
+               key_bad ? "is not" : "is");
     for (size_t j = 0; h != NULL && j < h->nfiles; j++) {
         bool shown = false, seen = false;
         for (size_t k = 0; k < j && !seen; k++)
@@ -208,6 +210,7 @@ cmd_check(int argc, char **argv)
     o.hosts = &host;
     o.nhosts = 1;
     o.host_key = key;
+    o.host_key_from_repo = true;
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
         m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
         rc = M3_EXIT_USAGE;

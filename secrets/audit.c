@@ -363,11 +363,30 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
             "host %s uses %zu secret%s but the registry binds no key named '%s'", h->name,
             h->nsecrets + h->nunresolved, h->nsecrets + h->nunresolved == 1 ? "" : "s", h->name);
     }
-    if (k != NULL && c->o->host_key != NULL) {
+    const char *given = c->o->host_key;
+    char *pubtext = NULL;
+    if (given != NULL) {
+        ah->key_source = strdup("--key");
+    } else if (k != NULL && c->o->host_key_from_repo) {
+        char pub[PATH_MAX * 2];
+        unsigned char *buf = NULL;
+        size_t len;
+        snprintf(pub, sizeof(pub), "%s/hosts/%s/ssh_host_ed25519_key.pub", c->root, h->name);
+        if (secrets_slurp(pub, &buf, &len) == 0) {
+            pubtext = strndup((char *)buf, len);
+            free(buf);
+            if (pubtext != NULL)
+                pubtext[strcspn(pubtext, "\n")] = '\0';
+            snprintf(pub, sizeof(pub), "hosts/%s/ssh_host_ed25519_key.pub", h->name);
+            ah->key_source = strdup(pub);
+            given = pubtext;
+        }
+    }
+    if (k != NULL && given != NULL) {
         bool same = false;
         /* compare parsed keys: the comment and spacing of a .pub line do not matter */
         struct age_recipient *r = NULL;
-        if (keys_recipient_parse(&r, c->o->host_key, NULL) == 0) {
+        if (keys_recipient_parse(&r, given, NULL) == 0) {
             char *s = age_recipient_string(r);
             struct age_recipient *r2 = NULL;
             if (s != NULL && keys_recipient_parse(&r2, k->text, NULL) == 0) {
@@ -381,10 +400,10 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
         age_recipient_free(r);
         if (!same)
             add(c, "M3A020", c->o->registry, 0, h->name,
-                "the registry key '%s' is not the key host %s has (rebind it with 'm3age "
-                "hostkeys' or fix the key given)",
-                h->name, h->name);
+                "the registry key '%s' is not the key in %s", h->name,
+                ah->key_source ? ah->key_source : "the key given");
     }
+    free(pubtext);
     for (size_t j = 0; j < h->nsecrets; j++) {
         const struct reg_host_secret *s = &h->secrets[j];
         long ei = entry_for_host_file(c, s->file);
@@ -700,6 +719,7 @@ secrets_audit_free(struct secrets_audit *a)
         for (size_t j = 0; j < a->hosts[i].nfiles; j++)
             free(a->hosts[i].files[j]);
         free(a->hosts[i].files);
+        free(a->hosts[i].key_source);
     }
     free(a->hosts);
     free(a->v);

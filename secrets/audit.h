@@ -46,6 +46,8 @@ struct secrets_audit_opts {
     /* check: the key the host hosts[0] really has (an "ssh-ed25519 AAAA..." line, or age1),
      * compared with its registry key; NULL to skip. */
     const char *host_key;
+    /* check without a key: compare with hosts/HOST/ssh_host_ed25519_key.pub when present */
+    bool host_key_from_repo;
 };
 
 struct secrets_audit {
@@ -62,6 +64,8 @@ struct secrets_audit {
         char **files;
         size_t nfiles;
         bool has_key;
+        char *key_source; /* what the registry key was compared with ("hosts/H/...pub",
+                             "--key"), NULL when not compared */
     } * hosts;
 };
 

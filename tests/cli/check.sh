@@ -88,4 +88,29 @@ test_gate_in_a_shell_pipeline() {
     assert_absent log
 }
 
+test_key_committed_in_the_repository() {
+    make_repo
+    run "$M3AGE" check --host h1
+    assert_status 0
+    assert_contains out "key: not compared"
+    cp "$AK/h1.pub" hosts/h1/ssh_host_ed25519_key.pub
+    run "$M3AGE" check --host h1
+    assert_status 0
+    assert_contains out "ok    key: hosts/h1/ssh_host_ed25519_key.pub is the registry's key"
+    cp "$AK/h2.pub" hosts/h1/ssh_host_ed25519_key.pub
+    run "$M3AGE" check --host h1
+    assert_status 1
+    assert_contains out "FAIL  key: hosts/h1/ssh_host_ed25519_key.pub is not the registry's key"
+    run "$M3AGE" check --host h1 --key "$AK/h1.pub" # --key wins
+    assert_status 0
+}
+
+test_help_of_every_command() {
+    for c in audit check diff git-setup; do
+        run "$M3AGE" "$c" --help
+        assert_status 0
+        assert_contains out "Usage: m3age $c"
+    done
+}
+
 run_tests
