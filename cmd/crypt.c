@@ -227,8 +227,10 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
             m3_error_diag(a->identity_files.v[i], d.code, &d);
             goto out;
         }
+        /* Like ssh, but only a warning; age compatibility mode prints what age prints. */
         m3_diag_clear(&d);
-        if (keys_identity_file_exposed(a->identity_files.v[i], &d))
+        if (strcmp(m3_progname, "m3age") == 0 &&
+            keys_identity_file_exposed(a->identity_files.v[i], &d))
             m3_warn("%s", d.msg);
     }
     if ((in = m3_in_open(a->input)) < 0)

@@ -191,6 +191,8 @@ m3_out_commit(struct m3_out *o)
         if (o->fd > 2)
             close(o->fd);
         o->fd = -1;
+        free(o->path);
+        o->path = NULL;
         return 0;
     }
     if (fsync(o->fd) != 0 || close(o->fd) != 0) {

@@ -175,4 +175,21 @@ test_inspect_names_keys_by_tag() {
     assert_eq "$(grep -c 'unknown' out)" 3
 }
 
+test_age_mode_reads_ssh_keys() {
+    need
+    ln -s "$M3AGE" age
+    printf 'agenix\n' >plain
+    age -R "$KEYS/ed25519.pub" -R "$KEYS/rsa2048_pw.pub" -o f.age plain
+    run ./age -d -i "$KEYS/ed25519" f.age
+    assert_status 0
+    assert_eq "$(cat out)" agenix
+    M3AGE_PASSPHRASE=$PW run setsid -w ./age -d -i "$KEYS/rsa2048_pw" f.age
+    assert_status 0
+    assert_eq "$(cat out)" agenix
+    run ./age -e -R "$KEYS/rsa3072.pub" -o g.age plain
+    assert_status 0
+    command age -d -i "$KEYS/rsa3072" g.age >dec </dev/null
+    assert_same_file plain dec
+}
+
 run_tests

@@ -357,3 +357,31 @@ Test(keys_openssh, the_same_wrong_answer_is_not_tried_again)
     age_header_free(mine);
     free(text);
 }
+
+/* Known answers for the fixture key, computed independently of m3age (the field formula
+ * u = (1 + y) / (1 - y) and SHA-512 of the seed, bech32 by hand) and checked with age-keygen. */
+Test(keys_openssh, convert_known_answers)
+{
+    size_t n;
+    char *pub = slurp("ed25519.pub", &n), out[AGE_X25519_IDENTITY_LEN + 1];
+    char *priv;
+
+    cr_assert_eq(keys_convert_public(pub, out, sizeof(out), NULL), 0);
+    cr_assert_str_eq(out, "age1ey9f2p9ugfawnsrqvmezrfu3utnv2tpqn9pg2yv5peg26tfcxvaqa879s2");
+    free(pub);
+    priv = slurp("ed25519", &n);
+    cr_assert_eq(keys_convert_private(priv, n, "ed25519", NULL, NULL, out, sizeof(out), NULL), 0);
+    cr_assert_str_eq(out,
+                     "AGE-SECRET-KEY-1J4VCH3228UCQ627Q0TNW29QS5CTNXG4MPPQP6U3TFKGFY23WSCGQSJTRGV");
+    free(priv);
+    priv = slurp("ed25519_pw", &n);
+    struct asked a = {0, false, PASS, ""};
+    cr_assert_eq(keys_convert_private(priv, n, "ed25519_pw", ask, &a, out, sizeof(out), NULL), 0);
+    cr_assert_str_eq(out,
+                     "AGE-SECRET-KEY-1J4VCH3228UCQ627Q0TNW29QS5CTNXG4MPPQP6U3TFKGFY23WSCGQSJTRGV");
+    cr_assert_eq(a.count, 1);
+    free(priv);
+    pub = slurp("rsa2048.pub", &n);
+    cr_assert_eq(keys_convert_public(pub, out, sizeof(out), NULL), M3_EUNSUPPORTED);
+    free(pub);
+}
