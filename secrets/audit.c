@@ -480,7 +480,8 @@ stray_files(struct ctx *c)
         else
             dirs[ndirs++] = dir;
     }
-    qsort(dirs, ndirs, sizeof(*dirs), strp_cmp);
+    if (ndirs > 1)
+        qsort(dirs, ndirs, sizeof(*dirs), strp_cmp);
     for (size_t i = 0; i < ndirs && c->rc == 0; i++) {
         char path[PATH_MAX], real[PATH_MAX];
         snprintf(path, sizeof(path), "%s%s%s", c->regdir, dirs[i][0] ? "/" : "", dirs[i]);
@@ -507,7 +508,8 @@ stray_files(struct ctx *c)
             nnames++;
         }
         closedir(dp);
-        qsort(names, nnames, sizeof(*names), strp_cmp);
+        if (nnames > 1)
+            qsort(names, nnames, sizeof(*names), strp_cmp);
         for (size_t j = 0; j < nnames && c->rc == 0; j++) {
             char rel[PATH_MAX], full[2 * PATH_MAX + 2];
             struct stat st;
@@ -682,7 +684,7 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
                 (unsigned)(st.st_mode & 07777), o->identity_files[i]);
     }
     rc = c.rc;
-    if (rc == 0)
+    if (rc == 0 && c.a->n > 1)
         qsort(c.a->v, c.a->n, sizeof(*c.a->v), finding_cmp);
 out:
     for (size_t i = 0; c.headers && i < ne; i++)
