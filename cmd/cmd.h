@@ -52,6 +52,10 @@ int cmd_version(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
 int cmd_agenix(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_git_setup(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 
 #endif

@@ -1,0 +1,216 @@
+/* audit.c: `m3age audit`: every finding about the repository, before deployment. */
+#include "cmd/cmd.h"
+#include "cmd/io.h"
+#include "cmd/report.h"
+#include "keys/keys.h"
+#include "registry/registry.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+audit_usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age audit [--host HOST]... [--json] [-i IDENTITY]... [--rules FILE]\n\n"
+               "Check the registry, the age files' headers and the hosts' modules for what\n"
+               "would break or leak at deployment: missing or stray files, recipient drift,\n"
+               "hosts using secrets not encrypted to their key, weak or duplicate keys,\n"
+               "plaintext in the secrets folder. No private key is needed; with -i every\n"
+               "file an identity opens has its MAC and payload verified.\n\n"
+               "  --host HOST      only this host and the secrets it uses (repeatable)\n"
+               "  --json           machine-readable output (schema in m3age-audit(1))\n"
+               "  -i, --identity FILE  verify with this identity file (repeatable)\n"
+               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
+}
+
+static void
+json_summary(FILE *f, const struct secrets_audit *a)
+{
+    fprintf(f,
+            "  \"secrets\": %zu,\n  \"hosts\": %zu,\n  \"errors\": %zu,\n  \"warnings\": %zu,\n"
+            "  \"infos\": %zu,\n",
+            a->nsecrets, a->nhosts, a->nerrors, a->nwarnings, a->ninfos);
+}
+
+void
+m3_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\t')
+            fputs("\\t", f);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+void
+m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
+{
+    fprintf(f, "{\n  \"version\": 1,\n  \"registry\": ");
+    m3_json_str(f, registry);
+    fprintf(f, ",\n");
+    json_summary(f, a);
+    fprintf(f, "  \"findings\": [");
+    for (size_t i = 0; i < a->n; i++) {
+        const struct secrets_finding *x = &a->v[i];
+        fprintf(f, "%s\n    {\"code\": \"%s\", \"severity\": \"%s\", \"file\": ", i ? "," : "",
+                x->code, secrets_severity_name(x->severity));
+        m3_json_str(f, x->file);
+        if (x->line > 0)
+            fprintf(f, ", \"line\": %u", x->line);
+        else
+            fprintf(f, ", \"line\": null");
+        fprintf(f, ", \"host\": ");
+        if (x->host != NULL)
+            m3_json_str(f, x->host);
+        else
+            fputs("null", f);
+        fprintf(f, ", \"message\": ");
+        m3_json_str(f, x->message);
+        fputc('}', f);
+    }
+    fprintf(f, "%s]\n}\n", a->n ? "\n  " : "");
+}
+
+static const char *
+sev_color(enum secrets_severity s)
+{
+    return s == SECRETS_ERROR ? "\033[1;31m" : s == SECRETS_WARNING ? "\033[1;33m" : "\033[36m";
+}
+
+void
+m3_report_human(FILE *f, const struct secrets_audit *a, bool color)
+{
+    const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
+
+    for (size_t i = 0; i < a->n; i++) {
+        const struct secrets_finding *x = &a->v[i];
+        if (i == 0 || strcmp(x->file, a->v[i - 1].file) != 0)
+            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, x->file, reset);
+        fprintf(f, "  %s%-7s%s %s  ", color ? sev_color(x->severity) : "",
+                secrets_severity_name(x->severity), reset, x->code);
+        if (x->line > 0)
+            fprintf(f, "line %u: ", x->line);
+        fprintf(f, "%s\n", x->message);
+    }
+    if (a->n > 0)
+        fputc('\n', f);
+    fprintf(f, "%s%zu error%s, %zu warning%s, %zu note%s%s (%zu secret%s, %zu host%s)\n",
+            a->nerrors && color ? "\033[1;31m" : "", a->nerrors, a->nerrors == 1 ? "" : "s",
+            a->nwarnings, a->nwarnings == 1 ? "" : "s", a->ninfos, a->ninfos == 1 ? "" : "s",
+            a->nerrors && color ? reset : "", a->nsecrets, a->nsecrets == 1 ? "" : "s", a->nhosts,
+            a->nhosts == 1 ? "" : "s");
+}
+
+char *
+m3_find_registry(const char *rules_opt)
+{
+    char cwd[PATH_MAX], *path = NULL;
+    struct m3_diag d = {0};
+    int rc;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        m3_error("cannot read the working directory");
+        return NULL;
+    }
+    if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
+        m3_error_diag("secrets.nix", rc, &d);
+        m3_hint("run in the repository, or name the registry with --rules FILE");
+        return NULL;
+    }
+    return path;
+}
+
+int
+cmd_audit(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},     {"json", no_argument, NULL, 'j'},
+        {"identity", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char **hosts = calloc((size_t)argc + 1, sizeof(char *));
+    const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
+    struct keys_identities ids = {0};
+    struct secrets_audit_opts o = {0};
+    struct secrets_audit *a = NULL;
+    struct m3_diag d = {0};
+    const char *rules = NULL;
+    char *registry = NULL;
+    bool json = false;
+    int c, rc = M3_EXIT_USAGE;
+
+    if (hosts == NULL || idfiles == NULL)
+        goto out;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hi:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'H':
+            hosts[o.nhosts++] = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'i':
+            idfiles[o.nidentity_files++] = optarg;
+            break;
+        case 'R':
+            rules = optarg;
+            break;
+        case 'h':
+            audit_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            audit_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        m3_error("unexpected argument '%s'", argv[optind]);
+        audit_usage(stderr);
+        goto out;
+    }
+    if ((registry = m3_find_registry(rules)) == NULL)
+        goto out;
+    for (size_t i = 0; i < o.nidentity_files; i++)
+        if (keys_identities_load_file(&ids, idfiles[i], m3_passphrase_cb, NULL, &d) != 0) {
+            m3_error_diag(idfiles[i], d.code, &d);
+            goto out;
+        }
+    o.registry = registry;
+    o.hosts = hosts;
+    o.ids = ids.v;
+    o.nids = ids.n;
+    o.identity_files = idfiles;
+    if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        rc = M3_EXIT_USAGE;
+        goto out;
+    }
+    if (json)
+        m3_report_json(stdout, a, registry);
+    else
+        m3_report_human(stdout, a, m3_use_color(stdout));
+    rc = a->nerrors > 0 ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
+out:
+    secrets_audit_free(a);
+    keys_identities_clear(&ids);
+    free(registry);
+    free(hosts);
+    free(idfiles);
+    return rc;
+}

@@ -1,0 +1,229 @@
+/* check.c: `m3age check --host H`: the pre-deploy gate for one host. */
+#include "cmd/cmd.h"
+#include "cmd/io.h"
+#include "cmd/report.h"
+#include "keys/keys.h"
+#include "libage/internal.h"
+#include "libage/ssh.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+check_usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age check --host HOST [--key FILE | --scan] [--json] [--rules FILE]\n\n"
+               "The pre-deploy gate for one host: its registry key is the key given (a public\n"
+               "key file, or the host's private key file), and every secret its modules use\n"
+               "exists, parses, is encrypted to that key and carries no stale recipient.\n\n"
+               "  --host HOST   the host (a folder under hosts/)\n"
+               "  --key FILE    the host's real key: ssh_host_ed25519_key.pub, or the private key\n"
+               "                (default: hosts/HOST/ssh_host_ed25519_key.pub when it exists)\n"
+               "  --scan        read the key from the host's sshd (not available yet)\n"
+               "  --json        the audit document of m3age-audit(1), for this host\n"
+               "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  m3age check --host m3-aether && nixos-rebuild switch --flake .#m3-aether ...\n\n"
+               "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");
+}
+
+/* key_text: the recipient text of FILE: a public key line, an age1 recipient, or the public
+ * half of a private key file (SSH, PEM or age). malloc'd, or NULL after printing an error. */
+static char *
+key_text(const char *path)
+{
+    struct keys_identities ids = {0};
+    struct age_recipient *r = NULL;
+    struct m3_diag d = {0};
+    char *buf = NULL, *out = NULL, *line, *save = NULL, *copy = NULL;
+    const unsigned char *wire;
+    size_t len, wlen;
+
+    if (keys_read_file(path, 1u << 20, &buf, &len, &d) != 0) {
+        m3_error_diag(path, d.code, &d);
+        goto out;
+    }
+    if ((copy = age_secret_strdup(buf)) == NULL)
+        goto out;
+    for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (*line == '\0' || *line == '#')
+            continue;
+        if (keys_recipient_parse(&r, line, NULL) == 0)
+            goto done;
+        break;
+    }
+    if (keys_identities_parse_buf(&ids, buf, len, path, m3_passphrase_cb, NULL, &d) != 0 ||
+        ids.n == 0) {
+        m3_error_diag(path, d.code ? d.code : M3_EINVAL, &d);
+        m3_hint("give the host's public key (ssh_host_ed25519_key.pub) or its private key");
+        goto out;
+    }
+    if (keys_identity_ssh_wire(ids.v[0], &wire, &wlen) == 0) {
+        if (age_ssh_recipient_from_wire(&r, wire, wlen, &d) != 0) {
+            m3_error_diag(path, d.code, &d);
+            goto out;
+        }
+    } else if (ids.v[0]->ops->recipient == NULL ||
+               ids.v[0]->ops->recipient(ids.v[0]->state, &r) != 0) {
+        m3_error("%s: cannot derive a public key from this identity", path);
+        goto out;
+    }
+done:
+    if ((out = age_recipient_string(r)) == NULL)
+        m3_error("%s: cannot encode the key", path);
+out:
+    age_recipient_free(r);
+    keys_identities_clear(&ids);
+    age_secret_free(buf);
+    age_secret_free(copy);
+    return out;
+}
+
+static void
+print_check(const struct secrets_audit *a, const char *host, const char *key, bool color)
+{
+    const struct secrets_audit_host *h = a->nhosts ? &a->hosts[0] : NULL;
+    const char *red = color ? "\033[1;31m" : "", *green = color ? "\033[1;32m" : "",
+               *yellow = color ? "\033[1;33m" : "", *reset = color ? "\033[0m" : "";
+    bool key_bad = false;
+
+    printf("%s: %zu secret%s used by its modules\n", host, h ? h->nfiles : 0,
+           h && h->nfiles == 1 ? "" : "s");
+    for (size_t i = 0; i < a->n; i++)
+        key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
+    const char *src = h && h->key_source ? h->key_source : NULL;
+    if (src == NULL)
+        printf("  %-5s key: not compared (give --key FILE)\n", "-");
+    else
+        printf("  %s%-5s%s key: %s %s the registry's key for this host\n", key_bad ? red : green,
+               key_bad ? "FAIL" : "ok", reset, strcmp(src, "--key") == 0 ? "the key given" : src,
+               key_bad ? "is not" : "is");
+    for (size_t j = 0; h != NULL && j < h->nfiles; j++) {
+        bool shown = false, seen = false;
+        for (size_t k = 0; k < j && !seen; k++)
+            seen = strcmp(h->files[k], h->files[j]) == 0;
+        if (seen)
+            continue;
+        for (size_t i = 0; i < a->n; i++) {
+            const struct secrets_finding *x = &a->v[i];
+            if (strcmp(x->file, h->files[j]) != 0 || x->severity == SECRETS_INFO)
+                continue;
+            bool err = x->severity == SECRETS_ERROR;
+            printf("  %s%-5s%s %s: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
+                   x->file, x->message, x->code);
+            shown = true;
+        }
+        if (!shown)
+            printf("  %s%-5s%s %s\n", green, "ok", reset, h->files[j]);
+    }
+    /* findings that are not about one of the host's files (its modules, the registry) */
+    for (size_t i = 0; i < a->n; i++) {
+        const struct secrets_finding *x = &a->v[i];
+        bool own = false;
+        for (size_t j = 0; h != NULL && j < h->nfiles && !own; j++)
+            own = strcmp(x->file, h->files[j]) == 0;
+        if (own || x->severity == SECRETS_INFO || strcmp(x->code, "M3A020") == 0)
+            continue;
+        bool err = x->severity == SECRETS_ERROR;
+        printf("  %s%-5s%s %s%s%u: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
+               x->file, x->line ? ":" : "", x->line, x->message, x->code);
+    }
+    if (a->nerrors == 0)
+        printf("%s: %sready%s (%zu secret%s)\n", host, green, reset, h ? h->nfiles : 0,
+               h && h->nfiles == 1 ? "" : "s");
+    else
+        printf("%s: %snot ready%s: %zu error%s\n", host, red, reset, a->nerrors,
+               a->nerrors == 1 ? "" : "s");
+}
+
+int
+cmd_check(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"key", required_argument, NULL, 'k'},
+        {"scan", no_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"rules", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct secrets_audit_opts o = {0};
+    struct secrets_audit *a = NULL;
+    struct m3_diag d = {0};
+    const char *host = NULL, *keyfile = NULL, *rules = NULL;
+    char *registry = NULL, *key = NULL;
+    bool json = false, scan = false;
+    int c, rc = M3_EXIT_USAGE;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'H':
+            if (host != NULL) {
+                m3_error("--host given twice (check one host at a time; audit takes several)");
+                goto out;
+            }
+            host = optarg;
+            break;
+        case 'k':
+            keyfile = optarg;
+            break;
+        case 's':
+            scan = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'R':
+            rules = optarg;
+            break;
+        case 'h':
+            check_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            check_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc || host == NULL || (scan && keyfile != NULL)) {
+        m3_error("%s", optind < argc  ? "unexpected argument"
+                       : host == NULL ? "--host HOST is required"
+                                      : "--key and --scan exclude each other");
+        check_usage(stderr);
+        goto out;
+    }
+    if (scan) {
+        m3_error("--scan is not available yet (it needs the host-keys scanner)");
+        m3_hint("give the host's key with --key FILE, e.g. a copy of its "
+                "/etc/ssh/ssh_host_ed25519_key.pub");
+        goto out;
+    }
+    if ((registry = m3_find_registry(rules)) == NULL)
+        goto out;
+    if (keyfile != NULL && (key = key_text(keyfile)) == NULL)
+        goto out;
+    o.registry = registry;
+    o.hosts = &host;
+    o.nhosts = 1;
+    o.host_key = key;
+    o.host_key_from_repo = true;
+    if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        rc = M3_EXIT_USAGE;
+        goto out;
+    }
+    if (json)
+        m3_report_json(stdout, a, registry);
+    else
+        print_check(a, host, key, m3_use_color(stdout));
+    rc = a->nerrors > 0 ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
+out:
+    secrets_audit_free(a);
+    free(registry);
+    free(key);
+    return rc;
+}

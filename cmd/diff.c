@@ -1,0 +1,345 @@
+/* diff.c: `m3age diff`: the recipient plan, plaintext diffs between git revisions, and the
+ * textconv filter git calls. */
+#include "cmd/cmd.h"
+#include "cmd/io.h"
+#include "cmd/report.h"
+#include "keys/keys.h"
+#include "libage/internal.h"
+#include "secrets/audit.h"
+#include "secrets/diff.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+diff_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: m3age diff [--rules FILE]\n"
+            "       m3age diff [-i IDENTITY]... FILE [REV [REV]]\n"
+            "       m3age diff --textconv [-i IDENTITY]... FILE\n\n"
+            "With no FILE: the recipient plan, per secret, of what a rekey would add (+) and\n"
+            "remove (-), by registry name, from the files' headers (no key needed).\n\n"
+            "With FILE: the unified diff of its plaintext between REV and the working tree\n"
+            "(default REV: HEAD), or between two revisions; both sides are decrypted in\n"
+            "memory. --textconv prints FILE's plaintext for git (see m3age git-setup).\n\n"
+            "  -i, --identity FILE  identity file (repeatable; default: ~/.ssh/id_ed25519,\n"
+            "                       ~/.ssh/id_rsa)\n"
+            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+            "Exit status: 0 no difference, 1 differences, 2 error.\n");
+}
+
+static int
+print_plan(const char *rules)
+{
+    struct secrets_plan *p = NULL;
+    struct m3_diag d = {0};
+    char *registry = m3_find_registry(rules);
+    bool color = m3_use_color(stdout);
+    const char *green = color ? "\033[32m" : "", *red = color ? "\033[31m" : "",
+               *reset = color ? "\033[0m" : "";
+    size_t nbroken = 0;
+    int rc = M3_EXIT_USAGE;
+
+    if (registry == NULL)
+        return rc;
+    if ((rc = secrets_plan_build(registry, &p, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        free(registry);
+        return M3_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct secrets_plan_item *it = &p->v[i];
+        printf("%s:", it->file);
+        switch (it->state) {
+        case SECRETS_PLAN_SAME:
+            printf(" up to date\n");
+            continue;
+        case SECRETS_PLAN_MISSING:
+            printf(" no file (a rekey skips it; create it with 'm3age edit %s')\n", it->file);
+            continue;
+        case SECRETS_PLAN_BROKEN:
+            printf(" cannot read its header: %s\n", it->error ? it->error : "?");
+            nbroken++;
+            continue;
+        case SECRETS_PLAN_CHANGE:
+            break;
+        }
+        for (size_t j = 0; j < it->nadd; j++)
+            printf(" %s+%s%s", green, it->add[j], reset);
+        for (size_t j = 0; j < it->nremove; j++)
+            printf(" %s-%s%s", red, it->remove[j], reset);
+        if (it->x25519_want > it->x25519_have)
+            printf(" %s+%zu X25519%s", green, it->x25519_want - it->x25519_have, reset);
+        else if (it->x25519_want < it->x25519_have)
+            printf(" %s-%zu X25519%s", red, it->x25519_have - it->x25519_want, reset);
+        putchar('\n');
+    }
+    printf("%zu of %zu secret%s would change on rekey\n", p->nchange, p->n, p->n == 1 ? "" : "s");
+    rc = nbroken ? M3_EXIT_USAGE : p->nchange ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
+    secrets_plan_free(p);
+    free(registry);
+    return rc;
+}
+
+/* load_identities: -i files, else the default ssh keys that exist. */
+static int
+load_identities(struct keys_identities *ids, const char *const *files, size_t n)
+{
+    struct m3_diag d = {0};
+    const char *home = getenv("HOME");
+
+    for (size_t i = 0; i < n; i++)
+        if (keys_identities_load_file(ids, files[i], m3_passphrase_cb, NULL, &d) != 0) {
+            m3_error_diag(files[i], d.code, &d);
+            return -1;
+        }
+    if (n == 0 && home != NULL) {
+        static const char *const defaults[] = {".ssh/id_ed25519", ".ssh/id_rsa"};
+        for (size_t i = 0; i < 2; i++) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/%s", home, defaults[i]);
+            if (access(path, R_OK) != 0)
+                continue;
+            if (keys_identities_load_file(ids, path, m3_passphrase_cb, NULL, &d) != 0) {
+                m3_error_diag(path, d.code, &d);
+                return -1;
+            }
+        }
+    }
+    if (ids->n == 0) {
+        m3_error("no identity to decrypt with");
+        m3_hint("give one with -i FILE, or add an SSH key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int
+read_path(const char *path, unsigned char **out, size_t *len, bool *found)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0;
+
+    *found = false;
+    *out = NULL;
+    *len = 0;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    for (;;) {
+        if (n + 65536 > cap) {
+            unsigned char *nb = realloc(buf, cap = cap ? cap * 2 : 65536);
+            if (nb == NULL) {
+                free(buf);
+                close(fd);
+                return -1;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = n;
+    *found = true;
+    return 0;
+}
+
+/* side: the plaintext of one side (rev NULL: the working tree); absent file: empty. */
+static int
+side(const char *file, const char *rev, struct keys_identities *ids, unsigned char **pt,
+     size_t *pt_len, bool *found)
+{
+    unsigned char *ct = NULL;
+    size_t len = 0;
+    struct m3_diag d = {0};
+    char what[PATH_MAX + 128];
+    int rc;
+
+    *pt = NULL;
+    *pt_len = 0;
+    snprintf(what, sizeof(what), "%s%s%s", file, rev ? " at " : "", rev ? rev : "");
+    if (rev == NULL)
+        rc = read_path(file, &ct, &len, found) != 0 ? M3_EIO : 0;
+    else
+        rc = secrets_git_blob(rev, file, &ct, &len, found, &d);
+    if (rc != 0) {
+        if (d.msg[0])
+            m3_error("%s", d.msg);
+        else
+            m3_error("%s: %s", what, strerror(errno));
+        return -1;
+    }
+    if (!*found)
+        return 0;
+    rc = secrets_decrypt_mem(ct, len, ids->v, ids->n, pt, pt_len, &d);
+    free(ct);
+    if (rc != 0) {
+        m3_error_diag(what, rc, &d);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+diff_file(const char *file, const char *rev_a, const char *rev_b, struct keys_identities *ids)
+{
+    unsigned char *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    bool fa, fb;
+    char la[PATH_MAX + 64], lb[PATH_MAX + 64];
+    struct m3_diag d = {0};
+    int rc = M3_EXIT_USAGE;
+
+    if (side(file, rev_a, ids, &a, &alen, &fa) != 0 || side(file, rev_b, ids, &b, &blen, &fb) != 0)
+        goto out;
+    if (!fa && !fb) {
+        m3_error("%s: no such file at %s nor %s", file, rev_a,
+                 rev_b ? rev_b : "in the working tree");
+        goto out;
+    }
+    snprintf(la, sizeof(la), "%s\t(%s)", fa ? file : "/dev/null", rev_a);
+    snprintf(lb, sizeof(lb), "%s\t(%s)", fb ? file : "/dev/null", rev_b ? rev_b : "working tree");
+    fflush(stdout);
+    rc = secrets_unified_diff(a, alen, la, b, blen, lb, m3_use_color(stdout), 1, &d);
+    if (rc < 0) {
+        m3_error("%s", d.msg);
+        rc = M3_EXIT_USAGE;
+    }
+out:
+    age_secret_free(a);
+    age_secret_free(b);
+    return rc;
+}
+
+/* textconv: the plaintext for git; a file we cannot open shows as a note, not a failure,
+ * so one unreadable secret does not break a whole `git diff`/`git log -p`. */
+static int
+textconv(const char *file, const char *const *idfiles, size_t nid)
+{
+    struct keys_identities ids = {0};
+    unsigned char *ct = NULL, *pt = NULL;
+    size_t len = 0, ptlen = 0;
+    struct m3_diag d = {0};
+    bool found;
+    int rc = M3_EXIT_USAGE;
+
+    if (read_path(file, &ct, &len, &found) != 0 || !found) {
+        m3_error("%s: %s", file, found ? strerror(errno) : "no such file");
+        goto out;
+    }
+    if (!secrets_is_age_bytes(ct, len)) { /* plaintext where a secret should be: show it */
+        rc = write_all(1, ct, len) == 0 ? 0 : M3_EXIT_USAGE;
+        goto out;
+    }
+    if (load_identities(&ids, idfiles, nid) == 0 &&
+        secrets_decrypt_mem(ct, len, ids.v, ids.n, &pt, &ptlen, &d) == 0) {
+        rc = write_all(1, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
+        goto out;
+    }
+    printf("(m3age: cannot decrypt this version: %s)\n", d.msg[0] ? d.msg : "no identity");
+    rc = 0;
+out:
+    keys_identities_clear(&ids);
+    age_secret_free(pt);
+    free(ct);
+    return rc;
+}
+
+int
+cmd_diff(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"textconv", no_argument, NULL, 't'},
+        {"rules", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
+    struct keys_identities ids = {0};
+    const char *rules = NULL;
+    bool tconv = false;
+    size_t nid = 0;
+    int c, rc = M3_EXIT_USAGE;
+
+    if (idfiles == NULL)
+        return rc;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+hi:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            idfiles[nid++] = optarg;
+            break;
+        case 't':
+            tconv = true;
+            break;
+        case 'R':
+            rules = optarg;
+            break;
+        case 'h':
+            diff_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            diff_usage(stderr);
+            goto out;
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (tconv) {
+        if (argc != 1) {
+            m3_error("--textconv takes exactly one FILE");
+            goto out;
+        }
+        rc = textconv(argv[0], idfiles, nid);
+    } else if (argc == 0) {
+        if (nid > 0) {
+            m3_error("the recipient plan needs no identity (-i is for FILE diffs)");
+            goto out;
+        }
+        rc = print_plan(rules);
+    } else if (argc > 3) {
+        m3_error("too many arguments");
+        diff_usage(stderr);
+    } else if (load_identities(&ids, idfiles, nid) == 0) {
+        rc = diff_file(argv[0], argc > 1 ? argv[1] : "HEAD", argc > 2 ? argv[2] : NULL, &ids);
+    }
+out:
+    keys_identities_clear(&ids);
+    free(idfiles);
+    return rc;
+}

@@ -1,0 +1,129 @@
+/* gitsetup.c: `m3age git-setup` (diff driver, attributes, pre-commit hook) and the hook's
+ * own entry point, `m3age git-setup --pre-commit`. */
+#include "cmd/cmd.h"
+#include "cmd/report.h"
+#include "secrets/gitsetup.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+gitsetup_usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age git-setup [-i IDENTITY]... [--force]\n"
+               "       m3age git-setup --pre-commit [--rules FILE]\n\n"
+               "Wire the current git repository for secrets: add '*.age diff=m3age' to\n"
+               ".gitattributes, set diff.m3age.textconv to 'm3age diff --textconv' (with the\n"
+               "identities given, and cachetextconv off so no plaintext is cached), and install\n"
+               "a pre-commit hook that refuses plaintext in the secrets folder and .age files\n"
+               "whose recipients do not match secrets.nix. Running it again is harmless.\n\n"
+               "  -i, --identity FILE  identity for textconv (repeatable; default: ~/.ssh keys)\n"
+               "  --force              replace a pre-commit hook that is not m3age's\n"
+               "  --pre-commit         what the hook runs: check the staged files\n");
+}
+
+static int
+pre_commit(const char *rules)
+{
+    struct secrets_hook_result *r = NULL;
+    struct m3_diag d = {0};
+    char *registry = m3_find_registry(rules);
+    int rc;
+
+    if (registry == NULL)
+        return M3_EXIT_USAGE;
+    rc = secrets_precommit_check(registry, &r, &d);
+    free(registry);
+    if (rc != 0) {
+        m3_error("pre-commit: %s", d.msg[0] ? d.msg : m3_strerror(rc));
+        return M3_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        m3_error("%s: %s", r->v[i].path, r->v[i].message);
+    if (r->n > 0)
+        m3_hint("encrypt with 'm3age edit', fix recipients with 'm3age rekey', or bypass with "
+                "'git commit --no-verify'");
+    rc = r->n > 0 ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
+    secrets_hook_result_free(r);
+    return rc;
+}
+
+int
+cmd_git_setup(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'}, {"force", no_argument, NULL, 'f'},
+        {"pre-commit", no_argument, NULL, 'p'},     {"rules", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char **ids = calloc((size_t)argc + 1, sizeof(char *));
+    struct secrets_git_setup_opts o = {0};
+    struct secrets_git_setup_result r;
+    struct m3_diag d = {0};
+    const char *rules = NULL;
+    char self[PATH_MAX];
+    bool hook = false;
+    ssize_t n;
+    int c, rc = M3_EXIT_USAGE;
+
+    if (ids == NULL)
+        return rc;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hi:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            ids[o.nidentity_files++] = optarg;
+            break;
+        case 'f':
+            o.force = true;
+            break;
+        case 'p':
+            hook = true;
+            break;
+        case 'R':
+            rules = optarg;
+            break;
+        case 'h':
+            gitsetup_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            gitsetup_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        m3_error("unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (hook) {
+        rc = pre_commit(rules);
+        goto out;
+    }
+    if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0) {
+        m3_error("cannot find the m3age binary's path");
+        goto out;
+    }
+    self[n] = '\0';
+    o.m3age = self;
+    o.identity_files = ids;
+    if ((rc = secrets_git_setup(&o, &r, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        if (rc == M3_ESTATE)
+            m3_hint("add 'm3age git-setup --pre-commit' to it yourself, or replace it with "
+                    "'m3age git-setup --force'");
+        rc = M3_EXIT_USAGE;
+        goto out;
+    }
+    printf("%s .gitattributes: %s\n", r.attributes_added ? "added to" : "unchanged",
+           "*.age diff=m3age");
+    printf("git config diff.m3age.textconv: %s\n", r.textconv);
+    printf("pre-commit hook: %s%s\n", r.hook, r.hook_replaced ? " (replaced the old one)" : "");
+    rc = 0;
+out:
+    free(ids);
+    return rc;
+}

@@ -1,0 +1,23 @@
+/* report.h: printing audit findings (human, colored on a terminal, or JSON), shared by
+ * `m3age audit` and `m3age check`, and locating the registry for the repository commands. */
+#ifndef M3_CMD_REPORT_H
+#define M3_CMD_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "secrets/audit.h"
+
+/* m3_json_str: writes s as a JSON string literal (quotes included). */
+void m3_json_str(FILE *f, const char *s);
+
+/* m3_report_human: findings grouped by file, then a summary line. color: ANSI colors. */
+void m3_report_human(FILE *f, const struct secrets_audit *a, bool color);
+/* m3_report_json: the --json document described in m3age-audit(1). */
+void m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry);
+
+/* m3_find_registry: the registry path (--rules, else RULES, else ./secrets.nix or a parent's),
+ * malloc'd; NULL after printing an error. */
+char *m3_find_registry(const char *rules_opt);
+
+#endif

@@ -1,0 +1,729 @@
+/* audit.c: the findings of `m3age audit` and `m3age check` (see audit.h). */
+#include "secrets/audit.h"
+#include "keys/keys.h"
+#include "libage/ssh.h"
+#include "registry/registry.h"
+#include "secrets/plan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const struct secrets_code secrets_audit_codes[] = {
+    {"M3A001", SECRETS_ERROR, "registry entry without its file"},
+    {"M3A002", SECRETS_WARNING, "age file in the secrets folder with no registry entry"},
+    {"M3A003", SECRETS_ERROR, "not a valid age file"},
+    {"M3A004", SECRETS_ERROR, "header MAC does not verify"},
+    {"M3A005", SECRETS_ERROR, "payload does not verify"},
+    {"M3A006", SECRETS_ERROR, "registry key missing from the file"},
+    {"M3A007", SECRETS_ERROR, "file encrypted to a key its registry entry does not list"},
+    {"M3A008", SECRETS_ERROR, "X25519 recipient count differs from the registry"},
+    {"M3A009", SECRETS_ERROR, "host uses a secret that is not encrypted to its key"},
+    {"M3A010", SECRETS_ERROR, "host uses secrets but has no key in the registry"},
+    {"M3A011", SECRETS_WARNING, "secret no host uses"},
+    {"M3A012", SECRETS_WARNING, "one key bound under two names"},
+    {"M3A013", SECRETS_WARNING, "ssh-rsa key under 3072 bits"},
+    {"M3A014", SECRETS_ERROR, "file in the secrets folder that is not age (possible plaintext)"},
+    {"M3A015", SECRETS_WARNING, "identity file readable by group or others"},
+    {"M3A016", SECRETS_ERROR, "host uses a file that has no registry entry"},
+    {"M3A017", SECRETS_WARNING, "host secret whose file cannot be resolved"},
+    {"M3A018", SECRETS_INFO, "not verified: no identity given opens the file"},
+    {"M3A019", SECRETS_ERROR, "registry key that is not a valid recipient"},
+    {"M3A020", SECRETS_ERROR, "host key differs from its registry key"},
+};
+const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
+
+#define MAX_SECRET_FILE (256u << 20)
+
+struct ctx {
+    const struct secrets_audit_opts *o;
+    struct secrets_audit *a;
+    struct reg_registry *reg;
+    struct reg_hosts *hosts;
+    struct secrets_keyset ks;
+    char *regdir;    /* folder of the registry (entry names are relative to it) */
+    char *root;      /* repository root */
+    const char *rel; /* regdir relative to root ("" when the same) */
+    bool *selected;  /* per registry entry: examined */
+    bool *used;      /* per registry entry: some host uses it */
+    bool *parsed;    /* per registry entry: the header was read */
+    struct age_header **headers;
+    int rc;
+};
+
+const char *
+secrets_severity_name(enum secrets_severity s)
+{
+    return s == SECRETS_ERROR ? "error" : s == SECRETS_WARNING ? "warning" : "info";
+}
+
+bool
+secrets_is_age_bytes(const unsigned char *buf, size_t len)
+{
+    static const char bin[] = "age-encryption.org/", arm[] = "-----BEGIN AGE ENCRYPTED FILE-----";
+    size_t i = 0;
+
+    if (len >= sizeof(bin) - 1 && memcmp(buf, bin, sizeof(bin) - 1) == 0)
+        return true;
+    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+        i++;
+    return len - i >= sizeof(arm) - 1 && memcmp(buf + i, arm, sizeof(arm) - 1) == 0;
+}
+
+static const struct secrets_code *
+code_of(const char *code)
+{
+    for (size_t i = 0; i < secrets_audit_ncodes; i++)
+        if (strcmp(secrets_audit_codes[i].code, code) == 0)
+            return &secrets_audit_codes[i];
+    return NULL;
+}
+
+static void __attribute__((format(printf, 6, 7)))
+add(struct ctx *c, const char *code, const char *file, unsigned line, const char *host,
+    const char *fmt, ...)
+{
+    struct secrets_audit *a = c->a;
+    const struct secrets_code *sc = code_of(code);
+    struct secrets_finding *f;
+    va_list ap;
+    char msg[1024];
+
+    if (c->rc != 0 || sc == NULL)
+        return;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 32;
+        void *v = realloc(a->v, cap * sizeof(*a->v));
+        if (v == NULL) {
+            c->rc = M3_ENOMEM;
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    f = &a->v[a->n];
+    f->code = sc->code;
+    f->severity = sc->severity;
+    f->line = line;
+    f->file = strdup(file);
+    f->host = host ? strdup(host) : NULL;
+    f->message = strdup(msg);
+    if (f->file == NULL || f->message == NULL || (host && f->host == NULL)) {
+        free(f->file);
+        free(f->host);
+        free(f->message);
+        c->rc = M3_ENOMEM;
+        return;
+    }
+    a->n++;
+    if (sc->severity == SECRETS_ERROR)
+        a->nerrors++;
+    else if (sc->severity == SECRETS_WARNING)
+        a->nwarnings++;
+    else
+        a->ninfos++;
+}
+
+int
+secrets_slurp(const char *path, unsigned char **buf, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = 0;
+    unsigned char *p = NULL;
+
+    *buf = NULL;
+    *len = 0;
+    if (fd < 0)
+        return errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_SECRET_FILE ||
+        (p = malloc((size_t)st.st_size + 1)) == NULL) {
+        close(fd);
+        return M3_EIO;
+    }
+    while (n < (size_t)st.st_size) {
+        ssize_t r = read(fd, p + n, (size_t)st.st_size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *buf = p;
+    *len = n;
+    return 0;
+}
+
+struct mem_rd {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct mem_rd *m = ctx;
+    size_t n = m->len - m->off < len ? m->len - m->off : len;
+
+    memcpy(buf, m->p + m->off, n);
+    m->off += n;
+    return (ssize_t)n;
+}
+
+static int
+discard(void *ctx, const void *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+static bool
+host_selected(const struct ctx *c, const char *host)
+{
+    if (c->o->nhosts == 0)
+        return true;
+    for (size_t i = 0; i < c->o->nhosts; i++)
+        if (strcmp(c->o->hosts[i], host) == 0)
+            return true;
+    return false;
+}
+
+/* entry_for_host_file: the registry entry for a repository-relative path, or -1. */
+static long
+entry_for_host_file(const struct ctx *c, const char *file)
+{
+    size_t rl = strlen(c->rel);
+    const struct reg_entry *e;
+
+    if (rl > 0) {
+        if (strncmp(file, c->rel, rl) != 0 || file[rl] != '/')
+            return -1;
+        file += rl + 1;
+    }
+    e = reg_registry_find(c->reg, file);
+    return e ? (long)(e - c->reg->entries) : -1;
+}
+
+/* host_file_name: a host's file path as the registry would name it (for messages). */
+static const char *
+host_file_name(const struct ctx *c, const char *file)
+{
+    size_t rl = strlen(c->rel);
+    return (rl > 0 && strncmp(file, c->rel, rl) == 0 && file[rl] == '/') ? file + rl + 1 : file;
+}
+
+static void
+registry_keys(struct ctx *c)
+{
+    const char *reg = c->o->registry;
+
+    for (size_t i = 0; i < c->ks.n; i++) {
+        const struct secrets_key *k = &c->ks.v[i];
+        bool used = false;
+        for (size_t j = 0; j < c->reg->nentries && !used; j++)
+            if (c->selected[j])
+                for (size_t m = 0; m < c->reg->entries[j].nkeys && !used; m++)
+                    used = strcmp(c->reg->entries[j].keys[m], k->text) == 0;
+        if (c->o->nhosts == 0 && k->nnames > 1) {
+            char names[512] = "";
+            for (size_t j = 0; j < k->nnames; j++)
+                snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                         j ? ", " : "", k->names[j]);
+            add(c, "M3A012", reg, 0, NULL, "one key bound under %zu names: %s", k->nnames, names);
+        }
+        if (!used)
+            continue;
+        if (k->kind == SECRETS_KEY_INVALID)
+            add(c, "M3A019", reg, 0, NULL, "key %s is not a recipient: %s", k->name, k->error);
+        else if (k->rsa_bits > 0 && k->rsa_bits < 3072)
+            add(c, "M3A013", reg, 0, NULL,
+                "key %s is ssh-rsa with %u bits (use ssh-ed25519, or RSA of 3072 bits or more)",
+                k->name, k->rsa_bits);
+    }
+}
+
+static void
+verify_payload(struct ctx *c, const char *name, const unsigned char *buf, size_t len)
+{
+    struct mem_rd m = {buf, len, 0};
+    struct age_decryptor *dec = NULL;
+    struct m3_diag d = {0};
+    int rc;
+
+    if ((rc = age_decryptor_new(&dec, mem_read, &m, &d)) != 0)
+        goto out; /* already reported from the header */
+    rc = age_decryptor_unwrap(dec, c->o->ids, c->o->nids, &d);
+    if (rc == M3_ENOMATCH)
+        add(c, "M3A018", name, 0, NULL, "not verified: none of the identities given opens it");
+    else if (rc == M3_EMAC)
+        add(c, "M3A004", name, 0, NULL,
+            "header MAC mismatch (tampered header, or a stanza "
+            "for a key that was replaced)");
+    else if (rc != 0)
+        add(c, "M3A003", name, 0, NULL, "%s", d.msg[0] ? d.msg : m3_strerror(rc));
+    else if ((rc = age_decryptor_stream(dec, discard, NULL, 1, &d)) != 0)
+        add(c, "M3A005", name, 0, NULL, "payload does not verify: %s",
+            d.msg[0] ? d.msg : m3_strerror(rc));
+out:
+    age_decryptor_free(dec);
+}
+
+static void
+drift(struct ctx *c, const struct reg_entry *e, const struct age_header *h)
+{
+    struct secrets_drift dr;
+
+    if (secrets_drift_compute(&c->ks, e, h, &dr) != 0) {
+        c->rc = M3_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < dr.nmissing; i++)
+        add(c, "M3A006", e->name, 0, NULL,
+            "not encrypted to %s, which its registry entry lists (%s cannot open it)",
+            dr.missing[i]->name, dr.missing[i]->name);
+    for (size_t i = 0; i < dr.nstale; i++)
+        add(c, "M3A007", e->name, 0, NULL,
+            "still encrypted to %s, which its registry entry does not list (%s can read "
+            "this version)",
+            dr.stale[i].desc, dr.stale[i].key ? dr.stale[i].key->name : "its holder");
+    if (dr.x25519_want != dr.x25519_have)
+        add(c, "M3A008", e->name, 0, NULL,
+            "%zu X25519 recipient%s in the file, %zu age1 key%s in its registry entry",
+            dr.x25519_have, dr.x25519_have == 1 ? "" : "s", dr.x25519_want,
+            dr.x25519_want == 1 ? "" : "s");
+    secrets_drift_clear(&dr);
+}
+
+static void
+audit_entry(struct ctx *c, size_t i)
+{
+    const struct reg_entry *e = &c->reg->entries[i];
+    char path[PATH_MAX];
+    unsigned char *buf = NULL;
+    size_t len;
+    struct age_header *h = NULL;
+    struct m3_diag d = {0};
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", c->regdir, e->name);
+    if ((rc = secrets_slurp(path, &buf, &len)) != 0) {
+        if (rc == M3_ENOTFOUND)
+            add(c, "M3A001", e->name, 0, NULL,
+                "listed in the registry but the file does not exist (create it with "
+                "'m3age edit %s')",
+                e->name);
+        else
+            add(c, "M3A003", e->name, 0, NULL, "cannot read the file: %s", strerror(errno));
+        return;
+    }
+    if (!secrets_is_age_bytes(buf, len)) {
+        add(c, "M3A014", e->name, 0, NULL,
+            "not an age file at all (possible plaintext: check what was committed)");
+        goto out;
+    }
+    if ((rc = secrets_header_from_buf(buf, len, &h, &d)) != 0) {
+        add(c, "M3A003", e->name, 0, NULL, "%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        goto out;
+    }
+    drift(c, e, h);
+    if (c->o->nids > 0)
+        verify_payload(c, e->name, buf, len);
+    c->headers[i] = h;
+    c->parsed[i] = true;
+    h = NULL;
+out:
+    age_header_free(h);
+    free(buf);
+}
+
+static void
+audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *ah)
+{
+    const struct secrets_key *k = secrets_keyset_named(&c->ks, h->name);
+
+    ah->has_key = k != NULL;
+    if (k == NULL && (h->nsecrets > 0 || h->nunresolved > 0)) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "hosts/%s", h->name);
+        add(c, "M3A010", dir, 0, h->name,
+            "host %s uses %zu secret%s but the registry binds no key named '%s'", h->name,
+            h->nsecrets + h->nunresolved, h->nsecrets + h->nunresolved == 1 ? "" : "s", h->name);
+    }
+    const char *given = c->o->host_key;
+    char *pubtext = NULL;
+    if (given != NULL) {
+        ah->key_source = strdup("--key");
+    } else if (k != NULL && c->o->host_key_from_repo) {
+        char pub[PATH_MAX * 2];
+        unsigned char *buf = NULL;
+        size_t len;
+        snprintf(pub, sizeof(pub), "%s/hosts/%s/ssh_host_ed25519_key.pub", c->root, h->name);
+        if (secrets_slurp(pub, &buf, &len) == 0) {
+            pubtext = strndup((char *)buf, len);
+            free(buf);
+            if (pubtext != NULL)
+                pubtext[strcspn(pubtext, "\n")] = '\0';
+            snprintf(pub, sizeof(pub), "hosts/%s/ssh_host_ed25519_key.pub", h->name);
+            ah->key_source = strdup(pub);
+            given = pubtext;
+        }
+    }
+    if (k != NULL && given != NULL) {
+        bool same = false;
+        /* compare parsed keys: the comment and spacing of a .pub line do not matter */
+        struct age_recipient *r = NULL;
+        if (keys_recipient_parse(&r, given, NULL) == 0) {
+            char *s = age_recipient_string(r);
+            struct age_recipient *r2 = NULL;
+            if (s != NULL && keys_recipient_parse(&r2, k->text, NULL) == 0) {
+                char *s2 = age_recipient_string(r2);
+                same = s2 != NULL && strcmp(s, s2) == 0;
+                free(s2);
+            }
+            age_recipient_free(r2);
+            free(s);
+        }
+        age_recipient_free(r);
+        if (!same)
+            add(c, "M3A020", c->o->registry, 0, h->name,
+                "the registry key '%s' is not the key in %s", h->name,
+                ah->key_source ? ah->key_source : "the key given");
+    }
+    free(pubtext);
+    for (size_t j = 0; j < h->nsecrets; j++) {
+        const struct reg_host_secret *s = &h->secrets[j];
+        long ei = entry_for_host_file(c, s->file);
+        const char *fname = host_file_name(c, s->file);
+        char **nv = realloc(ah->files, (ah->nfiles + 1) * sizeof(*nv));
+        if (nv == NULL || (nv[ah->nfiles] = strdup(fname)) == NULL) {
+            if (nv != NULL)
+                ah->files = nv;
+            c->rc = M3_ENOMEM;
+            return;
+        }
+        ah->files = nv;
+        ah->nfiles++;
+        if (ei < 0) {
+            add(c, "M3A016", s->span.file, s->span.line, h->name,
+                "age.secrets.%s uses '%s', which has no entry in the registry", s->secret, fname);
+            continue;
+        }
+        c->used[ei] = true;
+        if (k == NULL)
+            continue;
+        const struct reg_entry *e = &c->reg->entries[ei];
+        bool listed = false;
+        for (size_t m = 0; m < e->nkeys && !listed; m++)
+            listed = strcmp(e->keys[m], k->text) == 0;
+        if (!listed)
+            add(c, "M3A009", e->name, 0, h->name,
+                "host %s uses it (age.secrets.%s in %s:%u) but its registry entry does not "
+                "list %s: activation would fail",
+                h->name, s->secret, s->span.file, s->span.line, h->name);
+        else if (c->parsed[ei] && !secrets_header_has_key(c->headers[ei], k, e))
+            add(c, "M3A009", e->name, 0, h->name,
+                "host %s uses it but the file is not encrypted to its key: activation would "
+                "fail (run 'm3age rekey %s')",
+                h->name, e->name);
+    }
+    for (size_t j = 0; j < h->nunresolved; j++) {
+        const struct reg_host_unresolved *u = &h->unresolved[j];
+        add(c, "M3A017", u->span.file, u->span.line, h->name,
+            "age.secrets.%s.file = %s: cannot tell which file this is without evaluating Nix",
+            u->secret, u->text);
+    }
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* stray_files: files of the secrets folders that the registry does not account for. */
+static void
+stray_files(struct ctx *c)
+{
+    char **dirs = calloc(c->reg->nentries + 1, sizeof(*dirs));
+    size_t ndirs = 0;
+
+    if (dirs == NULL) {
+        c->rc = M3_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < c->reg->nentries; i++) {
+        const char *name = c->reg->entries[i].name, *slash = strrchr(name, '/');
+        char *dir = slash ? strndup(name, (size_t)(slash - name)) : strdup("");
+        bool seen = false;
+        if (dir == NULL) {
+            c->rc = M3_ENOMEM;
+            break;
+        }
+        for (size_t j = 0; j < ndirs && !seen; j++)
+            seen = strcmp(dirs[j], dir) == 0;
+        if (seen)
+            free(dir);
+        else
+            dirs[ndirs++] = dir;
+    }
+    if (ndirs > 1)
+        qsort(dirs, ndirs, sizeof(*dirs), strp_cmp);
+    for (size_t i = 0; i < ndirs && c->rc == 0; i++) {
+        char path[PATH_MAX], real[PATH_MAX];
+        snprintf(path, sizeof(path), "%s%s%s", c->regdir, dirs[i][0] ? "/" : "", dirs[i]);
+        /* the repository root holds everything else too: only its .age files count */
+        bool only_age = realpath(path, real) != NULL && strcmp(real, c->root) == 0;
+        DIR *dp = opendir(path);
+        struct dirent *de;
+        char **names = NULL;
+        size_t nnames = 0;
+        if (dp == NULL)
+            continue;
+        while ((de = readdir(dp)) != NULL) {
+            char **nv;
+            if (de->d_name[0] == '.')
+                continue;
+            if ((nv = realloc(names, (nnames + 1) * sizeof(*nv))) == NULL ||
+                (nv[nnames] = strdup(de->d_name)) == NULL) {
+                if (nv != NULL)
+                    names = nv;
+                c->rc = M3_ENOMEM;
+                break;
+            }
+            names = nv;
+            nnames++;
+        }
+        closedir(dp);
+        if (nnames > 1)
+            qsort(names, nnames, sizeof(*names), strp_cmp);
+        for (size_t j = 0; j < nnames && c->rc == 0; j++) {
+            char rel[PATH_MAX], full[2 * PATH_MAX + 2];
+            struct stat st;
+            unsigned char head[64];
+            size_t n = strlen(names[j]);
+            bool is_age_name = n > 4 && strcmp(names[j] + n - 4, ".age") == 0;
+            snprintf(rel, sizeof(rel), "%s%s%s", dirs[i], dirs[i][0] ? "/" : "", names[j]);
+            snprintf(full, sizeof(full), "%s/%s", c->regdir, rel);
+            if (reg_registry_find(c->reg, rel) != NULL || stat(full, &st) != 0 ||
+                !S_ISREG(st.st_mode) || (only_age && !is_age_name))
+                continue;
+            if (realpath(full, real) != NULL && realpath(c->o->registry, path) != NULL &&
+                strcmp(real, path) == 0)
+                continue;
+            int fd = open(full, O_RDONLY | O_CLOEXEC);
+            ssize_t got = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+            if (fd >= 0)
+                close(fd);
+            if (got >= 0 && secrets_is_age_bytes(head, (size_t)got))
+                add(c, "M3A002", rel, 0, NULL,
+                    "age file with no registry entry (add one with 'm3age registry add', or "
+                    "delete it)");
+            else if (n > 4 && strcmp(names[j] + n - 4, ".nix") == 0)
+                continue;
+            else
+                add(c, "M3A014", rel, 0, NULL,
+                    "not an age file, in the secrets folder (possible plaintext leak: "
+                    "encrypt it or move it out, and check the git history)");
+        }
+        for (size_t j = 0; j < nnames; j++)
+            free(names[j]);
+        free(names);
+    }
+    for (size_t i = 0; i < ndirs; i++)
+        free(dirs[i]);
+    free(dirs);
+}
+
+static int
+finding_cmp(const void *x, const void *y)
+{
+    const struct secrets_finding *a = x, *b = y;
+    int r = strcmp(a->file, b->file);
+
+    if (r != 0)
+        return r;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    return strcmp(a->code, b->code);
+}
+
+static int
+setup_paths(struct ctx *c, struct m3_diag *d)
+{
+    char *tmp = strdup(c->o->registry), real[PATH_MAX];
+    int rc;
+
+    if (tmp == NULL)
+        return M3_ENOMEM;
+    c->regdir = strdup(dirname(tmp));
+    free(tmp);
+    if (c->regdir == NULL)
+        return M3_ENOMEM;
+    if (realpath(c->regdir, real) == NULL)
+        return m3_diag_set(d, M3_EIO, "%s: %s", c->regdir, strerror(errno));
+    /* hosts/ beside the registry wins (a repository inside a larger checkout) */
+    char hosts[PATH_MAX + 8];
+    struct stat st;
+    snprintf(hosts, sizeof(hosts), "%s/hosts", real);
+    if (stat(hosts, &st) == 0 && S_ISDIR(st.st_mode))
+        c->root = strdup(real);
+    else if ((rc = reg_repo_root(c->o->registry, &c->root, d)) != 0)
+        return rc;
+    if (c->root == NULL)
+        return M3_ENOMEM;
+    size_t rl = strlen(c->root);
+    if (strncmp(real, c->root, rl) == 0 && real[rl] == '/')
+        c->rel = strdup(real + rl + 1);
+    else
+        c->rel = strdup("");
+    return c->rel ? 0 : M3_ENOMEM;
+}
+
+int
+secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out, struct m3_diag *d)
+{
+    struct ctx c = {.o = o};
+    size_t ne = 0;
+    int rc;
+
+    *out = NULL;
+    if ((c.a = calloc(1, sizeof(*c.a))) == NULL)
+        return M3_ENOMEM;
+    if ((rc = reg_load_path(o->registry, NULL, &c.reg, d)) != 0 || (rc = setup_paths(&c, d)) != 0)
+        goto out;
+    ne = c.reg->nentries;
+    c.selected = calloc(ne + 1, sizeof(bool));
+    c.used = calloc(ne + 1, sizeof(bool));
+    c.parsed = calloc(ne + 1, sizeof(bool));
+    c.headers = calloc(ne + 1, sizeof(*c.headers));
+    if (c.selected == NULL || c.used == NULL || c.parsed == NULL || c.headers == NULL ||
+        secrets_keyset_build(&c.ks, c.reg) != 0) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
+    rc = reg_hosts_scan(c.root, &c.hosts, d);
+    if (rc == M3_ENOTFOUND && o->nhosts == 0) {
+        rc = 0;
+    } else if (rc != 0) {
+        if (rc == M3_ENOTFOUND)
+            m3_diag_set(d, rc, "%s: no hosts/ folder, so no host '%s'", c.root, o->hosts[0]);
+        goto out;
+    }
+    c.a->hosts_scanned = c.hosts != NULL;
+    for (size_t i = 0; i < o->nhosts; i++) {
+        bool found = false;
+        for (size_t j = 0; c.hosts && j < c.hosts->nhosts && !found; j++)
+            found = strcmp(c.hosts->hosts[j].name, o->hosts[i]) == 0;
+        if (!found) {
+            rc = m3_diag_set(d, M3_ENOTFOUND, "no host '%s' (no folder hosts/%s in %s)",
+                             o->hosts[i], o->hosts[i], c.root);
+            goto out;
+        }
+    }
+    /* which entries to examine: all, or those the selected hosts use */
+    for (size_t i = 0; i < ne; i++)
+        c.selected[i] = o->nhosts == 0;
+    for (size_t j = 0; c.hosts && j < c.hosts->nhosts; j++) {
+        const struct reg_host *h = &c.hosts->hosts[j];
+        if (o->nhosts == 0 || !host_selected(&c, h->name))
+            continue;
+        for (size_t m = 0; m < h->nsecrets; m++) {
+            long ei = entry_for_host_file(&c, h->secrets[m].file);
+            if (ei >= 0)
+                c.selected[ei] = true;
+        }
+    }
+    registry_keys(&c);
+    for (size_t i = 0; i < ne && c.rc == 0; i++)
+        if (c.selected[i]) {
+            c.a->nsecrets++;
+            audit_entry(&c, i);
+        }
+    if (c.hosts != NULL && c.hosts->nhosts > 0 &&
+        (c.a->hosts = calloc(c.hosts->nhosts, sizeof(*c.a->hosts))) == NULL)
+        c.rc = M3_ENOMEM;
+    for (size_t j = 0; c.hosts && j < c.hosts->nhosts && c.rc == 0; j++) {
+        const struct reg_host *h = &c.hosts->hosts[j];
+        struct secrets_audit_host *ah = &c.a->hosts[c.a->nhosts];
+        if (!host_selected(&c, h->name))
+            continue;
+        if ((ah->name = strdup(h->name)) == NULL) {
+            c.rc = M3_ENOMEM;
+            break;
+        }
+        c.a->nhosts++;
+        audit_host(&c, h, ah);
+    }
+    /* an unfiltered run with hosts: secrets none of them uses */
+    for (size_t i = 0; c.hosts && o->nhosts == 0 && i < ne && c.rc == 0; i++)
+        if (!c.used[i])
+            add(&c, "M3A011", c.reg->entries[i].name, 0, NULL,
+                "no host uses this secret (no age.secrets.*.file names it under hosts/)");
+    if (o->nhosts == 0 && c.rc == 0)
+        stray_files(&c);
+    for (size_t i = 0; i < o->nidentity_files && c.rc == 0; i++) {
+        /* age key files too, not only the SSH/PEM keys keys_identity_file_exposed knows */
+        struct stat st;
+        if (stat(o->identity_files[i], &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            add(&c, "M3A015", o->identity_files[i], 0, NULL,
+                "identity file readable by group or others (mode %04o): run 'chmod 600 %s'",
+                (unsigned)(st.st_mode & 07777), o->identity_files[i]);
+    }
+    rc = c.rc;
+    if (rc == 0 && c.a->n > 1)
+        qsort(c.a->v, c.a->n, sizeof(*c.a->v), finding_cmp);
+out:
+    for (size_t i = 0; c.headers && i < ne; i++)
+        age_header_free(c.headers[i]);
+    free(c.headers);
+    free(c.selected);
+    free(c.used);
+    free(c.parsed);
+    secrets_keyset_clear(&c.ks);
+    reg_hosts_free(c.hosts);
+    reg_registry_free(c.reg);
+    free(c.regdir);
+    free(c.root);
+    free((char *)c.rel);
+    if (rc != 0)
+        secrets_audit_free(c.a);
+    else
+        *out = c.a;
+    return rc;
+}
+
+void
+secrets_audit_free(struct secrets_audit *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->v[i].file);
+        free(a->v[i].host);
+        free(a->v[i].message);
+    }
+    for (size_t i = 0; i < a->nhosts; i++) {
+        free(a->hosts[i].name);
+        for (size_t j = 0; j < a->hosts[i].nfiles; j++)
+            free(a->hosts[i].files[j]);
+        free(a->hosts[i].files);
+        free(a->hosts[i].key_source);
+    }
+    free(a->hosts);
+    free(a->v);
+    free(a);
+}

@@ -1,0 +1,333 @@
+/* plan.c: recipient drift between registry entries and file headers (see plan.h). */
+#include "secrets/plan.h"
+#include "keys/keys.h"
+#include "libage/ssh.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t
+hash_str(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static unsigned
+rsa_bits(const unsigned char *wire, size_t len)
+{
+    struct age_ssh_buf b = {wire, len};
+    const unsigned char *s;
+    size_t n;
+
+    if (age_ssh_get_string(&b, &s, &n) != 0 || age_ssh_get_string(&b, &s, &n) != 0 ||
+        age_ssh_get_string(&b, &s, &n) != 0)
+        return 0;
+    while (n > 0 && *s == 0) {
+        s++;
+        n--;
+    }
+    if (n == 0)
+        return 0;
+    unsigned bits = (unsigned)(n - 1) * 8;
+    for (unsigned char c = s[0]; c; c >>= 1)
+        bits++;
+    return bits;
+}
+
+static void
+parse_key(struct secrets_key *k)
+{
+    struct age_recipient *r = NULL;
+    struct m3_diag d = {0};
+    const unsigned char *wire;
+    size_t len;
+
+    if (keys_recipient_parse(&r, k->text, &d) != 0) {
+        k->kind = SECRETS_KEY_INVALID;
+        snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : "not a recipient");
+        return;
+    }
+    if (age_recipient_ssh_wire(r, &wire, &len) == 0 && (k->wire = malloc(len)) != NULL) {
+        memcpy(k->wire, wire, len);
+        k->wire_len = len;
+        k->kind = SECRETS_KEY_SSH;
+        age_ssh_tag_string(wire, len, k->tag);
+        if (age_ssh_wire_type(wire, len, k->ssh_type, sizeof(k->ssh_type)) != 0)
+            k->ssh_type[0] = '\0';
+        if (strcmp(k->ssh_type, "ssh-rsa") == 0)
+            k->rsa_bits = rsa_bits(wire, len);
+    } else {
+        k->kind = SECRETS_KEY_X25519;
+    }
+    age_recipient_free(r);
+}
+
+static struct secrets_key *
+find_mut(const struct secrets_keyset *ks, const char *text)
+{
+    if (ks->nslots == 0)
+        return NULL;
+    for (size_t i = hash_str(text) & (ks->nslots - 1);; i = (i + 1) & (ks->nslots - 1)) {
+        if (ks->slots[i] == 0)
+            return NULL;
+        if (strcmp(ks->v[ks->slots[i] - 1].text, text) == 0)
+            return &ks->v[ks->slots[i] - 1];
+    }
+}
+
+const struct secrets_key *
+secrets_keyset_find(const struct secrets_keyset *ks, const char *text)
+{
+    return find_mut(ks, text);
+}
+
+const struct secrets_key *
+secrets_keyset_named(const struct secrets_keyset *ks, const char *name)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        for (size_t j = 0; j < ks->v[i].nnames; j++)
+            if (strcmp(ks->v[i].names[j], name) == 0)
+                return &ks->v[i];
+    return NULL;
+}
+
+/* add: the key for text, created when new. The table is sized up front (no rehash). */
+static struct secrets_key *
+add(struct secrets_keyset *ks, const char *text)
+{
+    struct secrets_key *k = find_mut(ks, text);
+    size_t i;
+
+    if (k != NULL)
+        return k;
+    k = &ks->v[ks->n];
+    memset(k, 0, sizeof(*k));
+    if ((k->text = strdup(text)) == NULL)
+        return NULL;
+    for (i = hash_str(text) & (ks->nslots - 1); ks->slots[i] != 0; i = (i + 1) & (ks->nslots - 1))
+        ;
+    ks->slots[i] = ++ks->n;
+    parse_key(k);
+    return k;
+}
+
+static int
+add_name(struct secrets_key *k, const char *name)
+{
+    char **v = realloc(k->names, (k->nnames + 1) * sizeof(*v));
+    if (v == NULL)
+        return M3_ENOMEM;
+    k->names = v;
+    if ((v[k->nnames] = strdup(name)) == NULL)
+        return M3_ENOMEM;
+    k->nnames++;
+    return 0;
+}
+
+static char *
+short_form(const char *text)
+{
+    char buf[40];
+    size_t n = strlen(text);
+
+    if (n <= 24)
+        return strdup(text);
+    snprintf(buf, sizeof(buf), "%.12s...%s", text, text + n - 8);
+    return strdup(buf);
+}
+
+int
+secrets_keyset_build(struct secrets_keyset *ks, const struct reg_registry *r)
+{
+    size_t total = 0;
+
+    memset(ks, 0, sizeof(*ks));
+    for (size_t i = 0; i < r->nentries; i++)
+        total += r->entries[i].nkeys;
+    for (size_t i = 0; i < r->nkeybinds; i++)
+        total += r->keybinds[i].nvalues;
+    for (ks->nslots = 16; ks->nslots < 2 * total + 1; ks->nslots *= 2)
+        ;
+    ks->slots = calloc(ks->nslots, sizeof(*ks->slots));
+    ks->v = calloc(total + 1, sizeof(*ks->v));
+    if (ks->slots == NULL || ks->v == NULL)
+        goto nomem;
+    for (size_t i = 0; i < r->nkeybinds; i++) {
+        const struct reg_keybind *b = &r->keybinds[i];
+        for (size_t j = 0; j < b->nvalues; j++) {
+            struct secrets_key *k = add(ks, b->values[j]);
+            if (k == NULL || (!b->is_list && add_name(k, b->name) != 0))
+                goto nomem;
+        }
+    }
+    for (size_t i = 0; i < r->nentries; i++)
+        for (size_t j = 0; j < r->entries[i].nkeys; j++)
+            if (add(ks, r->entries[i].keys[j]) == NULL)
+                goto nomem;
+    for (size_t i = 0; i < ks->n; i++) {
+        struct secrets_key *k = &ks->v[i];
+        k->name = k->nnames > 0 ? strdup(k->names[0]) : short_form(k->text);
+        if (k->name == NULL)
+            goto nomem;
+    }
+    return 0;
+nomem:
+    secrets_keyset_clear(ks);
+    return M3_ENOMEM;
+}
+
+void
+secrets_keyset_clear(struct secrets_keyset *ks)
+{
+    for (size_t i = 0; i < ks->n; i++) {
+        struct secrets_key *k = &ks->v[i];
+        free(k->text);
+        free(k->name);
+        for (size_t j = 0; j < k->nnames; j++)
+            free(k->names[j]);
+        free(k->names);
+        free(k->wire);
+    }
+    free(ks->v);
+    free(ks->slots);
+    memset(ks, 0, sizeof(*ks));
+}
+
+static bool
+stanza_is_key(const struct age_stanza *s, const struct secrets_key *k)
+{
+    return k->kind == SECRETS_KEY_SSH && s->nargs >= 1 && strcmp(s->type, k->ssh_type) == 0 &&
+           strcmp(s->args[0], k->tag) == 0;
+}
+
+bool
+secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
+                       const struct reg_entry *e)
+{
+    size_t want = 0, have = 0;
+    bool listed = false;
+
+    if (k->kind == SECRETS_KEY_SSH) {
+        for (size_t i = 0; i < h->nstanzas; i++)
+            if (stanza_is_key(&h->stanzas[i], k))
+                return true;
+        return false;
+    }
+    if (k->kind != SECRETS_KEY_X25519 || e == NULL)
+        return false;
+    for (size_t i = 0; i < e->nkeys; i++) {
+        if (strcmp(e->keys[i], k->text) == 0)
+            listed = true;
+        if (strncmp(e->keys[i], "age1", 4) == 0)
+            want++;
+    }
+    for (size_t i = 0; i < h->nstanzas; i++)
+        if (strcmp(h->stanzas[i].type, "X25519") == 0)
+            have++;
+    return listed && have >= want;
+}
+
+int
+secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e,
+                      const struct age_header *h, struct secrets_drift *out)
+{
+    const struct secrets_key **keys = NULL;
+    size_t nkeys = 0;
+
+    memset(out, 0, sizeof(*out));
+    if ((keys = calloc(e->nkeys + 1, sizeof(*keys))) == NULL ||
+        (out->missing = calloc(e->nkeys + 1, sizeof(*out->missing))) == NULL ||
+        (out->stale = calloc(h->nstanzas + 1, sizeof(*out->stale))) == NULL)
+        goto nomem;
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        bool dup = false;
+        if (k == NULL)
+            continue;
+        for (size_t j = 0; j < nkeys; j++)
+            dup |= keys[j] == k;
+        if (dup)
+            continue;
+        keys[nkeys++] = k;
+        if (k->kind == SECRETS_KEY_X25519)
+            out->x25519_want++;
+        else if (k->kind == SECRETS_KEY_SSH && !secrets_header_has_key(h, k, NULL))
+            out->missing[out->nmissing++] = k;
+    }
+    for (size_t i = 0; i < h->nstanzas; i++) {
+        const struct age_stanza *s = &h->stanzas[i];
+        struct secrets_stale *st = &out->stale[out->nstale];
+        bool ours = false;
+        if (strcmp(s->type, "X25519") == 0) {
+            out->x25519_have++;
+            continue;
+        }
+        for (size_t j = 0; j < nkeys && !ours; j++)
+            ours = stanza_is_key(s, keys[j]);
+        if (ours)
+            continue;
+        bool is_ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
+        for (size_t j = 0; is_ssh && j < ks->n && st->key == NULL; j++)
+            if (stanza_is_key(s, &ks->v[j]))
+                st->key = &ks->v[j];
+        if (st->key != NULL)
+            snprintf(st->desc, sizeof(st->desc), "%s", st->key->name);
+        else if (is_ssh && s->nargs >= 1)
+            snprintf(st->desc, sizeof(st->desc), "unknown %s key (tag %.8s)", s->type, s->args[0]);
+        else
+            snprintf(st->desc, sizeof(st->desc), "a %.40s stanza", s->type);
+        out->nstale++;
+    }
+    free(keys);
+    return 0;
+nomem:
+    free(keys);
+    secrets_drift_clear(out);
+    return M3_ENOMEM;
+}
+
+void
+secrets_drift_clear(struct secrets_drift *dr)
+{
+    free(dr->missing);
+    free(dr->stale);
+    memset(dr, 0, sizeof(*dr));
+}
+
+bool
+secrets_drift_none(const struct secrets_drift *dr)
+{
+    return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have;
+}
+
+struct mem_rd {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct mem_rd *m = ctx;
+    size_t n = m->len - m->off < len ? m->len - m->off : len;
+
+    memcpy(buf, m->p + m->off, n);
+    m->off += n;
+    return (ssize_t)n;
+}
+
+int
+secrets_header_from_buf(const unsigned char *buf, size_t len, struct age_header **out,
+                        struct m3_diag *d)
+{
+    static const char magic[] = "age-encryption.org/";
+    struct mem_rd m = {buf, len, 0};
+
+    if (len >= sizeof(magic) - 1 && memcmp(buf, magic, sizeof(magic) - 1) == 0)
+        return age_header_parse(out, buf, len, NULL, d);
+    return age_header_read(out, mem_read, &m, d);
+}

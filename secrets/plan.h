@@ -1,0 +1,92 @@
+/* plan.h: recipient drift between the registry and an age file's header, without private
+ * keys. The one place where "which registry keys can open this file, and who else can" is
+ * computed: audit, check, `m3age diff` (the rekey plan) and lazy rekey all use it.
+ *
+ * ssh-ed25519 and ssh-rsa stanzas carry a 4-byte tag of their key and are matched to
+ * registry keys by it. X25519 stanzas name no key: they are compared by count. */
+#ifndef M3_SECRETS_PLAN_H
+#define M3_SECRETS_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "libage/age.h"
+#include "registry/registry.h"
+
+enum secrets_key_kind {
+    SECRETS_KEY_INVALID, /* not a recipient m3age can encrypt to (error in `error`) */
+    SECRETS_KEY_X25519,  /* age1... */
+    SECRETS_KEY_SSH,     /* ssh-ed25519 / ssh-rsa */
+};
+
+/* One distinct key text of the registry, parsed once. */
+struct secrets_key {
+    char *text;   /* the key as written in the registry */
+    char *name;   /* display name: the first let binding bound to it, else a short form */
+    char **names; /* every top-level let binding whose value is exactly this key */
+    size_t nnames;
+    enum secrets_key_kind kind;
+    char ssh_type[16]; /* "ssh-ed25519", "ssh-rsa" */
+    char tag[8];       /* the stanza tag (6 base64 characters) of an SSH key */
+    unsigned char *wire;
+    size_t wire_len;
+    unsigned rsa_bits; /* modulus size of an ssh-rsa key, else 0 */
+    char error[384];   /* why the key is invalid */
+};
+
+/* Every key of a registry: those in entries' publicKeys and those bound in the top let. */
+struct secrets_keyset {
+    struct secrets_key *v;
+    size_t n;
+    size_t *slots; /* open-addressing table of indices + 1 into v, by key text */
+    size_t nslots;
+};
+
+/* secrets_keyset_build: parses every distinct key of r once. Invalid keys are kept (kind
+ * SECRETS_KEY_INVALID) so callers can report them. Free with secrets_keyset_clear.
+ * Errors: M3_ENOMEM. */
+int secrets_keyset_build(struct secrets_keyset *ks, const struct reg_registry *r);
+void secrets_keyset_clear(struct secrets_keyset *ks);
+/* secrets_keyset_find: the key whose text is text, or NULL. */
+const struct secrets_key *secrets_keyset_find(const struct secrets_keyset *ks, const char *text);
+/* secrets_keyset_named: the key bound to the let binding `name`, or NULL. */
+const struct secrets_key *secrets_keyset_named(const struct secrets_keyset *ks, const char *name);
+
+/* A recipient a file carries that its registry entry does not list. */
+struct secrets_stale {
+    const struct secrets_key *key; /* the registry key it is for (bound elsewhere), or NULL */
+    char desc[96];                 /* "m3-kratos", "unknown ssh-ed25519 key (tag AbCdEf)" */
+};
+
+/* The drift of one file against its entry: what a rekey would add and remove. */
+struct secrets_drift {
+    const struct secrets_key **missing; /* entry keys with no stanza in the file (ssh) */
+    size_t nmissing;
+    struct secrets_stale *stale; /* stanzas for no key of the entry */
+    size_t nstale;
+    size_t x25519_want; /* age1 keys in the entry */
+    size_t x25519_have; /* X25519 stanzas in the file */
+};
+
+/* secrets_drift_compute: compares the stanzas of h with the keys of entry e (looked up in
+ * ks, which must have been built from the same registry). Free with secrets_drift_clear.
+ * Errors: M3_ENOMEM. */
+int secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e,
+                          const struct age_header *h, struct secrets_drift *out);
+void secrets_drift_clear(struct secrets_drift *dr);
+/* secrets_drift_none: true when the file is encrypted to exactly the entry's keys. */
+bool secrets_drift_none(const struct secrets_drift *dr);
+
+/* secrets_header_has_key: whether h has a stanza for key k. For an X25519 key this cannot
+ * be known from the header: the answer is true when the file has at least as many X25519
+ * stanzas as the entry e has age1 keys and e lists k. */
+bool secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
+                            const struct reg_entry *e);
+
+/* secrets_header_from_buf: the header of the age file in buf (binary or armored). Binary
+ * files are parsed in place (age_header_read sets up a whole decryptor, with a 1 MiB secret
+ * buffer, which dominates an audit of many small files). Errors: as age_header_read. */
+int secrets_header_from_buf(const unsigned char *buf, size_t len, struct age_header **out,
+                            struct m3_diag *d);
+
+#endif
