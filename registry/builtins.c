@@ -1,0 +1,668 @@
+/* builtins.c: the builtins registries use, and named refusals for the impure ones. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/eval.h"
+
+#define ARGS struct reg_ctx *c, struct reg_val **args, struct reg_val *out, const struct reg_node *at
+
+static struct reg_val *
+force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+{
+    reg_force(c, v, at);
+    return v;
+}
+
+static struct reg_val *
+want(struct reg_ctx *c, struct reg_val *v, enum reg_vtype t, const struct reg_node *at)
+{
+    static const char *names[] = {[V_LIST] = "a list", [V_SET] = "a set", [V_STR] = "a string",
+                                  [V_INT] = "an integer", [V_BOOL] = "a Boolean",
+                                  [V_LAMBDA] = "a function"};
+
+    reg_force(c, v, at);
+    if (t == V_LAMBDA && v->t == V_PRIM)
+        return v;
+    if (v->t != t)
+        reg_throw(c, M3_EEVAL, at, "value is %s while %s was expected", reg_type_name(v),
+                  names[t]);
+    return v;
+}
+
+static struct reg_val **
+newlist(struct reg_ctx *c, struct reg_val *out, size_t n)
+{
+    struct reg_val **items = reg_arena_alloc(c->arena, (n + 1) * sizeof(*items));
+
+    if (items == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    out->t = V_LIST;
+    out->src = NULL;
+    out->list.v = items;
+    out->list.n = n;
+    return items;
+}
+
+static struct reg_val *
+call(struct reg_ctx *c, struct reg_val *f, struct reg_val *x, const struct reg_node *at)
+{
+    struct reg_val *r = reg_new(c, V_NULL);
+
+    reg_apply(c, f, x, r, at);
+    return r;
+}
+
+/* lazy_call: the application f x, evaluated when forced (map, genList, mapAttrs). */
+static struct reg_val *
+lazy_call(struct reg_ctx *c, struct reg_val *f, struct reg_val *x, const struct reg_node *at)
+{
+    struct reg_val *t = reg_new(c, V_THUNK);
+
+    t->th.node = at;
+    t->th.from = f;
+    t->th.arg = x;
+    return t;
+}
+
+static void
+b_map(ARGS)
+{
+    struct reg_val *l = want(c, args[1], V_LIST, at), **items;
+    size_t i;
+
+    items = newlist(c, out, l->list.n);
+    for (i = 0; i < l->list.n; i++)
+        items[i] = lazy_call(c, args[0], l->list.v[i], at);
+}
+
+static void
+b_filter(ARGS)
+{
+    struct reg_val *l = want(c, args[1], V_LIST, at), **items, *r;
+    size_t i, n = 0;
+
+    items = newlist(c, out, l->list.n);
+    for (i = 0; i < l->list.n; i++) {
+        r = want(c, call(c, args[0], l->list.v[i], at), V_BOOL, at);
+        if (r->b)
+            items[n++] = l->list.v[i];
+    }
+    out->list.n = n;
+}
+
+static void
+anyall(ARGS, int any)
+{
+    struct reg_val *l = want(c, args[1], V_LIST, at), *r;
+    size_t i;
+
+    out->t = V_BOOL;
+    out->b = !any;
+    for (i = 0; i < l->list.n; i++) {
+        r = want(c, call(c, args[0], l->list.v[i], at), V_BOOL, at);
+        if (r->b == any) {
+            out->b = any;
+            return;
+        }
+    }
+}
+
+static void
+b_any(ARGS)
+{
+    anyall(c, args, out, at, 1);
+}
+
+static void
+b_all(ARGS)
+{
+    anyall(c, args, out, at, 0);
+}
+
+static void
+b_elem(ARGS)
+{
+    struct reg_val *l = want(c, args[1], V_LIST, at);
+    size_t i;
+
+    out->t = V_BOOL;
+    out->b = 0;
+    for (i = 0; i < l->list.n && !out->b; i++)
+        out->b = reg_val_eq(c, args[0], l->list.v[i], at);
+}
+
+static void
+concat(struct reg_ctx *c, struct reg_val *ls, struct reg_val *out, const struct reg_node *at)
+{
+    size_t i, n = 0, o = 0;
+    struct reg_val **items;
+
+    for (i = 0; i < ls->list.n; i++)
+        n += want(c, ls->list.v[i], V_LIST, at)->list.n;
+    items = newlist(c, out, n);
+    for (i = 0; i < ls->list.n; i++) {
+        memcpy(items + o, ls->list.v[i]->list.v, ls->list.v[i]->list.n * sizeof(*items));
+        o += ls->list.v[i]->list.n;
+    }
+}
+
+static void
+b_concatLists(ARGS)
+{
+    concat(c, want(c, args[0], V_LIST, at), out, at);
+}
+
+static void
+b_concatMap(ARGS)
+{
+    struct reg_val *l = want(c, args[1], V_LIST, at), tmp;
+    size_t i;
+
+    newlist(c, &tmp, l->list.n);
+    for (i = 0; i < l->list.n; i++)
+        tmp.list.v[i] = call(c, args[0], l->list.v[i], at);
+    concat(c, &tmp, out, at);
+}
+
+static void
+b_length(ARGS)
+{
+    struct reg_val *l = want(c, args[0], V_LIST, at);
+
+    out->t = V_INT;
+    out->i = (long long)l->list.n;
+}
+
+static void
+b_head(ARGS)
+{
+    struct reg_val *l = want(c, args[0], V_LIST, at);
+
+    if (l->list.n == 0)
+        reg_throw(c, M3_EEVAL, at, "list index 0 is out of bounds");
+    *out = *force(c, l->list.v[0], at);
+}
+
+static void
+b_tail(ARGS)
+{
+    struct reg_val *l = want(c, args[0], V_LIST, at), **items;
+
+    if (l->list.n == 0)
+        reg_throw(c, M3_EEVAL, at, "'tail' called on an empty list");
+    items = newlist(c, out, l->list.n - 1);
+    memcpy(items, l->list.v + 1, (l->list.n - 1) * sizeof(*items));
+}
+
+static void
+b_elemAt(ARGS)
+{
+    struct reg_val *l = want(c, args[0], V_LIST, at), *i = want(c, args[1], V_INT, at);
+
+    if (i->i < 0 || (size_t)i->i >= l->list.n)
+        reg_throw(c, M3_EEVAL, at, "list index %lld is out of bounds", i->i);
+    *out = *force(c, l->list.v[i->i], at);
+}
+
+static void
+b_attrNames(ARGS)
+{
+    struct reg_val *s = want(c, args[0], V_SET, at), **items;
+    size_t i;
+
+    items = newlist(c, out, s->set->n);
+    for (i = 0; i < s->set->n; i++)
+        items[i] = reg_new_str(c, s->set->a[i].name, s->set->a[i].len);
+}
+
+static void
+b_attrValues(ARGS)
+{
+    struct reg_val *s = want(c, args[0], V_SET, at), **items;
+    size_t i;
+
+    items = newlist(c, out, s->set->n);
+    for (i = 0; i < s->set->n; i++)
+        items[i] = s->set->a[i].v;
+}
+
+static void
+b_hasAttr(ARGS)
+{
+    struct reg_val *n = want(c, args[0], V_STR, at), *s = want(c, args[1], V_SET, at);
+
+    out->t = V_BOOL;
+    out->b = reg_set_get(s->set, n->str.s, n->str.n) != NULL;
+}
+
+static void
+b_getAttr(ARGS)
+{
+    struct reg_val *n = want(c, args[0], V_STR, at), *s = want(c, args[1], V_SET, at);
+    const struct reg_attr *a = reg_set_get(s->set, n->str.s, n->str.n);
+
+    if (a == NULL)
+        reg_throw(c, M3_EEVAL, at, "attribute '%s' missing", n->str.s);
+    *out = *force(c, a->v, at);
+}
+
+static int
+attr_cmp(const void *x, const void *y)
+{
+    const struct reg_attr *a = x, *b = y;
+
+    return reg_name_cmp(a->name, a->len, b->name, b->len);
+}
+
+/* set_from: sorts attrs[0..n) keeping the first of equal names (listToAttrs' rule). */
+static void
+set_from(struct reg_ctx *c, struct reg_attr *attrs, size_t n, struct reg_val *out)
+{
+    struct reg_set *s = reg_new_set(c, n);
+    size_t i, o = 0;
+
+    for (i = 0; i < n; i++)
+        attrs[i].pos = (const struct reg_node *)(uintptr_t)i; /* stable order key */
+    qsort(attrs, n, sizeof(*attrs), attr_cmp);
+    for (i = 0; i < n; i++) {
+        if (o > 0 && attr_cmp(&s->a[o - 1], &attrs[i]) == 0) {
+            if ((uintptr_t)attrs[i].pos < (uintptr_t)s->a[o - 1].pos)
+                s->a[o - 1] = attrs[i];
+            continue;
+        }
+        s->a[o++] = attrs[i];
+    }
+    for (i = 0; i < o; i++)
+        s->a[i].pos = NULL;
+    s->n = o;
+    out->t = V_SET;
+    out->src = NULL;
+    out->set = s;
+}
+
+static void
+b_listToAttrs(ARGS)
+{
+    struct reg_val *l = want(c, args[0], V_LIST, at);
+    struct reg_attr *attrs = reg_arena_alloc(c->arena, (l->list.n + 1) * sizeof(*attrs));
+    size_t i;
+
+    for (i = 0; i < l->list.n; i++) {
+        struct reg_val *e = want(c, l->list.v[i], V_SET, at), *n;
+        const struct reg_attr *na = reg_set_get(e->set, "name", 4);
+        const struct reg_attr *va = reg_set_get(e->set, "value", 5);
+        if (na == NULL)
+            reg_throw(c, M3_EEVAL, at, "attribute 'name' missing");
+        if (va == NULL)
+            reg_throw(c, M3_EEVAL, at, "attribute 'value' missing");
+        n = want(c, na->v, V_STR, at);
+        attrs[i].name = n->str.s;
+        attrs[i].len = n->str.n;
+        attrs[i].v = va->v;
+    }
+    set_from(c, attrs, l->list.n, out);
+}
+
+static void
+b_toString(ARGS)
+{
+    char *s;
+    size_t n;
+
+    reg_coerce_str(c, args[0], at, 1, &s, &n);
+    *out = *reg_new_str(c, s, n);
+}
+
+static const char *
+path_arg(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+{
+    reg_force(c, v, at);
+    if ((v->t == V_PATH || v->t == V_STR) && v->str.n > 0 && v->str.s[0] == '/')
+        return v->str.s;
+    reg_throw(c, M3_EEVAL, at, "value is %s while a path was expected", reg_type_name(v));
+}
+
+static void
+b_readFile(ARGS)
+{
+    char *buf;
+    size_t len;
+
+    reg_read_path(c, path_arg(c, args[0], at), at, &buf, &len);
+    if (memchr(buf, '\0', len) != NULL)
+        reg_throw(c, M3_EEVAL, at, "the contents of '%s' contain a NUL byte", args[0]->str.s);
+    out->t = V_STR;
+    out->src = at;
+    out->str.s = buf;
+    out->str.n = len;
+}
+
+static void
+b_import(ARGS)
+{
+    *out = *force(c, reg_import(c, path_arg(c, args[0], at), at), at);
+}
+
+static void
+b_throw(ARGS)
+{
+    struct reg_val *m = want(c, args[0], V_STR, at);
+
+    reg_throw(c, M3_EEVAL, at, "%s", m->str.s);
+}
+
+static void
+b_abort(ARGS)
+{
+    struct reg_val *m = want(c, args[0], V_STR, at);
+
+    reg_throw(c, M3_EEVAL, at, "evaluation aborted with the following error message: '%s'",
+              m->str.s);
+}
+
+static void
+b_isNull(ARGS)
+{
+    out->t = V_BOOL;
+    out->b = force(c, args[0], at)->t == V_NULL;
+}
+
+static void
+b_typeOf(ARGS)
+{
+    static const char *names[] = {[V_NULL] = "null", [V_BOOL] = "bool", [V_INT] = "int",
+                                  [V_FLOAT] = "float", [V_STR] = "string", [V_PATH] = "path",
+                                  [V_LIST] = "list", [V_SET] = "set", [V_LAMBDA] = "lambda",
+                                  [V_PRIM] = "lambda"};
+    const char *n = names[force(c, args[0], at)->t];
+
+    *out = *reg_new_str(c, n, strlen(n));
+}
+
+#define IS(fname, cond)                                                                         \
+    static void fname(ARGS)                                                                     \
+    {                                                                                           \
+        struct reg_val *v = force(c, args[0], at);                                              \
+        out->t = V_BOOL;                                                                        \
+        out->b = (cond);                                                                        \
+    }
+IS(b_isString, v->t == V_STR)
+IS(b_isList, v->t == V_LIST)
+IS(b_isAttrs, v->t == V_SET)
+IS(b_isBool, v->t == V_BOOL)
+IS(b_isInt, v->t == V_INT)
+IS(b_isFloat, v->t == V_FLOAT)
+IS(b_isPath, v->t == V_PATH)
+IS(b_isFunction, v->t == V_LAMBDA || v->t == V_PRIM)
+
+static void
+b_removeAttrs(ARGS)
+{
+    struct reg_val *s = want(c, args[0], V_SET, at), *l = want(c, args[1], V_LIST, at);
+    struct reg_set *r = reg_new_set(c, s->set->n);
+    size_t i, k, o = 0;
+
+    for (i = 0; i < s->set->n; i++) {
+        int drop = 0;
+        for (k = 0; k < l->list.n && !drop; k++) {
+            struct reg_val *n = want(c, l->list.v[k], V_STR, at);
+            drop = reg_name_cmp(n->str.s, n->str.n, s->set->a[i].name, s->set->a[i].len) == 0;
+        }
+        if (!drop)
+            r->a[o++] = s->set->a[i];
+    }
+    r->n = o;
+    out->t = V_SET;
+    out->set = r;
+}
+
+static void
+b_mapAttrs(ARGS)
+{
+    struct reg_val *s = want(c, args[1], V_SET, at);
+    struct reg_set *r = reg_new_set(c, s->set->n);
+    size_t i;
+
+    for (i = 0; i < s->set->n; i++) {
+        struct reg_val *partial = reg_new(c, V_NULL);
+        r->a[i] = s->set->a[i];
+        reg_apply(c, args[0], reg_new_str(c, s->set->a[i].name, s->set->a[i].len), partial, at);
+        r->a[i].v = lazy_call(c, partial, s->set->a[i].v, at);
+    }
+    out->t = V_SET;
+    out->set = r;
+}
+
+static void
+b_catAttrs(ARGS)
+{
+    struct reg_val *n = want(c, args[0], V_STR, at), *l = want(c, args[1], V_LIST, at), **items;
+    size_t i, o = 0;
+
+    items = newlist(c, out, l->list.n);
+    for (i = 0; i < l->list.n; i++) {
+        const struct reg_attr *a =
+            reg_set_get(want(c, l->list.v[i], V_SET, at)->set, n->str.s, n->str.n);
+        if (a != NULL)
+            items[o++] = a->v;
+    }
+    out->list.n = o;
+}
+
+static void
+b_foldl(ARGS)
+{
+    struct reg_val *l = want(c, args[2], V_LIST, at), *acc = args[1];
+    size_t i;
+
+    for (i = 0; i < l->list.n; i++) {
+        struct reg_val *partial = call(c, args[0], acc, at);
+        acc = call(c, partial, l->list.v[i], at);
+    }
+    *out = *force(c, acc, at);
+}
+
+static void
+b_concatStringsSep(ARGS)
+{
+    struct reg_val *sep = want(c, args[0], V_STR, at), *l = want(c, args[1], V_LIST, at);
+    size_t i, n = 0, o = 0;
+    char **parts = reg_arena_alloc(c->arena, (l->list.n + 1) * sizeof(*parts)), *r;
+    size_t *lens = reg_arena_alloc(c->arena, (l->list.n + 1) * sizeof(*lens));
+
+    for (i = 0; i < l->list.n; i++) {
+        reg_coerce_str(c, l->list.v[i], at, 0, &parts[i], &lens[i]);
+        n += lens[i] + (i ? sep->str.n : 0);
+    }
+    r = reg_arena_alloc(c->arena, n + 1);
+    for (i = 0; i < l->list.n; i++) {
+        if (i) {
+            memcpy(r + o, sep->str.s, sep->str.n);
+            o += sep->str.n;
+        }
+        memcpy(r + o, parts[i], lens[i]);
+        o += lens[i];
+    }
+    out->t = V_STR;
+    out->str.s = r;
+    out->str.n = o;
+}
+
+static void
+b_genList(ARGS)
+{
+    struct reg_val *n = want(c, args[1], V_INT, at), **items;
+    long long i;
+
+    if (n->i < 0)
+        reg_throw(c, M3_EEVAL, at, "cannot create list of size %lld", n->i);
+    items = newlist(c, out, (size_t)n->i);
+    for (i = 0; i < n->i; i++) {
+        struct reg_val *iv = reg_new(c, V_INT);
+        iv->i = i;
+        items[i] = lazy_call(c, args[0], iv, at);
+    }
+}
+
+static void
+b_stringLength(ARGS)
+{
+    struct reg_val *s = want(c, args[0], V_STR, at);
+
+    out->t = V_INT;
+    out->i = (long long)s->str.n;
+}
+
+static void
+b_seq(ARGS)
+{
+    force(c, args[0], at);
+    *out = *force(c, args[1], at);
+}
+
+static void
+b_deepSeq(ARGS)
+{
+    reg_force_deep(c, args[0], at);
+    *out = *force(c, args[1], at);
+}
+
+static void
+b_trace(ARGS)
+{
+    force(c, args[0], at);
+    *out = *force(c, args[1], at);
+}
+
+static void
+b_baseNameOf(ARGS)
+{
+    char *s;
+    size_t n, i;
+
+    reg_coerce_str(c, args[0], at, 1, &s, &n);
+    if (n > 0 && s[n - 1] == '/')
+        n--;
+    for (i = n; i > 0 && s[i - 1] != '/'; i--)
+        ;
+    *out = *reg_new_str(c, s + i, n - i);
+}
+
+static void
+b_unsupported(ARGS)
+{
+    reg_throw(c, M3_EUNSUPPORTED, at, "unsupported: this builtin is impure or needs Nix");
+}
+
+struct entry {
+    const char *name;
+    int arity;
+    void (*fn)(ARGS);
+    int global;
+};
+
+static const struct entry table[] = {
+    {"abort", 1, b_abort, 1},
+    {"all", 2, b_all, 0},
+    {"any", 2, b_any, 0},
+    {"attrNames", 1, b_attrNames, 0},
+    {"attrValues", 1, b_attrValues, 0},
+    {"baseNameOf", 1, b_baseNameOf, 1},
+    {"catAttrs", 2, b_catAttrs, 0},
+    {"concatLists", 1, b_concatLists, 0},
+    {"concatMap", 2, b_concatMap, 0},
+    {"concatStringsSep", 2, b_concatStringsSep, 0},
+    {"deepSeq", 2, b_deepSeq, 0},
+    {"derivation", 1, b_unsupported, 1},
+    {"elem", 2, b_elem, 0},
+    {"elemAt", 2, b_elemAt, 0},
+    {"fetchGit", 1, b_unsupported, 1},
+    {"fetchTarball", 1, b_unsupported, 1},
+    {"fetchTree", 1, b_unsupported, 0},
+    {"fetchurl", 1, b_unsupported, 0},
+    {"filter", 2, b_filter, 0},
+    {"filterSource", 2, b_unsupported, 0},
+    {"findFile", 2, b_unsupported, 0},
+    {"foldl'", 3, b_foldl, 0},
+    {"genList", 2, b_genList, 0},
+    {"getAttr", 2, b_getAttr, 0},
+    {"getEnv", 1, b_unsupported, 0},
+    {"getFlake", 1, b_unsupported, 0},
+    {"hasAttr", 2, b_hasAttr, 0},
+    {"head", 1, b_head, 0},
+    {"import", 1, b_import, 1},
+    {"isAttrs", 1, b_isAttrs, 0},
+    {"isBool", 1, b_isBool, 0},
+    {"isFloat", 1, b_isFloat, 0},
+    {"isFunction", 1, b_isFunction, 0},
+    {"isInt", 1, b_isInt, 0},
+    {"isList", 1, b_isList, 0},
+    {"isNull", 1, b_isNull, 1},
+    {"isPath", 1, b_isPath, 0},
+    {"isString", 1, b_isString, 0},
+    {"length", 1, b_length, 0},
+    {"listToAttrs", 1, b_listToAttrs, 0},
+    {"map", 2, b_map, 1},
+    {"mapAttrs", 2, b_mapAttrs, 0},
+    {"path", 1, b_unsupported, 0},
+    {"pathExists", 1, b_unsupported, 0},
+    {"readDir", 1, b_unsupported, 0},
+    {"readFile", 1, b_readFile, 0},
+    {"removeAttrs", 2, b_removeAttrs, 1},
+    {"scopedImport", 2, b_unsupported, 1},
+    {"seq", 2, b_seq, 0},
+    {"storePath", 1, b_unsupported, 0},
+    {"stringLength", 1, b_stringLength, 0},
+    {"tail", 1, b_tail, 0},
+    {"throw", 1, b_throw, 1},
+    {"toFile", 2, b_unsupported, 0},
+    {"toString", 1, b_toString, 1},
+    {"trace", 2, b_trace, 0},
+    {"typeOf", 1, b_typeOf, 0},
+};
+
+static int
+attr_sort(const void *x, const void *y)
+{
+    const struct reg_attr *a = x, *b = y;
+
+    return reg_name_cmp(a->name, a->len, b->name, b->len);
+}
+
+struct reg_set *
+reg_builtins_set(struct reg_ctx *c, struct reg_set **globals)
+{
+    size_t nt = sizeof(table) / sizeof(table[0]), i, ng = 0, nb = 0;
+    struct reg_set *b = reg_new_set(c, nt + 8), *g = reg_new_set(c, nt + 8);
+    struct reg_prim *prims = reg_arena_alloc(c->arena, nt * sizeof(*prims));
+    struct reg_val *bv = reg_new(c, V_SET), *t = reg_new(c, V_BOOL), *f = reg_new(c, V_BOOL),
+                   *nul = reg_new(c, V_NULL);
+
+    if (prims == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    t->b = 1;
+    for (i = 0; i < nt; i++) {
+        struct reg_val *v = reg_new(c, V_PRIM);
+        prims[i].name = table[i].name;
+        prims[i].arity = table[i].arity;
+        prims[i].fn = table[i].fn;
+        v->prim.p = &prims[i];
+        b->a[nb++] = (struct reg_attr){table[i].name, strlen(table[i].name), v, NULL};
+        if (table[i].global)
+            g->a[ng++] = (struct reg_attr){table[i].name, strlen(table[i].name), v, NULL};
+    }
+    b->a[nb++] = (struct reg_attr){"true", 4, t, NULL};
+    b->a[nb++] = (struct reg_attr){"false", 5, f, NULL};
+    b->a[nb++] = (struct reg_attr){"null", 4, nul, NULL};
+    g->a[ng++] = (struct reg_attr){"true", 4, t, NULL};
+    g->a[ng++] = (struct reg_attr){"false", 5, f, NULL};
+    g->a[ng++] = (struct reg_attr){"null", 4, nul, NULL};
+    g->a[ng++] = (struct reg_attr){"builtins", 8, bv, NULL};
+    b->n = nb;
+    g->n = ng;
+    qsort(b->a, nb, sizeof(b->a[0]), attr_sort);
+    qsort(g->a, ng, sizeof(g->a[0]), attr_sort);
+    bv->set = b;
+    *globals = g;
+    return b;
+}

@@ -1,0 +1,1494 @@
+/* eval.c: a lazy evaluator for the part of the Nix language registries use.
+ *
+ * Semantics follow Nix 2.8: attribute sets are sorted by name; lexical bindings shadow
+ * every `with`; inherited names in rec sets and lets come from the enclosing scope; split
+ * attribute paths merge, duplicates are errors. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/eval.h"
+
+#define MAX_DEPTH 4000
+#define NIX_HINT " (use --nix to evaluate with nix-instantiate)"
+
+static struct reg_val *eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
+
+_Noreturn void
+reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fmt, ...)
+{
+    char msg[300];
+    unsigned line = 0, col = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (at != NULL) {
+        reg_linecol(at->file, reg_node_off(at), &line, &col);
+        m3_diag_set(c->d, code, "%s:%u:%u: %s%s", at->file->name, line, col, msg,
+                    code == M3_EUNSUPPORTED ? NIX_HINT : "");
+    } else {
+        m3_diag_set(c->d, code, "%s%s", msg, code == M3_EUNSUPPORTED ? NIX_HINT : "");
+    }
+    if (c->d != NULL) {
+        c->d->line = line;
+        c->d->col = col;
+    }
+    c->rc = code;
+    longjmp(*c->jmp, 1);
+}
+
+static void *
+alloc(struct reg_ctx *c, size_t n)
+{
+    void *p = reg_arena_alloc(c->arena, n);
+
+    if (p == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    return p;
+}
+
+struct reg_val *
+reg_new(struct reg_ctx *c, enum reg_vtype t)
+{
+    struct reg_val *v = alloc(c, sizeof(*v));
+
+    v->t = t;
+    return v;
+}
+
+struct reg_val *
+reg_new_str(struct reg_ctx *c, const char *s, size_t n)
+{
+    struct reg_val *v = reg_new(c, V_STR);
+    char *p = alloc(c, n + 1);
+
+    memcpy(p, s, n);
+    p[n] = '\0';
+    v->str.s = p;
+    v->str.n = n;
+    return v;
+}
+
+struct reg_set *
+reg_new_set(struct reg_ctx *c, size_t n)
+{
+    struct reg_set *s = alloc(c, sizeof(*s) + n * sizeof(s->a[0]));
+
+    s->n = n;
+    return s;
+}
+
+int
+reg_name_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int r = memcmp(a, b, an < bn ? an : bn);
+
+    if (r != 0)
+        return r;
+    return an < bn ? -1 : an > bn;
+}
+
+const struct reg_attr *
+reg_set_get(const struct reg_set *s, const char *name, size_t len)
+{
+    size_t lo = 0, hi = s->n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = reg_name_cmp(s->a[mid].name, s->a[mid].len, name, len);
+        if (r == 0)
+            return &s->a[mid];
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const char *
+reg_type_name(const struct reg_val *v)
+{
+    switch (v->t) {
+    case V_NULL: return "null";
+    case V_BOOL: return "a Boolean";
+    case V_INT: return "an integer";
+    case V_FLOAT: return "a float";
+    case V_STR: return "a string";
+    case V_PATH: return "a path";
+    case V_LIST: return "a list";
+    case V_SET: return "a set";
+    case V_LAMBDA:
+    case V_PRIM: return "a function";
+    default: return "a thunk";
+    }
+}
+
+/* ---- forcing ---- */
+
+static void
+push_forcing(struct reg_ctx *c, struct reg_val *v)
+{
+    if (c->nforcing == c->capforcing) {
+        size_t cap = c->capforcing ? c->capforcing * 2 : 64;
+        struct reg_forcing *p = realloc(c->forcing, cap * sizeof(*p));
+        if (p == NULL)
+            reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+        c->forcing = p;
+        c->capforcing = cap;
+    }
+    c->forcing[c->nforcing].v = v;
+    c->forcing[c->nforcing].saved = *v;
+    c->nforcing++;
+}
+
+static struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name,
+                              size_t len, const struct reg_node *at, int lexical_only);
+
+void
+reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+{
+    struct reg_val *r;
+    const struct reg_node *n;
+
+    if (v->t == V_BLACKHOLE)
+        reg_throw(c, M3_EEVAL, at, "infinite recursion encountered");
+    if (v->t != V_THUNK)
+        return;
+    if (++c->depth > MAX_DEPTH)
+        reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
+    push_forcing(c, v);
+    n = v->th.node;
+    v->t = V_BLACKHOLE;
+    if (v->th.arg != NULL) {
+        r = reg_new(c, V_NULL);
+        reg_apply(c, v->th.from, v->th.arg, r, n);
+    } else if (v->th.name != NULL && v->th.from == NULL) {
+        r = lookup(c, v->th.env, v->th.name, v->th.len, n, 0);
+        reg_force(c, r, n);
+    } else if (v->th.name != NULL) {
+        struct reg_val *from = v->th.from;
+        const struct reg_attr *a;
+        reg_force(c, from, n);
+        if (from->t != V_SET)
+            reg_throw(c, M3_EEVAL, n, "value is %s while a set was expected",
+                      reg_type_name(from));
+        a = reg_set_get(from->set, v->th.name, v->th.len);
+        if (a == NULL)
+            reg_throw(c, M3_EEVAL, n, "attribute '%.*s' missing", (int)v->th.len, v->th.name);
+        r = a->v;
+        reg_force(c, r, n);
+    } else {
+        r = eval(c, n, v->th.env);
+    }
+    *v = *r;
+    c->nforcing--;
+    c->depth--;
+}
+
+void
+reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+{
+    size_t i;
+
+    reg_force(c, v, at);
+    if (++c->depth > MAX_DEPTH)
+        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+    if (v->t == V_LIST)
+        for (i = 0; i < v->list.n; i++)
+            reg_force_deep(c, v->list.v[i], v->src ? v->src : at);
+    else if (v->t == V_SET)
+        for (i = 0; i < v->set->n; i++)
+            reg_force_deep(c, v->set->a[i].v, v->set->a[i].pos ? v->set->a[i].pos : at);
+    c->depth--;
+}
+
+static struct reg_val *
+thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+{
+    struct reg_val *v;
+
+    /* Literals and lexically bound variables need no thunk. */
+    if (n->kind == N_VAR) {
+        size_t len;
+        const char *name = reg_tok_text(n->file, n->tok, &len);
+        if ((v = lookup(c, env, name, len, n, 1)) != NULL)
+            return v;
+    } else if (n->kind == N_STR && (n->nitems == 0 || (n->nitems == 1 &&
+                                                        n->items[0]->kind == N_STRLIT))) {
+        return eval(c, n, env);
+    }
+    v = reg_new(c, V_THUNK);
+    v->th.node = n;
+    v->th.env = env;
+    return v;
+}
+
+/* ---- variables ---- */
+
+/* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
+ * NULL instead of forcing a `with` or failing, and gives up at a frame still being built. */
+static struct reg_val *
+lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+       const struct reg_node *at, int lexical_only)
+{
+    struct reg_env *e;
+    const struct reg_attr *a;
+
+    for (e = env; e != NULL; e = e->up) {
+        if (e->building && lexical_only)
+            return NULL;
+        if (e->vars != NULL && (a = reg_set_get(e->vars, name, len)) != NULL)
+            return a->v;
+    }
+    if (lexical_only) {
+        for (e = env; e != NULL; e = e->up)
+            if (e->with != NULL)
+                return NULL;
+    }
+    for (e = env; e != NULL; e = e->up) {
+        if (e->with == NULL)
+            continue;
+        reg_force(c, e->with, at);
+        if (e->with->t != V_SET)
+            reg_throw(c, M3_EEVAL, at, "value is %s while a set was expected (in 'with')",
+                      reg_type_name(e->with));
+        if ((a = reg_set_get(e->with->set, name, len)) != NULL)
+            return a->v;
+    }
+    if (lexical_only)
+        return NULL;
+    if ((len == 3 && memcmp(name, "lib", 3) == 0) || (len == 4 && memcmp(name, "pkgs", 4) == 0))
+        reg_throw(c, M3_EUNSUPPORTED, at, "undefined variable '%.*s' (nixpkgs is not available)",
+                  (int)len, name);
+    reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
+}
+
+/* ---- strings ---- */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+};
+
+static void
+sb_put(struct reg_ctx *c, struct sbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        char *p;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        p = alloc(c, cap);
+        if (b->n)
+            memcpy(p, b->p, b->n);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void
+reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
+               char **s, size_t *n)
+{
+    char num[64];
+    const struct reg_attr *a;
+
+    reg_force(c, v, at);
+    switch (v->t) {
+    case V_STR:
+        *s = (char *)v->str.s;
+        *n = v->str.n;
+        return;
+    case V_PATH:
+        if (!to_string)
+            reg_throw(c, M3_EUNSUPPORTED, at,
+                      "a path interpolated into a string is copied to the Nix store");
+        *s = (char *)v->str.s;
+        *n = v->str.n;
+        return;
+    case V_SET:
+        if ((a = reg_set_get(v->set, "__toString", 10)) != NULL) {
+            struct reg_val *r = reg_new(c, V_NULL);
+            reg_apply(c, a->v, v, r, at);
+            reg_coerce_str(c, r, at, to_string, s, n);
+            return;
+        }
+        if ((a = reg_set_get(v->set, "outPath", 7)) != NULL) {
+            reg_coerce_str(c, a->v, at, to_string, s, n);
+            return;
+        }
+        break;
+    default: break;
+    }
+    if (to_string) {
+        struct sbuf b = {0};
+        size_t i;
+        switch (v->t) {
+        case V_INT:
+            *n = (size_t)snprintf(num, sizeof(num), "%lld", v->i);
+            *s = reg_arena_strndup(c->arena, num, *n);
+            return;
+        case V_FLOAT:
+            *n = (size_t)snprintf(num, sizeof(num), "%f", v->f);
+            *s = reg_arena_strndup(c->arena, num, *n);
+            return;
+        case V_BOOL:
+            *s = v->b ? "1" : "";
+            *n = v->b ? 1 : 0;
+            return;
+        case V_NULL:
+            *s = "";
+            *n = 0;
+            return;
+        case V_LIST:
+            sb_put(c, &b, "", 0);
+            for (i = 0; i < v->list.n; i++) {
+                char *es;
+                size_t en;
+                reg_coerce_str(c, v->list.v[i], at, 1, &es, &en);
+                sb_put(c, &b, es, en);
+                if (i + 1 < v->list.n && v->list.v[i]->t != V_LIST)
+                    sb_put(c, &b, " ", 1);
+                else if (i + 1 < v->list.n && v->list.v[i]->list.n > 0)
+                    sb_put(c, &b, " ", 1);
+            }
+            *s = b.p;
+            *n = b.n;
+            return;
+        default: break;
+        }
+    }
+    reg_throw(c, M3_EEVAL, at, "cannot coerce %s to a string", reg_type_name(v));
+}
+
+/* strip_indent: Nix's rule for '' strings: drop the smallest indentation of the non-blank
+ * lines, and a last line made only of spaces. */
+static struct reg_val *
+eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+{
+    size_t i, k, min = (size_t)-1, cur = 0, dropped = 0;
+    int at_start = 1;
+    struct sbuf b = {0};
+    char *tmp;
+
+    for (i = 0; i < n->nitems; i++) {
+        const struct reg_node *p = n->items[i];
+        size_t len, dl;
+        const char *s;
+        if (p->kind == N_INTERP) {
+            if (at_start) {
+                at_start = 0;
+                if (cur < min)
+                    min = cur;
+            }
+            continue;
+        }
+        s = reg_tok_text(n->file, p->tok, &len);
+        tmp = alloc(c, len + 1);
+        dl = reg_decode_str_part(s, len, 1, tmp);
+        for (k = 0; k < dl; k++) {
+            if (at_start) {
+                if (tmp[k] == ' ')
+                    cur++;
+                else if (tmp[k] == '\n')
+                    cur = 0;
+                else {
+                    at_start = 0;
+                    if (cur < min)
+                        min = cur;
+                }
+            } else if (tmp[k] == '\n') {
+                at_start = 1;
+                cur = 0;
+            }
+        }
+    }
+    at_start = 1;
+    sb_put(c, &b, "", 0);
+    for (i = 0; i < n->nitems; i++) {
+        const struct reg_node *p = n->items[i];
+        size_t len, dl, start = b.n;
+        const char *s;
+        if (p->kind == N_INTERP) {
+            char *is;
+            size_t in;
+            at_start = 0;
+            dropped = 0;
+            reg_coerce_str(c, eval(c, p->a, env), p->a, 0, &is, &in);
+            sb_put(c, &b, is, in);
+            continue;
+        }
+        s = reg_tok_text(n->file, p->tok, &len);
+        tmp = alloc(c, len + 1);
+        dl = reg_decode_str_part(s, len, 1, tmp);
+        for (k = 0; k < dl; k++) {
+            if (at_start) {
+                if (tmp[k] == ' ') {
+                    if (dropped++ >= min)
+                        sb_put(c, &b, " ", 1);
+                } else if (tmp[k] == '\n') {
+                    dropped = 0;
+                    sb_put(c, &b, "\n", 1);
+                } else {
+                    at_start = 0;
+                    dropped = 0;
+                    sb_put(c, &b, tmp + k, 1);
+                }
+            } else {
+                sb_put(c, &b, tmp + k, 1);
+                if (tmp[k] == '\n')
+                    at_start = 1;
+            }
+        }
+        if (i == n->nitems - 1) {
+            /* the last line, if only spaces, goes */
+            char *nl = NULL;
+            for (k = b.n; k > start; k--)
+                if (b.p[k - 1] == '\n') {
+                    nl = b.p + k - 1;
+                    break;
+                }
+            if (nl != NULL) {
+                char *q = nl + 1;
+                while (q < b.p + b.n && *q == ' ')
+                    q++;
+                if (q == b.p + b.n) {
+                    b.n = (size_t)(nl + 1 - b.p);
+                    b.p[b.n] = '\0';
+                }
+            }
+        }
+    }
+    return reg_new_str(c, b.p, b.n);
+}
+
+static struct reg_val *
+eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+{
+    struct sbuf b = {0};
+    struct reg_val *v;
+    size_t i;
+
+    sb_put(c, &b, "", 0);
+    for (i = 0; i < n->nitems; i++) {
+        const struct reg_node *p = n->items[i];
+        if (p->kind == N_STRLIT) {
+            size_t len;
+            const char *s = reg_tok_text(n->file, p->tok, &len);
+            if (b.n + len + 1 > b.cap)
+                sb_put(c, &b, s, 0), sb_put(c, &b, s, len), b.n -= len;
+            b.n += reg_decode_str_part(s, len, 0, b.p + b.n);
+            b.p[b.n] = '\0';
+        } else {
+            char *is;
+            size_t in;
+            struct reg_val *iv = eval(c, p->a, env);
+            reg_coerce_str(c, iv, p->a, 0, &is, &in);
+            sb_put(c, &b, is, in);
+        }
+    }
+    v = reg_new(c, V_STR);
+    v->str.s = b.p;
+    v->str.n = b.n;
+    return v;
+}
+
+/* ---- paths ---- */
+
+static const struct reg_loaded *
+loaded_of(struct reg_ctx *c, const struct reg_file *f)
+{
+    size_t i;
+
+    for (i = 0; i < c->nfiles; i++)
+        if (c->files[i].f == f)
+            return &c->files[i];
+    return &c->files[0];
+}
+
+/* canon: joins base and rel (rel may be absolute) and removes ".", ".." and "//". */
+static char *
+canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
+{
+    size_t blen = strlen(base), n = 0, i = 0;
+    char *in = alloc(c, blen + rlen + 3), *out = alloc(c, blen + rlen + 3);
+
+    if (rlen > 0 && rel[0] == '/') {
+        memcpy(in, rel, rlen);
+        in[rlen] = '\0';
+    } else {
+        memcpy(in, base, blen);
+        in[blen] = '/';
+        memcpy(in + blen + 1, rel, rlen);
+        in[blen + 1 + rlen] = '\0';
+    }
+    while (in[i] != '\0') {
+        size_t j;
+        while (in[i] == '/')
+            i++;
+        j = i;
+        while (in[j] != '\0' && in[j] != '/')
+            j++;
+        if (j == i)
+            break;
+        if (j - i == 1 && in[i] == '.') {
+        } else if (j - i == 2 && in[i] == '.' && in[i + 1] == '.') {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--;
+        } else {
+            out[n++] = '/';
+            memcpy(out + n, in + i, j - i);
+            n += j - i;
+        }
+        i = j;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    return out;
+}
+
+static struct reg_val *
+path_val(struct reg_ctx *c, const char *s, const struct reg_node *src)
+{
+    struct reg_val *v = reg_new(c, V_PATH);
+
+    v->str.s = s;
+    v->str.n = strlen(s);
+    v->src = src;
+    return v;
+}
+
+/* ---- attribute sets ---- */
+
+struct def {
+    const char **names; /* attribute path, evaluated */
+    size_t *lens;
+    size_t nnames;
+    const struct reg_node **pos; /* node naming each element */
+    const struct reg_node *value; /* value expression (N_BIND), or NULL */
+    const struct reg_node *inherit; /* N_INHERIT, with name = names[last] */
+    const struct reg_node *attr;    /* the inherited attribute node */
+    struct reg_val *from;           /* inherit (e) */
+    size_t seq;
+};
+
+struct defs {
+    struct def *v;
+    size_t n, cap;
+};
+
+static struct def *
+def_add(struct reg_ctx *c, struct defs *ds)
+{
+    if (ds->n == ds->cap) {
+        size_t cap = ds->cap ? ds->cap * 2 : 16;
+        struct def *p = alloc(c, cap * sizeof(*p));
+        if (ds->n)
+            memcpy(p, ds->v, ds->n * sizeof(*p));
+        ds->v = p;
+        ds->cap = cap;
+    }
+    memset(&ds->v[ds->n], 0, sizeof(ds->v[0]));
+    ds->v[ds->n].seq = ds->n;
+    return &ds->v[ds->n++];
+}
+
+/* attr_name: the name an attribute-path element stands for; NULL for a dynamic null. */
+static const char *
+attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size_t *len)
+{
+    struct reg_val *v;
+    char *s;
+
+    if (a->kind == N_ATTR_ID) {
+        const char *t = reg_tok_text(a->file, a->tok, len);
+        return reg_arena_strndup(c->arena, t, *len);
+    }
+    v = a->kind == N_INTERP ? eval(c, a->a, env) : eval(c, a, env);
+    reg_force(c, v, a);
+    if (v->t == V_NULL && a->kind == N_INTERP)
+        return NULL;
+    if (v->t != V_STR)
+        reg_throw(c, M3_EEVAL, a, "value is %s while a string was expected",
+                  reg_type_name(v));
+    s = (char *)v->str.s;
+    *len = v->str.n;
+    return s;
+}
+
+static void
+collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, struct reg_env *env,
+              struct reg_env *inner, const char **prefix, size_t *plens,
+              const struct reg_node **ppos, size_t np)
+{
+    size_t i, k;
+
+    for (i = 0; i < set->nitems; i++) {
+        const struct reg_node *b = set->items[i];
+        if (b->kind == N_BIND) {
+            const struct reg_node *path = b->a;
+            size_t total = np + path->nitems, len;
+            struct def *d;
+            const char **names = alloc(c, total * sizeof(*names));
+            size_t *lens = alloc(c, total * sizeof(*lens));
+            const struct reg_node **pos = alloc(c, total * sizeof(*pos));
+            int skip = 0;
+            for (k = 0; k < np; k++) {
+                names[k] = prefix[k];
+                lens[k] = plens[k];
+                pos[k] = ppos[k];
+            }
+            for (k = 0; k < path->nitems; k++) {
+                names[np + k] = attr_name(c, path->items[k], inner, &len);
+                if (names[np + k] == NULL) {
+                    skip = 1;
+                    break;
+                }
+                lens[np + k] = len;
+                pos[np + k] = path->items[k];
+            }
+            if (skip)
+                continue;
+            d = def_add(c, ds);
+            d->names = names;
+            d->lens = lens;
+            d->pos = pos;
+            d->nnames = total;
+            d->value = b->b;
+        } else {
+            struct reg_val *from = NULL;
+            if (b->a != NULL)
+                from = thunk(c, b->a, inner);
+            for (k = 0; k < b->nitems; k++) {
+                struct def *d;
+                size_t len;
+                const char *name = attr_name(c, b->items[k], inner, &len);
+                d = def_add(c, ds);
+                d->names = alloc(c, (np + 1) * sizeof(*d->names));
+                d->lens = alloc(c, (np + 1) * sizeof(*d->lens));
+                d->pos = alloc(c, (np + 1) * sizeof(*d->pos));
+                memcpy(d->names, prefix, np * sizeof(*prefix));
+                memcpy(d->lens, plens, np * sizeof(*plens));
+                memcpy(d->pos, ppos, np * sizeof(*ppos));
+                d->names[np] = name;
+                d->lens[np] = len;
+                d->pos[np] = b->items[k];
+                d->nnames = np + 1;
+                d->inherit = b;
+                d->attr = b->items[k];
+                d->from = from;
+            }
+        }
+    }
+    (void)env;
+}
+
+static size_t sort_depth;
+
+static int
+def_cmp(const void *x, const void *y)
+{
+    const struct def *a = x, *b = y;
+    int r = reg_name_cmp(a->names[sort_depth], a->lens[sort_depth], b->names[sort_depth],
+                         b->lens[sort_depth]);
+
+    if (r != 0)
+        return r;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void
+dup_error(struct reg_ctx *c, const struct def *d, size_t k, const struct def *first)
+{
+    unsigned line, col;
+    const struct reg_node *p = first->pos[k];
+    char path[200];
+    size_t i, o = 0;
+
+    for (i = 0; i <= k && o < sizeof(path) - 1; i++)
+        o += (size_t)snprintf(path + o, sizeof(path) - o, "%s%.*s", i ? "." : "",
+                              (int)d->lens[i], d->names[i]);
+    reg_linecol(p->file, reg_node_off(p), &line, &col);
+    reg_throw(c, M3_EEVAL, d->pos[k], "attribute '%s' already defined at %s:%u:%u", path,
+              p->file->name, line, col);
+}
+
+/* build: the set made of ds[0..n) (all sharing names[0..k)), values in env `inner`,
+ * inherited names from `outer`. */
+static struct reg_set *
+build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inner,
+      struct reg_env *outer)
+{
+    size_t i, j, groups = 0, g;
+    struct reg_set *s;
+
+    sort_depth = k;
+    qsort(ds, n, sizeof(*ds), def_cmp);
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
+                                              ds[j].lens[k]) == 0;
+             j++)
+            ;
+        groups++;
+    }
+    s = reg_new_set(c, groups);
+    for (i = 0, g = 0; i < n; i = j, g++) {
+        struct reg_attr *a = &s->a[g];
+        for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
+                                              ds[j].lens[k]) == 0;
+             j++)
+            ;
+        a->name = ds[i].names[k];
+        a->len = ds[i].lens[k];
+        a->pos = ds[i].pos[k];
+        if (j == i + 1 && ds[i].nnames == k + 1) {
+            struct def *d = &ds[i];
+            if (d->value != NULL) {
+                a->v = thunk(c, d->value, inner);
+            } else if (d->from != NULL) {
+                a->v = reg_new(c, V_THUNK);
+                a->v->th.node = d->attr;
+                a->v->th.env = inner;
+                a->v->th.from = d->from;
+                a->v->th.name = d->names[k];
+                a->v->th.len = d->lens[k];
+            } else {
+                a->v = lookup(c, outer, d->names[k], d->lens[k], d->attr, 1);
+                if (a->v == NULL) {
+                    a->v = reg_new(c, V_THUNK);
+                    a->v->th.node = d->attr;
+                    a->v->th.env = outer;
+                    a->v->th.name = d->names[k];
+                    a->v->th.len = d->lens[k];
+                }
+            }
+            continue;
+        }
+        /* several definitions: all must be nested paths or plain set literals */
+        {
+            struct defs sub = {0};
+            size_t m;
+            const struct def *first = &ds[i];
+            struct reg_val *v;
+            for (m = i; m < j; m++) {
+                struct def *d = &ds[m];
+                if (d->nnames > k + 1) {
+                    struct def *nd = def_add(c, &sub);
+                    size_t seq = nd->seq;
+                    *nd = *d;
+                    nd->seq = seq;
+                } else if (d->value != NULL && d->value->kind == N_SET && !d->value->flag) {
+                    collect_binds(c, &sub, d->value, inner, inner, d->names, d->lens, d->pos,
+                                  k + 1);
+                } else {
+                    dup_error(c, m == i ? &ds[i + 1] : d, k, first);
+                }
+            }
+            v = reg_new(c, V_SET);
+            v->set = build(c, sub.v, sub.n, k + 1, inner, outer);
+            v->src = first->pos[k];
+            a->v = v;
+            sort_depth = k;
+        }
+    }
+    return s;
+}
+
+static struct reg_val *
+eval_set(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env, int rec,
+         struct reg_env **envout)
+{
+    struct defs ds = {0};
+    struct reg_env *inner = env;
+    struct reg_val *v = reg_new(c, V_SET);
+
+    if (rec) {
+        inner = alloc(c, sizeof(*inner));
+        inner->up = env;
+        inner->building = 1;
+    }
+    collect_binds(c, &ds, n, env, inner, NULL, NULL, NULL, 0);
+    v->set = build(c, ds.v, ds.n, 0, inner, env);
+    v->src = n;
+    if (rec) {
+        inner->vars = v->set;
+        inner->building = 0;
+    }
+    if (envout != NULL)
+        *envout = inner;
+    return v;
+}
+
+/* ---- application ---- */
+
+void
+reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_val *out,
+          const struct reg_node *at)
+{
+    const struct reg_node *lam, *fm;
+    struct reg_env *env;
+    struct reg_val *r;
+    size_t i, n = 0;
+
+    reg_force(c, f, at);
+    if (f->t == V_PRIM) {
+        struct reg_val nf = *f;
+        nf.prim.args[nf.prim.nargs++] = arg;
+        if (nf.prim.nargs == nf.prim.p->arity) {
+            nf.prim.p->fn(c, nf.prim.args, out, at);
+            return;
+        }
+        *out = nf;
+        return;
+    }
+    if (f->t != V_LAMBDA)
+        reg_throw(c, M3_EEVAL, at, "attempt to call something which is not a function but %s",
+                  reg_type_name(f));
+    lam = f->th.node;
+    env = alloc(c, sizeof(*env));
+    env->up = f->th.env;
+    if (lam->a == NULL) {
+        size_t len;
+        env->vars = reg_new_set(c, 1);
+        env->vars->a[0].name = reg_tok_text(lam->file, lam->tok, &len);
+        env->vars->a[0].name = reg_arena_strndup(c->arena, env->vars->a[0].name, len);
+        env->vars->a[0].len = len;
+        env->vars->a[0].v = arg;
+    } else {
+        struct defs ds = {0};
+        const struct reg_node *formals = lam->a;
+        reg_force(c, arg, at);
+        if (arg->t != V_SET)
+            reg_throw(c, M3_EEVAL, at, "value is %s while a set was expected",
+                      reg_type_name(arg));
+        if (!formals->flag) {
+            for (i = 0; i < arg->set->n; i++) {
+                int found = 0;
+                for (size_t k = 0; k < formals->nitems && !found; k++) {
+                    size_t len;
+                    const char *nm = reg_tok_text(lam->file, formals->items[k]->tok, &len);
+                    found = reg_name_cmp(nm, len, arg->set->a[i].name, arg->set->a[i].len) == 0;
+                }
+                if (!found)
+                    reg_throw(c, M3_EEVAL, at, "function called with unexpected argument '%s'",
+                              arg->set->a[i].name);
+            }
+        }
+        env->building = 1;
+        for (i = 0; i < formals->nitems; i++) {
+            struct def *d = def_add(c, &ds);
+            fm = formals->items[i];
+            d->names = alloc(c, sizeof(*d->names));
+            d->lens = alloc(c, sizeof(*d->lens));
+            d->pos = alloc(c, sizeof(*d->pos));
+            d->names[0] = reg_tok_text(lam->file, fm->tok, &d->lens[0]);
+            d->names[0] = reg_arena_strndup(c->arena, d->names[0], d->lens[0]);
+            d->pos[0] = fm;
+            d->nnames = 1;
+            d->value = fm->a;
+        }
+        if (lam->tok != 0) {
+            struct def *d = def_add(c, &ds);
+            d->names = alloc(c, sizeof(*d->names));
+            d->lens = alloc(c, sizeof(*d->lens));
+            d->pos = alloc(c, sizeof(*d->pos));
+            d->names[0] = reg_tok_text(lam->file, lam->tok, &d->lens[0]);
+            d->names[0] = reg_arena_strndup(c->arena, d->names[0], d->lens[0]);
+            d->pos[0] = lam;
+            d->nnames = 1;
+        }
+        sort_depth = 0;
+        qsort(ds.v, ds.n, sizeof(*ds.v), def_cmp);
+        env->vars = reg_new_set(c, ds.n);
+        for (i = 0; i < ds.n; i++) {
+            struct reg_attr *a = &env->vars->a[n++];
+            const struct reg_attr *given = reg_set_get(arg->set, ds.v[i].names[0], ds.v[i].lens[0]);
+            if (i > 0 && reg_name_cmp(ds.v[i].names[0], ds.v[i].lens[0], ds.v[i - 1].names[0],
+                                      ds.v[i - 1].lens[0]) == 0)
+                reg_throw(c, M3_EEVAL, ds.v[i].pos[0], "duplicate formal function argument '%s'",
+                          ds.v[i].names[0]);
+            a->name = ds.v[i].names[0];
+            a->len = ds.v[i].lens[0];
+            if (ds.v[i].pos[0] == lam)
+                a->v = arg;
+            else if (given != NULL)
+                a->v = given->v;
+            else if (ds.v[i].value != NULL)
+                a->v = thunk(c, ds.v[i].value, env);
+            else
+                reg_throw(c, M3_EEVAL, at, "function called without required argument '%s'",
+                          a->name);
+        }
+        env->building = 0;
+    }
+    if (++c->depth > MAX_DEPTH)
+        reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
+    r = eval(c, lam->b, env);
+    c->depth--;
+    *out = *r;
+}
+
+/* ---- operators ---- */
+
+int
+reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
+{
+    size_t i;
+
+    reg_force(c, a, at);
+    reg_force(c, b, at);
+    if (a->t == V_INT && b->t == V_FLOAT)
+        return (double)a->i == b->f;
+    if (a->t == V_FLOAT && b->t == V_INT)
+        return a->f == (double)b->i;
+    if (a->t != b->t)
+        return 0;
+    switch (a->t) {
+    case V_NULL: return 1;
+    case V_BOOL: return a->b == b->b;
+    case V_INT: return a->i == b->i;
+    case V_FLOAT: return a->f == b->f;
+    case V_STR:
+    case V_PATH: return a->str.n == b->str.n && memcmp(a->str.s, b->str.s, a->str.n) == 0;
+    case V_LIST:
+        if (a->list.n != b->list.n)
+            return 0;
+        for (i = 0; i < a->list.n; i++)
+            if (a->list.v[i] != b->list.v[i] && !reg_val_eq(c, a->list.v[i], b->list.v[i], at))
+                return 0;
+        return 1;
+    case V_SET:
+        if (a->set->n != b->set->n)
+            return 0;
+        for (i = 0; i < a->set->n; i++) {
+            if (reg_name_cmp(a->set->a[i].name, a->set->a[i].len, b->set->a[i].name,
+                             b->set->a[i].len) != 0)
+                return 0;
+            if (a->set->a[i].v != b->set->a[i].v &&
+                !reg_val_eq(c, a->set->a[i].v, b->set->a[i].v, at))
+                return 0;
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
+static int
+as_bool(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+{
+    reg_force(c, v, at);
+    if (v->t != V_BOOL)
+        reg_throw(c, M3_EEVAL, at, "value is %s while a Boolean was expected", reg_type_name(v));
+    return v->b;
+}
+
+static struct reg_val *
+mkbool(struct reg_ctx *c, int b)
+{
+    struct reg_val *v = reg_new(c, V_BOOL);
+
+    v->b = b != 0;
+    return v;
+}
+
+static struct reg_val *
+arith(struct reg_ctx *c, int op, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
+{
+    struct reg_val *v;
+
+    if ((a->t != V_INT && a->t != V_FLOAT) || (b->t != V_INT && b->t != V_FLOAT))
+        reg_throw(c, M3_EEVAL, n, "cannot apply '%s' to %s and %s", reg_tok_name(op),
+                  reg_type_name(a), reg_type_name(b));
+    if (a->t == V_INT && b->t == V_INT) {
+        v = reg_new(c, V_INT);
+        switch (op) {
+        case TK_PLUS: v->i = (long long)((unsigned long long)a->i + (unsigned long long)b->i); break;
+        case TK_MINUS: v->i = (long long)((unsigned long long)a->i - (unsigned long long)b->i); break;
+        case TK_STAR: v->i = (long long)((unsigned long long)a->i * (unsigned long long)b->i); break;
+        default:
+            if (b->i == 0)
+                reg_throw(c, M3_EEVAL, n, "division by zero");
+            if (a->i == INT64_MIN && b->i == -1)
+                reg_throw(c, M3_EEVAL, n, "integer overflow in division");
+            v->i = a->i / b->i;
+        }
+        return v;
+    }
+    {
+        double x = a->t == V_INT ? (double)a->i : a->f, y = b->t == V_INT ? (double)b->i : b->f;
+        v = reg_new(c, V_FLOAT);
+        switch (op) {
+        case TK_PLUS: v->f = x + y; break;
+        case TK_MINUS: v->f = x - y; break;
+        case TK_STAR: v->f = x * y; break;
+        default:
+            if (y == 0)
+                reg_throw(c, M3_EEVAL, n, "division by zero");
+            v->f = x / y;
+        }
+    }
+    return v;
+}
+
+static int
+less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
+{
+    reg_force(c, a, n);
+    reg_force(c, b, n);
+    if ((a->t == V_INT || a->t == V_FLOAT) && (b->t == V_INT || b->t == V_FLOAT)) {
+        if (a->t == V_INT && b->t == V_INT)
+            return a->i < b->i;
+        return (a->t == V_INT ? (double)a->i : a->f) < (b->t == V_INT ? (double)b->i : b->f);
+    }
+    if ((a->t == V_STR && b->t == V_STR) || (a->t == V_PATH && b->t == V_PATH))
+        return reg_name_cmp(a->str.s, a->str.n, b->str.s, b->str.n) < 0;
+    reg_throw(c, M3_EEVAL, n, "cannot compare %s with %s", reg_type_name(a), reg_type_name(b));
+}
+
+static struct reg_val *
+eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+{
+    int op = n->flag;
+    struct reg_val *a, *b, *v;
+    size_t i, j;
+
+    switch (op) {
+    case TK_AND: return mkbool(c, as_bool(c, eval(c, n->a, env), n->a) &&
+                                      as_bool(c, eval(c, n->b, env), n->b));
+    case TK_OR: return mkbool(c, as_bool(c, eval(c, n->a, env), n->a) ||
+                                     as_bool(c, eval(c, n->b, env), n->b));
+    case TK_IMPL: return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a) ||
+                                       as_bool(c, eval(c, n->b, env), n->b));
+    default: break;
+    }
+    a = eval(c, n->a, env);
+    b = eval(c, n->b, env);
+    switch (op) {
+    case TK_EQ: return mkbool(c, reg_val_eq(c, a, b, n));
+    case TK_NEQ: return mkbool(c, !reg_val_eq(c, a, b, n));
+    case TK_LT: return mkbool(c, less_than(c, a, b, n));
+    case TK_GT: return mkbool(c, less_than(c, b, a, n));
+    case TK_LEQ: return mkbool(c, !less_than(c, b, a, n));
+    case TK_GEQ: return mkbool(c, !less_than(c, a, b, n));
+    case TK_CONCAT:
+        if (a->t != V_LIST)
+            reg_throw(c, M3_EEVAL, n->a, "value is %s while a list was expected",
+                      reg_type_name(a));
+        if (b->t != V_LIST)
+            reg_throw(c, M3_EEVAL, n->b, "value is %s while a list was expected",
+                      reg_type_name(b));
+        v = reg_new(c, V_LIST);
+        v->src = n;
+        v->list.n = a->list.n + b->list.n;
+        v->list.v = alloc(c, (v->list.n + 1) * sizeof(*v->list.v));
+        memcpy(v->list.v, a->list.v, a->list.n * sizeof(*v->list.v));
+        memcpy(v->list.v + a->list.n, b->list.v, b->list.n * sizeof(*v->list.v));
+        return v;
+    case TK_UPDATE:
+        if (a->t != V_SET || b->t != V_SET)
+            reg_throw(c, M3_EEVAL, n, "value is %s while a set was expected",
+                      reg_type_name(a->t != V_SET ? a : b));
+        {
+            struct reg_set *s = reg_new_set(c, a->set->n + b->set->n);
+            size_t o = 0;
+            for (i = 0, j = 0; i < a->set->n || j < b->set->n;) {
+                int r = i == a->set->n   ? 1
+                        : j == b->set->n ? -1
+                                         : reg_name_cmp(a->set->a[i].name, a->set->a[i].len,
+                                                        b->set->a[j].name, b->set->a[j].len);
+                if (r < 0)
+                    s->a[o++] = a->set->a[i++];
+                else if (r > 0)
+                    s->a[o++] = b->set->a[j++];
+                else
+                    s->a[o++] = b->set->a[j++], i++;
+            }
+            s->n = o;
+            v = reg_new(c, V_SET);
+            v->set = s;
+            v->src = n;
+            return v;
+        }
+    case TK_PLUS:
+        if (a->t == V_PATH) {
+            char *s;
+            size_t sn;
+            reg_coerce_str(c, b, n->b, 0, &s, &sn);
+            {
+                char *joined = alloc(c, a->str.n + sn + 1);
+                memcpy(joined, a->str.s, a->str.n);
+                memcpy(joined + a->str.n, s, sn);
+                joined[a->str.n + sn] = '\0';
+                return path_val(c, canon(c, "/", joined, a->str.n + sn), n);
+            }
+        }
+        if (a->t == V_STR) {
+            char *s;
+            size_t sn;
+            if (b->t == V_PATH)
+                reg_throw(c, M3_EUNSUPPORTED, n->b,
+                          "a path added to a string is copied to the Nix store");
+            reg_coerce_str(c, b, n->b, 0, &s, &sn);
+            v = reg_new(c, V_STR);
+            {
+                char *p = alloc(c, a->str.n + sn + 1);
+                memcpy(p, a->str.s, a->str.n);
+                memcpy(p + a->str.n, s, sn);
+                p[a->str.n + sn] = '\0';
+                v->str.s = p;
+                v->str.n = a->str.n + sn;
+            }
+            v->src = n;
+            return v;
+        }
+        /* fallthrough */
+    default:
+        reg_force(c, a, n->a);
+        reg_force(c, b, n->b);
+        if (op == TK_PLUS && a->t == V_SET) {
+            char *s;
+            size_t sn;
+            reg_coerce_str(c, a, n->a, 0, &s, &sn);
+            return reg_new_str(c, s, sn);
+        }
+        return arith(c, op, a, b, n);
+    }
+}
+
+/* ---- selection ---- */
+
+static struct reg_val *
+select_path(struct reg_ctx *c, struct reg_val *v, const struct reg_node *path,
+            struct reg_env *env, int *missing)
+{
+    size_t i, len;
+
+    for (i = 0; i < path->nitems; i++) {
+        const char *name = attr_name(c, path->items[i], env, &len);
+        const struct reg_attr *a;
+        reg_force(c, v, path->items[i]);
+        if (v->t != V_SET || name == NULL) {
+            if (missing != NULL) {
+                *missing = 1;
+                return NULL;
+            }
+            reg_throw(c, M3_EEVAL, path->items[i], "value is %s while a set was expected",
+                      reg_type_name(v));
+        }
+        a = reg_set_get(v->set, name, len);
+        if (a == NULL) {
+            if (missing != NULL) {
+                *missing = 1;
+                return NULL;
+            }
+            reg_throw(c, M3_EEVAL, path->items[i], "attribute '%.*s' missing", (int)len, name);
+        }
+        v = a->v;
+    }
+    return v;
+}
+
+/* ---- the evaluator ---- */
+
+static struct reg_val *
+eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+{
+    struct reg_val *v, *a;
+    size_t i, len;
+    const char *s;
+    int missing = 0;
+
+    switch (n->kind) {
+    case N_FILE:
+    case N_PAREN: v = eval(c, n->a, env); return v;
+    case N_VAR:
+        s = reg_tok_text(n->file, n->tok, &len);
+        v = lookup(c, env, s, len, n, 0);
+        reg_force(c, v, n);
+        return v;
+    case N_INT:
+        s = reg_tok_text(n->file, n->tok, &len);
+        v = reg_new(c, V_INT);
+        {
+            char *end;
+            errno = 0;
+            v->i = strtoll(s, &end, 10);
+            if (errno != 0)
+                reg_throw(c, M3_EEVAL, n, "invalid integer '%.*s'", (int)len, s);
+        }
+        v->src = n;
+        return v;
+    case N_FLOAT:
+        s = reg_tok_text(n->file, n->tok, &len);
+        v = reg_new(c, V_FLOAT);
+        v->f = strtod(s, NULL);
+        v->src = n;
+        return v;
+    case N_STR:
+        v = eval_string(c, n, env);
+        v->src = n;
+        return v;
+    case N_IND_STR:
+        v = eval_ind_string(c, n, env);
+        v->src = n;
+        return v;
+    case N_PATH:
+        s = reg_tok_text(n->file, n->tok, &len);
+        return path_val(c, canon(c, loaded_of(c, n->file)->dir, s, len), n);
+    case N_HPATH: reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+    case N_SPATH:
+        s = reg_tok_text(n->file, n->tok, &len);
+        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: search path '%.*s' needs NIX_PATH",
+                  (int)len, s);
+    case N_URI:
+        s = reg_tok_text(n->file, n->tok, &len);
+        v = reg_new_str(c, s, len);
+        v->src = n;
+        return v;
+    case N_LIST:
+        v = reg_new(c, V_LIST);
+        v->list.n = n->nitems;
+        v->list.v = alloc(c, (n->nitems + 1) * sizeof(*v->list.v));
+        for (i = 0; i < n->nitems; i++)
+            v->list.v[i] = thunk(c, n->items[i], env);
+        v->src = n;
+        return v;
+    case N_SET: return eval_set(c, n, env, n->flag, NULL);
+    case N_LET_SET: {
+        struct reg_env *inner;
+        const struct reg_attr *body;
+        v = eval_set(c, n, env, 1, &inner);
+        body = reg_set_get(v->set, "body", 4);
+        if (body == NULL)
+            reg_throw(c, M3_EEVAL, n, "attribute 'body' missing");
+        reg_force(c, body->v, n);
+        return body->v;
+    }
+    case N_LET: {
+        struct reg_env *inner;
+        eval_set(c, n, env, 1, &inner);
+        if (n == c->top_let)
+            c->top_let_env = inner;
+        return eval(c, n->a, inner);
+    }
+    case N_WITH: {
+        struct reg_env *w = alloc(c, sizeof(*w));
+        w->up = env;
+        w->with = thunk(c, n->a, env);
+        return eval(c, n->b, w);
+    }
+    case N_ASSERT:
+        if (!as_bool(c, eval(c, n->a, env), n->a))
+            reg_throw(c, M3_EEVAL, n, "assertion failed");
+        return eval(c, n->b, env);
+    case N_IF: return eval(c, as_bool(c, eval(c, n->a, env), n->a) ? n->b : n->c, env);
+    case N_LAMBDA:
+        v = reg_new(c, V_LAMBDA);
+        v->th.node = n;
+        v->th.env = env;
+        v->src = n;
+        return v;
+    case N_APP:
+        v = reg_new(c, V_NULL);
+        reg_apply(c, eval(c, n->a, env), thunk(c, n->b, env), v, n);
+        return v;
+    case N_SELECT:
+        a = eval(c, n->a, env);
+        v = select_path(c, a, n->b, env, n->c != NULL ? &missing : NULL);
+        if (missing)
+            return eval(c, n->c, env);
+        reg_force(c, v, n);
+        return v;
+    case N_HASATTR:
+        a = eval(c, n->a, env);
+        select_path(c, a, n->b, env, &missing);
+        return mkbool(c, !missing);
+    case N_BINOP: return eval_binop(c, n, env);
+    case N_NOT: return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a));
+    case N_NEG: {
+        struct reg_val zero = {.t = V_INT};
+        a = eval(c, n->a, env);
+        return arith(c, TK_MINUS, &zero, a, n);
+    }
+    default: reg_throw(c, M3_EEVAL, n, "internal error: cannot evaluate node %d", n->kind);
+    }
+}
+
+/* ---- imports ---- */
+
+void
+reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *at, char **buf,
+              size_t *len)
+{
+    struct m3_diag d = {0};
+    char *p = NULL;
+    int rc;
+
+    if (c->opts == NULL || c->opts->reader == NULL)
+        reg_throw(c, M3_EUNSUPPORTED, at, "reading '%s' is not allowed here", path);
+    rc = c->opts->reader->read(c->opts->reader->ctx, path, &p, len, &d);
+    if (rc != 0)
+        reg_throw(c, rc == M3_ENOMEM ? rc : M3_EEVAL, at, "%s", d.msg[0] ? d.msg : path);
+    *buf = reg_arena_strndup(c->arena, p, *len);
+    free(p);
+    if (*buf == NULL)
+        reg_throw(c, M3_ENOMEM, at, "out of memory");
+}
+
+struct reg_val *
+reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at)
+{
+    struct reg_file *f = NULL;
+    struct reg_loaded *l;
+    struct m3_diag d = {0};
+    const char *base = c->files[0].dir, *name = path;
+    char *buf, *slash;
+    size_t len, i, bl = strlen(base);
+    int rc;
+
+    for (i = 0; i < c->nfiles; i++)
+        if (c->files[i].path != NULL && strcmp(c->files[i].path, path) == 0) {
+            if (c->files[i].value == NULL)
+                reg_throw(c, M3_EEVAL, at, "infinite recursion: '%s' imports itself", path);
+            return c->files[i].value;
+        }
+    reg_read_path(c, path, at, &buf, &len);
+    if (strncmp(path, base, bl) == 0 && path[bl] == '/')
+        name = path + bl + 1;
+    rc = reg_parse(name, buf, len, &f, &d);
+    if (rc != 0) {
+        if (c->d != NULL)
+            *c->d = d;
+        c->rc = rc;
+        longjmp(*c->jmp, 1);
+    }
+    l = realloc(c->files, (c->nfiles + 1) * sizeof(*l));
+    if (l == NULL) {
+        reg_file_free(f);
+        reg_throw(c, M3_ENOMEM, at, "out of memory");
+    }
+    c->files = l;
+    l = &c->files[c->nfiles++];
+    memset(l, 0, sizeof(*l));
+    l->f = f;
+    l->owned = 1;
+    l->path = strdup(path);
+    l->dir = strdup(path);
+    if (l->path == NULL || l->dir == NULL)
+        reg_throw(c, M3_ENOMEM, at, "out of memory");
+    slash = strrchr(l->dir, '/');
+    if (slash == l->dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    {
+        struct reg_val *v = eval(c, f->root, c->globals);
+        size_t idx = (size_t)(l - c->files);
+        c->files[idx].value = v;
+        return v;
+    }
+}
+
+/* ---- entry points ---- */
+
+int
+reg_ctx_init(struct reg_ctx *c, const struct reg_file *f, const struct reg_eval_opts *opts,
+             struct m3_diag *d)
+{
+    const struct reg_node *n;
+
+    memset(c, 0, sizeof(*c));
+    c->opts = opts;
+    c->d = d;
+    if ((c->arena = reg_arena_new()) == NULL || (c->files = calloc(1, sizeof(*c->files))) == NULL)
+        goto oom;
+    c->nfiles = 1;
+    c->files[0].f = f;
+    c->files[0].dir = strdup(opts != NULL && opts->base_dir != NULL ? opts->base_dir : "/");
+    if (c->files[0].dir == NULL)
+        goto oom;
+    for (n = f->root->a; n->kind == N_PAREN; n = n->a)
+        ;
+    if (n->kind == N_LET)
+        c->top_let = n;
+    return 0;
+oom:
+    reg_ctx_free(c);
+    return m3_diag_set(d, M3_ENOMEM, "out of memory");
+}
+
+void
+reg_ctx_free(struct reg_ctx *c)
+{
+    size_t i;
+
+    for (i = 0; c->files != NULL && i < c->nfiles; i++) {
+        if (c->files[i].owned)
+            reg_file_free((struct reg_file *)c->files[i].f);
+        free(c->files[i].dir);
+        free(c->files[i].path);
+    }
+    free(c->files);
+    free(c->forcing);
+    reg_arena_free(c->arena);
+    memset(c, 0, sizeof(*c));
+}
+
+int
+reg_eval_try(struct reg_ctx *c, struct reg_val *v, int deep)
+{
+    jmp_buf jb, *saved = c->jmp;
+    size_t level = c->nforcing;
+    unsigned depth = c->depth;
+    volatile int rc = 0;
+
+    c->jmp = &jb;
+    if (setjmp(jb) == 0) {
+        if (deep)
+            reg_force_deep(c, v, NULL);
+        else
+            reg_force(c, v, NULL);
+    } else {
+        rc = c->rc;
+        while (c->nforcing > level) {
+            c->nforcing--;
+            *c->forcing[c->nforcing].v = c->forcing[c->nforcing].saved;
+        }
+        c->depth = depth;
+    }
+    c->jmp = saved;
+    return rc;
+}
+
+int
+reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out)
+{
+    jmp_buf jb;
+    struct reg_val *volatile v = NULL;
+
+    c->jmp = &jb;
+    if (setjmp(jb) != 0)
+        return c->rc;
+    if (c->globals == NULL) {
+        struct reg_set *g = NULL;
+        reg_builtins_set(c, &g);
+        c->globals = alloc(c, sizeof(*c->globals));
+        c->globals->vars = g;
+    }
+    v = eval(c, c->files[0].f->root, c->globals);
+    if (deep)
+        reg_force_deep(c, v, c->files[0].f->root->a);
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,160 @@
+/* eval.h: values and the evaluator (internal to registry/).
+ *
+ * Values live in the evaluation's arena and are freed with it. A thunk is overwritten in
+ * place by its value when forced; while it is being forced it is a black hole, so a value
+ * that needs itself is reported as infinite recursion. Errors longjmp to the innermost
+ * reg_eval_try / reg_eval_run frame; a failed force restores the thunks it had entered. */
+#ifndef M3_REGISTRY_EVAL_H
+#define M3_REGISTRY_EVAL_H
+
+#include <setjmp.h>
+#include <stdint.h>
+
+#include "registry/syntax.h"
+
+enum reg_vtype {
+    V_THUNK,
+    V_BLACKHOLE,
+    V_NULL,
+    V_BOOL,
+    V_INT,
+    V_FLOAT,
+    V_STR,
+    V_PATH,
+    V_LIST,
+    V_SET,
+    V_LAMBDA,
+    V_PRIM,
+};
+
+struct reg_val;
+struct reg_env;
+struct reg_ctx;
+
+struct reg_attr {
+    const char *name;
+    size_t len;
+    struct reg_val *v;
+    const struct reg_node *pos; /* where the attribute is named, or NULL */
+};
+
+struct reg_set {
+    size_t n;
+    struct reg_attr a[]; /* sorted by name, bytewise */
+};
+
+struct reg_prim {
+    const char *name;
+    int arity;
+    void (*fn)(struct reg_ctx *c, struct reg_val **args, struct reg_val *out,
+               const struct reg_node *at);
+};
+
+struct reg_val {
+    enum reg_vtype t;
+    const struct reg_node *src; /* the literal or expression that produced it, or NULL */
+    union {
+        int b;
+        long long i;
+        double f;
+        struct {
+            const char *s; /* NUL-terminated; also for paths (absolute, canonical) */
+            size_t n;
+        } str;
+        struct {
+            struct reg_val **v;
+            size_t n;
+        } list;
+        struct reg_set *set;
+        struct {
+            const struct reg_node *node; /* expression, lambda, or N_INHERIT/N_ATTR_ID */
+            struct reg_env *env;
+            struct reg_val *from; /* inherit (e): the thunk of e; a lazy call: the function */
+            struct reg_val *arg;  /* a lazy call (map, genList): the argument */
+            const char *name;     /* inherit: the attribute name */
+            size_t len;
+        } th;
+        struct {
+            const struct reg_prim *p;
+            int nargs;
+            struct reg_val *args[3];
+        } prim;
+    };
+};
+
+struct reg_env {
+    struct reg_env *up;
+    struct reg_set *vars;  /* NULL for a `with` frame or while being built */
+    struct reg_val *with;  /* the set expression of a `with` frame */
+    int building;
+};
+
+struct reg_loaded {
+    const struct reg_file *f;
+    char *dir; /* absolute folder of the file, for relative paths */
+    char *path;
+    struct reg_val *value; /* import cache */
+    int owned;
+};
+
+struct reg_forcing {
+    struct reg_val *v;
+    struct reg_val saved;
+};
+
+struct reg_ctx {
+    struct reg_arena *arena;
+    const struct reg_eval_opts *opts;
+    struct m3_diag *d;
+    jmp_buf *jmp;
+    int rc;
+    struct reg_env *globals;
+    struct reg_loaded *files;
+    size_t nfiles;
+    struct reg_forcing *forcing;
+    size_t nforcing, capforcing;
+    unsigned depth;
+    const struct reg_node *top_let; /* the root `let` of the main file */
+    struct reg_env *top_let_env;
+};
+
+/* reg_ctx_init / reg_ctx_free: an evaluation context for the main file f. */
+int reg_ctx_init(struct reg_ctx *c, const struct reg_file *f, const struct reg_eval_opts *opts,
+                 struct m3_diag *d);
+void reg_ctx_free(struct reg_ctx *c);
+
+/* reg_eval_run: evaluates the main file to weak head normal form (deep when deep != 0),
+ * returning 0 and *out, or the error code with c->d filled. */
+int reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out);
+
+/* reg_eval_try: forces v (deeply when deep) catching errors: 0 or the error code. */
+int reg_eval_try(struct reg_ctx *c, struct reg_val *v, int deep);
+
+/* Used by builtins.c. */
+_Noreturn void reg_throw(struct reg_ctx *c, int code, const struct reg_node *at,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
+void reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
+struct reg_val *reg_new(struct reg_ctx *c, enum reg_vtype t);
+struct reg_val *reg_new_str(struct reg_ctx *c, const char *s, size_t n);
+struct reg_set *reg_new_set(struct reg_ctx *c, size_t n);
+void reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_val *out,
+               const struct reg_node *at);
+const struct reg_attr *reg_set_get(const struct reg_set *s, const char *name, size_t len);
+int reg_name_cmp(const char *a, size_t an, const char *b, size_t bn);
+int reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
+               const struct reg_node *at);
+const char *reg_type_name(const struct reg_val *v);
+void reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at,
+                    int to_string, char **s, size_t *n);
+struct reg_val *reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at);
+void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *at, char **buf,
+                   size_t *len);
+
+/* builtins.c */
+struct reg_set *reg_builtins_set(struct reg_ctx *c, struct reg_set **globals);
+
+/* json.c: appends the JSON text of a deeply forced value; 0 or M3_ENOMEM/M3_EUNSUPPORTED. */
+int reg_json(struct reg_ctx *c, struct reg_val *v, char **out, size_t *len);
+
+#endif

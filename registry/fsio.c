@@ -1,0 +1,306 @@
+/* fsio.c: the registry layer's only contact with the filesystem: a reader confined to the
+ * repository root, locating secrets.nix, and atomic writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "registry/registry.h"
+
+#define MAX_FILE (64u << 20)
+
+int
+reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d)
+{
+    FILE *f = NULL;
+    char *p = NULL, *np;
+    size_t n = 0, cap = 0, got;
+    int rc = 0;
+
+    *buf = NULL;
+    if ((f = fopen(path, "rb")) == NULL) {
+        rc = errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
+        m3_diag_set(d, rc, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > MAX_FILE + 8192) {
+                rc = m3_diag_set(d, M3_EIO, "%s: file too large", path);
+                goto out;
+            }
+            if ((np = realloc(p, cap)) == NULL) {
+                rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+                goto out;
+            }
+            p = np;
+        }
+        got = fread(p + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    p[n] = '\0';
+    *buf = p;
+    *len = n;
+    p = NULL;
+out:
+    if (f != NULL)
+        fclose(f);
+    free(p);
+    return rc;
+}
+
+struct fs_reader {
+    char root[PATH_MAX];
+};
+
+static int
+fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
+{
+    const struct fs_reader *r = ctx;
+    char real[PATH_MAX];
+    size_t rl = strlen(r->root);
+    struct stat st;
+
+    if (realpath(path, real) == NULL)
+        return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "cannot read '%s': %s",
+                           path, strerror(errno));
+    if (!(strncmp(real, r->root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0' ||
+                                               strcmp(r->root, "/") == 0)))
+        return m3_diag_set(d, M3_EINVAL, "'%s' is outside the repository '%s'", path, r->root);
+    if (stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char def[PATH_MAX + 16];
+        snprintf(def, sizeof(def), "%s/default.nix", real);
+        return reg_read_file(def, buf, len, d);
+    }
+    return reg_read_file(real, buf, len, d);
+}
+
+int
+reg_reader_fs(const char *root, struct reg_reader *out)
+{
+    struct fs_reader *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return M3_ENOMEM;
+    if (realpath(root, r->root) == NULL) {
+        free(r);
+        return M3_EINVAL;
+    }
+    out->read = fs_read;
+    out->ctx = r;
+    return 0;
+}
+
+void
+reg_reader_fs_free(struct reg_reader *r)
+{
+    if (r == NULL)
+        return;
+    free(r->ctx);
+    r->ctx = NULL;
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    struct stat st;
+
+    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
+        return 0;
+    return stat(p, &st) == 0;
+}
+
+static void
+parent(char *dir)
+{
+    char *s = strrchr(dir, '/');
+
+    if (s == dir)
+        s[1] = '\0';
+    else if (s != NULL)
+        *s = '\0';
+}
+
+int
+reg_repo_root(const char *path, char **root, struct m3_diag *d)
+{
+    char dir[PATH_MAX], start[PATH_MAX];
+    struct stat st;
+
+    if (realpath(path, dir) == NULL)
+        return m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        parent(dir);
+    memcpy(start, dir, sizeof(dir));
+    for (;;) {
+        if (exists(dir, ".git") || exists(dir, "flake.nix"))
+            break;
+        if (strcmp(dir, "/") == 0) {
+            memcpy(dir, start, sizeof(dir));
+            break;
+        }
+        parent(dir);
+    }
+    if ((*root = strdup(dir)) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    return 0;
+}
+
+int
+reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char **path,
+           const char **how, struct m3_diag *d)
+{
+    char dir[PATH_MAX], cand[PATH_MAX + 16];
+    const char *given = rules_opt != NULL ? rules_opt
+                        : (rules_env != NULL && rules_env[0] != '\0') ? rules_env
+                                                                      : NULL;
+
+    *path = NULL;
+    if (given != NULL) {
+        if (how != NULL)
+            *how = rules_opt != NULL ? "--rules" : "RULES";
+        *path = strdup(given);
+        return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    if (exists(cwd, "secrets.nix")) {
+        if (how != NULL)
+            *how = "./secrets.nix";
+        *path = strdup("secrets.nix");
+        return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    if (realpath(cwd, dir) == NULL)
+        return m3_diag_set(d, M3_EIO, "%s: %s", cwd, strerror(errno));
+    for (;;) {
+        if (exists(dir, "secrets.nix")) {
+            snprintf(cand, sizeof(cand), "%s/secrets.nix", strcmp(dir, "/") ? dir : "");
+            if (how != NULL)
+                *how = "parent";
+            *path = strdup(cand);
+            return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
+        }
+        if (exists(dir, ".git") || exists(dir, "flake.nix") || strcmp(dir, "/") == 0)
+            break;
+        parent(dir);
+    }
+    return m3_diag_set(d, M3_ENOTFOUND,
+                       "no secrets.nix in '%s' or its parents up to the repository root '%s'",
+                       cwd, dir);
+}
+
+int
+reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
+              struct m3_diag *d)
+{
+    struct reg_reader reader = {0};
+    struct reg_eval_opts opts = {0};
+    struct reg_file *f = NULL;
+    char *buf = NULL, *root = NULL, dir[PATH_MAX];
+    size_t len;
+    int rc;
+
+    if (file != NULL)
+        *file = NULL;
+    *out = NULL;
+    if ((rc = reg_read_file(path, &buf, &len, d)) != 0)
+        goto out;
+    if ((rc = reg_parse(path, buf, len, &f, d)) != 0)
+        goto out;
+    if (realpath(path, dir) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    parent(dir);
+    if ((rc = reg_repo_root(dir, &root, d)) != 0)
+        goto out;
+    if ((rc = reg_reader_fs(root, &reader)) != 0) {
+        m3_diag_set(d, rc, "%s: cannot open the repository root", root);
+        goto out;
+    }
+    opts.reader = &reader;
+    opts.base_dir = dir;
+    if ((rc = reg_registry_load(f, &opts, out, d)) != 0)
+        goto out;
+    if (file != NULL) {
+        *file = f;
+        f = NULL;
+    }
+out:
+    reg_reader_fs_free(&reader);
+    reg_file_free(f);
+    free(root);
+    free(buf);
+    return rc;
+}
+
+int
+reg_write_atomic(const char *path, const char *buf, size_t len, struct m3_diag *d)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX + 32];
+    const char *base;
+    struct stat st;
+    mode_t mode = 0644;
+    int fd = -1, dfd = -1, rc = 0;
+    size_t off = 0;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    base = strrchr(path, '/');
+    if (base == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+        base = path;
+    } else {
+        parent(dir);
+        base++;
+    }
+    if (stat(path, &st) == 0)
+        mode = st.st_mode & 07777;
+    snprintf(tmp, sizeof(tmp), "%s/.%s.m3tmpXXXXXX", dir, base);
+    if ((fd = mkstemp(tmp)) < 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: cannot create a temporary file: %s", path,
+                         strerror(errno));
+        tmp[0] = '\0';
+        goto out;
+    }
+    if (fchmod(fd, mode) != 0)
+        goto fail;
+    while (off < len) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto fail;
+    tmp[0] = '\0';
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0)
+        fsync(dfd);
+    goto out;
+fail:
+    rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (tmp[0] != '\0')
+        unlink(tmp);
+    return rc;
+}

@@ -1,0 +1,615 @@
+/* lexer.c: Nix tokens with their leading trivia.
+ *
+ * The token rules follow Nix's lexer.l: longest match wins, ties go to the earlier rule
+ * (keywords and operators, identifiers, integers, floats, paths, <paths>, URIs). Strings are
+ * lexed in a mode stack so `${ ... }` nests inside strings and `}` returns to the string. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/syntax.h"
+
+enum mode { MODE_BRACE, MODE_DOLLAR, MODE_STR, MODE_IND };
+
+struct lexer {
+    struct reg_file *f;
+    const char *s;
+    size_t n, i;
+    enum mode *stack;
+    size_t depth, cap;
+    size_t cap_toks;
+    struct m3_diag *d;
+};
+
+static const struct {
+    const char *text;
+    enum reg_tok kind;
+} keywords[] = {
+    {"if", TK_IF},           {"then", TK_THEN}, {"else", TK_ELSE}, {"assert", TK_ASSERT},
+    {"with", TK_WITH},       {"let", TK_LET},   {"in", TK_IN},     {"rec", TK_REC},
+    {"inherit", TK_INHERIT}, {"or", TK_OR_KW},
+};
+
+static const struct {
+    const char *text;
+    enum reg_tok kind;
+} puncts[] = {
+    {"...", TK_ELLIPSIS}, {"==", TK_EQ},    {"!=", TK_NEQ},   {"<=", TK_LEQ},    {">=", TK_GEQ},
+    {"&&", TK_AND},       {"||", TK_OR},    {"->", TK_IMPL},  {"//", TK_UPDATE}, {"++", TK_CONCAT},
+    {"[", TK_LBRACK},     {"]", TK_RBRACK}, {"(", TK_LPAREN}, {")", TK_RPAREN},  {";", TK_SEMI},
+    {":", TK_COLON},      {",", TK_COMMA},  {".", TK_DOT},    {"=", TK_ASSIGN},  {"@", TK_AT},
+    {"?", TK_QUESTION},   {"!", TK_NOT},    {"+", TK_PLUS},   {"-", TK_MINUS},   {"*", TK_STAR},
+    {"/", TK_SLASH},      {"<", TK_LT},     {">", TK_GT},
+};
+
+const char *
+reg_tok_name(enum reg_tok k)
+{
+    size_t i;
+
+    switch (k) {
+    case TK_EOF:
+        return "end of file";
+    case TK_ID:
+        return "identifier";
+    case TK_INT:
+        return "integer";
+    case TK_FLOAT:
+        return "float";
+    case TK_PATH:
+    case TK_HPATH:
+        return "path";
+    case TK_SPATH:
+        return "<path>";
+    case TK_URI:
+        return "URI";
+    case TK_STR_OPEN:
+    case TK_STR_CLOSE:
+        return "\"";
+    case TK_IND_OPEN:
+    case TK_IND_CLOSE:
+        return "''";
+    case TK_STR_PART:
+        return "string";
+    case TK_DOLLAR_CURLY:
+        return "${";
+    case TK_LBRACE:
+        return "{";
+    case TK_RBRACE:
+        return "}";
+    default:
+        break;
+    }
+    for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+        if (keywords[i].kind == k)
+            return keywords[i].text;
+    for (i = 0; i < sizeof(puncts) / sizeof(puncts[0]); i++)
+        if (puncts[i].kind == k)
+            return puncts[i].text;
+    return "token";
+}
+
+static int
+is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int
+is_path_char(int c)
+{
+    return is_alpha(c) || is_digit(c) || c == '.' || c == '_' || c == '-' || c == '+';
+}
+
+static int
+is_uri_char(int c)
+{
+    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("%/?:@&=+$,-_.!~*'", c) != NULL);
+}
+
+static size_t
+match_id(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    if (n == 0 || !(is_alpha(s[0]) || s[0] == '_'))
+        return 0;
+    for (i = 1; i < n; i++)
+        if (!(is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_' || s[i] == '\'' || s[i] == '-'))
+            break;
+    return i;
+}
+
+static size_t
+match_int(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && is_digit(s[i]))
+        i++;
+    return i;
+}
+
+static size_t
+match_float(const char *s, size_t n)
+{
+    size_t i = 0, j;
+
+    if (i < n && s[i] >= '1' && s[i] <= '9') {
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i >= n || s[i] != '.')
+            return 0;
+        i++;
+        while (i < n && is_digit(s[i]))
+            i++;
+    } else {
+        if (i < n && s[i] == '0')
+            i++;
+        if (i >= n || s[i] != '.')
+            return 0;
+        i++;
+        if (i >= n || !is_digit(s[i]))
+            return 0;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        j = i + 1;
+        if (j < n && (s[j] == '+' || s[j] == '-'))
+            j++;
+        if (j < n && is_digit(s[j])) {
+            while (j < n && is_digit(s[j]))
+                j++;
+            i = j;
+        }
+    }
+    return i;
+}
+
+/* {PATH_CHAR}* (/ {PATH_CHAR}+)+ /?  after an optional prefix already consumed */
+static size_t
+match_segments(const char *s, size_t n, size_t i)
+{
+    size_t segs = 0, j;
+
+    for (;;) {
+        if (i >= n || s[i] != '/')
+            break;
+        j = i + 1;
+        while (j < n && is_path_char(s[j]))
+            j++;
+        if (j == i + 1)
+            break;
+        i = j;
+        segs++;
+    }
+    if (segs == 0)
+        return 0;
+    if (i < n && s[i] == '/')
+        i++;
+    return i;
+}
+
+static size_t
+match_path(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && is_path_char(s[i]))
+        i++;
+    return match_segments(s, n, i);
+}
+
+static size_t
+match_hpath(const char *s, size_t n)
+{
+    if (n == 0 || s[0] != '~')
+        return 0;
+    return match_segments(s, n, 1);
+}
+
+static size_t
+match_spath(const char *s, size_t n)
+{
+    size_t i = 1, j;
+
+    if (n == 0 || s[0] != '<')
+        return 0;
+    while (i < n && is_path_char(s[i]))
+        i++;
+    if (i == 1)
+        return 0;
+    for (;;) {
+        if (i < n && s[i] == '/') {
+            j = i + 1;
+            while (j < n && is_path_char(s[j]))
+                j++;
+            if (j == i + 1)
+                return 0;
+            i = j;
+            continue;
+        }
+        break;
+    }
+    return i < n && s[i] == '>' ? i + 1 : 0;
+}
+
+static size_t
+match_uri(const char *s, size_t n)
+{
+    size_t i = 1, j;
+
+    if (n == 0 || !is_alpha(s[0]))
+        return 0;
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+        i++;
+    if (i >= n || s[i] != ':')
+        return 0;
+    j = i + 1;
+    while (j < n && is_uri_char(s[j]))
+        j++;
+    return j > i + 1 ? j : 0;
+}
+
+static int
+lex_error(struct lexer *lx, size_t off, const char *what)
+{
+    unsigned line, col;
+
+    reg_linecol(lx->f, off, &line, &col);
+    if (lx->d != NULL) {
+        lx->d->line = line;
+        lx->d->col = col;
+    }
+    return m3_diag_set(lx->d, M3_ESYNTAX, "%s:%u:%u: %s", lx->f->name, line, col, what);
+}
+
+static int
+push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t len)
+{
+    struct reg_token *t;
+
+    if (lx->f->ntoks == lx->cap_toks) {
+        size_t cap = lx->cap_toks ? lx->cap_toks * 2 : 256;
+        t = realloc(lx->f->toks, cap * sizeof(*t));
+        if (t == NULL)
+            return M3_ENOMEM;
+        lx->f->toks = t;
+        lx->cap_toks = cap;
+    }
+    t = &lx->f->toks[lx->f->ntoks++];
+    t->kind = kind;
+    t->triv = (uint32_t)triv;
+    t->off = (uint32_t)off;
+    t->len = (uint32_t)len;
+    return 0;
+}
+
+static int
+push_mode(struct lexer *lx, enum mode m)
+{
+    if (lx->depth == lx->cap) {
+        size_t cap = lx->cap ? lx->cap * 2 : 16;
+        enum mode *p = realloc(lx->stack, cap * sizeof(*p));
+        if (p == NULL)
+            return M3_ENOMEM;
+        lx->stack = p;
+        lx->cap = cap;
+    }
+    lx->stack[lx->depth++] = m;
+    return 0;
+}
+
+static int
+compute_lines(struct reg_file *f)
+{
+    size_t i, n = 1;
+
+    for (i = 0; i < f->len; i++)
+        n += f->src[i] == '\n';
+    f->lines = malloc(n * sizeof(*f->lines));
+    if (f->lines == NULL)
+        return M3_ENOMEM;
+    f->nlines = 0;
+    f->lines[f->nlines++] = 0;
+    for (i = 0; i < f->len; i++)
+        if (f->src[i] == '\n')
+            f->lines[f->nlines++] = (uint32_t)(i + 1);
+    return 0;
+}
+
+void
+reg_linecol(const struct reg_file *f, size_t off, unsigned *line, unsigned *col)
+{
+    size_t lo = 0, hi = f->nlines;
+
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (f->lines[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *line = (unsigned)lo + 1;
+    *col = (unsigned)(off - f->lines[lo]) + 1;
+}
+
+/* skip_trivia: whitespace and comments; returns 0 or a syntax error. */
+static int
+skip_trivia(struct lexer *lx)
+{
+    const char *s = lx->s;
+
+    for (;;) {
+        if (lx->i < lx->n && strchr(" \t\r\n", s[lx->i]) != NULL && s[lx->i] != '\0') {
+            lx->i++;
+        } else if (lx->i < lx->n && s[lx->i] == '#') {
+            while (lx->i < lx->n && s[lx->i] != '\n' && s[lx->i] != '\r')
+                lx->i++;
+        } else if (lx->i + 1 < lx->n && s[lx->i] == '/' && s[lx->i + 1] == '*') {
+            size_t start = lx->i;
+            lx->i += 2;
+            while (lx->i + 1 < lx->n && !(s[lx->i] == '*' && s[lx->i + 1] == '/'))
+                lx->i++;
+            if (lx->i + 1 >= lx->n)
+                return lex_error(lx, start, "unterminated comment");
+            lx->i += 2;
+        } else {
+            return 0;
+        }
+    }
+}
+
+static int
+lex_string(struct lexer *lx)
+{
+    const char *s = lx->s;
+    size_t i = lx->i, start = i;
+
+    if (i >= lx->n)
+        return lex_error(lx, i, "unterminated string");
+    if (s[i] == '"') {
+        lx->depth--;
+        lx->i = i + 1;
+        return push_tok(lx, TK_STR_CLOSE, i, i, 1);
+    }
+    if (s[i] == '$' && i + 1 < lx->n && s[i + 1] == '{') {
+        lx->i = i + 2;
+        return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, i, i, 2);
+    }
+    while (i < lx->n && s[i] != '"') {
+        if (s[i] == '\\') {
+            if (i + 1 >= lx->n)
+                return lex_error(lx, start, "unterminated string");
+            i += 2;
+        } else if (s[i] == '$') {
+            if (i + 1 < lx->n && s[i + 1] == '{')
+                break;
+            if (i + 1 < lx->n && s[i + 1] != '"' && s[i + 1] != '\\')
+                i += 2;
+            else
+                i++;
+        } else {
+            i++;
+        }
+    }
+    if (i >= lx->n)
+        return lex_error(lx, start, "unterminated string");
+    lx->i = i;
+    return push_tok(lx, TK_STR_PART, start, start, i - start);
+}
+
+static int
+lex_ind_string(struct lexer *lx)
+{
+    const char *s = lx->s;
+    size_t i = lx->i, start = i, n = lx->n;
+
+    if (i >= n)
+        return lex_error(lx, i, "unterminated indented string");
+    if (i + 1 < n && s[i] == '\'' && s[i + 1] == '\'') {
+        if (i + 2 < n && (s[i + 2] == '\'' || s[i + 2] == '$')) {
+            lx->i = i + 3;
+            return push_tok(lx, TK_STR_PART, i, i, 3);
+        }
+        if (i + 2 < n && s[i + 2] == '\\') {
+            if (i + 3 >= n)
+                return lex_error(lx, i, "unterminated indented string");
+            lx->i = i + 4;
+            return push_tok(lx, TK_STR_PART, i, i, 4);
+        }
+        lx->depth--;
+        lx->i = i + 2;
+        return push_tok(lx, TK_IND_CLOSE, i, i, 2);
+    }
+    if (s[i] == '$' && i + 1 < n && s[i + 1] == '{') {
+        lx->i = i + 2;
+        return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, i, i, 2);
+    }
+    while (i < n) {
+        if (s[i] == '\'' && i + 1 < n && s[i + 1] == '\'')
+            break;
+        if (s[i] == '$') {
+            if (i + 1 < n && s[i + 1] == '{')
+                break;
+            i += (i + 1 < n && s[i + 1] != '\'') ? 2 : 1;
+        } else {
+            i++;
+        }
+    }
+    if (i >= n)
+        return lex_error(lx, start, "unterminated indented string");
+    lx->i = i;
+    return push_tok(lx, TK_STR_PART, start, start, i - start);
+}
+
+static int
+lex_expr(struct lexer *lx)
+{
+    const char *s, *p;
+    size_t triv = lx->i, off, rest, best = 0, len, k;
+    enum reg_tok kind = TK_EOF;
+    int rc;
+
+    if ((rc = skip_trivia(lx)) != 0)
+        return rc;
+    off = lx->i;
+    s = lx->s;
+    p = s + off;
+    rest = lx->n - off;
+    if (rest == 0)
+        return push_tok(lx, TK_EOF, triv, off, 0);
+    if (rest >= 2 && p[0] == '\'' && p[1] == '\'') {
+        len = 2;
+        while (len < rest && p[len] == ' ')
+            len++;
+        if (len < rest && p[len] == '\n')
+            len++;
+        else
+            len = 2;
+        lx->i = off + len;
+        return push_mode(lx, MODE_IND) ?: push_tok(lx, TK_IND_OPEN, triv, off, len);
+    }
+    if (p[0] == '"') {
+        lx->i = off + 1;
+        return push_mode(lx, MODE_STR) ?: push_tok(lx, TK_STR_OPEN, triv, off, 1);
+    }
+    if (rest >= 2 && p[0] == '$' && p[1] == '{') {
+        lx->i = off + 2;
+        return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, triv, off, 2);
+    }
+    if (p[0] == '{') {
+        lx->i = off + 1;
+        return push_mode(lx, MODE_BRACE) ?: push_tok(lx, TK_LBRACE, triv, off, 1);
+    }
+    if (p[0] == '}') {
+        if (lx->depth > 0)
+            lx->depth--;
+        lx->i = off + 1;
+        return push_tok(lx, TK_RBRACE, triv, off, 1);
+    }
+    for (k = 0; k < sizeof(puncts) / sizeof(puncts[0]); k++) {
+        size_t pl = strlen(puncts[k].text);
+        if (pl <= rest && memcmp(p, puncts[k].text, pl) == 0) {
+            best = pl;
+            kind = puncts[k].kind;
+            break;
+        }
+    }
+    if ((len = match_id(p, rest)) > best) {
+        best = len;
+        kind = TK_ID;
+        for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+            if (strlen(keywords[k].text) == len && memcmp(p, keywords[k].text, len) == 0)
+                kind = keywords[k].kind;
+    }
+    if ((len = match_int(p, rest)) > best) {
+        best = len;
+        kind = TK_INT;
+    }
+    if ((len = match_float(p, rest)) > best) {
+        best = len;
+        kind = TK_FLOAT;
+    }
+    if ((len = match_path(p, rest)) > best) {
+        best = len;
+        kind = TK_PATH;
+    }
+    if ((len = match_hpath(p, rest)) > best) {
+        best = len;
+        kind = TK_HPATH;
+    }
+    if ((len = match_spath(p, rest)) > best) {
+        best = len;
+        kind = TK_SPATH;
+    }
+    if ((len = match_uri(p, rest)) > best) {
+        best = len;
+        kind = TK_URI;
+    }
+    if (best == 0) {
+        char msg[64];
+        if ((unsigned char)p[0] >= 0x20 && (unsigned char)p[0] < 0x7f)
+            snprintf(msg, sizeof(msg), "unexpected character '%c'", p[0]);
+        else
+            snprintf(msg, sizeof(msg), "unexpected byte 0x%02x", (unsigned char)p[0]);
+        return lex_error(lx, off, msg);
+    }
+    if ((kind == TK_PATH || kind == TK_HPATH) && p[best - 1] == '/') {
+        if (off + best + 1 < lx->n && s[off + best] == '$' && s[off + best + 1] == '{')
+            return lex_error(lx, off, "unsupported: path interpolation");
+        return lex_error(lx, off, "path has a trailing slash");
+    }
+    lx->i = off + best;
+    return push_tok(lx, kind, triv, off, best);
+}
+
+int
+reg_lex(struct reg_file *f, struct m3_diag *d)
+{
+    struct lexer lx = {.f = f, .s = f->src, .n = f->len, .d = d};
+    int rc;
+
+    if ((rc = compute_lines(f)) != 0)
+        goto out;
+    for (;;) {
+        enum mode m = lx.depth ? lx.stack[lx.depth - 1] : MODE_BRACE;
+        if (m == MODE_STR)
+            rc = lex_string(&lx);
+        else if (m == MODE_IND)
+            rc = lex_ind_string(&lx);
+        else
+            rc = lex_expr(&lx);
+        if (rc != 0)
+            goto out;
+        if (f->toks[f->ntoks - 1].kind == TK_EOF)
+            break;
+    }
+out:
+    free(lx.stack);
+    return rc;
+}
+
+size_t
+reg_decode_str_part(const char *s, size_t n, int ind, char *out)
+{
+    size_t i = 0, o = 0;
+
+    if (ind) {
+        if (n >= 3 && s[0] == '\'' && s[1] == '\'') {
+            if (s[2] == '\'') {
+                out[o++] = '\'';
+                out[o++] = '\'';
+                return o;
+            }
+            if (s[2] == '$') {
+                out[o++] = '$';
+                return o;
+            }
+            if (s[2] == '\\' && n >= 4) {
+                char c = s[3];
+                out[o++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+                return o;
+            }
+        }
+        memcpy(out, s, n);
+        return n;
+    }
+    while (i < n) {
+        if (s[i] == '\\' && i + 1 < n) {
+            char c = s[i + 1];
+            out[o++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+            i += 2;
+        } else {
+            out[o++] = s[i++];
+        }
+    }
+    return o;
+}

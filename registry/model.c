@@ -1,0 +1,359 @@
+/* model.c: the evaluated registry (agenix's secrets.nix model) and its validation, in the
+ * spirit of ragenix's JSON schema. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/eval.h"
+
+int
+reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json,
+              size_t *len, struct m3_diag *d)
+{
+    struct reg_ctx c;
+    struct reg_val *v;
+    int rc;
+
+    if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
+        return rc;
+    if ((rc = reg_eval_run(&c, 1, &v)) == 0)
+        rc = reg_json(&c, v, json, len);
+    reg_ctx_free(&c);
+    return rc;
+}
+
+static const char *
+intern_file(struct reg_ctx *c, struct reg_registry *r, const char *name)
+{
+    size_t i;
+    char **files, *copy;
+
+    for (i = 0; i < r->nfiles; i++)
+        if (strcmp(r->files[i], name) == 0)
+            return r->files[i];
+    files = realloc(r->files, (r->nfiles + 1) * sizeof(*files));
+    if (files == NULL || (copy = strdup(name)) == NULL) {
+        if (files != NULL)
+            r->files = files;
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    }
+    r->files = files;
+    r->files[r->nfiles++] = copy;
+    return copy;
+}
+
+static void
+span_of(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *n, struct reg_span *sp)
+{
+    if (n == NULL) {
+        memset(sp, 0, sizeof(*sp));
+        return;
+    }
+    reg_node_span(n, sp);
+    sp->file = intern_file(c, r, n->file->name);
+}
+
+static char *
+xstrndup(struct reg_ctx *c, const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static void *
+xcalloc(struct reg_ctx *c, size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+
+    if (p == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    return p;
+}
+
+static const struct reg_node *
+top_set(const struct reg_file *f)
+{
+    const struct reg_node *n = f->root->a;
+
+    for (;;) {
+        if (n->kind == N_PAREN || n->kind == N_LET)
+            n = n->a;
+        else
+            return n;
+    }
+}
+
+static int
+ptr_cmp(const void *x, const void *y)
+{
+    const struct reg_node *a = (*(struct reg_node *const *)x)->a->items[0];
+    const struct reg_node *b = (*(struct reg_node *const *)y)->a->items[0];
+
+    return a < b ? -1 : a > b;
+}
+
+static void
+warn(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *at, const char *name,
+     const char *attr)
+{
+    struct reg_warning *w = realloc(r->warnings, (r->nwarnings + 1) * sizeof(*w));
+    char msg[200];
+
+    if (w == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    r->warnings = w;
+    w = &r->warnings[r->nwarnings++];
+    memset(w, 0, sizeof(*w));
+    span_of(c, r, at, &w->span);
+    snprintf(msg, sizeof(msg), "'%s': unknown attribute '%s' (agenix uses publicKeys and armor)",
+             name, attr);
+    if (at != NULL)
+        snprintf(w->msg, sizeof(w->msg), "%s:%u:%u: %s", w->span.file, w->span.line,
+                 w->span.col, msg);
+    else
+        snprintf(w->msg, sizeof(w->msg), "%s", msg);
+}
+
+static void
+load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a,
+           struct reg_entry *e, const struct reg_node **binds, size_t nbinds)
+{
+    struct reg_val *v = a->v, *keys;
+    const struct reg_attr *pk, *armor;
+    size_t i;
+
+    e->name = xstrndup(c, a->name, a->len);
+    span_of(c, r, a->pos, &e->name_span);
+    e->span = e->name_span;
+    if (binds != NULL && a->pos != NULL) {
+        size_t lo = 0, hi = nbinds;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            const struct reg_node *k = binds[mid]->a->items[0];
+            if (k == a->pos) {
+                span_of(c, r, binds[mid], &e->span);
+                break;
+            }
+            if (k < a->pos)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    reg_force(c, v, a->pos);
+    if (v->t != V_SET)
+        reg_throw(c, M3_EINVAL, a->pos,
+                  "'%s': value is %s, expected a set with publicKeys and optional armor",
+                  e->name, reg_type_name(v));
+    pk = reg_set_get(v->set, "publicKeys", 10);
+    if (pk == NULL)
+        reg_throw(c, M3_EINVAL, a->pos, "'%s': publicKeys is missing", e->name);
+    keys = pk->v;
+    reg_force(c, keys, pk->pos);
+    if (keys->t != V_LIST)
+        reg_throw(c, M3_EINVAL, pk->pos, "'%s': publicKeys is %s, expected a list of strings",
+                  e->name, reg_type_name(keys));
+    if (keys->list.n == 0)
+        reg_throw(c, M3_EINVAL, pk->pos, "'%s': publicKeys is empty", e->name);
+    span_of(c, r, keys->src, &e->keys_span);
+    e->keys = xcalloc(c, keys->list.n, sizeof(*e->keys));
+    e->key_spans = xcalloc(c, keys->list.n, sizeof(*e->key_spans));
+    for (i = 0; i < keys->list.n; i++) {
+        struct reg_val *k = keys->list.v[i];
+        reg_force(c, k, pk->pos);
+        if (k->t != V_STR)
+            reg_throw(c, M3_EINVAL, k->src != NULL ? k->src : pk->pos,
+                      "'%s': publicKeys element %zu is %s, expected a string", e->name, i + 1,
+                      reg_type_name(k));
+        e->keys[i] = xstrndup(c, k->str.s, k->str.n);
+        e->nkeys = i + 1;
+        span_of(c, r, k->src != NULL ? k->src : pk->pos, &e->key_spans[i]);
+    }
+    armor = reg_set_get(v->set, "armor", 5);
+    if (armor != NULL) {
+        reg_force(c, armor->v, armor->pos);
+        if (armor->v->t != V_BOOL)
+            reg_throw(c, M3_EINVAL, armor->pos, "'%s': armor is %s, expected a Boolean",
+                      e->name, reg_type_name(armor->v));
+        e->armor = armor->v->b;
+        e->has_armor = true;
+    }
+    for (i = 0; i < v->set->n; i++) {
+        const struct reg_attr *x = &v->set->a[i];
+        if (x == pk || x == armor)
+            continue;
+        warn(c, r, x->pos, e->name, x->name);
+    }
+}
+
+static void
+load_keybinds(struct reg_ctx *c, struct reg_registry *r)
+{
+    const struct reg_node *let = c->top_let;
+    size_t i, k;
+
+    if (let == NULL || c->top_let_env == NULL)
+        return;
+    r->keybinds = xcalloc(c, let->nitems, sizeof(*r->keybinds));
+    for (i = 0; i < let->nitems; i++) {
+        const struct reg_node *b = let->items[i];
+        const struct reg_attr *a;
+        struct reg_keybind *kb;
+        size_t len;
+        const char *name;
+        int ok = 1;
+        if (b->kind != N_BIND || b->a->nitems != 1 || b->a->items[0]->kind != N_ATTR_ID)
+            continue;
+        name = reg_tok_text(b->file, b->a->items[0]->tok, &len);
+        a = reg_set_get(c->top_let_env->vars, name, len);
+        if (a == NULL || reg_eval_try(c, a->v, 0) != 0)
+            continue;
+        if (a->v->t == V_LIST) {
+            for (k = 0; k < a->v->list.n && ok; k++)
+                ok = reg_eval_try(c, a->v->list.v[k], 0) == 0 && a->v->list.v[k]->t == V_STR;
+        } else {
+            ok = a->v->t == V_STR;
+        }
+        if (!ok)
+            continue;
+        kb = &r->keybinds[r->nkeybinds++];
+        kb->name = xstrndup(c, name, len);
+        kb->is_list = a->v->t == V_LIST;
+        span_of(c, r, b, &kb->span);
+        span_of(c, r, b->b, &kb->value_span);
+        if (kb->is_list) {
+            kb->values = xcalloc(c, a->v->list.n, sizeof(*kb->values));
+            for (k = 0; k < a->v->list.n; k++) {
+                kb->values[k] = xstrndup(c, a->v->list.v[k]->str.s, a->v->list.v[k]->str.n);
+                kb->nvalues = k + 1;
+            }
+        } else {
+            kb->values = xcalloc(c, 1, sizeof(*kb->values));
+            kb->values[0] = xstrndup(c, a->v->str.s, a->v->str.n);
+            kb->nvalues = 1;
+        }
+    }
+}
+
+int
+reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
+                  struct reg_registry **out, struct m3_diag *d)
+{
+    struct reg_ctx c;
+    struct reg_registry *volatile r = NULL;
+    struct reg_val *v;
+    const struct reg_node *top, **volatile binds = NULL;
+    size_t nbinds = 0, i;
+    jmp_buf jb;
+    int rc;
+
+    *out = NULL;
+    if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
+        return rc;
+    if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(f->name)) == NULL) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = reg_eval_run(&c, 0, &v)) != 0)
+        goto out;
+    c.jmp = &jb;
+    if (setjmp(jb) != 0) {
+        rc = c.rc;
+        goto out;
+    }
+    top = top_set(f);
+    r->computed = top->kind != N_SET;
+    if (v->t == V_LAMBDA || v->t == V_PRIM)
+        reg_throw(&c, M3_EUNSUPPORTED, f->root->a,
+                  "unsupported: the registry is a function (a top-level function is not "
+                  "called)");
+    if (v->t != V_SET)
+        reg_throw(&c, M3_EINVAL, f->root->a, "the registry is %s, expected a set of secrets",
+                  reg_type_name(v));
+    if (!r->computed) {
+        binds = xcalloc(&c, top->nitems, sizeof(*binds));
+        for (i = 0; i < top->nitems; i++)
+            if (top->items[i]->kind == N_BIND)
+                binds[nbinds++] = top->items[i];
+        qsort(binds, nbinds, sizeof(*binds), ptr_cmp);
+    }
+    r->entries = xcalloc(&c, v->set->n, sizeof(*r->entries));
+    for (i = 0; i < v->set->n; i++) {
+        r->nentries = i + 1;
+        load_entry(&c, r, &v->set->a[i], &r->entries[i], binds, nbinds);
+    }
+    load_keybinds(&c, r);
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    free(binds);
+    reg_registry_free(r);
+    reg_ctx_free(&c);
+    return rc;
+}
+
+void
+reg_registry_free(struct reg_registry *r)
+{
+    size_t i, k;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->nentries; i++) {
+        for (k = 0; k < r->entries[i].nkeys; k++)
+            free(r->entries[i].keys[k]);
+        free(r->entries[i].keys);
+        free(r->entries[i].key_spans);
+        free(r->entries[i].name);
+    }
+    free(r->entries);
+    for (i = 0; i < r->nkeybinds; i++) {
+        for (k = 0; k < r->keybinds[i].nvalues; k++)
+            free(r->keybinds[i].values[k]);
+        free(r->keybinds[i].values);
+        free(r->keybinds[i].name);
+    }
+    free(r->keybinds);
+    free(r->warnings);
+    for (i = 0; i < r->nfiles; i++)
+        free(r->files[i]);
+    free(r->files);
+    free(r->path);
+    free(r);
+}
+
+const struct reg_entry *
+reg_registry_find(const struct reg_registry *r, const char *name)
+{
+    size_t lo = 0, hi = r->nentries;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int k = strcmp(r->entries[mid].name, name);
+        if (k == 0)
+            return &r->entries[mid];
+        if (k < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const struct reg_keybind *
+reg_registry_keybind(const struct reg_registry *r, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < r->nkeybinds; i++)
+        if (strcmp(r->keybinds[i].name, name) == 0)
+            return &r->keybinds[i];
+    return NULL;
+}

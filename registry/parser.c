@@ -1,0 +1,810 @@
+/* parser.c: the Nix grammar (Nix 2.8's parser.y) as recursive descent with operator
+ * precedence, building struct reg_node trees over the token array. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/syntax.h"
+
+/* Operator levels, lowest first, as in parser.y's %left/%right/%nonassoc list. */
+enum {
+    L_IMPL = 1,
+    L_OR,
+    L_AND,
+    L_EQ,
+    L_CMP,
+    L_UPDATE,
+    L_NOT,
+    L_ADD,
+    L_MUL,
+    L_CONCAT,
+    L_HAS,
+    L_NEG,
+};
+
+enum assoc { A_LEFT, A_RIGHT, A_NONE };
+
+struct parser {
+    struct reg_file *f;
+    const struct reg_token *t;
+    uint32_t pos;
+    struct reg_arena *arena;
+    struct m3_diag *d;
+    jmp_buf fail;
+    int rc;
+    unsigned depth;
+};
+
+struct vec {
+    struct reg_node **v;
+    size_t n, cap;
+};
+
+static struct reg_node *parse_expr(struct parser *p);
+static struct reg_node *parse_select(struct parser *p);
+
+static _Noreturn void
+fail_code(struct parser *p, int rc)
+{
+    p->rc = rc;
+    longjmp(p->fail, 1);
+}
+
+static _Noreturn void
+fail_at(struct parser *p, uint32_t tok, const char *expected)
+{
+    const struct reg_token *t = &p->t[tok];
+    unsigned line, col;
+    char what[64];
+
+    reg_linecol(p->f, t->off, &line, &col);
+    if (t->kind == TK_EOF)
+        snprintf(what, sizeof(what), "end of file");
+    else
+        snprintf(what, sizeof(what), "'%.*s'", t->len > 24 ? 24 : (int)t->len, p->f->src + t->off);
+    if (p->d != NULL) {
+        p->d->line = line;
+        p->d->col = col;
+    }
+    if (expected != NULL)
+        m3_diag_set(p->d, M3_ESYNTAX, "%s:%u:%u: unexpected %s, expected %s", p->f->name, line, col,
+                    what, expected);
+    else
+        m3_diag_set(p->d, M3_ESYNTAX, "%s:%u:%u: unexpected %s", p->f->name, line, col, what);
+    fail_code(p, M3_ESYNTAX);
+}
+
+static enum reg_tok
+peek(const struct parser *p, uint32_t ahead)
+{
+    uint32_t i = p->pos + ahead;
+
+    for (uint32_t k = p->pos; k < i; k++)
+        if (p->t[k].kind == TK_EOF)
+            return TK_EOF;
+    return p->t[i].kind;
+}
+
+static uint32_t
+expect(struct parser *p, enum reg_tok k, const char *name)
+{
+    if (p->t[p->pos].kind != k)
+        fail_at(p, p->pos, name);
+    return p->pos++;
+}
+
+static struct reg_node *
+node(struct parser *p, enum reg_nkind kind, uint32_t t0)
+{
+    struct reg_node *n = reg_arena_alloc(p->arena, sizeof(*n));
+
+    if (n == NULL)
+        fail_code(p, M3_ENOMEM);
+    n->kind = kind;
+    n->t0 = t0;
+    n->t1 = t0;
+    n->file = p->f;
+    return n;
+}
+
+static void
+vec_push(struct parser *p, struct vec *v, struct reg_node *n)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 8;
+        struct reg_node **nv = reg_arena_alloc(p->arena, cap * sizeof(*nv));
+        if (nv == NULL)
+            fail_code(p, M3_ENOMEM);
+        if (v->n)
+            memcpy(nv, v->v, v->n * sizeof(*nv));
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = n;
+}
+
+static void
+set_items(struct reg_node *n, struct vec *v)
+{
+    n->items = v->v;
+    n->nitems = v->n;
+}
+
+static void
+finish(struct parser *p, struct reg_node *n)
+{
+    n->t1 = p->pos - 1;
+}
+
+static struct reg_node *
+parse_string(struct parser *p, enum reg_tok open, enum reg_tok close, enum reg_nkind kind)
+{
+    struct reg_node *n = node(p, kind, p->pos), *part;
+    struct vec v = {0};
+
+    expect(p, open, open == TK_STR_OPEN ? "'\"'" : "''");
+    for (;;) {
+        enum reg_tok k = p->t[p->pos].kind;
+        if (k == close)
+            break;
+        if (k == TK_STR_PART) {
+            part = node(p, N_STRLIT, p->pos);
+            part->tok = p->pos++;
+        } else if (k == TK_DOLLAR_CURLY) {
+            part = node(p, N_INTERP, p->pos++);
+            part->a = parse_expr(p);
+            expect(p, TK_RBRACE, "'}'");
+            finish(p, part);
+        } else {
+            fail_at(p, p->pos, "end of string");
+        }
+        vec_push(p, &v, part);
+    }
+    p->pos++;
+    set_items(n, &v);
+    finish(p, n);
+    return n;
+}
+
+static struct reg_node *
+parse_attr(struct parser *p)
+{
+    struct reg_node *n;
+
+    switch (p->t[p->pos].kind) {
+    case TK_ID:
+    case TK_OR_KW:
+        n = node(p, N_ATTR_ID, p->pos);
+        n->tok = p->pos++;
+        return n;
+    case TK_STR_OPEN:
+        return parse_string(p, TK_STR_OPEN, TK_STR_CLOSE, N_STR);
+    case TK_DOLLAR_CURLY:
+        n = node(p, N_INTERP, p->pos++);
+        n->a = parse_expr(p);
+        expect(p, TK_RBRACE, "'}'");
+        finish(p, n);
+        return n;
+    default:
+        fail_at(p, p->pos, "attribute name");
+    }
+}
+
+static struct reg_node *
+parse_attrpath(struct parser *p)
+{
+    struct reg_node *n = node(p, N_ATTRPATH, p->pos);
+    struct vec v = {0};
+
+    vec_push(p, &v, parse_attr(p));
+    while (p->t[p->pos].kind == TK_DOT) {
+        p->pos++;
+        vec_push(p, &v, parse_attr(p));
+    }
+    set_items(n, &v);
+    finish(p, n);
+    return n;
+}
+
+/* binds up to (not including) `}` or `in`. */
+static void
+parse_binds(struct parser *p, struct vec *v, enum reg_tok end)
+{
+    struct reg_node *b;
+
+    while (p->t[p->pos].kind != end) {
+        if (p->t[p->pos].kind == TK_INHERIT) {
+            struct vec names = {0};
+            b = node(p, N_INHERIT, p->pos++);
+            if (p->t[p->pos].kind == TK_LPAREN) {
+                p->pos++;
+                b->a = parse_expr(p);
+                expect(p, TK_RPAREN, "')'");
+            }
+            while (p->t[p->pos].kind != TK_SEMI) {
+                enum reg_tok k = p->t[p->pos].kind;
+                if (k != TK_ID && k != TK_OR_KW && k != TK_STR_OPEN)
+                    fail_at(p, p->pos, "';'");
+                vec_push(p, &names, parse_attr(p));
+            }
+            p->pos++;
+            set_items(b, &names);
+        } else {
+            enum reg_tok k = p->t[p->pos].kind;
+            if (k != TK_ID && k != TK_OR_KW && k != TK_STR_OPEN && k != TK_DOLLAR_CURLY)
+                fail_at(p, p->pos, end == TK_IN ? "'in'" : "'}'");
+            b = node(p, N_BIND, p->pos);
+            b->a = parse_attrpath(p);
+            expect(p, TK_ASSIGN, "'='");
+            b->b = parse_expr(p);
+            expect(p, TK_SEMI, "';'");
+        }
+        finish(p, b);
+        vec_push(p, v, b);
+    }
+}
+
+static struct reg_node *
+parse_set(struct parser *p, enum reg_nkind kind, uint32_t t0, int rec)
+{
+    struct reg_node *n = node(p, kind, t0);
+    struct vec v = {0};
+
+    expect(p, TK_LBRACE, "'{'");
+    parse_binds(p, &v, TK_RBRACE);
+    p->pos++;
+    n->flag = rec;
+    set_items(n, &v);
+    finish(p, n);
+    return n;
+}
+
+static struct reg_node *
+leaf(struct parser *p, enum reg_nkind kind)
+{
+    struct reg_node *n = node(p, kind, p->pos);
+
+    n->tok = p->pos++;
+    return n;
+}
+
+static struct reg_node *
+parse_simple(struct parser *p)
+{
+    struct reg_node *n;
+    struct vec v = {0};
+    uint32_t t0 = p->pos;
+
+    switch (p->t[p->pos].kind) {
+    case TK_ID:
+        return leaf(p, N_VAR);
+    case TK_INT:
+        return leaf(p, N_INT);
+    case TK_FLOAT:
+        return leaf(p, N_FLOAT);
+    case TK_PATH:
+        return leaf(p, N_PATH);
+    case TK_HPATH:
+        return leaf(p, N_HPATH);
+    case TK_SPATH:
+        return leaf(p, N_SPATH);
+    case TK_URI:
+        return leaf(p, N_URI);
+    case TK_STR_OPEN:
+        return parse_string(p, TK_STR_OPEN, TK_STR_CLOSE, N_STR);
+    case TK_IND_OPEN:
+        return parse_string(p, TK_IND_OPEN, TK_IND_CLOSE, N_IND_STR);
+    case TK_LPAREN:
+        n = node(p, N_PAREN, p->pos++);
+        n->a = parse_expr(p);
+        expect(p, TK_RPAREN, "')'");
+        finish(p, n);
+        return n;
+    case TK_LET:
+        p->pos++;
+        return parse_set(p, N_LET_SET, t0, 0);
+    case TK_REC:
+        p->pos++;
+        return parse_set(p, N_SET, t0, 1);
+    case TK_LBRACE:
+        return parse_set(p, N_SET, t0, 0);
+    case TK_LBRACK:
+        n = node(p, N_LIST, p->pos++);
+        while (p->t[p->pos].kind != TK_RBRACK) {
+            if (p->t[p->pos].kind == TK_EOF)
+                fail_at(p, p->pos, "']'");
+            vec_push(p, &v, parse_select(p));
+        }
+        p->pos++;
+        set_items(n, &v);
+        finish(p, n);
+        return n;
+    default:
+        fail_at(p, p->pos, NULL);
+    }
+}
+
+static int
+starts_simple(const struct parser *p)
+{
+    switch (p->t[p->pos].kind) {
+    case TK_ID:
+    case TK_INT:
+    case TK_FLOAT:
+    case TK_PATH:
+    case TK_HPATH:
+    case TK_SPATH:
+    case TK_URI:
+    case TK_STR_OPEN:
+    case TK_IND_OPEN:
+    case TK_LPAREN:
+    case TK_REC:
+    case TK_LBRACE:
+    case TK_LBRACK:
+        return 1;
+    case TK_LET:
+        return peek(p, 1) == TK_LBRACE;
+    default:
+        return 0;
+    }
+}
+
+static struct reg_node *
+parse_select(struct parser *p)
+{
+    uint32_t t0 = p->pos;
+    struct reg_node *s = parse_simple(p), *n;
+
+    if (p->t[p->pos].kind == TK_DOT) {
+        p->pos++;
+        n = node(p, N_SELECT, t0);
+        n->a = s;
+        n->b = parse_attrpath(p);
+        if (p->t[p->pos].kind == TK_OR_KW) {
+            p->pos++;
+            n->c = parse_select(p);
+        }
+        finish(p, n);
+        return n;
+    }
+    if (p->t[p->pos].kind == TK_OR_KW) {
+        /* legacy: `f or` applies f to a variable named "or" */
+        n = node(p, N_APP, t0);
+        n->a = s;
+        n->b = leaf(p, N_VAR);
+        finish(p, n);
+        return n;
+    }
+    return s;
+}
+
+static struct reg_node *
+parse_app(struct parser *p)
+{
+    uint32_t t0 = p->pos;
+    struct reg_node *f = parse_select(p), *n;
+
+    while (starts_simple(p)) {
+        n = node(p, N_APP, t0);
+        n->a = f;
+        n->b = parse_select(p);
+        finish(p, n);
+        f = n;
+    }
+    return f;
+}
+
+static int
+binop_level(enum reg_tok k, enum assoc *as)
+{
+    *as = A_LEFT;
+    switch (k) {
+    case TK_IMPL:
+        *as = A_RIGHT;
+        return L_IMPL;
+    case TK_OR:
+        return L_OR;
+    case TK_AND:
+        return L_AND;
+    case TK_EQ:
+    case TK_NEQ:
+        *as = A_NONE;
+        return L_EQ;
+    case TK_LT:
+    case TK_GT:
+    case TK_LEQ:
+    case TK_GEQ:
+        *as = A_NONE;
+        return L_CMP;
+    case TK_UPDATE:
+        *as = A_RIGHT;
+        return L_UPDATE;
+    case TK_PLUS:
+    case TK_MINUS:
+        return L_ADD;
+    case TK_STAR:
+    case TK_SLASH:
+        return L_MUL;
+    case TK_CONCAT:
+        *as = A_RIGHT;
+        return L_CONCAT;
+    case TK_QUESTION:
+        *as = A_NONE;
+        return L_HAS;
+    default:
+        return 0;
+    }
+}
+
+static struct reg_node *
+parse_op(struct parser *p, int min)
+{
+    uint32_t t0 = p->pos;
+    struct reg_node *lhs, *n;
+    enum assoc as;
+    int level, last_none = 0;
+
+    if (++p->depth > 2000)
+        fail_at(p, p->pos, NULL);
+    if (p->t[p->pos].kind == TK_NOT) {
+        lhs = node(p, N_NOT, p->pos++);
+        lhs->a = parse_op(p, L_NOT + 1);
+        finish(p, lhs);
+    } else if (p->t[p->pos].kind == TK_MINUS) {
+        lhs = node(p, N_NEG, p->pos++);
+        lhs->a = parse_op(p, L_NEG + 1);
+        finish(p, lhs);
+    } else {
+        lhs = parse_app(p);
+    }
+    for (;;) {
+        enum reg_tok k = p->t[p->pos].kind;
+        level = binop_level(k, &as);
+        if (level == 0 || level < min)
+            break;
+        if (level == last_none)
+            fail_at(p, p->pos, NULL);
+        p->pos++;
+        if (k == TK_QUESTION) {
+            n = node(p, N_HASATTR, t0);
+            n->a = lhs;
+            n->b = parse_attrpath(p);
+        } else {
+            n = node(p, N_BINOP, t0);
+            n->flag = k;
+            n->a = lhs;
+            n->b = parse_op(p, as == A_RIGHT ? level : level + 1);
+        }
+        finish(p, n);
+        lhs = n;
+        last_none = as == A_NONE ? level : 0;
+    }
+    p->depth--;
+    return lhs;
+}
+
+static int
+looks_like_formals(const struct parser *p)
+{
+    enum reg_tok k1 = peek(p, 1), k2 = peek(p, 2);
+
+    if (k1 == TK_RBRACE)
+        return k2 == TK_COLON || k2 == TK_AT;
+    if (k1 == TK_ELLIPSIS)
+        return 1;
+    return k1 == TK_ID && (k2 == TK_COMMA || k2 == TK_QUESTION || k2 == TK_RBRACE);
+}
+
+static struct reg_node *
+parse_formals(struct parser *p)
+{
+    struct reg_node *n = node(p, N_FORMALS, p->pos), *fm;
+    struct vec v = {0};
+
+    expect(p, TK_LBRACE, "'{'");
+    while (p->t[p->pos].kind != TK_RBRACE) {
+        if (p->t[p->pos].kind == TK_ELLIPSIS) {
+            p->pos++;
+            n->flag = 1;
+            break;
+        }
+        fm = node(p, N_FORMAL, p->pos);
+        fm->tok = expect(p, TK_ID, "identifier");
+        if (p->t[p->pos].kind == TK_QUESTION) {
+            p->pos++;
+            fm->a = parse_expr(p);
+        }
+        finish(p, fm);
+        vec_push(p, &v, fm);
+        if (p->t[p->pos].kind != TK_COMMA)
+            break;
+        p->pos++;
+    }
+    expect(p, TK_RBRACE, "'}'");
+    set_items(n, &v);
+    finish(p, n);
+    return n;
+}
+
+static struct reg_node *
+parse_expr(struct parser *p)
+{
+    uint32_t t0 = p->pos;
+    struct reg_node *n;
+    struct vec v = {0};
+
+    if (++p->depth > 2000)
+        fail_at(p, p->pos, NULL);
+    switch (p->t[p->pos].kind) {
+    case TK_ID:
+        if (peek(p, 1) == TK_COLON) {
+            n = node(p, N_LAMBDA, t0);
+            n->tok = p->pos;
+            p->pos += 2;
+            n->b = parse_expr(p);
+            goto done;
+        }
+        if (peek(p, 1) == TK_AT && peek(p, 2) == TK_LBRACE) {
+            n = node(p, N_LAMBDA, t0);
+            n->tok = p->pos;
+            p->pos += 2;
+            n->a = parse_formals(p);
+            expect(p, TK_COLON, "':'");
+            n->b = parse_expr(p);
+            goto done;
+        }
+        break;
+    case TK_LBRACE:
+        if (looks_like_formals(p)) {
+            n = node(p, N_LAMBDA, t0);
+            n->a = parse_formals(p);
+            if (p->t[p->pos].kind == TK_AT) {
+                p->pos++;
+                n->tok = expect(p, TK_ID, "identifier");
+            }
+            expect(p, TK_COLON, "':'");
+            n->b = parse_expr(p);
+            goto done;
+        }
+        break;
+    case TK_ASSERT:
+    case TK_WITH:
+        n = node(p, p->t[p->pos].kind == TK_WITH ? N_WITH : N_ASSERT, t0);
+        p->pos++;
+        n->a = parse_expr(p);
+        expect(p, TK_SEMI, "';'");
+        n->b = parse_expr(p);
+        goto done;
+    case TK_LET:
+        if (peek(p, 1) == TK_LBRACE)
+            break;
+        n = node(p, N_LET, t0);
+        p->pos++;
+        parse_binds(p, &v, TK_IN);
+        p->pos++;
+        set_items(n, &v);
+        n->a = parse_expr(p);
+        goto done;
+    case TK_IF:
+        n = node(p, N_IF, t0);
+        p->pos++;
+        n->a = parse_expr(p);
+        expect(p, TK_THEN, "'then'");
+        n->b = parse_expr(p);
+        expect(p, TK_ELSE, "'else'");
+        n->c = parse_expr(p);
+        goto done;
+    default:
+        break;
+    }
+    n = parse_op(p, 1);
+    p->depth--;
+    return n;
+done:
+    finish(p, n);
+    p->depth--;
+    return n;
+}
+
+int
+reg_parse(const char *name, const char *src, size_t len, struct reg_file **out, struct m3_diag *d)
+{
+    struct parser p = {.d = d};
+    struct reg_file *f = NULL;
+    struct reg_node *root;
+    int rc = M3_ENOMEM;
+
+    *out = NULL;
+    if (len > UINT32_MAX - 1)
+        return m3_diag_set(d, M3_EINVAL, "%s: file too large", name);
+    if ((f = calloc(1, sizeof(*f))) == NULL || (f->name = strdup(name)) == NULL ||
+        (f->src = malloc(len + 1)) == NULL || (f->arena = reg_arena_new()) == NULL)
+        goto out;
+    memcpy(f->src, src, len);
+    f->src[len] = '\0';
+    f->len = len;
+    if ((rc = reg_lex(f, d)) != 0)
+        goto out;
+    p.f = f;
+    p.t = f->toks;
+    p.arena = f->arena;
+    if (setjmp(p.fail) != 0) {
+        rc = p.rc;
+        goto out;
+    }
+    root = node(&p, N_FILE, 0);
+    root->a = parse_expr(&p);
+    if (p.t[p.pos].kind != TK_EOF)
+        fail_at(&p, p.pos, "end of file");
+    root->t1 = p.pos;
+    f->root = root;
+    *out = f;
+    f = NULL;
+    rc = 0;
+out:
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "%s: out of memory", name);
+    reg_file_free(f);
+    return rc;
+}
+
+void
+reg_file_free(struct reg_file *f)
+{
+    if (f == NULL)
+        return;
+    reg_arena_free(f->arena);
+    free(f->toks);
+    free(f->lines);
+    free(f->src);
+    free(f->name);
+    free(f);
+}
+
+const char *
+reg_file_name(const struct reg_file *f)
+{
+    return f->name;
+}
+
+const char *
+reg_file_text(const struct reg_file *f, size_t *len)
+{
+    if (len != NULL)
+        *len = f->len;
+    return f->src;
+}
+
+const char *
+reg_tok_text(const struct reg_file *f, uint32_t i, size_t *len)
+{
+    *len = f->toks[i].len;
+    return f->src + f->toks[i].off;
+}
+
+size_t
+reg_node_off(const struct reg_node *n)
+{
+    return n->file->toks[n->t0].off;
+}
+
+size_t
+reg_node_end(const struct reg_node *n)
+{
+    const struct reg_token *t = &n->file->toks[n->t1];
+
+    return t->off + t->len;
+}
+
+void
+reg_span_at(const struct reg_file *f, size_t off, size_t len, struct reg_span *sp)
+{
+    sp->file = f->name;
+    sp->off = off;
+    sp->len = len;
+    reg_linecol(f, off, &sp->line, &sp->col);
+}
+
+void
+reg_node_span(const struct reg_node *n, struct reg_span *sp)
+{
+    size_t off = reg_node_off(n);
+
+    reg_span_at(n->file, off, reg_node_end(n) - off, sp);
+}
+
+/* ---- printer ---- */
+
+struct buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
+
+static void
+buf_put(struct buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *np;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        if ((np = realloc(b->p, cap)) == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void
+put_token(struct buf *b, const struct reg_file *f, uint32_t i)
+{
+    const struct reg_token *t = &f->toks[i];
+
+    buf_put(b, f->src + t->triv, t->off + t->len - t->triv);
+}
+
+static int
+by_t0(const void *a, const void *b)
+{
+    const struct reg_node *x = *(struct reg_node *const *)a, *y = *(struct reg_node *const *)b;
+
+    return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
+}
+
+static void
+print_node(struct buf *b, const struct reg_node *n)
+{
+    struct reg_node *fixed[3] = {n->a, n->b, n->c};
+    struct reg_node *stackv[16], **kids = stackv;
+    size_t nk = 0, k, i;
+    uint32_t t;
+
+    if (n->nitems + 3 > 16 && (kids = malloc((n->nitems + 3) * sizeof(*kids))) == NULL) {
+        b->oom = 1;
+        return;
+    }
+    for (i = 0; i < 3; i++)
+        if (fixed[i] != NULL)
+            kids[nk++] = fixed[i];
+    for (i = 0; i < n->nitems; i++)
+        kids[nk++] = n->items[i];
+    qsort(kids, nk, sizeof(*kids), by_t0);
+    for (t = n->t0, k = 0; t <= n->t1;) {
+        if (k < nk && kids[k]->t0 == t) {
+            print_node(b, kids[k]);
+            t = kids[k]->t1 + 1;
+            k++;
+        } else {
+            put_token(b, n->file, t);
+            t++;
+        }
+    }
+    if (kids != stackv)
+        free(kids);
+}
+
+int
+reg_print(const struct reg_file *f, char **out, size_t *len)
+{
+    struct buf b = {0};
+
+    buf_put(&b, "", 0);
+    print_node(&b, f->root);
+    if (b.oom) {
+        free(b.p);
+        return M3_ENOMEM;
+    }
+    *out = b.p;
+    if (len != NULL)
+        *len = b.n;
+    return 0;
+}

@@ -1,0 +1,294 @@
+/* registry.h: secrets.nix without Nix. The public API of the registry layer.
+ *
+ * Four parts, each usable alone:
+ *   1. Syntax: reg_parse() turns a buffer of Nix source into a syntax tree whose nodes carry
+ *      byte spans; comments and whitespace are kept, so reg_print() gives the input back
+ *      byte for byte. Every syntactically valid Nix file parses.
+ *   2. Evaluation: reg_eval_json() evaluates a parsed file like `nix-instantiate --eval
+ *      --strict --json` (for the subset registries use) and reg_registry_load() turns it
+ *      into the agenix model: entries {name, publicKeys[], armor} with the source span each
+ *      value came from, plus the top-level `let` bindings (key names).
+ *   3. Edits: reg_edit_*() compute a new text for the file that changes only the bytes they
+ *      must; the result is re-parsed and re-evaluated before it is returned.
+ *   4. Hosts: reg_hosts_scan() reads hosts/<host>/ modules syntactically and reports which
+ *      secret files each host uses.
+ *
+ * The layer is pure: buffers in, values out. The only file access is through a
+ * struct reg_reader (import, builtins.readFile, host modules), whose default
+ * implementation (reg_reader_fs) refuses any path outside the repository root, and the two
+ * clearly named filesystem helpers reg_locate() and reg_write_atomic().
+ *
+ * Errors: every function returns 0 or a negative M3_E* code (libage/error.h) and, when d is
+ * non-NULL, fills it with one line of the form
+ *     secrets.nix:12:7: unexpected '}', expected ';'
+ * with d->line and d->col set (1-based) for errors that have a position. Evaluation errors
+ * outside the supported subset end with "(use --nix to evaluate with nix-instantiate)". */
+#ifndef M3_REGISTRY_H
+#define M3_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "libage/error.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Positions */
+
+/* A range of bytes in one source file. file points to a path owned by the object the span
+ * came from (reg_file or reg_registry) and lives as long as it. line/col are 1-based and
+ * describe the first byte; len may be 0 (an insertion point). */
+struct reg_span {
+    const char *file;
+    size_t off;
+    size_t len;
+    unsigned line;
+    unsigned col;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * 1. Syntax */
+
+/* A parsed Nix source file: its name, a private copy of its bytes, its tokens (each with
+ * the whitespace and comments before it) and the syntax tree. Opaque; free with
+ * reg_file_free(). */
+struct reg_file;
+
+/* reg_parse: lexes and parses len bytes of src (need not be NUL-terminated; copied). name is
+ * the path used in spans and messages (copied). On success *out owns a new reg_file.
+ * Errors: M3_ESYNTAX (d: "NAME:L:C: unexpected 'TOK', expected 'X'"), M3_ENOMEM. */
+int reg_parse(const char *name, const char *src, size_t len, struct reg_file **out,
+              struct m3_diag *d);
+
+/* reg_file_free: frees f and everything it owns. NULL is a no-op. */
+void reg_file_free(struct reg_file *f);
+
+/* reg_file_name / reg_file_text: the name and source bytes kept in f (owned by f). */
+const char *reg_file_name(const struct reg_file *f);
+const char *reg_file_text(const struct reg_file *f, size_t *len);
+
+/* reg_print: walks the syntax tree and writes every token with its leading trivia, giving a
+ * malloc'd buffer (NUL-terminated, *len excludes the NUL) equal to the parsed input. The
+ * caller frees *out. Errors: M3_ENOMEM. */
+int reg_print(const struct reg_file *f, char **out, size_t *len);
+
+/* reg_span_at: fills sp with the span [off, off+len) of f, computing line and column. */
+void reg_span_at(const struct reg_file *f, size_t off, size_t len, struct reg_span *sp);
+
+/* ---------------------------------------------------------------------------------------
+ * File access for import and builtins.readFile */
+
+/* A reader gives the evaluator the bytes of other files. path is the absolute, normalised
+ * path the Nix expression names (relative paths are resolved against the importing file's
+ * folder before the call). On success *buf is malloc'd (caller frees) and *len its size.
+ * Return 0, M3_ENOTFOUND, M3_EIO or M3_EINVAL (outside the allowed tree), filling d. */
+struct reg_reader {
+    int (*read)(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d);
+    void *ctx;
+};
+
+/* reg_reader_fs: a reader over the real filesystem that refuses any path which, after
+ * resolving symlinks, is not inside root (an absolute path; copied into the reader's
+ * context). Free the context with reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
+int reg_reader_fs(const char *root, struct reg_reader *out);
+void reg_reader_fs_free(struct reg_reader *r);
+
+/* ---------------------------------------------------------------------------------------
+ * 2. Evaluation */
+
+struct reg_eval_opts {
+    /* Reads imported files; NULL means import and readFile are evaluation errors. */
+    const struct reg_reader *reader;
+    /* Absolute path of the folder holding the file being evaluated (for relative paths);
+     * NULL means paths are relative to "/". */
+    const char *base_dir;
+};
+
+/* reg_eval_json: evaluates f fully (as --strict) and prints the value as JSON, byte for
+ * byte what `nix-instantiate --eval --strict --json` prints (without the trailing newline).
+ * *json is malloc'd and NUL-terminated; the caller frees it. Laziness is observable as in
+ * Nix: a binding that is never used is never evaluated.
+ * Errors: M3_EEVAL (d names the construct and "file:line:col"), M3_EUNSUPPORTED (outside
+ * the subset: <nixpkgs>, lib.*, builtins.readDir, getEnv, fetchers, a top-level function,
+ * a path in the output; d suggests --nix), M3_ESYNTAX (an imported file), M3_ENOMEM. */
+int reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json,
+                  size_t *len, struct m3_diag *d);
+
+/* One secret of the registry: `"NAME".publicKeys = [ ... ];` or `"NAME" = { ... };`. */
+struct reg_entry {
+    char *name;                 /* the attribute name, e.g. "secrets/wifi.age" */
+    struct reg_span name_span;  /* where the name is written (its first attribute path) */
+    struct reg_span span;       /* the whole binding, for rm */
+    char **keys;                /* publicKeys, in list order, NUL-terminated strings */
+    struct reg_span *key_spans; /* for each key, the literal it came from */
+    size_t nkeys;
+    struct reg_span keys_span; /* the publicKeys list expression (for add/rm-key) */
+    bool armor;                /* armor = true */
+    bool has_armor;            /* armor was given */
+};
+
+/* A top-level `let` binding of secrets.nix whose value is a string (a key) or a list of
+ * strings (a group such as `users = [ m3tam3re ];`). Other bindings are left out. */
+struct reg_keybind {
+    char *name;
+    char **values; /* one string for a key, the list for a group */
+    size_t nvalues;
+    bool is_list;
+    struct reg_span span;       /* the whole `name = value;` binding */
+    struct reg_span value_span; /* the value expression */
+};
+
+/* A problem that does not stop the registry from being used (unknown attribute, ...). */
+struct reg_warning {
+    char msg[256]; /* "secrets.nix:4:5: 'secrets/a.age': unknown attribute 'owner'" */
+    struct reg_span span;
+};
+
+/* The evaluated and validated registry. Owns every string and span file name in it. */
+struct reg_registry {
+    char *path;                /* the file it came from (as given to reg_registry_load) */
+    struct reg_entry *entries; /* sorted by name (Nix attribute order) */
+    size_t nentries;
+    struct reg_keybind *keybinds; /* in source order */
+    size_t nkeybinds;
+    struct reg_warning *warnings;
+    size_t nwarnings;
+    bool computed; /* the top value is not a plain attribute set literal: edits refuse */
+    char **files;  /* the names spans point to (the registry and what it imports) */
+    size_t nfiles;
+};
+
+/* reg_registry_load: evaluates f and validates it like ragenix's schema: the value is a set
+ * of sets, each with `publicKeys` (a non-empty list of strings) and optional `armor` (a
+ * bool); other attributes become warnings. Recipient syntax is not checked here (that is
+ * keys/); callers check each key and report with key_spans. On success *out is a new
+ * registry (free with reg_registry_free). Errors: as reg_eval_json, and M3_EINVAL for a
+ * schema violation (d names the entry, attribute and position). */
+int reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
+                      struct reg_registry **out, struct m3_diag *d);
+
+/* reg_registry_free: frees r and everything it owns. NULL is a no-op. */
+void reg_registry_free(struct reg_registry *r);
+
+/* reg_registry_find: the entry named name (exactly, e.g. "secrets/wifi.age"), or NULL. */
+const struct reg_entry *reg_registry_find(const struct reg_registry *r, const char *name);
+
+/* reg_registry_keybind: the top-level let binding named name, or NULL. */
+const struct reg_keybind *reg_registry_keybind(const struct reg_registry *r, const char *name);
+
+/* ---------------------------------------------------------------------------------------
+ * Locating the registry (filesystem helper) */
+
+/* reg_locate: picks the registry file agenix would use:
+ *   rules_opt (--rules FILE) if non-NULL, else rules_env (the RULES value, read by cmd/) if
+ *   non-NULL and non-empty, else cwd/secrets.nix if it exists, else the first secrets.nix
+ *   found walking up from cwd, stopping at the repository root (a folder holding .git or
+ *   flake.nix).
+ * *path is malloc'd (caller frees); an explicit rules_opt/rules_env is returned as given.
+ * *how (optional) is set to a static word: "--rules", "RULES", "./secrets.nix", "parent".
+ * Errors: M3_ENOTFOUND (d says where it looked), M3_ENOMEM. */
+int reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char **path,
+               const char **how, struct m3_diag *d);
+
+/* reg_repo_root: the repository root for a file or folder path: the nearest ancestor
+ * holding .git or flake.nix, else the folder of path itself. *root is malloc'd and
+ * absolute. Errors: M3_EIO, M3_ENOMEM. */
+int reg_repo_root(const char *path, char **root, struct m3_diag *d);
+
+/* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
+ * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)
+ * receives the parsed file, which the caller frees. Errors: as reg_parse and
+ * reg_registry_load, M3_ENOTFOUND/M3_EIO for the file itself. */
+int reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
+                  struct m3_diag *d);
+
+/* reg_read_file: reads a whole file into a malloc'd NUL-terminated buffer. */
+int reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d);
+
+/* reg_write_atomic: writes buf to path through a temp file in the same folder (same mode
+ * as the file it replaces, else 0644), fsync, rename, fsync of the folder. On failure the
+ * old file is untouched and no temp file is left. Errors: M3_EIO (d has errno's text). */
+int reg_write_atomic(const char *path, const char *buf, size_t len, struct m3_diag *d);
+
+/* ---------------------------------------------------------------------------------------
+ * 3. Edits (format-preserving)
+ *
+ * Each takes the parsed file f and its loaded registry r, and produces in *out (malloc'd,
+ * NUL-terminated, *len its size) the new text. Only the bytes the edit needs change; new
+ * lines copy the indentation and list style of their neighbours. Before returning, the new
+ * text is parsed and loaded with opts, and the result checked to be exactly the intended
+ * registry; any difference is M3_EEVAL. A registry whose structure is computed (helper
+ * functions, listToAttrs, ...) so that the edit cannot be made textually gives
+ * M3_EUNSUPPORTED ("read-only: ..."), never a wrong rewrite. */
+
+/* reg_edit_add: adds entry name whose publicKeys is the list of the let-bound names
+ * keynames[0..n). M3_EINVAL if name exists or a key name is not bound in the top let. */
+int reg_edit_add(const struct reg_file *f, const struct reg_registry *r,
+                 const struct reg_eval_opts *opts, const char *name, const char *const *keynames,
+                 size_t n, char **out, size_t *len, struct m3_diag *d);
+
+/* reg_edit_set_key: binds keyname to the string key in the top let, replacing the string
+ * literal of an existing binding or adding a binding after the last key binding. */
+int reg_edit_set_key(const struct reg_file *f, const struct reg_registry *r,
+                     const struct reg_eval_opts *opts, const char *keyname, const char *key,
+                     char **out, size_t *len, struct m3_diag *d);
+
+/* reg_edit_rm: removes the entry name (with its own lines, comments before it kept).
+ * M3_ENOTFOUND if absent. */
+int reg_edit_rm(const struct reg_file *f, const struct reg_registry *r,
+                const struct reg_eval_opts *opts, const char *name, char **out, size_t *len,
+                struct m3_diag *d);
+
+/* reg_edit_rm_key: removes the let binding keyname and every bare reference to it in list
+ * literals. M3_ENOTFOUND if not bound; M3_EUNSUPPORTED if another use remains. */
+int reg_edit_rm_key(const struct reg_file *f, const struct reg_registry *r,
+                    const struct reg_eval_opts *opts, const char *keyname, char **out, size_t *len,
+                    struct m3_diag *d);
+
+/* ---------------------------------------------------------------------------------------
+ * 4. Host modules */
+
+/* A secret file a host module refers to: `age.secrets.NAME.file = ../../secrets/x.age;`. */
+struct reg_host_secret {
+    char *secret;         /* NAME (the age.secrets attribute) */
+    char *file;           /* repository-relative path, e.g. "secrets/x.age" */
+    struct reg_span span; /* the file value in its module */
+};
+
+/* A file value the scan could not turn into a repository path (a variable, a function...). */
+struct reg_host_unresolved {
+    char *secret;
+    char *text; /* the expression as written */
+    struct reg_span span;
+};
+
+struct reg_host {
+    char *name;                      /* the folder name under hosts/ */
+    struct reg_host_secret *secrets; /* sorted by file, then secret */
+    size_t nsecrets;
+    struct reg_host_unresolved *unresolved;
+    size_t nunresolved;
+};
+
+struct reg_hosts {
+    struct reg_host *hosts; /* sorted by name */
+    size_t nhosts;
+    char **files; /* every module file read; spans point into these strings */
+    size_t nfiles;
+};
+
+/* reg_scan_module: scans one parsed module syntactically for age.secrets definitions and
+ * appends what it finds to h. module_rel is the module's path relative to the repository
+ * root (e.g. "hosts/m3-ares/default.nix"), used to resolve relative paths. Recognised file
+ * values: relative paths, "${self}/x", self + "/x", inputs.X + "/x", "${inputs.X}/x" (all
+ * taken as relative to the repository root). Errors: M3_ENOMEM. */
+int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg_host *h,
+                    struct m3_diag *d);
+
+/* reg_hosts_scan: scans root/hosts/<host>/ ** / *.nix for every host folder (filesystem
+ * helper around reg_scan_module). A file that does not parse is reported in d and the
+ * scan fails with M3_ESYNTAX. *out is freed with reg_hosts_free.
+ * Errors: M3_ENOTFOUND (no hosts/ folder), M3_ESYNTAX, M3_EIO, M3_ENOMEM. */
+int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
+void reg_hosts_free(struct reg_hosts *h);
+
+#endif

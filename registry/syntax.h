@@ -1,0 +1,170 @@
+/* syntax.h: the tokens and syntax tree behind struct reg_file (internal to registry/).
+ *
+ * Every token records the trivia (whitespace, comments) before it, so the concatenation of
+ * trivia + token text over all tokens, EOF included, is the source. Nodes cover an inclusive
+ * token range [t0, t1]; children are nodes whose ranges nest inside their parent's. */
+#ifndef M3_REGISTRY_SYNTAX_H
+#define M3_REGISTRY_SYNTAX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry/registry.h"
+
+enum reg_tok {
+    TK_EOF,
+    TK_ID,
+    TK_INT,
+    TK_FLOAT,
+    TK_PATH,
+    TK_HPATH,
+    TK_SPATH,
+    TK_URI,
+    TK_STR_OPEN,  /* " */
+    TK_STR_CLOSE, /* " */
+    TK_IND_OPEN,  /* '' plus spaces and a newline when they follow */
+    TK_IND_CLOSE, /* '' */
+    TK_STR_PART,  /* literal bytes of a string (escapes still encoded) */
+    TK_DOLLAR_CURLY,
+    /* keywords */
+    TK_IF,
+    TK_THEN,
+    TK_ELSE,
+    TK_ASSERT,
+    TK_WITH,
+    TK_LET,
+    TK_IN,
+    TK_REC,
+    TK_INHERIT,
+    TK_OR_KW,
+    /* punctuation */
+    TK_ELLIPSIS,
+    TK_EQ,
+    TK_NEQ,
+    TK_LEQ,
+    TK_GEQ,
+    TK_AND,
+    TK_OR,
+    TK_IMPL,
+    TK_UPDATE,
+    TK_CONCAT,
+    TK_LBRACE,
+    TK_RBRACE,
+    TK_LBRACK,
+    TK_RBRACK,
+    TK_LPAREN,
+    TK_RPAREN,
+    TK_SEMI,
+    TK_COLON,
+    TK_COMMA,
+    TK_DOT,
+    TK_ASSIGN,
+    TK_AT,
+    TK_QUESTION,
+    TK_NOT,
+    TK_PLUS,
+    TK_MINUS,
+    TK_STAR,
+    TK_SLASH,
+    TK_LT,
+    TK_GT,
+};
+
+struct reg_token {
+    enum reg_tok kind;
+    uint32_t triv; /* offset of the trivia before the token */
+    uint32_t off;  /* offset of the token */
+    uint32_t len;
+};
+
+enum reg_nkind {
+    N_FILE,     /* a = expression; covers every token including EOF */
+    N_VAR,      /* tok */
+    N_INT,      /* tok */
+    N_FLOAT,    /* tok */
+    N_STR,      /* items: N_STRLIT / N_INTERP parts */
+    N_IND_STR,  /* items: N_STRLIT / N_INTERP parts */
+    N_STRLIT,   /* tok (a TK_STR_PART) */
+    N_INTERP,   /* a = expression in ${ } */
+    N_PATH,     /* tok */
+    N_HPATH,    /* tok */
+    N_SPATH,    /* tok */
+    N_URI,      /* tok */
+    N_PAREN,    /* a */
+    N_LIST,     /* items */
+    N_SET,      /* items: N_BIND / N_INHERIT; flag = rec */
+    N_LET_SET,  /* let { binds } (legacy) */
+    N_LET,      /* items: binds; a = body */
+    N_WITH,     /* a; b */
+    N_ASSERT,   /* a; b */
+    N_IF,       /* a; b; c */
+    N_LAMBDA,   /* tok = argument name or 0; a = N_FORMALS or NULL; b = body */
+    N_FORMALS,  /* items: N_FORMAL; flag = has ellipsis */
+    N_FORMAL,   /* tok = name; a = default or NULL */
+    N_APP,      /* a applied to b */
+    N_SELECT,   /* a . b(N_ATTRPATH) [or c] */
+    N_HASATTR,  /* a ? b(N_ATTRPATH) */
+    N_BINOP,    /* a op b */
+    N_NOT,      /* ! a */
+    N_NEG,      /* - a */
+    N_ATTRPATH, /* items: N_ATTR_ID / N_STR / N_INTERP */
+    N_ATTR_ID,  /* tok (an identifier or `or`) */
+    N_BIND,     /* a = N_ATTRPATH; b = value */
+    N_INHERIT,  /* a = source expression or NULL; items: N_ATTR_ID / N_STR */
+};
+
+struct reg_node {
+    enum reg_nkind kind;
+    int flag;                   /* N_SET: rec; N_FORMALS: ellipsis; N_BINOP: enum reg_tok */
+    uint32_t t0, t1;            /* inclusive token range */
+    uint32_t tok;               /* the name or literal token, where the kind has one */
+    struct reg_node *a, *b, *c; /* fixed children (see enum) */
+    struct reg_node **items;    /* variable children, in source order */
+    size_t nitems;
+    const struct reg_file *file;
+};
+
+struct reg_file {
+    char *name;
+    char *src;
+    size_t len;
+    struct reg_token *toks;
+    size_t ntoks;
+    uint32_t *lines; /* offset of each line start */
+    size_t nlines;
+    struct reg_node *root; /* N_FILE */
+    struct reg_arena *arena;
+};
+
+/* A bump allocator: everything freed at once. */
+struct reg_arena;
+struct reg_arena *reg_arena_new(void);
+void *reg_arena_alloc(struct reg_arena *a, size_t n); /* zeroed; NULL when out of memory */
+char *reg_arena_strndup(struct reg_arena *a, const char *s, size_t n);
+void reg_arena_free(struct reg_arena *a);
+
+/* reg_lex: fills f->toks (ending with TK_EOF) and f->lines. M3_ESYNTAX / M3_ENOMEM. */
+int reg_lex(struct reg_file *f, struct m3_diag *d);
+
+/* reg_tok_name: a printable name for a token kind ("'}'", "identifier", "end of file"). */
+const char *reg_tok_name(enum reg_tok k);
+
+/* reg_linecol: 1-based line and column of byte offset off in f. */
+void reg_linecol(const struct reg_file *f, size_t off, unsigned *line, unsigned *col);
+
+/* reg_node_off / reg_node_end: byte range of a node's tokens (trivia before t0 excluded). */
+size_t reg_node_off(const struct reg_node *n);
+size_t reg_node_end(const struct reg_node *n);
+
+/* reg_node_span: the span of node n. */
+void reg_node_span(const struct reg_node *n, struct reg_span *sp);
+
+/* reg_tok_text: the text of token i of f. */
+const char *reg_tok_text(const struct reg_file *f, uint32_t i, size_t *len);
+
+/* reg_decode_str_part: decodes the escapes of a TK_STR_PART token (in a "..." string when
+ * ind is 0, in an indented string otherwise) into out (at most the token's length bytes);
+ * returns the decoded length. */
+size_t reg_decode_str_part(const char *s, size_t n, int ind, char *out);
+
+#endif
