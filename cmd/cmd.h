@@ -48,5 +48,6 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_hosts(int argc, char **argv);
 
 #endif

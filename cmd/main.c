@@ -18,6 +18,7 @@ static const struct m3_cmd commands[] = {
     {"encrypt", cmd_encrypt, "encrypt a file to recipients or a passphrase"},
     {"decrypt", cmd_decrypt, "decrypt a file with identities or a passphrase"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
+    {"hosts", cmd_hosts, "list hosts' SSH keys; sync, add or remove them in the registry"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
 };
