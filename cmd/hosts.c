@@ -437,14 +437,6 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
     int rc;
 
     m3_diag_clear(&d);
-    rc = source_key(c, host, &src, origin, sizeof(origin), !named);
-    if (rc == M3_ENOTFOUND && !named) {
-        printf("%s: no key in %s, skipped\n", host, c->o->from ? c->o->from : "its hosts/ folder");
-        res = SYNC_SAME;
-        goto out;
-    }
-    if (rc != 0)
-        goto out;
     rc = hostkeys_repo_binding(&c->repo, host, &cur, &d);
     if (rc == M3_ENOTFOUND) {
         m3_error("%s: not in the registry (%s has no binding '%s')", host, c->repo.rules, host);
@@ -456,6 +448,14 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
         m3_error("%s", d.msg);
         goto out;
     }
+    rc = source_key(c, host, &src, origin, sizeof(origin), !named);
+    if (rc == M3_ENOTFOUND && !named) {
+        printf("%s: no key in %s, skipped\n", host, c->o->from ? c->o->from : "its hosts/ folder");
+        res = SYNC_SAME;
+        goto out;
+    }
+    if (rc != 0)
+        goto out;
     if (hostkey_equal(&cur, &src)) {
         printf("%s: up to date (%s)\n", host, cur.fp);
         res = SYNC_SAME;
@@ -466,8 +466,6 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
         goto out;
     }
     m3_warn("%s: HOST KEY CHANGED: the registry has %s, %s has %s", host, cur.fp, origin, src.fp);
-    printf("%s: %s %s -> %s (%s)\n", host, c->o->dry_run ? "would change" : "changed", cur.fp,
-           src.fp, origin);
     if ((rc = hostkeys_repo_secrets_with(&c->repo, &cur, &names, &n)) != 0 ||
         (copy = strv_dup(names, n)) == NULL) {
         m3_error("out of memory");
@@ -479,6 +477,8 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
             m3_hint("edit the binding of '%s' by hand, or make it a plain string", host);
         goto out;
     }
+    printf("%s: %s %s -> %s (%s)\n", host, c->o->dry_run ? "would change" : "changed", cur.fp,
+           src.fp, origin);
     *affected = copy;
     *naffected = n;
     copy = NULL;
