@@ -49,5 +49,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static int cmd_help(int argc, char **argv);
 static const struct m3_cmd commands[] = {
     {"encrypt", cmd_encrypt, "encrypt a file to recipients or a passphrase"},
     {"decrypt", cmd_decrypt, "decrypt a file with identities or a passphrase"},
+    {"registry", cmd_registry, "read and change secrets.nix (eval, add, set-key, rm, rm-key, hosts)"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
     {"hosts", cmd_hosts, "list hosts' SSH keys; sync, add or remove them in the registry"},
     {"version", cmd_version, "print the version"},

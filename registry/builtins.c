@@ -4,7 +4,8 @@
 
 #include "registry/eval.h"
 
-#define ARGS struct reg_ctx *c, struct reg_val **args, struct reg_val *out, const struct reg_node *at
+#define ARGS                                                                                       \
+    struct reg_ctx *c, struct reg_val **args, struct reg_val *out, const struct reg_node *at
 
 static struct reg_val *
 force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
@@ -16,16 +17,15 @@ force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
 static struct reg_val *
 want(struct reg_ctx *c, struct reg_val *v, enum reg_vtype t, const struct reg_node *at)
 {
-    static const char *names[] = {[V_LIST] = "a list", [V_SET] = "a set", [V_STR] = "a string",
-                                  [V_INT] = "an integer", [V_BOOL] = "a Boolean",
-                                  [V_LAMBDA] = "a function"};
+    static const char *names[] = {
+        [V_LIST] = "a list",    [V_SET] = "a set",      [V_STR] = "a string",
+        [V_INT] = "an integer", [V_BOOL] = "a Boolean", [V_LAMBDA] = "a function"};
 
     reg_force(c, v, at);
     if (t == V_LAMBDA && v->t == V_PRIM)
         return v;
     if (v->t != t)
-        reg_throw(c, M3_EEVAL, at, "value is %s while %s was expected", reg_type_name(v),
-                  names[t]);
+        reg_throw(c, M3_EEVAL, at, "value is %s while %s was expected", reg_type_name(v), names[t]);
     return v;
 }
 
@@ -370,21 +370,21 @@ b_isNull(ARGS)
 static void
 b_typeOf(ARGS)
 {
-    static const char *names[] = {[V_NULL] = "null", [V_BOOL] = "bool", [V_INT] = "int",
-                                  [V_FLOAT] = "float", [V_STR] = "string", [V_PATH] = "path",
-                                  [V_LIST] = "list", [V_SET] = "set", [V_LAMBDA] = "lambda",
-                                  [V_PRIM] = "lambda"};
+    static const char *names[] = {
+        [V_NULL] = "null",     [V_BOOL] = "bool",  [V_INT] = "int",   [V_FLOAT] = "float",
+        [V_STR] = "string",    [V_PATH] = "path",  [V_LIST] = "list", [V_SET] = "set",
+        [V_LAMBDA] = "lambda", [V_PRIM] = "lambda"};
     const char *n = names[force(c, args[0], at)->t];
 
     *out = *reg_new_str(c, n, strlen(n));
 }
 
-#define IS(fname, cond)                                                                         \
-    static void fname(ARGS)                                                                     \
-    {                                                                                           \
-        struct reg_val *v = force(c, args[0], at);                                              \
-        out->t = V_BOOL;                                                                        \
-        out->b = (cond);                                                                        \
+#define IS(fname, cond)                                                                            \
+    static void fname(ARGS)                                                                        \
+    {                                                                                              \
+        struct reg_val *v = force(c, args[0], at);                                                 \
+        out->t = V_BOOL;                                                                           \
+        out->b = (cond);                                                                           \
     }
 IS(b_isString, v->t == V_STR)
 IS(b_isList, v->t == V_LIST)

@@ -114,17 +114,27 @@ const char *
 reg_type_name(const struct reg_val *v)
 {
     switch (v->t) {
-    case V_NULL: return "null";
-    case V_BOOL: return "a Boolean";
-    case V_INT: return "an integer";
-    case V_FLOAT: return "a float";
-    case V_STR: return "a string";
-    case V_PATH: return "a path";
-    case V_LIST: return "a list";
-    case V_SET: return "a set";
+    case V_NULL:
+        return "null";
+    case V_BOOL:
+        return "a Boolean";
+    case V_INT:
+        return "an integer";
+    case V_FLOAT:
+        return "a float";
+    case V_STR:
+        return "a string";
+    case V_PATH:
+        return "a path";
+    case V_LIST:
+        return "a list";
+    case V_SET:
+        return "a set";
     case V_LAMBDA:
-    case V_PRIM: return "a function";
-    default: return "a thunk";
+    case V_PRIM:
+        return "a function";
+    default:
+        return "a thunk";
     }
 }
 
@@ -146,8 +156,8 @@ push_forcing(struct reg_ctx *c, struct reg_val *v)
     c->nforcing++;
 }
 
-static struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name,
-                              size_t len, const struct reg_node *at, int lexical_only);
+static struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+                              const struct reg_node *at, int lexical_only);
 
 void
 reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
@@ -175,8 +185,7 @@ reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
         const struct reg_attr *a;
         reg_force(c, from, n);
         if (from->t != V_SET)
-            reg_throw(c, M3_EEVAL, n, "value is %s while a set was expected",
-                      reg_type_name(from));
+            reg_throw(c, M3_EEVAL, n, "value is %s while a set was expected", reg_type_name(from));
         a = reg_set_get(from->set, v->th.name, v->th.len);
         if (a == NULL)
             reg_throw(c, M3_EEVAL, n, "attribute '%.*s' missing", (int)v->th.len, v->th.name);
@@ -218,8 +227,8 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         const char *name = reg_tok_text(n->file, n->tok, &len);
         if ((v = lookup(c, env, name, len, n, 1)) != NULL)
             return v;
-    } else if (n->kind == N_STR && (n->nitems == 0 || (n->nitems == 1 &&
-                                                        n->items[0]->kind == N_STRLIT))) {
+    } else if (n->kind == N_STR &&
+               (n->nitems == 0 || (n->nitems == 1 && n->items[0]->kind == N_STRLIT))) {
         return eval(c, n, env);
     }
     v = reg_new(c, V_THUNK);
@@ -263,8 +272,8 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     if (lexical_only)
         return NULL;
     if ((len == 3 && memcmp(name, "lib", 3) == 0) || (len == 4 && memcmp(name, "pkgs", 4) == 0))
-        reg_throw(c, M3_EUNSUPPORTED, at, "undefined variable '%.*s' (nixpkgs is not available)",
-                  (int)len, name);
+        reg_throw(c, M3_EUNSUPPORTED, at,
+                  "unsupported: undefined variable '%.*s' (nixpkgs needs Nix)", (int)len, name);
     reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
 }
 
@@ -326,7 +335,8 @@ reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, 
             return;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     if (to_string) {
         struct sbuf b = {0};
@@ -363,7 +373,8 @@ reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, 
             *s = b.p;
             *n = b.n;
             return;
-        default: break;
+        default:
+            break;
         }
     }
     reg_throw(c, M3_EEVAL, at, "cannot coerce %s to a string", reg_type_name(v));
@@ -575,8 +586,8 @@ struct def {
     const char **names; /* attribute path, evaluated */
     size_t *lens;
     size_t nnames;
-    const struct reg_node **pos; /* node naming each element */
-    const struct reg_node *value; /* value expression (N_BIND), or NULL */
+    const struct reg_node **pos;    /* node naming each element */
+    const struct reg_node *value;   /* value expression (N_BIND), or NULL */
     const struct reg_node *inherit; /* N_INHERIT, with name = names[last] */
     const struct reg_node *attr;    /* the inherited attribute node */
     struct reg_val *from;           /* inherit (e) */
@@ -620,8 +631,7 @@ attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size
     if (v->t == V_NULL && a->kind == N_INTERP)
         return NULL;
     if (v->t != V_STR)
-        reg_throw(c, M3_EEVAL, a, "value is %s while a string was expected",
-                  reg_type_name(v));
+        reg_throw(c, M3_EEVAL, a, "value is %s while a string was expected", reg_type_name(v));
     s = (char *)v->str.s;
     *len = v->str.n;
     return s;
@@ -678,9 +688,11 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
                 d->names = alloc(c, (np + 1) * sizeof(*d->names));
                 d->lens = alloc(c, (np + 1) * sizeof(*d->lens));
                 d->pos = alloc(c, (np + 1) * sizeof(*d->pos));
-                memcpy(d->names, prefix, np * sizeof(*prefix));
-                memcpy(d->lens, plens, np * sizeof(*plens));
-                memcpy(d->pos, ppos, np * sizeof(*ppos));
+                if (np > 0) {
+                    memcpy(d->names, prefix, np * sizeof(*prefix));
+                    memcpy(d->lens, plens, np * sizeof(*plens));
+                    memcpy(d->pos, ppos, np * sizeof(*ppos));
+                }
                 d->names[np] = name;
                 d->lens[np] = len;
                 d->pos[np] = b->items[k];
@@ -717,8 +729,8 @@ dup_error(struct reg_ctx *c, const struct def *d, size_t k, const struct def *fi
     size_t i, o = 0;
 
     for (i = 0; i <= k && o < sizeof(path) - 1; i++)
-        o += (size_t)snprintf(path + o, sizeof(path) - o, "%s%.*s", i ? "." : "",
-                              (int)d->lens[i], d->names[i]);
+        o += (size_t)snprintf(path + o, sizeof(path) - o, "%s%.*s", i ? "." : "", (int)d->lens[i],
+                              d->names[i]);
     reg_linecol(p->file, reg_node_off(p), &line, &col);
     reg_throw(c, M3_EEVAL, d->pos[k], "attribute '%s' already defined at %s:%u:%u", path,
               p->file->name, line, col);
@@ -734,7 +746,8 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
     struct reg_set *s;
 
     sort_depth = k;
-    qsort(ds, n, sizeof(*ds), def_cmp);
+    if (n > 0)
+        qsort(ds, n, sizeof(*ds), def_cmp);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
                                               ds[j].lens[k]) == 0;
@@ -870,8 +883,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         const struct reg_node *formals = lam->a;
         reg_force(c, arg, at);
         if (arg->t != V_SET)
-            reg_throw(c, M3_EEVAL, at, "value is %s while a set was expected",
-                      reg_type_name(arg));
+            reg_throw(c, M3_EEVAL, at, "value is %s while a set was expected", reg_type_name(arg));
         if (!formals->flag) {
             for (i = 0; i < arg->set->n; i++) {
                 int found = 0;
@@ -909,7 +921,8 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
             d->nnames = 1;
         }
         sort_depth = 0;
-        qsort(ds.v, ds.n, sizeof(*ds.v), def_cmp);
+        if (ds.n > 0)
+            qsort(ds.v, ds.n, sizeof(*ds.v), def_cmp);
         env->vars = reg_new_set(c, ds.n);
         for (i = 0; i < ds.n; i++) {
             struct reg_attr *a = &env->vars->a[n++];
@@ -955,12 +968,17 @@ reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct
     if (a->t != b->t)
         return 0;
     switch (a->t) {
-    case V_NULL: return 1;
-    case V_BOOL: return a->b == b->b;
-    case V_INT: return a->i == b->i;
-    case V_FLOAT: return a->f == b->f;
+    case V_NULL:
+        return 1;
+    case V_BOOL:
+        return a->b == b->b;
+    case V_INT:
+        return a->i == b->i;
+    case V_FLOAT:
+        return a->f == b->f;
     case V_STR:
-    case V_PATH: return a->str.n == b->str.n && memcmp(a->str.s, b->str.s, a->str.n) == 0;
+    case V_PATH:
+        return a->str.n == b->str.n && memcmp(a->str.s, b->str.s, a->str.n) == 0;
     case V_LIST:
         if (a->list.n != b->list.n)
             return 0;
@@ -980,7 +998,8 @@ reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct
                 return 0;
         }
         return 1;
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -1013,9 +1032,15 @@ arith(struct reg_ctx *c, int op, struct reg_val *a, struct reg_val *b, const str
     if (a->t == V_INT && b->t == V_INT) {
         v = reg_new(c, V_INT);
         switch (op) {
-        case TK_PLUS: v->i = (long long)((unsigned long long)a->i + (unsigned long long)b->i); break;
-        case TK_MINUS: v->i = (long long)((unsigned long long)a->i - (unsigned long long)b->i); break;
-        case TK_STAR: v->i = (long long)((unsigned long long)a->i * (unsigned long long)b->i); break;
+        case TK_PLUS:
+            v->i = (long long)((unsigned long long)a->i + (unsigned long long)b->i);
+            break;
+        case TK_MINUS:
+            v->i = (long long)((unsigned long long)a->i - (unsigned long long)b->i);
+            break;
+        case TK_STAR:
+            v->i = (long long)((unsigned long long)a->i * (unsigned long long)b->i);
+            break;
         default:
             if (b->i == 0)
                 reg_throw(c, M3_EEVAL, n, "division by zero");
@@ -1029,9 +1054,15 @@ arith(struct reg_ctx *c, int op, struct reg_val *a, struct reg_val *b, const str
         double x = a->t == V_INT ? (double)a->i : a->f, y = b->t == V_INT ? (double)b->i : b->f;
         v = reg_new(c, V_FLOAT);
         switch (op) {
-        case TK_PLUS: v->f = x + y; break;
-        case TK_MINUS: v->f = x - y; break;
-        case TK_STAR: v->f = x * y; break;
+        case TK_PLUS:
+            v->f = x + y;
+            break;
+        case TK_MINUS:
+            v->f = x - y;
+            break;
+        case TK_STAR:
+            v->f = x * y;
+            break;
         default:
             if (y == 0)
                 reg_throw(c, M3_EEVAL, n, "division by zero");
@@ -1064,30 +1095,38 @@ eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     size_t i, j;
 
     switch (op) {
-    case TK_AND: return mkbool(c, as_bool(c, eval(c, n->a, env), n->a) &&
-                                      as_bool(c, eval(c, n->b, env), n->b));
-    case TK_OR: return mkbool(c, as_bool(c, eval(c, n->a, env), n->a) ||
-                                     as_bool(c, eval(c, n->b, env), n->b));
-    case TK_IMPL: return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a) ||
-                                       as_bool(c, eval(c, n->b, env), n->b));
-    default: break;
+    case TK_AND:
+        return mkbool(c,
+                      as_bool(c, eval(c, n->a, env), n->a) && as_bool(c, eval(c, n->b, env), n->b));
+    case TK_OR:
+        return mkbool(c,
+                      as_bool(c, eval(c, n->a, env), n->a) || as_bool(c, eval(c, n->b, env), n->b));
+    case TK_IMPL:
+        return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a) ||
+                             as_bool(c, eval(c, n->b, env), n->b));
+    default:
+        break;
     }
     a = eval(c, n->a, env);
     b = eval(c, n->b, env);
     switch (op) {
-    case TK_EQ: return mkbool(c, reg_val_eq(c, a, b, n));
-    case TK_NEQ: return mkbool(c, !reg_val_eq(c, a, b, n));
-    case TK_LT: return mkbool(c, less_than(c, a, b, n));
-    case TK_GT: return mkbool(c, less_than(c, b, a, n));
-    case TK_LEQ: return mkbool(c, !less_than(c, b, a, n));
-    case TK_GEQ: return mkbool(c, !less_than(c, a, b, n));
+    case TK_EQ:
+        return mkbool(c, reg_val_eq(c, a, b, n));
+    case TK_NEQ:
+        return mkbool(c, !reg_val_eq(c, a, b, n));
+    case TK_LT:
+        return mkbool(c, less_than(c, a, b, n));
+    case TK_GT:
+        return mkbool(c, less_than(c, b, a, n));
+    case TK_LEQ:
+        return mkbool(c, !less_than(c, b, a, n));
+    case TK_GEQ:
+        return mkbool(c, !less_than(c, a, b, n));
     case TK_CONCAT:
         if (a->t != V_LIST)
-            reg_throw(c, M3_EEVAL, n->a, "value is %s while a list was expected",
-                      reg_type_name(a));
+            reg_throw(c, M3_EEVAL, n->a, "value is %s while a list was expected", reg_type_name(a));
         if (b->t != V_LIST)
-            reg_throw(c, M3_EEVAL, n->b, "value is %s while a list was expected",
-                      reg_type_name(b));
+            reg_throw(c, M3_EEVAL, n->b, "value is %s while a list was expected", reg_type_name(b));
         v = reg_new(c, V_LIST);
         v->src = n;
         v->list.n = a->list.n + b->list.n;
@@ -1169,8 +1208,8 @@ eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 /* ---- selection ---- */
 
 static struct reg_val *
-select_path(struct reg_ctx *c, struct reg_val *v, const struct reg_node *path,
-            struct reg_env *env, int *missing)
+select_path(struct reg_ctx *c, struct reg_val *v, const struct reg_node *path, struct reg_env *env,
+            int *missing)
 {
     size_t i, len;
 
@@ -1211,7 +1250,9 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 
     switch (n->kind) {
     case N_FILE:
-    case N_PAREN: v = eval(c, n->a, env); return v;
+    case N_PAREN:
+        v = eval(c, n->a, env);
+        return v;
     case N_VAR:
         s = reg_tok_text(n->file, n->tok, &len);
         v = lookup(c, env, s, len, n, 0);
@@ -1246,11 +1287,12 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     case N_PATH:
         s = reg_tok_text(n->file, n->tok, &len);
         return path_val(c, canon(c, loaded_of(c, n->file)->dir, s, len), n);
-    case N_HPATH: reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+    case N_HPATH:
+        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
     case N_SPATH:
         s = reg_tok_text(n->file, n->tok, &len);
-        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: search path '%.*s' needs NIX_PATH",
-                  (int)len, s);
+        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: search path '%.*s' needs NIX_PATH", (int)len,
+                  s);
     case N_URI:
         s = reg_tok_text(n->file, n->tok, &len);
         v = reg_new_str(c, s, len);
@@ -1264,7 +1306,8 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             v->list.v[i] = thunk(c, n->items[i], env);
         v->src = n;
         return v;
-    case N_SET: return eval_set(c, n, env, n->flag, NULL);
+    case N_SET:
+        return eval_set(c, n, env, n->flag, NULL);
     case N_LET_SET: {
         struct reg_env *inner;
         const struct reg_attr *body;
@@ -1292,7 +1335,8 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         if (!as_bool(c, eval(c, n->a, env), n->a))
             reg_throw(c, M3_EEVAL, n, "assertion failed");
         return eval(c, n->b, env);
-    case N_IF: return eval(c, as_bool(c, eval(c, n->a, env), n->a) ? n->b : n->c, env);
+    case N_IF:
+        return eval(c, as_bool(c, eval(c, n->a, env), n->a) ? n->b : n->c, env);
     case N_LAMBDA:
         v = reg_new(c, V_LAMBDA);
         v->th.node = n;
@@ -1314,14 +1358,17 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         a = eval(c, n->a, env);
         select_path(c, a, n->b, env, &missing);
         return mkbool(c, !missing);
-    case N_BINOP: return eval_binop(c, n, env);
-    case N_NOT: return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a));
+    case N_BINOP:
+        return eval_binop(c, n, env);
+    case N_NOT:
+        return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a));
     case N_NEG: {
         struct reg_val zero = {.t = V_INT};
         a = eval(c, n->a, env);
         return arith(c, TK_MINUS, &zero, a, n);
     }
-    default: reg_throw(c, M3_EEVAL, n, "internal error: cannot evaluate node %d", n->kind);
+    default:
+        reg_throw(c, M3_EEVAL, n, "internal error: cannot evaluate node %d", n->kind);
     }
 }
 

@@ -84,8 +84,8 @@ struct reg_val {
 
 struct reg_env {
     struct reg_env *up;
-    struct reg_set *vars;  /* NULL for a `with` frame or while being built */
-    struct reg_val *with;  /* the set expression of a `with` frame */
+    struct reg_set *vars; /* NULL for a `with` frame or while being built */
+    struct reg_val *with; /* the set expression of a `with` frame */
     int building;
 };
 
@@ -131,8 +131,8 @@ int reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out);
 int reg_eval_try(struct reg_ctx *c, struct reg_val *v, int deep);
 
 /* Used by builtins.c. */
-_Noreturn void reg_throw(struct reg_ctx *c, int code, const struct reg_node *at,
-                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+_Noreturn void reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
 void reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 void reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 struct reg_val *reg_new(struct reg_ctx *c, enum reg_vtype t);
@@ -142,11 +142,10 @@ void reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct
                const struct reg_node *at);
 const struct reg_attr *reg_set_get(const struct reg_set *s, const char *name, size_t len);
 int reg_name_cmp(const char *a, size_t an, const char *b, size_t bn);
-int reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
-               const struct reg_node *at);
+int reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at);
 const char *reg_type_name(const struct reg_val *v);
-void reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at,
-                    int to_string, char **s, size_t *n);
+void reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
+                    char **s, size_t *n);
 struct reg_val *reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at);
 void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *at, char **buf,
                    size_t *len);

@@ -73,10 +73,10 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
     struct stat st;
 
     if (realpath(path, real) == NULL)
-        return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "cannot read '%s': %s",
-                           path, strerror(errno));
-    if (!(strncmp(real, r->root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0' ||
-                                               strcmp(r->root, "/") == 0)))
+        return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "cannot read '%s': %s", path,
+                           strerror(errno));
+    if (!(strncmp(real, r->root, rl) == 0 &&
+          (real[rl] == '/' || real[rl] == '\0' || strcmp(r->root, "/") == 0)))
         return m3_diag_set(d, M3_EINVAL, "'%s' is outside the repository '%s'", path, r->root);
     if (stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
         char def[PATH_MAX + 16];
@@ -163,7 +163,7 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
            const char **how, struct m3_diag *d)
 {
     char dir[PATH_MAX], cand[PATH_MAX + 16];
-    const char *given = rules_opt != NULL ? rules_opt
+    const char *given = rules_opt != NULL                             ? rules_opt
                         : (rules_env != NULL && rules_env[0] != '\0') ? rules_env
                                                                       : NULL;
 
@@ -195,8 +195,8 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
         parent(dir);
     }
     return m3_diag_set(d, M3_ENOTFOUND,
-                       "no secrets.nix in '%s' or its parents up to the repository root '%s'",
-                       cwd, dir);
+                       "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd,
+                       dir);
 }
 
 int
@@ -267,8 +267,8 @@ reg_write_atomic(const char *path, const char *buf, size_t len, struct m3_diag *
         mode = st.st_mode & 07777;
     snprintf(tmp, sizeof(tmp), "%s/.%s.m3tmpXXXXXX", dir, base);
     if ((fd = mkstemp(tmp)) < 0) {
-        rc = m3_diag_set(d, M3_EIO, "%s: cannot create a temporary file: %s", path,
-                         strerror(errno));
+        rc =
+            m3_diag_set(d, M3_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
         tmp[0] = '\0';
         goto out;
     }

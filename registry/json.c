@@ -79,11 +79,21 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v)
     if (o->rc != 0)
         return;
     switch (v->t) {
-    case V_NULL: put(o, "null", 4); return;
-    case V_BOOL: put(o, v->b ? "true" : "false", v->b ? 4 : 5); return;
-    case V_INT: put(o, num, (size_t)snprintf(num, sizeof(num), "%lld", v->i)); return;
-    case V_FLOAT: put(o, num, (size_t)snprintf(num, sizeof(num), "%g", v->f)); return;
-    case V_STR: put_str(o, v->str.s, v->str.n); return;
+    case V_NULL:
+        put(o, "null", 4);
+        return;
+    case V_BOOL:
+        put(o, v->b ? "true" : "false", v->b ? 4 : 5);
+        return;
+    case V_INT:
+        put(o, num, (size_t)snprintf(num, sizeof(num), "%lld", v->i));
+        return;
+    case V_FLOAT:
+        put(o, num, (size_t)snprintf(num, sizeof(num), "%g", v->f));
+        return;
+    case V_STR:
+        put_str(o, v->str.s, v->str.n);
+        return;
     case V_LIST:
         put(o, "[", 1);
         for (i = 0; i < v->list.n; i++) {

@@ -8,8 +8,8 @@
 #include "registry/eval.h"
 
 int
-reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json,
-              size_t *len, struct m3_diag *d)
+reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json, size_t *len,
+              struct m3_diag *d)
 {
     struct reg_ctx c;
     struct reg_val *v;
@@ -17,8 +17,18 @@ reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char *
 
     if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
         return rc;
-    if ((rc = reg_eval_run(&c, 1, &v)) == 0)
-        rc = reg_json(&c, v, json, len);
+    if ((rc = reg_eval_run(&c, 1, &v)) == 0) {
+        if (v->t == V_LAMBDA || v->t == V_PRIM) {
+            struct reg_span sp;
+            reg_node_span(f->root->a, &sp);
+            rc = m3_diag_set(d, M3_EUNSUPPORTED,
+                             "%s:%u:%u: unsupported: the registry is a function (a top-level "
+                             "function is not called; use --nix to evaluate with nix-instantiate)",
+                             f->name, sp.line, sp.col);
+        } else {
+            rc = reg_json(&c, v, json, len);
+        }
+    }
     reg_ctx_free(&c);
     return rc;
 }
@@ -114,15 +124,15 @@ warn(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *at, const
     snprintf(msg, sizeof(msg), "'%s': unknown attribute '%s' (agenix uses publicKeys and armor)",
              name, attr);
     if (at != NULL)
-        snprintf(w->msg, sizeof(w->msg), "%s:%u:%u: %s", w->span.file, w->span.line,
-                 w->span.col, msg);
+        snprintf(w->msg, sizeof(w->msg), "%s:%u:%u: %s", w->span.file, w->span.line, w->span.col,
+                 msg);
     else
         snprintf(w->msg, sizeof(w->msg), "%s", msg);
 }
 
 static void
-load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a,
-           struct reg_entry *e, const struct reg_node **binds, size_t nbinds)
+load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, struct reg_entry *e,
+           const struct reg_node **binds, size_t nbinds)
 {
     struct reg_val *v = a->v, *keys;
     const struct reg_attr *pk, *armor;
@@ -149,8 +159,8 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a,
     reg_force(c, v, a->pos);
     if (v->t != V_SET)
         reg_throw(c, M3_EINVAL, a->pos,
-                  "'%s': value is %s, expected a set with publicKeys and optional armor",
-                  e->name, reg_type_name(v));
+                  "'%s': value is %s, expected a set with publicKeys and optional armor", e->name,
+                  reg_type_name(v));
     pk = reg_set_get(v->set, "publicKeys", 10);
     if (pk == NULL)
         reg_throw(c, M3_EINVAL, a->pos, "'%s': publicKeys is missing", e->name);
@@ -179,8 +189,8 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a,
     if (armor != NULL) {
         reg_force(c, armor->v, armor->pos);
         if (armor->v->t != V_BOOL)
-            reg_throw(c, M3_EINVAL, armor->pos, "'%s': armor is %s, expected a Boolean",
-                      e->name, reg_type_name(armor->v));
+            reg_throw(c, M3_EINVAL, armor->pos, "'%s': armor is %s, expected a Boolean", e->name,
+                      reg_type_name(armor->v));
         e->armor = armor->v->b;
         e->has_armor = true;
     }

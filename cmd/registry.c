@@ -1,0 +1,457 @@
+/* registry.c: `m3age registry eval|add|set-key|rm|rm-key|hosts`. */
+#include "cmd/cmd.h"
+#include "registry/registry.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct reg_opts {
+    const char *rules;
+    bool json;
+    bool nix;
+    bool verbose;
+    int nargs;
+    char **args;
+};
+
+static void
+registry_usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age registry eval [--rules FILE] [--json] [--nix] [-v]\n"
+               "       m3age registry add NAME.age KEYNAME... [--rules FILE]\n"
+               "       m3age registry set-key KEYNAME \"KEY\" [--rules FILE]\n"
+               "       m3age registry rm NAME.age [--rules FILE]\n"
+               "       m3age registry rm-key KEYNAME [--rules FILE]\n"
+               "       m3age registry hosts [--json] [--rules FILE]\n\n"
+               "Read and change secrets.nix without Nix. The registry is --rules FILE, else\n"
+               "$RULES, else ./secrets.nix, else the first secrets.nix up to the repository root.\n"
+               "eval prints the entries (--json: exactly what nix-instantiate --eval --strict\n"
+               "--json prints; --nix: run nix-instantiate instead). add, set-key, rm and rm-key\n"
+               "change only the bytes they must and check the result before writing it.\n"
+               "hosts lists the secret files each hosts/<host>/ module uses.\n");
+}
+
+static int
+usage_error(const char *why)
+{
+    m3_error("%s", why);
+    registry_usage(stderr);
+    return M3_EXIT_USAGE;
+}
+
+/* parse_opts: options anywhere among the arguments; the rest are positional. */
+static int
+parse_opts(int argc, char **argv, struct reg_opts *o)
+{
+    int i;
+
+    o->args = calloc((size_t)argc + 1, sizeof(*o->args));
+    if (o->args == NULL)
+        return -1;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--rules") == 0) {
+            if (i + 1 >= argc) {
+                usage_error("--rules needs a FILE");
+                return -1;
+            }
+            if (o->rules != NULL) {
+                usage_error("--rules given twice");
+                return -1;
+            }
+            o->rules = argv[++i];
+        } else if (strncmp(a, "--rules=", 8) == 0) {
+            o->rules = a + 8;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = true;
+        } else if (strcmp(a, "--nix") == 0) {
+            o->nix = true;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            o->verbose = true;
+        } else if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                o->args[o->nargs++] = argv[i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            char why[128];
+            snprintf(why, sizeof(why), "unknown option '%s'", a);
+            usage_error(why);
+            return -1;
+        } else {
+            o->args[o->nargs++] = argv[i];
+        }
+    }
+    return 0;
+}
+
+static char *
+locate(const struct reg_opts *o)
+{
+    struct m3_diag d = {0};
+    const char *how = NULL;
+    char *path = NULL;
+
+    if (reg_locate(o->rules, getenv("RULES"), ".", &path, &how, &d) != 0) {
+        m3_error("%s", d.msg);
+        m3_hint("pass --rules FILE or set RULES to the registry's path");
+        return NULL;
+    }
+    if (o->verbose)
+        m3_info("using registry '%s' (from %s)", path, how);
+    return path;
+}
+
+static void
+report(int rc, const struct m3_diag *d, const char *path)
+{
+    if (d->msg[0] != '\0')
+        m3_error("%s", d->msg);
+    else
+        m3_error("%s: %s", path, m3_strerror(rc));
+    if (rc == M3_EUNSUPPORTED && strstr(d->msg, "--nix") != NULL)
+        m3_hint("run 'm3age registry eval --nix' to evaluate '%s' with nix-instantiate", path);
+}
+
+/* load: parses and evaluates the registry at path; prints errors. */
+static int
+load(const char *path, struct reg_file **f, struct reg_registry **r)
+{
+    struct m3_diag d = {0};
+    int rc = reg_load_path(path, f, r, &d);
+
+    if (rc != 0)
+        report(rc, &d, path);
+    return rc;
+}
+
+static void
+print_warnings(const struct reg_registry *r)
+{
+    for (size_t i = 0; i < r->nwarnings; i++)
+        m3_warn("%s", r->warnings[i].msg);
+}
+
+static int
+run_nix(const char *path)
+{
+    pid_t pid;
+    int st;
+
+    pid = fork();
+    if (pid < 0) {
+        m3_error("fork: %s", strerror(errno));
+        return M3_EXIT_USAGE;
+    }
+    if (pid == 0) {
+        execlp("nix-instantiate", "nix-instantiate", "--eval", "--strict", "--json", path,
+               (char *)NULL);
+        fprintf(stderr, "m3age: error: cannot run nix-instantiate: %s\n", strerror(errno));
+        _exit(127);
+    }
+    if (waitpid(pid, &st, 0) < 0)
+        return M3_EXIT_USAGE;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        if (isatty(STDOUT_FILENO))
+            fputc('\n', stdout);
+        return 0;
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        m3_hint("install Nix (Debian: nix-bin) or drop --nix");
+    return M3_EXIT_USAGE;
+}
+
+/* A registry opened for evaluation or editing: its text, syntax tree, evaluation options
+ * (a reader confined to the repository root) and, for editing, the loaded registry. */
+struct opened {
+    struct reg_file *f;
+    struct reg_registry *r;
+    struct reg_reader reader;
+    struct reg_eval_opts opts;
+    char *root;
+    char dir[PATH_MAX];
+};
+
+static void
+close_reg(struct opened *o)
+{
+    reg_registry_free(o->r);
+    reg_reader_fs_free(&o->reader);
+    reg_file_free(o->f);
+    free(o->root);
+}
+
+/* open_reg: reads and parses path and prepares the options; loads the registry when load. */
+static int
+open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
+{
+    char *buf = NULL, *slash;
+    size_t len;
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    if ((rc = reg_read_file(path, &buf, &len, d)) != 0 ||
+        (rc = reg_parse(path, buf, len, &o->f, d)) != 0)
+        goto out;
+    if (realpath(path, o->dir) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    slash = strrchr(o->dir, '/');
+    if (slash == o->dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    if ((rc = reg_repo_root(o->dir, &o->root, d)) != 0)
+        goto out;
+    if ((rc = reg_reader_fs(o->root, &o->reader)) != 0) {
+        m3_diag_set(d, rc, "%s: cannot use the repository root", o->root);
+        goto out;
+    }
+    o->opts.reader = &o->reader;
+    o->opts.base_dir = o->dir;
+    if (load)
+        rc = reg_registry_load(o->f, &o->opts, &o->r, d);
+out:
+    free(buf);
+    return rc;
+}
+
+static int
+eval_json(const char *path)
+{
+    struct opened o;
+    struct m3_diag d = {0};
+    char *json = NULL;
+    size_t len;
+    int rc, status = M3_EXIT_USAGE;
+
+    if ((rc = open_reg(path, &o, false, &d)) != 0 ||
+        (rc = reg_eval_json(o.f, &o.opts, &json, &len, &d)) != 0)
+        goto out;
+    /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes */
+    fwrite(json, 1, len, stdout);
+    if (isatty(STDOUT_FILENO))
+        fputc('\n', stdout);
+    status = fflush(stdout) == 0 ? 0 : M3_EXIT_USAGE;
+out:
+    if (rc != 0)
+        report(rc, &d, path);
+    close_reg(&o);
+    free(json);
+    return status;
+}
+
+/* edit: runs one writer on the registry at path and writes the result atomically. */
+static int
+edit(const struct reg_opts *o, const char *path)
+{
+    const char *sub = o->args[0];
+    struct opened reg;
+    struct m3_diag d = {0};
+    char *text = NULL;
+    size_t len;
+    int rc;
+
+    if ((strcmp(sub, "add") == 0 && o->nargs < 3) ||
+        (strcmp(sub, "set-key") == 0 && o->nargs != 3) ||
+        ((strcmp(sub, "rm") == 0 || strcmp(sub, "rm-key") == 0) && o->nargs != 2))
+        return usage_error("wrong number of arguments");
+    if ((rc = open_reg(path, &reg, true, &d)) != 0)
+        goto out;
+    for (size_t i = 0; i < reg.r->nwarnings; i++)
+        m3_warn("%s", reg.r->warnings[i].msg);
+    if (strcmp(sub, "add") == 0)
+        rc = reg_edit_add(reg.f, reg.r, &reg.opts, o->args[1], (const char *const *)o->args + 2,
+                          (size_t)o->nargs - 2, &text, &len, &d);
+    else if (strcmp(sub, "set-key") == 0)
+        rc = reg_edit_set_key(reg.f, reg.r, &reg.opts, o->args[1], o->args[2], &text, &len, &d);
+    else if (strcmp(sub, "rm") == 0)
+        rc = reg_edit_rm(reg.f, reg.r, &reg.opts, o->args[1], &text, &len, &d);
+    else
+        rc = reg_edit_rm_key(reg.f, reg.r, &reg.opts, o->args[1], &text, &len, &d);
+    if (rc != 0)
+        goto out;
+    if ((rc = reg_write_atomic(path, text, len, &d)) != 0)
+        goto out;
+    if (o->verbose)
+        m3_info("%s: %s %s: written", path, sub, o->args[1]);
+out:
+    if (rc != 0) {
+        report(rc, &d, path);
+        if (rc == M3_EUNSUPPORTED)
+            m3_hint("the file was left unchanged; make this edit by hand");
+    }
+    close_reg(&reg);
+    free(text);
+    return rc == 0 ? 0 : (rc == M3_ENOTFOUND ? M3_EXIT_NEGATIVE : M3_EXIT_USAGE);
+}
+
+static int
+do_eval(const struct reg_opts *o, const char *path)
+{
+    struct reg_registry *r = NULL;
+    struct reg_file *f = NULL;
+
+    if (o->nargs > 1)
+        return usage_error("eval takes no arguments");
+    if (o->nix)
+        return run_nix(path);
+    if (o->json)
+        return eval_json(path);
+    if (load(path, &f, &r) != 0)
+        return M3_EXIT_USAGE;
+    print_warnings(r);
+    for (size_t i = 0; i < r->nentries; i++) {
+        const struct reg_entry *e = &r->entries[i];
+        printf("%s%s\n", e->name, e->armor ? " (armor)" : "");
+        for (size_t k = 0; k < e->nkeys; k++)
+            printf("  %s\n", e->keys[k]);
+    }
+    reg_registry_free(r);
+    reg_file_free(f);
+    return 0;
+}
+
+static void
+json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void
+json_at(const struct reg_span *sp)
+{
+    printf(",\"at\":");
+    json_str(sp->file);
+    printf(",\"line\":%u,\"col\":%u}", sp->line, sp->col);
+}
+
+static void
+print_hosts_json(const struct reg_hosts *hs)
+{
+    putchar('{');
+    for (size_t i = 0; i < hs->nhosts; i++) {
+        const struct reg_host *h = &hs->hosts[i];
+        printf("%s", i ? "," : "");
+        json_str(h->name);
+        printf(":{\"secrets\":[");
+        for (size_t k = 0; k < h->nsecrets; k++) {
+            printf("%s{\"name\":", k ? "," : "");
+            json_str(h->secrets[k].secret);
+            printf(",\"file\":");
+            json_str(h->secrets[k].file);
+            json_at(&h->secrets[k].span);
+        }
+        printf("],\"unresolved\":[");
+        for (size_t k = 0; k < h->nunresolved; k++) {
+            printf("%s{\"name\":", k ? "," : "");
+            json_str(h->unresolved[k].secret);
+            printf(",\"expr\":");
+            json_str(h->unresolved[k].text);
+            json_at(&h->unresolved[k].span);
+        }
+        printf("]}");
+    }
+    printf("}\n");
+}
+
+static int
+do_hosts(const struct reg_opts *o)
+{
+    struct reg_hosts *hs = NULL;
+    struct m3_diag d = {0};
+    char *root = NULL;
+    int rc;
+
+    if (o->nargs > 1)
+        return usage_error("hosts takes no arguments");
+    if ((rc = reg_repo_root(".", &root, &d)) != 0 || (rc = reg_hosts_scan(root, &hs, &d)) != 0) {
+        m3_error("%s", d.msg);
+        free(root);
+        return M3_EXIT_USAGE;
+    }
+    if (o->verbose)
+        m3_info("scanning '%s/hosts'", root);
+    if (o->json) {
+        print_hosts_json(hs);
+    } else {
+        for (size_t i = 0; i < hs->nhosts; i++) {
+            const struct reg_host *h = &hs->hosts[i];
+            printf("%s\n", h->name);
+            for (size_t k = 0; k < h->nsecrets; k++)
+                printf("  %s  (age.secrets.%s, %s:%u:%u)\n", h->secrets[k].file,
+                       h->secrets[k].secret, h->secrets[k].span.file, h->secrets[k].span.line,
+                       h->secrets[k].span.col);
+            for (size_t k = 0; k < h->nunresolved; k++)
+                printf("  ? %s  (age.secrets.%s, %s:%u:%u: not resolved)\n", h->unresolved[k].text,
+                       h->unresolved[k].secret, h->unresolved[k].span.file,
+                       h->unresolved[k].span.line, h->unresolved[k].span.col);
+        }
+    }
+    reg_hosts_free(hs);
+    free(root);
+    return fflush(stdout) == 0 ? 0 : M3_EXIT_USAGE;
+}
+
+int
+cmd_registry(int argc, char **argv)
+{
+    struct reg_opts o = {0};
+    char *path = NULL;
+    const char *sub;
+    int rc = M3_EXIT_USAGE;
+
+    if (argc < 2 || m3_is_help(argv[1])) {
+        registry_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? M3_EXIT_USAGE : 0;
+    }
+    for (int i = 1; i < argc; i++)
+        if (m3_is_help(argv[i])) {
+            registry_usage(stdout);
+            return 0;
+        }
+    if (parse_opts(argc, argv, &o) != 0)
+        goto out;
+    if (o.nargs == 0) {
+        rc = usage_error("missing subcommand");
+        goto out;
+    }
+    sub = o.args[0];
+    if (strcmp(sub, "eval") != 0 && strcmp(sub, "add") != 0 && strcmp(sub, "set-key") != 0 &&
+        strcmp(sub, "rm") != 0 && strcmp(sub, "rm-key") != 0 && strcmp(sub, "hosts") != 0) {
+        rc = usage_error("unknown registry subcommand");
+        goto out;
+    }
+    if (strcmp(sub, "hosts") == 0) {
+        rc = do_hosts(&o);
+        goto out;
+    }
+    if ((path = locate(&o)) == NULL)
+        goto out;
+    if (strcmp(sub, "eval") == 0)
+        rc = do_eval(&o, path);
+    else if (strcmp(sub, "add") == 0 || strcmp(sub, "set-key") == 0 || strcmp(sub, "rm") == 0 ||
+             strcmp(sub, "rm-key") == 0)
+        rc = edit(&o, path);
+    else
+        rc = usage_error("unknown registry subcommand");
+out:
+    free(path);
+    free(o.args);
+    return rc;
+}

@@ -1,0 +1,308 @@
+#!/bin/bash
+# registry_edit.sh: `m3age registry add|set-key|rm|rm-key` change only the bytes they must,
+# refuse what they cannot do textually, and leave the file untouched on any error.
+. "$(dirname "$0")/../lib.sh"
+
+K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq0wq3cTqs3RPIBAcEpmhcM5YzjrYz4cUnaJ5Q1D9nE"
+K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmXfnV8d0aP2t1sYc6Yc9Q0dGk0k8l1r6sZ3g5o9Hh1"
+
+split_registry() {
+    cat >secrets.nix <<NIX
+# fleet secrets
+let
+  m3tam3re = "$K1"; # user
+  m3-ares = "$K2";
+  users = [ m3tam3re ];
+in
+{
+  "secrets/wifi.age".publicKeys = users ++ [ m3-ares ]; # home network
+  "secrets/vpn.age".publicKeys = [ m3tam3re ];
+}
+NIX
+}
+
+set_registry() {
+    cat >secrets.nix <<NIX
+let
+  m3tam3re = "$K1";
+  m3-ares = "$K2";
+in {
+    "secrets/wifi.age" = {
+        publicKeys = [
+            m3tam3re
+            m3-ares
+        ];
+        armor = true;
+    };
+}
+NIX
+}
+
+test_add_copies_split_style_after_last_entry() {
+    split_registry
+    cp secrets.nix before
+    run "$M3AGE" registry add secrets/new.age m3tam3re m3-ares
+    assert_status 0
+    head -9 before >want
+    echo '  "secrets/new.age".publicKeys = [ m3tam3re m3-ares ];' >>want
+    tail -1 before >>want
+    assert_same_file secrets.nix want
+    assert_no_temp .
+}
+
+test_add_copies_multiline_set_style() {
+    set_registry
+    run "$M3AGE" registry add hosts/m3-atlas/db.age m3tam3re
+    assert_status 0
+    cat >want <<NIX
+let
+  m3tam3re = "$K1";
+  m3-ares = "$K2";
+in {
+    "secrets/wifi.age" = {
+        publicKeys = [
+            m3tam3re
+            m3-ares
+        ];
+        armor = true;
+    };
+    "hosts/m3-atlas/db.age" = {
+        publicKeys = [
+            m3tam3re
+        ];
+    };
+}
+NIX
+    assert_same_file secrets.nix want
+}
+
+test_add_to_empty_set() {
+    printf 'let k = "%s"; in\n{\n}\n' "$K1" >secrets.nix
+    run "$M3AGE" registry add a.age k
+    assert_status 0
+    printf 'let k = "%s"; in\n{\n  "a.age".publicKeys = [ k ];\n}\n' "$K1" >want
+    assert_same_file secrets.nix want
+}
+
+test_add_result_evaluates_to_the_keys() {
+    split_registry
+    run "$M3AGE" registry add secrets/new.age users m3-ares
+    assert_status 0
+    run "$M3AGE" registry eval
+    assert_status 0
+    grep -A2 '^secrets/new.age$' out >got
+    printf 'secrets/new.age\n  %s\n  %s\n' "$K1" "$K2" >want
+    assert_same_file got want
+}
+
+test_add_existing_entry_is_refused() {
+    split_registry
+    cp secrets.nix before
+    run "$M3AGE" registry add secrets/wifi.age m3tam3re
+    assert_status 2
+    assert_contains err "'secrets/wifi.age' already exists"
+    assert_same_file secrets.nix before
+}
+
+test_add_unbound_key_name_is_refused() {
+    split_registry
+    cp secrets.nix before
+    run "$M3AGE" registry add secrets/x.age m3-nobody
+    assert_status 2
+    assert_contains err "'m3-nobody' is not a key bound in the top-level let"
+    assert_contains err "set-key m3-nobody"
+    assert_same_file secrets.nix before
+}
+
+test_add_to_computed_registry_is_read_only() {
+    cat >secrets.nix <<'NIX'
+let k = "age1qqq"; in
+builtins.listToAttrs (map (n: { name = n; value = { publicKeys = [ k ]; }; }) [ "a.age" ])
+NIX
+    cp secrets.nix before
+    run "$M3AGE" registry add b.age k
+    assert_status 2
+    assert_contains err "read-only"
+    assert_contains err "hint:"
+    assert_same_file secrets.nix before
+}
+
+test_set_key_replaces_only_the_literal() {
+    split_registry
+    run "$M3AGE" registry set-key m3-ares "ssh-ed25519 AAAAnew root@m3-ares"
+    assert_status 0
+    sed 's|^  m3-ares = ".*";$|  m3-ares = "ssh-ed25519 AAAAnew root@m3-ares";|' /dev/null >/dev/null
+    split_registry
+    sed "s|$K2|ssh-ed25519 AAAAnew root@m3-ares|" secrets.nix >want
+    run "$M3AGE" registry set-key m3-ares "ssh-ed25519 AAAAnew root@m3-ares"
+    assert_same_file secrets.nix want
+}
+
+test_set_key_adds_a_binding_after_the_last_key() {
+    split_registry
+    run "$M3AGE" registry set-key m3-kratos "$K1"
+    assert_status 0
+    { head -4 want_src 2>/dev/null; } || true
+    split_registry
+    cp secrets.nix orig
+    run "$M3AGE" registry set-key m3-kratos "ssh-ed25519 AAAAkratos"
+    { head -4 orig; echo '  m3-kratos = "ssh-ed25519 AAAAkratos";'; tail -n +5 orig; } >want
+    assert_same_file secrets.nix want
+}
+
+test_set_key_escapes_the_string() {
+    split_registry
+    run "$M3AGE" registry set-key odd 'a "quoted" ${x} \ key'
+    assert_status 0
+    assert_contains secrets.nix '  odd = "a \"quoted\" \${x} \\ key";'
+}
+
+test_rm_removes_every_binding_of_the_entry() {
+    cat >secrets.nix <<'NIX'
+let k = "age1qqq"; in
+{
+  "a.age".publicKeys = [ k ];
+  # b is armored
+  "b.age".publicKeys = [ k ];
+  "c.age".publicKeys = [ k ];
+  "b.age".armor = true;
+}
+NIX
+    run "$M3AGE" registry rm b.age
+    assert_status 0
+    cat >want <<'NIX'
+let k = "age1qqq"; in
+{
+  "a.age".publicKeys = [ k ];
+  # b is armored
+  "c.age".publicKeys = [ k ];
+}
+NIX
+    assert_same_file secrets.nix want
+}
+
+test_rm_unknown_entry_exits_1() {
+    split_registry
+    cp secrets.nix before
+    run "$M3AGE" registry rm secrets/nope.age
+    assert_status 1
+    assert_contains err "no entry 'secrets/nope.age'"
+    assert_same_file secrets.nix before
+}
+
+test_rm_key_drops_binding_and_list_uses() {
+    split_registry
+    run "$M3AGE" registry rm-key m3-ares
+    assert_status 0
+    cat >want <<NIX
+# fleet secrets
+let
+  m3tam3re = "$K1"; # user
+  users = [ m3tam3re ];
+in
+{
+  "secrets/wifi.age".publicKeys = users ++ [ ]; # home network
+  "secrets/vpn.age".publicKeys = [ m3tam3re ];
+}
+NIX
+    assert_same_file secrets.nix want
+}
+
+test_rm_key_that_would_empty_an_entry_is_refused() {
+    split_registry
+    cp secrets.nix before
+    run "$M3AGE" registry rm-key m3tam3re
+    assert_status 2
+    assert_contains err "without keys"
+    assert_same_file secrets.nix before
+}
+
+test_rm_key_used_outside_a_list_is_read_only() {
+    cat >secrets.nix <<'NIX'
+let k = "age1qqq"; j = "age1jjj"; in
+{ "a.age".publicKeys = [ j ]; "b.age" = { publicKeys = [ j ]; note = k; }; }
+NIX
+    cp secrets.nix before
+    run "$M3AGE" registry rm-key k
+    assert_status 2
+    assert_contains err "secrets.nix:2:"
+    assert_contains err "read-only"
+    assert_same_file secrets.nix before
+}
+
+test_edit_keeps_mode_and_leaves_no_temp() {
+    split_registry
+    chmod 0640 secrets.nix
+    run "$M3AGE" registry add n.age m3tam3re
+    assert_status 0
+    assert_eq "$(stat -c %a secrets.nix)" 640 "mode"
+    assert_no_temp .
+}
+
+test_rules_env_and_walk_up() {
+    mkdir -p repo/.git repo/hosts/m3-ares
+    (cd repo && split_registry)
+    cd repo/hosts/m3-ares
+    run "$M3AGE" registry eval -v
+    assert_status 0
+    assert_contains err "using registry"
+    assert_contains out "secrets/vpn.age"
+    cd ../../..
+    cp repo/secrets.nix other.nix
+    RULES=other.nix run "$M3AGE" registry rm secrets/vpn.age
+    assert_status 0
+    assert_not_contains other.nix "vpn"
+    assert_contains repo/secrets.nix "vpn"
+}
+
+test_no_registry_found() {
+    mkdir .git
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_contains err "no secrets.nix"
+    assert_contains err "hint:"
+}
+
+test_eval_syntax_error_has_position() {
+    printf '{\n  "a.age".publicKeys = [ "k" ]\n}\n' >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_one_error_line "m3age: error: secrets.nix:3:1: unexpected '}', expected ';'"
+}
+
+test_eval_warns_on_unknown_attribute() {
+    printf '{ "a.age" = { publicKeys = [ "age1x" ]; owner = "root"; }; }\n' >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 0
+    assert_contains err "warning: secrets.nix:1:41: 'a.age': unknown attribute 'owner'"
+}
+
+test_eval_rejects_empty_public_keys() {
+    printf '{ "a.age".publicKeys = [ ]; }\n' >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_contains err "secrets.nix:1:11: 'a.age': publicKeys is empty"
+}
+
+test_nix_delegation() {
+    command -v nix-instantiate >/dev/null || skip "nix-instantiate not installed"
+    split_registry
+    run "$M3AGE" registry eval --json
+    cp out ours
+    NIX_REMOTE= NIX_PATH= run "$M3AGE" registry eval --json --nix
+    assert_status 0
+    assert_same_file out ours
+}
+
+test_help_and_usage() {
+    run "$M3AGE" registry --help
+    assert_status 0
+    assert_contains out "m3age registry eval"
+    run "$M3AGE" registry frobnicate
+    assert_status 2
+    assert_contains err "unknown registry subcommand"
+    run "$M3AGE" registry eval --rules
+    assert_status 2
+}
+
+run_tests

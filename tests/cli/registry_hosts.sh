@@ -1,0 +1,81 @@
+#!/bin/bash
+# registry_hosts.sh: `m3age registry hosts` finds the secret files host modules use.
+. "$(dirname "$0")/../lib.sh"
+
+fleet() {
+    mkdir -p .git hosts/m3-ares/services hosts/m3-atlas hosts/m3-aether secrets
+    cat >hosts/m3-ares/default.nix <<'NIX'
+{ config, lib, self, inputs, ... }:
+{
+  imports = [ ./services ];
+  age.secrets.wifi.file = ../../secrets/wifi.age;
+  age.secrets."m3tam3re-password" = {
+    file = "${self}/secrets/m3tam3re-password.age";
+    owner = "m3tam3re";
+    mode = "0400";
+  };
+  config = lib.mkIf true {
+    age.secrets = {
+      vpn = { file = self + "/secrets/vpn.age"; group = "wheel"; };
+      other.file = someVar;
+    };
+  };
+}
+NIX
+    echo '{ ... }: { age.secrets.restic.file = ../../../secrets/restic.age; }' \
+        >hosts/m3-ares/services/default.nix
+    echo '{ inputs, ... }: { age.secrets.db.file = "${inputs.self}/secrets/atlas-db.age"; }' \
+        >hosts/m3-atlas/configuration.nix
+    echo '{ }' >hosts/m3-aether/default.nix
+}
+
+test_hosts_lists_files_per_host() {
+    fleet
+    run "$M3AGE" registry hosts
+    assert_status 0
+    cat >want <<'EOF2'
+m3-aether
+m3-ares
+  secrets/m3tam3re-password.age  (age.secrets.m3tam3re-password, hosts/m3-ares/default.nix:6:12)
+  secrets/restic.age  (age.secrets.restic, hosts/m3-ares/services/default.nix:1:38)
+  secrets/vpn.age  (age.secrets.vpn, hosts/m3-ares/default.nix:12:22)
+  secrets/wifi.age  (age.secrets.wifi, hosts/m3-ares/default.nix:4:27)
+  ? someVar  (age.secrets.other, hosts/m3-ares/default.nix:13:20: not resolved)
+m3-atlas
+  secrets/atlas-db.age  (age.secrets.db, hosts/m3-atlas/configuration.nix:1:42)
+EOF2
+    assert_same_file out want
+}
+
+test_hosts_json() {
+    fleet
+    run "$M3AGE" registry hosts --json
+    assert_status 0
+    assert_contains out '"m3-atlas":{"secrets":[{"name":"db","file":"secrets/atlas-db.age","at":"hosts/m3-atlas/configuration.nix","line":1,"col":42}],"unresolved":[]}'
+    assert_contains out '"unresolved":[{"name":"other","expr":"someVar","at":"hosts/m3-ares/default.nix","line":13,"col":20}]'
+}
+
+test_hosts_from_a_subfolder() {
+    fleet
+    cd hosts/m3-atlas
+    run "$M3AGE" registry hosts
+    assert_status 0
+    assert_contains out "secrets/atlas-db.age"
+}
+
+test_hosts_syntax_error_is_reported() {
+    fleet
+    echo '{ age.secrets.x.file = ; }' >hosts/m3-atlas/broken.nix
+    run "$M3AGE" registry hosts
+    assert_status 2
+    assert_one_error_line "hosts/m3-atlas/broken.nix:1:24: unexpected ';'"
+}
+
+test_no_hosts_folder() {
+    mkdir .git
+    run "$M3AGE" registry hosts
+    assert_status 2
+    assert_contains err "no hosts/ folder"
+}
+
+run_tests

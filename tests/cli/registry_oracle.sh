@@ -1,0 +1,65 @@
+#!/bin/bash
+# registry_oracle.sh: every registry in tests/registry/ evaluated by `m3age registry eval
+# --json` and by the real nix-instantiate (when installed), byte for byte.
+#   NN-*.nix     must evaluate; output equals NN-*.json (recorded from Nix 2.8) and live Nix
+#   err-*.nix    both must fail; m3age with one "m3age: error: FILE:L:C: ..." line, status 2
+#   unsup-*.nix  outside the subset: m3age fails (status 2) and suggests --nix
+. "$(dirname "$0")/../lib.sh"
+CORPUS="$SRCDIR/tests/registry"
+
+have_nix() { command -v nix-instantiate >/dev/null 2>&1; }
+nix_eval() {
+    NIX_PATH= NIX_REMOTE= nix-instantiate --store dummy:// --readonly-mode --eval --strict \
+        --json "$1"
+}
+
+oracle_ok() {
+    local f="$CORPUS/$1.nix"
+    run "$M3AGE" registry eval --json --rules "$f"
+    assert_status 0
+    assert_empty err
+    assert_same_file out "$CORPUS/$1.json"
+    have_nix || skip "nix-instantiate not installed: compared with the recorded output only"
+    nix_eval "$f" >nixout 2>nixerr || _fail "nix-instantiate failed: $(head -c 300 nixerr)"
+    assert_same_file out nixout
+}
+
+oracle_err() {
+    local f="$CORPUS/$1.nix"
+    run "$M3AGE" registry eval --json --rules "$f"
+    assert_status 2
+    assert_empty out
+    head -1 err | grep -qE "^m3age: error: .*$1\.nix:[0-9]+:[0-9]+: " ||
+        _fail "no 'm3age: error: FILE:LINE:COL:' line in: $(cat err)"
+    [ "$(grep -vc '^m3age: hint: ' err)" -eq 1 ] || _fail "more than one error line: $(cat err)"
+    have_nix || skip "nix-instantiate not installed: the comparison was skipped"
+    if nix_eval "$f" >nixout 2>nixerr; then _fail "nix-instantiate accepted $1.nix"; fi
+}
+
+oracle_unsup() {
+    local f="$CORPUS/$1.nix"
+    run "$M3AGE" registry eval --json --rules "$f"
+    assert_status 2
+    assert_empty out
+    assert_contains err "unsupported"
+    assert_contains err "--nix"
+}
+
+for f in "$CORPUS"/*.nix; do
+    n=$(basename "$f" .nix)
+    fn=$(echo "$n" | tr -c 'a-zA-Z0-9_\n' '_')
+    case $n in
+    err-*) eval "test_${fn}() { oracle_err '$n'; }" ;;
+    unsup-*) eval "test_${fn}() { oracle_unsup '$n'; }" ;;
+    *) eval "test_oracle_${fn}() { oracle_ok '$n'; }" ;;
+    esac
+done
+
+# The corpus is large enough to mean something.
+test_corpus_size() {
+    local n
+    n=$(ls "$CORPUS"/*.nix | wc -l)
+    [ "$n" -ge 40 ] || _fail "only $n registries in tests/registry"
+}
+
+run_tests

@@ -1,0 +1,14 @@
+let
+  m3tam3re = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq0wq3cTqs3RPIBAcEpmhcM5YzjrYz4cUnaJ5Q1D9nE m3tam3re@m3-ares";
+  m3-ares = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmXfnV8d0aP2t1sYc6Yc9Q0dGk0k8l1r6sZ3g5o9Hh1 root@m3-kratos";
+  m3-atlas = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 root@m3-atlas";
+  users = [ m3tam3re ];
+  desktops = [ m3-ares ];
+  servers = [ m3-atlas ];
+  all = users ++ desktops ++ servers;
+in
+{
+  "secrets/wifi.age".publicKeys = users ++ desktops;
+  "secrets/backup.age".publicKeys = all;
+  "secrets/atlas-db.age".publicKeys = users ++ servers;
+}

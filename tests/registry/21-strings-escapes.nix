@@ -1,0 +1,3 @@
+{
+  "esc.age".publicKeys = [ "quote \" backslash \\ dollar \$ ${"$"}{x} tab\t nl\n cr\r" "\u00e9" "ünïcødé ✓" "$$x" "a$" ];
+}

@@ -1,0 +1,1 @@
+(let { k = "age1xyz"; body = { "a.age".publicKeys = [ ((k)) ]; }; })

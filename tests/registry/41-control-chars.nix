@@ -1,0 +1,1 @@
+{ "c.age".publicKeys = [ "bell:\a" (builtins.readFile ./keys/ctrl.txt) ]; }

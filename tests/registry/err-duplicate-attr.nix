@@ -1,0 +1,4 @@
+{
+  "a.age".publicKeys = [ "1" ];
+  "a.age".publicKeys = [ "2" ];
+}

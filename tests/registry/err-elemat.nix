@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.elemAt [ "1" ] 1) ]; }

@@ -1,0 +1,1 @@
+let keys = import ./keys/missing.nix; in { "a.age".publicKeys = [ keys.x ]; }

@@ -1,0 +1,1 @@
+let f = { a, b }: [ a b ]; in { "a.age".publicKeys = f { a = "1"; }; }

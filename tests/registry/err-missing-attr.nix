@@ -1,0 +1,1 @@
+let keys = { a = "1"; }; in { "a.age".publicKeys = [ keys.b ]; }

@@ -1,0 +1,1 @@
+let k = "1"; in { "a.age".publicKeys = [ (k "x") ]; }

@@ -1,0 +1,2 @@
+let k = "1"; in
+{ "a.age".publicKeys = [ k ];

@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = throw "no keys for a.age"; }

@@ -1,0 +1,1 @@
+{ keys ? [ ] }: { "a.age".publicKeys = keys; }

@@ -1,0 +1,1 @@
+let f = { a }: [ a ]; in { "a.age".publicKeys = f { a = "1"; b = "2"; }; }

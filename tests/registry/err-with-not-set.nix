@@ -1,0 +1,1 @@
+with "x"; { "a.age".publicKeys = [ y ]; }

@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.readFile (builtins.fetchurl "https://example.org/k.pub")) ]; }

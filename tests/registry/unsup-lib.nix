@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = lib.attrValues { a = "1"; }; }

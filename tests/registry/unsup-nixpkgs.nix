@@ -1,0 +1,1 @@
+let pkgs = import <nixpkgs> { }; in { "a.age".publicKeys = [ "1" ]; b = pkgs.hello; }

@@ -1,0 +1,1 @@
+{ "a.age" = { publicKeys = [ "1" ]; file = ./keys/m3-helios.pub; }; }
