@@ -20,6 +20,7 @@ static const struct m3_cmd commands[] = {
     {"registry", cmd_registry, "read and change secrets.nix (eval, add, set-key, rm, rm-key, hosts)"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
     {"hosts", cmd_hosts, "list hosts' SSH keys; sync, add or remove them in the registry"},
+    {"keys", cmd_keys, "convert ssh keys to age keys; show whose keys a file is encrypted to"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
 };

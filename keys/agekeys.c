@@ -88,8 +88,9 @@ keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *
                            "this is a secret key, not a recipient (use 'm3age keygen -y' to get "
                            "its recipient)");
     if (strncmp(s, "-----BEGIN", 10) == 0)
-        return m3_diag_set(d, M3_EINVAL, "this is a private key file, not a recipient (use "
-                                         "'m3age keygen -y FILE' to get its recipient)");
+        return m3_diag_set(d, M3_EINVAL,
+                           "this is a private key file, not a recipient (use "
+                           "'m3age keygen -y FILE' to get its recipient)");
     rc = keys_ssh_public_parse(s, &wire, &len, d);
     if (rc == 0) {
         rc = age_ssh_recipient_from_wire(out, wire, len, d);
@@ -250,14 +251,15 @@ keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len
     char *line;
     int rc = 0;
 
-    while (pos < len && (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\r' ||
-                         buf[pos] == '\n'))
+    while (pos < len &&
+           (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\r' || buf[pos] == '\n'))
         pos++;
     if (len - pos >= 10 && memcmp(buf + pos, "-----BEGIN", 10) == 0)
         return parse_pem_file(l, buf, len, name, cb, cb_ctx, d);
     if (len - pos >= 10 && memcmp(buf + pos, "---- BEGIN SSH2 PUBLIC KEY", 10) == 0)
-        return m3_diag_set(d, M3_EINVAL, "this is an SSH public key, not a private key "
-                                         "(identity)");
+        return m3_diag_set(d, M3_EINVAL,
+                           "this is an SSH public key, not a private key "
+                           "(identity)");
     pos = 0;
     while (pos < len) {
         struct age_identity *id;
@@ -271,10 +273,10 @@ keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len
             continue;
         }
         if (strncmp(t, "age1", 4) == 0 || is_public_line(t))
-            rc = m3_diag_set(d, M3_EINVAL,
-                             "line %u holds a public key, not a private key (identity)%s", lineno,
-                             strncmp(t, "age1", 4) == 0 ? "" : "; give the private key file, "
-                                                               "without .pub");
+            rc = m3_diag_set(d, M3_EINVAL, "this is a public key, not a private key (identity)%s",
+                             strncmp(t, "age1", 4) == 0 ? ""
+                                                        : "; give the private key file, "
+                                                          "without .pub");
         else
             rc = age_x25519_identity_parse(&id, t, d);
         age_secret_free(line);

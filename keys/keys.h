@@ -79,8 +79,7 @@ int keys_ssh_identity_parse(struct age_identity **out, const char *text, size_t 
                             struct m3_diag *d);
 /* keys_identity_ssh_wire: the wire public key of an ssh identity (locked or not). 0, or
  * M3_EINVAL (not an ssh identity) / M3_ENOTFOUND (encrypted PEM: unknown until unlocked). */
-int keys_identity_ssh_wire(const struct age_identity *id, const unsigned char **wire,
-                           size_t *len);
+int keys_identity_ssh_wire(const struct age_identity *id, const unsigned char **wire, size_t *len);
 /* keys_identity_is_locked: true for a passphrase-protected key not unlocked yet. */
 bool keys_identity_is_locked(const struct age_identity *id);
 
@@ -105,11 +104,11 @@ int keys_convert_private(const char *text, size_t len, const char *name, age_pas
  * X25519 stanzas by trying to unwrap them (no MAC check); age1 recipients are listed but
  * cannot be matched (X25519 stanzas carry no tag). */
 struct keys_known_key {
-    char *name;                /* display name: a file, a recipient, a registry key name */
-    char *recipient;           /* its recipient text (age1... or "ssh-... AAAA"), or NULL */
-    unsigned char *wire;       /* SSH wire public key, or NULL */
+    char *name;          /* display name: a file, a recipient, a registry key name */
+    char *recipient;     /* its recipient text (age1... or "ssh-... AAAA"), or NULL */
+    unsigned char *wire; /* SSH wire public key, or NULL */
     size_t wire_len;
-    struct age_identity *id;   /* owned: X25519 identities (for trial unwrapping), or NULL */
+    struct age_identity *id; /* owned: X25519 identities (for trial unwrapping), or NULL */
 };
 struct keys_known {
     struct keys_known_key *v;

@@ -126,7 +126,7 @@ decode_armor(struct keys_ssh_private *k, struct m3_diag *d)
         return M3_ENOMEM;
     if (sodium_base642bin(k->blob, cap, b, (size_t)(e - b), " \t\r\n", &k->blob_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
-        return m3_diag_set(d, M3_EINVAL, "corrupted OpenSSH private key (bad base64)");
+        return m3_diag_set(d, M3_EINVAL, "truncated or corrupted OpenSSH private key (bad base64)");
     return 0;
 }
 

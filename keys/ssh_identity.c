@@ -69,8 +69,9 @@ keys_ask_passphrase(const char *name, age_passphrase_fn cb, void *cb_ctx, keys_t
                      attempt, KEYS_PASSPHRASE_TRIES);
         if ((rc = cb(cb_ctx, prompt, pass, PASSPHRASE_MAX)) != 0) {
             rc = attempt > 1 ? m3_diag_set(d, M3_EPASSPHRASE, "incorrect passphrase")
-                             : m3_diag_set(d, rc, "the key is protected by a passphrase and "
-                                                  "none was given");
+                             : m3_diag_set(d, rc,
+                                           "the key is protected by a passphrase and "
+                                           "none was given");
             goto out;
         }
         /* The same answer again (a passphrase from the environment) cannot do better. */

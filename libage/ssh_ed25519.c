@@ -245,7 +245,7 @@ age_ssh_ed25519_identity_new(struct age_identity **out, const unsigned char seed
     /* A seed that does not give the stored public key means a corrupted key file. */
     crypto_sign_seed_keypair(derived, sk, seed);
     if (sodium_memcmp(derived, pk, 32) != 0) {
-        rc = m3_diag_set(d, M3_EINVAL, "ssh-ed25519 private key does not match its public key");
+        rc = m3_diag_set(d, M3_EINVAL, "corrupted key: the ssh-ed25519 private key does not match its public key");
         goto fail;
     }
     memcpy(id->pk, pk, 32);

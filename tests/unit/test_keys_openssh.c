@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys/keys.h"
 #include "keys/openssh.h"
 #include "libage/age.h"
 #include "libage/ssh.h"
@@ -217,7 +218,7 @@ Test(keys_openssh, public_lines)
     cr_assert_eq(keys_ssh_public_parse(line, &w2, &l2, &d), M3_EINVAL);
     cr_assert_eq(keys_ssh_public_parse("ssh-ed25519", &w2, &l2, &d), M3_EINVAL);
     cr_assert_eq(keys_ssh_public_parse("ssh-ed25519 AAAA@@@", &w2, &l2, &d), M3_EINVAL);
-    cr_assert_eq(keys_ssh_public_parse("hello world", &w2, &l2, &d), M3_EINVAL);
+    cr_assert_eq(keys_ssh_public_parse("hello world", &w2, &l2, &d), M3_ENOMATCH);
     cr_assert_not_null(keys_ssh_type_unsupported("ecdsa-sha2-nistp384"));
     cr_assert_not_null(keys_ssh_type_unsupported("sk-ssh-ed25519@openssh.com"));
     cr_assert_not_null(keys_ssh_type_unsupported("ssh-dss"));
@@ -228,6 +229,7 @@ Test(keys_openssh, public_lines)
 
 struct asked {
     int count;
+    bool vary; /* a different answer each time */
     const char *answer;
     char last_prompt[256];
 };
@@ -239,7 +241,10 @@ ask(void *ctx, const char *prompt, char *buf, size_t cap)
 
     a->count++;
     snprintf(a->last_prompt, sizeof(a->last_prompt), "%s", prompt);
-    snprintf(buf, cap, "%s", a->answer);
+    if (a->vary)
+        snprintf(buf, cap, "%s%d", a->answer, a->count);
+    else
+        snprintf(buf, cap, "%s", a->answer);
     return 0;
 }
 
@@ -280,7 +285,7 @@ make_header(const char *pubname)
 
 Test(keys_openssh, lazy_unlock_asks_only_for_matching_files_and_once)
 {
-    struct asked a = {0, PASS, ""};
+    struct asked a = {0, false, PASS, ""};
     struct age_identity *id;
     struct age_header *mine = make_header("ed25519.pub"), *other = make_header("rsa2048.pub");
     unsigned char fk[16];
@@ -306,7 +311,7 @@ Test(keys_openssh, lazy_unlock_asks_only_for_matching_files_and_once)
 
 Test(keys_openssh, lazy_unlock_gives_up_after_three_wrong_answers)
 {
-    struct asked a = {0, "wrong", ""};
+    struct asked a = {0, true, "wrong", ""};
     struct age_identity *id;
     struct age_header *mine = make_header("rsa2048.pub");
     unsigned char fk[16];
@@ -333,4 +338,22 @@ Test(keys_openssh, unsupported_private_key_types)
 
     cr_assert_eq(parse("ecdsa", &k, &d), M3_EUNSUPPORTED);
     cr_assert(strstr(d.msg, "ecdsa-sha2-nistp256") != NULL, "%s", d.msg);
+}
+
+Test(keys_openssh, the_same_wrong_answer_is_not_tried_again)
+{
+    struct asked a = {0, false, "from the environment", ""};
+    struct age_identity *id;
+    struct age_header *mine = make_header("ed25519.pub");
+    unsigned char fk[16];
+    struct m3_diag d = {0};
+    size_t n;
+    char *text = slurp("ed25519_pw", &n);
+
+    cr_assert_eq(keys_ssh_identity_parse(&id, text, n, "id", ask, &a, &d), 0);
+    cr_assert_eq(id->ops->unwrap(id->state, mine->stanzas, mine->nstanzas, fk, &d), M3_EPASSPHRASE);
+    cr_assert_eq(a.count, 2);
+    age_identity_free(id);
+    age_header_free(mine);
+    free(text);
 }
