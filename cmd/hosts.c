@@ -933,6 +933,8 @@ cmd_hosts(int argc, char **argv)
     int rc;
 
     c.o = &o;
+    /* Keep the per-host lines in order with the warnings on stderr when piped. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1 && argv[1][0] != '-') {
         sub = argv[1];
         if (strcmp(sub, "list") == 0 || strcmp(sub, "sync") == 0 || strcmp(sub, "add") == 0 ||

@@ -50,5 +50,17 @@ if command -v age >/dev/null 2>&1; then
     step sh -c "age -r $recipient plain.txt | m3age decrypt -i m3tam3re.key"
     step sh -c "m3age encrypt -r $recipient plain.txt | age -d -i m3tam3re.key"
 fi
+
+say "Host keys: the registry's key for each host against hosts/<host>/*.pub and known_hosts:"
+step m3age hosts || echo "(exit status $?: some source disagrees)"
+say "m3-atlas was reinstalled: its new host key arrives in a folder of <host>.pub files:"
+mkdir -p "$work/newkeys"
+ssh-keygen -q -t ed25519 -N '' -C root@m3-atlas -f "$work/newkeys/m3-atlas" 2>/dev/null ||
+    printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFHlBpH/UXGR17p5LsGOT4v/QJClK/EGrMDUqKg19sxb root@m3-atlas\n' \
+        >"$work/newkeys/m3-atlas.pub"
+step m3age hosts sync m3-atlas --from "$work/newkeys" --dry-run || echo "(exit status $?: would change)"
+step m3age hosts sync m3-atlas --from "$work/newkeys"
+say "Only the binding changed in secrets.nix:"
+step diff "$here/nixos-config/secrets.nix" secrets.nix || true
 echo
 echo "demo done."
