@@ -51,5 +51,8 @@ int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
+int cmd_agenix(int argc, char **argv);
 
 #endif

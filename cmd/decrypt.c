@@ -1,9 +1,32 @@
 /* decrypt.c: `m3age decrypt`. */
 #include "cmd/cmd.h"
 #include "cmd/crypt.h"
+#include "cmd/repo.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* registry_defaults: as agenix -d, a secret named in the registry is decrypted with the
+ * default identities (~/.ssh/id_ed25519, ~/.ssh/id_rsa) when no -i is given. */
+static void
+registry_defaults(struct m3_decrypt_args *a, const char *rules)
+{
+    struct secrets_repo *r = NULL;
+    struct secrets_target t;
+
+    if (a->identity_files.n > 0 || a->input == NULL || strcmp(a->input, "-") == 0)
+        return;
+    if (secrets_repo_open(&r, rules, getenv("RULES"), NULL) != 0)
+        return;
+    if (secrets_repo_find(r, a->input, &t, NULL) == 0) {
+        if (t.via_dir)
+            m3_info("using the rule '%s' of %s", t.entry->name, r->rules);
+        m3_default_identity_paths(&a->identity_files);
+        secrets_target_clear(&t);
+    }
+    secrets_repo_free(r);
+}
 
 static void
 decrypt_usage(FILE *f)
@@ -13,7 +36,9 @@ decrypt_usage(FILE *f)
                "(default: standard output). A passphrase-encrypted file asks for its\n"
                "passphrase on the terminal (or takes M3AGE_PASSPHRASE).\n\n"
                "  -i, --identity FILE   an age identity file or ssh private key (repeatable)\n"
-               "  -o, --output FILE     write to FILE (atomically; nothing is left on failure)\n\n"
+               "  -o, --output FILE     write to FILE (atomically; nothing is left on failure)\n"
+               "  --rules FILE          the registry: a secret it names is decrypted with\n"
+               "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when no -i is given\n\n"
                "Exit status: 0 decrypted, 1 the file could not be decrypted, 2 usage error.\n");
 }
 
@@ -23,10 +48,12 @@ cmd_decrypt(int argc, char **argv)
     static const struct option longopts[] = {
         {"identity", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},
+        {"rules", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct m3_decrypt_args a;
+    const char *rules = NULL;
     int c, rc;
 
     memset(&a, 0, sizeof(a));
@@ -43,6 +70,9 @@ cmd_decrypt(int argc, char **argv)
             }
             a.output = optarg;
             break;
+        case 'R':
+            rules = optarg;
+            break;
         case 'h':
             decrypt_usage(stdout);
             return 0;
@@ -56,6 +86,7 @@ cmd_decrypt(int argc, char **argv)
         return M3_EXIT_USAGE;
     }
     a.input = optind < argc ? argv[optind] : NULL;
+    registry_defaults(&a, rules);
     rc = m3_run_decrypt(&a);
     m3_list_free(&a.identity_files);
     return rc;

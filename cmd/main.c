@@ -20,6 +20,8 @@ static const struct m3_cmd commands[] = {
     {"registry", cmd_registry, "read and change secrets.nix (eval, add, set-key, rm, rm-key, hosts)"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
     {"hosts", cmd_hosts, "list hosts' SSH keys; sync, add or remove them in the registry"},
+    {"edit", cmd_edit, "edit a secret of the repository (decrypt, $EDITOR, re-encrypt)"},
+    {"rekey", cmd_rekey, "re-encrypt secrets to the registry's recipients (lazy, all or nothing)"},
     {"keys", cmd_keys, "convert ssh keys to age keys; show whose keys a file is encrypted to"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a command's help"},
@@ -153,6 +155,8 @@ main(int argc, char **argv)
         m3_progname = "age";
         return cmd_age_compat(argc, argv);
     }
+    if (strcmp(base, "agenix") == 0)
+        return cmd_agenix(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return M3_EXIT_USAGE;

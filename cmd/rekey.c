@@ -1,0 +1,221 @@
+/* rekey.c: `m3age rekey`: re-encrypt secrets to the registry's recipients. */
+#include "cmd/cmd.h"
+#include "cmd/io.h"
+#include "cmd/repo.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+rekey_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: m3age rekey [--rules FILE] [-i IDENTITY]... [--host HOST]... [--force]\n"
+            "                   [--dry-run] [--jobs N] [--partial] [--allow-lockout] [FILE...]\n\n"
+            "Re-encrypt secrets to the recipients secrets.nix gives them: the FILEs named,\n"
+            "those HOST's key may read, or all. Only files whose header differs from the\n"
+            "registry are rewritten (no decryption is needed to compare). Every chosen file is\n"
+            "decrypted before any is written: if one fails, nothing is written.\n\n"
+            "  --rules FILE          the registry (default: RULES, ./secrets.nix, or above)\n"
+            "  -i, --identity FILE   identity to decrypt with (repeatable; default:\n"
+            "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)\n"
+            "  --host HOST           the secrets HOST's key may read (repeatable)\n"
+            "  --force               rewrite every chosen file, even if up to date\n"
+            "  -n, --dry-run         print the plan (recipients added and removed) only\n"
+            "  -j, --jobs N          worker threads (default: the number of cores)\n"
+            "  --partial             write the files that could be decrypted even if some\n"
+            "                        could not\n"
+            "  --allow-lockout       write files none of your identities can open\n\n"
+            "Exit status: 0 done, 1 a file could not be rekeyed, 2 usage or operational error.\n");
+}
+
+static void
+progress(void *ctx, const char *phase, size_t done, size_t total)
+{
+    (void)ctx;
+    fprintf(stderr, "\r%s %zu/%zu", phase, done, total);
+    if (done == total)
+        fprintf(stderr, "\r\033[K");
+}
+
+static void
+print_plan(const struct secrets_rekey *k)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        const struct secrets_rekey_item *it = &k->items[i];
+        switch (it->state) {
+        case SECRETS_ITEM_MISSING:
+            printf("%s: missing, nothing to rekey\n", it->path);
+            continue;
+        case SECRETS_ITEM_UP_TO_DATE:
+            printf("%s: up to date\n", it->path);
+            continue;
+        case SECRETS_ITEM_FAILED:
+            printf("%s: cannot rekey: %s\n", it->path, it->msg);
+            continue;
+        default:
+            break;
+        }
+        printf("%s: rekey", it->path);
+        for (size_t j = 0; j < it->nadded; j++)
+            printf("%s+%s", j == 0 ? ": " : ", ", it->added[j]);
+        for (size_t j = 0; j < it->nremoved; j++)
+            printf("%s-%s", (j == 0 && it->nadded == 0) ? ": " : ", ", it->removed[j]);
+        if (it->nadded == 0 && it->nremoved == 0)
+            printf(" (forced or armor changes)");
+        printf("\n");
+    }
+}
+
+int
+cmd_rekey(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"rules", required_argument, NULL, 'R'}, {"identity", required_argument, NULL, 'i'},
+        {"host", required_argument, NULL, 'H'},  {"force", no_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'n'},     {"jobs", required_argument, NULL, 'j'},
+        {"partial", no_argument, NULL, 'P'},     {"allow-lockout", no_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    struct secrets_rekey_opts o = {.jobs = 0};
+    struct m3_list idfiles = {0}, hosts = {0};
+    struct keys_identities ids = {0};
+    struct secrets_repo *repo = NULL;
+    struct secrets_rekey *k = NULL;
+    const struct reg_entry **es = NULL;
+    size_t nes = 0, loaded = 0;
+    struct m3_diag d;
+    const char *rules = NULL;
+    int c, rc = M3_EXIT_USAGE, r;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+i:nj:fh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'R':
+            rules = optarg;
+            break;
+        case 'i':
+            m3_list_push(&idfiles, optarg);
+            break;
+        case 'H':
+            m3_list_push(&hosts, optarg);
+            break;
+        case 'f':
+            o.force = true;
+            break;
+        case 'n':
+            o.dry_run = true;
+            break;
+        case 'P':
+            o.partial = true;
+            break;
+        case 'L':
+            o.allow_lockout = true;
+            break;
+        case 'j': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > 64) {
+                m3_error("--jobs: expected a number from 1 to 64, got '%s'", optarg);
+                goto out;
+            }
+            o.jobs = (unsigned)v;
+            break;
+        }
+        case 'h':
+            rekey_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            rekey_usage(stderr);
+            goto out;
+        }
+    }
+    if (o.jobs == 0)
+        o.jobs = m3_threads();
+    if ((repo = m3_repo_open(rules)) == NULL)
+        goto out;
+    for (int i = optind; i < argc; i++) {
+        struct secrets_target t;
+        m3_diag_clear(&d);
+        if (secrets_repo_find(repo, argv[i], &t, &d) != 0) {
+            m3_error("%s", d.msg);
+            goto out;
+        }
+        const struct reg_entry **nv = realloc(es, (nes + 1) * sizeof(*es));
+        if (nv == NULL) {
+            secrets_target_clear(&t);
+            goto out;
+        }
+        es = nv;
+        es[nes++] = t.entry;
+        secrets_target_clear(&t);
+    }
+    for (size_t i = 0; i < hosts.n; i++) {
+        char *key = NULL;
+        size_t before = nes;
+        m3_diag_clear(&d);
+        if (secrets_host_key(repo, hosts.v[i], &key, &d) != 0) {
+            m3_error("%s", d.msg);
+            goto out;
+        }
+        r = secrets_entries_for_key(repo, key, &es, &nes);
+        free(key);
+        if (r != 0)
+            goto out;
+        if (nes == before)
+            m3_warn("host '%s': no secret in %s is encrypted to its key", hosts.v[i], repo->rules);
+    }
+    if (hosts.n > 0 && nes == 0) {
+        printf("0 rekeyed, 0 already up to date, 0 failed\n");
+        rc = 0;
+        goto out;
+    }
+    if (m3_repo_identities(&idfiles, &ids, &loaded) != 0)
+        goto out;
+    if (loaded == 0 && !o.dry_run) {
+        m3_error("no identity to decrypt the secrets with");
+        m3_hint("use -i IDENTITY, or add an ssh key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
+        goto out;
+    }
+    if (isatty(2) && !o.dry_run) {
+        o.progress = progress;
+    }
+    m3_diag_clear(&d);
+    r = secrets_rekey_run(repo, es, nes, &ids, &o, &k, &d);
+    if (r != 0 && r != M3_EPAYLOAD) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(r));
+        goto out;
+    }
+    if (k->temps_cleaned > 0)
+        m3_info("removed %zu temporary file(s) left by an interrupted run", k->temps_cleaned);
+    if (o.dry_run) {
+        print_plan(k);
+        rc = k->failed > 0 ? M3_EXIT_NEGATIVE : 0;
+        goto out;
+    }
+    for (size_t i = 0; i < k->n; i++)
+        if (k->items[i].state == SECRETS_ITEM_FAILED)
+            m3_error("%s: %s", k->items[i].path, k->items[i].msg);
+    if (k->held > 0) {
+        m3_error("nothing was written: %zu file(s) could not be rekeyed", k->failed);
+        m3_hint("fix them, or run with --partial to rekey the %zu other file(s)", k->held);
+    }
+    printf("%zu rekeyed, %zu already up to date, %zu failed", k->rekeyed, k->up_to_date, k->failed);
+    if (k->missing > 0)
+        printf(", %zu missing", k->missing);
+    if (k->held > 0)
+        printf(", %zu not written", k->held);
+    printf("\n");
+    rc = k->failed > 0 ? M3_EXIT_NEGATIVE : 0;
+out:
+    secrets_rekey_free(k);
+    free(es);
+    keys_identities_clear(&ids);
+    secrets_repo_free(repo);
+    m3_list_free(&idfiles);
+    m3_list_free(&hosts);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* repo.c: repository glue for the commands (see repo.h). */
+#include "cmd/repo.h"
+#include "cmd/cmd.h"
+#include "cmd/io.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct secrets_repo *
+m3_repo_open(const char *rules_opt)
+{
+    struct secrets_repo *r = NULL;
+    struct m3_diag d;
+    int rc;
+
+    m3_diag_clear(&d);
+    if ((rc = secrets_repo_open(&r, rules_opt, getenv("RULES"), &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        if (rc == M3_ENOTFOUND)
+            m3_hint("run from the repository, or name the registry with --rules FILE or RULES");
+        return NULL;
+    }
+    return r;
+}
+
+void
+m3_default_identity_paths(struct m3_list *l)
+{
+    static char paths[2][PATH_MAX];
+    static const char *const names[] = {".ssh/id_ed25519", ".ssh/id_rsa"};
+    const char *home = getenv("HOME");
+
+    if (home == NULL || *home == '\0')
+        return;
+    for (int i = 0; i < 2; i++) {
+        if ((size_t)snprintf(paths[i], sizeof(paths[i]), "%s/%s", home, names[i]) >=
+            sizeof(paths[i]))
+            continue;
+        if (access(paths[i], R_OK) == 0)
+            m3_list_push(l, paths[i]);
+    }
+}
+
+int
+m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, size_t *loaded)
+{
+    struct m3_diag d;
+    int rc;
+
+    m3_diag_clear(&d);
+    rc = secrets_identities_load(ids, files->v, files->n, getenv("HOME"), m3_passphrase_cb, NULL,
+                                 loaded, &d);
+    if (rc != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+char **
+m3_editor_split(const char *cmd, char **storage)
+{
+    size_t n = 0, len = strlen(cmd);
+    char **argv = calloc(len / 2 + 2, sizeof(*argv)), *save = NULL, *tok;
+
+    *storage = strdup(cmd);
+    if (argv == NULL || *storage == NULL) {
+        free(argv);
+        free(*storage);
+        *storage = NULL;
+        return NULL;
+    }
+    for (tok = strtok_r(*storage, " \t\n", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t\n", &save))
+        argv[n++] = tok;
+    argv[n] = NULL;
+    return argv;
+}

@@ -1,0 +1,28 @@
+/* repo.h: glue shared by edit, rekey, decrypt and agenix mode: opening the repository,
+ * loading identities and splitting the editor command, with messages printed. */
+#ifndef M3_CMD_REPO_H
+#define M3_CMD_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmd/crypt.h"
+#include "secrets/repo.h"
+
+/* m3_repo_open: opens the repository (--rules, RULES, ./secrets.nix, walking up); prints the
+ * error and returns NULL on failure. */
+struct secrets_repo *m3_repo_open(const char *rules_opt);
+
+/* m3_repo_identities: loads -i files, else the default identities; prints errors.
+ * Returns 0 or -1. *loaded gets how many files were read. */
+int m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, size_t *loaded);
+
+/* m3_editor_split: splits cmd on blanks (as the shell splits an unquoted $EDITOR) into a
+ * NULL-terminated malloc'd argv whose strings point into *storage (malloc'd copy). */
+char **m3_editor_split(const char *cmd, char **storage);
+
+/* m3_default_identity_paths: pushes the default identity files that exist into l
+ * (~/.ssh/id_ed25519, ~/.ssh/id_rsa); the strings are static for the run. */
+void m3_default_identity_paths(struct m3_list *l);
+
+#endif

@@ -1,0 +1,320 @@
+/* edit.c: decrypt to tmpfs, run the editor, re-encrypt to the registry's recipients.
+ *
+ * Threat: the plaintext must not reach persistent storage nor outlive the run. It lives in
+ * secret memory, and on disk only in a 0700 folder on tmpfs/ramfs, overwritten and removed
+ * on every exit path (a signal handler covers SIGINT, SIGTERM and SIGHUP while the editor
+ * runs). The editor gets the path as its only argument; no secret is put in argv or env. */
+#include "libage/internal.h"
+#include "secrets/repo.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* What the signal handler removes: the plaintext file and its folder. */
+static char sig_file[PATH_MAX];
+static char sig_dir[PATH_MAX];
+static volatile sig_atomic_t sig_armed;
+static volatile pid_t sig_child;
+
+/* wipe_path: overwrites a file with zeros and unlinks it. Async-signal-safe. */
+static void
+wipe_path(const char *path)
+{
+    static const char zeros[4096];
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd >= 0) {
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            off_t left = st.st_size;
+            while (left > 0) {
+                size_t n = left > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left;
+                ssize_t w = write(fd, zeros, n);
+                if (w <= 0)
+                    break;
+                left -= w;
+            }
+            fsync(fd);
+        }
+        close(fd);
+    }
+    unlink(path);
+}
+
+static void
+on_signal(int sig)
+{
+    if (sig_child > 0)
+        kill(sig_child, SIGTERM);
+    if (sig_armed) {
+        wipe_path(sig_file);
+        rmdir(sig_dir);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* wipe_dir: wipes every file in dir (the plaintext, and whatever the editor left beside it:
+ * backups, swap files) and removes the folder. */
+static void
+wipe_dir(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    char p[PATH_MAX];
+
+    if (dh != NULL) {
+        while ((de = readdir(dh)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p))
+                wipe_path(p);
+        }
+        closedir(dh);
+    }
+    rmdir(dir);
+}
+
+static int
+check_tmpfs(const char *base, bool unsafe, struct m3_diag *d)
+{
+    struct statfs sf;
+
+    if (statfs(base, &sf) != 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", base, strerror(errno));
+    if (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC || unsafe)
+        return 0;
+    return m3_diag_set(d, M3_EINVAL,
+                       "%s is not on tmpfs: refusing to write plaintext to a disk "
+                       "(use --unsafe-tmp to accept it, or set XDG_RUNTIME_DIR)",
+                       base);
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int
+read_fd(int fd, struct secrets_buf *b)
+{
+    unsigned char *chunk = age_secret_alloc(65536);
+    int rc = 0;
+
+    if (chunk == NULL)
+        return M3_ENOMEM;
+    for (;;) {
+        ssize_t n = read(fd, chunk, 65536);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = M3_EIO;
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((rc = secrets_buf_append(b, chunk, (size_t)n)) != 0)
+            break;
+    }
+    if (rc == 0 && b->p == NULL)
+        rc = secrets_buf_append(b, "", 0);
+    age_secret_free(chunk);
+    return rc;
+}
+
+static bool
+is_vim(const char *prog)
+{
+    const char *b = strrchr(prog, '/');
+    b = b ? b + 1 : prog;
+    return strcmp(b, "vim") == 0 || strcmp(b, "nvim") == 0 || strcmp(b, "vi") == 0 ||
+           strcmp(b, "gvim") == 0 || strcmp(b, "vim.basic") == 0;
+}
+
+/* run_editor: runs editor + [vim options] + file and waits. 0, or M3_ECANCELED with why. */
+static int
+run_editor(char *const *editor, const char *file, struct m3_diag *d)
+{
+    static char *const vim_opts[] = {
+        "-n", "-i", "NONE", "--cmd", "set nobackup nowritebackup noundofile noswapfile", NULL};
+    char *argv[64];
+    size_t n = 0;
+    int status;
+    pid_t pid;
+
+    for (size_t i = 0; editor[i] != NULL && n < 50; i++)
+        argv[n++] = editor[i];
+    if (n == 0)
+        return m3_diag_set(d, M3_EINVAL, "empty editor command");
+    if (is_vim(argv[0]))
+        for (size_t i = 0; vim_opts[i] != NULL; i++)
+            argv[n++] = vim_opts[i];
+    argv[n++] = (char *)file;
+    argv[n] = NULL;
+    if ((pid = fork()) < 0)
+        return m3_diag_set(d, M3_EIO, "cannot start the editor: %s", strerror(errno));
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        execvp(argv[0], argv);
+        fprintf(stderr, "cannot run the editor '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    sig_child = pid;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            sig_child = 0;
+            return m3_diag_set(d, M3_EIO, "waiting for the editor: %s", strerror(errno));
+        }
+    }
+    sig_child = 0;
+    if (WIFSIGNALED(status))
+        return m3_diag_set(d, M3_ECANCELED, "the editor '%s' was killed by signal %d", argv[0],
+                           WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0)
+        return m3_diag_set(d, M3_ECANCELED, "the editor '%s' exited with status %d", argv[0],
+                           WEXITSTATUS(status));
+    return 0;
+}
+
+/* edit_in_tmp: puts old (may be NULL: no file) on tmpfs, runs the editor, reads the result
+ * into neu. *created is false when the editor left no file. */
+static int
+edit_in_tmp(const struct secrets_target *t, const struct secrets_edit_opts *o,
+            const struct secrets_buf *old, struct secrets_buf *neu, bool *created,
+            struct m3_diag *d)
+{
+    struct sigaction sa, old_int, old_term, old_hup;
+    const char *base = o->tmp_base && *o->tmp_base ? o->tmp_base : "/dev/shm";
+    const char *name = strrchr(t->path, '/');
+    char dir[PATH_MAX], file[PATH_MAX];
+    int fd = -1, rc;
+
+    name = name ? name + 1 : t->path;
+    if ((rc = check_tmpfs(base, o->unsafe_tmp, d)) != 0)
+        return rc;
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/m3age-edit.XXXXXX", base) >= sizeof(dir))
+        return m3_diag_set(d, M3_EINVAL, "%s: path too long", base);
+    if (mkdtemp(dir) == NULL)
+        return m3_diag_set(d, M3_EIO, "%s: cannot create a private folder: %s", base,
+                           strerror(errno));
+    if ((size_t)snprintf(file, sizeof(file), "%s/%s", dir, name) >= sizeof(file)) {
+        rmdir(dir);
+        return m3_diag_set(d, M3_EINVAL, "%s: path too long", name);
+    }
+    snprintf(sig_file, sizeof(sig_file), "%s", file);
+    snprintf(sig_dir, sizeof(sig_dir), "%s", dir);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+    sig_armed = 1;
+    if (old != NULL) {
+        if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+            write_all(fd, old->p, old->len) != 0 || close(fd) != 0) {
+            rc = m3_diag_set(d, M3_EIO, "%s: %s", file, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+    }
+    if (!o->no_edit && (rc = run_editor(o->editor, file, d)) != 0)
+        goto out;
+    *created = false;
+    if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno != ENOENT)
+            rc = m3_diag_set(d, M3_EIO, "%s: %s", file, strerror(errno));
+        goto out;
+    }
+    *created = true;
+    rc = read_fd(fd, neu);
+    close(fd);
+    if (rc != 0)
+        m3_diag_set(d, rc, "cannot read the edited file");
+out:
+    wipe_dir(dir);
+    sig_armed = 0;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    return rc;
+}
+
+int
+secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
+             struct keys_identities *ids, const struct secrets_edit_opts *o,
+             enum secrets_edit_result *res, struct m3_diag *d)
+{
+    struct secrets_buf old = {0}, neu = {0};
+    struct keys_recipients rl = {0};
+    struct stat st;
+    bool exists = stat(t->path, &st) == 0, created = false;
+    int rc;
+
+    (void)r;
+    *res = SECRETS_EDIT_UNCHANGED;
+    /* Check the recipients before anyone types a secret that could not be saved. */
+    if ((rc = secrets_entry_recipients(t->entry, &rl, d)) != 0)
+        goto out;
+    if (rl.n == 0) {
+        rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
+        goto out;
+    }
+    if (exists && (rc = secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
+        goto out;
+    if (o->input_fd >= 0 && !o->no_edit) {
+        if ((rc = read_fd(o->input_fd, &neu)) != 0) {
+            m3_diag_set(d, rc, "cannot read standard input");
+            goto out;
+        }
+        created = true;
+    } else if (o->no_edit && exists) {
+        if ((rc = secrets_buf_append(&neu, old.p, old.len)) != 0)
+            goto out;
+        created = true;
+    } else if (o->no_edit) {
+        created = false;
+    } else if ((rc = edit_in_tmp(t, o, exists ? &old : NULL, &neu, &created, d)) != 0) {
+        goto out;
+    }
+    if (!created) {
+        *res = SECRETS_EDIT_NOT_CREATED;
+        goto out;
+    }
+    if (exists && !o->force && neu.len == old.len && memcmp(neu.p, old.p, old.len) == 0) {
+        *res = SECRETS_EDIT_UNCHANGED;
+        goto out;
+    }
+    if ((rc = secrets_encrypt_file(t->path, rl.v, rl.n, t->entry->armor, neu.p, neu.len, d)) != 0)
+        goto out;
+    *res = SECRETS_EDIT_WRITTEN;
+out:
+    secrets_buf_free(&old);
+    secrets_buf_free(&neu);
+    keys_recipients_clear(&rl);
+    return rc;
+}

@@ -1,0 +1,542 @@
+/* repo.c: the repository: registry, secret paths, identities, and whole-file encrypt and
+ * decrypt with atomic replacement. */
+#include "secrets/repo.h"
+#include "libage/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *
+dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+int
+secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const char *rules_env,
+                  struct m3_diag *d)
+{
+    struct secrets_repo *r;
+    char cwd[PATH_MAX], real[PATH_MAX];
+    char *dir = NULL;
+    int rc = M3_ENOMEM;
+
+    *out = NULL;
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    r->lock_fd = -1;
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "cannot read the working directory: %s", strerror(errno));
+        goto out;
+    }
+    if ((r->cwd = strdup(cwd)) == NULL)
+        goto out;
+    if ((rc = reg_locate(rules_opt, rules_env, cwd, &r->rules, &r->how, d)) != 0)
+        goto out;
+    if ((rc = reg_load_path(r->rules, &r->file, &r->reg, d)) != 0)
+        goto out;
+    rc = M3_ENOMEM;
+    if ((dir = dir_of(r->rules)) == NULL)
+        goto out;
+    if (realpath(dir, real) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if ((r->dir = strdup(real)) == NULL)
+        goto out;
+    rc = 0;
+out:
+    free(dir);
+    if (rc != 0)
+        secrets_repo_free(r);
+    else
+        *out = r;
+    return rc;
+}
+
+void
+secrets_repo_free(struct secrets_repo *r)
+{
+    if (r == NULL)
+        return;
+    if (r->lock_fd >= 0)
+        close(r->lock_fd);
+    reg_registry_free(r->reg);
+    reg_file_free(r->file);
+    free(r->rules);
+    free(r->dir);
+    free(r->cwd);
+    free(r);
+}
+
+int
+secrets_repo_lock(struct secrets_repo *r, struct m3_diag *d)
+{
+    if (r->lock_fd >= 0)
+        return 0;
+    /* The registry itself is the lock: no extra file appears in the user's repository. */
+    if ((r->lock_fd = open(r->rules, O_RDONLY | O_CLOEXEC)) < 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", r->rules, strerror(errno));
+    if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(r->lock_fd);
+        r->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            return m3_diag_set(d, M3_ESTATE, "%s: another m3age run is changing this repository",
+                               r->rules);
+        return m3_diag_set(d, M3_EIO, "%s: cannot lock: %s", r->rules, strerror(e));
+    }
+    return 0;
+}
+
+/* normalize: makes an absolute, "."/".."-free path of p (relative to cwd). */
+static char *
+normalize(const char *cwd, const char *p)
+{
+    size_t cap = strlen(cwd) + strlen(p) + 3;
+    char *in = malloc(cap), *outp = malloc(cap);
+    size_t o = 0;
+
+    if (in == NULL || outp == NULL) {
+        free(in);
+        free(outp);
+        return NULL;
+    }
+    if (p[0] == '/')
+        snprintf(in, cap, "%s", p);
+    else
+        snprintf(in, cap, "%s/%s", cwd, p);
+    for (char *save = NULL, *tok = strtok_r(in, "/", &save); tok != NULL;
+         tok = strtok_r(NULL, "/", &save)) {
+        if (strcmp(tok, ".") == 0 || *tok == '\0')
+            continue;
+        if (strcmp(tok, "..") == 0) {
+            while (o > 0 && outp[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+            continue;
+        }
+        outp[o++] = '/';
+        memcpy(outp + o, tok, strlen(tok));
+        o += strlen(tok);
+    }
+    if (o == 0)
+        outp[o++] = '/';
+    outp[o] = '\0';
+    free(in);
+    return outp;
+}
+
+int
+secrets_repo_find(const struct secrets_repo *r, const char *arg, struct secrets_target *t,
+                  struct m3_diag *d)
+{
+    const char *name = arg;
+    char *abs = NULL;
+    size_t dl = strlen(r->dir);
+
+    memset(t, 0, sizeof(*t));
+    while (strncmp(name, "./", 2) == 0)
+        name += 2;
+    t->entry = reg_registry_find(r->reg, name);
+    if (t->entry == NULL) {
+        /* ragenix's rule: the path relative to the registry's folder. */
+        if ((abs = normalize(r->cwd, arg)) == NULL)
+            return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        if (strncmp(abs, r->dir, dl) == 0 && (abs[dl] == '/' || dl == 1)) {
+            t->entry = reg_registry_find(r->reg, abs + (dl == 1 ? 1 : dl + 1));
+            t->via_dir = t->entry != NULL && strcmp(t->entry->name, name) != 0;
+        }
+        free(abs);
+    }
+    if (t->entry == NULL)
+        return m3_diag_set(d, M3_ENOTFOUND, "There is no rule for %s in %s.", arg, r->rules);
+    if ((t->path = strdup(arg)) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    return 0;
+}
+
+char *
+secrets_repo_entry_path(const struct secrets_repo *r, const struct reg_entry *e)
+{
+    char *p;
+    size_t n;
+
+    if (r->cwd_names || e->name[0] == '/' || strcmp(r->dir, r->cwd) == 0)
+        return strdup(e->name);
+    n = strlen(r->dir) + strlen(e->name) + 2;
+    if ((p = malloc(n)) != NULL)
+        snprintf(p, n, "%s/%s", r->dir, e->name);
+    return p;
+}
+
+void
+secrets_target_clear(struct secrets_target *t)
+{
+    free(t->path);
+    memset(t, 0, sizeof(*t));
+}
+
+/* key_span: the "type base64" part of a key line (SSH), or the whole string. */
+static void
+key_span(const char *k, const char **s, size_t *len)
+{
+    const char *sp;
+
+    while (*k == ' ' || *k == '\t')
+        k++;
+    *s = k;
+    if (strncmp(k, "ssh-", 4) == 0 && (sp = strchr(k, ' ')) != NULL) {
+        const char *e = sp + 1;
+        while (*e != '\0' && *e != ' ' && *e != '\t' && *e != '\n')
+            e++;
+        *len = (size_t)(e - k);
+        return;
+    }
+    *len = strcspn(k, " \t\n");
+}
+
+bool
+secrets_keys_equal(const char *a, const char *b)
+{
+    const char *sa, *sb;
+    size_t la, lb;
+
+    key_span(a, &sa, &la);
+    key_span(b, &sb, &lb);
+    return la == lb && memcmp(sa, sb, la) == 0;
+}
+
+const char *
+secrets_key_name(const struct secrets_repo *r, const char *key)
+{
+    for (size_t i = 0; i < r->reg->nkeybinds; i++) {
+        const struct reg_keybind *kb = &r->reg->keybinds[i];
+        if (!kb->is_list && kb->nvalues == 1 && secrets_keys_equal(kb->values[0], key))
+            return kb->name;
+    }
+    return NULL;
+}
+
+int
+secrets_host_key(const struct secrets_repo *r, const char *host, char **key, struct m3_diag *d)
+{
+    const struct reg_keybind *kb = reg_registry_keybind(r->reg, host);
+    char *path = NULL, *buf = NULL;
+    size_t len, n;
+    int rc;
+
+    *key = NULL;
+    if (kb != NULL && !kb->is_list && kb->nvalues == 1) {
+        if ((*key = strdup(kb->values[0])) == NULL)
+            return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        return 0;
+    }
+    if (strchr(host, '/') != NULL || host[0] == '.' || host[0] == '\0')
+        return m3_diag_set(d, M3_ENOTFOUND, "host '%s': not a host name", host);
+    n = strlen(r->dir) + strlen(host) + 40;
+    if ((path = malloc(n)) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    snprintf(path, n, "%s/hosts/%s/ssh_host_ed25519_key.pub", r->dir, host);
+    rc = reg_read_file(path, &buf, &len, NULL);
+    free(path);
+    if (rc != 0)
+        return m3_diag_set(d, M3_ENOTFOUND,
+                           "host '%s': no key named '%s' in %s and no "
+                           "hosts/%s/ssh_host_ed25519_key.pub",
+                           host, host, r->rules, host);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    *key = buf;
+    return 0;
+}
+
+int
+secrets_entry_recipients(const struct reg_entry *e, struct keys_recipients *l, struct m3_diag *d)
+{
+    for (size_t i = 0; i < e->nkeys; i++) {
+        struct m3_diag kd;
+        m3_diag_clear(&kd);
+        if (keys_recipients_add(l, e->keys[i], &kd) != 0)
+            return m3_diag_set(d, kd.code ? kd.code : M3_EINVAL, "%s:%u:%u: %s: %s",
+                               e->key_spans[i].file ? e->key_spans[i].file : "registry",
+                               e->key_spans[i].line, e->key_spans[i].col, e->name, kd.msg);
+    }
+    return 0;
+}
+
+int
+secrets_identities_load(struct keys_identities *ids, const char *const *files, size_t n,
+                        const char *home, age_passphrase_fn cb, void *cb_ctx, size_t *loaded,
+                        struct m3_diag *d)
+{
+    static const char *const defaults[] = {".ssh/id_ed25519", ".ssh/id_rsa"};
+    size_t count = 0;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        struct m3_diag kd;
+        m3_diag_clear(&kd);
+        if ((rc = keys_identities_load_file(ids, files[i], cb, cb_ctx, &kd)) != 0)
+            return m3_diag_set(d, rc, "%s: %s", files[i], kd.msg[0] ? kd.msg : m3_strerror(rc));
+        count++;
+    }
+    for (size_t i = 0; n == 0 && home != NULL && i < 2; i++) {
+        char path[PATH_MAX];
+        struct m3_diag kd;
+        snprintf(path, sizeof(path), "%s/%s", home, defaults[i]);
+        if (access(path, R_OK) != 0)
+            continue;
+        m3_diag_clear(&kd);
+        if ((rc = keys_identities_load_file(ids, path, cb, cb_ctx, &kd)) != 0)
+            return m3_diag_set(d, rc, "%s: %s", path, kd.msg[0] ? kd.msg : m3_strerror(rc));
+        count++;
+    }
+    if (loaded != NULL)
+        *loaded = count;
+    return 0;
+}
+
+int
+secrets_buf_append(struct secrets_buf *b, const void *p, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        unsigned char *np;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        if ((np = age_secret_alloc(cap)) == NULL)
+            return M3_ENOMEM;
+        if (b->len > 0)
+            memcpy(np, b->p, b->len);
+        age_secret_free(b->p);
+        b->p = np;
+        b->cap = cap;
+    }
+    if (len > 0)
+        memcpy(b->p + b->len, p, len);
+    b->len += len;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+void
+secrets_buf_free(struct secrets_buf *b)
+{
+    age_secret_free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+int
+secrets_buf_write(void *ctx, const void *buf, size_t len)
+{
+    return secrets_buf_append(ctx, buf, len) == 0 ? 0 : -1;
+}
+
+static ssize_t
+fd_read(void *ctx, void *buf, size_t len)
+{
+    int fd = *(int *)ctx;
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, (unsigned char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return got ? (ssize_t)got : -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+int
+secrets_decrypt_file(const char *path, struct age_identity *const *ids, size_t nids,
+                     struct secrets_buf *out, struct m3_diag *d)
+{
+    int fd, rc;
+
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
+    if (nids == 0)
+        rc = m3_diag_set(d, M3_ENOMATCH, "no identity to decrypt with");
+    else
+        rc = age_decrypt(ids, nids, fd_read, &fd, secrets_buf_write, out, 1, d);
+    close(fd);
+    if (rc == 0 && out->p == NULL)
+        rc = secrets_buf_append(out, "", 0);
+    return rc;
+}
+
+struct mem_writer {
+    int fd;
+};
+
+static int
+fd_write(void *ctx, const void *buf, size_t len)
+{
+    int fd = ((struct mem_writer *)ctx)->fd;
+    const unsigned char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+struct mem_reader {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct mem_reader *m = ctx;
+    size_t n = m->len - m->off < len ? m->len - m->off : len;
+
+    memcpy(buf, m->p + m->off, n);
+    m->off += n;
+    return (ssize_t)n;
+}
+
+static void
+fsync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+int
+secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
+                     const void *plaintext, size_t len, struct m3_diag *d)
+{
+    struct age_encrypt_opts eo = {.armor = armor, .threads = 1};
+    struct mem_reader mr = {.p = plaintext, .len = len};
+    struct mem_writer mw = {.fd = -1};
+    struct stat st;
+    char *dir = NULL, *tmp = NULL;
+    const char *base = strrchr(path, '/');
+    unsigned char rnd[6];
+    char hex[13];
+    size_t tl;
+    int rc = M3_ENOMEM;
+    bool exists = stat(path, &st) == 0;
+
+    base = base ? base + 1 : path;
+    if ((dir = dir_of(path)) == NULL)
+        goto out;
+    tl = strlen(dir) + strlen(base) + 32;
+    if ((tmp = malloc(tl)) == NULL)
+        goto out;
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    snprintf(tmp, tl, "%s/.%s.m3tmp.%s", dir, base, hex);
+    if ((mw.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
+        rc = m3_diag_set(d, M3_EIO, "cannot create a temp file in %s: %s", dir, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    if (exists && fchmod(mw.fd, st.st_mode & 07777) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if ((rc = age_encrypt(rcpts, n, &eo, mem_read, &mr, fd_write, &mw, d)) != 0)
+        goto out;
+    if (fsync(mw.fd) != 0 || close(mw.fd) != 0) {
+        mw.fd = -1;
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    mw.fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: cannot replace: %s", path, strerror(errno));
+        goto out;
+    }
+    free(tmp);
+    tmp = NULL;
+    fsync_dir(dir);
+    rc = 0;
+out:
+    if (mw.fd >= 0)
+        close(mw.fd);
+    if (tmp != NULL) {
+        unlink(tmp);
+        free(tmp);
+    }
+    free(dir);
+    return rc;
+}
+
+size_t
+secrets_clean_temps(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    int dfd;
+
+    if (dh == NULL)
+        return 0;
+    dfd = dirfd(dh);
+    while ((de = readdir(dh)) != NULL) {
+        if (de->d_name[0] == '.' && strstr(de->d_name, ".m3tmp.") != NULL &&
+            unlinkat(dfd, de->d_name, 0) == 0)
+            n++;
+    }
+    if (n > 0)
+        fsync(dfd);
+    closedir(dh);
+    return n;
+}
+
+int
+secrets_entries_for_key(const struct secrets_repo *r, const char *key, const struct reg_entry ***v,
+                        size_t *n)
+{
+    for (size_t i = 0; i < r->reg->nentries; i++) {
+        const struct reg_entry *e = &r->reg->entries[i];
+        bool has = false;
+        for (size_t j = 0; j < e->nkeys && !has; j++)
+            has = secrets_keys_equal(e->keys[j], key);
+        if (!has)
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = (*v)[j] == e;
+        if (dup)
+            continue;
+        const struct reg_entry **nv = realloc(*v, (*n + 1) * sizeof(**v));
+        if (nv == NULL)
+            return M3_ENOMEM;
+        *v = nv;
+        (*v)[(*n)++] = e;
+    }
+    return 0;
+}

@@ -1,0 +1,202 @@
+/* repo.h: operations on a secrets repository: the registry (secrets.nix), the secret files
+ * it names, the identities of the person running the command; edit, decrypt and rekey.
+ *
+ * The layer prints nothing and reads no environment: cmd/ passes the editor, the temp
+ * base folder, $HOME and a passphrase callback in, and prints what comes back. Errors are
+ * 0 or a negative M3_E* code with a one-line struct m3_diag. */
+#ifndef M3_SECRETS_REPO_H
+#define M3_SECRETS_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "keys/keys.h"
+#include "libage/age.h"
+#include "registry/registry.h"
+
+/* An open repository: the registry as located and loaded, and the folder it lives in. */
+struct secrets_repo {
+    char *rules;     /* the registry path as located (as given for --rules/RULES) */
+    const char *how; /* how it was found: "--rules", "RULES", "./secrets.nix", "parent" */
+    char *dir;       /* absolute folder of the registry */
+    char *cwd;       /* absolute working directory at open */
+    bool cwd_names;  /* agenix: entry names are paths relative to the working directory */
+    struct reg_file *file;
+    struct reg_registry *reg;
+    int lock_fd; /* -1 until secrets_repo_lock */
+};
+
+/* secrets_repo_open: locates (reg_locate) and loads the registry. rules_opt is --rules,
+ * rules_env the RULES value (either may be NULL). Free with secrets_repo_free.
+ * Errors: those of reg_locate and reg_load_path, M3_EIO, M3_ENOMEM. */
+int secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const char *rules_env,
+                      struct m3_diag *d);
+void secrets_repo_free(struct secrets_repo *r);
+
+/* secrets_repo_lock: takes an exclusive lock (flock on the registry file) so that two
+ * runs never write the same repository at once; released by secrets_repo_free.
+ * Errors: M3_ESTATE (another run holds it; d says so), M3_EIO. */
+int secrets_repo_lock(struct secrets_repo *r, struct m3_diag *d);
+
+/* A secret chosen on the command line or from the registry. */
+struct secrets_target {
+    const struct reg_entry *entry; /* owned by the repo's registry */
+    char *path;                    /* the file to read and write (malloc'd) */
+    bool via_dir;                  /* matched relative to the registry's folder, not as given */
+};
+
+/* secrets_repo_find: the entry for arg, as agenix looks it up (the name as given, relative
+ * to the working directory; a leading "./" is ignored), else arg taken relative to the
+ * registry's folder (via_dir set). Free t with secrets_target_clear.
+ * Errors: M3_ENOTFOUND ("there is no rule for ARG in RULES"), M3_ENOMEM. */
+int secrets_repo_find(const struct secrets_repo *r, const char *arg, struct secrets_target *t,
+                      struct m3_diag *d);
+/* secrets_repo_entry_path: the file of entry e (registry folder or working directory per
+ * cwd_names), malloc'd; NULL when out of memory. */
+char *secrets_repo_entry_path(const struct secrets_repo *r, const struct reg_entry *e);
+void secrets_target_clear(struct secrets_target *t);
+
+/* secrets_key_name: the name of a key string in the registry (the top-level let binding
+ * whose value is that key, compared on type and base64 only), or NULL. */
+const char *secrets_key_name(const struct secrets_repo *r, const char *key);
+
+/* secrets_host_key: the key of host HOST: the let binding named HOST, else the first line
+ * of hosts/HOST/ssh_host_ed25519_key.pub in the registry's folder. *key is malloc'd.
+ * Errors: M3_ENOTFOUND. */
+int secrets_host_key(const struct secrets_repo *r, const char *host, char **key, struct m3_diag *d);
+/* secrets_keys_equal: two recipient strings name the same key (type and base64 equal for
+ * SSH keys, the whole string for age1 recipients). */
+bool secrets_keys_equal(const char *a, const char *b);
+
+/* secrets_entry_recipients: parses the entry's publicKeys into l (appended).
+ * Errors: as keys_recipient_parse, d names the key's position in the registry. */
+int secrets_entry_recipients(const struct reg_entry *e, struct keys_recipients *l,
+                             struct m3_diag *d);
+
+/* ---- Identities ------------------------------------------------------------------------ */
+
+/* secrets_identities_load: the identity files given (-i), or when n == 0 the defaults that
+ * exist: HOME/.ssh/id_ed25519 and HOME/.ssh/id_rsa (home may be NULL: no defaults).
+ * Protected keys ask cb once per run, only when a file needs them. *loaded (optional)
+ * gets how many files were read. On error d names the file. */
+int secrets_identities_load(struct keys_identities *ids, const char *const *files, size_t n,
+                            const char *home, age_passphrase_fn cb, void *cb_ctx, size_t *loaded,
+                            struct m3_diag *d);
+
+/* ---- Plaintext in memory --------------------------------------------------------------- */
+
+/* A growable buffer in secret memory (sodium_malloc), wiped when freed. */
+struct secrets_buf {
+    unsigned char *p;
+    size_t len, cap;
+};
+int secrets_buf_append(struct secrets_buf *b, const void *p, size_t len);
+void secrets_buf_free(struct secrets_buf *b);
+/* secrets_buf_write: age_write_fn appending to a struct secrets_buf. */
+int secrets_buf_write(void *ctx, const void *buf, size_t len);
+
+/* secrets_decrypt_file: decrypts path with ids into out (secret memory).
+ * Errors: as age_decrypt, M3_EIO (d has errno's text). */
+int secrets_decrypt_file(const char *path, struct age_identity *const *ids, size_t nids,
+                         struct secrets_buf *out, struct m3_diag *d);
+
+/* secrets_encrypt_file: encrypts plaintext to rcpts (armored or not) and replaces path
+ * atomically: a temp file ".BASE.m3tmp.RANDOM" in its folder, fsync, rename, fsync of the
+ * folder. The mode of an existing file is kept; a new file gets 0666 minus the umask. On
+ * failure path is untouched and the temp file removed. Errors: M3_EIO, the recipients'. */
+int secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
+                         const void *plaintext, size_t len, struct m3_diag *d);
+
+/* secrets_clean_temps: removes the temp files (".*.m3tmp.*") a killed run left in dir.
+ * Returns how many were removed. */
+size_t secrets_clean_temps(const char *dir);
+
+/* ---- Edit ------------------------------------------------------------------------------ */
+
+enum secrets_edit_result {
+    SECRETS_EDIT_WRITTEN,     /* encrypted and replaced (or created) */
+    SECRETS_EDIT_UNCHANGED,   /* content unchanged: the file was left byte-identical */
+    SECRETS_EDIT_NOT_CREATED, /* there was no file and the editor made none */
+};
+
+struct secrets_edit_opts {
+    char *const *editor;  /* the editor command, word-split (NULL-terminated), or NULL */
+    int input_fd;         /* >= 0: read the new plaintext from this fd instead of an editor */
+    bool no_edit;         /* EDITOR=":": keep the content as it is */
+    bool force;           /* re-encrypt even when unchanged (agenix's EDITOR=:) */
+    const char *tmp_base; /* $XDG_RUNTIME_DIR or NULL (then /dev/shm) */
+    bool unsafe_tmp;      /* accept a disk-backed tmp_base */
+};
+
+/* secrets_edit: decrypts t (when it exists) into a fresh 0700 folder on tmpfs under its base
+ * name, runs the editor on that path (for vim and nvim with swap, undo, backup and viminfo
+ * off), and encrypts the result to exactly the entry's publicKeys (armored when the entry
+ * says so), replacing the file atomically. The plaintext file is overwritten and removed on
+ * every path, including SIGINT, SIGTERM and SIGHUP during the edit. Errors: M3_EINVAL (a
+ * disk-backed temp folder without unsafe_tmp), M3_ECANCELED (the editor failed or was
+ * killed; the file is untouched), decryption and encryption errors. */
+int secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
+                 struct keys_identities *ids, const struct secrets_edit_opts *o,
+                 enum secrets_edit_result *res, struct m3_diag *d);
+
+/* ---- Rekey ----------------------------------------------------------------------------- */
+
+enum secrets_item_state {
+    SECRETS_ITEM_MISSING,    /* no file: nothing to rekey */
+    SECRETS_ITEM_UP_TO_DATE, /* header already matches the registry */
+    SECRETS_ITEM_PLANNED,    /* to be rewritten (dry run stops here) */
+    SECRETS_ITEM_REKEYED,    /* rewritten */
+    SECRETS_ITEM_FAILED,     /* could not be read, decrypted or written (msg says why) */
+    SECRETS_ITEM_HELD,       /* not written because another file failed (all or nothing) */
+};
+
+struct secrets_rekey_item {
+    const struct reg_entry *entry;
+    char *path;
+    enum secrets_item_state state;
+    char **added; /* recipients the registry has and the file lacks, by registry name */
+    size_t nadded;
+    char **removed; /* recipients the file has and the registry lacks */
+    size_t nremoved;
+    char msg[384];                /* failure: one line; otherwise empty */
+    struct secrets_buf plain;     /* internal: the decrypted plaintext */
+    struct keys_recipients rcpts; /* internal: the registry's recipients */
+    bool locked_first;            /* internal: needs a passphrase-protected identity */
+};
+
+struct secrets_rekey {
+    struct secrets_rekey_item *items;
+    size_t n;
+    size_t rekeyed, up_to_date, failed, missing, planned, held;
+    size_t temps_cleaned; /* temp files of an earlier, killed run that were removed */
+};
+
+struct secrets_rekey_opts {
+    bool force;         /* rewrite every chosen file */
+    bool dry_run;       /* plan only */
+    bool partial;       /* write the files that could be decrypted even if others failed */
+    bool allow_lockout; /* write files none of ids can open */
+    unsigned jobs;      /* worker threads (0: 1) */
+    /* progress (may be NULL): called from the main thread as files complete. */
+    void (*progress)(void *ctx, const char *phase, size_t done, size_t total);
+    void *progress_ctx;
+};
+
+/* secrets_rekey_run: rekeys the entries es[0..n) of r (all when n == 0): reads each header,
+ * compares it with the registry (lazily, without decrypting), decrypts every file that needs
+ * rewriting, and only when all succeeded (or opts->partial) encrypts each to the registry's
+ * recipients and replaces it atomically. Temp files of a killed earlier run are removed first.
+ * *out gets the per-file report (free with secrets_rekey_free) even on error.
+ * Returns 0 when nothing failed, M3_EPAYLOAD when some file failed (see items), or an
+ * operational error (M3_ENOMEM, ...). */
+int secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, size_t n,
+                      struct keys_identities *ids, const struct secrets_rekey_opts *opts,
+                      struct secrets_rekey **out, struct m3_diag *d);
+void secrets_rekey_free(struct secrets_rekey *k);
+
+/* secrets_entries_for_host: the entries whose publicKeys hold key (secrets_keys_equal),
+ * appended to *v (malloc'd array). Errors: M3_ENOMEM. */
+int secrets_entries_for_key(const struct secrets_repo *r, const char *key,
+                            const struct reg_entry ***v, size_t *n);
+
+#endif
