@@ -23,9 +23,9 @@ struct hosts_opts {
     long timeout;          /* --timeout */
     const char *lists[32]; /* --to LIST */
     size_t nlists;
-    struct hosts_rekey_ids ids; /* -i FILE */
-    char *ssh_config;           /* ~/.ssh/config */
-    char *known_hosts_path;     /* ~/.ssh/known_hosts */
+    struct m3_list ids;     /* -i FILE */
+    char *ssh_config;       /* ~/.ssh/config */
+    char *known_hosts_path; /* ~/.ssh/known_hosts */
     char **args;
     int nargs;
 };
@@ -173,8 +173,10 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
             o->lists[o->nlists++] = optarg;
             break;
         case 'i':
-            if (hosts_rekey_ids_add(&o->ids, optarg) != 0)
+            if (m3_list_push(&o->ids, optarg) != 0) {
+                m3_error("out of memory");
                 return M3_EXIT_USAGE;
+            }
             break;
         case 'h':
             hosts_usage(stdout);
@@ -970,7 +972,7 @@ cmd_hosts(int argc, char **argv)
         rc = hosts_list(&c);
     hostkeys_repo_close(&c.repo);
 out:
-    hosts_rekey_ids_free(&o.ids);
+    m3_list_free(&o.ids);
     free(o.ssh_config);
     free(o.known_hosts_path);
     fflush(stdout);

@@ -1,39 +1,75 @@
 /* hostsrekey.c: the rekey step of `m3age hosts`. */
 #include "cmd/hostsrekey.h"
 #include "cmd/cmd.h"
+#include "cmd/io.h"
+#include "cmd/repo.h"
 
 #include <stdlib.h>
 
 int
-hosts_rekey_ids_add(struct hosts_rekey_ids *ids, const char *path)
+hosts_rekey(const char *rules, const char *const *names, size_t n, const struct m3_list *idfiles)
 {
-    const char **v = reallocarray(ids->v, ids->n + 1, sizeof(*v));
+    struct secrets_rekey_opts o = {0};
+    struct keys_identities ids = {0};
+    struct secrets_repo *repo = NULL;
+    struct secrets_rekey *k = NULL;
+    const struct reg_entry **es = NULL;
+    size_t nes = 0, loaded = 0;
+    struct m3_diag d;
+    int rc = -1, r;
 
-    if (v == NULL) {
+    if (n == 0)
+        return 0;
+    /* Reopened from the file just written: the entries and recipients are the new ones. */
+    if ((repo = m3_repo_open(rules)) == NULL)
+        goto out;
+    if ((es = calloc(n, sizeof(*es))) == NULL) {
         m3_error("out of memory");
-        return -1;
+        goto out;
     }
-    v[ids->n++] = path;
-    ids->v = v;
-    return 0;
-}
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_entry *e = reg_registry_find(repo->reg, names[i]);
 
-void
-hosts_rekey_ids_free(struct hosts_rekey_ids *ids)
-{
-    free(ids->v);
-    ids->v = NULL;
-    ids->n = 0;
-}
+        if (e != NULL)
+            es[nes++] = e;
+    }
+    if (nes == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (m3_repo_identities(idfiles, &ids, &loaded) != 0)
+        goto out;
+    if (loaded == 0) {
+        m3_error("cannot rekey: no identity to decrypt the secrets with");
+        m3_hint("pass -i IDENTITY (or add ~/.ssh/id_ed25519), or run 'm3age rekey' later");
+        goto out;
+    }
+    o.jobs = m3_threads();
+    m3_diag_clear(&d);
+    r = secrets_rekey_run(repo, es, nes, &ids, &o, &k, &d);
+    if (r != 0 && r != M3_EPAYLOAD) {
+        m3_error("rekey: %s", d.msg[0] ? d.msg : m3_strerror(r));
+        goto out;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        const struct secrets_rekey_item *it = &k->items[i];
 
-int
-hosts_rekey(const char *rules, const char *const *names, size_t n,
-            const struct hosts_rekey_ids *ids)
-{
-    (void)rules;
-    (void)names;
-    (void)ids;
-    m3_error("--rekey: re-encryption is not available in this build (%zu secrets to rekey)", n);
-    m3_hint("run 'm3age rekey' once it is, or re-encrypt them with agenix -r");
-    return -1;
+        if (it->state == SECRETS_ITEM_REKEYED)
+            printf("  rekeyed %s\n", it->path);
+        else if (it->state == SECRETS_ITEM_FAILED)
+            m3_error("%s: %s", it->path, it->msg);
+    }
+    if (k->held > 0) {
+        m3_error("no secret was rekeyed: %zu file(s) could not be decrypted", k->failed);
+        m3_hint("fix them, then run 'm3age rekey' (the registry is already updated)");
+    }
+    printf("%zu rekeyed, %zu already up to date, %zu failed\n", k->rekeyed, k->up_to_date,
+           k->failed);
+    rc = k->failed > 0 ? -1 : 0;
+out:
+    secrets_rekey_free(k);
+    free(es);
+    keys_identities_clear(&ids);
+    secrets_repo_free(repo);
+    return rc;
 }

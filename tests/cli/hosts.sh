@@ -179,6 +179,42 @@ test_add_host_into_lists_then_rm() {
     untouched
 }
 
+test_add_rekey_then_rm_rekeys_and_locks_the_host_out() {
+    command -v age >/dev/null || skip "age not installed"
+    repo
+    chmod 600 demo-keys/*
+    newkey m3-zeus
+    "$M3AGE" decrypt -i demo-keys/m3tam3re-age.txt secrets/m3tam3re-password.age >../plain
+    ! age -d -i ../m3-zeus secrets/m3tam3re-password.age >/dev/null 2>&1 || _fail "zeus reads it already"
+    run "$M3AGE" hosts add m3-zeus ../m3-zeus.pub --to servers --rekey -i demo-keys/m3tam3re-age.txt
+    assert_status 0
+    assert_contains out "rekeyed secrets/m3tam3re-password.age"
+    assert_contains out "1 rekeyed, 0 already up to date, 0 failed"
+    age -d -i ../m3-zeus secrets/m3tam3re-password.age | cmp -s - ../plain || _fail "zeus cannot read its secret"
+    cp secrets/wifi.age ../wifi.before
+    run "$M3AGE" hosts rm m3-zeus -i demo-keys/m3tam3re-age.txt
+    assert_status 0
+    assert_contains out "rekeyed secrets/m3tam3re-password.age"
+    assert_contains err "git history stay readable"
+    ! age -d -i ../m3-zeus secrets/m3tam3re-password.age >/dev/null 2>&1 || _fail "zeus still reads it"
+    "$M3AGE" decrypt -i demo-keys/m3tam3re-age.txt secrets/m3tam3re-password.age | cmp -s - ../plain ||
+        _fail "plaintext changed"
+    assert_same_file secrets/wifi.age ../wifi.before
+    untouched
+}
+
+test_sync_rekey_without_identity_keeps_the_secrets() {
+    repo
+    newkey m3-atlas
+    cp ../m3-atlas.pub hosts/m3-atlas/ssh_host_ed25519_key.pub
+    cp secrets/restic-atlas.age ../restic.before
+    run "$M3AGE" hosts sync m3-atlas --rekey
+    assert_status 2
+    assert_contains err "no identity"
+    grep -qF "m3-atlas = \"$(keyof ../m3-atlas.pub)\";" secrets.nix || _fail "registry not updated"
+    assert_same_file secrets/restic-atlas.age ../restic.before
+}
+
 test_add_key_on_the_command_line() {
     repo
     newkey m3-eos

@@ -147,6 +147,8 @@ test_scan_rotate_restart_scan_again() {
     assert_eq "$(binding)" "  m3-atlas = \"$(keyof ../sshd/key2.pub)\";" "binding after the rotation"
     [ "$(diff ../registry.key1 secrets.nix | grep -c '^>')" -eq 1 ] || _fail "more than the binding changed"
     if has_rekey; then
+        assert_contains out "rekeyed secrets/restic-atlas.age"
+        assert_contains out "rekeyed secrets/m3tam3re-password.age"
         # the rotated host opens its secrets with its new private key (checked with Go age)
         if command -v age >/dev/null; then
             for s in restic-atlas m3tam3re-password; do
