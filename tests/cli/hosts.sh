@@ -321,6 +321,25 @@ test_bad_computed_binding_is_read_only() {
     assert_no_temp .
 }
 
+test_bad_imported_binding_is_read_only() {
+    repo
+    mkdir keys
+    grep -E '^  m3-helios = ' secrets.nix | sed -E 's/^  m3-helios = (.*);$/\1/' >keys/helios.nix
+    sed -i 's|^  m3-helios = .*|  m3-helios = import ./keys/helios.nix;|' secrets.nix
+    cp secrets.nix ../secrets.nix.orig
+    cp keys/helios.nix ../helios.orig
+    run "$M3AGE" hosts m3-helios
+    assert_status 0
+    newkey m3-helios
+    cp ../m3-helios.pub hosts/m3-helios/ssh_host_ed25519_key.pub
+    run "$M3AGE" hosts sync
+    assert_status 2
+    assert_contains err "read-only"
+    assert_contains out "m3-ares: up to date"
+    untouched
+    assert_same_file keys/helios.nix ../helios.orig
+}
+
 test_bad_unreachable_closed_port() {
     repo
     printf 'Host m3-atlas\n  HostName 127.0.0.1\n  Port 1\n' >"$HOME/.ssh/config"
