@@ -350,6 +350,25 @@ test_bad_unreachable_closed_port() {
     untouched
 }
 
+test_bad_silent_server_times_out() {
+    command -v perl >/dev/null || skip "perl not installed"
+    repo
+    # a port that accepts connections and never says a word: the scan gives up after 1 s
+    perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+        LocalPort => 0, Listen => 5) or die; open(P, ">", "../port") or die;
+        print P $s->sockport, "\n"; close P; sleep 30' &
+    local pid=$!
+    trap 'kill $pid 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do [ -s ../port ] && break; sleep 0.05; done
+    printf 'Host m3-hermes\n  HostName 127.0.0.1\n  Port %s\n' "$(cat ../port)" >"$HOME/.ssh/config"
+    run timeout 20 "$M3AGE" hosts sync m3-hermes --scan --timeout 1
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    assert_status 2
+    assert_contains err "m3age: error: m3-hermes (127.0.0.1 port $(cat ../port)): cannot read the host key: Timeout"
+    untouched
+}
+
 test_bad_unreachable_unroutable_address_times_out() {
     repo
     # 192.0.2.0/24 is TEST-NET-1: never routed; the connect fails or times out after 1 s.

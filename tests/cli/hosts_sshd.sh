@@ -61,8 +61,8 @@ EOF
 
 stop_sshd() {
     if [ -n "${SSHD_PID:-}" ]; then
-        kill "$SSHD_PID" 2>/dev/null
-        wait "$SSHD_PID" 2>/dev/null
+        kill "$SSHD_PID" 2>/dev/null || true
+        wait "$SSHD_PID" 2>/dev/null || true
         SSHD_PID=
     fi
 }
