@@ -357,13 +357,13 @@ test_bad_silent_server_times_out() {
     perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
         LocalPort => 0, Listen => 5) or die; open(P, ">", "../port") or die;
         print P $s->sockport, "\n"; close P; sleep 30' &
-    local pid=$!
-    trap 'kill $pid 2>/dev/null || true' EXIT
+    SILENT_PID=$!
+    trap 'kill $SILENT_PID 2>/dev/null || true' EXIT
     for _ in $(seq 1 100); do [ -s ../port ] && break; sleep 0.05; done
     printf 'Host m3-hermes\n  HostName 127.0.0.1\n  Port %s\n' "$(cat ../port)" >"$HOME/.ssh/config"
     run timeout 20 "$M3AGE" hosts sync m3-hermes --scan --timeout 1
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
+    kill "$SILENT_PID" 2>/dev/null || true
+    wait "$SILENT_PID" 2>/dev/null || true
     assert_status 2
     assert_contains err "m3age: error: m3-hermes (127.0.0.1 port $(cat ../port)): cannot read the host key: Timeout"
     untouched
