@@ -452,7 +452,10 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
     }
     rc = source_key(c, host, &src, origin, sizeof(origin), !named);
     if (rc == M3_ENOTFOUND && !named) {
-        printf("%s: no key in %s, skipped\n", host, c->o->from ? c->o->from : "its hosts/ folder");
+        printf("%s: no key in %s, skipped\n", host,
+               c->o->known_hosts ? "known_hosts"
+               : c->o->from      ? c->o->from
+                                 : "its hosts/ folder");
         res = SYNC_SAME;
         goto out;
     }
