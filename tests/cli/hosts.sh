@@ -54,6 +54,21 @@ test_list_all_adds_user_keys_and_json() {
     assert_contains out '"file":"missing"'
 }
 
+test_registry_in_a_subfolder_finds_hosts_at_the_root() {
+    repo
+    echo '{ outputs = _: { }; }' >flake.nix
+    mv secrets.nix secrets/secrets.nix
+    newkey m3-ares
+    cd secrets
+    run "$M3AGE" hosts
+    assert_status 0
+    assert_lines out 8
+    cp ../../m3-ares.pub ../hosts/m3-ares/ssh_host_ed25519_key.pub
+    run "$M3AGE" hosts sync m3-ares
+    assert_status 0
+    grep -qF "m3-ares = \"$(keyof ../../m3-ares.pub)\";" secrets.nix || _fail "not rewritten"
+}
+
 test_list_reports_a_rotated_key() {
     repo
     newkey m3-helios
