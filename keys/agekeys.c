@@ -17,8 +17,8 @@ keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
+    char *buf = NULL, *bigger;
+    size_t n = 0, cap;
     int rc = 0;
 
     *out = NULL;
@@ -28,12 +28,31 @@ keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_
         rc = m3_diag_set(d, M3_EIO, "is a directory");
         goto out;
     }
-    if ((buf = age_secret_alloc(max + 1)) == NULL) {
+    /* Secret memory is costly (locked pages): size it to the file, growing for pipes. */
+    cap = S_ISREG(st.st_mode) && (size_t)st.st_size < max ? (size_t)st.st_size + 1 : 4096;
+    if (cap > max + 1)
+        cap = max + 1;
+    if ((buf = age_secret_alloc(cap)) == NULL) {
         rc = M3_ENOMEM;
         goto out;
     }
     for (;;) {
-        ssize_t r = read(fd, buf + n, max - n);
+        ssize_t r;
+        if (n == cap - 1) {
+            if (n >= max) {
+                rc = m3_diag_set(d, M3_EINVAL, "file is larger than %zu bytes", max);
+                goto out;
+            }
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            if ((bigger = age_secret_alloc(cap)) == NULL) {
+                rc = M3_ENOMEM;
+                goto out;
+            }
+            memcpy(bigger, buf, n);
+            age_secret_free(buf);
+            buf = bigger;
+        }
+        r = read(fd, buf + n, cap - 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -43,10 +62,6 @@ keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_
         if (r == 0)
             break;
         n += (size_t)r;
-        if (n == max) {
-            rc = m3_diag_set(d, M3_EINVAL, "file is larger than %zu bytes", max);
-            goto out;
-        }
     }
     buf[n] = '\0';
     *out = buf;

@@ -22,8 +22,8 @@ struct keys_ssh_private {
     char type[32];
     char *text; /* secret memory, NUL-terminated: the file as given */
     size_t text_len;
-    unsigned char *blob; /* secret memory: the decoded openssh-key-v1 binary */
-    size_t blob_len;
+    unsigned char *blob; /* the decoded openssh-key-v1 binary, in the same secret block */
+    size_t blob_len, blob_cap;
     unsigned char *wire; /* public key (malloc'd), NULL when unknown */
     size_t wire_len;
     /* openssh-key-v1 fields, pointing into blob */
@@ -69,8 +69,7 @@ keys_ssh_private_free(struct keys_ssh_private *k)
 {
     if (k == NULL)
         return;
-    age_secret_free(k->text);
-    age_secret_free(k->blob);
+    age_secret_free(k->text); /* also holds blob */
     free(k->wire);
     free(k);
 }
@@ -122,8 +121,8 @@ decode_armor(struct keys_ssh_private *k, struct m3_diag *d)
         return m3_diag_set(d, M3_EINVAL, "truncated OpenSSH private key (no END line)");
     b += strlen(openssh_begin);
     cap = (size_t)(e - b) / 4 * 3 + 3;
-    if ((k->blob = age_secret_alloc(cap)) == NULL)
-        return M3_ENOMEM;
+    if (cap > k->blob_cap)
+        return m3_diag_set(d, M3_EINVAL, "corrupted OpenSSH private key");
     if (sodium_base642bin(k->blob, cap, b, (size_t)(e - b), " \t\r\n", &k->blob_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
         return m3_diag_set(d, M3_EINVAL, "truncated or corrupted OpenSSH private key (bad base64)");
@@ -236,8 +235,11 @@ keys_ssh_private_parse(struct keys_ssh_private **out, const char *text, size_t l
     *out = NULL;
     if ((k = calloc(1, sizeof(*k))) == NULL)
         return M3_ENOMEM;
-    if ((k->text = age_secret_alloc(len + 1)) == NULL)
+    /* One block of secret memory for the text and its decoding (sodium_malloc is costly). */
+    k->blob_cap = len / 4 * 3 + 3;
+    if ((k->text = age_secret_alloc(len + 1 + k->blob_cap)) == NULL)
         goto fail;
+    k->blob = (unsigned char *)k->text + len + 1;
     memcpy(k->text, text, len);
     k->text[len] = '\0';
     k->text_len = len;
@@ -381,6 +383,8 @@ openssh_native(const struct keys_ssh_private *k, const char *pass, struct age_id
     unsigned char *plain;
     int rc;
 
+    if (!k->encrypted) /* already in secret memory */
+        return parse_section(k, k->priv, k->priv_len, out, seed, d);
     if ((plain = age_secret_alloc(k->priv_len)) == NULL)
         return M3_ENOMEM;
     if ((rc = decrypt_section(k, pass, plain, d)) == 0)

@@ -230,7 +230,7 @@ int
 age_ssh_ed25519_identity_new(struct age_identity **out, const unsigned char seed[32],
                              const unsigned char pk[32], struct m3_diag *d)
 {
-    unsigned char wire[AGE_SSH_ED25519_WIRE_LEN], derived[32], *sk = NULL;
+    unsigned char wire[AGE_SSH_ED25519_WIRE_LEN], derived[32], sk[crypto_sign_SECRETKEYBYTES];
     struct ed25519_identity *id;
     int rc = M3_ENOMEM;
 
@@ -239,13 +239,14 @@ age_ssh_ed25519_identity_new(struct age_identity **out, const unsigned char seed
         return M3_ENOMEM;
     if ((id = calloc(1, sizeof(*id))) == NULL)
         return M3_ENOMEM;
-    if ((id->scalar = age_secret_alloc(32)) == NULL ||
-        (sk = age_secret_alloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+    if ((id->scalar = age_secret_alloc(32)) == NULL)
         goto fail;
     /* A seed that does not give the stored public key means a corrupted key file. */
     crypto_sign_seed_keypair(derived, sk, seed);
     if (sodium_memcmp(derived, pk, 32) != 0) {
-        rc = m3_diag_set(d, M3_EINVAL, "corrupted key: the ssh-ed25519 private key does not match its public key");
+        rc =
+            m3_diag_set(d, M3_EINVAL,
+                        "corrupted key: the ssh-ed25519 private key does not match its public key");
         goto fail;
     }
     memcpy(id->pk, pk, 32);
@@ -258,12 +259,12 @@ age_ssh_ed25519_identity_new(struct age_identity **out, const unsigned char seed
     if ((rc = make_tweak(wire, sizeof(wire), id->tweak)) != 0 ||
         (rc = age_ssh_common_set(&id->c, wire, sizeof(wire))) != 0)
         goto fail;
-    age_secret_free(sk);
+    sodium_memzero(sk, sizeof(sk));
     if ((*out = age_identity_new(&age_ssh_ed25519_identity_ops, id)) == NULL)
         return M3_ENOMEM;
     return 0;
 fail:
-    age_secret_free(sk);
+    sodium_memzero(sk, sizeof(sk));
     ed25519_identity_free(id);
     return rc;
 }
