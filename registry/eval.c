@@ -603,7 +603,7 @@ static struct def *
 def_add(struct reg_ctx *c, struct defs *ds)
 {
     if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : 16;
+        size_t cap = ds->cap ? ds->cap * 2 : 2;
         struct def *p = alloc(c, cap * sizeof(*p));
         if (ds->n)
             memcpy(p, ds->v, ds->n * sizeof(*p));
@@ -746,7 +746,9 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
     struct reg_set *s;
 
     sort_depth = k;
-    if (n > 0)
+    for (i = 1; i < n && def_cmp(&ds[i - 1], &ds[i]) < 0; i++)
+        ;
+    if (i < n)
         qsort(ds, n, sizeof(*ds), def_cmp);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
@@ -1287,6 +1289,25 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     case N_PATH:
         s = reg_tok_text(n->file, n->tok, &len);
         return path_val(c, canon(c, loaded_of(c, n->file)->dir, s, len), n);
+    case N_PATH_INTERP: {
+        struct sbuf b = {0};
+        sb_put(c, &b, "", 0);
+        for (i = 0; i < n->nitems; i++) {
+            const struct reg_node *part = n->items[i];
+            if (part->kind == N_STRLIT) {
+                s = reg_tok_text(n->file, part->tok, &len);
+                sb_put(c, &b, s, len);
+            } else {
+                char *is;
+                size_t in;
+                reg_coerce_str(c, eval(c, part->a, env), part->a, 1, &is, &in);
+                sb_put(c, &b, is, in);
+            }
+        }
+        if (b.p[0] == '~')
+            reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+        return path_val(c, canon(c, loaded_of(c, n->file)->dir, b.p, b.n), n);
+    }
     case N_HPATH:
         reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
     case N_SPATH:

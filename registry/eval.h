@@ -114,6 +114,15 @@ struct reg_ctx {
     struct reg_forcing *forcing;
     size_t nforcing, capforcing;
     unsigned depth;
+    struct reg_registry *reg; /* reg_registry_load: the registry being filled */
+    struct {
+        const struct reg_node *n;
+        struct reg_span sp;
+    } span_cache[256]; /* reg_registry_load: spans of recently seen nodes */
+    struct {
+        const char *s;
+        char *copy;
+    } key_cache[1024];              /* reg_registry_load: copies of recently seen key strings */
     const struct reg_node *top_let; /* the root `let` of the main file */
     struct reg_env *top_let_env;
 };

@@ -273,7 +273,8 @@ walk_set(struct scan *s, const struct reg_node *set, char **p, size_t np)
         size_t nfull = np;
         if (b->kind != N_BIND)
             continue;
-        memcpy(full, p, np * sizeof(*p));
+        if (np > 0)
+            memcpy(full, p, np * sizeof(*p));
         for (k = 0; k < b->a->nitems && nfull < MAX_PATH_ELEMS; k++) {
             if ((full[nfull] = elem_name(b->a->items[k])) == NULL) {
                 s->rc = M3_ENOMEM;

@@ -44,7 +44,9 @@ put_str(struct out *o, const char *s, size_t n)
     put(o, "\"", 1);
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        const char *e = NULL;
+        const char *e;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
         if (ch == '"')
             e = "\\\"";
         else if (ch == '\\')
@@ -55,15 +57,13 @@ put_str(struct out *o, const char *s, size_t n)
             e = "\\r";
         else if (ch == '\t')
             e = "\\t";
-        else if (ch < 0x20) {
+        else {
             snprintf(esc, sizeof(esc), "\\u%04x", ch);
             e = esc;
         }
-        if (e != NULL) {
-            put(o, s + run, i - run);
-            put(o, e, strlen(e));
-            run = i + 1;
-        }
+        put(o, s + run, i - run);
+        put(o, e, strlen(e));
+        run = i + 1;
     }
     put(o, s + run, n - run);
     put(o, "\"", 1);

@@ -9,7 +9,7 @@
 
 #include "registry/syntax.h"
 
-enum mode { MODE_BRACE, MODE_DOLLAR, MODE_STR, MODE_IND };
+enum mode { MODE_BRACE, MODE_DOLLAR, MODE_STR, MODE_IND, MODE_PATH };
 
 struct lexer {
     struct reg_file *f;
@@ -88,6 +88,14 @@ reg_tok_name(enum reg_tok k)
             return puncts[i].text;
     return "token";
 }
+
+/* Bytes that continue an identifier, and first letters of keywords. */
+static const unsigned char id_char[256] = {
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['_'] = 1, ['\''] = 1, ['-'] = 1,
+};
+static const unsigned char kw_first[256] = {
+    ['i'] = 1, ['t'] = 1, ['e'] = 1, ['a'] = 1, ['w'] = 1, ['l'] = 1, ['r'] = 1, ['o'] = 1,
+};
 
 static int
 is_alpha(int c)
@@ -258,6 +266,129 @@ match_uri(const char *s, size_t n)
     return j > i + 1 ? j : 0;
 }
 
+/* match_punct: the operator or punctuation at p (longest first), 0 if none. */
+static size_t
+match_punct(const char *p, size_t rest, enum reg_tok *kind)
+{
+    char c1 = rest > 1 ? p[1] : '\0';
+
+#define TWO(ch, k2, k1)                                                                            \
+    if (c1 == (ch)) {                                                                              \
+        *kind = (k2);                                                                              \
+        return 2;                                                                                  \
+    }                                                                                              \
+    *kind = (k1);                                                                                  \
+    return 1
+    switch (p[0]) {
+    case '.':
+        if (c1 == '.' && rest > 2 && p[2] == '.') {
+            *kind = TK_ELLIPSIS;
+            return 3;
+        }
+        *kind = TK_DOT;
+        return 1;
+    case '=':
+        TWO('=', TK_EQ, TK_ASSIGN);
+    case '!':
+        TWO('=', TK_NEQ, TK_NOT);
+    case '<':
+        TWO('=', TK_LEQ, TK_LT);
+    case '>':
+        TWO('=', TK_GEQ, TK_GT);
+    case '-':
+        TWO('>', TK_IMPL, TK_MINUS);
+    case '/':
+        TWO('/', TK_UPDATE, TK_SLASH);
+    case '+':
+        TWO('+', TK_CONCAT, TK_PLUS);
+    case '&':
+        if (c1 != '&')
+            return 0;
+        *kind = TK_AND;
+        return 2;
+    case '|':
+        if (c1 != '|')
+            return 0;
+        *kind = TK_OR;
+        return 2;
+    case '[':
+        *kind = TK_LBRACK;
+        return 1;
+    case ']':
+        *kind = TK_RBRACK;
+        return 1;
+    case '(':
+        *kind = TK_LPAREN;
+        return 1;
+    case ')':
+        *kind = TK_RPAREN;
+        return 1;
+    case ';':
+        *kind = TK_SEMI;
+        return 1;
+    case ':':
+        *kind = TK_COLON;
+        return 1;
+    case ',':
+        *kind = TK_COMMA;
+        return 1;
+    case '@':
+        *kind = TK_AT;
+        return 1;
+    case '?':
+        *kind = TK_QUESTION;
+        return 1;
+    case '*':
+        *kind = TK_STAR;
+        return 1;
+    default:
+        return 0;
+    }
+#undef TWO
+}
+
+static int push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t len);
+static int push_mode(struct lexer *lx, enum mode m);
+
+/* match_path_start: Nix's PATH_SEG before `${`: path characters and slashes ending in '/'
+ * (with a slash in them), directly followed by `${`; 0 otherwise. */
+static size_t
+match_path_start(const char *p, size_t rest)
+{
+    size_t i = 0, slashes = 0;
+
+    if (rest > 0 && p[0] == '~')
+        i = 1;
+    while (i < rest && (is_path_char(p[i]) || p[i] == '/')) {
+        slashes += p[i] == '/';
+        i++;
+    }
+    if (slashes == 0 || p[i - 1] != '/' || i + 1 >= rest || p[i] != '$' || p[i + 1] != '{')
+        return 0;
+    return i;
+}
+
+/* lex_path: inside an interpolated path: `${`, more path text, or its (empty) end. */
+static int
+lex_path(struct lexer *lx)
+{
+    const char *s = lx->s;
+    size_t i = lx->i, start = i;
+
+    if (i + 1 < lx->n && s[i] == '$' && s[i + 1] == '{') {
+        lx->i = i + 2;
+        return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, i, i, 2);
+    }
+    while (i < lx->n && (is_path_char(s[i]) || s[i] == '/'))
+        i++;
+    if (i > start) {
+        lx->i = i;
+        return push_tok(lx, TK_STR_PART, start, start, i - start);
+    }
+    lx->depth--;
+    return push_tok(lx, TK_PATH_END, i, i, 0);
+}
+
 static int
 lex_error(struct lexer *lx, size_t off, const char *what)
 {
@@ -310,18 +441,20 @@ push_mode(struct lexer *lx, enum mode m)
 static int
 compute_lines(struct reg_file *f)
 {
-    size_t i, n = 1;
+    size_t n = 1;
+    const char *p = f->src, *end = f->src + f->len;
 
-    for (i = 0; i < f->len; i++)
-        n += f->src[i] == '\n';
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
     f->lines = malloc(n * sizeof(*f->lines));
     if (f->lines == NULL)
         return M3_ENOMEM;
     f->nlines = 0;
     f->lines[f->nlines++] = 0;
-    for (i = 0; i < f->len; i++)
-        if (f->src[i] == '\n')
-            f->lines[f->nlines++] = (uint32_t)(i + 1);
+    for (p = f->src; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        f->lines[f->nlines++] = (uint32_t)(p - f->src + 1);
     return 0;
 }
 
@@ -348,7 +481,8 @@ skip_trivia(struct lexer *lx)
     const char *s = lx->s;
 
     for (;;) {
-        if (lx->i < lx->n && strchr(" \t\r\n", s[lx->i]) != NULL && s[lx->i] != '\0') {
+        if (lx->i < lx->n &&
+            (s[lx->i] == ' ' || s[lx->i] == '\n' || s[lx->i] == '\t' || s[lx->i] == '\r')) {
             lx->i++;
         } else if (lx->i < lx->n && s[lx->i] == '#') {
             while (lx->i < lx->n && s[lx->i] != '\n' && s[lx->i] != '\r')
@@ -495,26 +629,41 @@ lex_expr(struct lexer *lx)
         lx->i = off + 1;
         return push_tok(lx, TK_RBRACE, triv, off, 1);
     }
-    for (k = 0; k < sizeof(puncts) / sizeof(puncts[0]); k++) {
-        size_t pl = strlen(puncts[k].text);
-        if (pl <= rest && memcmp(p, puncts[k].text, pl) == 0) {
-            best = pl;
-            kind = puncts[k].kind;
-            break;
+    /* Fast path: an identifier that cannot extend into a path or a URI (the next byte is
+     * none of '/', ':', '.', '+', which are the only ways an identifier's text continues
+     * as one). */
+    if (is_alpha(p[0]) || p[0] == '_') {
+        size_t id = 1;
+        char next;
+        while (id < rest && id_char[(unsigned char)p[id]])
+            id++;
+        next = id < rest ? p[id] : '\0';
+        if (next != '/' && next != ':' && next != '.' && next != '+') {
+            kind = TK_ID;
+            if (id <= 7 && kw_first[(unsigned char)p[0]])
+                for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+                    if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == id &&
+                        memcmp(p, keywords[k].text, id) == 0)
+                        kind = keywords[k].kind;
+            lx->i = off + id;
+            return push_tok(lx, kind, triv, off, id);
         }
     }
+    best = match_punct(p, rest, &kind);
     if ((len = match_id(p, rest)) > best) {
         best = len;
         kind = TK_ID;
-        for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-            if (strlen(keywords[k].text) == len && memcmp(p, keywords[k].text, len) == 0)
-                kind = keywords[k].kind;
+        if (len <= 7)
+            for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+                if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == len &&
+                    memcmp(p, keywords[k].text, len) == 0)
+                    kind = keywords[k].kind;
     }
-    if ((len = match_int(p, rest)) > best) {
+    if (is_digit(p[0]) && (len = match_int(p, rest)) > best) {
         best = len;
         kind = TK_INT;
     }
-    if ((len = match_float(p, rest)) > best) {
+    if ((is_digit(p[0]) || p[0] == '.') && (len = match_float(p, rest)) > best) {
         best = len;
         kind = TK_FLOAT;
     }
@@ -530,9 +679,13 @@ lex_expr(struct lexer *lx)
         best = len;
         kind = TK_SPATH;
     }
-    if ((len = match_uri(p, rest)) > best) {
+    if (is_alpha(p[0]) && (len = match_uri(p, rest)) > best) {
         best = len;
         kind = TK_URI;
+    }
+    if ((len = match_path_start(p, rest)) > 0 && len >= best) {
+        lx->i = off + len;
+        return push_mode(lx, MODE_PATH) ?: push_tok(lx, TK_PATH_START, triv, off, len);
     }
     if (best == 0) {
         char msg[64];
@@ -542,11 +695,8 @@ lex_expr(struct lexer *lx)
             snprintf(msg, sizeof(msg), "unexpected byte 0x%02x", (unsigned char)p[0]);
         return lex_error(lx, off, msg);
     }
-    if ((kind == TK_PATH || kind == TK_HPATH) && p[best - 1] == '/') {
-        if (off + best + 1 < lx->n && s[off + best] == '$' && s[off + best + 1] == '{')
-            return lex_error(lx, off, "unsupported: path interpolation");
+    if ((kind == TK_PATH || kind == TK_HPATH) && p[best - 1] == '/')
         return lex_error(lx, off, "path has a trailing slash");
-    }
     lx->i = off + best;
     return push_tok(lx, kind, triv, off, best);
 }
@@ -565,6 +715,8 @@ reg_lex(struct reg_file *f, struct m3_diag *d)
             rc = lex_string(&lx);
         else if (m == MODE_IND)
             rc = lex_ind_string(&lx);
+        else if (m == MODE_PATH)
+            rc = lex_path(&lx);
         else
             rc = lex_expr(&lx);
         if (rc != 0)

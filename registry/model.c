@@ -56,34 +56,57 @@ intern_file(struct reg_ctx *c, struct reg_registry *r, const char *name)
 static void
 span_of(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *n, struct reg_span *sp)
 {
+    size_t slot;
+
     if (n == NULL) {
         memset(sp, 0, sizeof(*sp));
         return;
     }
+    slot = ((uintptr_t)n >> 4) % 256;
+    if (c->span_cache[slot].n == n) {
+        *sp = c->span_cache[slot].sp;
+        return;
+    }
     reg_node_span(n, sp);
     sp->file = intern_file(c, r, n->file->name);
+    c->span_cache[slot].n = n;
+    c->span_cache[slot].sp = *sp;
 }
+
+/* Strings and arrays of the registry live in its own arena (r->priv), freed at once. */
 
 static char *
 xstrndup(struct reg_ctx *c, const char *s, size_t n)
 {
-    char *p = malloc(n + 1);
+    char *p = reg_arena_strndup(c->reg->priv, s, n);
 
     if (p == NULL)
         reg_throw(c, M3_ENOMEM, NULL, "out of memory");
-    memcpy(p, s, n);
-    p[n] = '\0';
     return p;
 }
 
 static void *
 xcalloc(struct reg_ctx *c, size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size);
+    void *p = reg_arena_alloc(c->reg->priv, (n ? n : 1) * size);
 
     if (p == NULL)
         reg_throw(c, M3_ENOMEM, NULL, "out of memory");
     return p;
+}
+
+/* key_copy: the registry's copy of a key string; entries sharing a key (the usual case:
+ * let-bound keys in many lists) share one copy. */
+static char *
+key_copy(struct reg_ctx *c, const struct reg_val *k)
+{
+    size_t slot = ((uintptr_t)k->str.s >> 3) % 1024;
+
+    if (c->key_cache[slot].s == k->str.s)
+        return c->key_cache[slot].copy;
+    c->key_cache[slot].s = k->str.s;
+    c->key_cache[slot].copy = xstrndup(c, k->str.s, k->str.n);
+    return c->key_cache[slot].copy;
 }
 
 static const struct reg_node *
@@ -97,15 +120,6 @@ top_set(const struct reg_file *f)
         else
             return n;
     }
-}
-
-static int
-ptr_cmp(const void *x, const void *y)
-{
-    const struct reg_node *a = (*(struct reg_node *const *)x)->a->items[0];
-    const struct reg_node *b = (*(struct reg_node *const *)y)->a->items[0];
-
-    return a < b ? -1 : a > b;
 }
 
 static void
@@ -142,6 +156,7 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, 
     span_of(c, r, a->pos, &e->name_span);
     e->span = e->name_span;
     if (binds != NULL && a->pos != NULL) {
+        /* binds are in source order: find the one whose first name is a->pos */
         size_t lo = 0, hi = nbinds;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
@@ -150,7 +165,9 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, 
                 span_of(c, r, binds[mid], &e->span);
                 break;
             }
-            if (k < a->pos)
+            if (k->file != a->pos->file)
+                break;
+            if (k->t0 < a->pos->t0)
                 lo = mid + 1;
             else
                 hi = mid;
@@ -181,7 +198,7 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, 
             reg_throw(c, M3_EINVAL, k->src != NULL ? k->src : pk->pos,
                       "'%s': publicKeys element %zu is %s, expected a string", e->name, i + 1,
                       reg_type_name(k));
-        e->keys[i] = xstrndup(c, k->str.s, k->str.n);
+        e->keys[i] = key_copy(c, k);
         e->nkeys = i + 1;
         span_of(c, r, k->src != NULL ? k->src : pk->pos, &e->key_spans[i]);
     }
@@ -266,10 +283,12 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
     *out = NULL;
     if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
         return rc;
-    if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(f->name)) == NULL) {
+    if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(f->name)) == NULL ||
+        (r->priv = reg_arena_new()) == NULL) {
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }
+    c.reg = r;
     if ((rc = reg_eval_run(&c, 0, &v)) != 0)
         goto out;
     c.jmp = &jb;
@@ -291,7 +310,6 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         for (i = 0; i < top->nitems; i++)
             if (top->items[i]->kind == N_BIND)
                 binds[nbinds++] = top->items[i];
-        qsort(binds, nbinds, sizeof(*binds), ptr_cmp);
     }
     r->entries = xcalloc(&c, v->set->n, sizeof(*r->entries));
     for (i = 0; i < v->set->n; i++) {
@@ -303,7 +321,6 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
     r = NULL;
     rc = 0;
 out:
-    free(binds);
     reg_registry_free(r);
     reg_ctx_free(&c);
     return rc;
@@ -312,25 +329,11 @@ out:
 void
 reg_registry_free(struct reg_registry *r)
 {
-    size_t i, k;
+    size_t i;
 
     if (r == NULL)
         return;
-    for (i = 0; i < r->nentries; i++) {
-        for (k = 0; k < r->entries[i].nkeys; k++)
-            free(r->entries[i].keys[k]);
-        free(r->entries[i].keys);
-        free(r->entries[i].key_spans);
-        free(r->entries[i].name);
-    }
-    free(r->entries);
-    for (i = 0; i < r->nkeybinds; i++) {
-        for (k = 0; k < r->keybinds[i].nvalues; k++)
-            free(r->keybinds[i].values[k]);
-        free(r->keybinds[i].values);
-        free(r->keybinds[i].name);
-    }
-    free(r->keybinds);
+    reg_arena_free(r->priv);
     free(r->warnings);
     for (i = 0; i < r->nfiles; i++)
         free(r->files[i]);

@@ -295,6 +295,30 @@ parse_simple(struct parser *p)
         return parse_string(p, TK_STR_OPEN, TK_STR_CLOSE, N_STR);
     case TK_IND_OPEN:
         return parse_string(p, TK_IND_OPEN, TK_IND_CLOSE, N_IND_STR);
+    case TK_PATH_START:
+        n = node(p, N_PATH_INTERP, p->pos);
+        vec_push(p, &v, leaf(p, N_STRLIT));
+        for (;;) {
+            enum reg_tok k = p->t[p->pos].kind;
+            struct reg_node *part;
+            if (k == TK_PATH_END)
+                break;
+            if (k == TK_STR_PART) {
+                part = leaf(p, N_STRLIT);
+            } else if (k == TK_DOLLAR_CURLY) {
+                part = node(p, N_INTERP, p->pos++);
+                part->a = parse_expr(p);
+                expect(p, TK_RBRACE, "'}'");
+                finish(p, part);
+            } else {
+                fail_at(p, p->pos, "end of path");
+            }
+            vec_push(p, &v, part);
+        }
+        p->pos++;
+        set_items(n, &v);
+        finish(p, n);
+        return n;
     case TK_LPAREN:
         n = node(p, N_PAREN, p->pos++);
         n->a = parse_expr(p);
@@ -333,6 +357,7 @@ starts_simple(const struct parser *p)
     case TK_INT:
     case TK_FLOAT:
     case TK_PATH:
+    case TK_PATH_START:
     case TK_HPATH:
     case TK_SPATH:
     case TK_URI:
@@ -611,7 +636,7 @@ int
 reg_parse(const char *name, const char *src, size_t len, struct reg_file **out, struct m3_diag *d)
 {
     struct parser p = {.d = d};
-    struct reg_file *f = NULL;
+    struct reg_file *volatile f = NULL;
     struct reg_node *root;
     int rc = M3_ENOMEM;
 

@@ -155,6 +155,7 @@ struct reg_registry {
     bool computed; /* the top value is not a plain attribute set literal: edits refuse */
     char **files;  /* the names spans point to (the registry and what it imports) */
     size_t nfiles;
+    void *priv; /* private: the allocator holding the strings above */
 };
 
 /* reg_registry_load: evaluates f and validates it like ragenix's schema: the value is a set

@@ -26,6 +26,8 @@ enum reg_tok {
     TK_IND_CLOSE, /* '' */
     TK_STR_PART,  /* literal bytes of a string (escapes still encoded) */
     TK_DOLLAR_CURLY,
+    TK_PATH_START, /* a path's text before its first ${ (./secrets/ in ./secrets/${x}.age) */
+    TK_PATH_END,   /* empty: where an interpolated path ends */
     /* keywords */
     TK_IF,
     TK_THEN,
@@ -78,39 +80,40 @@ struct reg_token {
 };
 
 enum reg_nkind {
-    N_FILE,     /* a = expression; covers every token including EOF */
-    N_VAR,      /* tok */
-    N_INT,      /* tok */
-    N_FLOAT,    /* tok */
-    N_STR,      /* items: N_STRLIT / N_INTERP parts */
-    N_IND_STR,  /* items: N_STRLIT / N_INTERP parts */
-    N_STRLIT,   /* tok (a TK_STR_PART) */
-    N_INTERP,   /* a = expression in ${ } */
-    N_PATH,     /* tok */
-    N_HPATH,    /* tok */
-    N_SPATH,    /* tok */
-    N_URI,      /* tok */
-    N_PAREN,    /* a */
-    N_LIST,     /* items */
-    N_SET,      /* items: N_BIND / N_INHERIT; flag = rec */
-    N_LET_SET,  /* let { binds } (legacy) */
-    N_LET,      /* items: binds; a = body */
-    N_WITH,     /* a; b */
-    N_ASSERT,   /* a; b */
-    N_IF,       /* a; b; c */
-    N_LAMBDA,   /* tok = argument name or 0; a = N_FORMALS or NULL; b = body */
-    N_FORMALS,  /* items: N_FORMAL; flag = has ellipsis */
-    N_FORMAL,   /* tok = name; a = default or NULL */
-    N_APP,      /* a applied to b */
-    N_SELECT,   /* a . b(N_ATTRPATH) [or c] */
-    N_HASATTR,  /* a ? b(N_ATTRPATH) */
-    N_BINOP,    /* a op b */
-    N_NOT,      /* ! a */
-    N_NEG,      /* - a */
-    N_ATTRPATH, /* items: N_ATTR_ID / N_STR / N_INTERP */
-    N_ATTR_ID,  /* tok (an identifier or `or`) */
-    N_BIND,     /* a = N_ATTRPATH; b = value */
-    N_INHERIT,  /* a = source expression or NULL; items: N_ATTR_ID / N_STR */
+    N_FILE,        /* a = expression; covers every token including EOF */
+    N_VAR,         /* tok */
+    N_INT,         /* tok */
+    N_FLOAT,       /* tok */
+    N_STR,         /* items: N_STRLIT / N_INTERP parts */
+    N_IND_STR,     /* items: N_STRLIT / N_INTERP parts */
+    N_STRLIT,      /* tok (a TK_STR_PART) */
+    N_INTERP,      /* a = expression in ${ } */
+    N_PATH,        /* tok */
+    N_PATH_INTERP, /* items: N_STRLIT (the TK_PATH_START first) / N_INTERP parts */
+    N_HPATH,       /* tok */
+    N_SPATH,       /* tok */
+    N_URI,         /* tok */
+    N_PAREN,       /* a */
+    N_LIST,        /* items */
+    N_SET,         /* items: N_BIND / N_INHERIT; flag = rec */
+    N_LET_SET,     /* let { binds } (legacy) */
+    N_LET,         /* items: binds; a = body */
+    N_WITH,        /* a; b */
+    N_ASSERT,      /* a; b */
+    N_IF,          /* a; b; c */
+    N_LAMBDA,      /* tok = argument name or 0; a = N_FORMALS or NULL; b = body */
+    N_FORMALS,     /* items: N_FORMAL; flag = has ellipsis */
+    N_FORMAL,      /* tok = name; a = default or NULL */
+    N_APP,         /* a applied to b */
+    N_SELECT,      /* a . b(N_ATTRPATH) [or c] */
+    N_HASATTR,     /* a ? b(N_ATTRPATH) */
+    N_BINOP,       /* a op b */
+    N_NOT,         /* ! a */
+    N_NEG,         /* - a */
+    N_ATTRPATH,    /* items: N_ATTR_ID / N_STR / N_INTERP */
+    N_ATTR_ID,     /* tok (an identifier or `or`) */
+    N_BIND,        /* a = N_ATTRPATH; b = value */
+    N_INHERIT,     /* a = source expression or NULL; items: N_ATTR_ID / N_STR */
 };
 
 struct reg_node {

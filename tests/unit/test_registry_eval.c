@@ -1,0 +1,263 @@
+/* test_registry_eval.c: evaluation to Nix's JSON, laziness, error positions, the registry
+ * model (entries, spans, key bindings, validation) and the confined file reader. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "registry/registry.h"
+
+static int
+eval_json(const char *src, char **json, struct m3_diag *d)
+{
+    struct reg_file *f = NULL;
+    size_t len;
+    int rc = reg_parse("secrets.nix", src, strlen(src), &f, d);
+
+    if (rc == 0)
+        rc = reg_eval_json(f, NULL, json, &len, d);
+    reg_file_free(f);
+    return rc;
+}
+
+struct json_case {
+    const char *src;
+    const char *json;
+};
+
+/* Each expected value was printed by nix-instantiate 2.8 --eval --strict --json. */
+static const struct json_case values[] = {
+    {"{ b = 1; a = [ true false null ]; }", "{\"a\":[true,false,null],\"b\":1}"},
+    {"[ 0.1 1.0 1.5e3 1.0e20 123456789.0 (1 / 3.0) ]", "[0.1,1,1500,1e+20,1.23457e+08,0.333333]"},
+    {"\"q\\\" b\\\\ n\\n t\\t r\\r\"", "\"q\\\" b\\\\ n\\n t\\t r\\r\""},
+    {"{ \"z\" = 1; \"A\" = 2; \"_\" = 3; \"0\" = 4; }", "{\"0\":4,\"A\":2,\"_\":3,\"z\":1}"},
+    {"let a = { x.y = 1; }; in a // { x = 2; }", "{\"x\":2}"},
+    {"{ a.b = 1; a.c = 2; }", "{\"a\":{\"b\":1,\"c\":2}}"},
+    {"{ a = { b = 1; }; a.c = 2; }", "{\"a\":{\"b\":1,\"c\":2}}"},
+    {"let k = \"x\"; in { inherit k; }", "{\"k\":\"x\"}"},
+    {"rec { a = b; b = \"x\"; }", "{\"a\":\"x\",\"b\":\"x\"}"},
+    {"let x = 1; in with { x = 2; y = 3; }; [ x y ]", "[1,3]"},
+    {"(x: y: x + y) 1 2", "3"},
+    {"({ a, b ? a * 10 }: b) { a = 4; }", "40"},
+    {"builtins.attrNames { b = 1; a = 2; }", "[\"a\",\"b\"]"},
+    {"map (x: x * 2) [ 1 2 3 ]", "[2,4,6]"},
+    {"builtins.filter (x: x > 1) [ 1 2 3 ]", "[2,3]"},
+    {"builtins.listToAttrs [ { name = \"a\"; value = 1; } { name = \"a\"; value = 2; } ]",
+     "{\"a\":1}"},
+    {"builtins.concatMap (x: [ x x ]) [ 1 2 ]", "[1,1,2,2]"},
+    {"[ (builtins.elem 2 [ 1 2 ]) (builtins.any (x: x) [ false ]) (builtins.all (x: x) [ ]) ]",
+     "[true,false,true]"},
+    {"[ (toString 1.5) (toString true) (toString [ 1 [ ] 2 ]) ]", "[\"1.500000\",\"1\",\"1 2\"]"},
+    {"''\n    a\n      b\n  ''", "\"a\\n  b\\n\""},
+    {"{ a = 1; } ? a", "true"},
+    {"{ a.b = 1; }.a.c or \"d\"", "\"d\""},
+    {"let s = \"b\"; in { a = { b = 1; }; }.a.${s}", "1"},
+    {"if 1 < 2 && \"a\" < \"b\" then -1 else 1", "-1"},
+    {"[ (7 / 2) (-7 / 2) (2 - 5) ]", "[3,-3,-3]"},
+    {"\"\\u0001\"", "\"u0001\""},
+};
+
+Test(registry_eval, values_print_as_nix_json)
+{
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        struct m3_diag d = {0};
+        char *json = NULL;
+        int rc = eval_json(values[i].src, &json, &d);
+        cr_assert_eq(rc, 0, "case %zu (%s): %s", i, values[i].src, d.msg);
+        cr_assert_str_eq(json, values[i].json, "case %zu (%s)", i, values[i].src);
+        free(json);
+    }
+}
+
+Test(registry_eval, unused_failing_bindings_are_not_evaluated)
+{
+    struct m3_diag d = {0};
+    char *json = NULL;
+
+    cr_assert_eq(eval_json("let bad = throw \"no\"; loop = loop; in { a = [ 1 ]; b = "
+                           "builtins.length [ bad loop ]; }",
+                           &json, &d),
+                 0, "%s", d.msg);
+    cr_assert_str_eq(json, "{\"a\":[1],\"b\":2}");
+    free(json);
+}
+
+struct error_case {
+    const char *src;
+    int rc;
+    const char *msg;
+};
+
+static const struct error_case failures[] = {
+    {"{ a = x; }", M3_EEVAL, "secrets.nix:1:7: undefined variable 'x'"},
+    {"let a = a; in a", M3_EEVAL, "secrets.nix:1:9: infinite recursion encountered"},
+    {"{ a = 1; a = 2; }", M3_EEVAL,
+     "secrets.nix:1:10: attribute 'a' already defined at secrets.nix:1:3"},
+    {"{ a = [ ] ++ 1; }", M3_EEVAL,
+     "secrets.nix:1:14: value is an integer while a list was "
+     "expected"},
+    {"{ a = throw \"boom\"; }", M3_EEVAL, "secrets.nix:1:7: boom"},
+    {"import <nixpkgs>", M3_EUNSUPPORTED,
+     "secrets.nix:1:8: unsupported: search path '<nixpkgs>' needs NIX_PATH (use --nix to "
+     "evaluate with nix-instantiate)"},
+    {"lib.mkIf true 1", M3_EUNSUPPORTED,
+     "secrets.nix:1:1: unsupported: undefined variable 'lib' (nixpkgs needs Nix) (use --nix to "
+     "evaluate with nix-instantiate)"},
+    {"builtins.getEnv \"HOME\"", M3_EUNSUPPORTED,
+     "secrets.nix:1:1: unsupported: this builtin is impure or needs Nix (use --nix to "
+     "evaluate with nix-instantiate)"},
+    {"{ keys }: keys", M3_EUNSUPPORTED,
+     "secrets.nix:1:1: unsupported: the registry is a function (a top-level function is not "
+     "called; use --nix to evaluate with nix-instantiate)"},
+};
+
+Test(registry_eval, errors_name_the_construct_and_position)
+{
+    for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++) {
+        struct m3_diag d = {0};
+        char *json = NULL;
+        int rc = eval_json(failures[i].src, &json, &d);
+        cr_assert_eq(rc, failures[i].rc, "case %zu (%s): rc %d (%s)", i, failures[i].src, rc,
+                     d.msg);
+        cr_assert_null(json);
+        cr_assert_str_eq(d.msg, failures[i].msg, "case %zu", i);
+    }
+}
+
+static const char *registry_src =
+    "let\n"
+    "  m3tam3re = \"ssh-ed25519 AAAA m3tam3re\";\n"
+    "  m3-ares = \"ssh-ed25519 BBBB root@m3-ares\";\n"
+    "  users = [ m3tam3re ];\n"
+    "  helper = x: x;\n"
+    "in\n"
+    "{\n"
+    "  \"secrets/wifi.age\".publicKeys = users ++ [ m3-ares ];\n"
+    "  \"secrets/vpn.age\" = { publicKeys = [ m3tam3re ]; armor = true; owner = \"root\"; };\n"
+    "}\n";
+
+Test(registry_eval, registry_model_with_spans)
+{
+    struct reg_file *f = NULL;
+    struct reg_registry *r = NULL;
+    struct m3_diag d = {0};
+    const struct reg_entry *wifi, *vpn;
+    const struct reg_keybind *kb;
+
+    cr_assert_eq(reg_parse("secrets.nix", registry_src, strlen(registry_src), &f, &d), 0);
+    cr_assert_eq(reg_registry_load(f, NULL, &r, &d), 0, "%s", d.msg);
+    cr_assert_eq(r->nentries, 2);
+    cr_assert_str_eq(r->entries[0].name, "secrets/vpn.age"); /* sorted */
+    cr_assert(!r->computed);
+    wifi = reg_registry_find(r, "secrets/wifi.age");
+    vpn = reg_registry_find(r, "secrets/vpn.age");
+    cr_assert_not_null(wifi);
+    cr_assert_null(reg_registry_find(r, "secrets/none.age"));
+    cr_assert_eq(wifi->nkeys, 2);
+    cr_assert_str_eq(wifi->keys[1], "ssh-ed25519 BBBB root@m3-ares");
+    cr_assert_eq(wifi->name_span.line, 8);
+    cr_assert_eq(wifi->name_span.col, 3);
+    /* each key points at the literal it came from, in the let */
+    cr_assert_eq(wifi->key_spans[0].line, 2);
+    cr_assert_eq(wifi->key_spans[0].col, 14);
+    cr_assert_eq(wifi->key_spans[1].line, 3);
+    cr_assert(!wifi->armor && !wifi->has_armor);
+    cr_assert(vpn->armor && vpn->has_armor);
+    cr_assert_eq(vpn->span.line, 9);
+    cr_assert_eq(r->nwarnings, 1);
+    cr_assert(strstr(r->warnings[0].msg, "secrets.nix:9:66: 'secrets/vpn.age': unknown "
+                                         "attribute 'owner'") != NULL,
+              "%s", r->warnings[0].msg);
+    /* key bindings: strings and lists of strings; the function is left out */
+    cr_assert_eq(r->nkeybinds, 3);
+    kb = reg_registry_keybind(r, "users");
+    cr_assert(kb != NULL && kb->is_list && kb->nvalues == 1);
+    kb = reg_registry_keybind(r, "m3-ares");
+    cr_assert(kb != NULL && !kb->is_list);
+    cr_assert_str_eq(kb->values[0], "ssh-ed25519 BBBB root@m3-ares");
+    cr_assert_eq(kb->span.line, 3);
+    cr_assert_null(reg_registry_keybind(r, "helper"));
+    reg_registry_free(r);
+    reg_file_free(f);
+}
+
+struct schema_case {
+    const char *src;
+    const char *msg;
+};
+
+static const struct schema_case schema[] = {
+    {"{ \"a.age\" = 1; }", "secrets.nix:1:3: 'a.age': value is an integer, expected a set with "
+                           "publicKeys and optional armor"},
+    {"{ \"a.age\".armor = true; }", "secrets.nix:1:3: 'a.age': publicKeys is missing"},
+    {"{ \"a.age\".publicKeys = [ ]; }", "secrets.nix:1:11: 'a.age': publicKeys is empty"},
+    {"{ \"a.age\".publicKeys = \"k\"; }",
+     "secrets.nix:1:11: 'a.age': publicKeys is a string, expected a list of strings"},
+    {"{ \"a.age\".publicKeys = [ \"k\" 1 ]; }",
+     "secrets.nix:1:30: 'a.age': publicKeys element 2 is an integer, expected a string"},
+    {"{ \"a.age\" = { publicKeys = [ \"k\" ]; armor = \"yes\"; }; }",
+     "secrets.nix:1:37: 'a.age': armor is a string, expected a Boolean"},
+    {"[ ]", "secrets.nix:1:1: the registry is a list, expected a set of secrets"},
+};
+
+Test(registry_eval, schema_violations_have_positions)
+{
+    for (size_t i = 0; i < sizeof(schema) / sizeof(schema[0]); i++) {
+        struct reg_file *f = NULL;
+        struct reg_registry *r = NULL;
+        struct m3_diag d = {0};
+        cr_assert_eq(reg_parse("secrets.nix", schema[i].src, strlen(schema[i].src), &f, &d), 0);
+        cr_assert_eq(reg_registry_load(f, NULL, &r, &d), M3_EINVAL, "case %zu: %s", i, d.msg);
+        cr_assert_null(r);
+        cr_assert_str_eq(d.msg, schema[i].msg, "case %zu", i);
+        reg_file_free(f);
+    }
+}
+
+Test(registry_eval, computed_registry_is_flagged)
+{
+    const char *src = "builtins.listToAttrs [ { name = \"a.age\"; value = { publicKeys = [ "
+                      "\"k\" ]; }; } ]";
+    struct reg_file *f = NULL;
+    struct reg_registry *r = NULL;
+
+    cr_assert_eq(reg_parse("s.nix", src, strlen(src), &f, NULL), 0);
+    cr_assert_eq(reg_registry_load(f, NULL, &r, NULL), 0);
+    cr_assert(r->computed);
+    cr_assert_eq(r->nentries, 1);
+    reg_registry_free(r);
+    reg_file_free(f);
+}
+
+Test(registry_eval, reader_stays_inside_the_repository)
+{
+    char root[] = "/tmp/m3regXXXXXX", path[256], *buf = NULL;
+    struct reg_reader rd;
+    struct m3_diag d = {0};
+    size_t len;
+    FILE *fp;
+
+    cr_assert_not_null(mkdtemp(root));
+    snprintf(path, sizeof(path), "%s/repo", root);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/outside.pub", root);
+    fp = fopen(path, "w");
+    fputs("secret\n", fp);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/repo/link.pub", root);
+    cr_assert_eq(symlink("../outside.pub", path), 0);
+    snprintf(path, sizeof(path), "%s/repo", root);
+    cr_assert_eq(reg_reader_fs(path, &rd), 0);
+    snprintf(path, sizeof(path), "%s/outside.pub", root);
+    cr_assert_eq(rd.read(rd.ctx, path, &buf, &len, &d), M3_EINVAL);
+    cr_assert(strstr(d.msg, "outside the repository") != NULL, "%s", d.msg);
+    snprintf(path, sizeof(path), "%s/repo/link.pub", root);
+    cr_assert_eq(rd.read(rd.ctx, path, &buf, &len, &d), M3_EINVAL, "a symlink out is refused");
+    snprintf(path, sizeof(path), "%s/repo/../outside.pub", root);
+    cr_assert_eq(rd.read(rd.ctx, path, &buf, &len, &d), M3_EINVAL);
+    reg_reader_fs_free(&rd);
+    snprintf(path, sizeof(path), "rm -rf '%s'", root);
+    cr_assert_eq(system(path), 0);
+}
