@@ -13,23 +13,22 @@
 static void
 agenix_help(void)
 {
-    printf("agenix - edit and rekey age secret files (m3age %s)\n\n"
-           "agenix -e FILE [-i PRIVATE_KEY]\n"
-           "agenix -r [-i PRIVATE_KEY]\n\n"
-           "options:\n"
-           "-h, --help                show help\n"
-           "-e, --edit FILE           edits FILE using $EDITOR\n"
-           "-r, --rekey               re-encrypts all secrets with specified recipients\n"
-           "-d, --decrypt FILE        decrypts FILE to STDOUT\n"
-           "-i, --identity            identity to use when decrypting\n"
-           "-v, --verbose             verbose output\n\n"
-           "FILE an age-encrypted file\n\n"
-           "PRIVATE_KEY a path to a private SSH key used to decrypt file\n\n"
-           "EDITOR environment variable of editor to use when editing FILE\n\n"
-           "If STDIN is not interactive, EDITOR will be set to \"cp /dev/stdin\"\n\n"
-           "RULES environment variable with path to Nix file specifying recipient public keys.\n"
-           "Defaults to './secrets.nix'\n\n"
-           "rekeying is lazy and all or nothing: see 'm3age rekey --help'\n",
+    printf("agenix (m3age %s): edit, decrypt and rekey the secrets of secrets.nix\n\n"
+           "  agenix -e FILE [-i PRIVATE_KEY]...\n"
+           "  agenix -d FILE [-i PRIVATE_KEY]...\n"
+           "  agenix -r [-i PRIVATE_KEY]...\n\n"
+           "-h, --help                this help\n"
+           "-e, --edit FILE           edit FILE with $EDITOR and encrypt it again\n"
+           "-r, --rekey               encrypt every secret again to its recipients\n"
+           "-d, --decrypt FILE        write the plaintext of FILE to standard output\n"
+           "-i, --identity            a private key to decrypt with (repeatable)\n"
+           "-v, --verbose             accepted for compatibility\n\n"
+           "FILE is a secret named in the rules; PRIVATE_KEY an ssh or age private key\n"
+           "(default: ~/.ssh/id_rsa and ~/.ssh/id_ed25519).\n\n"
+           "EDITOR: the editor, split on spaces; ':' re-encrypts without editing. When\n"
+           "standard input is not a terminal, the new content is read from it.\n"
+           "RULES: the rules file (default: ./secrets.nix).\n\n"
+           "Rekeying is lazy and all or nothing (see 'm3age rekey --help').\n",
            M3AGE_VERSION);
 }
 

@@ -50,6 +50,18 @@ if command -v age >/dev/null 2>&1; then
     step sh -c "age -r $recipient plain.txt | m3age decrypt -i m3tam3re.key"
     step sh -c "m3age encrypt -r $recipient plain.txt | age -d -i m3tam3re.key"
 fi
+say "Edit a secret (decrypted on tmpfs, re-encrypted to exactly the registry's keys):"
+printf '#!/bin/sh\nprintf "# edited by the demo\\n" >>"$1"\n' >"$work/editor.sh"
+chmod +x "$work/editor.sh"
+me=demo-keys/m3tam3re_id_ed25519
+step m3age edit -i $me --editor "$work/editor.sh" secrets/wifi.age
+step m3age decrypt -i $me secrets/wifi.age
+
+say "Give the cloud VM m3-aether the wifi too: the plan, then a lazy rekey (one file):"
+sed -i 's|"secrets/wifi.age".publicKeys = users ++ workstations;|"secrets/wifi.age".publicKeys = users ++ workstations ++ [ m3-aether ];|' secrets.nix
+step m3age rekey -i $me --dry-run --host m3-aether
+step m3age rekey -i $me
+step m3age rekey -i $me --host m3-aether
 
 say "Host keys: the registry's key for each host against hosts/<host>/*.pub and known_hosts:"
 step m3age hosts || echo "(exit status $?: some source disagrees)"
@@ -59,8 +71,9 @@ ssh-keygen -q -t ed25519 -N '' -C root@m3-atlas -f "$work/newkeys/m3-atlas" 2>/d
     printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFHlBpH/UXGR17p5LsGOT4v/QJClK/EGrMDUqKg19sxb root@m3-atlas\n' \
         >"$work/newkeys/m3-atlas.pub"
 step m3age hosts sync m3-atlas --from "$work/newkeys" --dry-run || echo "(exit status $?: would change)"
-step m3age hosts sync m3-atlas --from "$work/newkeys"
+cp secrets.nix "$work/secrets.nix.before"
+step m3age hosts sync m3-atlas --from "$work/newkeys" --rekey -i demo-keys/m3tam3re_id_ed25519
 say "Only the binding changed in secrets.nix:"
-step diff "$here/nixos-config/secrets.nix" secrets.nix || true
+step diff "$work/secrets.nix.before" secrets.nix || true
 echo
 echo "demo done."

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,63 @@ struct id_key {
     size_t wire_len;
     char *age1;
 };
+
+/* The SSH wire key of each distinct registry key, decoded once per run from the key text
+ * (parsing a recipient converts the Ed25519 point, which the lazy check does not need). */
+struct kwire {
+    const char *key; /* points into the registry */
+    unsigned char *wire;
+    size_t wire_len; /* 0: not an SSH key */
+};
+struct kcache {
+    struct kwire *v;
+    size_t n, cap;
+};
+
+static const struct kwire *
+kcache_get(struct kcache *c, const char *key)
+{
+    const char *b64, *end;
+    size_t len;
+
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].key == key || strcmp(c->v[i].key, key) == 0)
+            return &c->v[i];
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct kwire *nv = realloc(c->v, cap * sizeof(*nv));
+        if (nv == NULL)
+            return NULL;
+        c->v = nv;
+        c->cap = cap;
+    }
+    struct kwire *w = &c->v[c->n];
+    memset(w, 0, sizeof(*w));
+    w->key = key;
+    while (*key == ' ' || *key == '\t')
+        key++;
+    if (strncmp(key, "ssh-", 4) == 0 && (b64 = strchr(key, ' ')) != NULL) {
+        b64++;
+        end = b64 + strcspn(b64, " \t\n");
+        len = (size_t)(end - b64);
+        if ((w->wire = malloc(len)) == NULL)
+            return NULL;
+        if (sodium_base642bin(w->wire, len, b64, len, NULL, &w->wire_len, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0)
+            w->wire_len = 0;
+    }
+    c->n++;
+    return w;
+}
+
+static void
+kcache_clear(struct kcache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].wire);
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
 
 static ssize_t
 fd_read(void *ctx, void *buf, size_t len)
@@ -65,10 +123,37 @@ is_grease(const char *t)
     return n > 7 && strcmp(t + n - 7, "-grease") == 0;
 }
 
+/* read_header: the header of an open age file. A binary header is parsed from the first
+ * bytes read (no decryptor, whose payload buffers cost more than the whole lazy check);
+ * anything else (armor, a header larger than the buffer, an error) goes through
+ * age_header_read, which also gives the precise message. */
+static int
+read_header(int fd, struct age_header **h, struct m3_diag *d)
+{
+    static const char magic[] = "age-encryption.org/v1\n";
+    unsigned char buf[16384];
+    size_t got = 0;
+    ssize_t n;
+
+    while (got < sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - got)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
+        got += (size_t)n;
+    }
+    if (got > sizeof(magic) && memcmp(buf, magic, sizeof(magic) - 1) == 0 &&
+        age_header_parse(h, buf, got, NULL, NULL) == 0)
+        return 0;
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
+    return age_header_read(h, fd_read, &fd, d);
+}
+
 /* compare: fills it->added/removed from the header; returns true when they differ. */
 static int
-compare(const struct secrets_repo *r, const struct keys_known *known, struct secrets_rekey_item *it,
-        const struct age_header *h, bool *differs)
+compare(const struct secrets_repo *r, const struct keys_known *known, struct kcache *kc,
+        struct secrets_rekey_item *it, const struct age_header *h, bool *differs)
 {
     const struct reg_entry *e = it->entry;
     size_t nx_reg = 0, nx_hdr = 0, idx[8];
@@ -76,16 +161,17 @@ compare(const struct secrets_repo *r, const struct keys_known *known, struct sec
     int rc;
 
     *differs = h->armored != e->armor;
-    for (size_t i = 0; i < it->rcpts.n; i++) {
-        const unsigned char *wire;
-        size_t wl;
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct kwire *kw = kcache_get(kc, e->keys[i]);
         bool found = false;
-        if (age_recipient_ssh_wire(it->rcpts.v[i], &wire, &wl) != 0) {
+        if (kw == NULL)
+            return M3_ENOMEM;
+        if (kw->wire_len == 0) {
             nx_reg++;
             continue;
         }
         for (size_t j = 0; j < h->nstanzas && !found; j++)
-            found = age_stanza_matches_key(&h->stanzas[j], wire, wl);
+            found = age_stanza_matches_key(&h->stanzas[j], kw->wire, kw->wire_len);
         if (!found) {
             const char *nm = secrets_key_name(r, e->keys[i]);
             char shortk[40];
@@ -107,11 +193,12 @@ compare(const struct secrets_repo *r, const struct keys_known *known, struct sec
         if (is_grease(s->type))
             continue;
         if (is_ssh_type(s->type)) {
-            for (size_t i = 0; i < it->rcpts.n && !wanted; i++) {
-                const unsigned char *wire;
-                size_t wl;
-                if (age_recipient_ssh_wire(it->rcpts.v[i], &wire, &wl) == 0)
-                    wanted = age_stanza_matches_key(s, wire, wl);
+            for (size_t i = 0; i < e->nkeys && !wanted; i++) {
+                const struct kwire *kw = kcache_get(kc, e->keys[i]);
+                if (kw == NULL)
+                    return M3_ENOMEM;
+                if (kw->wire_len > 0)
+                    wanted = age_stanza_matches_key(s, kw->wire, kw->wire_len);
             }
         }
         if (wanted)
@@ -150,22 +237,18 @@ compare(const struct secrets_repo *r, const struct keys_known *known, struct sec
 }
 
 static bool
-ids_can_open(const struct id_key *ik, size_t nik, const struct keys_recipients *rl)
+ids_can_open(const struct id_key *ik, size_t nik, struct kcache *kc, const struct reg_entry *e)
 {
-    for (size_t i = 0; i < rl->n; i++) {
-        const unsigned char *wire;
-        size_t wl;
-        bool ssh = age_recipient_ssh_wire(rl->v[i], &wire, &wl) == 0;
-        char *s = ssh ? NULL : age_recipient_string(rl->v[i]);
-        for (size_t j = 0; j < nik; j++) {
-            if ((ssh && ik[j].wire != NULL && ik[j].wire_len == wl &&
-                 memcmp(ik[j].wire, wire, wl) == 0) ||
-                (s != NULL && ik[j].age1 != NULL && strcmp(ik[j].age1, s) == 0)) {
-                free(s);
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct kwire *kw = kcache_get(kc, e->keys[i]);
+        for (size_t j = 0; kw != NULL && j < nik; j++) {
+            if (kw->wire_len > 0 && ik[j].wire != NULL && ik[j].wire_len == kw->wire_len &&
+                memcmp(ik[j].wire, kw->wire, kw->wire_len) == 0)
                 return true;
-            }
+            if (kw->wire_len == 0 && ik[j].age1 != NULL &&
+                secrets_keys_equal(ik[j].age1, e->keys[i]))
+                return true;
         }
-        free(s);
     }
     return false;
 }
@@ -192,9 +275,9 @@ fail(struct secrets_rekey_item *it, const char *what, int rc, const struct m3_di
 
 /* plan_item: reads the header and decides what the item needs. */
 static int
-plan_item(const struct secrets_repo *r, const struct keys_known *known, const struct id_key *ik,
-          size_t nik, struct keys_identities *ids, const struct secrets_rekey_opts *o,
-          struct secrets_rekey_item *it)
+plan_item(const struct secrets_repo *r, const struct keys_known *known, struct kcache *kc,
+          const struct id_key *ik, size_t nik, struct keys_identities *ids,
+          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it)
 {
     struct age_header *h = NULL;
     struct m3_diag d;
@@ -202,10 +285,6 @@ plan_item(const struct secrets_repo *r, const struct keys_known *known, const st
     int fd, rc;
 
     m3_diag_clear(&d);
-    if ((rc = secrets_entry_recipients(it->entry, &it->rcpts, &d)) != 0) {
-        fail(it, "", rc, &d);
-        return 0;
-    }
     if ((fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0) {
         if (errno == ENOENT) {
             it->state = SECRETS_ITEM_MISSING;
@@ -215,13 +294,13 @@ plan_item(const struct secrets_repo *r, const struct keys_known *known, const st
         fail(it, "", M3_EIO, &d);
         return 0;
     }
-    rc = age_header_read(&h, fd_read, &fd, &d);
+    rc = read_header(fd, &h, &d);
     close(fd);
     if (rc != 0) {
         fail(it, "", rc, &d);
         return 0;
     }
-    if ((rc = compare(r, known, it, h, &differs)) != 0)
+    if ((rc = compare(r, known, kc, it, h, &differs)) != 0)
         goto out;
     for (size_t i = 0; i < ids->n && !it->locked_first; i++) {
         const unsigned char *wire;
@@ -234,10 +313,10 @@ plan_item(const struct secrets_repo *r, const struct keys_known *known, const st
     }
     it->state = (differs || o->force) ? SECRETS_ITEM_PLANNED : SECRETS_ITEM_UP_TO_DATE;
     if (it->state == SECRETS_ITEM_PLANNED) {
-        if (it->rcpts.n == 0) {
+        if (it->entry->nkeys == 0) {
             m3_diag_set(&d, M3_EINVAL, "the registry gives it no recipients");
             fail(it, "refusing to write", M3_EINVAL, &d);
-        } else if (!o->allow_lockout && !ids_can_open(ik, nik, &it->rcpts)) {
+        } else if (!o->allow_lockout && !ids_can_open(ik, nik, kc, it->entry)) {
             m3_diag_set(&d, M3_EINVAL,
                         "none of this run's identities could open the new file "
                         "(use --allow-lockout to write it anyway)");
@@ -280,6 +359,11 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     }
     if (it->state != SECRETS_ITEM_PLANNED)
         return;
+    if (it->rcpts.n == 0 && (rc = secrets_entry_recipients(it->entry, &it->rcpts, &d)) != 0) {
+        fail(it, "", rc, &d);
+        secrets_buf_free(&it->plain);
+        return;
+    }
     rc = secrets_encrypt_file(it->path, it->rcpts.v, it->rcpts.n, it->entry->armor, it->plain.p,
                               it->plain.len, &d);
     if (rc != 0)
@@ -420,6 +504,7 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
 {
     struct secrets_rekey *k;
     struct keys_known known = {0};
+    struct kcache kc = {0};
     struct id_key *ik = NULL;
     struct pool pool = {0};
     unsigned jobs = o->jobs ? o->jobs : 1;
@@ -452,7 +537,7 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     if ((rc = build_id_keys(ids, &ik)) != 0)
         goto out;
     for (size_t i = 0; i < k->n; i++)
-        if ((rc = plan_item(r, &known, ik, ids->n, ids, o, &k->items[i])) != 0)
+        if ((rc = plan_item(r, &known, &kc, ik, ids->n, ids, o, &k->items[i])) != 0)
             goto out;
     tally(k);
     if (o->dry_run || k->planned == 0)
@@ -488,6 +573,7 @@ out:
         free(ik[i].age1);
     free(ik);
     keys_known_clear(&known);
+    kcache_clear(&kc);
     return rc;
 }
 
