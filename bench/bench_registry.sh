@@ -84,4 +84,12 @@ if [ $have_nix = 1 ]; then
         calls = 2 * n + 1
         printf "full rekey evaluations: agenix %d nix-instantiate calls x %.1f ms = %.1f s; m3age 1 evaluation = %.1f ms (%.0fx less)\n", calls, b, calls * b / 1000, a, calls * b / a }'
 fi
+# Instruction counts do not depend on the machine's load: BENCH_INSTR=1 adds them (valgrind).
+if [ -n "${BENCH_INSTR:-}" ] && command -v valgrind >/dev/null 2>&1 && [ $have_nix = 1 ]; then
+    ir() { env NIX_PATH= NIX_REMOTE= valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+        awk '/refs:/ { gsub(/,/, "", $NF); print $NF }'; }
+    a=$(ir "$M3AGE" registry eval --json --rules "$reg")
+    b=$(ir "${nix_cmd[@]:3}")
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "instructions (callgrind, whole process): m3age %.1f M, nix-instantiate %.1f M, ratio %.1fx\n", a / 1e6, b / 1e6, b / a }'
+fi
 uptime | sed 's/.*load/machine load/'

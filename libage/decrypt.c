@@ -323,7 +323,7 @@ out:
 static int
 ensure_stream(struct age_decryptor *dec, unsigned threads)
 {
-    if (dec->buf == NULL && (dec->buf = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL)
+    if (dec->buf == NULL && (dec->buf = age_batch_alloc()) == NULL)
         return M3_ENOMEM;
     if (threads == 0)
         threads = 1;
@@ -483,7 +483,7 @@ stream_pipelined(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct 
     bool eof, next_eof = false;
     int cur = 0, rc;
 
-    if (dec->buf2 == NULL && (dec->buf2 = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL)
+    if (dec->buf2 == NULL && (dec->buf2 = age_batch_alloc()) == NULL)
         return M3_ENOMEM;
     bufs[0] = dec->buf;
     bufs[1] = dec->buf2;

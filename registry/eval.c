@@ -706,11 +706,10 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
     (void)env;
 }
 
-static size_t sort_depth;
-
 static int
-def_cmp(const void *x, const void *y)
+def_cmp(const void *x, const void *y, void *depth)
 {
+    size_t sort_depth = *(size_t *)depth;
     const struct def *a = x, *b = y;
     int r = reg_name_cmp(a->names[sort_depth], a->lens[sort_depth], b->names[sort_depth],
                          b->lens[sort_depth]);
@@ -745,11 +744,10 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
     size_t i, j, groups = 0, g;
     struct reg_set *s;
 
-    sort_depth = k;
-    for (i = 1; i < n && def_cmp(&ds[i - 1], &ds[i]) < 0; i++)
+    for (i = 1; i < n && def_cmp(&ds[i - 1], &ds[i], &k) < 0; i++)
         ;
     if (i < n)
-        qsort(ds, n, sizeof(*ds), def_cmp);
+        qsort_r(ds, n, sizeof(*ds), def_cmp, &k);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
                                               ds[j].lens[k]) == 0;
@@ -814,7 +812,6 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
             v->set = build(c, sub.v, sub.n, k + 1, inner, outer);
             v->src = first->pos[k];
             a->v = v;
-            sort_depth = k;
         }
     }
     return s;
@@ -922,9 +919,9 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
             d->pos[0] = lam;
             d->nnames = 1;
         }
-        sort_depth = 0;
+        size_t zero = 0;
         if (ds.n > 0)
-            qsort(ds.v, ds.n, sizeof(*ds.v), def_cmp);
+            qsort_r(ds.v, ds.n, sizeof(*ds.v), def_cmp, &zero);
         env->vars = reg_new_set(c, ds.n);
         for (i = 0; i < ds.n; i++) {
             struct reg_attr *a = &env->vars->a[n++];

@@ -1,16 +1,36 @@
 /* json.c: values as JSON, byte for byte as `nix-instantiate --eval --strict --json` (Nix
  * 2.8) prints them: attributes sorted bytewise, no spaces, floats like C++ ostream's default
  * (%g), control characters as \u00XX, other bytes (UTF-8 included) as they are. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry/eval.h"
 
+#define CACHE_SLOTS 512
+
+/* Registries repeat the same key strings in many lists: their escaped form is cached by the
+ * address of the (shared, immutable) string. */
+struct cached {
+    const char *s;
+    size_t n;
+    char *json;
+    size_t len;
+};
+
 struct out {
     char *p;
     size_t n, cap;
     int rc;
+    struct cached *cache;
+};
+
+/* Bytes that JSON strings must escape. */
+static const unsigned char needs_escape[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
 };
 
 static void
@@ -36,37 +56,73 @@ put(struct out *o, const char *s, size_t n)
 }
 
 static void
-put_str(struct out *o, const char *s, size_t n)
+put_escaped(struct out *o, const char *s, size_t n)
 {
-    size_t i, run = 0;
+    size_t i = 0, run = 0;
     char esc[8];
 
     put(o, "\"", 1);
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
+    for (;;) {
         const char *e;
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        if (ch == '"')
+        while (i < n && !needs_escape[(unsigned char)s[i]])
+            i++;
+        if (i == n)
+            break;
+        switch (s[i]) {
+        case '"':
             e = "\\\"";
-        else if (ch == '\\')
+            break;
+        case '\\':
             e = "\\\\";
-        else if (ch == '\n')
+            break;
+        case '\n':
             e = "\\n";
-        else if (ch == '\r')
+            break;
+        case '\r':
             e = "\\r";
-        else if (ch == '\t')
+            break;
+        case '\t':
             e = "\\t";
-        else {
-            snprintf(esc, sizeof(esc), "\\u%04x", ch);
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)s[i]);
             e = esc;
         }
         put(o, s + run, i - run);
         put(o, e, strlen(e));
-        run = i + 1;
+        run = ++i;
     }
     put(o, s + run, n - run);
     put(o, "\"", 1);
+}
+
+static void
+put_str(struct out *o, const char *s, size_t n)
+{
+    struct cached *c;
+    size_t start;
+
+    if (o->cache == NULL || n < 16) {
+        put_escaped(o, s, n);
+        return;
+    }
+    c = &o->cache[((uintptr_t)s >> 4) % CACHE_SLOTS];
+    if (c->s == s && c->n == n) {
+        put(o, c->json, c->len);
+        return;
+    }
+    start = o->n;
+    put_escaped(o, s, n);
+    if (o->rc != 0)
+        return;
+    free(c->json);
+    c->s = NULL;
+    if ((c->json = malloc(o->n - start)) != NULL) {
+        memcpy(c->json, o->p + start, o->n - start);
+        c->len = o->n - start;
+        c->s = s;
+        c->n = n;
+    }
 }
 
 static void
@@ -139,9 +195,14 @@ int
 reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
 {
     struct out o = {0};
+    size_t i;
 
+    o.cache = calloc(CACHE_SLOTS, sizeof(*o.cache));
     put(&o, "", 0);
     put_val(c, &o, v);
+    for (i = 0; o.cache != NULL && i < CACHE_SLOTS; i++)
+        free(o.cache[i].json);
+    free(o.cache);
     if (o.rc != 0) {
         free(o.p);
         if (o.rc == M3_ENOMEM)
