@@ -57,5 +57,6 @@ int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_git_setup(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
+int cmd_hosts(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct m3_cmd commands[] = {
     {"registry", cmd_registry,
      "read and change secrets.nix (eval, add, set-key, rm, rm-key, hosts)"},
     {"keygen", cmd_keygen, "generate an age identity, or print an identity's recipient (-y)"},
+    {"hosts", cmd_hosts, "list hosts' SSH keys; sync, add or remove them in the registry"},
     {"edit", cmd_edit, "edit a secret of the repository (decrypt, $EDITOR, re-encrypt)"},
     {"rekey", cmd_rekey, "re-encrypt secrets to the registry's recipients (lazy, all or nothing)"},
     {"audit", cmd_audit, "find what would break or leak at deployment, with no private key"},

@@ -73,5 +73,17 @@ say "and the gate stops the deployment of m3-kratos, which still uses the secret
 sed -i 's|"secrets/wifi.age".publicKeys = users ++ workstations;|"secrets/wifi.age".publicKeys = users ++ [ m3-ares m3-daedalus ];|' secrets.nix
 step m3age diff || true
 step m3age check --host m3-kratos || echo "(exit status $?)"
+say "Host keys: the registry's key for each host against hosts/<host>/*.pub and known_hosts:"
+step m3age hosts || echo "(exit status $?: some source disagrees)"
+say "m3-atlas was reinstalled: its new host key arrives in a folder of <host>.pub files:"
+mkdir -p "$work/newkeys"
+ssh-keygen -q -t ed25519 -N '' -C root@m3-atlas -f "$work/newkeys/m3-atlas" 2>/dev/null ||
+    printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFHlBpH/UXGR17p5LsGOT4v/QJClK/EGrMDUqKg19sxb root@m3-atlas\n' \
+        >"$work/newkeys/m3-atlas.pub"
+step m3age hosts sync m3-atlas --from "$work/newkeys" --dry-run || echo "(exit status $?: would change)"
+cp secrets.nix "$work/secrets.nix.before"
+step m3age hosts sync m3-atlas --from "$work/newkeys" --rekey -i demo-keys/m3tam3re_id_ed25519
+say "Only the binding changed in secrets.nix:"
+step diff "$work/secrets.nix.before" secrets.nix || true
 echo
 echo "demo done."
