@@ -86,7 +86,7 @@ $(BIN): $(CMD_OBJS) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion -lz
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIB) | $(BUILD)/.deps-check
 	@mkdir -p $(dir $@)
@@ -151,10 +151,19 @@ install: $(BIN)
 	ln -sf m3age $(DESTDIR)$(BINDIR)/agenix
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -d $(DESTDIR)$(MANDIR)/man5 && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0644 completions/m3age.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/m3age
+	ln -sf m3age $(DESTDIR)$(PREFIX)/share/bash-completion/completions/agenix
+	install -m 0644 completions/_m3age $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_m3age
+	install -m 0644 completions/m3age.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/m3age.fish
+	ln -sf m3age.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/agenix.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/m3age $(DESTDIR)$(BINDIR)/agenix
 	for m in $(notdir $(MANS)); do rm -f $(DESTDIR)$(MANDIR)/man*/$$m; done
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/m3age $(DESTDIR)$(PREFIX)/share/bash-completion/completions/agenix
+	rm -f $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_m3age
+	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/m3age.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/agenix.fish
 
 format:
 	clang-format -i $(LIB_SRCS) $(CMD_SRCS) $(wildcard */*.h) $(UNIT_SRCS) $(TOOL_SRCS) $(BENCH_SRCS)

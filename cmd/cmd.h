@@ -46,6 +46,7 @@ bool m3_is_help(const char *arg);
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 int cmd_age_compat(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

@@ -227,6 +227,9 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
             m3_error_diag(a->identity_files.v[i], d.code, &d);
             goto out;
         }
+        m3_diag_clear(&d);
+        if (keys_identity_file_exposed(a->identity_files.v[i], &d))
+            m3_warn("%s", d.msg);
     }
     if ((in = m3_in_open(a->input)) < 0)
         goto out;

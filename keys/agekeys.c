@@ -1,5 +1,6 @@
 /* agekeys.c: age recipient strings, recipients files and age identity files. */
 #include "keys/keys.h"
+#include "keys/openssh.h"
 #include "libage/internal.h"
 
 #include <errno.h>
@@ -16,8 +17,8 @@ keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
+    char *buf = NULL, *bigger;
+    size_t n = 0, cap;
     int rc = 0;
 
     *out = NULL;
@@ -27,12 +28,31 @@ keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_
         rc = m3_diag_set(d, M3_EIO, "is a directory");
         goto out;
     }
-    if ((buf = age_secret_alloc(max + 1)) == NULL) {
+    /* Secret memory is costly (locked pages): size it to the file, growing for pipes. */
+    cap = S_ISREG(st.st_mode) && (size_t)st.st_size < max ? (size_t)st.st_size + 1 : 4096;
+    if (cap > max + 1)
+        cap = max + 1;
+    if ((buf = age_secret_alloc(cap)) == NULL) {
         rc = M3_ENOMEM;
         goto out;
     }
     for (;;) {
-        ssize_t r = read(fd, buf + n, max - n);
+        ssize_t r;
+        if (n == cap - 1) {
+            if (n >= max) {
+                rc = m3_diag_set(d, M3_EINVAL, "file is larger than %zu bytes", max);
+                goto out;
+            }
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            if ((bigger = age_secret_alloc(cap)) == NULL) {
+                rc = M3_ENOMEM;
+                goto out;
+            }
+            memcpy(bigger, buf, n);
+            age_secret_free(buf);
+            buf = bigger;
+        }
+        r = read(fd, buf + n, cap - 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -42,10 +62,6 @@ keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_
         if (r == 0)
             break;
         n += (size_t)r;
-        if (n == max) {
-            rc = m3_diag_set(d, M3_EINVAL, "file is larger than %zu bytes", max);
-            goto out;
-        }
     }
     buf[n] = '\0';
     *out = buf;
@@ -75,6 +91,10 @@ push(void ***v, size_t *n, size_t *cap, void *item)
 int
 keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *d)
 {
+    unsigned char *wire;
+    size_t len;
+    int rc;
+
     *out = NULL;
     if (strncmp(s, "age1", 4) == 0)
         return age_x25519_recipient_parse(out, s, d);
@@ -82,6 +102,18 @@ keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *
         return m3_diag_set(d, M3_EINVAL,
                            "this is a secret key, not a recipient (use 'm3age keygen -y' to get "
                            "its recipient)");
+    if (strncmp(s, "-----BEGIN", 10) == 0)
+        return m3_diag_set(d, M3_EINVAL,
+                           "this is a private key file, not a recipient (use "
+                           "'m3age keygen -y FILE' to get its recipient)");
+    rc = keys_ssh_public_parse(s, &wire, &len, d);
+    if (rc == 0) {
+        rc = age_ssh_recipient_from_wire(out, wire, len, d);
+        free(wire);
+        return rc;
+    }
+    if (rc != M3_ENOMATCH)
+        return rc;
     return m3_diag_set(d, M3_EUNSUPPORTED, "unknown recipient type '%.40s'", s);
 }
 
@@ -193,6 +225,38 @@ keys_identities_push(struct keys_identities *l, struct age_identity *id)
     return push((void ***)&l->v, &l->n, &l->cap, id);
 }
 
+/* is_public_line: an SSH public key line (any type, options allowed). */
+static bool
+is_public_line(const char *t)
+{
+    unsigned char *wire = NULL;
+    size_t len;
+    int rc = keys_ssh_public_parse(t, &wire, &len, NULL);
+
+    free(wire);
+    return rc != M3_ENOMATCH || strncmp(t, "ssh-", 4) == 0;
+}
+
+/* parse_pem_file: a file of "-----BEGIN ..." blocks: one SSH or PEM private key. */
+static int
+parse_pem_file(struct keys_identities *l, const char *buf, size_t len, const char *name,
+               age_passphrase_fn cb, void *cb_ctx, struct m3_diag *d)
+{
+    struct age_identity *id;
+    int rc;
+
+    if (memmem(buf, len, "-----BEGIN AGE ENCRYPTED FILE-----", 34) != NULL)
+        return m3_diag_set(d, M3_EUNSUPPORTED,
+                           "passphrase-protected age identity files are not supported");
+    if (memmem(buf, len, "PUBLIC KEY-----", 15) != NULL)
+        return m3_diag_set(d, M3_EINVAL, "this is a public key, not a private key (identity)");
+    if ((rc = keys_ssh_identity_parse(&id, buf, len, name, cb, cb_ctx, d)) != 0)
+        return rc;
+    if ((rc = keys_identities_push(l, id)) != 0)
+        age_identity_free(id);
+    return rc;
+}
+
 int
 keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len, const char *name,
                           age_passphrase_fn cb, void *cb_ctx, struct m3_diag *d)
@@ -202,9 +266,16 @@ keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len
     char *line;
     int rc = 0;
 
-    (void)name;
-    (void)cb;
-    (void)cb_ctx;
+    while (pos < len &&
+           (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\r' || buf[pos] == '\n'))
+        pos++;
+    if (len - pos >= 10 && memcmp(buf + pos, "-----BEGIN", 10) == 0)
+        return parse_pem_file(l, buf, len, name, cb, cb_ctx, d);
+    if (len - pos >= 10 && memcmp(buf + pos, "---- BEGIN SSH2 PUBLIC KEY", 10) == 0)
+        return m3_diag_set(d, M3_EINVAL,
+                           "this is an SSH public key, not a private key "
+                           "(identity)");
+    pos = 0;
     while (pos < len) {
         struct age_identity *id;
         char *t;
@@ -216,9 +287,11 @@ keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len
             age_secret_free(line);
             continue;
         }
-        if (strncmp(t, "age1", 4) == 0 || strncmp(t, "ssh-", 4) == 0)
-            rc = m3_diag_set(d, M3_EINVAL,
-                             "line %u holds a public key, not a private key (identity)", lineno);
+        if (strncmp(t, "age1", 4) == 0 || is_public_line(t))
+            rc = m3_diag_set(d, M3_EINVAL, "this is a public key, not a private key (identity)%s",
+                             strncmp(t, "age1", 4) == 0 ? ""
+                                                        : "; give the private key file, "
+                                                          "without .pub");
         else
             rc = age_x25519_identity_parse(&id, t, d);
         age_secret_free(line);

@@ -1,9 +1,11 @@
 /* keys.h: what users hold, turned into libage recipients and identities: recipient strings
- * and files (-r/-R), identity files (-i): age key files (and, from keys/ssh*, OpenSSH keys).
- * Reads files; prints nothing. */
+ * and files (-r/-R: age1..., ssh-ed25519/ssh-rsa public key lines), identity files (-i: age
+ * key files, OpenSSH private keys, PEM RSA keys), the ssh-to-age conversion, and matching a
+ * header's stanzas to known keys without private keys. Reads files; prints nothing. */
 #ifndef M3_KEYS_H
 #define M3_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "libage/age.h"
@@ -18,8 +20,10 @@ struct keys_identities {
     size_t n, cap;
 };
 
-/* keys_recipient_parse: one recipient ("age1...", and ssh public key lines once supported).
- * M3_EINVAL / M3_EUNSUPPORTED with a diag naming the problem. */
+/* keys_recipient_parse: one recipient: "age1...", or an SSH public key line
+ * "[authorized_keys options] ssh-ed25519|ssh-rsa BASE64 [comment]". M3_EINVAL (malformed, or
+ * a private key given), M3_EUNSUPPORTED (an SSH key type age cannot encrypt to, named in the
+ * diag; RSA under 2048 bits) with a diag naming the problem. */
 int keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *d);
 
 /* keys_recipients_add: parses s and appends it to l. */
@@ -39,8 +43,10 @@ int keys_recipients_push(struct keys_recipients *l, struct age_recipient *r);
 void keys_recipients_clear(struct keys_recipients *l);
 
 /* keys_identities_parse_buf: an identity file's contents: age identity lines
- * (AGE-SECRET-KEY-1..., '#' comments, blank lines). `name` names the file in prompts.
- * cb (may be NULL) is asked for passphrases of protected keys when they are needed. */
+ * (AGE-SECRET-KEY-1..., '#' comments, blank lines), or one OpenSSH/PEM private key.
+ * `name` names the file in prompts and messages. cb (may be NULL) is asked for the passphrase
+ * of a protected key only when a file has a stanza for it (see keys_ssh_identity_parse).
+ * A public key given instead of a private one is an M3_EINVAL that says so. */
 int keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len,
                               const char *name, age_passphrase_fn cb, void *cb_ctx,
                               struct m3_diag *d);
@@ -55,5 +61,70 @@ void keys_identities_clear(struct keys_identities *l);
 /* keys_read_file: reads a whole file (at most max bytes) into secret memory (NUL-terminated;
  * free with age_secret_free). M3_EIO with errno text in d. */
 int keys_read_file(const char *path, size_t max, char **out, size_t *len, struct m3_diag *d);
+
+/* ---- SSH keys -------------------------------------------------------------------------- */
+
+#define KEYS_PASSPHRASE_TRIES 3 /* a passphrase callback is asked at most this often per key */
+
+/* keys_ssh_identity_parse: an identity from an OpenSSH or PEM private key file's text. `name`
+ * (the file) is used in prompts and messages. A plain key is read now; a passphrase-protected
+ * one gives a locked identity that asks cb (prompt: the file name, with a note on retries)
+ * only when a header has a stanza whose tag is its key's, up to KEYS_PASSPHRASE_TRIES times,
+ * and remembers the result for the rest of the run (never asks twice). cb returning non-zero
+ * stops asking (return M3_ECANCELED when there is no terminal). Errors: M3_EINVAL (corrupted,
+ * truncated, a public key), M3_EUNSUPPORTED (ecdsa, sk-*, dsa, unknown cipher), and from
+ * unwrap M3_EPASSPHRASE with the file named in the diag. */
+int keys_ssh_identity_parse(struct age_identity **out, const char *text, size_t len,
+                            const char *name, age_passphrase_fn cb, void *cb_ctx,
+                            struct m3_diag *d);
+/* keys_identity_ssh_wire: the wire public key of an ssh identity (locked or not). 0, or
+ * M3_EINVAL (not an ssh identity) / M3_ENOTFOUND (encrypted PEM: unknown until unlocked). */
+int keys_identity_ssh_wire(const struct age_identity *id, const unsigned char **wire, size_t *len);
+/* keys_identity_is_locked: true for a passphrase-protected key not unlocked yet. */
+bool keys_identity_is_locked(const struct age_identity *id);
+
+/* keys_identity_file_exposed: 1 when path is an SSH or PEM private key file that group or
+ * others may read (d says so and with which mode), 0 otherwise (also for age key files and
+ * non-regular files). cmd prints it as a warning, as ssh refuses such keys. */
+int keys_identity_file_exposed(const char *path, struct m3_diag *d);
+
+/* keys_convert_public: the age1 X25519 recipient derived from an ssh-ed25519 public key line,
+ * as ssh-to-age computes it (u = (1 + y) / (1 - y) mod 2^255 - 19). out needs
+ * AGE_X25519_RECIPIENT_LEN + 1 bytes. M3_EUNSUPPORTED for other key types, M3_EINVAL. */
+int keys_convert_public(const char *line, char *out, size_t cap, struct m3_diag *d);
+/* keys_convert_private: the AGE-SECRET-KEY-1... identity of an OpenSSH ed25519 private key
+ * (first 32 bytes of SHA-512 of the seed, as ssh-to-age -private-key). out (secret memory of
+ * AGE_X25519_IDENTITY_LEN + 1 bytes). A protected key asks cb as keys_ssh_identity_parse. */
+int keys_convert_private(const char *text, size_t len, const char *name, age_passphrase_fn cb,
+                         void *cb_ctx, char *out, size_t cap, struct m3_diag *d);
+
+/* ---- Matching stanzas to known keys (keys inspect, audit, lazy rekey) ------------------ */
+
+/* A set of named keys: SSH public keys match ssh-* stanzas by tag; X25519 identities match
+ * X25519 stanzas by trying to unwrap them (no MAC check); age1 recipients are listed but
+ * cannot be matched (X25519 stanzas carry no tag). */
+struct keys_known_key {
+    char *name;          /* display name: a file, a recipient, a registry key name */
+    char *recipient;     /* its recipient text (age1... or "ssh-... AAAA"), or NULL */
+    unsigned char *wire; /* SSH wire public key, or NULL */
+    size_t wire_len;
+    struct age_identity *id; /* owned: X25519 identities (for trial unwrapping), or NULL */
+};
+struct keys_known {
+    struct keys_known_key *v;
+    size_t n, cap;
+};
+
+/* keys_known_add_recipient: a recipient text (age1... or SSH public key line) under `name`
+ * (for registries: the key's binding name). Errors as keys_recipient_parse. */
+int keys_known_add_recipient(struct keys_known *k, const char *name, const char *text,
+                             struct m3_diag *d);
+/* keys_known_add_identity: an identity (ownership passes to k on success) under `name`. */
+int keys_known_add_identity(struct keys_known *k, const char *name, struct age_identity *id);
+/* keys_known_match: the known keys a stanza is for (indices into k->v, at most cap), by tag
+ * or trial unwrap. Returns the count. */
+size_t keys_known_match(const struct keys_known *k, const struct age_stanza *s, size_t *idx,
+                        size_t cap);
+void keys_known_clear(struct keys_known *k);
 
 #endif

@@ -38,11 +38,14 @@ struct age_decryptor {
     unsigned char *buf;
     size_t have;
     uint64_t counter;
-    struct age_chunk_job jobs[AGE_BATCH_CHUNKS + 1];
+    struct age_chunk_job *jobs; /* the current batch: jobs_ab[0] or [1] */
+    struct age_chunk_job jobs_ab[2][AGE_BATCH_CHUNKS + 1];
+    unsigned char *buf2; /* the second buffer, for pipelined decryption */
     size_t njobs, next, pos;
-    size_t carry;    /* bytes after the batch that belong to the next one */
-    bool ended;      /* the final chunk was delivered into jobs */
-    int pending_err; /* error to report once the good chunks are consumed */
+    size_t carry;              /* bytes after the batch that belong to the next one */
+    unsigned char *carry_from; /* the buffer holding them, at offset BATCH_BYTES */
+    bool ended;                /* the final chunk was delivered into jobs */
+    int pending_err;           /* error to report once the good chunks are consumed */
 };
 
 static ssize_t
@@ -196,6 +199,7 @@ age_decryptor_new(struct age_decryptor **out, age_read_fn rd, void *rctx, struct
         return M3_ENOMEM;
     dec->rd = rd;
     dec->rctx = rctx;
+    dec->jobs = dec->jobs_ab[0];
     if ((rc = detect_armor(dec, d)) != 0 || (rc = read_header(dec, d)) != 0) {
         age_decryptor_free(dec);
         return rc;
@@ -222,6 +226,7 @@ age_decryptor_free(struct age_decryptor *dec)
     age_secret_free(dec->payload_key);
     age_stream_free(dec->stream);
     age_secret_free(dec->buf);
+    age_secret_free(dec->buf2);
     free(dec);
 }
 
@@ -333,54 +338,71 @@ ensure_stream(struct age_decryptor *dec, unsigned threads)
 #define payload_error(dec, ...)                                                                    \
     ((dec)->pending_err = m3_diag_set(&(dec)->err_diag, M3_EPAYLOAD, __VA_ARGS__))
 
-/* next_batch: reads and opens the next batch of chunks into jobs[0, njobs). Chunks that
- * failed are cut off (njobs shortened) with pending_err set. */
+/* read_batch: fills buf with the next batch of ciphertext (carried bytes first) and sets up
+ * its jobs. *count is 0 when the input ended where a chunk was due. */
 static int
-next_batch(struct age_decryptor *dec, struct m3_diag *d)
+read_batch(struct age_decryptor *dec, unsigned char *buf, struct age_chunk_job *jobs, size_t *count,
+           bool *eof, struct m3_diag *d)
 {
-    size_t want = BATCH_BYTES + 1, count, last_len;
+    size_t want = BATCH_BYTES + 1, have = 0, last_len, n;
     ssize_t got;
-    bool eof;
 
     if (dec->carry > 0) {
-        memmove(dec->buf, dec->buf + BATCH_BYTES, dec->carry);
-        dec->have = dec->carry;
+        memmove(buf, dec->carry_from + BATCH_BYTES, dec->carry);
+        have = dec->carry;
         dec->carry = 0;
+    } else if (dec->have > 0) {
+        /* bytes read ahead with the header, already at the start of dec->buf */
+        if (buf != dec->buf)
+            memcpy(buf, dec->buf, dec->have);
+        have = dec->have;
+        dec->have = 0;
     }
-    if (dec->have < want) {
-        got = src_read(dec, dec->buf + dec->have, want - dec->have, d);
-        if (got < 0)
-            return (int)got;
-        dec->have += (size_t)got;
-    }
-    eof = dec->have < want;
-    dec->njobs = dec->next = dec->pos = 0;
-    if (!eof) {
-        count = AGE_BATCH_CHUNKS;
+    got = src_read(dec, buf + have, want - have, d);
+    if (got < 0)
+        return (int)got;
+    have += (size_t)got;
+    *eof = have < want;
+    if (!*eof) {
+        n = AGE_BATCH_CHUNKS;
         last_len = AGE_CT_CHUNK;
-        dec->carry = dec->have - BATCH_BYTES;
-    } else if (dec->have == 0) {
-        payload_error(dec, "file is truncated: payload chunk %llu is missing",
-                      (unsigned long long)dec->counter);
-        dec->ended = true;
-        return 0;
+        dec->carry = have - BATCH_BYTES;
+        dec->carry_from = buf;
+    } else if (have == 0) {
+        n = 0;
+        last_len = 0;
     } else {
-        count = (dec->have + AGE_CT_CHUNK - 1) / AGE_CT_CHUNK;
-        last_len = dec->have - (count - 1) * AGE_CT_CHUNK;
+        n = (have + AGE_CT_CHUNK - 1) / AGE_CT_CHUNK;
+        last_len = have - (n - 1) * AGE_CT_CHUNK;
     }
-    dec->have = 0;
-    for (size_t i = 0; i < count; i++) {
-        struct age_chunk_job *j = &dec->jobs[i];
-        j->p = dec->buf + i * AGE_CT_CHUNK;
-        j->len = i == count - 1 ? last_len : AGE_CT_CHUNK;
+    for (size_t i = 0; i < n; i++) {
+        struct age_chunk_job *j = &jobs[i];
+        j->p = buf + i * AGE_CT_CHUNK;
+        j->len = i == n - 1 ? last_len : AGE_CT_CHUNK;
         j->counter = dec->counter + i;
         /* Only a short chunk is known to be final by its size; a full chunk is opened as
          * non-final first and, failing that, as final (as the reference implementation). */
-        j->final = eof && i == count - 1 && j->len < AGE_CT_CHUNK;
+        j->final = *eof && i == n - 1 && j->len < AGE_CT_CHUNK;
     }
-    age_stream_run(dec->stream, dec->jobs, count, false);
+    dec->counter += n;
+    *count = n;
+    return 0;
+}
+
+/* check_batch: after the jobs were opened, decides what may be released: dec->jobs[0,
+ * njobs) are authenticated chunks in order; a failure or the end sets ended/pending_err. */
+static void
+check_batch(struct age_decryptor *dec, size_t count, bool eof)
+{
+    dec->next = dec->pos = 0;
     dec->ended = eof;
     dec->njobs = count;
+    if (count == 0) {
+        dec->ended = true;
+        payload_error(dec, "file is truncated: payload chunk %llu is missing",
+                      (unsigned long long)dec->counter);
+        return;
+    }
     for (size_t i = 0; i < count; i++) {
         struct age_chunk_job *j = &dec->jobs[i];
         bool at_end = eof && i == count - 1;
@@ -399,30 +421,100 @@ next_batch(struct age_decryptor *dec, struct m3_diag *d)
                               "payload chunk %llu failed authentication (truncated or tampered "
                               "file)",
                               (unsigned long long)j->counter);
-            return 0;
+            return;
         }
         if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0) {
             /* Spec: the final chunk is empty only when the whole payload is. */
             dec->njobs = i;
             dec->ended = true;
             payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
-            return 0;
+            return;
         }
         if (j->final && !at_end) {
             dec->njobs = i + 1;
             dec->ended = true;
             payload_error(dec, "trailing data after the final chunk (chunk %llu)",
                           (unsigned long long)j->counter);
-            return 0;
+            return;
         }
         if (!j->final && at_end) {
             payload_error(dec, "file is truncated: the final chunk is missing after chunk %llu",
                           (unsigned long long)j->counter);
-            return 0;
+            return;
         }
     }
-    dec->counter += count;
+}
+
+/* next_batch: reads, opens and checks the next batch in the current buffer. */
+static int
+next_batch(struct age_decryptor *dec, struct m3_diag *d)
+{
+    size_t count;
+    bool eof;
+    int rc;
+
+    if ((rc = read_batch(dec, dec->buf, dec->jobs, &count, &eof, d)) != 0)
+        return rc;
+    age_stream_run(dec->stream, dec->jobs, count, false);
+    check_batch(dec, count, eof);
     return 0;
+}
+
+/* write_ready: writes the released chunks of the current batch not yet handed out. */
+static int
+write_ready(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_diag *d)
+{
+    for (; dec->next < dec->njobs; dec->next++, dec->pos = 0) {
+        struct age_chunk_job *j = &dec->jobs[dec->next];
+        size_t plen = j->len - AGE_TAG_SIZE;
+        if (plen > dec->pos && wr(wctx, j->p + dec->pos, plen - dec->pos) != 0)
+            return m3_diag_set(d, M3_EIO, "write error: %s", strerror(errno));
+    }
+    return 0;
+}
+
+/* stream_pipelined: while the workers open one batch, this thread reads the next into the
+ * other buffer; then it checks and writes the opened one. */
+static int
+stream_pipelined(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_diag *d)
+{
+    unsigned char *bufs[2];
+    size_t count, next_count = 0;
+    bool eof, next_eof = false;
+    int cur = 0, rc;
+
+    if (dec->buf2 == NULL && (dec->buf2 = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL)
+        return M3_ENOMEM;
+    bufs[0] = dec->buf;
+    bufs[1] = dec->buf2;
+    if (dec->jobs != dec->jobs_ab[0]) {
+        /* keep buffer i paired with jobs_ab[i] */
+        bufs[0] = dec->buf2;
+        bufs[1] = dec->buf;
+        cur = 1;
+    }
+    if ((rc = read_batch(dec, bufs[cur], dec->jobs_ab[cur], &count, &eof, d)) != 0)
+        return rc;
+    for (;;) {
+        int rrc = 0;
+        age_stream_start(dec->stream, dec->jobs_ab[cur], count, false);
+        if (!eof && count > 0)
+            rrc = read_batch(dec, bufs[1 - cur], dec->jobs_ab[1 - cur], &next_count, &next_eof, d);
+        age_stream_wait(dec->stream);
+        dec->jobs = dec->jobs_ab[cur];
+        dec->buf = bufs[cur];
+        dec->buf2 = bufs[1 - cur];
+        check_batch(dec, count, eof);
+        if ((rc = write_ready(dec, wr, wctx, d)) != 0)
+            return rc;
+        if (dec->pending_err != 0 || dec->ended)
+            return 0;
+        if (rrc != 0)
+            return rrc;
+        cur = 1 - cur;
+        count = next_count;
+        eof = next_eof;
+    }
 }
 
 int
@@ -492,12 +584,8 @@ age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, uns
         return rc;
     for (;;) {
         /* Hand out what is ready (a partial chunk left by age_decryptor_read first). */
-        for (; dec->next < dec->njobs; dec->next++, dec->pos = 0) {
-            struct age_chunk_job *j = &dec->jobs[dec->next];
-            size_t plen = j->len - AGE_TAG_SIZE;
-            if (plen > dec->pos && wr(wctx, j->p + dec->pos, plen - dec->pos) != 0)
-                return fail_state(dec, m3_diag_set(d, M3_EIO, "write error: %s", strerror(errno)));
-        }
+        if ((rc = write_ready(dec, wr, wctx, d)) != 0)
+            return fail_state(dec, rc);
         if (dec->pending_err != 0) {
             if (d != NULL)
                 *d = dec->err_diag;
@@ -507,7 +595,11 @@ age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, uns
             dec->state = DS_DONE;
             return 0;
         }
-        if ((rc = next_batch(dec, d)) != 0)
+        if (age_stream_parallel(dec->stream))
+            rc = stream_pipelined(dec, wr, wctx, d);
+        else
+            rc = next_batch(dec, d);
+        if (rc != 0)
             return fail_state(dec, rc);
     }
 }

@@ -265,29 +265,113 @@ age_encryptor_free(struct age_encryptor *e)
     free(e);
 }
 
+/* fill: reads into the batch until every slot is full and the look-ahead slot has data
+ * (so none of the full slots is the final chunk), or until the input ends (*eof). */
+static int
+fill(struct age_encryptor *e, age_read_fn rd, void *rctx, bool *eof, struct m3_diag *d)
+{
+    *eof = false;
+    while (!(e->nfull == AGE_BATCH_CHUNKS && e->tail > 0)) {
+        size_t room;
+        unsigned char *dst = slot_space(e, &room);
+        ssize_t got = rd(rctx, dst, room); /* straight into the slot: no copy */
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            e->failed = true;
+            return m3_diag_set(d, M3_EIO, "read error: %s", strerror(errno));
+        }
+        if (got == 0) {
+            *eof = true;
+            return 0;
+        }
+        e->tail += (size_t)got;
+        if (e->tail == AGE_CHUNK_SIZE && e->nfull < AGE_BATCH_CHUNKS) {
+            e->nfull++;
+            e->tail = 0;
+        }
+    }
+    return 0;
+}
+
+/* encrypt_pipelined: while the workers seal one batch, this thread reads the next into a
+ * second buffer; then it writes the sealed batch. Memory stays at two batches. */
+static int
+encrypt_pipelined(struct age_encryptor *e, age_read_fn rd, void *rctx, struct m3_diag *d)
+{
+    struct age_chunk_job jobs[AGE_BATCH_CHUNKS];
+    unsigned char *other = age_batch_alloc(AGE_BATCH_CHUNKS + 1), *sealed;
+    bool eof = false;
+    int rc;
+
+    if (other == NULL)
+        return M3_ENOMEM;
+    if ((rc = fill(e, rd, rctx, &eof, d)) != 0)
+        goto out;
+    while (!eof) {
+        for (size_t i = 0; i < AGE_BATCH_CHUNKS; i++) {
+            jobs[i].p = e->buf + i * AGE_CT_CHUNK;
+            jobs[i].len = AGE_CHUNK_SIZE;
+            jobs[i].counter = e->counter++;
+            jobs[i].final = false;
+        }
+        age_stream_start(e->stream, jobs, AGE_BATCH_CHUNKS, true);
+        /* The look-ahead slot starts the next batch, in the other buffer. */
+        memcpy(other, e->buf + AGE_BATCH_CHUNKS * AGE_CT_CHUNK, e->tail);
+        sealed = e->buf;
+        e->buf = other;
+        e->nfull = 0;
+        if (e->tail == AGE_CHUNK_SIZE) {
+            e->nfull = 1;
+            e->tail = 0;
+        }
+        rc = fill(e, rd, rctx, &eof, d);
+        age_stream_wait(e->stream);
+        other = sealed;
+        if (rc != 0)
+            goto out;
+        for (size_t i = 0; i < AGE_BATCH_CHUNKS; i++)
+            if (!jobs[i].ok) {
+                e->failed = true;
+                rc = m3_diag_set(d, M3_ENOMEM, "payload encryption failed");
+                goto out;
+            }
+        if (out_write(e, sealed, AGE_BATCH_CHUNKS * AGE_CT_CHUNK) != 0) {
+            rc = io_error(e, d);
+            goto out;
+        }
+    }
+    rc = age_encryptor_finish(e, d);
+out:
+    age_secret_free(other);
+    return rc;
+}
+
 int
 age_encrypt(struct age_recipient *const *rcpts, size_t n, const struct age_encrypt_opts *opts,
             age_read_fn rd, void *rctx, age_write_fn wr, void *wctx, struct m3_diag *d)
 {
     struct age_encryptor *e = NULL;
+    bool eof = false;
     int rc;
 
     if ((rc = age_encryptor_new(&e, rcpts, n, opts, wr, wctx, d)) != 0)
         return rc;
+    if (age_stream_parallel(e->stream)) {
+        rc = encrypt_pipelined(e, rd, rctx, d);
+        goto out;
+    }
     for (;;) {
-        size_t room;
-        unsigned char *dst = slot_space(e, &room);
-        ssize_t got = rd(rctx, dst, room); /* read straight into the slot: no copy */
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = m3_diag_set(d, M3_EIO, "read error: %s", strerror(errno));
+        if ((rc = fill(e, rd, rctx, &eof, d)) != 0)
             goto out;
-        }
-        if (got == 0)
+        if (eof)
             break;
-        if ((rc = advance(e, (size_t)got, d)) != 0)
+        if ((rc = flush_full(e, d)) != 0)
             goto out;
+        if (e->tail == AGE_CHUNK_SIZE) {
+            e->nfull = 1;
+            e->tail = 0;
+        }
     }
     rc = age_encryptor_finish(e, d);
 out:

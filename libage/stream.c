@@ -9,9 +9,10 @@
 #include <string.h>
 
 struct age_stream {
-    unsigned char *key;                      /* secret memory */
-    unsigned nthreads;                       /* including the caller */
-    EVP_CIPHER_CTX *ctx[AGE_MAX_THREADS][2]; /* [thread][encrypt] */
+    unsigned char *key; /* secret memory */
+    unsigned nworkers;  /* background threads; 0: the caller does the work */
+    unsigned started;
+    EVP_CIPHER_CTX *ctx[AGE_MAX_THREADS + 1][2]; /* [worker, or the caller last][encrypt] */
     pthread_t th[AGE_MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv_go, cv_done;
@@ -92,7 +93,7 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encrypt)
 static void
 run_share(struct age_stream *s, unsigned t)
 {
-    for (size_t i = t; i < s->njobs; i += s->nthreads)
+    for (size_t i = t; i < s->njobs; i += s->nworkers)
         s->jobs[i].ok = do_job(s, t, &s->jobs[i], s->encrypt);
 }
 
@@ -103,7 +104,7 @@ worker(void *arg)
     unsigned t, seen = 0;
 
     pthread_mutex_lock(&s->mu);
-    t = ++s->running; /* worker index: 1 .. nthreads-1 */
+    t = s->started++; /* worker index: 0 .. nworkers-1 */
     pthread_cond_broadcast(&s->cv_done);
     for (;;) {
         while (!s->quit && s->gen == seen)
@@ -134,56 +135,73 @@ age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threa
         return M3_ENOMEM;
     }
     memcpy(s->key, key, 32);
-    if (threads == 0)
-        threads = 1;
     if (threads > AGE_MAX_THREADS)
         threads = AGE_MAX_THREADS;
-    s->nthreads = 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_go, NULL);
     pthread_cond_init(&s->cv_done, NULL);
-    for (unsigned i = 1; i < threads; i++) {
-        if (pthread_create(&s->th[i], NULL, worker, s) != 0)
-            break;
-        s->nthreads++;
-    }
-    /* Wait until every worker has taken its index, so `running` counts jobs from now on. */
+    /* With more than one thread, every chunk is processed by background workers, so the
+     * caller's thread is free for I/O meanwhile (age_stream_start / age_stream_wait). */
+    if (threads > 1)
+        for (unsigned i = 0; i < threads; i++) {
+            if (pthread_create(&s->th[i], NULL, worker, s) != 0)
+                break;
+            s->nworkers++;
+        }
     pthread_mutex_lock(&s->mu);
-    while (s->running < s->nthreads - 1)
+    while (s->started < s->nworkers)
         pthread_cond_wait(&s->cv_done, &s->mu);
-    s->running = 0;
     pthread_mutex_unlock(&s->mu);
     *out = s;
     return 0;
 }
 
 void
-age_stream_run(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt)
+age_stream_start(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt)
 {
     s->jobs = jobs;
     s->njobs = n;
     s->encrypt = encrypt;
-    if (s->nthreads == 1 || n == 1) {
+    if (s->nworkers == 0) {
         for (size_t i = 0; i < n; i++)
-            jobs[i].ok = do_job(s, 0, &jobs[i], encrypt);
+            jobs[i].ok = do_job(s, AGE_MAX_THREADS, &jobs[i], encrypt);
         return;
     }
     pthread_mutex_lock(&s->mu);
-    s->running = s->nthreads - 1;
+    s->running = s->nworkers;
     s->gen++;
     pthread_cond_broadcast(&s->cv_go);
     pthread_mutex_unlock(&s->mu);
-    run_share(s, 0);
+}
+
+void
+age_stream_wait(struct age_stream *s)
+{
+    if (s->nworkers == 0)
+        return;
     pthread_mutex_lock(&s->mu);
     while (s->running > 0)
         pthread_cond_wait(&s->cv_done, &s->mu);
     pthread_mutex_unlock(&s->mu);
 }
 
+void
+age_stream_run(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt)
+{
+    age_stream_start(s, jobs, n, encrypt);
+    age_stream_wait(s);
+}
+
+bool
+age_stream_parallel(const struct age_stream *s)
+{
+    return s->nworkers > 0;
+}
+
 bool
 age_stream_open1(struct age_stream *s, struct age_chunk_job *job)
 {
-    job->ok = do_job(s, 0, job, false);
+    job->ok = do_job(s, AGE_MAX_THREADS, job, false);
     return job->ok;
 }
 
@@ -196,9 +214,9 @@ age_stream_free(struct age_stream *s)
     s->quit = true;
     pthread_cond_broadcast(&s->cv_go);
     pthread_mutex_unlock(&s->mu);
-    for (unsigned i = 1; i < s->nthreads; i++)
+    for (unsigned i = 0; i < s->nworkers; i++)
         pthread_join(s->th[i], NULL);
-    for (unsigned i = 0; i < AGE_MAX_THREADS; i++)
+    for (unsigned i = 0; i <= AGE_MAX_THREADS; i++)
         for (int e = 0; e < 2; e++)
             EVP_CIPHER_CTX_free(s->ctx[i][e]); /* OpenSSL cleanses the key schedule */
     pthread_mutex_destroy(&s->mu);

@@ -9,7 +9,7 @@
 #include "libage/age.h"
 
 #define AGE_CT_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_SIZE) /* one sealed full chunk */
-#define AGE_BATCH_CHUNKS 16                          /* chunks per batch (1 MiB) */
+#define AGE_BATCH_CHUNKS 12 /* chunks per batch: 768 KiB, two batches in flight stay under the 8 MiB RSS budget */
 #define AGE_MAX_THREADS 16
 
 struct age_chunk_job {
@@ -26,6 +26,13 @@ struct age_stream;
 int age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threads);
 /* age_stream_run: seals (encrypt=true) or opens each job in place, in parallel. */
 void age_stream_run(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt);
+/* age_stream_start / age_stream_wait: the same in two halves, so the caller can do I/O while
+ * the workers run; jobs must stay untouched until age_stream_wait returns. Without workers
+ * (threads <= 1) start does the work and wait returns at once. */
+void age_stream_start(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt);
+void age_stream_wait(struct age_stream *s);
+/* age_stream_parallel: whether background workers exist (pipelining pays off). */
+bool age_stream_parallel(const struct age_stream *s);
 /* age_stream_open1: opens one job on the calling thread (for retries). */
 bool age_stream_open1(struct age_stream *s, struct age_chunk_job *job);
 void age_stream_free(struct age_stream *s);

@@ -13,9 +13,9 @@ tally() { # tally FILE LABEL: add the counts of a "N passed, N failed, N skipped
     if [ -z "$line" ]; then
         fail=$((fail + 1)); failed_files="$failed_files $2"; return
     fi
-    p=$(echo "$line" | sed -E 's/.* ?([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-    s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+    f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+    s=$(echo "$line" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+')
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + ${s:-0}))
     [ "$f" -eq 0 ] || failed_files="$failed_files $2"
 }

@@ -126,19 +126,11 @@ struct rt_case {
 
 ParameterizedTestParameters(stream, round_trip)
 {
-    static struct rt_case cases[64];
-    static const size_t sizes[] = {0,
-                                   1,
-                                   65535,
-                                   65536,
-                                   65537,
-                                   16 * 65536,
-                                   16 * 65536 + 1,
-                                   17 * 65536,
-                                   33 * 65536 + 5,
-                                   200 * 1024,
-                                   32 * 65536,
-                                   48 * 65536 - 1};
+    static struct rt_case cases[80];
+    static const size_t sizes[] = {
+        0, 1, 65535, 65536, 65537, 16 * 65536, 16 * 65536 + 1, 17 * 65536, 33 * 65536 + 5,
+        200 * 1024, 32 * 65536, 48 * 65536 - 1, 100 * 65536 + 3, 96 * 65536,
+    };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         cases[n++] = (struct rt_case){sizes[i], false, 1, false, true};
@@ -197,6 +189,28 @@ Test(stream, tampered_chunk_releases_only_earlier_chunks, .init = setup, .fini =
         cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len, bad);
         cr_assert(strstr(d.msg, "failed authentication") != NULL, "%s", d.msg);
         ct.p[ps + bad * AGE_CT_CHUNK + 10] ^= 1;
+        free(out.p);
+    }
+    free(pt);
+    free(ct.p);
+}
+
+Test(stream, tampered_chunk_in_a_later_batch, .init = setup, .fini = teardown)
+{
+    size_t size = 100 * 65536 + 7;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false);
+    size_t ps = payload_start(&ct);
+
+    for (size_t bad = 31; bad < 101; bad += 35) {
+        struct mem out = {0};
+        struct m3_diag d = {0};
+        ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
+        cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD, "chunk %zu", bad);
+        cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len,
+                     bad);
+        cr_assert(memcmp(out.p, pt, out.len) == 0);
+        ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
         free(out.p);
     }
     free(pt);

@@ -1,0 +1,354 @@
+/* keys.c: `m3age keys convert` (ssh-to-age) and `m3age keys inspect` (whose keys a file is
+ * encrypted to, read from the header alone). */
+#include "cmd/cmd.h"
+#include "cmd/crypt.h"
+#include "cmd/io.h"
+#include "keys/keys.h"
+#include "libage/internal.h"
+#include "libage/ssh.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KEYFILE_MAX (1u << 20)
+
+static void
+keys_usage(FILE *f)
+{
+    fprintf(f, "Usage: m3age keys convert [--private] [FILE|-]\n"
+               "       m3age keys inspect FILE.age [-i IDENTITY_FILE]... [-R RECIPIENTS_FILE]...\n"
+               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX]\n\n"
+               "convert: print the age X25519 recipient (age1...) of each ssh-ed25519 public key\n"
+               "  in FILE (default: standard input), as ssh-to-age does; with --private, the\n"
+               "  AGE-SECRET-KEY-1... identity of an OpenSSH ed25519 private key.\n"
+               "inspect: list the stanzas of an age file (type, tag) and which of the given keys\n"
+               "  each one is for. ssh stanzas are matched by their tag, with public keys alone;\n"
+               "  X25519 stanzas only by identities (-i).\n");
+}
+
+/* read_input: a whole file or standard input into secret memory. */
+static int
+read_input(const char *path, char **buf, size_t *len)
+{
+    struct m3_diag d;
+
+    m3_diag_clear(&d);
+    if (keys_read_file(path == NULL || strcmp(path, "-") == 0 ? "/dev/stdin" : path, KEYFILE_MAX,
+                       buf, len, &d) != 0) {
+        m3_error_diag(m3_in_name(path), d.code, &d);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+convert_public(const char *path)
+{
+    char *buf, *line, *save = NULL, out[AGE_X25519_RECIPIENT_LEN + 1];
+    struct m3_diag d, first;
+    unsigned lineno = 0, done = 0, skipped = 0;
+    int rc = M3_EXIT_NEGATIVE;
+    size_t len;
+
+    if (read_input(path, &buf, &len) != 0)
+        return M3_EXIT_NEGATIVE;
+    m3_diag_clear(&first);
+    for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char *t = line + strspn(line, " \t");
+        lineno++;
+        if (*t == '\0' || *t == '#' || *t == '\r')
+            continue;
+        m3_diag_clear(&d);
+        if (keys_convert_public(t, out, sizeof(out), &d) == 0) {
+            printf("%s\n", out);
+            done++;
+            continue;
+        }
+        /* Key scans list every host key type: other types are skipped when some convert. */
+        if (d.code == M3_EUNSUPPORTED) {
+            if (skipped++ == 0)
+                first = d, first.line = lineno;
+            continue;
+        }
+        d.line = lineno;
+        m3_error_diag(m3_in_name(path), d.code, &d);
+        goto out;
+    }
+    if (done == 0) {
+        if (skipped)
+            m3_error_diag(m3_in_name(path), first.code, &first);
+        else
+            m3_error("%s: no SSH public key found", m3_in_name(path));
+        goto out;
+    }
+    rc = 0;
+out:
+    age_secret_free(buf);
+    return rc;
+}
+
+static int
+convert_private(const char *path)
+{
+    char *buf, *out = age_secret_alloc(AGE_X25519_IDENTITY_LEN + 1);
+    struct m3_diag d;
+    size_t len;
+    int rc = M3_EXIT_NEGATIVE;
+
+    if (out == NULL || read_input(path, &buf, &len) != 0) {
+        age_secret_free(out);
+        return M3_EXIT_NEGATIVE;
+    }
+    m3_diag_clear(&d);
+    if (keys_identity_file_exposed(path ? path : "", &d))
+        m3_warn("%s", d.msg);
+    m3_diag_clear(&d);
+    if (keys_convert_private(buf, len, m3_in_name(path), m3_passphrase_cb, NULL, out,
+                             AGE_X25519_IDENTITY_LEN + 1, &d) != 0) {
+        /* Passphrase errors already name the key file. */
+        size_t nl = strlen(m3_in_name(path));
+        if (strncmp(d.msg, m3_in_name(path), nl) == 0 && d.msg[nl] == ':')
+            m3_error("%s", d.msg);
+        else
+            m3_error_diag(m3_in_name(path), d.code, &d);
+        goto out;
+    }
+    printf("%s\n", out);
+    rc = 0;
+out:
+    age_secret_free(buf);
+    age_secret_free(out);
+    return rc;
+}
+
+static int
+cmd_keys_convert(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"private", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool private = false;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (private) {
+                m3_error("--private given twice");
+                return M3_EXIT_USAGE;
+            }
+            private = true;
+            break;
+        case 'h':
+            keys_usage(stdout);
+            return 0;
+        default:
+            keys_usage(stderr);
+            return M3_EXIT_USAGE;
+        }
+    }
+    if (argc - optind > 1) {
+        m3_error("convert takes one file");
+        keys_usage(stderr);
+        return M3_EXIT_USAGE;
+    }
+    return private ? convert_private(argv[optind]) : convert_public(argv[optind]);
+}
+
+/* add_registry_keys: the hook for registry names. When registry/ exposes the evaluated
+ * secrets.nix, each named public key (a let binding or attribute such as `m3-ares = "ssh-ed25519
+ * AAAA..."`) goes in with keys_known_add_recipient(known, NAME, VALUE, d), so inspect prints
+ * registry names instead of file names. */
+static int
+add_registry_keys(struct keys_known *known, const char *rules)
+{
+    (void)known;
+    m3_error("%s: reading registry names is not available in this build yet", rules);
+    m3_hint("pass the keys with -i, -R or -r instead");
+    return -1;
+}
+
+static int
+add_identity_file(struct keys_known *known, const char *path)
+{
+    struct keys_identities ids = {0};
+    struct m3_diag d;
+    char name[4200];
+    int rc = -1;
+
+    m3_diag_clear(&d);
+    /* No passphrase callback: inspecting never unlocks anything. */
+    if (keys_identities_load_file(&ids, path, NULL, NULL, &d) != 0) {
+        m3_error_diag(path, d.code, &d);
+        goto out;
+    }
+    for (size_t i = 0; i < ids.n; i++) {
+        if (ids.n > 1)
+            snprintf(name, sizeof(name), "%s (key %zu)", path, i + 1);
+        else
+            snprintf(name, sizeof(name), "%s", path);
+        if (keys_known_add_identity(known, name, ids.v[i]) != 0)
+            goto out;
+        ids.v[i] = NULL;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < ids.n; i++)
+        age_identity_free(ids.v[i]);
+    free(ids.v);
+    return rc;
+}
+
+static int
+add_recipients_file(struct keys_known *known, const char *path)
+{
+    char *buf, *line, *save = NULL, name[4200];
+    struct m3_diag d;
+    unsigned lineno = 0;
+    size_t len;
+    int rc = 0;
+
+    if (read_input(path, &buf, &len) != 0)
+        return -1;
+    for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char *t = line + strspn(line, " \t"), *e = t + strlen(t);
+        lineno++;
+        while (e > t && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        if (*t == '\0' || *t == '#')
+            continue;
+        snprintf(name, sizeof(name), "%s:%u", path, lineno);
+        m3_diag_clear(&d);
+        if (keys_known_add_recipient(known, name, t, &d) != 0) {
+            d.line = lineno;
+            m3_error_diag(path, d.code, &d);
+            rc = -1;
+            break;
+        }
+    }
+    age_secret_free(buf);
+    return rc;
+}
+
+static void
+print_stanza(const struct keys_known *known, const struct age_stanza *s)
+{
+    size_t idx[16], n = keys_known_match(known, s, idx, 16);
+    bool ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
+
+    printf("  %-12s %-7s ", s->type, ssh && s->nargs > 0 ? s->args[0] : "-");
+    if (n == 0)
+        printf("%s\n", ssh                              ? "unknown key"
+                       : strcmp(s->type, "X25519") == 0 ? "unknown (X25519 stanzas name no key)"
+                       : strcmp(s->type, "scrypt") == 0 ? "passphrase"
+                                                        : "unknown");
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", known->v[idx[i]].name, i + 1 < n ? ", " : "\n");
+}
+
+static int
+cmd_keys_inspect(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"recipients-file", required_argument, NULL, 'R'},
+        {"recipient", required_argument, NULL, 'r'},
+        {"rules", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct keys_known known = {0};
+    struct age_header *h = NULL;
+    const char *rules = NULL, *path;
+    struct m3_diag d;
+    int c, in = -1, rc = M3_EXIT_USAGE;
+
+    optind = 1;
+    /* First pass: options only, so that keys are loaded in the order given. */
+    while ((c = getopt_long(argc, argv, "i:R:r:h", longopts, NULL)) != -1) {
+        m3_diag_clear(&d);
+        switch (c) {
+        case 'i':
+            if (add_identity_file(&known, optarg) != 0)
+                goto out;
+            break;
+        case 'R':
+            if (add_recipients_file(&known, optarg) != 0)
+                goto out;
+            break;
+        case 'r':
+            if (keys_known_add_recipient(&known, optarg, optarg, &d) != 0) {
+                m3_error("recipient '%.80s': %s", optarg, d.msg);
+                goto out;
+            }
+            break;
+        case 'L':
+            if (rules != NULL) {
+                m3_error("--rules given twice");
+                goto out;
+            }
+            rules = optarg;
+            break;
+        case 'h':
+            keys_usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            keys_usage(stderr);
+            goto out;
+        }
+    }
+    if (argc - optind != 1) {
+        m3_error(argc - optind ? "inspect takes one file" : "missing the age file to inspect");
+        keys_usage(stderr);
+        goto out;
+    }
+    if (rules != NULL && add_registry_keys(&known, rules) != 0)
+        goto out;
+    path = argv[optind];
+    rc = M3_EXIT_NEGATIVE;
+    if ((in = m3_in_open(path)) < 0)
+        goto out;
+    m3_diag_clear(&d);
+    if (age_header_read(&h, m3_fd_read, &in, &d) != 0) {
+        m3_error_diag(m3_in_name(path), d.code, &d);
+        goto out;
+    }
+    printf("%s: %zu stanza%s%s\n", m3_in_name(path), h->nstanzas, h->nstanzas == 1 ? "" : "s",
+           h->armored ? " (armored)" : "");
+    for (size_t i = 0; i < h->nstanzas; i++)
+        print_stanza(&known, &h->stanzas[i]);
+    rc = 0;
+out:
+    if (in > 0)
+        close(in);
+    age_header_free(h);
+    keys_known_clear(&known);
+    return rc;
+}
+
+int
+cmd_keys(int argc, char **argv)
+{
+    if (argc < 2) {
+        m3_error("missing subcommand");
+        keys_usage(stderr);
+        return M3_EXIT_USAGE;
+    }
+    if (m3_is_help(argv[1])) {
+        keys_usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "convert") == 0)
+        return cmd_keys_convert(argc - 1, argv + 1);
+    if (strcmp(argv[1], "inspect") == 0)
+        return cmd_keys_inspect(argc - 1, argv + 1);
+    m3_error("unknown subcommand 'keys %s'", argv[1]);
+    keys_usage(stderr);
+    return M3_EXIT_USAGE;
+}

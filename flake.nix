@@ -1,0 +1,54 @@
+{
+  description = "m3age: age-encrypted secrets for NixOS flake repositories, an agenix drop-in";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+        "x86_64-darwin"
+        "aarch64-darwin"
+      ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      # The m3age this flake builds, for whatever pkgs a consumer evaluates with.
+      packageFor =
+        pkgs:
+        self.packages.${pkgs.stdenv.hostPlatform.system}.default
+          or (pkgs.callPackage ./nix/package.nix { src = self; });
+    in
+    {
+      packages = forAllSystems (pkgs: rec {
+        m3age = pkgs.callPackage ./nix/package.nix { src = self; };
+        default = m3age;
+      });
+
+      apps = forAllSystems (pkgs: {
+        default = {
+          type = "app";
+          program = "${self.packages.${pkgs.stdenv.hostPlatform.system}.default}/bin/m3age";
+        };
+      });
+
+      overlays.default = import ./nix/overlay.nix { src = self; };
+
+      devShells = forAllSystems (pkgs: {
+        default = import ./nix/shell.nix {
+          inherit pkgs;
+          m3age = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        };
+      });
+
+      nixosModules.default = import ./nix/nixos-module.nix { package = packageFor; };
+      homeManagerModules.default = import ./nix/hm-module.nix { package = packageFor; };
+
+      lib = import ./nix/lib.nix { package = packageFor; };
+
+      # `nix flake check` on this repository: the package builds and its tests pass.
+      checks = forAllSystems (pkgs: {
+        m3age = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+      });
+    };
+}

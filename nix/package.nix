@@ -1,0 +1,107 @@
+# The m3age package: built with the project's Makefile, tests run in checkPhase (the Go age
+# binary, ssh-keygen, git and nix-instantiate are check inputs: the tests use the real tools),
+# man pages and shell completions installed by `make install`.
+{
+  lib,
+  stdenv,
+  pkg-config,
+  libsodium,
+  openssl,
+  libssh,
+  libbsd,
+  criterion,
+  zlib,
+  age,
+  openssh,
+  git,
+  nix,
+  mandoc,
+  zsh,
+  fish,
+  src ? ../.,
+}:
+
+let
+  layout = import ./layout.nix;
+in
+stdenv.mkDerivation {
+  pname = "m3age";
+  version = "0.1.0";
+
+  # Only what the build reads: no build/ folder, no editor or VCS litter.
+  src = lib.cleanSourceWith {
+    name = "m3age-source";
+    inherit src;
+    filter =
+      path: type:
+      let
+        base = baseNameOf (toString path);
+      in
+      !(type == "directory" && (base == "build" || base == ".git"))
+      && base != "result"
+      && !(lib.hasPrefix "result-" base);
+  };
+
+  nativeBuildInputs = [ pkg-config ];
+  buildInputs = [
+    libsodium
+    openssl
+    libssh
+    libbsd
+  ];
+
+  # build-aux/deps.sh checks through pkg-config and installs nothing outside Debian.
+  postPatch = ''
+    patchShebangs build-aux tests bench
+  '';
+
+  makeFlags = [
+    "PREFIX=${placeholder "out"}"
+    "CC=${stdenv.cc.targetPrefix}cc"
+  ];
+  enableParallelBuilding = true;
+
+  doCheck = true;
+  checkTarget = "check";
+  nativeCheckInputs = [
+    criterion
+    zlib
+    age
+    openssh
+    git
+    nix
+    mandoc
+    zsh
+    fish
+  ];
+  preCheck = ''
+    export HOME=$TMPDIR/home
+    mkdir -p $HOME
+  '';
+
+  doInstallCheck = true;
+  installCheckPhase = ''
+    runHook preInstallCheck
+    for f in ${
+      lib.concatStringsSep " " [
+        layout.bin
+        layout.bashCompletion
+        layout.zshCompletion
+        layout.fishCompletion
+      ]
+    }; do
+      test -s "$out/$f" || { echo "m3age package: $f missing"; exit 1; }
+    done
+    test -L "$out/${layout.agenixLink}" || { echo "m3age package: agenix link missing"; exit 1; }
+    "$out/${layout.bin}" --version
+    runHook postInstallCheck
+  '';
+
+  passthru = { inherit layout; };
+
+  meta = {
+    description = "age-encrypted secrets for NixOS flakes: an agenix drop-in with audit, lazy rekey and host-key sync";
+    mainProgram = "m3age";
+    platforms = lib.platforms.unix;
+  };
+}

@@ -1,0 +1,248 @@
+#!/bin/bash
+# tests/cli/completion.sh: the shell completions. The bash one is sourced and asked for
+# candidates as bash's programmable completion would (COMP_WORDS/COMP_CWORD, then COMPREPLY):
+# commands, options, secret names from the registry, host names from hosts/. The fish one is
+# asked through `complete -C`; the zsh one is checked for syntax and for registering itself.
+. "$(dirname "$0")/../lib.sh"
+
+BASHCOMP="$SRCDIR/completions/m3age.bash"
+
+# comp LINE: candidates bash would offer at the end of LINE, one per line in ./out.
+# M3AGE_COMP_NO_EVAL=1 makes the completion use its grep fallback even with m3age on PATH.
+comp() {
+    run bash -c '
+        . "$1"
+        [ -n "${M3AGE_COMP_NO_EVAL:-}" ] && _m3age_bin() { :; }
+        read -r -a COMP_WORDS <<<"$2"
+        [[ $2 == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) COMP_LINE=$2 COMP_POINT=${#2}
+        _m3age
+        [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHCOMP" "$1"
+    assert_status 0
+    sort out -o out
+}
+
+# expect_comp LINE WORD...: exactly these candidates (any order).
+expect_comp() {
+    local line=$1
+    shift
+    comp "$line"
+    assert_eq "$(tr '\n' ' ' <out)" "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" "candidates for '$line'"
+}
+
+make_repo() {
+    mkdir -p secrets hosts/m3-ares hosts/m3-atlas hosts/m3-aether
+    touch hosts/README.md
+    cat >secrets.nix <<'NIX'
+let
+  m3tam3re = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ1c3RlZCBrZXkgZm9yIHRlc3RzIG9ubHkK m3tam3re";
+  m3-atlas = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq";
+  # "secrets/retired.age" was removed
+in
+{
+  "secrets/wifi.age".publicKeys = [ m3tam3re m3-atlas ];
+  "secrets/db-password.age" = { publicKeys = [ m3tam3re ]; armor = true; };
+  "secrets/wireguard-atlas.age".publicKeys = [ m3-atlas ];
+}
+NIX
+}
+
+test_commands() {
+    expect_comp 'm3age ' audit check decrypt diff edit encrypt git-setup help hosts keygen keys \
+        registry rekey version
+    expect_comp 'm3age re' registry rekey
+    expect_comp 'm3age git' git-setup
+    expect_comp 'm3age help ed' edit
+}
+
+test_subcommands() {
+    expect_comp 'm3age registry ' add eval hosts rm rm-key set-key
+    expect_comp 'm3age registry rm' rm rm-key
+    expect_comp 'm3age keys ' convert inspect
+    expect_comp 'm3age hosts ' add rm sync
+}
+
+test_options_per_command() {
+    expect_comp 'm3age rekey --' --allow-lockout --dry-run --force --help --host --identity --jobs \
+        --partial --rules
+    expect_comp 'm3age audit --' --help --host --identity --json --rules
+    expect_comp 'm3age check --' --help --host --key --rules --scan
+    expect_comp 'm3age registry eval --' --help --json --nix --rules
+    expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --rekey --scan
+    expect_comp 'm3age encrypt -' --armor --help --output --passphrase --recipient --recipients-file \
+        -R -a -o -p -r
+}
+
+test_secret_names_from_the_registry() {
+    make_repo
+    export M3AGE_COMP_NO_EVAL=1
+    # the commented-out name and the keys are not offered
+    expect_comp 'm3age edit ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
+    expect_comp 'm3age edit secrets/w' secrets/wifi.age secrets/wireguard-atlas.age
+    expect_comp 'm3age rekey --force secrets/d' secrets/db-password.age
+    expect_comp 'm3age decrypt secrets/wif' secrets/wifi.age
+    expect_comp 'm3age keys inspect secrets/wir' secrets/wireguard-atlas.age
+}
+
+test_secret_names_from_a_parent_folder_and_from_rules() {
+    make_repo
+    export M3AGE_COMP_NO_EVAL=1
+    mkdir -p hosts/m3-ares/sub
+    cd hosts/m3-ares/sub
+    expect_comp 'm3age diff secrets/wif' secrets/wifi.age
+    cd "$OLDPWD"
+    mkdir other
+    printf '{ "api-token.age".publicKeys = [ ]; }\n' >other/rules.nix
+    RULES=other/rules.nix expect_comp 'm3age edit ' api-token.age
+    # RULES naming a missing file: files, not the names of ./secrets.nix
+    touch secrets/on-disk.age
+    RULES=missing.nix expect_comp 'agenix -e secrets/' secrets/on-disk.age
+}
+
+test_secret_names_through_registry_eval() {
+    make_repo
+    [ -x "$M3AGE" ] || skip "m3age not built"
+    # a name the grep fallback cannot see: it is built by interpolation
+    cat >secrets.nix <<'NIX'
+let dir = "secrets"; k = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"; in
+{ "${dir}/computed.age".publicKeys = [ k ]; "plain.age".publicKeys = [ k ]; }
+NIX
+    run "$M3AGE" registry eval --json --rules secrets.nix
+    [ "$status" -eq 0 ] || skip "m3age registry eval not available in this build yet"
+    PATH="$BUILD:$PATH" expect_comp 'm3age edit ' plain.age secrets/computed.age
+    M3AGE_COMP_NO_EVAL=1 expect_comp 'm3age edit ' plain.age
+    if command -v fish >/dev/null; then
+        PATH="$BUILD:$PATH" fish_comp 'm3age edit '
+        assert_eq "$(tr '\n' ' ' <out)" "plain.age secrets/computed.age " "fish, through registry eval"
+    fi
+    if command -v zsh >/dev/null; then
+        ZTMP=$(mktemp -d "${TMPDIR:-/tmp}/m3z.XXXXXX")
+        trap 'rm -rf "$ZTMP"' EXIT
+        PATH="$BUILD:$PATH" expect_zsh 'm3age edit ' plain.age secrets/computed.age
+    fi
+}
+
+test_no_registry_offers_files() {
+    mkdir work
+    touch work/notes.age work/other.txt
+    expect_comp 'm3age edit work/no' work/notes.age
+    expect_comp 'm3age edit work/' work/notes.age work/other.txt
+}
+
+test_host_names_from_hosts_folder() {
+    make_repo
+    expect_comp 'm3age rekey --host ' m3-aether m3-ares m3-atlas
+    expect_comp 'm3age check --host m3-a' m3-aether m3-ares m3-atlas
+    expect_comp 'm3age hosts sync m3-at' m3-atlas
+    expect_comp 'm3age hosts rm ' m3-aether m3-ares m3-atlas
+    expect_comp 'm3age audit --host m3-ae' m3-aether
+}
+
+test_agenix_flags_and_arguments() {
+    make_repo
+    export M3AGE_COMP_NO_EVAL=1
+    expect_comp 'agenix -' --decrypt --edit --help --identity --rekey --verbose -d -e -h -i -r -v
+    expect_comp 'agenix -e secrets/wif' secrets/wifi.age
+    expect_comp 'agenix --decrypt secrets/db' secrets/db-password.age
+    expect_comp 'agenix -i secrets.n' secrets.nix
+    expect_comp '/usr/bin/agenix -r -' --decrypt --edit --help --identity --rekey --verbose \
+        -d -e -h -i -r -v
+}
+
+test_age_mode_flags() {
+    touch in.txt key.txt
+    expect_comp 'm3age -' --armor --decrypt --encrypt --help --identity --output --passphrase \
+        --recipient --recipients-file --version -R -a -d -e -i -o -p -r
+    expect_comp 'm3age -d -i ke' key.txt
+    expect_comp 'm3age --decrypt -i key.txt -' --armor --decrypt --encrypt --identity --output \
+        --passphrase --recipient --recipients-file --version -R -a -d -e -i -o -p -r
+    expect_comp 'm3age -d -i key.txt in' in.txt
+}
+
+test_registered_for_both_names() {
+    run bash -c '. "$1"; complete -p m3age; complete -p agenix' _ "$BASHCOMP"
+    assert_status 0
+    assert_contains out 'complete -F _m3age m3age'
+    assert_contains out 'complete -F _m3age agenix'
+}
+
+# path_without_m3age: $PATH less the folders holding an m3age (so the completions use their
+# grep fallback for names whatever is installed).
+path_without_m3age() {
+    local d out="" IFS=:
+    for d in $PATH; do
+        [ -x "$d/m3age" ] || out="$out${out:+:}$d"
+    done
+    printf '%s\n' "$out"
+}
+
+# fish_comp LINE: what fish offers (candidates only, descriptions dropped), sorted, in ./out.
+fish_comp() {
+    command -v fish >/dev/null || skip "fish not installed"
+    run env HOME="$PWD" fish --no-config -c 'source $argv[1]; complete -C $argv[2]' \
+        "$SRCDIR/completions/m3age.fish" "$1"
+    assert_status 0
+    cut -f1 out | sort -o out
+}
+
+test_fish_completion() {
+    make_repo
+    fish_comp 'm3age '
+    assert_eq "$(tr '\n' ' ' <out)" "audit check decrypt diff edit encrypt git-setup help hosts keygen keys registry rekey version " "fish commands"
+    PATH=$(path_without_m3age) fish_comp 'm3age edit '
+    assert_eq "$(tr '\n' ' ' <out)" "secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age " "fish secrets"
+    fish_comp 'm3age rekey --host '
+    assert_eq "$(tr '\n' ' ' <out)" "m3-aether m3-ares m3-atlas " "fish hosts"
+    fish_comp 'm3age registry hosts '
+    assert_empty out
+    PATH=$(path_without_m3age) fish_comp 'agenix -e secrets/wif'
+    assert_eq "$(tr '\n' ' ' <out)" "secrets/wifi.age " "fish agenix -e"
+}
+
+test_zsh_completion_parses_and_registers() {
+    command -v zsh >/dev/null || skip "zsh not installed"
+    run zsh -n "$SRCDIR/completions/_m3age"
+    assert_status 0
+    mkdir fpath
+    cp "$SRCDIR/completions/_m3age" fpath/
+    run env HOME="$PWD" zsh -fc 'fpath=($PWD/fpath $fpath); autoload -Uz compinit
+        compinit -u -d $PWD/zcompdump; print -r -- $_comps[m3age] $_comps[agenix]'
+    assert_status 0
+    assert_eq "$(cat out)" "_m3age _m3age" "zsh completion functions"
+}
+
+# zsh_comp LINE: what zsh offers after LINE and a Tab (tests/cli/zsh/complete.zsh), in ./out.
+zsh_comp() {
+    command -v zsh >/dev/null || skip "zsh not installed"
+    zsh -fc 'zmodload zsh/zpty' 2>/dev/null || skip "zsh has no zpty module"
+    mkdir -p "$ZTMP/fpath"
+    cp "$SRCDIR/completions/_m3age" "$ZTMP/fpath/"
+    run env HOME="$ZTMP" M3_ZOUT="$ZTMP/cands" M3_ZCAP="$SRCDIR/tests/cli/zsh/capture.zsh" \
+        M3_ZFPATH="$ZTMP/fpath" M3_ZDUMP="$ZTMP/zcompdump" \
+        zsh -f "$SRCDIR/tests/cli/zsh/complete.zsh" "$1"
+    assert_status 0
+}
+
+expect_zsh() {
+    local line=$1
+    shift
+    zsh_comp "$line"
+    assert_eq "$(tr '\n' ' ' <out)" "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" "zsh candidates for '$line'"
+}
+
+test_zsh_completion_candidates() {
+    ZTMP=$(mktemp -d "${TMPDIR:-/tmp}/m3z.XXXXXX")
+    trap 'rm -rf "$ZTMP"' EXIT
+    make_repo
+    PATH=$(path_without_m3age) # the grep fallback for names
+    expect_zsh 'm3age ' audit check decrypt diff edit encrypt git-setup help hosts keygen keys \
+        registry rekey version
+    expect_zsh 'm3age edit ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
+    expect_zsh 'm3age rekey --host ' m3-aether m3-ares m3-atlas
+    expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
+    expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
+    expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
+    expect_zsh 'm3age audit --' --help --host --identity --json --rules
+}
+
+run_tests
