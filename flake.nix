@@ -17,11 +17,11 @@
       packageFor =
         pkgs:
         self.packages.${pkgs.stdenv.hostPlatform.system}.default
-          or (pkgs.callPackage ./nix/package.nix { src = self; });
+          or (pkgs.callPackage ./nix/package.nix { src = ./.; });
     in
     {
       packages = forAllSystems (pkgs: rec {
-        m3age = pkgs.callPackage ./nix/package.nix { src = self; };
+        m3age = pkgs.callPackage ./nix/package.nix { src = ./.; };
         default = m3age;
       });
 
@@ -32,7 +32,7 @@
         };
       });
 
-      overlays.default = import ./nix/overlay.nix { src = self; };
+      overlays.default = import ./nix/overlay.nix { src = ./.; };
 
       devShells = forAllSystems (pkgs: {
         default = import ./nix/shell.nix {

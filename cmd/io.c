@@ -115,6 +115,21 @@ m3_in_open(const char *path)
     return fd;
 }
 
+/* give_name: links an O_TMPFILE file into the folder under name (fails if it exists). */
+static int
+give_name(int fd, const char *name)
+{
+    char proc[64];
+
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    if (errno == EEXIST)
+        return -1;
+    /* Without /proc, AT_EMPTY_PATH works for a process with CAP_DAC_READ_SEARCH. */
+    return linkat(fd, "", AT_FDCWD, name, AT_EMPTY_PATH);
+}
+
 int
 m3_out_open(struct m3_out *o, const char *path, mode_t mode)
 {
@@ -144,6 +159,10 @@ m3_out_open(struct m3_out *o, const char *path, mode_t mode)
         goto nomem;
     dir = dirname(dcopy);
     base = basename(bcopy);
+    /* First choice: an unnamed file (O_TMPFILE) in the target's folder, given a name only
+     * when complete, so not even SIGKILL can leave a partial file behind. */
+    o->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+    o->unnamed = o->fd >= 0;
     for (int tries = 0; tries < 16; tries++) {
         char hex[13];
         size_t n;
@@ -154,6 +173,8 @@ m3_out_open(struct m3_out *o, const char *path, mode_t mode)
         if ((o->tmp = malloc(n)) == NULL)
             goto nomem;
         snprintf(o->tmp, n, "%s/.%s.m3tmp.%s", dir, base, hex);
+        if (o->unnamed)
+            break;
         o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (o->fd >= 0 || errno != EEXIST)
             break;
@@ -164,7 +185,8 @@ m3_out_open(struct m3_out *o, const char *path, mode_t mode)
         o->tmp = NULL;
         goto fail;
     }
-    arm_cleanup(o->tmp);
+    if (!o->unnamed)
+        arm_cleanup(o->tmp);
     free(dcopy);
     free(bcopy);
     return 0;
@@ -193,7 +215,37 @@ m3_out_commit(struct m3_out *o)
         o->fd = -1;
         return 0;
     }
-    if (fsync(o->fd) != 0 || close(o->fd) != 0) {
+    if (fsync(o->fd) != 0) {
+        m3_error("%s: cannot write output: %s", o->name, strerror(errno));
+        m3_out_abort(o);
+        return -1;
+    }
+    if (o->unnamed) {
+        /* Name the finished file: the target itself when it must not be overwritten,
+         * else the temporary name, renamed over the target below. */
+        const char *name = o->no_clobber ? o->path : o->tmp;
+        if (give_name(o->fd, name) != 0) {
+            m3_error("%s: %s", o->name,
+                     errno == EEXIST ? "file exists, refusing to overwrite" : strerror(errno));
+            close(o->fd);
+            o->fd = -1;
+            m3_out_abort(o);
+            return -1;
+        }
+        close(o->fd);
+        o->fd = -1;
+        if (o->no_clobber)
+            goto named;
+        arm_cleanup(o->tmp);
+        if (rename(o->tmp, o->path) != 0) {
+            m3_error("%s: cannot replace output: %s", o->name, strerror(errno));
+            unlink(o->tmp);
+            m3_out_abort(o);
+            return -1;
+        }
+        goto named;
+    }
+    if (close(o->fd) != 0) {
         m3_error("%s: cannot write output: %s", o->name, strerror(errno));
         o->fd = -1;
         m3_out_abort(o);
@@ -214,6 +266,7 @@ m3_out_commit(struct m3_out *o)
         m3_out_abort(o);
         return -1;
     }
+named:
     cleanup_armed = 0;
     {
         char *dcopy = strdup(o->path);
@@ -240,7 +293,8 @@ m3_out_abort(struct m3_out *o)
         close(o->fd);
     o->fd = -1;
     if (o->tmp != NULL) {
-        unlink(o->tmp);
+        if (!o->unnamed)
+            unlink(o->tmp);
         cleanup_armed = 0;
         free(o->tmp);
         o->tmp = NULL;

@@ -14,6 +14,7 @@ struct m3_out {
     char *tmp;        /* temporary path while writing, NULL when written directly */
     const char *name; /* for messages */
     bool no_clobber;  /* commit fails if the target exists (keygen) */
+    bool unnamed;     /* fd is an O_TMPFILE file, named only at commit */
 };
 
 /* m3_out_open: path NULL or "-" is standard output. mode is passed to open() (the umask

@@ -24,6 +24,10 @@ _m3age_find() {
 
 # _m3age_registry: print the registry file completion reads, or fail.
 _m3age_registry() {
+    if [ -n "${_m3age_rules:-}" ]; then # --rules FILE on the command line
+        [ -r "$_m3age_rules" ] && printf '%s\n' "$_m3age_rules"
+        return
+    fi
     if [ -n "${RULES:-}" ]; then
         [ -r "$RULES" ] && printf '%s\n' "$RULES"
         return
@@ -55,6 +59,20 @@ _m3age_secret_names() {
     else
         sed 's/#.*//' "$rules" 2>/dev/null | grep -o '"[^"$]*\.age"' | tr -d '"'
     fi
+}
+
+# _m3age_bindings KIND: names the registry binds to a key (KIND=keys) or to a list (lists),
+# as written in its `let` (a cheap scan: `name = "ssh-..."`, `name = "age1..."`, `name = [`).
+_m3age_bindings() {
+    local rules re
+    rules=$(_m3age_registry) || return 0
+    [ -n "$rules" ] || return 0
+    if [ "$1" = keys ]; then
+        re='^[[:space:]]*([A-Za-z_][A-Za-z0-9_'"'"'-]*)[[:space:]]*=[[:space:]]*"(ssh-|age1|sk-ssh-|ecdsa-).*'
+    else
+        re='^[[:space:]]*([A-Za-z_][A-Za-z0-9_'"'"'-]*)[[:space:]]*=[[:space:]]*\[.*'
+    fi
+    sed -nE "s/$re/\1/p" "$rules" 2>/dev/null
 }
 
 # _m3age_host_names: one host per line (the folders under the nearest hosts/).
@@ -106,7 +124,8 @@ _m3age_value() {
     --host) _m3age_reply_lines "$(_m3age_host_names)" ;;
     -e | --edit | -d | --decrypt) [ "$mode" = agenix ] && _m3age_reply_secrets || _m3age_reply_files ;;
     -r | --recipient) [ "$mode" = agenix ] && return 1 ;; # agenix: -r is --rekey
-    --jobs | --to | --editor) ;;                           # free text
+    --to) _m3age_reply_lines "$(_m3age_bindings lists)" ;;
+    --jobs | --editor) ;; # free text
     *) return 1 ;;
     esac
     return 0
@@ -116,9 +135,22 @@ _m3age_age_flags="-e --encrypt -d --decrypt -r --recipient -R --recipients-file 
 _m3age_agenix_flags="-e --edit -d --decrypt -r --rekey -i --identity -v --verbose -h --help"
 
 _m3age() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev="" mode=m3age cmd="" sub="" i w
+    local cur=${COMP_WORDS[COMP_CWORD]} prev="" mode=m3age cmd="" sub="" nw=0 i w
+    local _m3age_rules=""
     COMPREPLY=()
     [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD - 1]}
+    # bash splits `--host=m3-a` at the `=`: complete the value of the option before it
+    if [ "$cur" = = ] && [ "$COMP_CWORD" -gt 1 ]; then
+        cur="" prev=${COMP_WORDS[COMP_CWORD - 1]}
+    elif [ "$prev" = = ] && [ "$COMP_CWORD" -gt 2 ]; then
+        prev=${COMP_WORDS[COMP_CWORD - 2]}
+    fi
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+        --rules) [ "${COMP_WORDS[i + 1]}" = = ] && _m3age_rules=${COMP_WORDS[i + 2]:-} ||
+            _m3age_rules=${COMP_WORDS[i + 1]:-} ;;
+        esac
+    done
     [ "${COMP_WORDS[0]##*/}" = agenix ] && mode=agenix
 
     if [ "$mode" = m3age ] && [ "$COMP_CWORD" -gt 1 ] && [[ ${COMP_WORDS[1]} == -* ]]; then
@@ -143,10 +175,14 @@ _m3age() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
         [[ $w == -* ]] && continue
+        [ "$w" = = ] && { i=$((i + 1)); continue; }
+        case ${COMP_WORDS[i - 1]} in --rules | --host | -i | --identity | -o | --output | --key | --from | --to | --jobs | --editor | -r | --recipient | -R | --recipients-file) continue ;; esac
         if [ -z "$cmd" ]; then
             cmd=$w
         elif [ -z "$sub" ]; then
             sub=$w
+        else
+            nw=$((nw + 1)) # words after the subcommand
         fi
     done
 
@@ -176,8 +212,11 @@ _m3age() {
         case $sub in
         "") args="eval add set-key rm rm-key hosts" ;;
         eval) opts="$opts --rules --json --nix" ;;
-        add | rm) opts="$opts --rules" args=secrets ;;
-        set-key | rm-key) opts="$opts --rules" ;;
+        add) opts="$opts --rules" args=secrets
+            [ "$nw" -ge 1 ] && args=keys ;;
+        rm) opts="$opts --rules" args=secrets ;;
+        set-key | rm-key) opts="$opts --rules"
+            [ "$nw" -eq 0 ] && args=keys ;;
         hosts) opts="$opts --rules --json" ;;
         esac ;;
     edit) opts="$opts -i --identity --editor --unsafe-tmp --rules" args=secrets ;;
@@ -205,6 +244,7 @@ _m3age() {
     files) _m3age_reply_files ;;
     secrets) _m3age_reply_secrets ;;
     hosts) _m3age_reply_lines "$(_m3age_host_names)" ;;
+    keys) _m3age_reply_lines "$(_m3age_bindings keys)" ;;
     "") ;;
     *) _m3age_reply_words "$args" ;;
     esac

@@ -19,6 +19,19 @@ function __m3age_find --argument-names name
 end
 
 function __m3age_registry
+    # --rules FILE (or --rules=FILE) on the command line wins
+    set -l w (commandline -opc)
+    set -l i (contains -i -- --rules $w)
+    if test -n "$i"; and set -q w[(math $i + 1)]
+        set -l v $w[(math $i + 1)]
+        test -r "$v"; and echo $v
+        return
+    end
+    set -l eq (string replace -rf -- '^--rules=' '' $w)[1]
+    if test -n "$eq"
+        test -r "$eq"; and echo $eq
+        return
+    end
     if set -q RULES
         test -r "$RULES"; and echo $RULES
         return
@@ -36,6 +49,16 @@ function __m3age_secrets
         string match -ar -g '"([^"]*\.age)" *:' -- $json
     else
         string replace -r '#.*' '' <$rules | string match -ar -g '"([^"$]*\.age)"'
+    end
+end
+
+# __m3age_bindings keys|lists: names the registry's `let` binds to a key or to a list.
+function __m3age_bindings --argument-names kind
+    set -l rules (__m3age_registry); or return 0
+    if test "$kind" = keys
+        string replace -rf '^\s*([A-Za-z_][A-Za-z0-9_\'-]*)\s*=\s*"(ssh-|age1|sk-ssh-|ecdsa-).*' '$1' <$rules
+    else
+        string replace -rf '^\s*([A-Za-z_][A-Za-z0-9_\'-]*)\s*=\s*\[.*' '$1' <$rules
     end
 end
 
@@ -139,12 +162,15 @@ complete -c m3age -n '__m3age_in hosts sync' -l from -x -a '(__fish_complete_dir
 complete -c m3age -n '__m3age_in hosts sync' -l known-hosts
 complete -c m3age -n '__m3age_in hosts sync' -l accept-new
 complete -c m3age -n '__m3age_in hosts sync' -l rekey
-complete -c m3age -n '__m3age_in hosts add' -l to -x
+complete -c m3age -n '__m3age_in hosts add' -l to -x -a '(__m3age_bindings lists)'
+complete -c m3age -n '__m3age_in registry add; and test (count (__m3age_words)) -ge 3' -a '(__m3age_bindings keys)'
+complete -c m3age -n '__m3age_at registry set-key; or __m3age_at registry rm-key' -a '(__m3age_bindings keys)'
 
 # arguments: secret names and host names
-for c in decrypt edit rekey diff 'keys inspect' 'registry add' 'registry rm'
+for c in decrypt edit rekey diff 'keys inspect' 'registry rm'
     complete -c m3age -n "__m3age_in $c" -a '(__m3age_secrets)'
 end
+complete -c m3age -n '__m3age_at registry add' -a '(__m3age_secrets)'
 for c in 'hosts sync' 'hosts add' 'hosts rm'
     complete -c m3age -n "__m3age_in $c" -a '(__m3age_hosts)'
 end

@@ -42,7 +42,8 @@ struct age_decryptor {
     struct age_chunk_job jobs_ab[2][AGE_BATCH_CHUNKS + 1];
     unsigned char *buf2; /* the second buffer, for pipelined decryption */
     size_t njobs, next, pos;
-    size_t carry;              /* bytes after the batch that belong to the next one */
+    size_t carry;    /* bytes after the batch that belong to the next one */
+    size_t lead_off; /* read-ahead payload bytes sit in hdr_raw from here (`have` of them) */
     unsigned char *carry_from; /* the buffer holding them, at offset BATCH_BYTES */
     bool ended;                /* the final chunk was delivered into jobs */
     int pending_err;           /* error to report once the good chunks are consumed */
@@ -171,12 +172,10 @@ read_header(struct age_decryptor *dec, struct m3_diag *d)
         end = len; /* incomplete: let the parser name the problem */
     if ((rc = age_header_parse(&dec->hdr, b, end, NULL, d)) != 0)
         goto fail;
-    /* What was read past the header starts the payload. */
-    if ((dec->buf = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL) {
-        rc = M3_ENOMEM;
-        goto fail;
-    }
-    memcpy(dec->buf, b + end, len - end);
+    /* What was read past the header starts the payload; it stays in the header buffer
+     * (ciphertext, not secret) until the payload buffers exist, so reading a header costs
+     * no batch allocation (audit reads thousands of headers). */
+    dec->lead_off = end;
     dec->have = len - end;
     dec->hdr->armored = dec->armor != NULL;
     dec->hdr_raw = b;
@@ -290,12 +289,12 @@ age_decryptor_unwrap(struct age_decryptor *dec, struct age_identity *const *ids,
     }
     /* The nonce follows the header: take it from what was read ahead, then the input. */
     if (dec->have >= sizeof(nonce)) {
-        memcpy(nonce, dec->buf, sizeof(nonce));
-        memmove(dec->buf, dec->buf + sizeof(nonce), dec->have - sizeof(nonce));
+        memcpy(nonce, dec->hdr_raw + dec->lead_off, sizeof(nonce));
+        dec->lead_off += sizeof(nonce);
         dec->have -= sizeof(nonce);
     } else {
         size_t k = dec->have;
-        memcpy(nonce, dec->buf, k);
+        memcpy(nonce, dec->hdr_raw + dec->lead_off, k);
         dec->have = 0;
         got = src_read(dec, nonce + k, sizeof(nonce) - k, d);
         if (got < 0) {
@@ -324,6 +323,8 @@ out:
 static int
 ensure_stream(struct age_decryptor *dec, unsigned threads)
 {
+    if (dec->buf == NULL && (dec->buf = age_batch_alloc()) == NULL)
+        return M3_ENOMEM;
     if (threads == 0)
         threads = 1;
     if (dec->stream != NULL && dec->stream_threads == threads)
@@ -352,9 +353,8 @@ read_batch(struct age_decryptor *dec, unsigned char *buf, struct age_chunk_job *
         have = dec->carry;
         dec->carry = 0;
     } else if (dec->have > 0) {
-        /* bytes read ahead with the header, already at the start of dec->buf */
-        if (buf != dec->buf)
-            memcpy(buf, dec->buf, dec->have);
+        /* bytes read ahead with the header */
+        memcpy(buf, dec->hdr_raw + dec->lead_off, dec->have);
         have = dec->have;
         dec->have = 0;
     }
@@ -483,7 +483,7 @@ stream_pipelined(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct 
     bool eof, next_eof = false;
     int cur = 0, rc;
 
-    if (dec->buf2 == NULL && (dec->buf2 = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL)
+    if (dec->buf2 == NULL && (dec->buf2 = age_batch_alloc()) == NULL)
         return M3_ENOMEM;
     bufs[0] = dec->buf;
     bufs[1] = dec->buf2;

@@ -126,7 +126,7 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         rc = M3_ENOMEM;
         goto fail;
     }
-    if ((e->buf = age_batch_alloc(AGE_BATCH_CHUNKS + 1)) == NULL) {
+    if ((e->buf = age_batch_alloc()) == NULL) {
         rc = M3_ENOMEM;
         goto fail;
     }
@@ -184,7 +184,8 @@ flush_full(struct age_encryptor *e, struct m3_diag *d)
 static unsigned char *
 slot_space(struct age_encryptor *e, size_t *room)
 {
-    *room = AGE_CHUNK_SIZE - e->tail;
+    /* Once every slot is full, one more byte is enough to know none of them is final. */
+    *room = e->nfull == AGE_BATCH_CHUNKS ? 1 : AGE_CHUNK_SIZE - e->tail;
     return e->buf + e->nfull * AGE_CT_CHUNK + e->tail;
 }
 
@@ -300,7 +301,7 @@ static int
 encrypt_pipelined(struct age_encryptor *e, age_read_fn rd, void *rctx, struct m3_diag *d)
 {
     struct age_chunk_job jobs[AGE_BATCH_CHUNKS];
-    unsigned char *other = age_batch_alloc(AGE_BATCH_CHUNKS + 1), *sealed;
+    unsigned char *other = age_batch_alloc(), *sealed;
     bool eof = false;
     int rc;
 

@@ -141,9 +141,13 @@ age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threa
     pthread_cond_init(&s->cv_go, NULL);
     pthread_cond_init(&s->cv_done, NULL);
     /* With more than one thread, every chunk is processed by background workers, so the
-     * caller's thread is free for I/O meanwhile (age_stream_start / age_stream_wait). */
+     * caller's thread is free for I/O meanwhile (age_stream_start / age_stream_wait). The
+     * workers' cipher contexts are made here: allocating them in the workers would give each
+     * thread its own malloc arena, which costs resident memory for nothing. */
     if (threads > 1)
         for (unsigned i = 0; i < threads; i++) {
+            if (ctx_for(s, i, true) == NULL || ctx_for(s, i, false) == NULL)
+                break;
             if (pthread_create(&s->th[i], NULL, worker, s) != 0)
                 break;
             s->nworkers++;
@@ -227,12 +231,14 @@ age_stream_free(struct age_stream *s)
 }
 
 unsigned char *
-age_batch_alloc(size_t slots)
+age_batch_alloc(void)
 {
-    /* sodium_malloc places the region against a guard page, so its start is only
-     * 16-byte aligned in general; round the size up to whole pages so the start is
-     * page aligned too (glibc's memcpy is far slower between buffers 64 KiB + 16 apart). */
-    size_t n = slots * AGE_CT_CHUNK, page = 4096;
+    /* AGE_BATCH_CHUNKS chunk slots and a small look-ahead area after them (the byte that
+     * tells whether the batch's last chunk is final). sodium_malloc places the region
+     * against a guard page, so its start is only 16-byte aligned in general; a size in whole
+     * pages makes the start page aligned too (glibc's memcpy is far slower between buffers
+     * 64 KiB + 16 apart). */
+    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
 
     n = (n + page - 1) / page * page;
     return age_secret_alloc(n);

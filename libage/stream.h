@@ -9,7 +9,9 @@
 #include "libage/age.h"
 
 #define AGE_CT_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_SIZE) /* one sealed full chunk */
-#define AGE_BATCH_CHUNKS 12 /* chunks per batch: 768 KiB, two batches in flight stay under the 8 MiB RSS budget */
+/* Chunks per batch: 384 KiB, so two batches in flight keep peak RSS under 8 MiB. */
+#define AGE_BATCH_CHUNKS 6
+#define AGE_LOOKAHEAD 64 /* bytes read past a batch to learn whether it holds the end */
 #define AGE_MAX_THREADS 16
 
 struct age_chunk_job {
@@ -37,7 +39,8 @@ bool age_stream_parallel(const struct age_stream *s);
 bool age_stream_open1(struct age_stream *s, struct age_chunk_job *job);
 void age_stream_free(struct age_stream *s);
 
-/* age_batch_alloc: secret memory for `slots` chunk slots of AGE_CT_CHUNK bytes, page aligned. */
-unsigned char *age_batch_alloc(size_t slots);
+/* age_batch_alloc: secret memory for a batch: AGE_BATCH_CHUNKS slots of AGE_CT_CHUNK bytes
+ * and AGE_LOOKAHEAD bytes after them, page aligned. */
+unsigned char *age_batch_alloc(void);
 
 #endif

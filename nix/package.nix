@@ -28,7 +28,7 @@ stdenv.mkDerivation {
   pname = "m3age";
   version = "0.1.0";
 
-  # Only what the build reads: no build/ folder, no editor or VCS litter.
+  # The checkout without build/, .git and nix-build result links.
   src = lib.cleanSourceWith {
     name = "m3age-source";
     inherit src;
@@ -60,6 +60,9 @@ stdenv.mkDerivation {
     "CC=${stdenv.cc.targetPrefix}cc"
   ];
   enableParallelBuilding = true;
+  # The Makefile sets _FORTIFY_SOURCE=2 itself (with the stack protector, PIE and relro/now);
+  # the wrapper's own definition would clash with it.
+  hardeningDisable = [ "fortify" ];
 
   doCheck = true;
   checkTarget = "check";

@@ -8,16 +8,18 @@
 BASHCOMP="$SRCDIR/completions/m3age.bash"
 
 # comp LINE: candidates bash would offer at the end of LINE, one per line in ./out.
-# M3AGE_COMP_NO_EVAL=1 makes the completion use its grep fallback even with m3age on PATH.
+# M3AGE_COMP_NO_EVAL=1 makes the completion use its grep fallback even with m3age on PATH;
+# COMP_DIR runs the completion in another folder (out and err stay here).
 comp() {
     run bash -c '
+        cd "$3" || exit 9
         . "$1"
         [ -n "${M3AGE_COMP_NO_EVAL:-}" ] && _m3age_bin() { :; }
         read -r -a COMP_WORDS <<<"$2"
         [[ $2 == *" " ]] && COMP_WORDS+=("")
         COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) COMP_LINE=$2 COMP_POINT=${#2}
         _m3age
-        [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHCOMP" "$1"
+        [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHCOMP" "$1" "${COMP_DIR:-.}"
     assert_status 0
     sort out -o out
 }
@@ -27,7 +29,9 @@ expect_comp() {
     local line=$1
     shift
     comp "$line"
-    assert_eq "$(tr '\n' ' ' <out)" "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" "candidates for '$line'"
+    local want=""
+    [ $# -eq 0 ] || want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+    assert_eq "$(tr '\n' ' ' <out)" "$want" "candidates for '$line'"
 }
 
 make_repo() {
@@ -122,6 +126,79 @@ NIX
     fi
 }
 
+test_key_and_list_names_from_the_registry() {
+    make_repo
+    sed -i 's/^in$/  servers = [ m3-atlas ];\nin/' secrets.nix
+    expect_comp 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
+    expect_comp 'm3age registry add secrets/new.age m3tam3re m3-' m3-atlas
+    expect_comp 'm3age registry rm-key ' m3-atlas m3tam3re
+    expect_comp 'm3age registry set-key m3t' m3tam3re
+    expect_comp 'm3age registry set-key m3tam3re ' # the new key is free text
+    expect_comp 'm3age hosts add m3-hermes --to ' servers
+}
+
+# The demo repository (examples/nixos-config): what a user of it would be offered.
+test_demo_repository() {
+    local demo="$SRCDIR/examples/nixos-config"
+    [ -f "$demo/secrets.nix" ] || skip "no demo repository"
+    export COMP_DIR=$demo M3AGE_COMP_NO_EVAL=1
+    expect_comp 'm3age edit ' secrets/m3tam3re-password.age secrets/mail-relay.age \
+        secrets/nextcloud-admin.age secrets/restic-atlas.age secrets/wifi.age \
+        secrets/wireguard-aether.age
+    expect_comp 'm3age check --host ' m3-aether m3-ares m3-atlas m3-daedalus m3-helios m3-hermes \
+        m3-kratos
+    expect_comp 'm3age hosts add m3-new --to ' servers users workstations
+    expect_comp 'm3age registry rm-key m3tam' m3tam3re m3tam3re-age
+}
+
+# The grep fallback agrees with Nix on the demo registry's names.
+test_demo_names_match_nix() {
+    local demo="$SRCDIR/examples/nixos-config"
+    [ -f "$demo/secrets.nix" ] || skip "no demo repository"
+    command -v nix-instantiate >/dev/null || skip "nix-instantiate not installed"
+    run env NIX_PATH= NIX_REMOTE= HOME="$PWD" nix-instantiate --store dummy:// --readonly-mode \
+        --eval --strict --json -E "builtins.attrNames (import $demo/secrets.nix)"
+    assert_status 0
+    tr -d '[]"' <out | tr ',' '\n' | sort >want
+    [ "$(wc -l <want)" -ge 2 ] || _fail "nix gave no names: $(cat out)"
+    COMP_DIR=$demo M3AGE_COMP_NO_EVAL=1 comp 'm3age edit '
+    assert_same_file out want
+}
+
+test_rules_option_on_the_command_line() {
+    make_repo
+    export M3AGE_COMP_NO_EVAL=1
+    mkdir other
+    printf '{ "api-token.age".publicKeys = [ ]; }\n' >other/rules.nix
+    expect_comp 'm3age edit --rules other/rules.nix ' api-token.age
+    expect_comp 'm3age rekey --rules other/rules.nix --force a' api-token.age
+    # without it, ./secrets.nix
+    expect_comp 'm3age rekey --force secrets/wif' secrets/wifi.age
+    if command -v fish >/dev/null; then
+        PATH=$(path_without_m3age) fish_comp 'm3age edit --rules other/rules.nix '
+        assert_eq "$(tr '\n' ' ' <out)" "api-token.age " "fish --rules"
+    fi
+    if command -v zsh >/dev/null; then
+        ZTMP=$(mktemp -d "${TMPDIR:-/tmp}/m3z.XXXXXX")
+        trap 'rm -rf "$ZTMP"' EXIT
+        PATH=$(path_without_m3age) expect_zsh 'm3age edit --rules other/rules.nix ' api-token.age
+    fi
+}
+
+# bash splits words at "=": `--host=m3-a` arrives as `--host` `=` `m3-a`.
+test_option_values_after_equals() {
+    make_repo
+    run bash -c '. "$1"
+        COMP_WORDS=(m3age rekey --host = m3-at); COMP_CWORD=4; _m3age; echo "${COMPREPLY[*]}"
+        COMP_WORDS=(m3age audit --host =); COMP_CWORD=3; _m3age; echo "${COMPREPLY[*]}"
+        COMP_WORDS=(m3age rekey --host = m3-atlas secrets/wif); COMP_CWORD=5; _m3age_bin() { :; }
+        _m3age; echo "${COMPREPLY[*]}"' _ "$BASHCOMP"
+    assert_status 0
+    assert_eq "$(sed -n 1p out)" "m3-atlas" "after --host=m3-at"
+    assert_eq "$(sed -n 2p out)" "m3-aether m3-ares m3-atlas" "after --host="
+    assert_eq "$(sed -n 3p out)" "secrets/wifi.age" "after --host=m3-atlas"
+}
+
 test_no_registry_offers_files() {
     mkdir work
     touch work/notes.age work/other.txt
@@ -197,6 +274,8 @@ test_fish_completion() {
     assert_empty out
     PATH=$(path_without_m3age) fish_comp 'agenix -e secrets/wif'
     assert_eq "$(tr '\n' ' ' <out)" "secrets/wifi.age " "fish agenix -e"
+    fish_comp 'm3age registry rm-key '
+    assert_eq "$(tr '\n' ' ' <out)" "m3-atlas m3tam3re " "fish key names"
 }
 
 test_zsh_completion_parses_and_registers() {
@@ -214,7 +293,8 @@ test_zsh_completion_parses_and_registers() {
 # zsh_comp LINE: what zsh offers after LINE and a Tab (tests/cli/zsh/complete.zsh), in ./out.
 zsh_comp() {
     command -v zsh >/dev/null || skip "zsh not installed"
-    zsh -fc 'zmodload zsh/zpty' 2>/dev/null || skip "zsh has no zpty module"
+    zsh -fc 'zmodload zsh/zpty && zpty t true && zpty -d t' >/dev/null 2>&1 ||
+        skip "zsh cannot open a pseudo-terminal (zpty) here"
     mkdir -p "$ZTMP/fpath"
     cp "$SRCDIR/completions/_m3age" "$ZTMP/fpath/"
     run env HOME="$ZTMP" M3_ZOUT="$ZTMP/cands" M3_ZCAP="$SRCDIR/tests/cli/zsh/capture.zsh" \
@@ -243,6 +323,9 @@ test_zsh_completion_candidates() {
     expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
     expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
     expect_zsh 'm3age audit --' --help --host --identity --json --rules
+    expect_zsh 'm3age registry rm-key ' m3-atlas m3tam3re
+    expect_zsh 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
+    expect_zsh 'm3age keys inspect secrets/wif' secrets/wifi.age
 }
 
 run_tests

@@ -105,6 +105,7 @@ in
   # package expression
   packageName = package.name;
   packageMakeFlags = package.makeFlags;
+  packageHardeningDisable = package.hardeningDisable;
   packageCheck = {
     inherit (package) doCheck checkTarget doInstallCheck;
     checkInputs = map (p: p.name) package.nativeCheckInputs;
@@ -134,7 +135,7 @@ in
   # flake outputs
   flakeSystems = builtins.attrNames self.packages;
   flakePackage = self.packages.x86_64-linux.default.name;
-  flakePackageSrc = self.packages.x86_64-linux.default.src.src.outPath;
+  flakePackageSrc = toString self.packages.x86_64-linux.default.src.src == toString root;
   flakeApp = self.apps.x86_64-linux.default;
   flakeOverlay = ((self.overlays.default pkgs pkgs).m3age).name;
   flakeDevShellInputs = map (p: p.name) self.devShells.x86_64-linux.default.inputsFrom;
