@@ -15,4 +15,5 @@ valgrind-m3age.sh | m3age) ;;
     ;;
 esac
 exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-    --show-leak-kinds=definite --child-silent-after-fork=yes "$bin" "$@"
+    --show-leak-kinds=definite --child-silent-after-fork=yes \
+    --suppressions="$(dirname "$0")/valgrind-known.supp" "$bin" "$@"
