@@ -108,6 +108,9 @@ test_read_only_output_folder() {
 
 # start_slow_decrypt: decrypt -o out.txt from a FIFO that has been given the header and the
 # first chunks but stays open, so m3age has its temporary output open when it is signalled.
+out_open() {
+    find "/proc/$pid/fd" -lname "$PWD/*" ! -lname '*in.fifo' 2>/dev/null | grep -q .
+}
 start_slow_decrypt() {
     big_age 1024
     mkfifo in.fifo
@@ -115,11 +118,13 @@ start_slow_decrypt() {
     "$M3AGE" decrypt -i "$KEY" -o out.txt in.fifo 2>err &
     pid=$!
     head -c 300000 big.age >&3
+    # The output is open once m3age holds a file of this folder other than the FIFO (a named
+    # temporary or an unnamed O_TMPFILE one).
     for _ in $(seq 100); do
-        ls .out.txt.m3tmp.* >/dev/null 2>&1 && break
+        out_open && break
         sleep 0.1
     done
-    ls .out.txt.m3tmp.* >/dev/null 2>&1 || { kill -9 $pid; _fail "no temporary output appeared"; }
+    out_open || { kill -9 $pid; _fail "m3age never opened its output"; }
 }
 
 test_sigterm_during_decrypt_removes_temp() {
