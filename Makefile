@@ -56,7 +56,8 @@ LIB       := $(BUILD)/libm3age.a
 BIN       := $(BUILD)/m3age
 MANS      := $(wildcard man/*.1 man/*.5 man/*.7)
 
-.PHONY: all deps check test asan bench demo install uninstall clean format lint-man tools
+.PHONY: all deps check test asan bench demo install uninstall clean format lint-man tools \
+        fuzz fuzz-bins valgrind
 
 all: $(BIN)
 
@@ -96,6 +97,32 @@ $(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/.deps-bench
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BENCH   $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# Hardening (tests/fuzz, issue 8). `make fuzz FUZZ_SECONDS=N`: every tests/fuzz/fuzz_*.c
+# harness built with clang + libFuzzer + ASan + UBSan in $(BUILD)/fuzz, then run N seconds
+# each. `make valgrind`: the command-line tests with m3age under valgrind memcheck.
+FUZZ_SECONDS ?= 10
+FUZZ_JOBS    ?= 2
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link \
+                -fno-sanitize-recover=undefined
+
+fuzz: $(BUILD)/.deps-fuzz
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=clang SAN=1 OPT="$(FUZZ_OPT)" fuzz-bins
+	$(Q)BUILD=$(abspath $(BUILD)/fuzz) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	    tests/fuzz/run.sh
+
+fuzz-bins: $(BIN) $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzzers/%)
+
+$(BUILD)/fuzzers/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZER  $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) \
+	    $(LDLIBS)
+
+valgrind: $(BUILD)/.deps-valgrind $(BIN) $(TOOL_BINS)
+	$(Q)BUILD=$(abspath $(BUILD)) M3AGE_WRAPPER=$(abspath tests/tools/valgrind-m3age.sh) \
+	    TEST_ONLY='^cli/' tests/run.sh
 
 deps: $(DEPS_BUILD)
 

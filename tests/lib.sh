@@ -8,7 +8,7 @@
 
 set -u
 : "${BUILD:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
-M3AGE="$BUILD/m3age"
+M3AGE="${M3AGE_WRAPPER:-$BUILD/m3age}" # make valgrind runs m3age through a wrapper
 TOOLS="$BUILD/tools"
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 TESTKIT="${M3AGE_TESTKIT:-$SRCDIR/../shared/testkit}"
