@@ -120,9 +120,11 @@ $(BUILD)/fuzzers/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) \
 	    $(LDLIBS)
 
+# VALGRIND_TESTS: which test files (regex over tests/run.sh names); default every cli test.
+VALGRIND_TESTS ?= ^cli/
 valgrind: $(BUILD)/.deps-valgrind $(BIN) $(TOOL_BINS)
 	$(Q)BUILD=$(abspath $(BUILD)) M3AGE_WRAPPER=$(abspath tests/tools/valgrind-m3age.sh) \
-	    TEST_ONLY='^cli/' tests/run.sh
+	    TEST_ONLY='$(VALGRIND_TESTS)' tests/run.sh
 
 deps: $(DEPS_BUILD)
 

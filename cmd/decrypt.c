@@ -66,7 +66,8 @@ cmd_decrypt(int argc, char **argv)
         case 'o':
             if (a.output != NULL) {
                 m3_error("-o/--output given twice");
-                return M3_EXIT_USAGE;
+                rc = M3_EXIT_USAGE;
+                goto out;
             }
             a.output = optarg;
             break;
@@ -75,19 +76,23 @@ cmd_decrypt(int argc, char **argv)
             break;
         case 'h':
             decrypt_usage(stdout);
-            return 0;
+            rc = 0;
+            goto out;
         default:
             decrypt_usage(stderr);
-            return M3_EXIT_USAGE;
+            rc = M3_EXIT_USAGE;
+            goto out;
         }
     }
     if (argc - optind > 1) {
         m3_error("too many arguments: only one INPUT file can be decrypted");
-        return M3_EXIT_USAGE;
+        rc = M3_EXIT_USAGE;
+        goto out;
     }
     a.input = optind < argc ? argv[optind] : NULL;
     registry_defaults(&a, rules);
     rc = m3_run_decrypt(&a);
+out:
     m3_list_free(&a.identity_files);
     return rc;
 }

@@ -60,25 +60,30 @@ cmd_encrypt(int argc, char **argv)
         case 'o':
             if (a.output != NULL) {
                 m3_error("-o/--output given twice");
-                return M3_EXIT_USAGE;
+                rc = M3_EXIT_USAGE;
+                goto out;
             }
             a.output = optarg;
             break;
         case 'h':
             encrypt_usage(stdout);
-            return 0;
+            rc = 0;
+            goto out;
         default:
             encrypt_usage(stderr);
-            return M3_EXIT_USAGE;
+            rc = M3_EXIT_USAGE;
+            goto out;
         }
     }
     if (argc - optind > 1) {
         m3_error("too many arguments: only one INPUT file can be encrypted");
         encrypt_usage(stderr);
-        return M3_EXIT_USAGE;
+        rc = M3_EXIT_USAGE;
+        goto out;
     }
     a.input = optind < argc ? argv[optind] : NULL;
     rc = m3_run_encrypt(&a);
+out:
     m3_list_free(&a.recipients);
     m3_list_free(&a.recipients_files);
     m3_list_free(&a.identity_files);

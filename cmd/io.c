@@ -151,6 +151,8 @@ m3_out_open(struct m3_out *o, const char *path, mode_t mode)
         /* A device or pipe (/dev/null, a FIFO): no rename possible, write directly. */
         if ((o->fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
             m3_error("%s: %s", path, strerror(errno));
+            free(o->path);
+            o->path = NULL;
             return -1;
         }
         return 0;
@@ -195,6 +197,10 @@ nomem:
 fail:
     free(dcopy);
     free(bcopy);
+    free(o->path);
+    o->path = NULL;
+    free(o->tmp);
+    o->tmp = NULL;
     return -1;
 }
 

@@ -32,11 +32,22 @@ static const struct m3_cmd commands[] = {
     {"help", cmd_help, "show this help, or a command's help"},
 };
 
+/* vmsg: one line on stderr. Messages quote input (file names, recipients, registry text)
+ * that anyone with push access controls: control characters are shown as \xNN, so a message
+ * can neither carry terminal escape sequences nor forge a second line. */
 static void
 vmsg(const char *level, const char *fmt, va_list ap)
 {
+    char buf[2048];
+
+    vsnprintf(buf, sizeof(buf), fmt, ap);
     fprintf(stderr, "%s: %s", m3_progname, level);
-    vfprintf(stderr, fmt, ap);
+    for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
     fputc('\n', stderr);
 }
 

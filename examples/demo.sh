@@ -70,7 +70,7 @@ say "The pre-deploy gate for one host, with its key file:"
 step m3age check --host m3-atlas --key demo-keys/m3-atlas.ssh_host_ed25519_key
 say "Take m3-kratos out of wifi.age's entry: the plan shows what a rekey would remove,"
 say "and the gate stops the deployment of m3-kratos, which still uses the secret:"
-sed -i 's|"secrets/wifi.age".publicKeys = users ++ workstations;|"secrets/wifi.age".publicKeys = users ++ [ m3-ares m3-daedalus ];|' secrets.nix
+sed -i 's|"secrets/wifi.age".publicKeys = .*;|"secrets/wifi.age".publicKeys = users ++ [ m3-ares m3-daedalus ];|' secrets.nix
 step m3age diff || true
 step m3age check --host m3-kratos || echo "(exit status $?)"
 say "Host keys: the registry's key for each host against hosts/<host>/*.pub and known_hosts:"

@@ -321,6 +321,8 @@ age_armor_write(void *writer, const void *buf, size_t len)
 
     if (begin(w) != 0)
         return -1;
+    if (len == 0)
+        return 0;
     if (w->nrem > 0) {
         size_t take = 48 - w->nrem < len ? 48 - w->nrem : len;
         memcpy(w->rem + w->nrem, p, take);

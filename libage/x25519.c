@@ -110,9 +110,20 @@ age_x25519_recipient_parse(struct age_recipient **out, const char *s, struct m3_
 
     *out = NULL;
     if (age_bech32_decode(s, hrp, sizeof(hrp), pub, sizeof(pub), &n) != 0)
-        return m3_diag_set(d, M3_EINVAL, "malformed age recipient '%.80s' (bad bech32)", s);
+        return m3_diag_set(d, M3_EINVAL, "malformed age recipient (bad bech32)");
     if (strcmp(hrp, "age") != 0 || n != 32 || strncmp(s, "age1", 4) != 0)
-        return m3_diag_set(d, M3_EINVAL, "'%.80s' is not an age1 X25519 recipient", s);
+        return m3_diag_set(d, M3_EINVAL, "not an age1 X25519 recipient");
+    {
+        /* A low-order point gives an all-zero shared secret for every sender: refuse it
+         * here, where the message can name the recipient. */
+        unsigned char scalar[32], shared[32];
+        int low;
+        randombytes_buf(scalar, sizeof(scalar));
+        low = crypto_scalarmult(shared, scalar, pub) != 0;
+        sodium_memzero(scalar, sizeof(scalar));
+        if (low)
+            return m3_diag_set(d, M3_EINVAL, "X25519 recipient is a low-order point");
+    }
     return age_x25519_recipient_from_key(out, pub);
 }
 

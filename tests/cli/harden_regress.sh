@@ -7,7 +7,6 @@ KEY="$SRCDIR/tests/bad/keys/good.txt"
 RCPT=$(sed -n 's/^# public key: //p' "$KEY")
 
 test_error_messages_do_not_echo_control_characters() {
-    skip "known bug: error messages echo raw input (bugs-harden.md #2)"
     # A recipients file is data anyone with push access controls: an error quoting it must
     # not carry escape sequences or line breaks to the terminal.
     printf '%s\n\033]0;owned\007\033[2Jage1\n' "$RCPT" >rcpts.txt
@@ -22,7 +21,6 @@ test_error_messages_do_not_echo_control_characters() {
 }
 
 test_low_order_recipient_is_rejected_as_a_recipient() {
-    skip "known bug: low-order recipient blamed on the input (bugs-harden.md #3)"
     # age1 encoding of the all-zero point: a valid bech32 string. The error must name the
     # recipient, not the plaintext file being encrypted.
     echo plain >plain.txt

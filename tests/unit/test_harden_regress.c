@@ -28,7 +28,6 @@ Test(harden_regress, armor_write_of_nothing)
     struct sink s = {0};
     struct age_armor_writer *w;
 
-    cr_skip_test("known bug: memcpy from NULL in age_armor_write (bugs-harden.md #4)");
     w = age_armor_writer_new(sink_write, &s);
     cr_assert_not_null(w);
     cr_assert_eq(age_armor_write(w, NULL, 0), 0);
