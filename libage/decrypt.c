@@ -580,7 +580,9 @@ age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, uns
         return m3_diag_set(d, dec->err ? dec->err : M3_ESTATE, "decryption already failed");
     if (dec->state == DS_HEADER)
         return m3_diag_set(d, M3_ESTATE, "no identity applied yet");
-    if ((rc = ensure_stream(dec, threads)) != 0)
+    /* The first batch is opened on this thread: a small file (most secrets) never pays for
+     * starting worker threads. */
+    if ((rc = ensure_stream(dec, dec->counter > 0 ? threads : 1)) != 0)
         return rc;
     for (;;) {
         /* Hand out what is ready (a partial chunk left by age_decryptor_read first). */
@@ -595,6 +597,9 @@ age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, uns
             dec->state = DS_DONE;
             return 0;
         }
+        if (dec->counter > 0 && threads > 1 && !age_stream_parallel(dec->stream) &&
+            (rc = ensure_stream(dec, threads)) != 0)
+            return fail_state(dec, rc);
         if (age_stream_parallel(dec->stream))
             rc = stream_pipelined(dec, wr, wctx, d);
         else

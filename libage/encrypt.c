@@ -20,6 +20,8 @@ struct age_encryptor {
     size_t tail;        /* plaintext bytes in slot nfull */
     uint64_t counter;
     bool finished, failed;
+    unsigned threads;           /* workers wanted for large inputs */
+    unsigned char *payload_key; /* secret: to restart the stream with workers */
 };
 
 int
@@ -82,8 +84,12 @@ write_header(struct age_encryptor *e, struct age_recipient *const *rcpts, size_t
     randombytes_buf(nonce, sizeof(nonce));
     if ((rc = age_hkdf(file_key, AGE_FILE_KEY_SIZE, nonce, sizeof(nonce), "payload", pkey, 32)))
         goto out;
-    if ((rc = age_stream_new(&e->stream, pkey, threads)) != 0)
+    /* One thread to start with: workers are started only once the input is known to be
+     * larger than a batch (age_encrypt), so small files never pay for them. */
+    (void)threads;
+    if ((rc = age_stream_new(&e->stream, pkey, 1)) != 0)
         goto out;
+    memcpy(e->payload_key, pkey, 32);
     if (out_write(e, hb.p, hb.len) != 0 || out_write(e, " ", 1) != 0 ||
         out_write(e, mac64, strlen(mac64)) != 0 || out_write(e, "\n", 1) != 0 ||
         out_write(e, nonce, sizeof(nonce)) != 0) {
@@ -126,7 +132,8 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         rc = M3_ENOMEM;
         goto fail;
     }
-    if ((e->buf = age_batch_alloc()) == NULL) {
+    e->threads = threads;
+    if ((e->payload_key = age_secret_alloc(32)) == NULL || (e->buf = age_batch_alloc()) == NULL) {
         rc = M3_ENOMEM;
         goto fail;
     }
@@ -261,6 +268,7 @@ age_encryptor_free(struct age_encryptor *e)
     if (e == NULL)
         return;
     age_stream_free(e->stream);
+    age_secret_free(e->payload_key);
     age_secret_free(e->buf);
     age_armor_writer_free(e->armor);
     free(e);
@@ -295,8 +303,9 @@ fill(struct age_encryptor *e, age_read_fn rd, void *rctx, bool *eof, struct m3_d
     return 0;
 }
 
-/* encrypt_pipelined: while the workers seal one batch, this thread reads the next into a
- * second buffer; then it writes the sealed batch. Memory stays at two batches. */
+/* encrypt_pipelined: called with a full batch (and its look-ahead byte) in the buffer. While
+ * the workers seal one batch, this thread reads the next into a second buffer; then it
+ * writes the sealed batch. Memory stays at two batches. */
 static int
 encrypt_pipelined(struct age_encryptor *e, age_read_fn rd, void *rctx, struct m3_diag *d)
 {
@@ -307,8 +316,6 @@ encrypt_pipelined(struct age_encryptor *e, age_read_fn rd, void *rctx, struct m3
 
     if (other == NULL)
         return M3_ENOMEM;
-    if ((rc = fill(e, rd, rctx, &eof, d)) != 0)
-        goto out;
     while (!eof) {
         for (size_t i = 0; i < AGE_BATCH_CHUNKS; i++) {
             jobs[i].p = e->buf + i * AGE_CT_CHUNK;
@@ -358,13 +365,18 @@ age_encrypt(struct age_recipient *const *rcpts, size_t n, const struct age_encry
 
     if ((rc = age_encryptor_new(&e, rcpts, n, opts, wr, wctx, d)) != 0)
         return rc;
-    if (age_stream_parallel(e->stream)) {
+    if ((rc = fill(e, rd, rctx, &eof, d)) != 0)
+        goto out;
+    if (!eof && e->threads > 1) {
+        struct age_stream *s = NULL;
+        if ((rc = age_stream_new(&s, e->payload_key, e->threads)) != 0)
+            goto out;
+        age_stream_free(e->stream);
+        e->stream = s;
         rc = encrypt_pipelined(e, rd, rctx, d);
         goto out;
     }
     for (;;) {
-        if ((rc = fill(e, rd, rctx, &eof, d)) != 0)
-            goto out;
         if (eof)
             break;
         if ((rc = flush_full(e, d)) != 0)
@@ -373,6 +385,8 @@ age_encrypt(struct age_recipient *const *rcpts, size_t n, const struct age_encry
             e->nfull = 1;
             e->tail = 0;
         }
+        if ((rc = fill(e, rd, rctx, &eof, d)) != 0)
+            goto out;
     }
     rc = age_encryptor_finish(e, d);
 out:
