@@ -2,7 +2,8 @@
 # tests/fuzz/run.sh: build the seed corpora and run every libFuzzer harness in
 # $BUILD/fuzzers for FUZZ_SECONDS seconds each, FUZZ_JOBS at a time. Prints one line per
 # harness (seconds, executions, corpus size) and fails when a harness finds a crash, a leak
-# or a timeout (the reproducer is kept in $BUILD/fuzz-crashes/). The corpus grown by earlier
+# or a timeout (the reproducer is kept in $BUILD/fuzz-crashes/). FUZZ_ONLY=REGEX limits the
+# run to the harnesses whose path matches. The corpus grown by earlier
 # runs is kept in $BUILD/fuzz-corpus/ and reused.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +14,7 @@ testkit="${M3AGE_TESTKIT:-$src/../shared/testkit}"
 seeds="$BUILD/fuzz-seeds"
 mkdir -p "$BUILD/fuzz-corpus" "$BUILD/fuzz-crashes" "$BUILD/fuzz-logs"
 rm -rf "$seeds"
-mkdir -p "$seeds"/{age,armor,decrypt,header,bech32,base64,recipients,identities}
+mkdir -p "$seeds"/{age,armor,decrypt,header,bech32,base64,recipients,identities,openssh,nix,hosts}
 
 # ---- seeds -------------------------------------------------------------------------------
 export M3AGE_PASSPHRASE=fuzz M3AGE_SCRYPT_WORK_FACTOR=2
@@ -74,6 +75,40 @@ for s in YWdl YWdlLWVuY3J5cHRpb24 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA \
     printf '%s' "$s" >"$seeds/base64/s$i"
 done
 
+# OpenSSH keys: unprotected ed25519, RSA (new format and PEM), ECDSA; a protected key (its
+# KDF runs only when unlocked, which the harness never does); public key lines.
+i=0
+for t in ed25519 rsa ecdsa; do
+    i=$((i + 1))
+    bits=; [ $t = rsa ] && bits="-b 1024"
+    ssh-keygen -q -t $t $bits -N '' -C fuzz -f "$work/k$i" </dev/null >/dev/null 2>&1 || continue
+    cp "$work/k$i" "$seeds/openssh/k$i"
+    cp "$work/k$i.pub" "$seeds/openssh/k$i.pub"
+done
+if ssh-keygen -q -t rsa -b 1024 -m PEM -N '' -f "$work/pem" </dev/null >/dev/null 2>&1; then
+    cp "$work/pem" "$seeds/openssh/pem"
+fi
+if ssh-keygen -q -t ed25519 -N secret -a 1 -f "$work/prot" </dev/null >/dev/null 2>&1; then
+    cp "$work/prot" "$seeds/openssh/prot"
+fi
+cp "$src"/tests/bad/keys/ssh_* "$seeds/openssh/" 2>/dev/null
+
+# Nix: the registry tests, the bad registries, the example flake's files; one seed that
+# imports (the text after the NUL byte is what the import reads).
+for f in "$src"/tests/registry/*.nix "$src"/tests/bad/reg/*.nix \
+    $(find "$src/examples" -name '*.nix' 2>/dev/null); do
+    [ -f "$f" ] && cp "$f" "$seeds/nix/$(echo "${f#"$src"/}" | tr / _)"
+done
+printf 'let k = import ./keys.nix; in { "a.age".publicKeys = [ k.x ]; }\0{ x = "age1"; }' \
+    >"$seeds/nix/import"
+# Host modules: the example hosts and the bad ones, behind a byte choosing the module path.
+n=0
+for f in $(find "$src/examples" "$src/tests/bad/hosts" -path '*hosts/*' -name '*.nix' \
+    2>/dev/null); do
+    n=$((n + 1))
+    { printf '%s' "$((n % 4))"; cat "$f"; } >"$seeds/hosts/h$n"
+done
+
 # ---- runs --------------------------------------------------------------------------------
 corpus_of() {
     case $1 in
@@ -96,7 +131,7 @@ run_one() {
     echo $? >"$log.rc"
 }
 
-fuzzers=$(ls "$BUILD"/fuzzers/fuzz_* 2>/dev/null | grep -v '\.d$')
+fuzzers=$(ls "$BUILD"/fuzzers/fuzz_* 2>/dev/null | grep -v '\.d$' | grep -E -- "${FUZZ_ONLY:-.}")
 [ -n "$fuzzers" ] || { echo "fuzz: no harness built in $BUILD/fuzzers" >&2; exit 2; }
 start=$(date +%s)
 running=0
