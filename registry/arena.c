@@ -12,6 +12,10 @@
 
 #define CHUNK_MIN (256u << 10)
 #define CHUNK_MAX (8u << 20)
+/* The most one arena may hold. Real registries need a few MiB; the cap turns an evaluation
+ * that runs away (builtins.genList of a huge count, exponential recursion: every step
+ * allocates) into an "out of memory" error in seconds instead of exhausting the machine. */
+#define ARENA_MAX ((size_t)1 << 30)
 
 struct reg_chunk {
     struct reg_chunk *next;
@@ -22,6 +26,7 @@ struct reg_chunk {
 struct reg_arena {
     struct reg_chunk *head;
     size_t next_size;
+    size_t total; /* bytes mapped so far */
 };
 
 struct reg_arena *
@@ -44,6 +49,8 @@ chunk_new(struct reg_arena *a, size_t n)
     while (size < n + sizeof(struct reg_chunk))
         size *= 2;
     total = size;
+    if (n > ARENA_MAX || a->total + total > ARENA_MAX)
+        return NULL;
     p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
              0);
     if (p == MAP_FAILED)
@@ -53,6 +60,7 @@ chunk_new(struct reg_arena *a, size_t n)
     c->size = total - sizeof(struct reg_chunk);
     c->next = a->head;
     a->head = c;
+    a->total += total;
     if (a->next_size < CHUNK_MAX)
         a->next_size *= 2;
     return c;

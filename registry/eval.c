@@ -47,7 +47,8 @@ alloc(struct reg_ctx *c, size_t n)
     void *p = reg_arena_alloc(c->arena, n);
 
     if (p == NULL)
-        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+        reg_throw(c, M3_ENOMEM, NULL, "%s: out of memory (an evaluation may use at most 1 GiB)",
+                  reg_file_name(c->files[0].f));
     return p;
 }
 

@@ -32,4 +32,33 @@ test_low_order_recipient_is_rejected_as_a_recipient() {
     assert_absent out.age
 }
 
+test_runaway_evaluation_stops_with_an_error() {
+    # Found while writing the Nix fuzz harness: exponential recursion and huge genList counts
+    # ran until the machine was out of memory. The evaluator now stops at 1 GiB.
+    echo 'let f = n: if n == 0 then 0 else f (n - 1) + f (n - 1); in { a = f 40; }' >a.nix
+    run "$M3AGE" registry eval --json --rules a.nix
+    assert_status 2
+    assert_one_error_line "m3age: error: a.nix: out of memory (an evaluation may use at most 1 GiB)"
+    echo '{ a = builtins.length (builtins.genList (x: x) 100000000); }' >b.nix
+    run "$M3AGE" registry eval --json --rules b.nix
+    assert_status 2
+    assert_one_error_line "m3age: error: "
+    assert_contains err "out of memory"
+}
+
+test_deep_nesting_is_an_error_not_a_crash() {
+    echo 'let f = n: if n == 0 then {} else f (n - 1); in f 100000' >a.nix
+    run "$M3AGE" registry eval --json --rules a.nix
+    assert_status 2
+    assert_one_error_line "m3age: error: a.nix:1:15: stack overflow"
+    python3 -c "print('{ x = ' + '[' * 5000 + ']' * 5000 + '; }')" >b.nix
+    run "$M3AGE" registry eval --json --rules b.nix
+    assert_status 2
+    assert_one_error_line "m3age: error: b.nix:1:"
+    echo "builtins.foldl' (a: b: [a]) [] (builtins.genList (x: x) 100000)" >c.nix
+    run "$M3AGE" registry eval --json --rules c.nix
+    assert_status 2
+    assert_one_error_line "m3age: error: c.nix:1:24: stack overflow (value nested too deeply)"
+}
+
 run_tests
