@@ -142,6 +142,12 @@ do_edit(const char *file, struct m3_list *idfiles)
     o.editor = eargv;
     o.tmp_base = getenv("XDG_RUNTIME_DIR");
     m3_diag_clear(&d);
+    if (secrets_repo_lock(r, &d) != 0) {
+        fprintf(stderr, "agenix: error: %s\n", d.msg);
+        goto out;
+    }
+    secrets_edit_clean_stale(o.tmp_base);
+    m3_diag_clear(&d);
     if (secrets_edit(r, &t, &ids, &o, &res, &d) != 0) {
         fprintf(stderr, "agenix: error: %s: %s\n", t.path, d.msg[0] ? d.msg : "failed");
         goto out;

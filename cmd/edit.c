@@ -118,7 +118,15 @@ cmd_edit(int argc, char **argv)
     m3_diag_clear(&d);
     if ((r = secrets_repo_lock(repo, &d)) != 0) {
         m3_error("%s", d.msg);
+        if (r == M3_ESTATE)
+            m3_hint("wait for it to finish, then run this again");
         goto out;
+    }
+    {
+        size_t stale = secrets_edit_clean_stale(o.tmp_base);
+        if (stale > 0)
+            m3_info("removed %zu private edit folder%s left by a killed m3age run", stale,
+                    stale == 1 ? "" : "s");
     }
     m3_diag_clear(&d);
     r = secrets_edit(repo, &t, &ids, &o, &res, &d);
@@ -126,6 +134,9 @@ cmd_edit(int argc, char **argv)
         m3_error_diag(t.path, r, &d);
         if (r == M3_ECANCELED)
             m3_info("%s was left as it was", t.path);
+        else if (r == M3_ESTATE)
+            m3_hint("compare the kept file with the current one (m3age diff), then move it "
+                    "into place and run m3age rekey");
         rc = (r == M3_EINVAL || r == M3_EIO) ? M3_EXIT_USAGE : M3_EXIT_NEGATIVE;
         goto out;
     }
@@ -133,6 +144,10 @@ cmd_edit(int argc, char **argv)
         fprintf(stderr, "%s wasn't changed, skipping re-encryption.\n", t.path);
     else if (res == SECRETS_EDIT_NOT_CREATED)
         fprintf(stderr, "%s wasn't created.\n", t.path);
+    else if (res == SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED)
+        m3_info("%s changed the recipients of %s during the edit: encrypted to its current "
+                "recipients",
+                repo->rules, t.path);
     rc = 0;
 out:
     free(eargv);

@@ -1,5 +1,6 @@
 /* registry.c: `m3age registry eval|add|set-key|rm|rm-key|hosts`. */
 #include "cmd/cmd.h"
+#include "secrets/repo.h"
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -140,17 +141,25 @@ run_nix(const char *path)
     pid_t pid;
     int st;
 
+    char *const argv[] = {"nix-instantiate", "--eval", "--strict", "--json", (char *)path, NULL};
+    char **envp = secrets_child_environ();
+
+    if (envp == NULL) {
+        m3_error("out of memory");
+        return M3_EXIT_USAGE;
+    }
     pid = fork();
     if (pid < 0) {
+        free(envp);
         m3_error("fork: %s", strerror(errno));
         return M3_EXIT_USAGE;
     }
     if (pid == 0) {
-        execlp("nix-instantiate", "nix-instantiate", "--eval", "--strict", "--json", path,
-               (char *)NULL);
+        execvpe(argv[0], argv, envp);
         fprintf(stderr, "m3age: error: cannot run nix-instantiate: %s\n", strerror(errno));
         _exit(127);
     }
+    free(envp);
     if (waitpid(pid, &st, 0) < 0)
         return M3_EXIT_USAGE;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {

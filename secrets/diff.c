@@ -5,6 +5,7 @@
 #include "registry/registry.h"
 #include "secrets/audit.h"
 #include "secrets/plan.h"
+#include "secrets/repo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,9 +225,16 @@ secrets_run_capture(const char *const *argv, bool quiet, char **out, size_t *len
 
     if (out != NULL)
         *out = NULL;
-    if (pipe2(pfd, O_CLOEXEC) != 0)
+    char **envp = secrets_child_environ();
+
+    if (envp == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        free(envp);
         return m3_diag_set(d, M3_EIO, "pipe: %s", strerror(errno));
+    }
     if ((pid = fork()) < 0) {
+        free(envp);
         close(pfd[0]);
         close(pfd[1]);
         return m3_diag_set(d, M3_EIO, "fork: %s", strerror(errno));
@@ -237,9 +245,10 @@ secrets_run_capture(const char *const *argv, bool quiet, char **out, size_t *len
         dup2(pfd[1], 1);
         if (quiet)
             dup2(null, 2);
-        execvp(argv[0], (char *const *)argv);
+        execvpe(argv[0], (char *const *)argv, envp);
         _exit(127);
     }
+    free(envp);
     close(pfd[1]);
     for (;;) {
         if (n + 65536 + 1 > cap) {
@@ -357,7 +366,7 @@ secrets_unified_diff(const unsigned char *a, size_t alen, const char *label_a,
                      int out_fd, struct m3_diag *d)
 {
     int fa = memfd_with("m3age-diff-a", a, alen), fb = memfd_with("m3age-diff-b", b, blen);
-    char pa[64], pb[64];
+    char pa[64], pb[64], **envp = NULL;
     pid_t pid;
     int st, rc;
 
@@ -367,6 +376,10 @@ secrets_unified_diff(const unsigned char *a, size_t alen, const char *label_a,
     }
     snprintf(pa, sizeof(pa), "/proc/self/fd/%d", fa);
     snprintf(pb, sizeof(pb), "/proc/self/fd/%d", fb);
+    if ((envp = secrets_child_environ()) == NULL) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
     if ((pid = fork()) < 0) {
         rc = m3_diag_set(d, M3_EIO, "fork: %s", strerror(errno));
         goto out;
@@ -378,7 +391,7 @@ secrets_unified_diff(const unsigned char *a, size_t alen, const char *label_a,
                               NULL};
         if (out_fd != 1)
             dup2(out_fd, 1);
-        execvp("diff", (char *const *)argv);
+        execvpe("diff", (char *const *)argv, envp);
         _exit(127);
     }
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -389,6 +402,7 @@ secrets_unified_diff(const unsigned char *a, size_t alen, const char *label_a,
     else
         rc = m3_diag_set(d, M3_EIO, "diff -u failed (status %d)", st);
 out:
+    free(envp);
     memfd_wipe(fa);
     memfd_wipe(fb);
     return rc;

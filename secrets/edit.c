@@ -3,7 +3,15 @@
  * Threat: the plaintext must not reach persistent storage nor outlive the run. It lives in
  * secret memory, and on disk only in a 0700 folder on tmpfs/ramfs, overwritten and removed
  * on every exit path (a signal handler covers SIGINT, SIGTERM and SIGHUP while the editor
- * runs). The editor gets the path as its only argument; no secret is put in argv or env. */
+ * runs). The editor gets the path as its only argument; no secret is put in argv or env
+ * (M3AGE_PASSPHRASE is taken out of the environment every child process gets), and it is
+ * terminated when m3age dies. The private folder's name carries m3age's process id, so that
+ * a later run can remove the folder of a run that was killed (SIGKILL cannot be caught).
+ *
+ * Nothing is lost when something else changes the repository during the edit: the registry
+ * is read again after the editor exits, and the new text goes to the recipients the registry
+ * has then; when the secret file itself was replaced meanwhile, or its rule is gone, the file
+ * is not overwritten and the edit is kept, encrypted, beside it. */
 #include "libage/internal.h"
 #include "secrets/repo.h"
 
@@ -13,9 +21,11 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -143,6 +153,69 @@ read_fd(int fd, struct secrets_buf *b)
     return rc;
 }
 
+char **
+secrets_child_environ(void)
+{
+    extern char **environ;
+    size_t n = 0, o = 0;
+    char **v;
+
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "M3AGE_PASSPHRASE=", 17) != 0)
+            v[o++] = environ[i];
+    return v;
+}
+
+/* stale_owner: the process id in the name of a private folder "m3age-edit.PID.XXXXXX", or 0
+ * for any other name. */
+static pid_t
+stale_owner(const char *name)
+{
+    const char *p = name + strlen("m3age-edit.");
+    char *end;
+    long pid;
+
+    if (strncmp(name, "m3age-edit.", 11) != 0 || *p < '1' || *p > '9')
+        return 0;
+    pid = strtol(p, &end, 10);
+    if (*end != '.' || strlen(end + 1) != 6 || pid <= 0 || pid > INT_MAX)
+        return 0;
+    return (pid_t)pid;
+}
+
+size_t
+secrets_edit_clean_stale(const char *tmp_base)
+{
+    const char *base = tmp_base && *tmp_base ? tmp_base : "/dev/shm";
+    DIR *dh = opendir(base);
+    struct dirent *de;
+    struct stat st;
+    char p[PATH_MAX];
+    size_t n = 0;
+    pid_t pid;
+
+    if (dh == NULL)
+        return 0;
+    while ((de = readdir(dh)) != NULL) {
+        if ((pid = stale_owner(de->d_name)) == 0 || pid == getpid())
+            continue;
+        /* Only our own folders, and only when their process is gone. */
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if ((size_t)snprintf(p, sizeof(p), "%s/%s", base, de->d_name) >= sizeof(p) ||
+            lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        wipe_dir(p);
+        n++;
+    }
+    closedir(dh);
+    return n;
+}
+
 static bool
 is_vim(const char *prog)
 {
@@ -158,10 +231,10 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
 {
     static char *const vim_opts[] = {
         "-n", "-i", "NONE", "--cmd", "set nobackup nowritebackup noundofile noswapfile", NULL};
-    char *argv[64];
+    char *argv[64], **envp;
     size_t n = 0;
     int status;
-    pid_t pid;
+    pid_t pid, parent = getpid();
 
     for (size_t i = 0; editor[i] != NULL && n < 50; i++)
         argv[n++] = editor[i];
@@ -172,16 +245,24 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
             argv[n++] = vim_opts[i];
     argv[n++] = (char *)file;
     argv[n] = NULL;
-    if ((pid = fork()) < 0)
+    if ((envp = secrets_child_environ()) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    if ((pid = fork()) < 0) {
+        free(envp);
         return m3_diag_set(d, M3_EIO, "cannot start the editor: %s", strerror(errno));
+    }
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
-        execvp(argv[0], argv);
+        /* An editor must not outlive m3age with the plaintext open (m3age killed by SIGKILL). */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            _exit(127);
+        execvpe(argv[0], argv, envp);
         fprintf(stderr, "cannot run the editor '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    free(envp);
     sig_child = pid;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -215,7 +296,8 @@ edit_in_tmp(const struct secrets_target *t, const struct secrets_edit_opts *o,
     name = name ? name + 1 : t->path;
     if ((rc = check_tmpfs(base, o->unsafe_tmp, d)) != 0)
         return rc;
-    if ((size_t)snprintf(dir, sizeof(dir), "%s/m3age-edit.XXXXXX", base) >= sizeof(dir))
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/m3age-edit.%ld.XXXXXX", base, (long)getpid()) >=
+        sizeof(dir))
         return m3_diag_set(d, M3_EINVAL, "%s: path too long", base);
     if (mkdtemp(dir) == NULL)
         return m3_diag_set(d, M3_EIO, "%s: cannot create a private folder: %s", base,
@@ -264,18 +346,71 @@ out:
     return rc;
 }
 
+/* same_file: a and b describe the same file contents (same inode, size and times). */
+static bool
+same_file(bool ea, const struct stat *a, bool eb, const struct stat *b)
+{
+    if (ea != eb)
+        return false;
+    return !ea ||
+           (a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+            a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec);
+}
+
+/* same_keys: the two entries name the same set of keys. */
+static bool
+same_keys(const struct reg_entry *a, const struct reg_entry *b)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const struct reg_entry *x = pass ? b : a, *y = pass ? a : b;
+        for (size_t i = 0; i < x->nkeys; i++) {
+            bool found = false;
+            for (size_t j = 0; j < y->nkeys && !found; j++)
+                found = secrets_keys_equal(x->keys[i], y->keys[j]);
+            if (!found)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* keep_edit: encrypts the edit to rcpts as "NAME.kept-XXXXXX.age" beside path (NAME: path
+ * without ".age"); *kept gets the malloc'd name. */
+static int
+keep_edit(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
+          const struct secrets_buf *b, char **kept, struct m3_diag *d)
+{
+    size_t len = strlen(path), cap;
+    unsigned char rnd[3];
+    char hex[7];
+
+    if (len > 4 && strcmp(path + len - 4, ".age") == 0)
+        len -= 4;
+    cap = len + 32;
+    if ((*kept = malloc(cap)) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    snprintf(*kept, cap, "%.*s.kept-%s.age", (int)len, path, hex);
+    return secrets_encrypt_file(*kept, rcpts, n, armor, b->p, b->len, d);
+}
+
 int
 secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
              struct keys_identities *ids, const struct secrets_edit_opts *o,
              enum secrets_edit_result *res, struct m3_diag *d)
 {
     struct secrets_buf old = {0}, neu = {0};
-    struct keys_recipients rl = {0};
-    struct stat st;
-    bool exists = stat(t->path, &st) == 0, created = false;
+    struct keys_recipients rl = {0}, now = {0};
+    struct reg_registry *reg = NULL;
+    const struct reg_entry *e = NULL;
+    struct stat st, st2;
+    struct m3_diag rd;
+    bool exists = stat(t->path, &st) == 0, created = false, armor = t->entry->armor;
+    char *kept = NULL;
     int rc;
 
-    (void)r;
     *res = SECRETS_EDIT_UNCHANGED;
     /* Check the recipients before anyone types a secret that could not be saved. */
     if ((rc = secrets_entry_recipients(t->entry, &rl, d)) != 0)
@@ -309,12 +444,56 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         *res = SECRETS_EDIT_UNCHANGED;
         goto out;
     }
-    if ((rc = secrets_encrypt_file(t->path, rl.v, rl.n, t->entry->armor, neu.p, neu.len, d)) != 0)
+    /* The edit may have taken minutes: read the registry again, and look at the file. */
+    m3_diag_clear(&rd);
+    if (r != NULL && r->rules != NULL && reg_load_path(r->rules, NULL, &reg, &rd) != 0) {
+        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+            rc = m3_diag_set(d, M3_ESTATE,
+                             "not written: %s changed during the edit and no longer loads; the "
+                             "edit is kept encrypted as %s (%s)",
+                             r->rules, kept, rd.msg);
         goto out;
-    *res = SECRETS_EDIT_WRITTEN;
+    }
+    if (reg != NULL && (e = reg_registry_find(reg, t->entry->name)) == NULL) {
+        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+            rc = m3_diag_set(d, M3_ESTATE,
+                             "not written: its rule was removed from %s during the edit; the edit "
+                             "is kept encrypted as %s",
+                             r->rules, kept);
+        goto out;
+    }
+    if (e != NULL && (!same_keys(e, t->entry) || e->armor != t->entry->armor)) {
+        /* The registry is the truth: encrypt to the recipients it has now. */
+        if ((rc = secrets_entry_recipients(e, &now, d)) != 0)
+            goto out;
+        if (now.n == 0) {
+            rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
+            goto out;
+        }
+        keys_recipients_clear(&rl);
+        rl = now;
+        memset(&now, 0, sizeof(now));
+        armor = e->armor;
+        *res = SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED;
+    }
+    if (!same_file(exists, &st, stat(t->path, &st2) == 0, &st2)) {
+        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+            rc = m3_diag_set(d, M3_ESTATE,
+                             "not overwritten: another program changed it during the edit; the "
+                             "edit is kept encrypted as %s",
+                             kept);
+        goto out;
+    }
+    if ((rc = secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
+        goto out;
+    if (*res != SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED)
+        *res = SECRETS_EDIT_WRITTEN;
 out:
+    free(kept);
+    reg_registry_free(reg);
     secrets_buf_free(&old);
     secrets_buf_free(&neu);
     keys_recipients_clear(&rl);
+    keys_recipients_clear(&now);
     return rc;
 }

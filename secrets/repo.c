@@ -88,9 +88,10 @@ secrets_repo_lock(struct secrets_repo *r, struct m3_diag *d)
 {
     if (r->lock_fd >= 0)
         return 0;
-    /* The registry itself is the lock: no extra file appears in the user's repository. */
-    if ((r->lock_fd = open(r->rules, O_RDONLY | O_CLOEXEC)) < 0)
-        return m3_diag_set(d, M3_EIO, "%s: %s", r->rules, strerror(errno));
+    /* The registry's folder is the lock: no extra file appears in the user's repository, and
+     * unlike the registry file it is not replaced when secrets.nix is rewritten. */
+    if ((r->lock_fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", r->dir, strerror(errno));
     if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         close(r->lock_fd);

@@ -33,7 +33,7 @@ int secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const ch
                       struct m3_diag *d);
 void secrets_repo_free(struct secrets_repo *r);
 
-/* secrets_repo_lock: takes an exclusive lock (flock on the registry file) so that two
+/* secrets_repo_lock: takes an exclusive lock (flock on the registry's folder) so that two
  * runs never write the same repository at once; released by secrets_repo_free.
  * Errors: M3_ESTATE (another run holds it; d says so), M3_EIO. */
 int secrets_repo_lock(struct secrets_repo *r, struct m3_diag *d);
@@ -117,6 +117,8 @@ enum secrets_edit_result {
     SECRETS_EDIT_WRITTEN,     /* encrypted and replaced (or created) */
     SECRETS_EDIT_UNCHANGED,   /* content unchanged: the file was left byte-identical */
     SECRETS_EDIT_NOT_CREATED, /* there was no file and the editor made none */
+    /* written, to the recipients the registry has now: it changed them during the edit */
+    SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED,
 };
 
 struct secrets_edit_opts {
@@ -138,6 +140,21 @@ struct secrets_edit_opts {
 int secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
                  struct keys_identities *ids, const struct secrets_edit_opts *o,
                  enum secrets_edit_result *res, struct m3_diag *d);
+/* Before writing, secrets_edit reads the registry again: when the entry's recipients (or
+ * armor) changed during the edit it encrypts to the current ones (SECRETS_EDIT_WRITTEN_
+ * REGISTRY_CHANGED). When the registry no longer loads, the entry is gone, or the secret file
+ * was replaced or changed by another program meanwhile, the file is left alone and the edit
+ * is encrypted to "NAME.kept-XXXXXX.age" beside it instead: M3_ESTATE, d names that file. */
+
+/* secrets_edit_clean_stale: removes (wiping every file) the private edit folders under
+ * tmp_base (NULL: /dev/shm) that belong to this user and to a process that no longer exists:
+ * those of a run killed by SIGKILL. Returns how many were removed. */
+size_t secrets_edit_clean_stale(const char *tmp_base);
+
+/* secrets_child_environ: the environment for a child process (editor, diff, git, nix):
+ * environ without M3AGE_PASSPHRASE. A malloc'd NULL-terminated array of pointers into
+ * environ (free the array only); NULL when out of memory. */
+char **secrets_child_environ(void);
 
 /* ---- Rekey ----------------------------------------------------------------------------- */
 
