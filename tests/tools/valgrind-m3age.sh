@@ -5,6 +5,8 @@
 # `agenix`, it runs m3age under that name. exec keeps the process id (tests signal it).
 : "${BUILD:?}"
 bin="$BUILD/m3age"
+# Through a symlink (agenix, age) $0 is the link: find the suppressions beside this script.
+here=$(dirname "$(readlink -f "$0")")
 name=$(basename "$0")
 case $name in
 valgrind-m3age.sh | m3age) ;;
@@ -16,4 +18,4 @@ valgrind-m3age.sh | m3age) ;;
 esac
 exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite --child-silent-after-fork=yes \
-    --suppressions="$(dirname "$0")/valgrind-known.supp" "$bin" "$@"
+    --suppressions="$here/valgrind-known.supp" "$bin" "$@"
