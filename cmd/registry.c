@@ -268,6 +268,14 @@ edit(const struct reg_opts *o, const char *path)
         (strcmp(sub, "set-key") == 0 && o->nargs != 3) ||
         ((strcmp(sub, "rm") == 0 || strcmp(sub, "rm-key") == 0) && o->nargs != 2))
         return usage_error("wrong number of arguments");
+    if (strcmp(sub, "set-key") == 0 && (strcasestr(o->args[2], "SECRET-KEY") != NULL ||
+                                        strstr(o->args[2], "PRIVATE KEY") != NULL)) {
+        /* secrets.nix is public: never write a secret key into it (the key is not quoted). */
+        m3_error("%s: set-key %s: this is a secret key, not a recipient (use 'm3age keygen -y' "
+                 "or the .pub file)",
+                 path, o->args[1]);
+        return M3_EXIT_USAGE;
+    }
     if ((rc = open_reg(path, &reg, true, &d)) != 0)
         goto out;
     for (size_t i = 0; i < reg.r->nwarnings; i++)
@@ -389,7 +397,15 @@ do_hosts(const struct reg_opts *o)
 
     if (o->nargs > 1)
         return usage_error("hosts takes no arguments");
-    if ((rc = reg_repo_root(".", &root, &d)) != 0 || (rc = reg_hosts_scan(root, &hs, &d)) != 0) {
+    {
+        /* The hosts of the registry's repository (--rules, RULES), else of this folder's. */
+        char *path = NULL;
+        rc = reg_locate(o->rules, getenv("RULES"), ".", &path, NULL, NULL) == 0
+                 ? reg_repo_root(path, &root, &d)
+                 : reg_repo_root(".", &root, &d);
+        free(path);
+    }
+    if (rc != 0 || (rc = reg_hosts_scan(root, &hs, &d)) != 0) {
         m3_error("%s", d.msg);
         free(root);
         return M3_EXIT_USAGE;

@@ -1,7 +1,7 @@
 #!/bin/bash
-# The bad-input corpus (tests/bad/cases.txt): every malformed age file, key, recipient and
-# command line gets its one expected error line and exit status, prints nothing on stdout,
-# and leaves every file of the repository copy it runs in exactly as it was.
+# The bad-input corpus (tests/bad/cases.txt): every malformed age file, key, recipient,
+# registry, host module and command line gets its one expected error line and exit status,
+# prints nothing on stdout, and leaves every file of the repository copy it runs in exactly as it was.
 . "$(dirname "$0")/../lib.sh"
 
 BAD="$SRCDIR/tests/bad"
@@ -12,7 +12,7 @@ m3age() { "$M3AGE" "$@"; }
 # a case that changes it fails and restores it.
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/m3bad.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-cp -a "$BAD/age" "$BAD/keys" "$WORK/" || exit 1
+cp -a "$BAD/age" "$BAD/keys" "$BAD/reg" "$BAD/repos" "$WORK/" || exit 1
 
 # snapshot: every path with its type and mode; files with size and modification time (ns).
 # Directory times are left out: a temporary output created and removed again is no change.
@@ -33,6 +33,7 @@ done <"$BAD/cases.txt"
 # check_case NAME: runs the case of that name.
 check_case() {
     local want_status=${C_STATUS[$1]} want_err=${C_ERR[$1]} cmd=${C_CMD[$1]} after here=$PWD
+    want_err=${want_err//@WORK@/$WORK}
     cd "$WORK"
     set +e
     eval "$cmd" >"$here/out" 2>"$here/err" </dev/null
@@ -41,7 +42,7 @@ check_case() {
     cd "$here"
     after=$(snapshot)
     if [ "$after" != "$SNAP" ]; then
-        rm -rf "${WORK:?}"/* "$WORK"/.[!.]* && cp -a "$BAD/age" "$BAD/keys" "$WORK/"
+        rm -rf "${WORK:?}"/* "$WORK"/.[!.]* && cp -a "$BAD/age" "$BAD/keys" "$BAD/reg" "$BAD/repos" "$WORK/"
         _fail "files changed: $(diff <(echo "$SNAP") <(echo "$after") | grep '^[<>]' | head -5)"
     fi
     [ "$status" -eq "$want_status" ] ||
@@ -56,8 +57,8 @@ test_corpus_is_big_enough() {
     n=$(grep -cE '^[a-z0-9_]+ \| ' "$BAD/cases.txt")
     [ "$n" -ge 150 ] || _fail "only $n cases in tests/bad/cases.txt"
     # Every input file is used by at least one case.
-    for f in "$BAD"/age/*.age "$BAD"/keys/*.txt; do
-        case $(basename "$f") in good.age | good.txt | bech32.txt) continue ;; esac
+    for f in "$BAD"/age/*.age "$BAD"/keys/*.txt "$BAD"/reg/*.nix "$BAD"/repos/*; do
+        case $(basename "$f") in good.age | good.txt | bech32.txt | inc_broken.nix) continue ;; esac
         grep -qF "$(basename "$f")" "$BAD/cases.txt" || _fail "$(basename "$f") is in no case"
     done
 }

@@ -61,4 +61,40 @@ test_deep_nesting_is_an_error_not_a_crash() {
     assert_one_error_line "m3age: error: c.nix:1:24: stack overflow (value nested too deeply)"
 }
 
+test_registry_set_key_refuses_secret_keys() {
+    # Found by the bad-input corpus: set-key wrote an age secret key or an SSH private key
+    # into secrets.nix (which is public) when given one by mistake.
+    printf 'let\n  k = "%s";\nin\n{\n  "a.age".publicKeys = [ k ];\n}\n' "$RCPT" >secrets.nix
+    cp secrets.nix before
+    secret=$(grep '^AGE-SECRET-KEY-' "$KEY")
+    run "$M3AGE" registry set-key k "$secret" --rules secrets.nix
+    assert_status 2
+    assert_one_error_line "m3age: error: secrets.nix: set-key k: this is a secret key, not a recipient"
+    assert_not_contains err "$secret"
+    run "$M3AGE" registry set-key --rules secrets.nix -- k \
+        "$(printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----')"
+    assert_status 2
+    assert_one_error_line "m3age: error: secrets.nix: set-key k: this is a secret key, not a recipient"
+    assert_same_file before secrets.nix
+    run "$M3AGE" registry set-key k age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \
+        --rules secrets.nix
+    assert_status 0
+    assert_contains secrets.nix 'k = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";'
+}
+
+test_registry_hosts_scans_the_repository_of_rules() {
+    # Found by the bad-input corpus: `registry hosts --rules R` scanned the working
+    # directory's repository instead of R's.
+    mkdir -p repo/hosts/m3-ares
+    echo '{ }' >repo/flake.nix
+    printf '{ "secrets/a.age".publicKeys = [ "%s" ]; }\n' "$RCPT" >repo/secrets.nix
+    echo '{ age.secrets.a.file = ../../secrets/a.age; }' >repo/hosts/m3-ares/default.nix
+    run "$M3AGE" registry hosts --rules repo/secrets.nix
+    assert_status 0
+    assert_contains out "m3-ares"
+    assert_contains out "secrets/a.age"
+    (cd repo/hosts && RULES=../secrets.nix "$M3AGE" registry hosts) >out2 || _fail "from a subfolder"
+    assert_contains out2 "secrets/a.age"
+}
+
 run_tests

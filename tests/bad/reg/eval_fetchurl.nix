@@ -1,0 +1,4 @@
+let k = builtins.fetchurl "https://example.org/keys"; in
+{
+  "secrets/a.age".publicKeys = [ k ];
+}

@@ -1,0 +1,4 @@
+let keys = import ./inc_broken.nix; in
+{
+  "secrets/a.age".publicKeys = keys;
+}

@@ -1,0 +1,4 @@
+let keys = import ../../../../../../../../etc/passwd; in
+{
+  "secrets/a.age".publicKeys = [ keys ];
+}

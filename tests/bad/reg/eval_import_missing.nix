@@ -1,0 +1,4 @@
+let keys = import ./no-such-keys.nix; in
+{
+  "secrets/a.age".publicKeys = keys;
+}

@@ -1,0 +1,4 @@
+let k = k; in
+{
+  "secrets/a.age".publicKeys = [ k ];
+}

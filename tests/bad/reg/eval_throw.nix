@@ -1,0 +1,3 @@
+{
+  "secrets/a.age".publicKeys = throw "no keys yet";
+}

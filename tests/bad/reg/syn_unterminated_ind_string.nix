@@ -1,0 +1,4 @@
+{
+  x = ''
+    never closed;
+}

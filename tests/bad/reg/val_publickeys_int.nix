@@ -1,0 +1,3 @@
+{
+  "secrets/a.age".publicKeys = [ 42 ];
+}

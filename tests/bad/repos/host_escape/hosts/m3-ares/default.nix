@@ -1,0 +1,4 @@
+{ ... }:
+{
+  age.secrets.passwd.file = ../../../../etc/passwd;
+}

@@ -1,0 +1,6 @@
+let
+  m3-ares = "age1t3k7urzx7v5dt7tf0mh3ky9vdsavd7am66pgv2gclaeghmplg4pq6r5c4c";
+in
+{
+  "secrets/wifi.age".publicKeys = [ m3-ares ];
+}

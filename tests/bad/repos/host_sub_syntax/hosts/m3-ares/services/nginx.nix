@@ -1,0 +1,2 @@
+{ config, ... }: {
+  services.nginx.enable = true

@@ -1,0 +1,4 @@
+{ ... }:
+{
+  age.secrets.wifi.file = ../../secrets/wifi.age;
+}

@@ -1,0 +1,3 @@
+{
+  "secrets/wifi.age".publicKeys = [ m3-ares ];
+}
