@@ -7,16 +7,16 @@
 . "$(dirname "$0")/secrets-repo.inc"
 
 # pause_editor: ./ed writes "$1" (the new content) into the file, touches ./started, and
-# waits until ./go exists (at most 30 s).
+# waits until ./go exists (at most 120 s).
 pause_editor() {
     editor ed "printf '%s\\n' '$1' >\"\$1\"; touch $PWD/started; i=0
-while [ ! -e $PWD/go ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done"
+while [ ! -e $PWD/go ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i + 1)); done"
 }
 
-# wait_for FILE: waits up to 20 s for FILE to exist.
+# wait_for FILE: waits up to 90 s for FILE to exist (m3age may run under valgrind).
 wait_for() {
     local i
-    for i in $(seq 200); do
+    for i in $(seq 900); do
         [ -e "$1" ] && return 0
         sleep 0.1
     done
@@ -210,9 +210,9 @@ protect_user_key() {
 
 # start_rekey_at_prompt: a rekey waiting at the passphrase prompt, under ptyrun (pid $pid).
 start_rekey_at_prompt() {
-    "$TOOLS/ptyrun" -t 30 -- "$M3AGE" rekey >tty1 2>&1 &
+    "$TOOLS/ptyrun" -t 300 -- "$M3AGE" rekey >tty1 2>&1 &
     pid=$!
-    for _ in $(seq 200); do
+    for _ in $(seq 900); do
         grep -qi passphrase tty1 && break
         sleep 0.1
     done
@@ -259,7 +259,7 @@ test_sigkill_during_an_edit_loses_nothing_and_a_later_run_cleans_up() {
     cp secrets/a.age before
     # The editor has typed half a secret and is still running when m3age is killed.
     editor ed 'printf "half typed\n" >"$1"; echo $$ >'"$PWD"'/editor.pid; touch '"$PWD"'/started
-exec sleep 30'
+exec sleep 120'
     "$M3AGE" edit --editor "$PWD/ed" secrets/a.age >out 2>err &
     pid=$!
     wait_for started
