@@ -21,6 +21,9 @@ test_wrong_key_is_not_ready() {
     run "$M3AGE" check --host h1 --key "$AK/h2.pub"
     assert_status 1
     assert_contains out "FAIL  key: the key given is not the registry's key for this host"
+    fp1=$(ssh-keygen -lf "$AK/h1.pub" | awk '{print $2}')
+    fp2=$(ssh-keygen -lf "$AK/h2.pub" | awk '{print $2}')
+    assert_contains out "the registry key 'h1' ($fp1) is not the key in --key ($fp2) (M3A020)"
     assert_contains out "h1: not ready: 1 error"
 }
 
@@ -64,9 +67,9 @@ test_usage_errors() {
     run "$M3AGE" check
     assert_status 2
     assert_contains err "--host HOST is required"
-    run "$M3AGE" check --host h1 --scan
+    run "$M3AGE" check --host h1 --key "$AK/h1.pub" --scan
     assert_status 2
-    assert_contains err "--scan is not available yet"
+    assert_contains err "--key and --scan exclude each other"
     run "$M3AGE" check --host h1 --key nosuch.pub
     assert_status 2
     assert_contains err "nosuch.pub"
