@@ -108,8 +108,24 @@ test_key_committed_in_the_repository() {
     assert_status 0
 }
 
+test_color_only_on_terminal_and_json() {
+    make_repo
+    enc secrets/a.age alice
+    run "$M3AGE" check --host h1
+    assert_status 1
+    assert_not_contains out $'\033['
+    command -v script >/dev/null || skip "script(1) not installed"
+    env -u NO_COLOR script -qec "$M3AGE check --host h1" /dev/null >tty.out </dev/null || true
+    grep -q $'\033\[1;31mFAIL' tty.out || _fail "no color on a terminal: $(head -c 300 tty.out)"
+    run "$M3AGE" check --host h1 --json
+    assert_status 1
+    assert_contains out '"version": 1'
+    assert_contains out '"code": "M3A006", "severity": "error", "file": "secrets/a.age"'
+    assert_not_contains out $'\033['
+}
+
 test_help_of_every_command() {
-    for c in audit check diff git-setup; do
+    for c in audit check diff git-setup git; do
         run "$M3AGE" "$c" --help
         assert_status 0
         assert_contains out "Usage: m3age $c"
