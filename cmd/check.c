@@ -5,6 +5,7 @@
 #include "keys/keys.h"
 #include "libage/internal.h"
 #include "libage/ssh.h"
+#include "secrets/hostkeys.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -13,17 +14,21 @@
 static void
 check_usage(FILE *f)
 {
-    fprintf(f, "Usage: m3age check --host HOST [--key FILE | --scan] [--json] [--rules FILE]\n\n"
+    fprintf(f, "Usage: m3age check --host HOST [--key FILE | --scan [--timeout SECONDS]] [--json]\n"
+               "                   [--rules FILE]\n\n"
                "The pre-deploy gate for one host: its registry key is the key given (a public\n"
                "key file, or the host's private key file), and every secret its modules use\n"
                "exists, parses, is encrypted to that key and carries no stale recipient.\n\n"
                "  --host HOST   the host (a folder under hosts/)\n"
                "  --key FILE    the host's real key: ssh_host_ed25519_key.pub, or the private key\n"
                "                (default: hosts/HOST/ssh_host_ed25519_key.pub when it exists)\n"
-               "  --scan        read the key from the host's sshd (not available yet)\n"
+               "  --scan        read the key from the host's sshd (an SSH key exchange, no login;\n"
+               "                the address and port from ~/.ssh/config as `m3age hosts --scan`)\n"
+               "  --timeout S   give up on an unreachable sshd after S seconds (default 10)\n"
                "  --json        the audit document of m3age-audit(1), for this host\n"
                "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
-               "  m3age check --host m3-aether && nixos-rebuild switch --flake .#m3-aether ...\n\n"
+               "  m3age check --host m3-aether --scan &&\n"
+               "    nixos-rebuild switch --flake .#m3-aether --target-host m3-aether\n\n"
                "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");
 }
 
@@ -81,6 +86,47 @@ out:
     return out;
 }
 
+/* scan_key: the host key HOST's sshd presents (resolved through ~/.ssh/config as `m3age
+ * hosts --scan` does), as a "TYPE BASE64" line; *source names where it came from. On error
+ * prints one line and returns NULL. */
+static char *
+scan_key(const char *host, long timeout, char **source)
+{
+    struct hostkeys_scan_opts so = {0};
+    struct hostkey k = {0};
+    struct m3_diag d = {0};
+    const char *home = getenv("HOME");
+    char *config = NULL, *addr = NULL, *line = NULL;
+    unsigned port = 22;
+    int rc;
+
+    if (home != NULL && home[0] != '\0' && asprintf(&config, "%s/.ssh/config", home) < 0) {
+        m3_error("out of memory");
+        return NULL;
+    }
+    so.config = config;
+    so.timeout = timeout;
+    if ((rc = hostkeys_resolve(host, &so, &addr, &port, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        goto out;
+    }
+    if ((rc = hostkeys_scan(host, &so, &k, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        goto out;
+    }
+    if (asprintf(source, "the scan of %s (%s port %u)", host, addr, port) < 0 ||
+        (line = strdup(k.line)) == NULL) {
+        m3_error("out of memory");
+        free(line);
+        line = NULL;
+    }
+out:
+    hostkey_clear(&k);
+    free(config);
+    free(addr);
+    return line;
+}
+
 static void
 print_check(const struct secrets_audit *a, const char *host, const char *key, bool color)
 {
@@ -95,11 +141,14 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
     const char *src = h && h->key_source ? h->key_source : NULL;
     if (src == NULL)
-        printf("  %-5s key: not compared (give --key FILE)\n", "-");
+        printf("  %-5s key: not compared (give --key FILE or --scan)\n", "-");
     else
         printf("  %s%-5s%s key: %s %s the registry's key for this host\n", key_bad ? red : green,
                key_bad ? "FAIL" : "ok", reset, strcmp(src, "--key") == 0 ? "the key given" : src,
                key_bad ? "is not" : "is");
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i].code, "M3A020") == 0)
+            printf("        %s (M3A020)\n", a->v[i].message);
     for (size_t j = 0; h != NULL && j < h->nfiles; j++) {
         bool shown = false, seen = false;
         for (size_t k = 0; k < j && !seen; k++)
@@ -142,20 +191,18 @@ int
 cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"key", required_argument, NULL, 'k'},
-        {"scan", no_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"rules", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"host", required_argument, NULL, 'H'}, {"key", required_argument, NULL, 'k'},
+        {"scan", no_argument, NULL, 's'},       {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},       {"rules", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     struct secrets_audit_opts o = {0};
     struct secrets_audit *a = NULL;
     struct m3_diag d = {0};
     const char *host = NULL, *keyfile = NULL, *rules = NULL;
-    char *registry = NULL, *key = NULL;
+    char *registry = NULL, *key = NULL, *source = NULL, *end;
     bool json = false, scan = false;
+    long timeout = 0;
     int c, rc = M3_EXIT_USAGE;
 
     optind = 1;
@@ -173,6 +220,13 @@ cmd_check(int argc, char **argv)
             break;
         case 's':
             scan = true;
+            break;
+        case 't':
+            timeout = strtol(optarg, &end, 10);
+            if (*end != '\0' || timeout < 1 || timeout > 3600) {
+                m3_error("--timeout takes seconds from 1 to 3600, not '%s'", optarg);
+                goto out;
+            }
             break;
         case 'j':
             json = true;
@@ -196,20 +250,21 @@ cmd_check(int argc, char **argv)
         check_usage(stderr);
         goto out;
     }
-    if (scan) {
-        m3_error("--scan is not available yet (it needs the host-keys scanner)");
-        m3_hint("give the host's key with --key FILE, e.g. a copy of its "
-                "/etc/ssh/ssh_host_ed25519_key.pub");
+    if (timeout != 0 && !scan) {
+        m3_error("--timeout is for --scan");
         goto out;
     }
     if ((registry = m3_find_registry(rules)) == NULL)
         goto out;
     if (keyfile != NULL && (key = key_text(keyfile)) == NULL)
         goto out;
+    if (scan && (key = scan_key(host, timeout, &source)) == NULL)
+        goto out;
     o.registry = registry;
     o.hosts = &host;
     o.nhosts = 1;
     o.host_key = key;
+    o.host_key_source = source;
     o.host_key_from_repo = true;
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
         m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
@@ -225,5 +280,6 @@ out:
     secrets_audit_free(a);
     free(registry);
     free(key);
+    free(source);
     return rc;
 }

@@ -56,6 +56,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_git_setup(int argc, char **argv);
+int cmd_git(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
 

@@ -1,5 +1,7 @@
 /* diff.c: `m3age diff`: the recipient plan, plaintext diffs between git revisions, and the
  * textconv filter git calls. */
+#include "cmd/agent.h"
+#include "cmd/agentproto.h"
 #include "cmd/cmd.h"
 #include "cmd/io.h"
 #include "cmd/report.h"
@@ -263,6 +265,37 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
     if (!secrets_is_age_bytes(ct, len)) { /* plaintext where a secret should be: show it */
         rc = write_all(1, ct, len) == 0 ? 0 : M3_EXIT_USAGE;
         goto out;
+    }
+    if (getenv(M3_AGENT_ENV) != NULL) { /* under `m3age git`: its agent holds the keys */
+        char why[700] = "", paths[M3_AGENT_MAX_IDS][PATH_MAX];
+        const char *pv[M3_AGENT_MAX_IDS];
+        const char *home = getenv("HOME");
+        size_t np = 0;
+        int arc;
+
+        for (size_t i = 0; i < nid && np < M3_AGENT_MAX_IDS; i++) {
+            if (realpath(idfiles[i], paths[np]) == NULL)
+                snprintf(paths[np], PATH_MAX, "%s", idfiles[i]);
+            pv[np] = paths[np];
+            np++;
+        }
+        for (size_t i = 0; nid == 0 && home != NULL && i < 2; i++) {
+            snprintf(paths[np], PATH_MAX, "%s/.ssh/%s", home, i == 0 ? "id_ed25519" : "id_rsa");
+            if (access(paths[np], R_OK) == 0) {
+                pv[np] = paths[np];
+                np++;
+            }
+        }
+        arc = m3_agent_decrypt(ct, len, pv, np, &pt, &ptlen, why, sizeof(why));
+        if (arc == 0) {
+            rc = write_all(1, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
+            goto out;
+        }
+        if (arc == 1) {
+            printf("(m3age: cannot decrypt this version: %s)\n", why);
+            rc = 0;
+            goto out;
+        }
     }
     if (load_identities(&ids, idfiles, nid) == 0 &&
         secrets_decrypt_mem(ct, len, ids.v, ids.n, &pt, &ptlen, &d) == 0) {

@@ -26,6 +26,7 @@ static const struct m3_cmd commands[] = {
     {"audit", cmd_audit, "find what would break or leak at deployment, with no private key"},
     {"check", cmd_check, "the pre-deploy gate: can this host open every secret it uses?"},
     {"diff", cmd_diff, "recipient plan, or plaintext diff of a secret between git revisions"},
+    {"git", cmd_git, "run git with a decryption agent: one passphrase prompt per git command"},
     {"git-setup", cmd_git_setup, "git diff of secrets' plaintext and a pre-commit hook"},
     {"keys", cmd_keys, "convert ssh keys to age keys; show whose keys a file is encrypted to"},
     {"version", cmd_version, "print the version"},

@@ -223,7 +223,7 @@ _m3age() {
     rekey) opts="$opts -i --identity --host --force --dry-run --jobs --partial --allow-lockout --rules" args=secrets ;;
     audit) opts="$opts -i --identity --host --json --rules" ;;
     diff) opts="$opts -i --identity --textconv --rules" args=secrets ;;
-    check) opts="$opts --host --key --scan --rules" ;;
+    check) opts="$opts --host --key --scan --timeout --json --rules" ;;
     git-setup) opts="$opts --rules" ;;
     hosts)
         case $sub in

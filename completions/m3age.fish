@@ -146,7 +146,7 @@ for c in 'keys inspect' edit rekey audit diff check git-setup registry
 end
 complete -c m3age -n '__m3age_in registry eval' -l json
 complete -c m3age -n '__m3age_in registry eval' -l nix
-complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit' -l json
+complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check' -l json
 complete -c m3age -n '__m3age_in edit' -l editor -x
 complete -c m3age -n '__m3age_in edit' -l unsafe-tmp
 complete -c m3age -n '__m3age_in rekey' -l force
@@ -158,6 +158,7 @@ complete -c m3age -n '__m3age_in rekey; or __m3age_in audit; or __m3age_in check
 complete -c m3age -n '__m3age_in diff' -l textconv
 complete -c m3age -n '__m3age_in check' -l key -r -F
 complete -c m3age -n '__m3age_in check; or __m3age_in hosts sync; or __m3age_in hosts add' -l scan
+complete -c m3age -n '__m3age_in check; or __m3age_in hosts sync; or __m3age_in hosts add' -l timeout -x
 complete -c m3age -n '__m3age_in hosts sync' -l from -x -a '(__fish_complete_directories)'
 complete -c m3age -n '__m3age_in hosts sync' -l known-hosts
 complete -c m3age -n '__m3age_in hosts sync' -l accept-new

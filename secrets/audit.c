@@ -3,6 +3,7 @@
 #include "keys/keys.h"
 #include "libage/ssh.h"
 #include "registry/registry.h"
+#include "secrets/hostkeys.h"
 #include "secrets/plan.h"
 
 #include <dirent.h>
@@ -350,6 +351,21 @@ out:
     free(buf);
 }
 
+/* key_label: how a key is named in a message: its SHA256 fingerprint for an ssh key (as
+ * ssh-keygen -l writes it), else the recipient text itself (age1...). */
+static void
+key_label(const char *text, char *buf, size_t cap)
+{
+    struct hostkey k = {0};
+    struct m3_diag d = {0};
+
+    if (hostkey_parse(text, &k, &d) == 0)
+        snprintf(buf, cap, "%s", k.fp);
+    else
+        snprintf(buf, cap, "%.*s", (int)strcspn(text, " \n"), text);
+    hostkey_clear(&k);
+}
+
 static void
 audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *ah)
 {
@@ -366,7 +382,7 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
     const char *given = c->o->host_key;
     char *pubtext = NULL;
     if (given != NULL) {
-        ah->key_source = strdup("--key");
+        ah->key_source = strdup(c->o->host_key_source ? c->o->host_key_source : "--key");
     } else if (k != NULL && c->o->host_key_from_repo) {
         char pub[PATH_MAX * 2];
         unsigned char *buf = NULL;
@@ -398,10 +414,14 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
             free(s);
         }
         age_recipient_free(r);
-        if (!same)
+        if (!same) {
+            char fr[128], fg[128];
+            key_label(k->text, fr, sizeof(fr));
+            key_label(given, fg, sizeof(fg));
             add(c, "M3A020", c->o->registry, 0, h->name,
-                "the registry key '%s' is not the key in %s", h->name,
-                ah->key_source ? ah->key_source : "the key given");
+                "the registry key '%s' (%s) is not the key in %s (%s)", h->name, fr,
+                ah->key_source ? ah->key_source : "the key given", fg);
+        }
     }
     free(pubtext);
     for (size_t j = 0; j < h->nsecrets; j++) {

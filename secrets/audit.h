@@ -46,6 +46,9 @@ struct secrets_audit_opts {
     /* check: the key the host hosts[0] really has (an "ssh-ed25519 AAAA..." line, or age1),
      * compared with its registry key; NULL to skip. */
     const char *host_key;
+    /* what host_key is, for messages (e.g. "the scan of m3-aether (10.0.0.5 port 22)");
+     * NULL: "--key" */
+    const char *host_key_source;
     /* check without a key: compare with hosts/HOST/ssh_host_ed25519_key.pub when present */
     bool host_key_from_repo;
 };

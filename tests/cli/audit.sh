@@ -110,6 +110,10 @@ test_M3A007_unknown_key_by_tag() {
     run "$M3AGE" audit
     assert_status 1
     assert_contains out "unknown ssh-ed25519 key (tag "
+    enc secrets/a.age alice h1
+    run "$M3AGE" audit
+    assert_status 0
+    audit_lacks "unknown ssh-ed25519 key"
 }
 
 test_M3A008_x25519_count() {
@@ -230,6 +234,10 @@ test_M3A014_registry_file_that_is_plaintext() {
     run "$M3AGE" audit
     assert_status 1
     audit_has "M3A014"
+    enc secrets/a.age alice h1
+    run "$M3AGE" audit
+    assert_status 0
+    audit_lacks M3A014
 }
 
 test_M3A015_identity_file_readable_by_others() {
@@ -328,6 +336,56 @@ test_no_registry_is_exit_2() {
     run "$M3AGE" audit
     assert_status 2
     assert_contains err "m3age: error:"
+    assert_empty out
+}
+
+test_unparsable_registry_or_module_is_exit_2() {
+    make_repo
+    cp secrets.nix good.nix
+    echo '{ broken' >secrets.nix
+    run "$M3AGE" audit
+    assert_status 2
+    assert_one_error_line "secrets.nix"
+    run "$M3AGE" audit --json
+    assert_status 2
+    assert_empty out
+    cp good.nix secrets.nix
+    echo '{ age.secrets.a.file = ' >hosts/h1/default.nix
+    run "$M3AGE" audit
+    assert_status 2
+    assert_contains err "hosts/h1/default.nix"
+}
+
+test_exit_statuses_0_1_2_with_json() {
+    make_repo
+    run "$M3AGE" audit --json
+    assert_status 0
+    assert_contains out '"errors": 0'
+    assert_contains out '"findings": []'
+    enc secrets/old.age alice # a warning only
+    run "$M3AGE" audit --json
+    assert_status 0
+    assert_contains out '"warnings": 1'
+    rm secrets/b.age
+    run "$M3AGE" audit --json
+    assert_status 1
+    assert_contains out '"code": "M3A001", "severity": "error", "file": "secrets/b.age"'
+    run "$M3AGE" audit --json --host nosuch
+    assert_status 2
+}
+
+test_json_has_every_documented_field() {
+    make_repo
+    enc secrets/a.age alice
+    run "$M3AGE" audit --json
+    for f in version registry secrets hosts errors warnings infos findings; do
+        assert_contains out "\"$f\": "
+        grep -q "^\.It Li $f\|Li $f ,\|, Li $f" "$SRCDIR/man/m3age-audit.1" || _fail "$f not documented in m3age-audit(1)"
+    done
+    for f in code severity file line host message; do
+        assert_contains out "\"$f\": "
+        grep -q "^\.Li $f\$" "$SRCDIR/man/m3age-audit.1" || _fail "finding field $f not documented"
+    done
 }
 
 test_registry_in_subfolder_and_RULES() {

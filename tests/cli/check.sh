@@ -21,6 +21,9 @@ test_wrong_key_is_not_ready() {
     run "$M3AGE" check --host h1 --key "$AK/h2.pub"
     assert_status 1
     assert_contains out "FAIL  key: the key given is not the registry's key for this host"
+    fp1=$(ssh-keygen -lf "$AK/h1.pub" | awk '{print $2}')
+    fp2=$(ssh-keygen -lf "$AK/h2.pub" | awk '{print $2}')
+    assert_contains out "the registry key 'h1' ($fp1) is not the key in --key ($fp2) (M3A020)"
     assert_contains out "h1: not ready: 1 error"
 }
 
@@ -64,9 +67,9 @@ test_usage_errors() {
     run "$M3AGE" check
     assert_status 2
     assert_contains err "--host HOST is required"
-    run "$M3AGE" check --host h1 --scan
+    run "$M3AGE" check --host h1 --key "$AK/h1.pub" --scan
     assert_status 2
-    assert_contains err "--scan is not available yet"
+    assert_contains err "--key and --scan exclude each other"
     run "$M3AGE" check --host h1 --key nosuch.pub
     assert_status 2
     assert_contains err "nosuch.pub"
@@ -105,8 +108,24 @@ test_key_committed_in_the_repository() {
     assert_status 0
 }
 
+test_color_only_on_terminal_and_json() {
+    make_repo
+    enc secrets/a.age alice
+    run "$M3AGE" check --host h1
+    assert_status 1
+    assert_not_contains out $'\033['
+    command -v script >/dev/null || skip "script(1) not installed"
+    env -u NO_COLOR script -qec "$M3AGE check --host h1" /dev/null >tty.out </dev/null || true
+    grep -q $'\033\[1;31mFAIL' tty.out || _fail "no color on a terminal: $(head -c 300 tty.out)"
+    run "$M3AGE" check --host h1 --json
+    assert_status 1
+    assert_contains out '"version": 1'
+    assert_contains out '"code": "M3A006", "severity": "error", "file": "secrets/a.age"'
+    assert_not_contains out $'\033['
+}
+
 test_help_of_every_command() {
-    for c in audit check diff git-setup; do
+    for c in audit check diff git-setup git; do
         run "$M3AGE" "$c" --help
         assert_status 0
         assert_contains out "Usage: m3age $c"

@@ -70,7 +70,7 @@ test_options_per_command() {
     expect_comp 'm3age rekey --' --allow-lockout --dry-run --force --help --host --identity --jobs \
         --partial --rules
     expect_comp 'm3age audit --' --help --host --identity --json --rules
-    expect_comp 'm3age check --' --help --host --key --rules --scan
+    expect_comp 'm3age check --' --help --host --json --key --rules --scan --timeout
     expect_comp 'm3age registry eval --' --help --json --nix --rules
     expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --rekey --scan
     expect_comp 'm3age encrypt -' --armor --help --output --passphrase --recipient --recipients-file \

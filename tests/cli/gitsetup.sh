@@ -110,4 +110,96 @@ test_outside_git_is_an_error() {
     assert_contains err "not inside a git work tree"
 }
 
+# protected_repo: git-setup with a passphrase-protected ssh identity (pw-123) that opens
+# three changed secrets.
+protected_repo() {
+    [ -x "$TOOLS/ptyrun" ] || skip "ptyrun not built"
+    export HOME=$PWD XDG_RUNTIME_DIR=$PWD/run
+    mkdir -m 700 run
+    git init -q .
+    make_repo
+    ssh-keygen -q -t ed25519 -N pw-123 -C me -f me </dev/null >/dev/null
+    write_registry "  me = \"$(cut -d' ' -f1,2 me.pub)\";" '  "secrets/a.age".publicKeys = [ me ];
+  "secrets/b.age".publicKeys = [ me ];
+  "secrets/c.age".publicKeys = [ me ];'
+    for f in a b c; do printf 'old %s\n' $f | "$M3AGE" encrypt -R me.pub -o secrets/$f.age; done
+    git add -A && git commit -qm v1
+    "$M3AGE" git-setup -i me >/dev/null
+    for f in a b c; do printf 'new %s\n' $f | "$M3AGE" encrypt -R me.pub -o secrets/$f.age; done
+}
+
+test_one_passphrase_prompt_per_git_command() {
+    protected_repo
+    # plain git runs the textconv once per file version: one prompt each
+    run "$TOOLS/ptyrun" -o plain.out -S -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 \
+        -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 \
+        -e "passphrase" -s pw-123 -- git --no-pager diff secrets
+    assert_status 0
+    assert_eq "$(grep -c 'Enter passphrase for' out)" 6
+    # through m3age git: one prompt for the whole diff
+    run "$TOOLS/ptyrun" -o agent.out -S -e "passphrase" -s pw-123 -- "$M3AGE" git --no-pager diff secrets
+    assert_status 0
+    assert_eq "$(grep -c 'Enter passphrase for' out)" 1
+    assert_contains out "Enter passphrase for $PWD/me"
+    assert_same_file plain.out agent.out
+    for f in a b c; do
+        assert_contains agent.out "-old $f"
+        assert_contains agent.out "+new $f"
+    done
+    # the agent's socket and folder are gone, no plaintext anywhere in them
+    [ -z "$(ls -A run)" ] || _fail "left in XDG_RUNTIME_DIR: $(ls -A run)"
+    # given with -i, the passphrase is asked before git starts (before its pager)
+    run "$TOOLS/ptyrun" -o log.out -S -e "passphrase" -s pw-123 -- "$M3AGE" git -i me --no-pager log -p
+    assert_status 0
+    assert_eq "$(grep -c 'Enter passphrase for' out)" 1
+    assert_contains log.out "+old a"
+}
+
+test_m3age_git_wrong_passphrase_is_asked_once() {
+    protected_repo
+    # three tries for the whole git command, then every version shows a note
+    run "$TOOLS/ptyrun" -o agent.out -S -e "passphrase" -s bad1 -e "try 2 of 3" -s bad2 \
+        -e "try 3 of 3" -s bad3 -- "$M3AGE" git --no-pager log -p
+    assert_status 0
+    assert_eq "$(grep -c 'Enter passphrase for' out)" 3
+    assert_eq "$(grep -c '^+(m3age: cannot decrypt this version: .*incorrect passphrase)' agent.out)" 3
+    # with -i the identity is unlocked before git runs: a wrong passphrase stops there
+    run "$TOOLS/ptyrun" -o none.out -S -e "passphrase" -s bad1 -e "try 2 of 3" -s bad2 \
+        -e "try 3 of 3" -s bad3 -- "$M3AGE" git -i me --no-pager diff
+    assert_status 2
+    assert_contains out "m3age: error: $PWD/me: incorrect passphrase"
+    assert_empty none.out
+    [ -z "$(ls -A run)" ] || _fail "left in XDG_RUNTIME_DIR: $(ls -A run)"
+}
+
+test_m3age_git_passes_git_status_and_arguments() {
+    protected_repo
+    run "$M3AGE" git rev-parse --is-inside-work-tree
+    assert_status 0
+    assert_eq "$(cat out)" true
+    run "$M3AGE" git no-such-git-command
+    assert_status 1
+    assert_contains err "no-such-git-command"
+    run "$M3AGE" git
+    assert_status 2
+    assert_contains err "no git command given"
+    run "$M3AGE" git --help
+    assert_status 0
+    assert_contains out "Usage: m3age git"
+    [ -z "$(ls -A run)" ] || _fail "left in XDG_RUNTIME_DIR: $(ls -A run)"
+}
+
+test_agent_refuses_requests_without_the_token() {
+    protected_repo
+    # a textconv that does not carry the agent's token gets nothing from it and works alone:
+    # m3age git's own prompt (-i), then one per file version
+    git config diff.m3age.textconv "env M3AGE_AGENT_TOKEN=$(printf '%064d' 0) $M3AGE diff --textconv -i $PWD/me"
+    run "$TOOLS/ptyrun" -o agent.out -t 30 -S -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 \
+        -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 \
+        -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 -- "$M3AGE" git -i me --no-pager diff secrets
+    assert_status 0
+    assert_eq "$(grep -c 'Enter passphrase for' out)" 7
+    assert_contains agent.out "+new a"
+}
+
 run_tests
