@@ -51,8 +51,8 @@ parse_key(struct secrets_key *k)
         snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : "not a recipient");
         return;
     }
-    if (age_recipient_ssh_wire(r, &wire, &len) == 0 && (k->wire = malloc(len)) != NULL) {
-        memcpy(k->wire, wire, len);
+    if (age_recipient_ssh_wire(r, &wire, &len) == 0) {
+        k->wire = wire;
         k->wire_len = len;
         k->kind = SECRETS_KEY_SSH;
         age_ssh_tag_string(wire, len, k->tag);
@@ -63,7 +63,7 @@ parse_key(struct secrets_key *k)
     } else {
         k->kind = SECRETS_KEY_X25519;
     }
-    age_recipient_free(r);
+    k->rcpt = r;
 }
 
 static struct secrets_key *
@@ -190,7 +190,7 @@ secrets_keyset_clear(struct secrets_keyset *ks)
         for (size_t j = 0; j < k->nnames; j++)
             free(k->names[j]);
         free(k->names);
-        free(k->wire);
+        age_recipient_free(k->rcpt);
     }
     free(ks->v);
     free(ks->slots);

@@ -26,12 +26,16 @@ struct secrets_key {
     char **names; /* every top-level let binding whose value is exactly this key */
     size_t nnames;
     enum secrets_key_kind kind;
-    char ssh_type[16]; /* "ssh-ed25519", "ssh-rsa" */
-    char tag[8];       /* the stanza tag (6 base64 characters) of an SSH key */
-    unsigned char *wire;
+    char ssh_type[16];         /* "ssh-ed25519", "ssh-rsa" */
+    char tag[8];               /* the stanza tag (6 base64 characters) of an SSH key */
+    const unsigned char *wire; /* the SSH wire-format key (owned by rcpt) */
     size_t wire_len;
     unsigned rsa_bits; /* modulus size of an ssh-rsa key, else 0 */
     char error[384];   /* why the key is invalid */
+    /* the parsed recipient (NULL when invalid), owned by the keyset: parsed once per run, so
+     * an Ed25519 key is converted to X25519 once, not once per file. Its wrap reads only
+     * its state: threads may share it. */
+    struct age_recipient *rcpt;
 };
 
 /* Every key of a registry: those in entries' publicKeys and those bound in the top let. */

@@ -106,6 +106,14 @@ int secrets_decrypt_file(const char *path, struct age_identity *const *ids, size
  * failure path is untouched and the temp file removed. Errors: M3_EIO, the recipients'. */
 int secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
                          const void *plaintext, size_t len, struct m3_diag *d);
+/* secrets_encrypt_file_nosync: as secrets_encrypt_file, but with sync_dir false the folder
+ * is not synced: for a batch, whose caller syncs each folder once (secrets_sync_dir) after
+ * its last rename and before it reports any file of the batch written. */
+int secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts, size_t n,
+                                bool armor, const void *plaintext, size_t len, bool sync_dir,
+                                struct m3_diag *d);
+/* secrets_sync_dir: fsync of a folder (makes the renames into it durable). Errors: M3_EIO. */
+int secrets_sync_dir(const char *dir, struct m3_diag *d);
 
 /* secrets_clean_temps: removes the temp files (".*.m3tmp.*") a killed run left in dir.
  * Returns how many were removed. */
@@ -158,10 +166,9 @@ struct secrets_rekey_item {
     size_t nadded;
     char **removed; /* recipients the file has and the registry lacks */
     size_t nremoved;
-    char msg[384];                /* failure: one line; otherwise empty */
-    struct secrets_buf plain;     /* internal: the decrypted plaintext */
-    struct keys_recipients rcpts; /* internal: the registry's recipients */
-    bool locked_first;            /* internal: needs a passphrase-protected identity */
+    char msg[384];            /* failure: one line; otherwise empty */
+    struct secrets_buf plain; /* internal: the decrypted plaintext */
+    bool locked_first;        /* internal: needs a passphrase-protected identity */
 };
 
 struct secrets_rekey {
