@@ -230,6 +230,40 @@ age_stream_free(struct age_stream *s)
     free(s);
 }
 
+size_t
+age_batch_size(void)
+{
+    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
+
+    return (n + page - 1) / page * page;
+}
+
+int
+age_batch_grow(unsigned char **buf, size_t *cap, size_t used, size_t need)
+{
+    size_t full = age_batch_size(), n = *cap > 0 ? *cap : 4096;
+    unsigned char *p;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need && n < full)
+        n *= 2;
+    if (n > full)
+        n = full;
+    if (n < need)
+        return M3_ENOMEM; /* callers never ask for more than a batch */
+    /* Whole pages: sodium_malloc then puts the start on a page boundary (see below). */
+    n = (n + 4095) / 4096 * 4096;
+    if ((p = age_secret_alloc(n)) == NULL)
+        return M3_ENOMEM;
+    if (used > 0)
+        memcpy(p, *buf, used);
+    age_secret_free(*buf);
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
 unsigned char *
 age_batch_alloc(void)
 {
@@ -238,8 +272,5 @@ age_batch_alloc(void)
      * against a guard page, so its start is only 16-byte aligned in general; a size in whole
      * pages makes the start page aligned too (glibc's memcpy is far slower between buffers
      * 64 KiB + 16 apart). */
-    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
-
-    n = (n + page - 1) / page * page;
-    return age_secret_alloc(n);
+    return age_secret_alloc(age_batch_size());
 }
