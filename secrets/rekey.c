@@ -123,7 +123,7 @@ bad_key(const struct secrets_keyset *ks, const struct reg_entry *e)
 {
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
-        if (k == NULL || k->rcpt == NULL)
+        if (k == NULL || k->kind == SECRETS_KEY_INVALID)
             return (long)i;
     }
     return -1;
@@ -167,17 +167,16 @@ fail(struct secrets_rekey_item *it, const char *what, int rc, const struct m3_di
     it->msg[wl] = '\0';
 }
 
-/* plan_item: reads the header and decides what the item needs. */
+/* plan_item: reads the header and compares it with the registry (no key is needed). The
+ * header of a file to rewrite is kept in *hp for check_item. */
 static int
-plan_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys_identities *ids,
-          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it)
+plan_item(const struct secrets_keyset *ks, const struct secrets_rekey_opts *o,
+          struct secrets_rekey_item *it, struct age_header **hp)
 {
     const struct reg_entry *e = it->entry;
     struct age_header *h = NULL;
     struct secrets_drift dr = {0};
     struct m3_diag d;
-    bool differs;
-    long bad;
     int fd, rc;
 
     m3_diag_clear(&d);
@@ -198,8 +197,31 @@ plan_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys_
     }
     if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 || (rc = note_drift(ks, it, &dr)) != 0)
         goto out;
-    bad = bad_key(ks, e);
-    differs = h->armored != e->armor || !secrets_drift_none(&dr) || bad >= 0;
+    if (o->force || h->armored != e->armor || !secrets_drift_none(&dr) || bad_key(ks, e) >= 0) {
+        it->state = SECRETS_ITEM_PLANNED;
+        *hp = h;
+        h = NULL;
+    } else {
+        it->state = SECRETS_ITEM_UP_TO_DATE;
+    }
+out:
+    secrets_drift_clear(&dr);
+    age_header_free(h);
+    return rc;
+}
+
+/* check_item: whether a planned file may be written (recipients valid, not locked out), and
+ * whether it needs a passphrase-protected identity. ks must have been parsed. */
+static void
+check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys_identities *ids,
+           const struct secrets_rekey_opts *o, struct secrets_rekey_item *it,
+           const struct age_header *h)
+{
+    const struct reg_entry *e = it->entry;
+    struct m3_diag d;
+    long bad = bad_key(ks, e);
+
+    m3_diag_clear(&d);
     for (size_t i = 0; i < ids->n && !it->locked_first; i++) {
         const unsigned char *wire;
         size_t wl;
@@ -209,40 +231,34 @@ plan_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys_
         for (size_t j = 0; j < h->nstanzas && !it->locked_first; j++)
             it->locked_first = age_stanza_matches_key(&h->stanzas[j], wire, wl);
     }
-    it->state = (differs || o->force) ? SECRETS_ITEM_PLANNED : SECRETS_ITEM_UP_TO_DATE;
-    if (it->state == SECRETS_ITEM_PLANNED) {
-        if (e->nkeys == 0) {
-            m3_diag_set(&d, M3_EINVAL, "the registry gives it no recipients");
-            fail(it, "refusing to write", M3_EINVAL, &d);
-        } else if (bad >= 0) {
-            const struct secrets_key *k = secrets_keyset_find(ks, e->keys[bad]);
-            m3_diag_set(&d, M3_EINVAL, "%s:%u:%u: %s: %s",
-                        e->key_spans[bad].file ? e->key_spans[bad].file : "registry",
-                        e->key_spans[bad].line, e->key_spans[bad].col, e->name,
-                        k ? k->error : "not a recipient");
-            fail(it, "", M3_EINVAL, &d);
-        } else if (!o->allow_lockout && !ids_can_open(ik, ids->n, ks, e)) {
-            m3_diag_set(&d, M3_EINVAL,
-                        "none of this run's identities could open the new file "
-                        "(use --allow-lockout to write it anyway)");
-            fail(it, "refusing to write", M3_EINVAL, &d);
-        }
+    if (e->nkeys == 0) {
+        m3_diag_set(&d, M3_EINVAL, "the registry gives it no recipients");
+        fail(it, "refusing to write", M3_EINVAL, &d);
+    } else if (bad >= 0) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[bad]);
+        m3_diag_set(&d, M3_EINVAL, "%s:%u:%u: %s",
+                    e->key_spans[bad].file ? e->key_spans[bad].file : "registry",
+                    e->key_spans[bad].line, e->key_spans[bad].col,
+                    k ? k->error : "not a recipient");
+        fail(it, "", M3_EINVAL, &d);
+    } else if (!o->allow_lockout && !ids_can_open(ik, ids->n, ks, e)) {
+        m3_diag_set(&d, M3_EINVAL,
+                    "none of this run's identities could open the new file "
+                    "(use --allow-lockout to write it anyway)");
+        fail(it, "refusing to write", M3_EINVAL, &d);
     }
-    rc = 0;
-out:
-    secrets_drift_clear(&dr);
-    age_header_free(h);
-    return rc;
 }
 
 /* ---- Parallel phases ----------------------------------------------------------------- */
 
-enum phase { PHASE_DECRYPT, PHASE_ENCRYPT };
+enum phase { PHASE_PLAN, PHASE_DECRYPT, PHASE_ENCRYPT };
 
 struct pool {
     struct secrets_rekey *k;
     struct keys_identities *ids;
     const struct secrets_keyset *ks;
+    const struct secrets_rekey_opts *o;
+    struct age_header **hdrs; /* PHASE_PLAN: the headers of the files to rewrite */
     enum phase phase;
     atomic_size_t next;
     atomic_size_t done;
@@ -285,6 +301,13 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     int rc;
 
     m3_diag_clear(&d);
+    if (p->phase == PHASE_PLAN) {
+        if (plan_item(p->ks, p->o, it, &p->hdrs[it - p->k->items]) != 0) {
+            m3_diag_set(&d, M3_ENOMEM, "out of memory");
+            fail(it, "", M3_ENOMEM, &d);
+        }
+        return;
+    }
     if (p->phase == PHASE_DECRYPT) {
         if (it->state != SECRETS_ITEM_PLANNED || it->plain.p != NULL)
             return;
@@ -334,12 +357,12 @@ run_phase(struct pool *p, unsigned jobs, const struct secrets_rekey_opts *o, con
     while ((i = atomic_fetch_add(&p->next, 1)) < p->k->n) {
         work_one(p, &p->k->items[i]);
         size_t done = atomic_fetch_add(&p->done, 1) + 1;
-        if (o->progress != NULL)
+        if (o->progress != NULL && name != NULL)
             o->progress(o->progress_ctx, name, done, p->k->n);
     }
     for (unsigned j = 0; j < started; j++)
         pthread_join(th[j], NULL);
-    if (o->progress != NULL)
+    if (o->progress != NULL && name != NULL)
         o->progress(o->progress_ctx, name, p->k->n, p->k->n);
 }
 
@@ -457,7 +480,8 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
         return rc;
     rc = M3_ENOMEM;
     k->n = n ? n : r->reg->nentries;
-    if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL)
+    if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL ||
+        (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL)
         goto out;
     for (size_t i = 0; i < k->n; i++) {
         struct secrets_rekey_item *it = &k->items[i];
@@ -468,18 +492,31 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     /* Leftovers of a killed run, in every folder this run writes to. */
     if (!o->dry_run && (rc = for_each_dir(k, DIR_CLEAN, d)) != 0)
         goto out;
-    if ((rc = secrets_keyset_build(&ks, r->reg)) != 0 || (rc = build_id_keys(ids, &ik)) != 0)
+    /* What differs needs no key and no recipient: an up-to-date repository costs the
+     * headers only. */
+    if ((rc = secrets_keyset_build_light(&ks, r->reg)) != 0)
+        goto out;
+    pool.k = k;
+    pool.ids = ids;
+    pool.ks = &ks;
+    pool.o = o;
+    pool.phase = PHASE_PLAN;
+    run_phase(&pool, k->n >= 64 ? jobs : 1, o, NULL);
+    tally(k);
+    if (k->planned == 0)
+        goto done;
+    if (o->load_ids != NULL && (rc = o->load_ids(o->load_ids_ctx, ids, d)) != 0)
+        goto out;
+    secrets_keyset_parse(&ks);
+    if ((rc = build_id_keys(ids, &ik)) != 0)
         goto out;
     for (size_t i = 0; i < k->n; i++)
-        if ((rc = plan_item(&ks, ik, ids, o, &k->items[i])) != 0)
-            goto out;
+        if (k->items[i].state == SECRETS_ITEM_PLANNED)
+            check_item(&ks, ik, ids, o, &k->items[i], pool.hdrs[i]);
     tally(k);
     if (o->dry_run || k->planned == 0)
         goto done;
     /* Files that need a passphrase-protected key: here, one prompt per key, in order. */
-    pool.k = k;
-    pool.ids = ids;
-    pool.ks = &ks;
     pool.phase = PHASE_DECRYPT;
     for (size_t i = 0; i < k->n; i++)
         if (k->items[i].locked_first)
@@ -506,6 +543,9 @@ out:
         m3_diag_set(d, M3_ENOMEM, "out of memory");
     for (size_t i = 0; k->items != NULL && i < k->n; i++)
         secrets_buf_free(&k->items[i].plain);
+    for (size_t i = 0; pool.hdrs != NULL && i < k->n; i++)
+        age_header_free(pool.hdrs[i]);
+    free(pool.hdrs);
     for (size_t i = 0; ik != NULL && i < ids->n; i++)
         free(ik[i].age1);
     free(ik);

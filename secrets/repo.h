@@ -184,6 +184,12 @@ struct secrets_rekey_opts {
     bool partial;       /* write the files that could be decrypted even if others failed */
     bool allow_lockout; /* write files none of ids can open */
     unsigned jobs;      /* worker threads (0: 1) */
+    /* load_ids (may be NULL): called once, only when some file needs rewriting and before
+     * any is decrypted, to load the identities into the ids given to secrets_rekey_run: an
+     * up-to-date repository then costs no key parsing. Nonzero ends the run with that
+     * return value (d as the callback left it). */
+    int (*load_ids)(void *ctx, struct keys_identities *ids, struct m3_diag *d);
+    void *load_ids_ctx;
     /* progress (may be NULL): called from the main thread as files complete. */
     void (*progress)(void *ctx, const char *phase, size_t done, size_t total);
     void *progress_ctx;
