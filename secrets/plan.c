@@ -402,6 +402,19 @@ secrets_drift_clear(struct secrets_drift *dr)
 }
 
 bool
+secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k)
+{
+    if (k->kind == SECRETS_KEY_X25519)
+        return dr->x25519_have >= dr->x25519_want;
+    if (k->kind != SECRETS_KEY_SSH)
+        return false;
+    for (size_t i = 0; i < dr->nmissing; i++)
+        if (dr->missing[i] == k)
+            return false;
+    return true;
+}
+
+bool
 secrets_drift_none(const struct secrets_drift *dr)
 {
     return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have;

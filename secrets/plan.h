@@ -93,6 +93,11 @@ void secrets_drift_clear(struct secrets_drift *dr);
 /* secrets_drift_none: true when the file is encrypted to exactly the entry's keys. */
 bool secrets_drift_none(const struct secrets_drift *dr);
 
+/* secrets_drift_has_key: whether the file dr was computed for has a stanza for k, a key of
+ * its entry (the answer for an X25519 key: the file has as many X25519 stanzas as the entry
+ * has age1 keys), without keeping the header. */
+bool secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k);
+
 /* secrets_header_has_key: whether h has a stanza for key k. For an X25519 key this cannot
  * be known from the header: the answer is true when the file has at least as many X25519
  * stanzas as the entry e has age1 keys and e lists k. */
