@@ -1,10 +1,13 @@
 /* rekey.c: re-encrypt secrets to the registry's recipients: lazily (headers compared with
- * the registry without decrypting), all or nothing (every file decrypted before any is
- * written), atomic per file (temp + fsync + rename + fsync of the folder), and in parallel.
+ * the registry without decrypting, recipients parsed and identities loaded only when a file
+ * differs), all or nothing (every file decrypted before any is written), atomic per file
+ * (temp + fsync + rename), and in parallel.
  *
  * Crash safety: each file is replaced by rename(2), so after a kill at any moment every file
  * is its old or its new version; a killed run can leave only ".NAME.m3tmp.*" files, which
- * the next run removes before it starts. */
+ * the next run removes before it starts. Durability: each folder is synced once after its
+ * last rename and before the run reports any file rekeyed (the temp file itself is synced
+ * before its rename, so a rename made durable never names an empty file). */
 #include "libage/internal.h"
 #include "libage/ssh.h"
 #include "secrets/plan.h"
