@@ -9,8 +9,8 @@
 #include "libage/age.h"
 
 #define AGE_CT_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_SIZE) /* one sealed full chunk */
-/* Chunks per batch: 384 KiB, so two batches in flight keep peak RSS under 8 MiB. */
-#define AGE_BATCH_CHUNKS 6
+/* Chunks per batch: 256 KiB, so two batches in flight keep peak RSS under 8 MiB. */
+#define AGE_BATCH_CHUNKS 4
 #define AGE_LOOKAHEAD 64 /* bytes read past a batch to learn whether it holds the end */
 #define AGE_MAX_THREADS 16
 

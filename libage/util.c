@@ -56,13 +56,16 @@ age_init(void)
 #define POOL_DISABLED 0
 #endif
 #define POOL_MIN_SHIFT 5  /* 32-byte blocks */
-#define POOL_MAX_SHIFT 14 /* 16 KiB blocks */
+#define POOL_MAX_SHIFT 12 /* 4 KiB blocks: a small file's whole payload buffer */
 #define POOL_CLASSES (POOL_MAX_SHIFT - POOL_MIN_SHIFT + 1)
 #define POOL_MAX ((size_t)1 << POOL_MAX_SHIFT)
-#define POOL_SLAB ((size_t)64 * 1024)
+/* A slab: one page, or four blocks; sized so that an idle class costs little resident
+ * memory. */
+#define POOL_SLAB_FOR(bs) ((bs)*4 > 4096 ? (bs)*4 : (size_t)4096)
 
 struct pool_slab {
     unsigned char *base;
+    size_t len;
     unsigned cls;
 };
 
@@ -87,7 +90,7 @@ pool_class(size_t n)
 static int
 pool_new_slab(unsigned c)
 {
-    size_t bs = (size_t)1 << (POOL_MIN_SHIFT + c);
+    size_t bs = (size_t)1 << (POOL_MIN_SHIFT + c), len = POOL_SLAB_FOR(bs);
     unsigned char *base;
 
     if (pool.nslabs == pool.cap) {
@@ -98,15 +101,16 @@ pool_new_slab(unsigned c)
         pool.slabs = ns;
         pool.cap = ncap;
     }
-    if ((base = sodium_malloc(POOL_SLAB)) == NULL)
+    if ((base = sodium_malloc(len)) == NULL)
         return -1;
-    sodium_memzero(base, POOL_SLAB);
-    for (size_t off = POOL_SLAB; off >= bs; off -= bs) {
+    sodium_memzero(base, len);
+    for (size_t off = len; off >= bs; off -= bs) {
         void **blk = (void **)(base + off - bs);
         *blk = pool.free_list[c];
         pool.free_list[c] = blk;
     }
     pool.slabs[pool.nslabs].base = base;
+    pool.slabs[pool.nslabs].len = len;
     pool.slabs[pool.nslabs].cls = c;
     pool.nslabs++;
     return 0;
@@ -119,7 +123,7 @@ pool_find(const void *p)
     const unsigned char *q = p;
 
     for (size_t i = 0; i < pool.nslabs; i++)
-        if (q >= pool.slabs[i].base && q < pool.slabs[i].base + POOL_SLAB)
+        if (q >= pool.slabs[i].base && q < pool.slabs[i].base + pool.slabs[i].len)
             return &pool.slabs[i];
     return NULL;
 }
