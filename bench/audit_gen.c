@@ -1,7 +1,8 @@
-/* audit_gen.c: writes N age files secrets/sNNNN.age (for bench_audit.sh), each a fresh
- * random 150-byte plaintext encrypted with libage to every recipient of a recipients file,
- * in one process: the repository is made by m3age's own code without paying a process
- * start per file. Usage: audit_gen RECIPIENTS_FILE N OUT_DIR */
+/* audit_gen.c: writes N age files OUT_DIR/sNNNN.age (for bench_audit.sh and
+ * bench_rekey.sh), each a fresh random plaintext of BYTES bytes (default 150) encrypted with
+ * libage to every recipient of a recipients file, in one process: the repository is made by
+ * m3age's own code without paying a process start per file.
+ * Usage: audit_gen RECIPIENTS_FILE N OUT_DIR [BYTES] */
 #include "keys/keys.h"
 #include "libage/age.h"
 
@@ -23,11 +24,12 @@ main(int argc, char **argv)
     struct keys_recipients rs = {0};
     struct m3_diag d = {0};
     struct age_encrypt_opts opts = {.armor = false, .threads = 1};
-    unsigned char pt[150];
-    long n;
+    unsigned char pt[4096];
+    long n, bytes = argc > 4 ? strtol(argv[4], NULL, 10) : 150;
 
-    if (argc != 4 || (n = strtol(argv[2], NULL, 10)) <= 0) {
-        fprintf(stderr, "usage: audit_gen RECIPIENTS_FILE N OUT_DIR\n");
+    if (argc < 4 || argc > 5 || (n = strtol(argv[2], NULL, 10)) <= 0 || bytes < 0 ||
+        bytes > (long)sizeof(pt)) {
+        fprintf(stderr, "usage: audit_gen RECIPIENTS_FILE N OUT_DIR [BYTES (at most 4096)]\n");
         return 2;
     }
     if (age_init() != 0 || keys_recipients_load_file(&rs, argv[1], &d) != 0) {
@@ -43,9 +45,10 @@ main(int argc, char **argv)
             perror(path);
             return 2;
         }
-        randombytes_buf(pt, sizeof(pt));
+        randombytes_buf(pt, (size_t)bytes);
         if (age_encryptor_new(&e, rs.v, rs.n, &opts, fd_write, &fd, &d) != 0 ||
-            age_encryptor_write(e, pt, sizeof(pt), &d) != 0 || age_encryptor_finish(e, &d) != 0) {
+            age_encryptor_write(e, pt, (size_t)bytes, &d) != 0 ||
+            age_encryptor_finish(e, &d) != 0) {
             fprintf(stderr, "audit_gen: %s: %s\n", path, d.msg);
             return 2;
         }

@@ -1,34 +1,75 @@
 #!/bin/bash
 # bench_rekey.sh: m3age rekey on 500 secrets of 200 bytes, each to 8 ssh-ed25519 recipients,
-# against the agenix loop (two nix-instantiate calls, age -d, age -e, mv per file) and a
-# plain `age -d | age -e && mv` loop, measured in the same run on the same files, and
-# against the floor (X25519 operations + fsync of file and folder) computed here.
-# BENCH_QUICK=1: 100 secrets. The peers run on a sample of files, extrapolated (said so).
+# against, in the same run and on the same files:
+#   - the agenix loop: per file two nix-instantiate calls (keys, armor), age -d to a temp
+#     file, age -e, mv;
+#   - a plain `age -d | age -e && mv` loop;
+#   - the floor: the X25519 operations the format needs (unwrap 2, wrap 3 per recipient) plus
+#     an fsync of a small file and one of its folder, per file, measured here by
+#     build/bench/rekey_floor on one core (X25519 as CPU time, fsync as wall time) and
+#     divided by the number of cores;
+# and a lazy rekey of the up-to-date repository (target <= 50 ms).
+# The peers are timed on a sample of the files (they take seconds per hundred files) and
+# given per file. Wall and CPU (user + sys, children included) are both shown: on a shared
+# machine wall time is inflated by others' work, CPU time much less.
+# BENCH_QUICK=1: 100 secrets and smaller samples.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${BUILD:=$here/../build}"
 M3AGE=$BUILD/m3age
 N=500
-[ "${BENCH_QUICK:-0}" = 1 ] && N=100
 SAMPLE_AGENIX=${SAMPLE_AGENIX:-20}
 SAMPLE_AGE=${SAMPLE_AGE:-50}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    N=100
+    SAMPLE_AGENIX=${SAMPLE_AGENIX_QUICK:-5}
+    SAMPLE_AGE=${SAMPLE_AGE_QUICK:-15}
+fi
 RCPTS=8
+BYTES=200
 
 for t in age ssh-keygen; do
     command -v $t >/dev/null || { echo "bench_rekey: $t not installed, skipped"; exit 0; }
 done
-work=$(mktemp -d "${TMPDIR:-/tmp}/m3bench.XXXXXX")
-trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+work=$(mktemp -d "${TMPDIR:-/tmp}/m3bench-rekey.XXXXXX")
+trap '[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
 cd "$work"
 mkdir -p home/.ssh secrets keys
 export HOME=$work/home
 unset RULES
+cores=$(nproc)
 
-ms() { echo $(($(date +%s%N) / 1000)); } # microseconds
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+# tm PREFIX CMD...: runs CMD (output discarded) and sets PREFIX_w and PREFIX_c to its wall and
+# CPU (user + sys of it and its children) time in milliseconds.
+tm() {
+    local p=$1 t TIMEFORMAT='%R %U %S'
+    shift
+    t=$({ time "$@" >/dev/null 2>&1; } 2>&1) || { echo "bench_rekey: '$*' failed"; exit 1; }
+    read -r "${p}_w" "${p}_c" < <(awk -v t="$t" 'BEGIN { split(t, f, " ");
+        printf "%.3f %.3f\n", f[1] * 1000, (f[2] + f[3]) * 1000 }')
+}
+# best PREFIX RUNS CMD...: tm, keeping the run with the least wall time.
+best() {
+    local p=$1 runs=$2 i bw="" bc=""
+    shift 2
+    for i in $(seq "$runs"); do
+        tm _b "$@"
+        if [ -z "$bw" ] || awk -v a="$_b_w" -v b="$bw" 'BEGIN { exit !(a < b) }'; then
+            bw=$_b_w
+            bc=$_b_c
+        fi
+    done
+    printf -v "${p}_w" %s "$bw"
+    printf -v "${p}_c" %s "$bc"
+}
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+    ok = (op == ">=") ? v >= t : v <= t; print ok ? "ok" : "MISSED" }'; }
 
+# The repository: the user's key and 7 host keys, every secret to all 8.
 ssh-keygen -q -t ed25519 -N '' -C user -f home/.ssh/id_ed25519
 for i in $(seq 2 $RCPTS); do ssh-keygen -q -t ed25519 -N '' -C "host$i" -f "keys/host$i"; done
+cut -d' ' -f1,2 home/.ssh/id_ed25519.pub keys/host*.pub >keys/all
 {
     echo "let"
     echo "  user = \"$(cut -d' ' -f1,2 home/.ssh/id_ed25519.pub)\";"
@@ -39,75 +80,93 @@ for i in $(seq 2 $RCPTS); do ssh-keygen -q -t ed25519 -N '' -C "host$i" -f "keys
     for i in $(seq 1 $N); do printf '  "secrets/s%04d.age".publicKeys = all;\n' "$i"; done
     echo "}"
 } >secrets.nix
-user=$(cat home/.ssh/id_ed25519.pub)
-head -c 150 /dev/urandom | base64 -w0 | head -c 200 >plain200
-for i in $(seq 1 $N); do "$M3AGE" encrypt -r "$user" -o "$(printf secrets/s%04d.age "$i")" plain200; done
-"$M3AGE" rekey >/dev/null # now every file has its 8 recipients
-cores=$(nproc)
+if [ -x "$BUILD/bench/audit_gen" ]; then
+    "$BUILD/bench/audit_gen" keys/all "$N" secrets "$BYTES"
+else
+    head -c $((BYTES * 3 / 4)) /dev/urandom | base64 -w0 | head -c "$BYTES" >plain
+    for i in $(seq 1 $N); do
+        "$M3AGE" encrypt -R keys/all -o "$(printf secrets/s%04d.age "$i")" plain
+    done
+fi
+"$M3AGE" rekey | grep -q "^0 rekeyed, $N already up to date" ||
+    { echo "bench_rekey: the generated repository is not up to date"; exit 1; }
 
-# m3age rekey --force: best of 3.
-best=0
-for r in 1 2 3; do
-    t0=$(ms)
-    "$M3AGE" rekey --force >/dev/null
-    t=$(($(ms) - t0))
-    { [ "$best" -eq 0 ] || [ "$t" -lt "$best" ]; } && best=$t
-done
-m3_per=$(awk -v t="$best" -v n="$N" 'BEGIN { printf "%.3f", t / 1000 / n }')
+# m3age rekey --force, best of 3.
+best m3 3 "$M3AGE" rekey --force
+"$M3AGE" rekey --force | grep -q "^$N rekeyed" || { echo "bench_rekey: rekey --force failed"; exit 1; }
+m3_pw=$(calc "$m3_w / $N" 3)
+m3_pc=$(calc "$m3_c / $N" 3)
 
-# The agenix loop on a sample.
-ids=""
-rs=""
-for k in home/.ssh/id_ed25519.pub keys/host*.pub; do rs="$rs -r '$(cut -d' ' -f1,2 "$k")'"; done
+# The agenix loop, on the first SAMPLE_AGENIX files.
+rs=()
+while read -r k; do rs+=(-r "$k"); done <keys/all
 nixi() { NIX_PATH= NIX_REMOTE= nix-instantiate --store dummy:// --readonly-mode --eval --strict --json "$@"; }
-agenix_per=""
-if command -v nix-instantiate >/dev/null; then
-    t0=$(ms)
+agenix_loop() {
+    local i f keys armor tmp
     for i in $(seq 1 "$SAMPLE_AGENIX"); do
         f=$(printf secrets/s%04d.age "$i")
-        keys=$(nixi -E "(let rules = import ./secrets.nix; in builtins.concatStringsSep \" \" (map (x: \"-r '\${x}'\") rules.\"$f\".publicKeys))" 2>/dev/null)
-        armor=$(nixi -E "(let rules = import ./secrets.nix; in (builtins.hasAttr \"armor\" rules.\"$f\" && rules.\"$f\".armor))" 2>/dev/null)
-        [ -n "$keys" ] && [ -n "$armor" ] || { echo "bench_rekey: nix-instantiate failed"; exit 1; }
+        keys=$(nixi -E "(let rules = import ./secrets.nix; in builtins.concatStringsSep \" \" (map (x: \"-r '\${x}'\") rules.\"$f\".publicKeys))" | sed 's/^"//; s/"$//')
+        armor=$(nixi -E "(let rules = import ./secrets.nix; in (builtins.hasAttr \"armor\" rules.\"$f\" && rules.\"$f\".armor))")
+        [ -n "$keys" ] && [ -n "$armor" ] || return 1
         tmp=$(mktemp -d)
-        age -d -i home/.ssh/id_ed25519 -o "$tmp/plain" "$f"
-        eval "age $rs -o '$f.new' '$tmp/plain'"
-        mv -f "$f.new" "$f"
+        age -d -i home/.ssh/id_ed25519 -o "$tmp/plain" "$f" || return 1
+        eval "age $keys -o '$tmp/new' '$tmp/plain'" || return 1
+        mv -f "$tmp/new" "$f"
         rm -rf "$tmp"
     done
-    agenix_per=$(awk -v t="$(($(ms) - t0))" -v n="$SAMPLE_AGENIX" 'BEGIN { printf "%.3f", t / 1000 / n }')
+}
+agenix_pw=""
+if command -v nix-instantiate >/dev/null; then
+    tm ag agenix_loop
+    agenix_pw=$(calc "$ag_w / $SAMPLE_AGENIX" 3)
+    agenix_pc=$(calc "$ag_c / $SAMPLE_AGENIX" 3)
 fi
 
-# A plain age loop on a sample.
-t0=$(ms)
-for i in $(seq 1 "$SAMPLE_AGE"); do
-    f=$(printf secrets/s%04d.age "$i")
-    eval "age -d -i home/.ssh/id_ed25519 '$f' | age $rs -o '$f.new' && mv '$f.new' '$f'"
-done
-age_per=$(awk -v t="$(($(ms) - t0))" -v n="$SAMPLE_AGE" 'BEGIN { printf "%.3f", t / 1000 / n }')
+# The plain age loop, on the first SAMPLE_AGE files.
+age_loop() {
+    local i f
+    for i in $(seq 1 "$SAMPLE_AGE"); do
+        f=$(printf secrets/s%04d.age "$i")
+        age -d -i home/.ssh/id_ed25519 "$f" | age "${rs[@]}" -o "$f.new" && mv "$f.new" "$f" ||
+            return 1
+    done
+}
+tm al age_loop
+age_pw=$(calc "$al_w / $SAMPLE_AGE" 3)
+age_pc=$(calc "$al_c / $SAMPLE_AGE" 3)
 
-read -r floor1 xms fms < <("$BUILD/bench/rekey_floor" "$RCPTS" 200 "$work/secrets" 200)
-floor_per=$(awk -v f="$floor1" -v c="$cores" 'BEGIN { printf "%.3f", f / c }')
+# The floor.
+read -r floor1 floor_x floor_f < <("$BUILD/bench/rekey_floor" "$RCPTS" "$BYTES" "$work/secrets" 200)
+floor_n=$(calc "$floor1 / $cores" 3)
 
-# Lazy rekey of the up-to-date repository: best of 5.
-"$M3AGE" rekey >/dev/null
-lazy=0
-for r in 1 2 3 4 5; do
-    t0=$(ms)
-    "$M3AGE" rekey >/dev/null
-    t=$(($(ms) - t0))
-    { [ "$lazy" -eq 0 ] || [ "$t" -lt "$lazy" ]; } && lazy=$t
-done
+# Lazy rekey of the up-to-date repository (the loops above kept the 8 recipients), best of 5.
+"$M3AGE" rekey | grep -q "^0 rekeyed, $N already up to date" ||
+    { echo "bench_rekey: the repository is not up to date after the loops"; exit 1; }
+best lazy 5 "$M3AGE" rekey
 
-echo "repository: $N secrets of 200 bytes, $RCPTS ssh-ed25519 recipients each; $cores cores"
-echo "m3age rekey --force: $(awk -v t="$best" 'BEGIN { printf "%.0f", t / 1000 }') ms total, $m3_per ms per file (best of 3)"
-if [ -n "$agenix_per" ]; then
-    echo "agenix loop: $agenix_per ms per file (timed on $SAMPLE_AGENIX files, extrapolated: $(awk -v p="$agenix_per" -v n="$N" 'BEGIN { printf "%.1f", p * n / 1000 }') s for $N)"
-    echo "  ratio $(ratio "$agenix_per" "$m3_per")x (target >= 60x)"
+echo "repository: $N secrets of $BYTES bytes, $RCPTS ssh-ed25519 recipients each; $cores cores"
+echo "m3age rekey --force: $(calc "$m3_w" 0) ms wall, $(calc "$m3_c" 0) ms cpu" \
+    "($m3_pw ms wall, $m3_pc ms cpu per file; best of 3)"
+if [ -n "$agenix_pw" ]; then
+    r=$(calc "$agenix_pw / $m3_pw" 1)
+    echo "agenix loop: $agenix_pw ms wall, $agenix_pc ms cpu per file (timed on $SAMPLE_AGENIX files)"
+    echo "  m3age is ${r}x faster (wall; cpu: $(calc "$agenix_pc / $m3_pc" 1)x)" \
+        "(target >= 60x: $(verdict "$r" ">=" 60))"
 else
     echo "agenix loop: nix-instantiate not installed, not measured"
 fi
-echo "plain age loop: $age_per ms per file (timed on $SAMPLE_AGE files, extrapolated: $(awk -v p="$age_per" -v n="$N" 'BEGIN { printf "%.1f", p * n / 1000 }') s for $N)"
-echo "  ratio $(ratio "$age_per" "$m3_per")x (target >= 8x)"
-echo "floor: $floor1 ms per file on one core ($xms ms of X25519, $fms ms of fsync of file and folder), $floor_per ms per file on $cores cores"
-echo "  m3age / floor: $(ratio "$m3_per" "$floor_per")x (target <= 1.5x)"
-echo "lazy rekey of the up-to-date repository: $(awk -v t="$lazy" 'BEGIN { printf "%.1f", t / 1000 }') ms (best of 5; target <= 50 ms)"
+r=$(calc "$age_pw / $m3_pw" 1)
+echo "plain age loop: $age_pw ms wall, $age_pc ms cpu per file (timed on $SAMPLE_AGE files)"
+echo "  m3age is ${r}x faster (wall; cpu: $(calc "$age_pc / $m3_pc" 1)x) (target >= 8x: $(verdict "$r" ">=" 8))"
+r=$(calc "$m3_pw / $floor_n" 2)
+echo "floor: $floor1 ms per file on one core ($floor_x ms of X25519, $floor_f ms of fsync of" \
+    "file and folder), $floor_n ms per file on $cores cores"
+echo "  m3age / floor: ${r}x (wall per file / floor on $cores cores; m3age's cpu per file" \
+    "/ the X25519 part: $(calc "$m3_pc / $floor_x" 2)x) (target <= 1.5x: $(verdict "$r" "<=" 1.5))"
+echo "lazy rekey of the up-to-date repository: $(calc "$lazy_w" 1) ms wall, $(calc "$lazy_c" 1)" \
+    "ms cpu (best of 5) (target <= 50 ms: $(verdict "$lazy_w" "<=" 50))"
+read -r l1 _ </proc/loadavg
+if awk -v l="$l1" -v c="$cores" 'BEGIN { exit !(l > c / 2) }'; then
+    echo "note: load average $l1 on $cores cores: other work inflates the wall figures; the" \
+        "cpu ones are the reliable ones"
+fi

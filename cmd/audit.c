@@ -196,6 +196,7 @@ cmd_audit(int argc, char **argv)
     o.ids = ids.v;
     o.nids = ids.n;
     o.identity_files = idfiles;
+    o.jobs = m3_threads();
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
         m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
         rc = M3_EXIT_USAGE;

@@ -40,6 +40,33 @@ progress(void *ctx, const char *phase, size_t done, size_t total)
         fprintf(stderr, "\r\033[K");
 }
 
+/* Identities are loaded only when some file needs rewriting (secrets_rekey_opts.load_ids). */
+struct id_loader {
+    const struct m3_list *files;
+    bool dry_run;
+    bool reported; /* the error was printed here */
+};
+
+static int
+load_ids(void *ctx, struct keys_identities *ids, struct m3_diag *d)
+{
+    struct id_loader *l = ctx;
+    size_t loaded = 0;
+
+    (void)d;
+    if (m3_repo_identities(l->files, ids, &loaded) != 0) {
+        l->reported = true;
+        return M3_EIO;
+    }
+    if (loaded == 0 && !l->dry_run) {
+        m3_error("no identity to decrypt the secrets with");
+        m3_hint("use -i IDENTITY, or add an ssh key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
+        l->reported = true;
+        return M3_ENOMATCH;
+    }
+    return 0;
+}
+
 static void
 print_plan(const struct secrets_rekey *k)
 {
@@ -85,7 +112,8 @@ cmd_rekey(int argc, char **argv)
     struct secrets_repo *repo = NULL;
     struct secrets_rekey *k = NULL;
     const struct reg_entry **es = NULL;
-    size_t nes = 0, loaded = 0;
+    struct id_loader loader = {0};
+    size_t nes = 0;
     struct m3_diag d;
     const char *rules = NULL;
     int c, rc = M3_EXIT_USAGE, r;
@@ -173,20 +201,18 @@ cmd_rekey(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    if (m3_repo_identities(&idfiles, &ids, &loaded) != 0)
-        goto out;
-    if (loaded == 0 && !o.dry_run) {
-        m3_error("no identity to decrypt the secrets with");
-        m3_hint("use -i IDENTITY, or add an ssh key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
-        goto out;
-    }
+    loader.files = &idfiles;
+    loader.dry_run = o.dry_run;
+    o.load_ids = load_ids;
+    o.load_ids_ctx = &loader;
     if (isatty(2) && !o.dry_run) {
         o.progress = progress;
     }
     m3_diag_clear(&d);
     r = secrets_rekey_run(repo, es, nes, &ids, &o, &k, &d);
     if (r != 0 && r != M3_EPAYLOAD) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(r));
+        if (!loader.reported)
+            m3_error("%s", d.msg[0] ? d.msg : m3_strerror(r));
         goto out;
     }
     if (k->temps_cleaned > 0)

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,13 +52,13 @@ struct ctx {
     struct reg_registry *reg;
     struct reg_hosts *hosts;
     struct secrets_keyset ks;
-    char *regdir;    /* folder of the registry (entry names are relative to it) */
-    char *root;      /* repository root */
-    const char *rel; /* regdir relative to root ("" when the same) */
-    bool *selected;  /* per registry entry: examined */
-    bool *used;      /* per registry entry: some host uses it */
-    bool *parsed;    /* per registry entry: the header was read */
-    struct age_header **headers;
+    char *regdir;                 /* folder of the registry (entry names are relative to it) */
+    char *root;                   /* repository root */
+    const char *rel;              /* regdir relative to root ("" when the same) */
+    bool *selected;               /* per registry entry: examined */
+    bool *used;                   /* per registry entry: some host uses it */
+    bool *parsed;                 /* per registry entry: the header was read */
+    struct secrets_drift *drifts; /* per parsed entry: its drift (headers are not kept) */
     int rc;
 };
 
@@ -283,9 +285,11 @@ out:
     age_decryptor_free(dec);
 }
 
+/* drift: the recipient findings of entry ei, whose drift is kept for audit_host. */
 static void
-drift(struct ctx *c, const struct reg_entry *e, const struct age_header *h)
+drift(struct ctx *c, size_t ei, const struct age_header *h)
 {
+    const struct reg_entry *e = &c->reg->entries[ei];
     struct secrets_drift dr;
 
     if (secrets_drift_compute(&c->ks, e, h, &dr) != 0) {
@@ -306,7 +310,8 @@ drift(struct ctx *c, const struct reg_entry *e, const struct age_header *h)
             "%zu X25519 recipient%s in the file, %zu age1 key%s in its registry entry",
             dr.x25519_have, dr.x25519_have == 1 ? "" : "s", dr.x25519_want,
             dr.x25519_want == 1 ? "" : "s");
-    secrets_drift_clear(&dr);
+    c->drifts[ei] = dr;
+    c->parsed[ei] = true;
 }
 
 static void
@@ -340,12 +345,9 @@ audit_entry(struct ctx *c, size_t i)
         add(c, "M3A003", e->name, 0, NULL, "%s", d.msg[0] ? d.msg : m3_strerror(rc));
         goto out;
     }
-    drift(c, e, h);
+    drift(c, i, h);
     if (c->o->nids > 0)
         verify_payload(c, e->name, buf, len);
-    c->headers[i] = h;
-    c->parsed[i] = true;
-    h = NULL;
 out:
     age_header_free(h);
     free(buf);
@@ -364,6 +366,114 @@ key_label(const char *text, char *buf, size_t cap)
     else
         snprintf(buf, cap, "%.*s", (int)strcspn(text, " \n"), text);
     hostkey_clear(&k);
+}
+
+/* The files are read, parsed and verified on o->jobs threads, each entry's findings in a
+ * list of its own, merged in registry order: the report is the same as with one thread. */
+struct entry_pool {
+    struct ctx *c;
+    struct secrets_audit *found; /* per entry */
+    int *rc;                     /* per entry */
+    atomic_size_t next;
+};
+
+static void *
+entry_worker(void *arg)
+{
+    struct entry_pool *p = arg;
+    size_t i;
+
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->c->reg->nentries) {
+        struct ctx local = *p->c;
+        if (!p->c->selected[i])
+            continue;
+        local.a = &p->found[i];
+        local.rc = 0;
+        audit_entry(&local, i);
+        p->rc[i] = local.rc;
+    }
+    return NULL;
+}
+
+/* merge: moves the findings of f to the end of a. */
+static int
+merge(struct secrets_audit *a, struct secrets_audit *f)
+{
+    if (a->n + f->n > a->cap) {
+        size_t cap = a->cap ? a->cap : 32;
+        void *v;
+        while (cap < a->n + f->n)
+            cap *= 2;
+        if ((v = realloc(a->v, cap * sizeof(*a->v))) == NULL)
+            return M3_ENOMEM;
+        a->v = v;
+        a->cap = cap;
+    }
+    if (f->n > 0)
+        memcpy(a->v + a->n, f->v, f->n * sizeof(*f->v));
+    a->n += f->n;
+    a->nerrors += f->nerrors;
+    a->nwarnings += f->nwarnings;
+    a->ninfos += f->ninfos;
+    f->n = 0;
+    return 0;
+}
+
+static bool
+ids_locked(const struct secrets_audit_opts *o)
+{
+    for (size_t i = 0; i < o->nids; i++)
+        if (keys_identity_is_locked(o->ids[i]))
+            return true;
+    return false;
+}
+
+static void
+audit_entries(struct ctx *c)
+{
+    size_t ne = c->reg->nentries;
+    struct entry_pool p = {.c = c};
+    pthread_t th[64];
+    unsigned jobs = c->o->jobs, started = 0;
+
+    /* a passphrase-protected identity unlocks on first use: one prompt, so one thread */
+    if (jobs > 64)
+        jobs = 64;
+    if (jobs < 2 || ne < 64 || ids_locked(c->o)) {
+        for (size_t i = 0; i < ne && c->rc == 0; i++)
+            if (c->selected[i])
+                audit_entry(c, i);
+        return;
+    }
+    p.found = calloc(ne, sizeof(*p.found));
+    p.rc = calloc(ne, sizeof(*p.rc));
+    if (p.found == NULL || p.rc == NULL) {
+        c->rc = M3_ENOMEM;
+        goto out;
+    }
+    for (unsigned j = 1; j < jobs; j++)
+        if (pthread_create(&th[started], NULL, entry_worker, &p) == 0)
+            started++;
+    entry_worker(&p);
+    for (unsigned j = 0; j < started; j++)
+        pthread_join(th[j], NULL);
+    for (size_t i = 0; i < ne; i++) {
+        if (c->rc == 0 && p.rc[i] != 0)
+            c->rc = p.rc[i];
+        if (c->rc == 0 && merge(c->a, &p.found[i]) != 0)
+            c->rc = M3_ENOMEM;
+    }
+out:
+    for (size_t i = 0; p.found != NULL && i < ne; i++) {
+        for (size_t j = 0; j < p.found[i].n; j++) {
+            free(p.found[i].v[j].file);
+            free(p.found[i].v[j].host);
+            free(p.found[i].v[j].message);
+        }
+        free(p.found[i].v);
+    }
+    free(p.found);
+    free(p.rc);
 }
 
 static void
@@ -454,7 +564,7 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
                 "host %s uses it (age.secrets.%s in %s:%u) but its registry entry does not "
                 "list %s: activation would fail",
                 h->name, s->secret, s->span.file, s->span.line, h->name);
-        else if (c->parsed[ei] && !secrets_header_has_key(c->headers[ei], k, e))
+        else if (c->parsed[ei] && !secrets_drift_has_key(&c->drifts[ei], k))
             add(c, "M3A009", e->name, 0, h->name,
                 "host %s uses it but the file is not encrypted to its key: activation would "
                 "fail (run 'm3age rekey %s')",
@@ -629,8 +739,8 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     c.selected = calloc(ne + 1, sizeof(bool));
     c.used = calloc(ne + 1, sizeof(bool));
     c.parsed = calloc(ne + 1, sizeof(bool));
-    c.headers = calloc(ne + 1, sizeof(*c.headers));
-    if (c.selected == NULL || c.used == NULL || c.parsed == NULL || c.headers == NULL ||
+    c.drifts = calloc(ne + 1, sizeof(*c.drifts));
+    if (c.selected == NULL || c.used == NULL || c.parsed == NULL || c.drifts == NULL ||
         secrets_keyset_build(&c.ks, c.reg) != 0) {
         rc = M3_ENOMEM;
         goto out;
@@ -668,11 +778,9 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
         }
     }
     registry_keys(&c);
-    for (size_t i = 0; i < ne && c.rc == 0; i++)
-        if (c.selected[i]) {
-            c.a->nsecrets++;
-            audit_entry(&c, i);
-        }
+    for (size_t i = 0; i < ne; i++)
+        c.a->nsecrets += c.selected[i];
+    audit_entries(&c);
     if (c.hosts != NULL && c.hosts->nhosts > 0 &&
         (c.a->hosts = calloc(c.hosts->nhosts, sizeof(*c.a->hosts))) == NULL)
         c.rc = M3_ENOMEM;
@@ -707,9 +815,9 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     if (rc == 0 && c.a->n > 1)
         qsort(c.a->v, c.a->n, sizeof(*c.a->v), finding_cmp);
 out:
-    for (size_t i = 0; c.headers && i < ne; i++)
-        age_header_free(c.headers[i]);
-    free(c.headers);
+    for (size_t i = 0; c.drifts && i < ne; i++)
+        secrets_drift_clear(&c.drifts[i]);
+    free(c.drifts);
     free(c.selected);
     free(c.used);
     free(c.parsed);

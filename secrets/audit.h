@@ -51,6 +51,8 @@ struct secrets_audit_opts {
     const char *host_key_source;
     /* check without a key: compare with hosts/HOST/ssh_host_ed25519_key.pub when present */
     bool host_key_from_repo;
+    /* threads reading and verifying the files (0 or 1: this thread only) */
+    unsigned jobs;
 };
 
 struct secrets_audit {

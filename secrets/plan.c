@@ -1,8 +1,10 @@
 /* plan.c: recipient drift between registry entries and file headers (see plan.h). */
 #include "secrets/plan.h"
 #include "keys/keys.h"
+#include "keys/openssh.h"
 #include "libage/ssh.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,12 @@ hash_str(const char *s)
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211u;
     return h;
+}
+
+static size_t
+hash_ptr(const void *p)
+{
+    return (size_t)(((uintptr_t)p >> 3) * 0x9e3779b97f4a7c15u);
 }
 
 static unsigned
@@ -39,11 +47,26 @@ rsa_bits(const unsigned char *wire, size_t len)
 }
 
 static void
-parse_key(struct secrets_key *k)
+set_ssh(struct secrets_key *k, unsigned char *wire, size_t len)
+{
+    k->wire = wire;
+    k->wire_len = len;
+    k->kind = SECRETS_KEY_SSH;
+    age_ssh_tag_string(wire, len, k->tag);
+    if (age_ssh_wire_type(wire, len, k->ssh_type, sizeof(k->ssh_type)) != 0)
+        k->ssh_type[0] = '\0';
+    if (strcmp(k->ssh_type, "ssh-rsa") == 0)
+        k->rsa_bits = rsa_bits(wire, len);
+}
+
+/* parse_full: builds the recipient (for an Ed25519 key, its conversion to X25519). */
+static void
+parse_full(struct secrets_key *k)
 {
     struct age_recipient *r = NULL;
     struct m3_diag d = {0};
     const unsigned char *wire;
+    unsigned char *copy;
     size_t len;
 
     if (keys_recipient_parse(&r, k->text, &d) != 0) {
@@ -51,19 +74,41 @@ parse_key(struct secrets_key *k)
         snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : "not a recipient");
         return;
     }
-    if (age_recipient_ssh_wire(r, &wire, &len) == 0 && (k->wire = malloc(len)) != NULL) {
-        memcpy(k->wire, wire, len);
-        k->wire_len = len;
-        k->kind = SECRETS_KEY_SSH;
-        age_ssh_tag_string(wire, len, k->tag);
-        if (age_ssh_wire_type(wire, len, k->ssh_type, sizeof(k->ssh_type)) != 0)
-            k->ssh_type[0] = '\0';
-        if (strcmp(k->ssh_type, "ssh-rsa") == 0)
-            k->rsa_bits = rsa_bits(wire, len);
-    } else {
+    k->rcpt = r;
+    if (k->kind != SECRETS_KEY_INVALID)
+        return; /* parse_light already set what the drift needs */
+    if (age_recipient_ssh_wire(r, &wire, &len) != 0) {
         k->kind = SECRETS_KEY_X25519;
+    } else if ((copy = malloc(len)) != NULL) {
+        memcpy(copy, wire, len);
+        set_ssh(k, copy, len);
+    } else {
+        k->kind = SECRETS_KEY_INVALID;
+        snprintf(k->error, sizeof(k->error), "out of memory");
+        age_recipient_free(r);
+        k->rcpt = NULL;
     }
-    age_recipient_free(r);
+}
+
+/* parse_light: only what the drift needs (kind, wire key, tag). Building the recipient of an
+ * Ed25519 key converts its point to X25519, which costs more than comparing a header. Keys
+ * that are neither age1 nor an ssh-ed25519/ssh-rsa line get the full parse (and its error). */
+static void
+parse_light(struct secrets_key *k)
+{
+    unsigned char *wire = NULL;
+    size_t len;
+
+    if (strncmp(k->text, "age1", 4) == 0) {
+        k->kind = SECRETS_KEY_X25519;
+        return;
+    }
+    if ((strncmp(k->text, "ssh-ed25519 ", 12) != 0 && strncmp(k->text, "ssh-rsa ", 8) != 0) ||
+        keys_ssh_public_parse(k->text, &wire, &len, NULL) != 0) {
+        parse_full(k);
+        return;
+    }
+    set_ssh(k, wire, len);
 }
 
 static struct secrets_key *
@@ -82,6 +127,13 @@ find_mut(const struct secrets_keyset *ks, const char *text)
 const struct secrets_key *
 secrets_keyset_find(const struct secrets_keyset *ks, const char *text)
 {
+    size_t mask = ks->nslots - 1;
+
+    if (ks->nslots == 0)
+        return NULL;
+    for (size_t i = hash_ptr(text) & mask; ks->pslots[i].p != NULL; i = (i + 1) & mask)
+        if (ks->pslots[i].p == text)
+            return ks->pslots[i].key;
     return find_mut(ks, text);
 }
 
@@ -95,23 +147,34 @@ secrets_keyset_named(const struct secrets_keyset *ks, const char *name)
     return NULL;
 }
 
-/* add: the key for text, created when new. The table is sized up front (no rehash). */
+/* add: the key for text, created when new; the string's address is remembered too (the
+ * registry shares one copy of a key among the entries that list it). The tables are sized up
+ * front (no rehash). */
 static struct secrets_key *
-add(struct secrets_keyset *ks, const char *text)
+add(struct secrets_keyset *ks, const char *text, bool light)
 {
-    struct secrets_key *k = find_mut(ks, text);
-    size_t i;
+    size_t i, mask = ks->nslots - 1;
+    struct secrets_key *k;
 
-    if (k != NULL)
-        return k;
-    k = &ks->v[ks->n];
-    memset(k, 0, sizeof(*k));
-    if ((k->text = strdup(text)) == NULL)
-        return NULL;
-    for (i = hash_str(text) & (ks->nslots - 1); ks->slots[i] != 0; i = (i + 1) & (ks->nslots - 1))
-        ;
-    ks->slots[i] = ++ks->n;
-    parse_key(k);
+    for (i = hash_ptr(text) & mask; ks->pslots[i].p != NULL; i = (i + 1) & mask)
+        if (ks->pslots[i].p == text)
+            return ks->pslots[i].key;
+    if ((k = find_mut(ks, text)) == NULL) {
+        size_t j;
+        k = &ks->v[ks->n];
+        memset(k, 0, sizeof(*k));
+        if ((k->text = strdup(text)) == NULL)
+            return NULL;
+        for (j = hash_str(text) & mask; ks->slots[j] != 0; j = (j + 1) & mask)
+            ;
+        ks->slots[j] = ++ks->n;
+        if (light)
+            parse_light(k);
+        else
+            parse_full(k);
+    }
+    ks->pslots[i].p = text;
+    ks->pslots[i].key = k;
     return k;
 }
 
@@ -140,8 +203,8 @@ short_form(const char *text)
     return strdup(buf);
 }
 
-int
-secrets_keyset_build(struct secrets_keyset *ks, const struct reg_registry *r)
+static int
+build(struct secrets_keyset *ks, const struct reg_registry *r, bool light)
 {
     size_t total = 0;
 
@@ -153,20 +216,21 @@ secrets_keyset_build(struct secrets_keyset *ks, const struct reg_registry *r)
     for (ks->nslots = 16; ks->nslots < 2 * total + 1; ks->nslots *= 2)
         ;
     ks->slots = calloc(ks->nslots, sizeof(*ks->slots));
+    ks->pslots = calloc(ks->nslots, sizeof(*ks->pslots));
     ks->v = calloc(total + 1, sizeof(*ks->v));
-    if (ks->slots == NULL || ks->v == NULL)
+    if (ks->slots == NULL || ks->pslots == NULL || ks->v == NULL)
         goto nomem;
     for (size_t i = 0; i < r->nkeybinds; i++) {
         const struct reg_keybind *b = &r->keybinds[i];
         for (size_t j = 0; j < b->nvalues; j++) {
-            struct secrets_key *k = add(ks, b->values[j]);
+            struct secrets_key *k = add(ks, b->values[j], light);
             if (k == NULL || (!b->is_list && add_name(k, b->name) != 0))
                 goto nomem;
         }
     }
     for (size_t i = 0; i < r->nentries; i++)
         for (size_t j = 0; j < r->entries[i].nkeys; j++)
-            if (add(ks, r->entries[i].keys[j]) == NULL)
+            if (add(ks, r->entries[i].keys[j], light) == NULL)
                 goto nomem;
     for (size_t i = 0; i < ks->n; i++) {
         struct secrets_key *k = &ks->v[i];
@@ -180,6 +244,26 @@ nomem:
     return M3_ENOMEM;
 }
 
+int
+secrets_keyset_build(struct secrets_keyset *ks, const struct reg_registry *r)
+{
+    return build(ks, r, false);
+}
+
+int
+secrets_keyset_build_light(struct secrets_keyset *ks, const struct reg_registry *r)
+{
+    return build(ks, r, true);
+}
+
+void
+secrets_keyset_parse(struct secrets_keyset *ks)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        if (ks->v[i].rcpt == NULL && ks->v[i].kind != SECRETS_KEY_INVALID)
+            parse_full(&ks->v[i]);
+}
+
 void
 secrets_keyset_clear(struct secrets_keyset *ks)
 {
@@ -191,17 +275,19 @@ secrets_keyset_clear(struct secrets_keyset *ks)
             free(k->names[j]);
         free(k->names);
         free(k->wire);
+        age_recipient_free(k->rcpt);
     }
     free(ks->v);
     free(ks->slots);
+    free(ks->pslots);
     memset(ks, 0, sizeof(*ks));
 }
 
 static bool
 stanza_is_key(const struct age_stanza *s, const struct secrets_key *k)
 {
-    return k->kind == SECRETS_KEY_SSH && s->nargs >= 1 && strcmp(s->type, k->ssh_type) == 0 &&
-           strcmp(s->args[0], k->tag) == 0;
+    return k->kind == SECRETS_KEY_SSH && s->nargs >= 1 && strcmp(s->args[0], k->tag) == 0 &&
+           strcmp(s->type, k->ssh_type) == 0;
 }
 
 bool
@@ -231,15 +317,25 @@ secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
     return listed && have >= want;
 }
 
+/* is_grease: a stanza some implementations add to keep parsers tolerant; no key opens it. */
+static bool
+is_grease(const char *type)
+{
+    size_t n = strlen(type);
+    return n > 7 && strcmp(type + n - 7, "-grease") == 0;
+}
+
 int
 secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e,
                       const struct age_header *h, struct secrets_drift *out)
 {
     const struct secrets_key **keys = NULL;
+    bool *found = NULL;
     size_t nkeys = 0;
 
     memset(out, 0, sizeof(*out));
     if ((keys = calloc(e->nkeys + 1, sizeof(*keys))) == NULL ||
+        (found = calloc(e->nkeys + 1, sizeof(*found))) == NULL ||
         (out->missing = calloc(e->nkeys + 1, sizeof(*out->missing))) == NULL ||
         (out->stale = calloc(h->nstanzas + 1, sizeof(*out->stale))) == NULL)
         goto nomem;
@@ -248,16 +344,15 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
         bool dup = false;
         if (k == NULL)
             continue;
-        for (size_t j = 0; j < nkeys; j++)
-            dup |= keys[j] == k;
+        for (size_t j = 0; j < nkeys && !dup; j++)
+            dup = keys[j] == k;
         if (dup)
             continue;
         keys[nkeys++] = k;
         if (k->kind == SECRETS_KEY_X25519)
             out->x25519_want++;
-        else if (k->kind == SECRETS_KEY_SSH && !secrets_header_has_key(h, k, NULL))
-            out->missing[out->nmissing++] = k;
     }
+    /* one pass over the stanzas: each is matched to the entry's keys once */
     for (size_t i = 0; i < h->nstanzas; i++) {
         const struct age_stanza *s = &h->stanzas[i];
         struct secrets_stale *st = &out->stale[out->nstale];
@@ -266,8 +361,11 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
             out->x25519_have++;
             continue;
         }
+        if (is_grease(s->type))
+            continue;
         for (size_t j = 0; j < nkeys && !ours; j++)
-            ours = stanza_is_key(s, keys[j]);
+            if (stanza_is_key(s, keys[j]))
+                ours = found[j] = true;
         if (ours)
             continue;
         bool is_ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
@@ -282,10 +380,15 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
             snprintf(st->desc, sizeof(st->desc), "a %.40s stanza", s->type);
         out->nstale++;
     }
+    for (size_t j = 0; j < nkeys; j++)
+        if (keys[j]->kind == SECRETS_KEY_SSH && !found[j])
+            out->missing[out->nmissing++] = keys[j];
     free(keys);
+    free(found);
     return 0;
 nomem:
     free(keys);
+    free(found);
     secrets_drift_clear(out);
     return M3_ENOMEM;
 }
@@ -296,6 +399,19 @@ secrets_drift_clear(struct secrets_drift *dr)
     free(dr->missing);
     free(dr->stale);
     memset(dr, 0, sizeof(*dr));
+}
+
+bool
+secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k)
+{
+    if (k->kind == SECRETS_KEY_X25519)
+        return dr->x25519_have >= dr->x25519_want;
+    if (k->kind != SECRETS_KEY_SSH)
+        return false;
+    for (size_t i = 0; i < dr->nmissing; i++)
+        if (dr->missing[i] == k)
+            return false;
+    return true;
 }
 
 bool

@@ -26,12 +26,16 @@ struct secrets_key {
     char **names; /* every top-level let binding whose value is exactly this key */
     size_t nnames;
     enum secrets_key_kind kind;
-    char ssh_type[16]; /* "ssh-ed25519", "ssh-rsa" */
-    char tag[8];       /* the stanza tag (6 base64 characters) of an SSH key */
-    unsigned char *wire;
+    char ssh_type[16];   /* "ssh-ed25519", "ssh-rsa" */
+    char tag[8];         /* the stanza tag (6 base64 characters) of an SSH key */
+    unsigned char *wire; /* the SSH wire-format key */
     size_t wire_len;
     unsigned rsa_bits; /* modulus size of an ssh-rsa key, else 0 */
     char error[384];   /* why the key is invalid */
+    /* the parsed recipient, owned by the keyset (NULL when invalid, or not parsed yet after
+     * secrets_keyset_build_light): parsed once per run, so an Ed25519 key is converted to
+     * X25519 once, not once per file. Its wrap reads only its state: threads may share it. */
+    struct age_recipient *rcpt;
 };
 
 /* Every key of a registry: those in entries' publicKeys and those bound in the top let. */
@@ -39,13 +43,25 @@ struct secrets_keyset {
     struct secrets_key *v;
     size_t n;
     size_t *slots; /* open-addressing table of indices + 1 into v, by key text */
-    size_t nslots;
+    struct {
+        const char *p;
+        struct secrets_key *key;
+    } * pslots;    /* the same by the address of the registry's strings (shared by entries) */
+    size_t nslots; /* of both tables */
 };
 
 /* secrets_keyset_build: parses every distinct key of r once. Invalid keys are kept (kind
  * SECRETS_KEY_INVALID) so callers can report them. Free with secrets_keyset_clear.
  * Errors: M3_ENOMEM. */
 int secrets_keyset_build(struct secrets_keyset *ks, const struct reg_registry *r);
+/* secrets_keyset_build_light: as secrets_keyset_build, but ssh-ed25519, ssh-rsa and age1 keys
+ * only get what the drift needs (kind, wire key, tag): no recipient is built and an invalid
+ * point or age1 string is not noticed until secrets_keyset_parse. For lazy rekey, which
+ * needs recipients only when a file differs. Errors: M3_ENOMEM. */
+int secrets_keyset_build_light(struct secrets_keyset *ks, const struct reg_registry *r);
+/* secrets_keyset_parse: builds the recipient of every key not parsed yet; those that fail
+ * become SECRETS_KEY_INVALID with `error` set. Not thread-safe: call before sharing ks. */
+void secrets_keyset_parse(struct secrets_keyset *ks);
 void secrets_keyset_clear(struct secrets_keyset *ks);
 /* secrets_keyset_find: the key whose text is text, or NULL. */
 const struct secrets_key *secrets_keyset_find(const struct secrets_keyset *ks, const char *text);
@@ -76,6 +92,11 @@ int secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entr
 void secrets_drift_clear(struct secrets_drift *dr);
 /* secrets_drift_none: true when the file is encrypted to exactly the entry's keys. */
 bool secrets_drift_none(const struct secrets_drift *dr);
+
+/* secrets_drift_has_key: whether the file dr was computed for has a stanza for k, a key of
+ * its entry (the answer for an X25519 key: the file has as many X25519 stanzas as the entry
+ * has age1 keys), without keeping the header. */
+bool secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k);
 
 /* secrets_header_has_key: whether h has a stanza for key k. For an X25519 key this cannot
  * be known from the header: the answer is true when the file has at least as many X25519

@@ -1,12 +1,16 @@
 /* rekey.c: re-encrypt secrets to the registry's recipients: lazily (headers compared with
- * the registry without decrypting), all or nothing (every file decrypted before any is
- * written), atomic per file (temp + fsync + rename + fsync of the folder), and in parallel.
+ * the registry without decrypting, recipients parsed and identities loaded only when a file
+ * differs), all or nothing (every file decrypted before any is written), atomic per file
+ * (temp + fsync + rename), and in parallel.
  *
  * Crash safety: each file is replaced by rename(2), so after a kill at any moment every file
  * is its old or its new version; a killed run can leave only ".NAME.m3tmp.*" files, which
- * the next run removes before it starts. */
+ * the next run removes before it starts. Durability: each folder is synced once after its
+ * last rename and before the run reports any file rekeyed (the temp file itself is synced
+ * before its rename, so a rename made durable never names an empty file). */
 #include "libage/internal.h"
 #include "libage/ssh.h"
+#include "secrets/plan.h"
 #include "secrets/repo.h"
 
 #include <errno.h>
@@ -26,63 +30,6 @@ struct id_key {
     size_t wire_len;
     char *age1;
 };
-
-/* The SSH wire key of each distinct registry key, decoded once per run from the key text
- * (parsing a recipient converts the Ed25519 point, which the lazy check does not need). */
-struct kwire {
-    const char *key; /* points into the registry */
-    unsigned char *wire;
-    size_t wire_len; /* 0: not an SSH key */
-};
-struct kcache {
-    struct kwire *v;
-    size_t n, cap;
-};
-
-static const struct kwire *
-kcache_get(struct kcache *c, const char *key)
-{
-    const char *b64, *end;
-    size_t len;
-
-    for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].key == key || strcmp(c->v[i].key, key) == 0)
-            return &c->v[i];
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct kwire *nv = realloc(c->v, cap * sizeof(*nv));
-        if (nv == NULL)
-            return NULL;
-        c->v = nv;
-        c->cap = cap;
-    }
-    struct kwire *w = &c->v[c->n];
-    memset(w, 0, sizeof(*w));
-    w->key = key;
-    while (*key == ' ' || *key == '\t')
-        key++;
-    if (strncmp(key, "ssh-", 4) == 0 && (b64 = strchr(key, ' ')) != NULL) {
-        b64++;
-        end = b64 + strcspn(b64, " \t\n");
-        len = (size_t)(end - b64);
-        if ((w->wire = malloc(len)) == NULL)
-            return NULL;
-        if (sodium_base642bin(w->wire, len, b64, len, NULL, &w->wire_len, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0)
-            w->wire_len = 0;
-    }
-    c->n++;
-    return w;
-}
-
-static void
-kcache_clear(struct kcache *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free(c->v[i].wire);
-    free(c->v);
-    memset(c, 0, sizeof(*c));
-}
 
 static ssize_t
 fd_read(void *ctx, void *buf, size_t len)
@@ -108,19 +55,6 @@ push_name(char ***v, size_t *n, const char *buf)
         return M3_ENOMEM;
     (*n)++;
     return 0;
-}
-
-static bool
-is_ssh_type(const char *t)
-{
-    return strcmp(t, "ssh-ed25519") == 0 || strcmp(t, "ssh-rsa") == 0;
-}
-
-static bool
-is_grease(const char *t)
-{
-    size_t n = strlen(t);
-    return n > 7 && strcmp(t + n - 7, "-grease") == 0;
 }
 
 /* read_header: the header of an open age file. A binary header is parsed from the first
@@ -150,103 +84,66 @@ read_header(int fd, struct age_header **h, struct m3_diag *d)
     return age_header_read(h, fd_read, &fd, d);
 }
 
-/* compare: fills it->added/removed from the header; returns true when they differ. */
+/* note_drift: it->added and it->removed from the drift, by registry name. */
 static int
-compare(const struct secrets_repo *r, const struct keys_known *known, struct kcache *kc,
-        struct secrets_rekey_item *it, const struct age_header *h, bool *differs)
+note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
+           const struct secrets_drift *dr)
 {
     const struct reg_entry *e = it->entry;
-    size_t nx_reg = 0, nx_hdr = 0, idx[8];
     char buf[160];
     int rc;
 
-    *differs = h->armored != e->armor;
-    for (size_t i = 0; i < e->nkeys; i++) {
-        const struct kwire *kw = kcache_get(kc, e->keys[i]);
-        bool found = false;
-        if (kw == NULL)
-            return M3_ENOMEM;
-        if (kw->wire_len == 0) {
-            nx_reg++;
+    for (size_t i = 0; i < dr->nmissing; i++)
+        if ((rc = push_name(&it->added, &it->nadded, dr->missing[i]->name)) != 0)
+            return rc;
+    /* X25519 stanzas carry no tag: only their count can be compared. */
+    for (size_t i = 0,
+                more = dr->x25519_want > dr->x25519_have ? dr->x25519_want - dr->x25519_have : 0;
+         i < e->nkeys && more > 0; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        if (k == NULL || k->kind != SECRETS_KEY_X25519)
             continue;
-        }
-        for (size_t j = 0; j < h->nstanzas && !found; j++)
-            found = age_stanza_matches_key(&h->stanzas[j], kw->wire, kw->wire_len);
-        if (!found) {
-            const char *nm = secrets_key_name(r, e->keys[i]);
-            char shortk[40];
-            if (nm == NULL) {
-                snprintf(shortk, sizeof(shortk), "%.32s...", e->keys[i]);
-                nm = shortk;
-            }
-            if ((rc = push_name(&it->added, &it->nadded, nm)) != 0)
-                return rc;
-        }
+        snprintf(buf, sizeof(buf), "%.100s (X25519, by count)", k->name);
+        if ((rc = push_name(&it->added, &it->nadded, buf)) != 0)
+            return rc;
+        more--;
     }
-    for (size_t j = 0; j < h->nstanzas; j++) {
-        const struct age_stanza *s = &h->stanzas[j];
-        bool wanted = false;
-        if (strcmp(s->type, "X25519") == 0) {
-            nx_hdr++;
-            continue;
-        }
-        if (is_grease(s->type))
-            continue;
-        if (is_ssh_type(s->type)) {
-            for (size_t i = 0; i < e->nkeys && !wanted; i++) {
-                const struct kwire *kw = kcache_get(kc, e->keys[i]);
-                if (kw == NULL)
-                    return M3_ENOMEM;
-                if (kw->wire_len > 0)
-                    wanted = age_stanza_matches_key(s, kw->wire, kw->wire_len);
-            }
-        }
-        if (wanted)
-            continue;
-        if (is_ssh_type(s->type) && keys_known_match(known, s, idx, 8) > 0)
-            rc = push_name(&it->removed, &it->nremoved, known->v[idx[0]].name);
-        else if (is_ssh_type(s->type) && s->nargs > 0)
-            rc = (snprintf(buf, sizeof(buf), "ssh key with tag %.16s", s->args[0]) > 0)
-                     ? push_name(&it->removed, &it->nremoved, buf)
-                     : M3_ENOMEM;
-        else
-            rc = (snprintf(buf, sizeof(buf), "a %.40s stanza", s->type) > 0)
-                     ? push_name(&it->removed, &it->nremoved, buf)
-                     : M3_ENOMEM;
-        if (rc != 0)
+    for (size_t i = 0; i < dr->nstale; i++)
+        if ((rc = push_name(&it->removed, &it->nremoved, dr->stale[i].desc)) != 0)
+            return rc;
+    if (dr->x25519_have > dr->x25519_want) {
+        snprintf(buf, sizeof(buf), "%zu X25519 recipient(s) (by count)",
+                 dr->x25519_have - dr->x25519_want);
+        if ((rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
             return rc;
     }
-    if (nx_reg > nx_hdr) {
-        /* X25519 stanzas carry no tag: only their count can be compared. */
-        for (size_t i = 0; i < e->nkeys && nx_reg > nx_hdr; i++) {
-            if (strncmp(e->keys[i], "age1", 4) != 0)
-                continue;
-            const char *nm = secrets_key_name(r, e->keys[i]);
-            if (snprintf(buf, sizeof(buf), "%.100s (X25519, by count)", nm ? nm : e->keys[i]) < 0 ||
-                (rc = push_name(&it->added, &it->nadded, buf)) != 0)
-                return M3_ENOMEM;
-            nx_hdr++;
-        }
-    } else if (nx_hdr > nx_reg) {
-        if (snprintf(buf, sizeof(buf), "%zu X25519 recipient(s) (by count)", nx_hdr - nx_reg) < 0 ||
-            (rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
-            return M3_ENOMEM;
-    }
-    *differs = *differs || it->nadded > 0 || it->nremoved > 0;
     return 0;
 }
 
-static bool
-ids_can_open(const struct id_key *ik, size_t nik, struct kcache *kc, const struct reg_entry *e)
+/* bad_key: the index of the first key of e that is not a valid recipient, or -1. */
+static long
+bad_key(const struct secrets_keyset *ks, const struct reg_entry *e)
 {
     for (size_t i = 0; i < e->nkeys; i++) {
-        const struct kwire *kw = kcache_get(kc, e->keys[i]);
-        for (size_t j = 0; kw != NULL && j < nik; j++) {
-            if (kw->wire_len > 0 && ik[j].wire != NULL && ik[j].wire_len == kw->wire_len &&
-                memcmp(ik[j].wire, kw->wire, kw->wire_len) == 0)
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        if (k == NULL || k->kind == SECRETS_KEY_INVALID)
+            return (long)i;
+    }
+    return -1;
+}
+
+static bool
+ids_can_open(const struct id_key *ik, size_t nik, const struct secrets_keyset *ks,
+             const struct reg_entry *e)
+{
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        for (size_t j = 0; k != NULL && j < nik; j++) {
+            if (k->kind == SECRETS_KEY_SSH && ik[j].wire != NULL && ik[j].wire_len == k->wire_len &&
+                memcmp(ik[j].wire, k->wire, k->wire_len) == 0)
                 return true;
-            if (kw->wire_len == 0 && ik[j].age1 != NULL &&
-                secrets_keys_equal(ik[j].age1, e->keys[i]))
+            if (k->kind == SECRETS_KEY_X25519 && ik[j].age1 != NULL &&
+                secrets_keys_equal(ik[j].age1, k->text))
                 return true;
         }
     }
@@ -273,15 +170,16 @@ fail(struct secrets_rekey_item *it, const char *what, int rc, const struct m3_di
     it->msg[wl] = '\0';
 }
 
-/* plan_item: reads the header and decides what the item needs. */
+/* plan_item: reads the header and compares it with the registry (no key is needed). The
+ * header of a file to rewrite is kept in *hp for check_item. */
 static int
-plan_item(const struct secrets_repo *r, const struct keys_known *known, struct kcache *kc,
-          const struct id_key *ik, size_t nik, struct keys_identities *ids,
-          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it)
+plan_item(const struct secrets_keyset *ks, const struct secrets_rekey_opts *o,
+          struct secrets_rekey_item *it, struct age_header **hp)
 {
+    const struct reg_entry *e = it->entry;
     struct age_header *h = NULL;
+    struct secrets_drift dr = {0};
     struct m3_diag d;
-    bool differs = false;
     int fd, rc;
 
     m3_diag_clear(&d);
@@ -300,8 +198,33 @@ plan_item(const struct secrets_repo *r, const struct keys_known *known, struct k
         fail(it, "", rc, &d);
         return 0;
     }
-    if ((rc = compare(r, known, kc, it, h, &differs)) != 0)
+    if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 || (rc = note_drift(ks, it, &dr)) != 0)
         goto out;
+    if (o->force || h->armored != e->armor || !secrets_drift_none(&dr) || bad_key(ks, e) >= 0) {
+        it->state = SECRETS_ITEM_PLANNED;
+        *hp = h;
+        h = NULL;
+    } else {
+        it->state = SECRETS_ITEM_UP_TO_DATE;
+    }
+out:
+    secrets_drift_clear(&dr);
+    age_header_free(h);
+    return rc;
+}
+
+/* check_item: whether a planned file may be written (recipients valid, not locked out), and
+ * whether it needs a passphrase-protected identity. ks must have been parsed. */
+static void
+check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys_identities *ids,
+           const struct secrets_rekey_opts *o, struct secrets_rekey_item *it,
+           const struct age_header *h)
+{
+    const struct reg_entry *e = it->entry;
+    struct m3_diag d;
+    long bad = bad_key(ks, e);
+
+    m3_diag_clear(&d);
     for (size_t i = 0; i < ids->n && !it->locked_first; i++) {
         const unsigned char *wire;
         size_t wl;
@@ -311,35 +234,68 @@ plan_item(const struct secrets_repo *r, const struct keys_known *known, struct k
         for (size_t j = 0; j < h->nstanzas && !it->locked_first; j++)
             it->locked_first = age_stanza_matches_key(&h->stanzas[j], wire, wl);
     }
-    it->state = (differs || o->force) ? SECRETS_ITEM_PLANNED : SECRETS_ITEM_UP_TO_DATE;
-    if (it->state == SECRETS_ITEM_PLANNED) {
-        if (it->entry->nkeys == 0) {
-            m3_diag_set(&d, M3_EINVAL, "the registry gives it no recipients");
-            fail(it, "refusing to write", M3_EINVAL, &d);
-        } else if (!o->allow_lockout && !ids_can_open(ik, nik, kc, it->entry)) {
-            m3_diag_set(&d, M3_EINVAL,
-                        "none of this run's identities could open the new file "
-                        "(use --allow-lockout to write it anyway)");
-            fail(it, "refusing to write", M3_EINVAL, &d);
-        }
+    if (e->nkeys == 0) {
+        m3_diag_set(&d, M3_EINVAL, "the registry gives it no recipients");
+        fail(it, "refusing to write", M3_EINVAL, &d);
+    } else if (bad >= 0) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[bad]);
+        m3_diag_set(&d, M3_EINVAL, "%s:%u:%u: %s",
+                    e->key_spans[bad].file ? e->key_spans[bad].file : "registry",
+                    e->key_spans[bad].line, e->key_spans[bad].col,
+                    k ? k->error : "not a recipient");
+        fail(it, "", M3_EINVAL, &d);
+    } else if (!o->allow_lockout && !ids_can_open(ik, ids->n, ks, e)) {
+        m3_diag_set(&d, M3_EINVAL,
+                    "none of this run's identities could open the new file "
+                    "(use --allow-lockout to write it anyway)");
+        fail(it, "refusing to write", M3_EINVAL, &d);
     }
-    rc = 0;
-out:
-    age_header_free(h);
-    return rc;
 }
 
 /* ---- Parallel phases ----------------------------------------------------------------- */
 
-enum phase { PHASE_DECRYPT, PHASE_ENCRYPT };
+enum phase { PHASE_PLAN, PHASE_DECRYPT, PHASE_ENCRYPT };
 
 struct pool {
     struct secrets_rekey *k;
     struct keys_identities *ids;
+    const struct secrets_keyset *ks;
+    const struct secrets_rekey_opts *o;
+    struct age_header **hdrs; /* PHASE_PLAN: the headers of the files to rewrite */
     enum phase phase;
     atomic_size_t next;
     atomic_size_t done;
 };
+
+/* encrypt_one: the entry's recipients, each parsed once per run (the keyset's), without
+ * duplicates; the folder is synced once per batch by the caller. */
+static int
+encrypt_one(const struct secrets_keyset *ks, struct secrets_rekey_item *it, struct m3_diag *d)
+{
+    const struct reg_entry *e = it->entry;
+    struct age_recipient **rv = calloc(e->nkeys + 1, sizeof(*rv));
+    size_t n = 0;
+    int rc;
+
+    if (rv == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        bool dup = false;
+        if (k == NULL || k->rcpt == NULL) {
+            free(rv);
+            return m3_diag_set(d, M3_EINVAL, "%s: not a recipient", e->keys[i]);
+        }
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = rv[j] == k->rcpt;
+        if (!dup)
+            rv[n++] = k->rcpt;
+    }
+    rc = secrets_encrypt_file_nosync(it->path, rv, n, e->armor, it->plain.p, it->plain.len, false,
+                                     d);
+    free(rv);
+    return rc;
+}
 
 static void
 work_one(struct pool *p, struct secrets_rekey_item *it)
@@ -348,6 +304,13 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     int rc;
 
     m3_diag_clear(&d);
+    if (p->phase == PHASE_PLAN) {
+        if (plan_item(p->ks, p->o, it, &p->hdrs[it - p->k->items]) != 0) {
+            m3_diag_set(&d, M3_ENOMEM, "out of memory");
+            fail(it, "", M3_ENOMEM, &d);
+        }
+        return;
+    }
     if (p->phase == PHASE_DECRYPT) {
         if (it->state != SECRETS_ITEM_PLANNED || it->plain.p != NULL)
             return;
@@ -359,14 +322,7 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     }
     if (it->state != SECRETS_ITEM_PLANNED)
         return;
-    if (it->rcpts.n == 0 && (rc = secrets_entry_recipients(it->entry, &it->rcpts, &d)) != 0) {
-        fail(it, "", rc, &d);
-        secrets_buf_free(&it->plain);
-        return;
-    }
-    rc = secrets_encrypt_file(it->path, it->rcpts.v, it->rcpts.n, it->entry->armor, it->plain.p,
-                              it->plain.len, &d);
-    if (rc != 0)
+    if ((rc = encrypt_one(p->ks, it, &d)) != 0)
         fail(it, "cannot write", rc, &d);
     else
         it->state = SECRETS_ITEM_REKEYED;
@@ -404,12 +360,12 @@ run_phase(struct pool *p, unsigned jobs, const struct secrets_rekey_opts *o, con
     while ((i = atomic_fetch_add(&p->next, 1)) < p->k->n) {
         work_one(p, &p->k->items[i]);
         size_t done = atomic_fetch_add(&p->done, 1) + 1;
-        if (o->progress != NULL)
+        if (o->progress != NULL && name != NULL)
             o->progress(o->progress_ctx, name, done, p->k->n);
     }
     for (unsigned j = 0; j < started; j++)
         pthread_join(th[j], NULL);
-    if (o->progress != NULL)
+    if (o->progress != NULL && name != NULL)
         o->progress(o->progress_ctx, name, p->k->n, p->k->n);
 }
 
@@ -463,23 +419,30 @@ tally(struct secrets_rekey *k)
     }
 }
 
+enum dir_op { DIR_CLEAN, DIR_SYNC };
+
+/* for_each_dir: cleans (before the run) or syncs (after its renames) each folder the items
+ * are in, once. Syncing one folder after all its renames is what one sync per file would
+ * give when the batch completes, and no file is reported rekeyed before it: a crash before
+ * it leaves each file its old or its new version, as rename(2) alone guarantees. */
 static int
-clean_dirs(struct secrets_rekey *k)
+for_each_dir(struct secrets_rekey *k, enum dir_op op, struct m3_diag *d)
 {
     char **dirs = calloc(k->n + 1, sizeof(*dirs));
     size_t nd = 0;
     int rc = 0;
 
     if (dirs == NULL)
-        return M3_ENOMEM;
-    for (size_t i = 0; i < k->n; i++) {
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    for (size_t i = 0; i < k->n && rc == 0; i++) {
         const char *p = k->items[i].path, *slash = strrchr(p, '/');
-        char *dir = slash == p ? strdup("/")
-                    : slash    ? strndup(p, (size_t)(slash - p))
-                               : strdup(".");
+        char *dir;
         bool seen = false;
+        if (op == DIR_SYNC && k->items[i].state != SECRETS_ITEM_REKEYED)
+            continue;
+        dir = slash == p ? strdup("/") : slash ? strndup(p, (size_t)(slash - p)) : strdup(".");
         if (dir == NULL) {
-            rc = M3_ENOMEM;
+            rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
             break;
         }
         for (size_t j = 0; j < nd && !seen; j++)
@@ -489,7 +452,10 @@ clean_dirs(struct secrets_rekey *k)
             continue;
         }
         dirs[nd++] = dir;
-        k->temps_cleaned += secrets_clean_temps(dir);
+        if (op == DIR_CLEAN)
+            k->temps_cleaned += secrets_clean_temps(dir);
+        else
+            rc = secrets_sync_dir(dir, d);
     }
     for (size_t j = 0; j < nd; j++)
         free(dirs[j]);
@@ -503,8 +469,7 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
                   struct secrets_rekey **out, struct m3_diag *d)
 {
     struct secrets_rekey *k;
-    struct keys_known known = {0};
-    struct kcache kc = {0};
+    struct secrets_keyset ks = {0};
     struct id_key *ik = NULL;
     struct pool pool = {0};
     unsigned jobs = o->jobs ? o->jobs : 1;
@@ -518,7 +483,8 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
         return rc;
     rc = M3_ENOMEM;
     k->n = n ? n : r->reg->nentries;
-    if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL)
+    if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL ||
+        (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL)
         goto out;
     for (size_t i = 0; i < k->n; i++) {
         struct secrets_rekey_item *it = &k->items[i];
@@ -527,24 +493,33 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
             goto out;
     }
     /* Leftovers of a killed run, in every folder this run writes to. */
-    if (!o->dry_run && clean_dirs(k) != 0)
+    if (!o->dry_run && (rc = for_each_dir(k, DIR_CLEAN, d)) != 0)
         goto out;
-    for (size_t i = 0; i < r->reg->nkeybinds; i++) {
-        const struct reg_keybind *kb = &r->reg->keybinds[i];
-        if (!kb->is_list && kb->nvalues == 1 && strncmp(kb->values[0], "ssh-", 4) == 0)
-            keys_known_add_recipient(&known, kb->name, kb->values[0], NULL);
-    }
+    /* What differs needs no key and no recipient: an up-to-date repository costs the
+     * headers only. */
+    if ((rc = secrets_keyset_build_light(&ks, r->reg)) != 0)
+        goto out;
+    pool.k = k;
+    pool.ids = ids;
+    pool.ks = &ks;
+    pool.o = o;
+    pool.phase = PHASE_PLAN;
+    run_phase(&pool, k->n >= 64 ? jobs : 1, o, NULL);
+    tally(k);
+    if (k->planned == 0)
+        goto done;
+    if (o->load_ids != NULL && (rc = o->load_ids(o->load_ids_ctx, ids, d)) != 0)
+        goto out;
+    secrets_keyset_parse(&ks);
     if ((rc = build_id_keys(ids, &ik)) != 0)
         goto out;
     for (size_t i = 0; i < k->n; i++)
-        if ((rc = plan_item(r, &known, &kc, ik, ids->n, ids, o, &k->items[i])) != 0)
-            goto out;
+        if (k->items[i].state == SECRETS_ITEM_PLANNED)
+            check_item(&ks, ik, ids, o, &k->items[i], pool.hdrs[i]);
     tally(k);
     if (o->dry_run || k->planned == 0)
         goto done;
     /* Files that need a passphrase-protected key: here, one prompt per key, in order. */
-    pool.k = k;
-    pool.ids = ids;
     pool.phase = PHASE_DECRYPT;
     for (size_t i = 0; i < k->n; i++)
         if (k->items[i].locked_first)
@@ -561,6 +536,8 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     }
     pool.phase = PHASE_ENCRYPT;
     run_phase(&pool, jobs, o, "rekeying");
+    if ((rc = for_each_dir(k, DIR_SYNC, d)) != 0)
+        goto out;
 done:
     tally(k);
     rc = k->failed > 0 ? M3_EPAYLOAD : 0;
@@ -569,11 +546,13 @@ out:
         m3_diag_set(d, M3_ENOMEM, "out of memory");
     for (size_t i = 0; k->items != NULL && i < k->n; i++)
         secrets_buf_free(&k->items[i].plain);
+    for (size_t i = 0; pool.hdrs != NULL && i < k->n; i++)
+        age_header_free(pool.hdrs[i]);
+    free(pool.hdrs);
     for (size_t i = 0; ik != NULL && i < ids->n; i++)
         free(ik[i].age1);
     free(ik);
-    keys_known_clear(&known);
-    kcache_clear(&kc);
+    secrets_keyset_clear(&ks);
     return rc;
 }
 
@@ -592,7 +571,6 @@ secrets_rekey_free(struct secrets_rekey *k)
         free(it->added);
         free(it->removed);
         secrets_buf_free(&it->plain);
-        keys_recipients_clear(&it->rcpts);
     }
     free(k->items);
     free(k);

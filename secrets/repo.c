@@ -434,8 +434,28 @@ fsync_dir(const char *dir)
 }
 
 int
+secrets_sync_dir(const char *dir, struct m3_diag *d)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (dfd < 0 || fsync(dfd) != 0)
+        rc = m3_diag_set(d, M3_EIO, "%s: cannot sync the folder: %s", dir, strerror(errno));
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
+int
 secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
                      const void *plaintext, size_t len, struct m3_diag *d)
+{
+    return secrets_encrypt_file_nosync(path, rcpts, n, armor, plaintext, len, true, d);
+}
+
+int
+secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts, size_t n,
+                            bool armor, const void *plaintext, size_t len, bool sync_dir,
+                            struct m3_diag *d)
 {
     struct age_encrypt_opts eo = {.armor = armor, .threads = 1};
     struct mem_reader mr = {.p = plaintext, .len = len};
@@ -482,7 +502,8 @@ secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_
     }
     free(tmp);
     tmp = NULL;
-    fsync_dir(dir);
+    if (sync_dir)
+        fsync_dir(dir);
     rc = 0;
 out:
     if (mw.fd >= 0)

@@ -106,6 +106,14 @@ int secrets_decrypt_file(const char *path, struct age_identity *const *ids, size
  * failure path is untouched and the temp file removed. Errors: M3_EIO, the recipients'. */
 int secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
                          const void *plaintext, size_t len, struct m3_diag *d);
+/* secrets_encrypt_file_nosync: as secrets_encrypt_file, but with sync_dir false the folder
+ * is not synced: for a batch, whose caller syncs each folder once (secrets_sync_dir) after
+ * its last rename and before it reports any file of the batch written. */
+int secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts, size_t n,
+                                bool armor, const void *plaintext, size_t len, bool sync_dir,
+                                struct m3_diag *d);
+/* secrets_sync_dir: fsync of a folder (makes the renames into it durable). Errors: M3_EIO. */
+int secrets_sync_dir(const char *dir, struct m3_diag *d);
 
 /* secrets_clean_temps: removes the temp files (".*.m3tmp.*") a killed run left in dir.
  * Returns how many were removed. */
@@ -175,10 +183,9 @@ struct secrets_rekey_item {
     size_t nadded;
     char **removed; /* recipients the file has and the registry lacks */
     size_t nremoved;
-    char msg[384];                /* failure: one line; otherwise empty */
-    struct secrets_buf plain;     /* internal: the decrypted plaintext */
-    struct keys_recipients rcpts; /* internal: the registry's recipients */
-    bool locked_first;            /* internal: needs a passphrase-protected identity */
+    char msg[384];            /* failure: one line; otherwise empty */
+    struct secrets_buf plain; /* internal: the decrypted plaintext */
+    bool locked_first;        /* internal: needs a passphrase-protected identity */
 };
 
 struct secrets_rekey {
@@ -194,6 +201,12 @@ struct secrets_rekey_opts {
     bool partial;       /* write the files that could be decrypted even if others failed */
     bool allow_lockout; /* write files none of ids can open */
     unsigned jobs;      /* worker threads (0: 1) */
+    /* load_ids (may be NULL): called once, only when some file needs rewriting and before
+     * any is decrypted, to load the identities into the ids given to secrets_rekey_run: an
+     * up-to-date repository then costs no key parsing. Nonzero ends the run with that
+     * return value (d as the callback left it). */
+    int (*load_ids)(void *ctx, struct keys_identities *ids, struct m3_diag *d);
+    void *load_ids_ctx;
     /* progress (may be NULL): called from the main thread as files complete. */
     void (*progress)(void *ctx, const char *phase, size_t done, size_t total);
     void *progress_ctx;

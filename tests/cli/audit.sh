@@ -332,6 +332,32 @@ test_json_output_is_valid_and_complete() {
     assert_eq "$(cat out)" '[1,3,3,"M3A006"]' # M3A006 + M3A009 on a.age, M3A014
 }
 
+test_many_files_same_report_on_one_or_more_threads() {
+    # 80 entries: enough for the files to be read on several threads
+    local entries="" i
+    for i in $(seq -w 1 80); do entries+="  \"secrets/s$i.age\".publicKeys = users ++ [ h1 ];
+"; done
+    write_registry "" "$entries"
+    enc secrets/s01.age alice h1
+    for i in $(seq -w 2 80); do cp secrets/s01.age "secrets/s$i.age"; done
+    rm secrets/s05.age
+    echo 'not encrypted' >secrets/s40.age
+    enc secrets/s70.age alice
+    printf 'X' | dd of=secrets/s75.age bs=1 seek=$(($(stat -c %s secrets/s75.age) - 2)) conv=notrunc status=none
+    M3AGE_THREADS=1 run "$M3AGE" audit -i "$AK/alice"
+    assert_status 1
+    cp out one.out
+    for f in s05 s40 s70 s75; do assert_contains out "secrets/$f.age"; done
+    assert_contains out "(80 secrets, 0 hosts)"
+    M3AGE_THREADS=3 run "$M3AGE" audit -i "$AK/alice"
+    assert_status 1
+    assert_same_file one.out out
+    M3AGE_THREADS=1 run "$M3AGE" audit --json
+    cp out one.json
+    M3AGE_THREADS=2 run "$M3AGE" audit --json
+    assert_same_file one.json out
+}
+
 test_no_registry_is_exit_2() {
     run "$M3AGE" audit
     assert_status 2
