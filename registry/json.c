@@ -1,6 +1,12 @@
 /* json.c: values as JSON, byte for byte as `nix-instantiate --eval --strict --json` (Nix
  * 2.8) prints them: attributes sorted bytewise, no spaces, floats like C++ ostream's default
- * (%g), control characters as \u00XX, other bytes (UTF-8 included) as they are. */
+ * (%g), control characters as \u00XX, other bytes (UTF-8 included) as they are.
+ *
+ * The value is forced while it is printed, in the order --strict forces it (lists in order,
+ * sets by name), so evaluation and printing are one walk. Errors that are ours rather than
+ * the evaluation's (a path or a function in the output) are kept until the walk ends, so an
+ * evaluation error later in the value wins as it does in Nix, which forces before printing. */
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,22 +14,23 @@
 
 #include "registry/eval.h"
 
-#define CACHE_SLOTS 512
+#define MAX_NEST 4000
 
-/* Registries repeat the same key strings in many lists: their escaped form is cached by the
- * address of the (shared, immutable) string. */
-struct cached {
+/* Registries repeat the same key strings in many lists: whether a long string needs escaping
+ * is remembered by the address of its (shared, immutable) bytes. */
+struct seen {
     const char *s;
     size_t n;
-    char *json;
-    size_t len;
+    int plain;
 };
 
 struct out {
     char *p;
     size_t n, cap;
-    int rc;
-    struct cached *cache;
+    int rc; /* M3_EUNSUPPORTED kept for the end, or M3_ENOMEM */
+    struct seen *seen;
+    size_t nseen, capseen; /* capseen: a power of two, or 0 */
+    unsigned depth;
 };
 
 /* Bytes that JSON strings must escape. */
@@ -33,26 +40,49 @@ static const unsigned char needs_escape[256] = {
     ['\\'] = 1,
 };
 
-static void
+static int
+grow(struct out *o, size_t need)
+{
+    size_t cap = o->cap ? o->cap * 2 : 64 << 10;
+    char *p;
+
+    if (o->rc == M3_ENOMEM)
+        return -1;
+    while (cap < o->n + need)
+        cap *= 2;
+    if ((p = realloc(o->p, cap)) == NULL) {
+        o->rc = M3_ENOMEM;
+        return -1;
+    }
+    o->p = p;
+    o->cap = cap;
+    return 0;
+}
+
+/* reserve: room for n more bytes (and a NUL); 0 or -1 (out of memory). */
+static inline int
+reserve(struct out *o, size_t n)
+{
+    if (o->cap - o->n > n)
+        return 0;
+    return grow(o, n + 1);
+}
+
+static inline void
 put(struct out *o, const char *s, size_t n)
 {
-    if (o->rc != 0)
+    if (reserve(o, n) != 0)
         return;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 4096;
-        char *p;
-        while (cap < o->n + n + 1)
-            cap *= 2;
-        if ((p = realloc(o->p, cap)) == NULL) {
-            o->rc = M3_ENOMEM;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
     memcpy(o->p + o->n, s, n);
     o->n += n;
-    o->p[o->n] = '\0';
+}
+
+static inline void
+put1(struct out *o, char ch)
+{
+    if (reserve(o, 1) != 0)
+        return;
+    o->p[o->n++] = ch;
 }
 
 static void
@@ -61,7 +91,7 @@ put_escaped(struct out *o, const char *s, size_t n)
     size_t i = 0, run = 0;
     char esc[8];
 
-    put(o, "\"", 1);
+    put1(o, '"');
     for (;;) {
         const char *e;
         while (i < n && !needs_escape[(unsigned char)s[i]])
@@ -93,47 +123,87 @@ put_escaped(struct out *o, const char *s, size_t n)
         run = ++i;
     }
     put(o, s + run, n - run);
-    put(o, "\"", 1);
+    put1(o, '"');
+}
+
+static int
+is_plain(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (needs_escape[(unsigned char)s[i]])
+            return 0;
+    return 1;
+}
+
+/* plain_cached: is_plain(s, n), remembered for s in an open-addressing table. */
+static int
+plain_cached(struct out *o, const char *s, size_t n)
+{
+    size_t h, mask;
+
+    if (o->nseen * 2 >= o->capseen) {
+        size_t cap = o->capseen ? o->capseen * 2 : 256, i;
+        struct seen *t = calloc(cap, sizeof(*t));
+        if (t == NULL)
+            return is_plain(s, n);
+        for (i = 0; i < o->capseen; i++) {
+            if (o->seen[i].s == NULL)
+                continue;
+            h = ((uintptr_t)o->seen[i].s >> 4) * 0x9E3779B97F4A7C15ull >> 20;
+            while (t[h & (cap - 1)].s != NULL)
+                h++;
+            t[h & (cap - 1)] = o->seen[i];
+        }
+        free(o->seen);
+        o->seen = t;
+        o->capseen = cap;
+    }
+    mask = o->capseen - 1;
+    h = ((uintptr_t)s >> 4) * 0x9E3779B97F4A7C15ull >> 20;
+    for (;; h++) {
+        struct seen *e = &o->seen[h & mask];
+        if (e->s == s && e->n == n)
+            return e->plain;
+        if (e->s == NULL) {
+            e->s = s;
+            e->n = n;
+            e->plain = is_plain(s, n);
+            o->nseen++;
+            return e->plain;
+        }
+    }
 }
 
 static void
 put_str(struct out *o, const char *s, size_t n)
 {
-    struct cached *c;
-    size_t start;
-
-    if (o->cache == NULL || n < 16) {
-        put_escaped(o, s, n);
+    if (n < 32 ? is_plain(s, n) : plain_cached(o, s, n)) {
+        if (reserve(o, n + 2) != 0)
+            return;
+        o->p[o->n] = '"';
+        memcpy(o->p + o->n + 1, s, n);
+        o->p[o->n + n + 1] = '"';
+        o->n += n + 2;
         return;
     }
-    c = &o->cache[((uintptr_t)s >> 4) % CACHE_SLOTS];
-    if (c->s == s && c->n == n) {
-        put(o, c->json, c->len);
-        return;
-    }
-    start = o->n;
     put_escaped(o, s, n);
-    if (o->rc != 0)
-        return;
-    free(c->json);
-    c->s = NULL;
-    if ((c->json = malloc(o->n - start)) != NULL) {
-        memcpy(c->json, o->p + start, o->n - start);
-        c->len = o->n - start;
-        c->s = s;
-        c->n = n;
-    }
 }
 
 static void
-put_val(struct reg_ctx *c, struct out *o, struct reg_val *v)
+put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
 {
     char num[64];
     size_t i;
     const struct reg_attr *a;
 
-    if (o->rc != 0)
+    reg_force(c, v, at);
+    if (o->rc != 0) {
+        /* an error of ours is pending: only the evaluation goes on */
+        reg_force_deep(c, v, at);
         return;
+    }
     switch (v->t) {
     case V_NULL:
         put(o, "null", 4);
@@ -151,28 +221,40 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v)
         put_str(o, v->str.s, v->str.n);
         return;
     case V_LIST:
-        put(o, "[", 1);
+        if (++o->depth > MAX_NEST)
+            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        put1(o, '[');
         for (i = 0; i < v->list.n; i++) {
+            struct reg_val *e = v->list.v[i];
             if (i)
-                put(o, ",", 1);
-            put_val(c, o, v->list.v[i]);
+                put1(o, ',');
+            /* the common element, an evaluated plain string, without the call */
+            if (e->t == V_STR && o->rc == 0)
+                put_str(o, e->str.s, e->str.n);
+            else
+                put_val(c, o, e, v->src ? v->src : at);
         }
-        put(o, "]", 1);
+        put1(o, ']');
+        o->depth--;
         return;
     case V_SET:
         if ((a = reg_set_get(v->set, "outPath", 7)) != NULL) {
-            put_val(c, o, a->v);
+            reg_force_deep(c, v, at);
+            put_val(c, o, a->v, a->pos ? a->pos : at);
             return;
         }
-        put(o, "{", 1);
+        if (++o->depth > MAX_NEST)
+            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        put1(o, '{');
         for (i = 0; i < v->set->n; i++) {
             if (i)
-                put(o, ",", 1);
+                put1(o, ',');
             put_str(o, v->set->a[i].name, v->set->a[i].len);
-            put(o, ":", 1);
-            put_val(c, o, v->set->a[i].v);
+            put1(o, ':');
+            put_val(c, o, v->set->a[i].v, v->set->a[i].pos ? v->set->a[i].pos : at);
         }
-        put(o, "}", 1);
+        put1(o, '}');
+        o->depth--;
         return;
     case V_PATH:
         m3_diag_set(c->d, M3_EUNSUPPORTED,
@@ -195,20 +277,27 @@ int
 reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
 {
     struct out o = {0};
-    size_t i;
+    jmp_buf jb, *saved = c->jmp;
+    volatile int rc = 0;
 
-    o.cache = calloc(CACHE_SLOTS, sizeof(*o.cache));
-    put(&o, "", 0);
-    put_val(c, &o, v);
-    for (i = 0; o.cache != NULL && i < CACHE_SLOTS; i++)
-        free(o.cache[i].json);
-    free(o.cache);
-    if (o.rc != 0) {
-        free(o.p);
-        if (o.rc == M3_ENOMEM)
-            m3_diag_set(c->d, o.rc, "out of memory");
-        return o.rc;
+    c->jmp = &jb;
+    if (setjmp(jb) == 0) {
+        put_val(c, &o, v, NULL);
+        rc = o.rc;
+        if (rc == 0 && reserve(&o, 0) != 0)
+            rc = M3_ENOMEM;
+    } else {
+        rc = c->rc;
     }
+    c->jmp = saved;
+    free(o.seen);
+    if (rc != 0) {
+        free(o.p);
+        if (rc == M3_ENOMEM)
+            m3_diag_set(c->d, rc, "out of memory");
+        return rc;
+    }
+    o.p[o.n] = '\0';
     *json = o.p;
     if (len != NULL)
         *len = o.n;

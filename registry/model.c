@@ -17,7 +17,7 @@ reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char *
 
     if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
         return rc;
-    if ((rc = reg_eval_run(&c, 1, &v)) == 0) {
+    if ((rc = reg_eval_run(&c, 0, &v)) == 0) { /* reg_json forces the rest */
         if (v->t == V_LAMBDA || v->t == V_PRIM) {
             struct reg_span sp;
             reg_node_span(f->root->a, &sp);
