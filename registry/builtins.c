@@ -332,6 +332,7 @@ b_readFile(ARGS)
     if (memchr(buf, '\0', len) != NULL)
         reg_throw(c, M3_EEVAL, at, "the contents of '%s' contain a NUL byte", args[0]->str.s);
     out->t = V_STR;
+    out->plain = 0;
     out->src = at;
     out->str.s = buf;
     out->str.n = len;
@@ -484,6 +485,7 @@ b_concatStringsSep(ARGS)
         o += lens[i];
     }
     out->t = V_STR;
+    out->plain = 0;
     out->str.s = r;
     out->str.n = o;
 }

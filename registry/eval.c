@@ -239,6 +239,48 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 
 /* ---- variables ---- */
 
+static inline uint32_t
+name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    while (n--)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+/* frame_get: the binding of name in frame e (which has vars); large frames get a hash index
+ * (variable lookup was a third of the evaluation of a large registry). */
+static const struct reg_attr *
+frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
+{
+    const struct reg_set *s = e->vars;
+    size_t h, i;
+
+    if (s->n < 12 || e->building)
+        return reg_set_get(s, name, len);
+    if (e->hset != s) {
+        size_t cap = 32;
+        while (cap < s->n * 2)
+            cap *= 2;
+        e->hidx = alloc(c, cap * sizeof(*e->hidx));
+        e->hmask = cap - 1;
+        for (i = 0; i < s->n; i++) {
+            for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
+                ;
+            e->hidx[h & e->hmask] = (uint32_t)i + 1;
+        }
+        e->hset = s;
+    }
+    for (h = name_hash(name, len);; h++) {
+        uint32_t k = e->hidx[h & e->hmask];
+        if (k == 0)
+            return NULL;
+        if (s->a[k - 1].len == len && memcmp(s->a[k - 1].name, name, len) == 0)
+            return &s->a[k - 1];
+    }
+}
+
 /* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
  * NULL instead of forcing a `with` or failing, and gives up at a frame still being built. */
 static struct reg_val *
@@ -251,7 +293,7 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     for (e = env; e != NULL; e = e->up) {
         if (e->building && lexical_only)
             return NULL;
-        if (e->vars != NULL && (a = reg_set_get(e->vars, name, len)) != NULL)
+        if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
             return a->v;
     }
     if (lexical_only) {
@@ -597,13 +639,14 @@ struct def {
 struct defs {
     struct def *v;
     size_t n, cap;
+    size_t hint; /* expected count, for the first allocation */
 };
 
 static struct def *
 def_add(struct reg_ctx *c, struct defs *ds)
 {
     if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : 2;
+        size_t cap = ds->cap ? ds->cap * 2 : ds->hint ? ds->hint : 2;
         struct def *p = alloc(c, cap * sizeof(*p));
         if (ds->n)
             memcpy(p, ds->v, ds->n * sizeof(*p));
@@ -650,9 +693,12 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
             const struct reg_node *path = b->a;
             size_t total = np + path->nitems, len;
             struct def *d;
-            const char **names = alloc(c, total * sizeof(*names));
-            size_t *lens = alloc(c, total * sizeof(*lens));
-            const struct reg_node **pos = alloc(c, total * sizeof(*pos));
+            /* one allocation for the three arrays */
+            char *mem = alloc(c, total * (sizeof(char *) + sizeof(size_t) + sizeof(void *)));
+            const char **names = (const char **)mem;
+            size_t *lens = (size_t *)(mem + total * sizeof(char *));
+            const struct reg_node **pos =
+                (const struct reg_node **)(mem + total * (sizeof(char *) + sizeof(size_t)));
             int skip = 0;
             for (k = 0; k < np; k++) {
                 names[k] = prefix[k];
@@ -788,6 +834,14 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
             }
             continue;
         }
+        if (j == i + 1) {
+            /* one definition of a longer path ("a.age".publicKeys = ...): its own set */
+            struct reg_val *v = reg_new(c, V_SET);
+            v->set = build(c, &ds[i], 1, k + 1, inner, outer);
+            v->src = ds[i].pos[k];
+            a->v = v;
+            continue;
+        }
         /* several definitions: all must be nested paths or plain set literals */
         {
             struct defs sub = {0};
@@ -830,6 +884,7 @@ eval_set(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env, int r
         inner->up = env;
         inner->building = 1;
     }
+    ds.hint = n->nitems;
     collect_binds(c, &ds, n, env, inner, NULL, NULL, NULL, 0);
     v->set = build(c, ds.v, ds.n, 0, inner, env);
     v->src = n;

@@ -52,6 +52,7 @@ struct reg_prim {
 
 struct reg_val {
     enum reg_vtype t;
+    unsigned char plain;        /* V_STR: 0 not known, 1 no byte needs JSON escaping, 2 some do */
     const struct reg_node *src; /* the literal or expression that produced it, or NULL */
     union {
         int b;
@@ -87,6 +88,11 @@ struct reg_env {
     struct reg_set *vars; /* NULL for a `with` frame or while being built */
     struct reg_val *with; /* the set expression of a `with` frame */
     int building;
+    /* A hash index of vars (built on the first lookup of a large frame): slot -> index + 1,
+     * 0 for empty; hmask + 1 slots. hset is the set it indexes. */
+    uint32_t *hidx;
+    size_t hmask;
+    const struct reg_set *hset;
 };
 
 struct reg_loaded {

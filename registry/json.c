@@ -16,20 +16,10 @@
 
 #define MAX_NEST 4000
 
-/* Registries repeat the same key strings in many lists: whether a long string needs escaping
- * is remembered by the address of its (shared, immutable) bytes. */
-struct seen {
-    const char *s;
-    size_t n;
-    int plain;
-};
-
 struct out {
     char *p;
     size_t n, cap;
     int rc; /* M3_EUNSUPPORTED kept for the end, or M3_ENOMEM */
-    struct seen *seen;
-    size_t nseen, capseen; /* capseen: a power of two, or 0 */
     unsigned depth;
 };
 
@@ -43,7 +33,7 @@ static const unsigned char needs_escape[256] = {
 static int
 grow(struct out *o, size_t need)
 {
-    size_t cap = o->cap ? o->cap * 2 : 64 << 10;
+    size_t cap = o->cap ? o->cap * 2 : 256 << 10; /* mmap'd: realloc moves no bytes */
     char *p;
 
     if (o->rc == M3_ENOMEM)
@@ -137,58 +127,37 @@ is_plain(const char *s, size_t n)
     return 1;
 }
 
-/* plain_cached: is_plain(s, n), remembered for s in an open-addressing table. */
-static int
-plain_cached(struct out *o, const char *s, size_t n)
+static void
+put_plain(struct out *o, const char *s, size_t n)
 {
-    size_t h, mask;
+    if (reserve(o, n + 2) != 0)
+        return;
+    o->p[o->n] = '"';
+    memcpy(o->p + o->n + 1, s, n);
+    o->p[o->n + n + 1] = '"';
+    o->n += n + 2;
+}
 
-    if (o->nseen * 2 >= o->capseen) {
-        size_t cap = o->capseen ? o->capseen * 2 : 256, i;
-        struct seen *t = calloc(cap, sizeof(*t));
-        if (t == NULL)
-            return is_plain(s, n);
-        for (i = 0; i < o->capseen; i++) {
-            if (o->seen[i].s == NULL)
-                continue;
-            h = ((uintptr_t)o->seen[i].s >> 4) * 0x9E3779B97F4A7C15ull >> 20;
-            while (t[h & (cap - 1)].s != NULL)
-                h++;
-            t[h & (cap - 1)] = o->seen[i];
-        }
-        free(o->seen);
-        o->seen = t;
-        o->capseen = cap;
-    }
-    mask = o->capseen - 1;
-    h = ((uintptr_t)s >> 4) * 0x9E3779B97F4A7C15ull >> 20;
-    for (;; h++) {
-        struct seen *e = &o->seen[h & mask];
-        if (e->s == s && e->n == n)
-            return e->plain;
-        if (e->s == NULL) {
-            e->s = s;
-            e->n = n;
-            e->plain = is_plain(s, n);
-            o->nseen++;
-            return e->plain;
-        }
-    }
+/* put_strval: a string value; whether it needs escaping is remembered in the value, which
+ * registries share between many lists (a let-bound key). */
+static inline void
+put_strval(struct out *o, struct reg_val *v)
+{
+    if (v->plain == 0)
+        v->plain = is_plain(v->str.s, v->str.n) ? 1 : 2;
+    if (v->plain == 1)
+        put_plain(o, v->str.s, v->str.n);
+    else
+        put_escaped(o, v->str.s, v->str.n);
 }
 
 static void
 put_str(struct out *o, const char *s, size_t n)
 {
-    if (n < 32 ? is_plain(s, n) : plain_cached(o, s, n)) {
-        if (reserve(o, n + 2) != 0)
-            return;
-        o->p[o->n] = '"';
-        memcpy(o->p + o->n + 1, s, n);
-        o->p[o->n + n + 1] = '"';
-        o->n += n + 2;
-        return;
-    }
-    put_escaped(o, s, n);
+    if (is_plain(s, n))
+        put_plain(o, s, n);
+    else
+        put_escaped(o, s, n);
 }
 
 static void
@@ -218,7 +187,7 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
         put(o, num, (size_t)snprintf(num, sizeof(num), "%g", v->f));
         return;
     case V_STR:
-        put_str(o, v->str.s, v->str.n);
+        put_strval(o, v);
         return;
     case V_LIST:
         if (++o->depth > MAX_NEST)
@@ -230,7 +199,7 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
                 put1(o, ',');
             /* the common element, an evaluated plain string, without the call */
             if (e->t == V_STR && o->rc == 0)
-                put_str(o, e->str.s, e->str.n);
+                put_strval(o, e);
             else
                 put_val(c, o, e, v->src ? v->src : at);
         }
@@ -290,7 +259,6 @@ reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
         rc = c->rc;
     }
     c->jmp = saved;
-    free(o.seen);
     if (rc != 0) {
         free(o.p);
         if (rc == M3_ENOMEM)
