@@ -7,6 +7,8 @@
 #ifndef M3_REGISTRY_EVAL_H
 #define M3_REGISTRY_EVAL_H
 
+#define REG_SPAN_SLOTS 4096
+
 #include <setjmp.h>
 #include <stdint.h>
 
@@ -121,10 +123,13 @@ struct reg_ctx {
     size_t nforcing, capforcing;
     unsigned depth;
     struct reg_registry *reg; /* reg_registry_load: the registry being filled */
-    struct {
+    struct reg_span_slot {
         const struct reg_node *n;
         struct reg_span sp;
-    } span_cache[256]; /* reg_registry_load: spans of recently seen nodes */
+    } * span_cache; /* reg_registry_load: spans of recently seen nodes (REG_SPAN_SLOTS) */
+    const struct reg_file *last_file; /* reg_registry_load: the file last interned... */
+    const char *last_name;            /* ...and its name in the registry */
+    size_t line_hint;                 /* index of the line of the last span computed */
     struct {
         const char *s;
         char *copy;

@@ -608,23 +608,46 @@ lex_ind_string(struct lexer *lx)
     return push_tok(lx, TK_STR_PART, start, start, i - start);
 }
 
+/* keyword: the keyword kind of the identifier p[0..len), or TK_ID. */
+static enum reg_tok
+keyword(const char *p, size_t len)
+{
+    size_t k;
+
+    if (len < 2 || len > 7 || !kw_first[(unsigned char)p[0]])
+        return TK_ID;
+    for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+        if (keywords[k].text[0] == p[0] && strncmp(keywords[k].text, p, len) == 0 &&
+            keywords[k].text[len] == '\0')
+            return keywords[k].kind;
+    return TK_ID;
+}
+
 static int
 lex_expr(struct lexer *lx)
 {
-    const char *s, *p;
+    const char *s = lx->s, *p;
     size_t triv = lx->i, off, rest, best = 0, len, k;
     enum reg_tok kind = TK_EOF;
     int rc, maybe_path;
 
-    if ((rc = skip_trivia(lx)) != 0)
-        return rc;
-    off = lx->i;
-    s = lx->s;
+    /* the source ends with a NUL (reg_parse), which no table below accepts */
+    for (off = lx->i; ws_char[(unsigned char)s[off]]; off++)
+        ;
+    lx->i = off;
+    if (s[off] == '#' || (s[off] == '/' && s[off + 1] == '*')) {
+        if ((rc = skip_trivia(lx)) != 0)
+            return rc;
+        off = lx->i;
+    }
     p = s + off;
     rest = lx->n - off;
     if (rest == 0)
         return push_tok(lx, TK_EOF, triv, off, 0);
-    if (rest >= 2 && p[0] == '\'' && p[1] == '\'') {
+    switch (p[0]) {
+    case '\'':
+        if (p[1] != '\'')
+            break;
         len = 2;
         while (len < rest && p[len] == ' ')
             len++;
@@ -634,24 +657,24 @@ lex_expr(struct lexer *lx)
             len = 2;
         lx->i = off + len;
         return push_mode(lx, MODE_IND) ?: push_tok(lx, TK_IND_OPEN, triv, off, len);
-    }
-    if (p[0] == '"') {
+    case '"':
         lx->i = off + 1;
         return push_mode(lx, MODE_STR) ?: push_tok(lx, TK_STR_OPEN, triv, off, 1);
-    }
-    if (rest >= 2 && p[0] == '$' && p[1] == '{') {
+    case '$':
+        if (p[1] != '{')
+            break;
         lx->i = off + 2;
         return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, triv, off, 2);
-    }
-    if (p[0] == '{') {
+    case '{':
         lx->i = off + 1;
         return push_mode(lx, MODE_BRACE) ?: push_tok(lx, TK_LBRACE, triv, off, 1);
-    }
-    if (p[0] == '}') {
+    case '}':
         if (lx->depth > 0)
             lx->depth--;
         lx->i = off + 1;
         return push_tok(lx, TK_RBRACE, triv, off, 1);
+    default:
+        break;
     }
     /* Fast path: an identifier that cannot extend into a path or a URI (the next byte is
      * none of '/', ':', '.', '+', which are the only ways an identifier's text continues
@@ -659,18 +682,12 @@ lex_expr(struct lexer *lx)
     if (is_alpha(p[0]) || p[0] == '_') {
         size_t id = 1;
         char next;
-        while (id < rest && id_char[(unsigned char)p[id]])
+        while (id_char[(unsigned char)p[id]])
             id++;
-        next = id < rest ? p[id] : '\0';
+        next = p[id];
         if (next != '/' && next != ':' && next != '.' && next != '+') {
-            kind = TK_ID;
-            if (id <= 7 && kw_first[(unsigned char)p[0]])
-                for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-                    if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == id &&
-                        memcmp(p, keywords[k].text, id) == 0)
-                        kind = keywords[k].kind;
             lx->i = off + id;
-            return push_tok(lx, kind, triv, off, id);
+            return push_tok(lx, keyword(p, id), triv, off, id);
         }
     }
     if (simple_punct[(unsigned char)p[0]]) {
@@ -690,12 +707,7 @@ lex_expr(struct lexer *lx)
     }
     if ((len = match_id(p, rest)) > best) {
         best = len;
-        kind = TK_ID;
-        if (len <= 7)
-            for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-                if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == len &&
-                    memcmp(p, keywords[k].text, len) == 0)
-                    kind = keywords[k].kind;
+        kind = keyword(p, len);
     }
     if (is_digit(p[0]) && (len = match_int(p, rest)) > best) {
         best = len;
@@ -759,7 +771,7 @@ reg_lex(struct reg_file *f, struct m3_diag *d)
             rc = lex_expr(&lx);
         if (rc != 0)
             goto out;
-        if (f->toks[f->ntoks - 1].kind == TK_EOF)
+        if (lx.i >= lx.n && f->toks[f->ntoks - 1].kind == TK_EOF)
             break;
     }
 out:
