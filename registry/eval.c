@@ -12,7 +12,7 @@
 #include "registry/eval.h"
 
 #define MAX_DEPTH 4000
-#define NIX_HINT " (use --nix to evaluate with nix-instantiate)"
+#define NIX_HINT "; use --nix to evaluate with nix-instantiate"
 
 static struct reg_val *eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
 
@@ -39,6 +39,12 @@ reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fm
     }
     c->rc = code;
     longjmp(*c->jmp, 1);
+}
+
+_Noreturn void
+reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what, const char *why)
+{
+    reg_throw(c, M3_EUNSUPPORTED, at, "%s is not supported by m3age's evaluator (%s)", what, why);
 }
 
 static void *
@@ -177,6 +183,10 @@ reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     if (v->th.arg != NULL) {
         r = reg_new(c, V_NULL);
         reg_apply(c, v->th.from, v->th.arg, r, n);
+    } else if (v->th.name != NULL && v->th.env == NULL && n == NULL) {
+        char what[80];
+        snprintf(what, sizeof(what), "builtins.%s", v->th.name);
+        reg_unsupported(c, at, what, reg_builtin_refusal(v->th.name));
     } else if (v->th.name != NULL && v->th.from == NULL) {
         r = lookup(c, v->th.env, v->th.name, v->th.len, n, 0);
         reg_force(c, r, n);
@@ -314,8 +324,8 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     if (lexical_only)
         return NULL;
     if ((len == 3 && memcmp(name, "lib", 3) == 0) || (len == 4 && memcmp(name, "pkgs", 4) == 0))
-        reg_throw(c, M3_EUNSUPPORTED, at,
-                  "unsupported: undefined variable '%.*s' (nixpkgs needs Nix)", (int)len, name);
+        reg_unsupported(c, at, len == 3 ? "'lib' (the nixpkgs library)" : "'pkgs' (nixpkgs)",
+                        "it is not bound here; nixpkgs needs Nix");
     reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
 }
 
@@ -360,8 +370,8 @@ reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, 
         return;
     case V_PATH:
         if (!to_string)
-            reg_throw(c, M3_EUNSUPPORTED, at,
-                      "a path interpolated into a string is copied to the Nix store");
+            reg_unsupported(c, at, "a path interpolated into a string",
+                            "Nix copies it to the store");
         *s = (char *)v->str.s;
         *n = v->str.n;
         return;
@@ -913,6 +923,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         struct reg_val nf = *f;
         nf.prim.args[nf.prim.nargs++] = arg;
         if (nf.prim.nargs == nf.prim.p->arity) {
+            c->cur_prim = nf.prim.p;
             nf.prim.p->fn(c, nf.prim.args, out, at);
             return;
         }
@@ -1230,8 +1241,7 @@ eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             char *s;
             size_t sn;
             if (b->t == V_PATH)
-                reg_throw(c, M3_EUNSUPPORTED, n->b,
-                          "a path added to a string is copied to the Nix store");
+                reg_unsupported(c, n->b, "a path added to a string", "Nix copies it to the store");
             reg_coerce_str(c, b, n->b, 0, &s, &sn);
             v = reg_new(c, V_STR);
             {
@@ -1357,15 +1367,17 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             }
         }
         if (b.p[0] == '~')
-            reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+            reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
         return path_val(c, canon(c, loaded_of(c, n->file)->dir, b.p, b.n), n);
     }
     case N_HPATH:
-        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+        reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
     case N_SPATH:
         s = reg_tok_text(n->file, n->tok, &len);
-        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: search path '%.*s' needs NIX_PATH", (int)len,
-                  s);
+        reg_throw(c, M3_EUNSUPPORTED, n,
+                  "the search path '%.*s' is not supported by m3age's evaluator (it needs "
+                  "NIX_PATH)",
+                  (int)len, s);
     case N_URI:
         s = reg_tok_text(n->file, n->tok, &len);
         v = reg_new_str(c, s, len);

@@ -117,6 +117,7 @@ struct reg_ctx {
     jmp_buf *jmp;
     int rc;
     struct reg_env *globals;
+    const struct reg_prim *cur_prim; /* the builtin being called (for its messages) */
     struct reg_loaded *files;
     size_t nfiles;
     struct reg_forcing *forcing;
@@ -153,6 +154,10 @@ int reg_eval_try(struct reg_ctx *c, struct reg_val *v, int deep);
 /* Used by builtins.c. */
 _Noreturn void reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fmt,
                          ...) __attribute__((format(printf, 4, 5)));
+/* reg_unsupported: throws M3_EUNSUPPORTED "FILE:L:C: WHAT is not supported by m3age's
+ * evaluator (WHY); use --nix ...". */
+_Noreturn void reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what,
+                               const char *why);
 void reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 void reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 struct reg_val *reg_new(struct reg_ctx *c, enum reg_vtype t);
@@ -172,6 +177,8 @@ void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *a
 
 /* builtins.c */
 struct reg_set *reg_builtins_set(struct reg_ctx *c, struct reg_set **globals);
+/* reg_builtin_refusal: why the Nix builtin name is refused ("it reads the filesystem"). */
+const char *reg_builtin_refusal(const char *name);
 
 /* json.c: appends the JSON text of a deeply forced value; 0 or M3_ENOMEM/M3_EUNSUPPORTED. */
 int reg_json(struct reg_ctx *c, struct reg_val *v, char **out, size_t *len);

@@ -160,6 +160,32 @@ put_str(struct out *o, const char *s, size_t n)
         put_escaped(o, s, n);
 }
 
+/* unsupported_out: records (without leaving the walk) why the value cannot be printed. */
+static void
+unsupported_out(struct reg_ctx *c, struct out *o, const struct reg_node *at, const char *what,
+                const char *why)
+{
+    unsigned line = 0, col = 0;
+
+    if (at != NULL) {
+        reg_linecol(at->file, reg_node_off(at), &line, &col);
+        m3_diag_set(c->d, M3_EUNSUPPORTED,
+                    "%s:%u:%u: %s is not supported by m3age's evaluator (%s); use --nix to "
+                    "evaluate with nix-instantiate",
+                    at->file->name, line, col, what, why);
+    } else {
+        m3_diag_set(c->d, M3_EUNSUPPORTED,
+                    "%s is not supported by m3age's evaluator (%s); use --nix to evaluate with "
+                    "nix-instantiate",
+                    what, why);
+    }
+    if (c->d != NULL) {
+        c->d->line = line;
+        c->d->col = col;
+    }
+    o->rc = M3_EUNSUPPORTED;
+}
+
 static void
 put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
 {
@@ -226,18 +252,12 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
         o->depth--;
         return;
     case V_PATH:
-        m3_diag_set(c->d, M3_EUNSUPPORTED,
-                    "unsupported: the path '%s' reaches the output (Nix would copy it to the "
-                    "store; use --nix to evaluate with nix-instantiate)",
-                    v->str.s);
-        o->rc = M3_EUNSUPPORTED;
+        unsupported_out(c, o, v->src != NULL ? v->src : at, "a path in the output",
+                        "Nix copies it to the store and prints the store path");
         return;
     default:
-        m3_diag_set(c->d, M3_EUNSUPPORTED,
-                    "unsupported: %s in the output (a top-level function is not called; use "
-                    "--nix to evaluate with nix-instantiate)",
-                    reg_type_name(v));
-        o->rc = M3_EUNSUPPORTED;
+        unsupported_out(c, o, v->src != NULL ? v->src : at, "a function in the output",
+                        "JSON has no functions");
         return;
     }
 }

@@ -22,8 +22,9 @@ reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char *
             struct reg_span sp;
             reg_node_span(f->root->a, &sp);
             rc = m3_diag_set(d, M3_EUNSUPPORTED,
-                             "%s:%u:%u: unsupported: the registry is a function (a top-level "
-                             "function is not called; use --nix to evaluate with nix-instantiate)",
+                             "%s:%u:%u: a top-level function is not supported by m3age's "
+                             "evaluator (nothing calls it); use --nix to evaluate with "
+                             "nix-instantiate",
                              f->name, sp.line, sp.col);
         } else {
             rc = reg_json(&c, v, json, len);
@@ -328,9 +329,7 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
     top = top_set(f);
     r->computed = top->kind != N_SET;
     if (v->t == V_LAMBDA || v->t == V_PRIM)
-        reg_throw(&c, M3_EUNSUPPORTED, f->root->a,
-                  "unsupported: the registry is a function (a top-level function is not "
-                  "called)");
+        reg_unsupported(&c, f->root->a, "a top-level function", "nothing calls it");
     if (v->t != V_SET)
         reg_throw(&c, M3_EINVAL, f->root->a, "the registry is %s, expected a set of secrets",
                   reg_type_name(v));
