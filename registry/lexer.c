@@ -561,7 +561,15 @@ lex_string(struct lexer *lx)
     if (i >= lx->n)
         return lex_error(lx, start, "unterminated string");
     lx->i = i;
-    return push_tok(lx, TK_STR_PART, start, start, i - start);
+    if (push_tok(lx, TK_STR_PART, start, start, i - start) != 0)
+        return M3_ENOMEM;
+    if (s[i] == '"') {
+        /* the usual string, one literal part: close it here */
+        lx->depth--;
+        lx->i = i + 1;
+        return push_tok(lx, TK_STR_CLOSE, i, i, 1);
+    }
+    return 0;
 }
 
 static int
@@ -609,7 +617,7 @@ lex_ind_string(struct lexer *lx)
 }
 
 /* keyword: the keyword kind of the identifier p[0..len), or TK_ID. */
-static enum reg_tok
+static inline enum reg_tok
 keyword(const char *p, size_t len)
 {
     size_t k;
