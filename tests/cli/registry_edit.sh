@@ -3,8 +3,9 @@
 # refuse what they cannot do textually, and leave the file untouched on any error.
 . "$(dirname "$0")/../lib.sh"
 
-K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq0wq3cTqs3RPIBAcEpmhcM5YzjrYz4cUnaJ5Q1D9nE"
-K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmXfnV8d0aP2t1sYc6Yc9Q0dGk0k8l1r6sZ3g5o9Hh1"
+K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF66AiyVyBre01owvNix6Kpc/U4t2ZQpt/AFISJsJZtD"
+A1=age1xk54ztlt3jn7fndwdy6sjh29crarcx99hnxfje2uv376l3qanufqqrtl63
+K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GoSYD38RcBNQs59kxmGABAcprvMSSOmDzhnOy3mpH"
 
 split_registry() {
     cat >secrets.nix <<NIX
@@ -273,10 +274,24 @@ test_eval_syntax_error_has_position() {
 }
 
 test_eval_warns_on_unknown_attribute() {
-    printf '{ "a.age" = { publicKeys = [ "age1x" ]; owner = "root"; }; }\n' >secrets.nix
+    printf '{ "a.age" = { publicKeys = [ "%s" ]; owner = "root"; }; }\n' "$A1" >secrets.nix
     run "$M3AGE" registry eval
     assert_status 0
-    assert_contains err "warning: secrets.nix:1:41: 'a.age': unknown attribute 'owner'"
+    assert_contains err "warning: secrets.nix:1:98: 'a.age': unknown attribute 'owner'"
+}
+
+test_eval_rejects_keys_m3age_cannot_use() {
+    printf 'let\n  bad = "ssh-dss AAAAB3NzaC1kc3MAAACBAP";\nin\n{\n  "a.age".publicKeys = [ bad ];\n  "b.age".publicKeys = [ "%s" bad "age1nope" ];\n}\n' "$A1" >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_empty out
+    assert_contains err "m3age: error: secrets.nix:2:9: 'a.age': publicKeys element 1 is not a recipient m3age can use"
+    assert_contains err "m3age: error: secrets.nix:6:95: 'b.age': publicKeys element 3 is not a recipient m3age can use"
+    [ "$(grep -c 'error:' err)" -eq 2 ] || _fail "a shared bad key is reported once: $(cat err)"
+    assert_contains err "hint:"
+    # the JSON is Nix's value, which does not judge keys
+    run "$M3AGE" registry eval --json
+    assert_status 0
 }
 
 test_eval_rejects_empty_public_keys() {
