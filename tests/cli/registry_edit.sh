@@ -128,6 +128,18 @@ NIX
     assert_same_file secrets.nix before
 }
 
+test_rm_on_computed_registry_is_read_only() {
+    cat >secrets.nix <<'NIX'
+let k = "age1qqq"; mk = n: { name = n; value = { publicKeys = [ k ]; }; }; in
+builtins.listToAttrs (map mk [ "a.age" "b.age" ])
+NIX
+    cp secrets.nix before
+    run "$M3AGE" registry rm a.age
+    assert_status 2
+    assert_contains err "read-only"
+    assert_same_file secrets.nix before
+}
+
 test_set_key_replaces_only_the_literal() {
     split_registry
     sed "s|$K2|ssh-ed25519 AAAAnew root@m3-ares|" secrets.nix >want
@@ -256,6 +268,37 @@ test_rules_env_and_walk_up() {
     assert_status 0
     assert_not_contains other.nix "vpn"
     assert_contains repo/secrets.nix "vpn"
+}
+
+test_discovery_order_and_the_file_in_messages() {
+    mkdir -p repo/.git repo/sub
+    printf '{ "root.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/secrets.nix
+    printf '{ "env.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/env.nix
+    printf '{ "opt.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/opt.nix
+    printf '{ "sub.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/sub/secrets.nix
+    cd repo/sub
+    # ./secrets.nix before walking up
+    run "$M3AGE" registry eval -v
+    assert_contains out "sub.age"
+    assert_contains err "using registry 'secrets.nix' (from ./secrets.nix)"
+    # RULES before ./secrets.nix
+    RULES=../env.nix run "$M3AGE" registry eval -v
+    assert_contains out "env.age"
+    assert_contains err "using registry '../env.nix' (from RULES)"
+    # --rules before RULES
+    RULES=../env.nix run "$M3AGE" registry eval -v --rules ../opt.nix
+    assert_contains out "opt.age"
+    assert_contains err "using registry '../opt.nix' (from --rules)"
+    # walking up when there is none here
+    rm secrets.nix
+    run "$M3AGE" registry eval -v
+    assert_contains out "root.age"
+    assert_contains err "(from parent)"
+    # every error names the file used
+    printf '{ "x.age".publicKeys = [ "k" ] }\n' >../env.nix
+    RULES=../env.nix run "$M3AGE" registry eval
+    assert_status 2
+    assert_one_error_line "m3age: error: ../env.nix:1:32: unexpected '}', expected ';'"
 }
 
 test_no_registry_found() {
