@@ -110,6 +110,12 @@ rawc=$("$BUILD/bench/aead_raw" -c "$MIB")
 ossl_seal_c=$(echo "$rawc" | awk '$1 == "openssl_seal" { print $2 }')
 ossl_open_c=$(echo "$rawc" | awk '$1 == "openssl_open" { print $2 }')
 echo "raw ChaCha20-Poly1305 over 64 KiB chunks, one thread: OpenSSL seal $ossl_seal MiB/s, open $ossl_open MiB/s; libsodium seal $sod_seal MiB/s"
+# What reading the input costs: a single thread that read()s its input and then seals it
+# cannot beat 1 / (1/read + 1/seal), whatever it does.
+t_read=$(best $RUNS dd if="$dir/plain" of=/dev/null bs=64K)
+rd_rate=$(rate "$t_read")
+echo "read() of the file alone in 64 KiB blocks (dd): $rd_rate MiB/s; so one thread that reads and seals tops out at" \
+    "$(awk -v r="$rd_rate" -v a="$ossl_seal" 'BEGIN { c = 1 / (1 / r + 1 / a); printf "%.0f MiB/s, %.0f%% of the raw seal rate", c, 100 * c / a }')"
 echo "  per CPU-second: OpenSSL seal $ossl_seal_c MiB/s, open $ossl_open_c MiB/s"
 
 t_enc1=$(M3AGE_THREADS=1 best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")

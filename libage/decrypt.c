@@ -36,6 +36,7 @@ struct age_decryptor {
     /* payload batch: buf holds `have` ciphertext bytes; after a batch is opened, chunks
      * [next, njobs) are ready for the reader, `pos` bytes into chunk `next` consumed. */
     unsigned char *buf;
+    size_t cap; /* bytes allocated at buf: it starts small and grows to a batch */
     size_t have;
     uint64_t counter;
     struct age_chunk_job *jobs; /* the current batch: jobs_ab[0] or [1] */
@@ -323,8 +324,6 @@ out:
 static int
 ensure_stream(struct age_decryptor *dec, unsigned threads)
 {
-    if (dec->buf == NULL && (dec->buf = age_batch_alloc()) == NULL)
-        return M3_ENOMEM;
     if (threads == 0)
         threads = 1;
     if (dec->stream != NULL && dec->stream_threads == threads)
@@ -345,9 +344,13 @@ static int
 read_batch(struct age_decryptor *dec, unsigned char *buf, struct age_chunk_job *jobs, size_t *count,
            bool *eof, struct m3_diag *d)
 {
-    size_t want = BATCH_BYTES + 1, have = 0, last_len, n;
+    size_t want = BATCH_BYTES + 1, have = 0, last_len, n, lim;
+    bool growing = buf == dec->buf; /* only dec->buf starts small; buf2 is a whole batch */
     ssize_t got;
 
+    if (growing && age_batch_grow(&dec->buf, &dec->cap, 0, dec->have + dec->carry + 1) != 0)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    buf = growing ? dec->buf : buf;
     if (dec->carry > 0) {
         memmove(buf, dec->carry_from + BATCH_BYTES, dec->carry);
         have = dec->carry;
@@ -358,10 +361,20 @@ read_batch(struct age_decryptor *dec, unsigned char *buf, struct age_chunk_job *
         have = dec->have;
         dec->have = 0;
     }
-    got = src_read(dec, buf + have, want - have, d);
-    if (got < 0)
-        return (int)got;
-    have += (size_t)got;
+    /* Read what the buffer holds; when it fills before the input ends, grow it and go on
+     * (a small file never needs more than a page). */
+    for (;;) {
+        lim = growing && dec->cap < want ? dec->cap : want;
+        got = src_read(dec, buf + have, lim - have, d);
+        if (got < 0)
+            return (int)got;
+        have += (size_t)got;
+        if (have < lim || lim == want)
+            break;
+        if (age_batch_grow(&dec->buf, &dec->cap, have, have + 1) != 0)
+            return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        buf = dec->buf;
+    }
     *eof = have < want;
     if (!*eof) {
         n = AGE_BATCH_CHUNKS;

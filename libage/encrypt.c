@@ -15,7 +15,9 @@ struct age_encryptor {
     void *wctx;
     struct age_armor_writer *armor;
     struct age_stream *stream;
-    unsigned char *buf; /* AGE_BATCH_CHUNKS + 1 slots, secret memory (plaintext) */
+    unsigned char *buf; /* AGE_BATCH_CHUNKS + 1 slots, secret memory (plaintext); starts
+                         * small and grows with the input (age_batch_grow) */
+    size_t cap;         /* bytes allocated at buf */
     size_t nfull;       /* whole plaintext chunks in slots [0, nfull) */
     size_t tail;        /* plaintext bytes in slot nfull */
     uint64_t counter;
@@ -133,7 +135,7 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         goto fail;
     }
     e->threads = threads;
-    if ((e->payload_key = age_secret_alloc(32)) == NULL || (e->buf = age_batch_alloc()) == NULL) {
+    if ((e->payload_key = age_secret_alloc(32)) == NULL) {
         rc = M3_ENOMEM;
         goto fail;
     }
@@ -187,13 +189,22 @@ flush_full(struct age_encryptor *e, struct m3_diag *d)
     return 0;
 }
 
-/* slot_space: where the next plaintext goes and how much fits in the current slot. */
+/* slot_space: where the next plaintext goes and how much fits there: the rest of the current
+ * slot, limited to what the buffer holds (with room for the chunk's tag after it). A buffer
+ * with no room left grows first; NULL when it cannot. */
 static unsigned char *
 slot_space(struct age_encryptor *e, size_t *room)
 {
+    size_t off = e->nfull * AGE_CT_CHUNK + e->tail;
+
     /* Once every slot is full, one more byte is enough to know none of them is final. */
     *room = e->nfull == AGE_BATCH_CHUNKS ? 1 : AGE_CHUNK_SIZE - e->tail;
-    return e->buf + e->nfull * AGE_CT_CHUNK + e->tail;
+    if (off + AGE_TAG_SIZE >= e->cap &&
+        age_batch_grow(&e->buf, &e->cap, off, off + AGE_TAG_SIZE + 1) != 0)
+        return NULL;
+    if (off + *room + AGE_TAG_SIZE > e->cap)
+        *room = e->cap - off - AGE_TAG_SIZE;
+    return e->buf + off;
 }
 
 /* advance: records n bytes placed at slot_space; flushes a full batch when data follows. */
@@ -221,9 +232,13 @@ age_encryptor_write(struct age_encryptor *e, const void *buf, size_t len, struct
     if (e->finished || e->failed)
         return m3_diag_set(d, M3_ESTATE, "encryptor already finished or failed");
     while (len > 0) {
-        size_t room;
+        size_t room, take;
         unsigned char *dst = slot_space(e, &room);
-        size_t take = len < room ? len : room;
+        if (dst == NULL) {
+            e->failed = true;
+            return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        }
+        take = len < room ? len : room;
         memcpy(dst, p, take);
         p += take;
         len -= take;
@@ -251,6 +266,10 @@ age_encryptor_finish(struct age_encryptor *e, struct m3_diag *d)
     } else if (e->counter == 0) {
         count = 1; /* empty plaintext: one empty final chunk */
         last_len = 0;
+        if (age_batch_grow(&e->buf, &e->cap, 0, AGE_TAG_SIZE) != 0) {
+            e->failed = true;
+            return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        }
     } else {
         /* Unreachable: a flush always leaves at least one byte in the buffer. */
         return m3_diag_set(d, M3_ESTATE, "internal error: no final chunk");
@@ -283,7 +302,12 @@ fill(struct age_encryptor *e, age_read_fn rd, void *rctx, bool *eof, struct m3_d
     while (!(e->nfull == AGE_BATCH_CHUNKS && e->tail > 0)) {
         size_t room;
         unsigned char *dst = slot_space(e, &room);
-        ssize_t got = rd(rctx, dst, room); /* straight into the slot: no copy */
+        ssize_t got;
+        if (dst == NULL) {
+            e->failed = true;
+            return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        }
+        got = rd(rctx, dst, room); /* straight into the slot: no copy */
         if (got < 0) {
             if (errno == EINTR)
                 continue;

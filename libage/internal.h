@@ -23,8 +23,9 @@ void age_wrap_seal(const unsigned char *wrap_key, const unsigned char *file_key,
 int age_wrap_open(const unsigned char *wrap_key, const unsigned char *body, size_t body_len,
                   unsigned char *file_key);
 
-/* age_secret_alloc / age_secret_free: sodium_malloc'd memory, zeroed on allocation, wiped on
- * free. free(NULL) is a no-op. */
+/* age_secret_alloc / age_secret_free: locked memory excluded from core dumps (sodium_malloc
+ * regions; small blocks from a pool of them, see util.c), zeroed on allocation, wiped on
+ * free. free(NULL) is a no-op. Thread-safe. */
 void *age_secret_alloc(size_t n);
 void age_secret_free(void *p);
 char *age_secret_strdup(const char *s);

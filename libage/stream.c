@@ -5,8 +5,18 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Work sharing. A batch's jobs are claimed one at a time through `claim`, which holds the
+ * batch generation (high 32 bits), the batch's job count (16 bits) and the next job index
+ * (low 16 bits): a worker that is late for a batch cannot take a job of the next one,
+ * because its compare-and-swap carries the old generation. The caller's thread claims jobs too once
+ * it has done its own I/O (age_stream_wait), so with T threads wanted there are T-1 background
+ * workers and no core is oversubscribed. Threads spin briefly before sleeping: a batch lasts about
+ * a hundred microseconds, and waking a sleeping thread costs tens of them on a virtual machine. */
+#define SPIN_ROUNDS 4000
 
 struct age_stream {
     unsigned char *key; /* secret memory */
@@ -16,8 +26,12 @@ struct age_stream {
     pthread_t th[AGE_MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv_go, cv_done;
-    unsigned gen, running;
-    bool quit;
+    _Atomic uint64_t claim; /* generation << 32 | job count << 16 | next job index */
+    _Atomic uint32_t gen;   /* the current batch's generation */
+    _Atomic size_t pending; /* jobs of the current batch not finished */
+    _Atomic bool quit;
+    _Atomic bool waiting; /* the caller sleeps on cv_done */
+    unsigned sleepers;    /* workers asleep on cv_go (under mu) */
     struct age_chunk_job *jobs;
     size_t njobs;
     bool encrypt;
@@ -90,36 +104,68 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encrypt)
     return true;
 }
 
-static void
-run_share(struct age_stream *s, unsigned t)
+static inline void
+cpu_relax(void)
 {
-    for (size_t i = t; i < s->njobs; i += s->nworkers)
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* work: claims and runs jobs of batch `g` until none is left; thread slot t. */
+static void
+work(struct age_stream *s, unsigned t, uint32_t g)
+{
+    for (;;) {
+        uint64_t w = atomic_load(&s->claim);
+        size_t i = (size_t)(w & 0xffffu), n = (size_t)((w >> 16) & 0xffffu);
+        if ((uint32_t)(w >> 32) != g || i >= n)
+            return;
+        if (!atomic_compare_exchange_weak(&s->claim, &w, w + 1))
+            continue;
+        /* The batch cannot end while this job is unfinished: jobs and njobs stay valid. */
         s->jobs[i].ok = do_job(s, t, &s->jobs[i], s->encrypt);
+        if (atomic_fetch_sub(&s->pending, 1) == 1 && atomic_load(&s->waiting)) {
+            pthread_mutex_lock(&s->mu);
+            pthread_cond_broadcast(&s->cv_done);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
 }
 
 static void *
 worker(void *arg)
 {
     struct age_stream *s = arg;
-    unsigned t, seen = 0;
+    unsigned t;
+    uint32_t seen = 0, g;
 
     pthread_mutex_lock(&s->mu);
     t = s->started++; /* worker index: 0 .. nworkers-1 */
     pthread_cond_broadcast(&s->cv_done);
-    for (;;) {
-        while (!s->quit && s->gen == seen)
-            pthread_cond_wait(&s->cv_go, &s->mu);
-        if (s->quit)
-            break;
-        seen = s->gen;
-        pthread_mutex_unlock(&s->mu);
-        run_share(s, t);
-        pthread_mutex_lock(&s->mu);
-        if (--s->running == 0)
-            pthread_cond_broadcast(&s->cv_done);
-    }
     pthread_mutex_unlock(&s->mu);
-    return NULL;
+    for (;;) {
+        int spins = 0;
+        while ((g = atomic_load(&s->gen)) == seen && !atomic_load(&s->quit)) {
+            if (++spins < SPIN_ROUNDS) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&s->mu);
+            s->sleepers++;
+            while (atomic_load(&s->gen) == seen && !atomic_load(&s->quit))
+                pthread_cond_wait(&s->cv_go, &s->mu);
+            s->sleepers--;
+            pthread_mutex_unlock(&s->mu);
+            spins = 0;
+        }
+        if (atomic_load(&s->quit))
+            return NULL;
+        seen = g;
+        work(s, t, g);
+    }
 }
 
 int
@@ -140,12 +186,12 @@ age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threa
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_go, NULL);
     pthread_cond_init(&s->cv_done, NULL);
-    /* With more than one thread, every chunk is processed by background workers, so the
-     * caller's thread is free for I/O meanwhile (age_stream_start / age_stream_wait). The
-     * workers' cipher contexts are made here: allocating them in the workers would give each
-     * thread its own malloc arena, which costs resident memory for nothing. */
+    /* With T > 1 threads wanted, T-1 background workers start on each batch while the
+     * caller's thread does its I/O, which then joins them (age_stream_wait). The workers'
+     * cipher contexts are made here: allocating them in the workers would give each thread
+     * its own malloc arena, which costs resident memory for nothing. */
     if (threads > 1)
-        for (unsigned i = 0; i < threads; i++) {
+        for (unsigned i = 0; i + 1 < threads; i++) {
             if (ctx_for(s, i, true) == NULL || ctx_for(s, i, false) == NULL)
                 break;
             if (pthread_create(&s->th[i], NULL, worker, s) != 0)
@@ -163,6 +209,8 @@ age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threa
 void
 age_stream_start(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt)
 {
+    uint32_t g;
+
     s->jobs = jobs;
     s->njobs = n;
     s->encrypt = encrypt;
@@ -171,22 +219,37 @@ age_stream_start(struct age_stream *s, struct age_chunk_job *jobs, size_t n, boo
             jobs[i].ok = do_job(s, AGE_MAX_THREADS, &jobs[i], encrypt);
         return;
     }
+    /* The previous batch is over (age_stream_wait): no worker holds a job. */
+    g = atomic_load(&s->gen) + 1;
+    atomic_store(&s->pending, n);
+    atomic_store(&s->claim, (uint64_t)g << 32 | (uint64_t)n << 16);
+    atomic_store(&s->gen, g);
     pthread_mutex_lock(&s->mu);
-    s->running = s->nworkers;
-    s->gen++;
-    pthread_cond_broadcast(&s->cv_go);
+    if (s->sleepers > 0)
+        pthread_cond_broadcast(&s->cv_go);
     pthread_mutex_unlock(&s->mu);
 }
 
 void
 age_stream_wait(struct age_stream *s)
 {
+    int spins = 0;
+
     if (s->nworkers == 0)
         return;
-    pthread_mutex_lock(&s->mu);
-    while (s->running > 0)
-        pthread_cond_wait(&s->cv_done, &s->mu);
-    pthread_mutex_unlock(&s->mu);
+    work(s, AGE_MAX_THREADS, atomic_load(&s->gen)); /* help with what is left */
+    while (atomic_load(&s->pending) > 0) {
+        if (++spins < SPIN_ROUNDS) {
+            cpu_relax();
+            continue;
+        }
+        pthread_mutex_lock(&s->mu);
+        atomic_store(&s->waiting, true);
+        while (atomic_load(&s->pending) > 0)
+            pthread_cond_wait(&s->cv_done, &s->mu);
+        atomic_store(&s->waiting, false);
+        pthread_mutex_unlock(&s->mu);
+    }
 }
 
 void
@@ -215,7 +278,7 @@ age_stream_free(struct age_stream *s)
     if (s == NULL)
         return;
     pthread_mutex_lock(&s->mu);
-    s->quit = true;
+    atomic_store(&s->quit, true);
     pthread_cond_broadcast(&s->cv_go);
     pthread_mutex_unlock(&s->mu);
     for (unsigned i = 0; i < s->nworkers; i++)
@@ -230,6 +293,40 @@ age_stream_free(struct age_stream *s)
     free(s);
 }
 
+size_t
+age_batch_size(void)
+{
+    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
+
+    return (n + page - 1) / page * page;
+}
+
+int
+age_batch_grow(unsigned char **buf, size_t *cap, size_t used, size_t need)
+{
+    size_t full = age_batch_size(), n = *cap > 0 ? *cap : 4096;
+    unsigned char *p;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need && n < full)
+        n *= 2;
+    if (n > full)
+        n = full;
+    if (n < need)
+        return M3_ENOMEM; /* callers never ask for more than a batch */
+    /* Whole pages: sodium_malloc then puts the start on a page boundary (see below). */
+    n = (n + 4095) / 4096 * 4096;
+    if ((p = age_secret_alloc(n)) == NULL)
+        return M3_ENOMEM;
+    if (used > 0)
+        memcpy(p, *buf, used);
+    age_secret_free(*buf);
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
 unsigned char *
 age_batch_alloc(void)
 {
@@ -238,8 +335,5 @@ age_batch_alloc(void)
      * against a guard page, so its start is only 16-byte aligned in general; a size in whole
      * pages makes the start page aligned too (glibc's memcpy is far slower between buffers
      * 64 KiB + 16 apart). */
-    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
-
-    n = (n + page - 1) / page * page;
-    return age_secret_alloc(n);
+    return age_secret_alloc(age_batch_size());
 }

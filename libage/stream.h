@@ -9,8 +9,8 @@
 #include "libage/age.h"
 
 #define AGE_CT_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_SIZE) /* one sealed full chunk */
-/* Chunks per batch: 384 KiB, so two batches in flight keep peak RSS under 8 MiB. */
-#define AGE_BATCH_CHUNKS 6
+/* Chunks per batch: 256 KiB, so two batches in flight keep peak RSS under 8 MiB. */
+#define AGE_BATCH_CHUNKS 4
 #define AGE_LOOKAHEAD 64 /* bytes read past a batch to learn whether it holds the end */
 #define AGE_MAX_THREADS 16
 
@@ -42,5 +42,13 @@ void age_stream_free(struct age_stream *s);
 /* age_batch_alloc: secret memory for a batch: AGE_BATCH_CHUNKS slots of AGE_CT_CHUNK bytes
  * and AGE_LOOKAHEAD bytes after them, page aligned. */
 unsigned char *age_batch_alloc(void);
+/* age_batch_size: the size age_batch_alloc allocates. */
+size_t age_batch_size(void);
+/* age_batch_grow: a payload buffer that starts small and grows to a whole batch, so that a
+ * 200-byte secret never pays for locking and wiping a batch (most files are that small).
+ * Makes *buf (secret memory, *cap bytes, or NULL/0) at least `need` bytes: doubling from one
+ * page, at most age_batch_size(); the first `used` bytes are kept, the old buffer is wiped
+ * and freed. Returns 0 or M3_ENOMEM (the old buffer is then left as it was). */
+int age_batch_grow(unsigned char **buf, size_t *cap, size_t used, size_t need);
 
 #endif

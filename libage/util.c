@@ -36,25 +36,146 @@ age_init(void)
     return init_result;
 }
 
+/* Secret memory. Every sodium_malloc costs an mmap, two mprotects (its guard pages) and an
+ * mlock, and every sodium_free an mprotect, a munlock and a munmap; each protection change
+ * flushes the TLB of every CPU the process ran on, which on this kind of virtual machine
+ * costs tens of microseconds. A file key, a stream key or a small file's plaintext would
+ * cost more to allocate than to use. So small secrets (up to POOL_MAX bytes) come from
+ * slabs: sodium_malloc'd (locked, guard pages around each slab, excluded from core dumps),
+ * carved into power-of-two blocks, each block wiped when freed and kept for reuse.
+ * Larger buffers keep their own sodium_malloc region. Sanitizer builds use a region per
+ * allocation, so that AddressSanitizer and the guard pages see every overflow. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_DISABLED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_DISABLED 1
+#endif
+#endif
+#ifndef POOL_DISABLED
+#define POOL_DISABLED 0
+#endif
+#define POOL_MIN_SHIFT 5  /* 32-byte blocks */
+#define POOL_MAX_SHIFT 12 /* 4 KiB blocks: a small file's whole payload buffer */
+#define POOL_CLASSES (POOL_MAX_SHIFT - POOL_MIN_SHIFT + 1)
+#define POOL_MAX ((size_t)1 << POOL_MAX_SHIFT)
+/* A slab: one page, or four blocks; sized so that an idle class costs little resident
+ * memory. */
+#define POOL_SLAB_FOR(bs) ((bs)*4 > 4096 ? (bs)*4 : (size_t)4096)
+
+struct pool_slab {
+    unsigned char *base;
+    size_t len;
+    unsigned cls;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    void *free_list[POOL_CLASSES]; /* wiped blocks; the first word links to the next */
+    struct pool_slab *slabs;
+    size_t nslabs, cap;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned
+pool_class(size_t n)
+{
+    unsigned c = 0;
+
+    while (((size_t)1 << (POOL_MIN_SHIFT + c)) < n)
+        c++;
+    return c;
+}
+
+/* pool_new_slab: a slab for class c, its blocks pushed on the free list. Locked. */
+static int
+pool_new_slab(unsigned c)
+{
+    size_t bs = (size_t)1 << (POOL_MIN_SHIFT + c), len = POOL_SLAB_FOR(bs);
+    unsigned char *base;
+
+    if (pool.nslabs == pool.cap) {
+        size_t ncap = pool.cap ? pool.cap * 2 : 16;
+        struct pool_slab *ns = realloc(pool.slabs, ncap * sizeof(*ns));
+        if (ns == NULL)
+            return -1;
+        pool.slabs = ns;
+        pool.cap = ncap;
+    }
+    if ((base = sodium_malloc(len)) == NULL)
+        return -1;
+    sodium_memzero(base, len);
+    for (size_t off = len; off >= bs; off -= bs) {
+        void **blk = (void **)(base + off - bs);
+        *blk = pool.free_list[c];
+        pool.free_list[c] = blk;
+    }
+    pool.slabs[pool.nslabs].base = base;
+    pool.slabs[pool.nslabs].len = len;
+    pool.slabs[pool.nslabs].cls = c;
+    pool.nslabs++;
+    return 0;
+}
+
+/* pool_find: the slab holding p, or NULL. Locked. */
+static const struct pool_slab *
+pool_find(const void *p)
+{
+    const unsigned char *q = p;
+
+    for (size_t i = 0; i < pool.nslabs; i++)
+        if (q >= pool.slabs[i].base && q < pool.slabs[i].base + pool.slabs[i].len)
+            return &pool.slabs[i];
+    return NULL;
+}
+
 void *
 age_secret_alloc(size_t n)
 {
-    void *p;
+    void *p = NULL;
 
     if (age_init() != 0)
         return NULL;
-    p = sodium_malloc(n == 0 ? 1 : n);
+    if (n == 0)
+        n = 1;
+    if (!POOL_DISABLED && n <= POOL_MAX) {
+        unsigned c = pool_class(n);
+        pthread_mutex_lock(&pool.mu);
+        if (pool.free_list[c] != NULL || pool_new_slab(c) == 0) {
+            p = pool.free_list[c];
+            pool.free_list[c] = *(void **)p;
+        }
+        pthread_mutex_unlock(&pool.mu);
+        if (p != NULL)
+            sodium_memzero(p, sizeof(void *)); /* blocks are wiped when freed */
+        return p;
+    }
+    p = sodium_malloc(n);
     if (p != NULL)
-        sodium_memzero(p, n == 0 ? 1 : n);
+        sodium_memzero(p, n);
     return p;
 }
 
 void
 age_secret_free(void *p)
 {
+    const struct pool_slab *s;
+
+    if (p == NULL)
+        return;
+    if (!POOL_DISABLED) {
+        pthread_mutex_lock(&pool.mu);
+        if ((s = pool_find(p)) != NULL) {
+            unsigned c = s->cls;
+            sodium_memzero(p, (size_t)1 << (POOL_MIN_SHIFT + c));
+            *(void **)p = pool.free_list[c];
+            pool.free_list[c] = p;
+            pthread_mutex_unlock(&pool.mu);
+            return;
+        }
+        pthread_mutex_unlock(&pool.mu);
+    }
     /* sodium_free wipes the whole region before unmapping it. */
-    if (p != NULL)
-        sodium_free(p);
+    sodium_free(p);
 }
 
 char *

@@ -126,10 +126,32 @@ struct rt_case {
 
 ParameterizedTestParameters(stream, round_trip)
 {
-    static struct rt_case cases[80];
+    static struct rt_case cases[120];
+    /* Chunk and batch edges, and the edges where payload buffers grow (they start at one
+     * page: 4080 plaintext bytes and a tag; 4096 ciphertext bytes). */
     static const size_t sizes[] = {
-        0, 1, 65535, 65536, 65537, 16 * 65536, 16 * 65536 + 1, 17 * 65536, 33 * 65536 + 5,
-        200 * 1024, 32 * 65536, 48 * 65536 - 1, 100 * 65536 + 3, 96 * 65536,
+        0,
+        1,
+        65535,
+        65536,
+        65537,
+        16 * 65536,
+        16 * 65536 + 1,
+        17 * 65536,
+        33 * 65536 + 5,
+        200 * 1024,
+        32 * 65536,
+        48 * 65536 - 1,
+        100 * 65536 + 3,
+        96 * 65536,
+        4079,
+        4080,
+        4081,
+        4064,
+        12289,
+        4 * 65536,
+        4 * 65536 + 1,
+        8 * 65536 - 1,
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -207,8 +229,7 @@ Test(stream, tampered_chunk_in_a_later_batch, .init = setup, .fini = teardown)
         struct m3_diag d = {0};
         ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
         cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD, "chunk %zu", bad);
-        cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len,
-                     bad);
+        cr_assert_eq(out.len, bad * 65536, "released %zu bytes before bad chunk %zu", out.len, bad);
         cr_assert(memcmp(out.p, pt, out.len) == 0);
         ct.p[ps + bad * AGE_CT_CHUNK + 3] ^= 0x40;
         free(out.p);
