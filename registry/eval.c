@@ -540,6 +540,17 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     struct reg_val *v;
     size_t i;
 
+    if (n->nitems == 1 && n->items[0]->kind == N_STRLIT) {
+        /* the usual string: one literal, decoded into a buffer of its size */
+        size_t len;
+        const char *s = reg_tok_text(n->file, n->items[0]->tok, &len);
+        char *p = alloc(c, len + 1);
+        v = reg_new(c, V_STR);
+        v->str.n = reg_decode_str_part(s, len, 0, p);
+        p[v->str.n] = '\0';
+        v->str.s = p;
+        return v;
+    }
     sb_put(c, &b, "", 0);
     for (i = 0; i < n->nitems; i++) {
         const struct reg_node *p = n->items[i];
@@ -678,6 +689,15 @@ attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size
     if (a->kind == N_ATTR_ID) {
         const char *t = reg_tok_text(a->file, a->tok, len);
         return reg_arena_strndup(c->arena, t, *len);
+    }
+    if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
+        /* "secrets/wifi.age": the literal itself, decoded, without a value */
+        size_t n;
+        const char *t = reg_tok_text(a->file, a->items[0]->tok, &n);
+        s = alloc(c, n + 1);
+        *len = reg_decode_str_part(t, n, 0, s);
+        s[*len] = '\0';
+        return s;
     }
     v = a->kind == N_INTERP ? eval(c, a->a, env) : eval(c, a, env);
     reg_force(c, v, a);

@@ -151,6 +151,42 @@ put_strval(struct out *o, struct reg_val *v)
         put_escaped(o, v->str.s, v->str.n);
 }
 
+/* put_plain_list: a list made only of evaluated plain strings (a publicKeys list), in one
+ * reservation; 0 (nothing written) when the list is anything else. */
+static int
+put_plain_list(struct out *o, struct reg_val *v)
+{
+    size_t i, total = 2, n = v->list.n;
+    char *p;
+
+    for (i = 0; i < n; i++) {
+        struct reg_val *e = v->list.v[i];
+        if (e->t != V_STR)
+            return 0;
+        if (e->plain == 0)
+            e->plain = is_plain(e->str.s, e->str.n) ? 1 : 2;
+        if (e->plain != 1)
+            return 0;
+        total += e->str.n + 3;
+    }
+    if (reserve(o, total) != 0)
+        return 1;
+    p = o->p + o->n;
+    *p++ = '[';
+    for (i = 0; i < n; i++) {
+        const struct reg_val *e = v->list.v[i];
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        memcpy(p, e->str.s, e->str.n);
+        p += e->str.n;
+        *p++ = '"';
+    }
+    *p++ = ']';
+    o->n = (size_t)(p - o->p);
+    return 1;
+}
+
 static void
 put_str(struct out *o, const char *s, size_t n)
 {
@@ -218,6 +254,8 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
     case V_LIST:
         if (++o->depth > MAX_NEST)
             reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        if (o->rc == 0 && put_plain_list(o, v))
+            goto list_done;
         put1(o, '[');
         for (i = 0; i < v->list.n; i++) {
             struct reg_val *e = v->list.v[i];
@@ -230,6 +268,7 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
                 put_val(c, o, e, v->src ? v->src : at);
         }
         put1(o, ']');
+    list_done:
         o->depth--;
         return;
     case V_SET:

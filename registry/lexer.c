@@ -813,11 +813,16 @@ reg_decode_str_part(const char *s, size_t n, int ind, char *out)
         return n;
     }
     while (i < n) {
-        if (s[i] == '\\' && i + 1 < n) {
+        const char *bs = memchr(s + i, '\\', n - i);
+        size_t run = bs != NULL ? (size_t)(bs - s) - i : n - i;
+        memcpy(out + o, s + i, run);
+        o += run;
+        i += run;
+        if (i + 1 < n) {
             char c = s[i + 1];
             out[o++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
             i += 2;
-        } else {
+        } else if (i < n) {
             out[o++] = s[i++];
         }
     }
