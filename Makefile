@@ -28,9 +28,16 @@ OPT    ?= -O2 -g
 endif
 
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# libssh is not linked: keys/sshlib.c opens it with dlopen when first needed (see there),
+# by the SONAME of the libssh found at build time.
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(filter-out libssh,$(PKGS)) 2>/dev/null) -ldl
+LIBSSH_SONAME = $(shell objdump -p "$$($(PKG_CONFIG) --variable=libdir libssh 2>/dev/null)/libssh.so" \
+                  2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
 
 CPPFLAGS += -I. -D_GNU_SOURCE -DM3AGE_VERSION='"$(VERSION)"'
+ifneq ($(strip $(LIBSSH_SONAME)),)
+CPPFLAGS += -DM3_LIBSSH_SONAME='"$(strip $(LIBSSH_SONAME))"'
+endif
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANLD)
 LDLIBS   += $(PKG_LIBS) -lpthread

@@ -7,7 +7,7 @@
  * type and its private fields, a comment, and padding 1, 2, 3, ... */
 #include "keys/openssh.h"
 
-#include <libssh/libssh.h>
+#include "keys/sshlib.h"
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sodium.h>
@@ -406,6 +406,8 @@ openssh_libssh(const struct keys_ssh_private *k, const char *pass, struct age_id
 
     if (pass == NULL)
         return m3_diag_set(d, M3_EPASSPHRASE, "the key is protected by a passphrase");
+    if ((rc = m3_sshlib_load(d)) != 0)
+        return rc;
     if (ssh_pki_import_privkey_base64(k->text, pass, NULL, NULL, &key) != SSH_OK)
         return m3_diag_set(d, M3_EPASSPHRASE, "incorrect passphrase");
     if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &text) != SSH_OK) {

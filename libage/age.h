@@ -158,7 +158,7 @@ int age_scrypt_identity_new(struct age_identity **out, age_passphrase_fn cb, voi
 
 struct age_encrypt_opts {
     bool armor;       /* ASCII armor output */
-    unsigned threads; /* 0 or 1: this thread only; N: N worker threads for the payload */
+    unsigned threads; /* 0 or 1: this thread only; N: N threads (this one and N-1 workers) */
 };
 
 struct age_encryptor;
@@ -199,7 +199,7 @@ int age_decryptor_unwrap(struct age_decryptor *dec, struct age_identity *const *
 int age_decryptor_read(struct age_decryptor *dec, void *buf, size_t cap, size_t *got,
                        struct m3_diag *d);
 /* age_decryptor_stream: writes all remaining plaintext through wr, chunk by chunk, using up
- * to `threads` worker threads (0 or 1: this thread). Chunks are written in order, each only
+ * to `threads` threads (this one and threads-1 workers; 0 or 1: this thread only). Chunks are written in order, each only
  * after it authenticates; on a payload error the chunks before the bad one have been written. */
 int age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, unsigned threads,
                          struct m3_diag *d);

@@ -58,6 +58,9 @@ stdenv.mkDerivation {
   makeFlags = [
     "PREFIX=${placeholder "out"}"
     "CC=${stdenv.cc.targetPrefix}cc"
+    # libssh is opened with dlopen when first needed (keys/sshlib.c); it is not a DT_NEEDED
+    # library, so the fixup would drop its folder from the RUNPATH: name it by store path.
+    "LIBSSH_SONAME=${libssh}/lib/libssh.so.4"
   ];
   enableParallelBuilding = true;
   # The Makefile sets _FORTIFY_SOURCE=2 itself (with the stack protector, PIE and relro/now);

@@ -2,7 +2,7 @@
  * nothing more (no authentication, no channel, no command). */
 #include "secrets/hostkeys.h"
 
-#include <libssh/libssh.h>
+#include "keys/sshlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,8 @@ session_new(const char *host, const struct hostkeys_scan_opts *o, ssh_session *o
     *out = NULL;
     if (host[0] == '\0' || host[0] == '-' || strpbrk(host, " \t\n\r") != NULL)
         return m3_diag_set(d, M3_EINVAL, "'%s' is not a host name", host);
+    if ((rc = m3_sshlib_load(d)) != 0)
+        return rc;
     if ((s = ssh_new()) == NULL)
         return M3_ENOMEM;
     if (ssh_options_set(s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity) != 0 ||

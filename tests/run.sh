@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/run.sh: run every test (unit, conformance, cli, interop) and print one total.
-# BUILD names the build folder. TEST_ONLY=PATTERN limits which test files run.
+# BUILD names the build folder. TEST_ONLY=PATTERN limits which test files run; TEST_JOBS=N
+# runs N shell test files at a time.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${BUILD:=$here/../build}"
@@ -44,14 +45,39 @@ for src in "$here"/unit/test_*.c; do
     printf 'unit %-32s %s\n' "$n" "$(echo "$syn" | sed 's/.*Synthesis: //')"
 done
 
+# Shell test files, TEST_JOBS at a time (default 1). Each file works in its own temporary
+# folders, so files can run side by side; results are reported in the files' order.
+jobs=${TEST_JOBS:-1}
+logs=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$logs"' EXIT
+names=()
+running=0
 for t in "$here"/conformance/*.sh "$here"/cli/*.sh "$here"/interop/*.sh; do
     [ -f "$t" ] || continue
     n=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
     [ -n "${TEST_ONLY:-}" ] && ! echo "$n" | grep -qE "$TEST_ONLY" && continue
-    bash "$t" >"$log" 2>&1
-    grep -vE '^ok ' "$log"
-    tally "$log" "$n"
+    i=${#names[@]}
+    names+=("$n")
+    if [ "$jobs" -le 1 ]; then
+        bash "$t" >"$logs/$i" 2>&1
+        grep -vE '^ok ' "$logs/$i"
+        tally "$logs/$i" "$n"
+        continue
+    fi
+    bash "$t" >"$logs/$i" 2>&1 &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
 done
+if [ "$jobs" -gt 1 ]; then
+    wait
+    for i in "${!names[@]}"; do
+        grep -vE '^ok ' "$logs/$i"
+        tally "$logs/$i" "${names[$i]}"
+    done
+fi
 
 echo
 [ -n "$failed_files" ] && echo "failing:$failed_files"

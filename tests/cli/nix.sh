@@ -116,6 +116,8 @@ test_package_builds_with_the_makefile_and_runs_the_tests() {
     expect packageName '"m3age-0.1.0"'
     nix_case packageMakeFlags
     assert_contains out '"PREFIX=/'
+    # libssh is dlopen'ed: the package names it by store path (no RUNPATH entry for it)
+    assert_contains out '-libssh/lib/libssh.so.4"'
     expect packageHardeningDisable '["fortify"]'
     expect packageCheck '{"buildInputs":["libsodium","openssl","libssh","libbsd"],"checkInputs":["criterion","zlib","age","openssh","git","nix","mandoc","zsh","fish"],"checkTarget":"check","doCheck":true,"doInstallCheck":true,"mainProgram":"m3age"}'
 }
