@@ -1,6 +1,8 @@
 /* registry.c: `m3age registry eval|add|set-key|rm|rm-key|hosts`. */
 #include "cmd/cmd.h"
 #include "secrets/repo.h"
+#include "keys/keys.h"
+#include "libage/age.h"
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -306,6 +308,43 @@ out:
     return rc == 0 ? 0 : (rc == M3_ENOTFOUND ? M3_EXIT_NEGATIVE : M3_EXIT_USAGE);
 }
 
+/* check_recipients: every publicKeys element must be a recipient m3age can encrypt to;
+ * each one that is not is reported with its position. Returns the number of bad keys. */
+static size_t
+check_recipients(const struct reg_registry *r)
+{
+    size_t bad = 0, nseen = 0;
+    const char *last_ok = NULL, *seen[16]; /* keys are shared between entries: once each */
+
+    for (size_t i = 0; i < r->nentries; i++) {
+        const struct reg_entry *e = &r->entries[i];
+        for (size_t k = 0; k < e->nkeys; k++) {
+            struct age_recipient *rc = NULL;
+            struct m3_diag d = {0};
+            const struct reg_span *sp = &e->key_spans[k];
+            size_t j;
+            if (e->keys[k] == last_ok)
+                continue;
+            for (j = 0; j < nseen && seen[j] != e->keys[k]; j++)
+                ;
+            if (j < nseen)
+                continue;
+            if (keys_recipient_parse(&rc, e->keys[k], &d) == 0) {
+                age_recipient_free(rc);
+                last_ok = e->keys[k];
+                continue;
+            }
+            bad++;
+            if (nseen < sizeof(seen) / sizeof(seen[0]))
+                seen[nseen++] = e->keys[k];
+            m3_error("%s:%u:%u: '%s': publicKeys element %zu is not a recipient m3age can use: %s",
+                     sp->file != NULL ? sp->file : r->path, sp->line, sp->col, e->name, k + 1,
+                     d.msg[0] ? d.msg : "malformed");
+        }
+    }
+    return bad;
+}
+
 static int
 do_eval(const struct reg_opts *o, const char *path)
 {
@@ -321,6 +360,13 @@ do_eval(const struct reg_opts *o, const char *path)
     if (load(path, &f, &r) != 0)
         return M3_EXIT_USAGE;
     print_warnings(r);
+    if (check_recipients(r) > 0) {
+        m3_hint("publicKeys holds age recipients (age1...) and SSH public keys (ssh-ed25519, "
+                "ssh-rsa)");
+        reg_registry_free(r);
+        reg_file_free(f);
+        return M3_EXIT_USAGE;
+    }
     for (size_t i = 0; i < r->nentries; i++) {
         const struct reg_entry *e = &r->entries[i];
         printf("%s%s\n", e->name, e->armor ? " (armor)" : "");

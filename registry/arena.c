@@ -19,15 +19,12 @@
 
 struct reg_chunk {
     struct reg_chunk *next;
-    size_t used, size; /* size: bytes of data[] */
+    size_t size; /* bytes of the mapping */
     max_align_t data[];
 };
 
-struct reg_arena {
-    struct reg_chunk *head;
-    size_t next_size;
-    size_t total; /* bytes mapped so far */
-};
+_Static_assert(_Alignof(max_align_t) <= 16 && sizeof(struct reg_chunk) % 16 == 0,
+               "reg_arena_alloc aligns to 16 bytes");
 
 struct reg_arena *
 reg_arena_new(void)
@@ -39,45 +36,30 @@ reg_arena_new(void)
     return a;
 }
 
-static struct reg_chunk *
-chunk_new(struct reg_arena *a, size_t n)
+void *
+reg_arena_alloc_slow(struct reg_arena *a, size_t n)
 {
-    size_t size = a->next_size, total;
+    size_t size = a->next_size;
     void *p;
     struct reg_chunk *c;
 
     while (size < n + sizeof(struct reg_chunk))
         size *= 2;
-    total = size;
-    if (n > ARENA_MAX || a->total + total > ARENA_MAX)
+    if (n > ARENA_MAX || a->total + size > ARENA_MAX)
         return NULL;
-    p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-             0);
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     c = p;
-    c->used = 0;
-    c->size = total - sizeof(struct reg_chunk);
+    c->size = size;
     c->next = a->head;
     a->head = c;
-    a->total += total;
+    a->total += size;
     if (a->next_size < CHUNK_MAX)
         a->next_size *= 2;
-    return c;
-}
-
-void *
-reg_arena_alloc(struct reg_arena *a, size_t n)
-{
-    struct reg_chunk *c = a->head;
-    void *p;
-
-    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-    if ((c == NULL || c->size - c->used < n) && (c = chunk_new(a, n)) == NULL)
-        return NULL;
-    p = (char *)c->data + c->used;
-    c->used += n;
-    return p; /* zero: fresh mmap'd memory, never reused */
+    a->cur = (char *)c->data + n;
+    a->end = (char *)c + size;
+    return c->data;
 }
 
 char *
@@ -99,7 +81,7 @@ reg_arena_free(struct reg_arena *a)
         return;
     for (c = a->head; c != NULL; c = next) {
         next = c->next;
-        munmap(c, c->size + sizeof(struct reg_chunk));
+        munmap(c, c->size);
     }
     free(a);
 }

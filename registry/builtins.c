@@ -1,4 +1,5 @@
 /* builtins.c: the builtins registries use, and named refusals for the impure ones. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -332,6 +333,7 @@ b_readFile(ARGS)
     if (memchr(buf, '\0', len) != NULL)
         reg_throw(c, M3_EEVAL, at, "the contents of '%s' contain a NUL byte", args[0]->str.s);
     out->t = V_STR;
+    out->plain = 0;
     out->src = at;
     out->str.s = buf;
     out->str.n = len;
@@ -484,6 +486,7 @@ b_concatStringsSep(ARGS)
         o += lens[i];
     }
     out->t = V_STR;
+    out->plain = 0;
     out->str.s = r;
     out->str.n = o;
 }
@@ -548,10 +551,99 @@ b_baseNameOf(ARGS)
     *out = *reg_new_str(c, s + i, n - i);
 }
 
+/* Nix 2.8's builtins that this evaluator refuses, each with the reason given to the user.
+ * constant: a value rather than a function; global: also bound without `builtins.`. */
+static const struct refusal {
+    const char *name;
+    const char *why;
+    int constant, global;
+} refused[] = {
+    {"add", "not implemented", 0, 0},
+    {"addErrorContext", "not implemented", 0, 0},
+    {"appendContext", "not implemented", 0, 0},
+    {"bitAnd", "not implemented", 0, 0},
+    {"bitOr", "not implemented", 0, 0},
+    {"bitXor", "not implemented", 0, 0},
+    {"ceil", "not implemented", 0, 0},
+    {"compareVersions", "not implemented", 0, 0},
+    {"currentSystem", "it depends on the machine", 1, 0},
+    {"currentTime", "it depends on the clock", 1, 0},
+    {"derivation", "it needs the Nix store", 0, 1},
+    {"derivationStrict", "it needs the Nix store", 0, 1},
+    {"dirOf", "not implemented", 0, 1},
+    {"div", "not implemented", 0, 0},
+    {"fetchGit", "it fetches from the network", 0, 1},
+    {"fetchMercurial", "it fetches from the network", 0, 1},
+    {"fetchTarball", "it fetches from the network", 0, 1},
+    {"fetchTree", "it fetches from the network", 0, 1},
+    {"fetchurl", "it fetches from the network", 0, 0},
+    {"filterSource", "it copies files to the Nix store", 0, 0},
+    {"findFile", "it searches NIX_PATH", 0, 0},
+    {"floor", "not implemented", 0, 0},
+    {"fromJSON", "not implemented", 0, 0},
+    {"fromTOML", "not implemented", 0, 1},
+    {"functionArgs", "not implemented", 0, 0},
+    {"genericClosure", "not implemented", 0, 0},
+    {"getContext", "not implemented", 0, 0},
+    {"getEnv", "it depends on the environment", 0, 0},
+    {"groupBy", "not implemented", 0, 0},
+    {"hasContext", "not implemented", 0, 0},
+    {"hashFile", "it reads the filesystem", 0, 0},
+    {"hashString", "not implemented", 0, 0},
+    {"intersectAttrs", "not implemented", 0, 0},
+    {"langVersion", "not implemented", 1, 0},
+    {"lessThan", "not implemented", 0, 0},
+    {"match", "not implemented", 0, 0},
+    {"mul", "not implemented", 0, 0},
+    {"nixPath", "it depends on NIX_PATH", 1, 0},
+    {"nixVersion", "it depends on the Nix version", 1, 0},
+    {"parseDrvName", "not implemented", 0, 0},
+    {"partition", "not implemented", 0, 0},
+    {"path", "it copies files to the Nix store", 0, 0},
+    {"pathExists", "it reads the filesystem", 0, 0},
+    {"placeholder", "it needs the Nix store", 0, 1},
+    {"readDir", "it reads the filesystem", 0, 0},
+    {"replaceStrings", "not implemented", 0, 0},
+    {"scopedImport", "not implemented", 0, 1},
+    {"sort", "not implemented", 0, 0},
+    {"split", "not implemented", 0, 0},
+    {"splitVersion", "not implemented", 0, 0},
+    {"storeDir", "it needs the Nix store", 1, 0},
+    {"storePath", "it needs the Nix store", 0, 0},
+    {"sub", "not implemented", 0, 0},
+    {"substring", "not implemented", 0, 0},
+    {"toFile", "it writes to the Nix store", 0, 0},
+    {"toJSON", "not implemented", 0, 0},
+    {"toPath", "not implemented", 0, 0},
+    {"toXML", "not implemented", 0, 0},
+    {"tryEval", "not implemented", 0, 0},
+    {"unsafeDiscardOutputDependency", "not implemented", 0, 0},
+    {"unsafeDiscardStringContext", "not implemented", 0, 0},
+    {"unsafeGetAttrPos", "not implemented", 0, 0},
+    {"zipAttrsWith", "not implemented", 0, 0},
+};
+
+const char *
+reg_builtin_refusal(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (strcmp(refused[i].name, name) == 0)
+            return refused[i].why;
+    return "not implemented";
+}
+
+/* b_unsupported: a refused builtin function, called (c->cur_prim names it). */
 static void
 b_unsupported(ARGS)
 {
-    reg_throw(c, M3_EUNSUPPORTED, at, "unsupported: this builtin is impure or needs Nix");
+    char what[80];
+
+    (void)args;
+    (void)out;
+    snprintf(what, sizeof(what), "builtins.%s", c->cur_prim->name);
+    reg_unsupported(c, at, what, reg_builtin_refusal(c->cur_prim->name));
 }
 
 struct entry {
@@ -573,21 +665,12 @@ static const struct entry table[] = {
     {"concatMap", 2, b_concatMap, 0},
     {"concatStringsSep", 2, b_concatStringsSep, 0},
     {"deepSeq", 2, b_deepSeq, 0},
-    {"derivation", 1, b_unsupported, 1},
     {"elem", 2, b_elem, 0},
     {"elemAt", 2, b_elemAt, 0},
-    {"fetchGit", 1, b_unsupported, 1},
-    {"fetchTarball", 1, b_unsupported, 1},
-    {"fetchTree", 1, b_unsupported, 0},
-    {"fetchurl", 1, b_unsupported, 0},
     {"filter", 2, b_filter, 0},
-    {"filterSource", 2, b_unsupported, 0},
-    {"findFile", 2, b_unsupported, 0},
     {"foldl'", 3, b_foldl, 0},
     {"genList", 2, b_genList, 0},
     {"getAttr", 2, b_getAttr, 0},
-    {"getEnv", 1, b_unsupported, 0},
-    {"getFlake", 1, b_unsupported, 0},
     {"hasAttr", 2, b_hasAttr, 0},
     {"head", 1, b_head, 0},
     {"import", 1, b_import, 1},
@@ -604,18 +687,12 @@ static const struct entry table[] = {
     {"listToAttrs", 1, b_listToAttrs, 0},
     {"map", 2, b_map, 1},
     {"mapAttrs", 2, b_mapAttrs, 0},
-    {"path", 1, b_unsupported, 0},
-    {"pathExists", 1, b_unsupported, 0},
-    {"readDir", 1, b_unsupported, 0},
     {"readFile", 1, b_readFile, 0},
     {"removeAttrs", 2, b_removeAttrs, 1},
-    {"scopedImport", 2, b_unsupported, 1},
     {"seq", 2, b_seq, 0},
-    {"storePath", 1, b_unsupported, 0},
     {"stringLength", 1, b_stringLength, 0},
     {"tail", 1, b_tail, 0},
     {"throw", 1, b_throw, 1},
-    {"toFile", 2, b_unsupported, 0},
     {"toString", 1, b_toString, 1},
     {"trace", 2, b_trace, 0},
     {"typeOf", 1, b_typeOf, 0},
@@ -629,31 +706,60 @@ attr_sort(const void *x, const void *y)
     return reg_name_cmp(a->name, a->len, b->name, b->len);
 }
 
+/* alias: "__NAME", as Nix binds every builtin that is not global. */
+static const char *
+alias(struct reg_ctx *c, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    char *p = reg_arena_alloc(c->arena, n + 3);
+
+    if (p == NULL)
+        reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+    p[0] = p[1] = '_';
+    memcpy(p + 2, name, n + 1);
+    *len = n + 2;
+    return p;
+}
+
 struct reg_set *
 reg_builtins_set(struct reg_ctx *c, struct reg_set **globals)
 {
-    size_t nt = sizeof(table) / sizeof(table[0]), i, ng = 0, nb = 0;
-    struct reg_set *b = reg_new_set(c, nt + 8), *g = reg_new_set(c, nt + 8);
-    struct reg_prim *prims = reg_arena_alloc(c->arena, nt * sizeof(*prims));
+    size_t nt = sizeof(table) / sizeof(table[0]), nr = sizeof(refused) / sizeof(refused[0]);
+    size_t i, ng = 0, nb = 0, len;
+    struct reg_set *b = reg_new_set(c, nt + nr + 8), *g = reg_new_set(c, nt + nr + 8);
+    struct reg_prim *prims = reg_arena_alloc(c->arena, (nt + nr) * sizeof(*prims));
     struct reg_val *bv = reg_new(c, V_SET), *t = reg_new(c, V_BOOL), *f = reg_new(c, V_BOOL),
                    *nul = reg_new(c, V_NULL);
 
     if (prims == NULL)
         reg_throw(c, M3_ENOMEM, NULL, "out of memory");
     t->b = 1;
-    for (i = 0; i < nt; i++) {
-        struct reg_val *v = reg_new(c, V_PRIM);
-        prims[i].name = table[i].name;
-        prims[i].arity = table[i].arity;
-        prims[i].fn = table[i].fn;
-        v->prim.p = &prims[i];
-        b->a[nb++] = (struct reg_attr){table[i].name, strlen(table[i].name), v, NULL};
-        if (table[i].global)
-            g->a[ng++] = (struct reg_attr){table[i].name, strlen(table[i].name), v, NULL};
+    for (i = 0; i < nt + nr; i++) {
+        const char *name = i < nt ? table[i].name : refused[i - nt].name;
+        int global = i < nt ? table[i].global : refused[i - nt].global;
+        struct reg_val *v;
+        if (i >= nt && refused[i - nt].constant) {
+            /* forcing it refuses (reg_force): a thunk with a name and no expression */
+            v = reg_new(c, V_THUNK);
+            v->th.name = name;
+            v->th.len = strlen(name);
+        } else {
+            v = reg_new(c, V_PRIM);
+            prims[i].name = name;
+            prims[i].arity = i < nt ? table[i].arity : 1;
+            prims[i].fn = i < nt ? table[i].fn : b_unsupported;
+            v->prim.p = &prims[i];
+        }
+        b->a[nb++] = (struct reg_attr){name, strlen(name), v, NULL};
+        if (global)
+            g->a[ng++] = (struct reg_attr){name, strlen(name), v, NULL};
+        else
+            g->a[ng++] = (struct reg_attr){alias(c, name, &len), len, v, NULL};
     }
     b->a[nb++] = (struct reg_attr){"true", 4, t, NULL};
     b->a[nb++] = (struct reg_attr){"false", 5, f, NULL};
     b->a[nb++] = (struct reg_attr){"null", 4, nul, NULL};
+    b->a[nb++] = (struct reg_attr){"builtins", 8, bv, NULL};
     g->a[ng++] = (struct reg_attr){"true", 4, t, NULL};
     g->a[ng++] = (struct reg_attr){"false", 5, f, NULL};
     g->a[ng++] = (struct reg_attr){"null", 4, nul, NULL};

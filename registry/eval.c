@@ -44,7 +44,7 @@ too_deep(struct reg_ctx *c)
         return 1;
     return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
 }
-#define NIX_HINT " (use --nix to evaluate with nix-instantiate)"
+#define NIX_HINT "; use --nix to evaluate with nix-instantiate"
 
 static struct reg_val *eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
 
@@ -71,6 +71,12 @@ reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fm
     }
     c->rc = code;
     longjmp(*c->jmp, 1);
+}
+
+_Noreturn void
+reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what, const char *why)
+{
+    reg_throw(c, M3_EUNSUPPORTED, at, "%s is not supported by m3age's evaluator (%s)", what, why);
 }
 
 static void *
@@ -210,6 +216,10 @@ reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     if (v->th.arg != NULL) {
         r = reg_new(c, V_NULL);
         reg_apply(c, v->th.from, v->th.arg, r, n);
+    } else if (v->th.name != NULL && v->th.env == NULL && n == NULL) {
+        char what[80];
+        snprintf(what, sizeof(what), "builtins.%s", v->th.name);
+        reg_unsupported(c, at, what, reg_builtin_refusal(v->th.name));
     } else if (v->th.name != NULL && v->th.from == NULL) {
         r = lookup(c, v->th.env, v->th.name, v->th.len, n, 0);
         reg_force(c, r, n);
@@ -272,6 +282,48 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 
 /* ---- variables ---- */
 
+static inline uint32_t
+name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    while (n--)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+/* frame_get: the binding of name in frame e (which has vars); large frames get a hash index
+ * (variable lookup was a third of the evaluation of a large registry). */
+static const struct reg_attr *
+frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
+{
+    const struct reg_set *s = e->vars;
+    size_t h, i;
+
+    if (s->n < 12 || e->building)
+        return reg_set_get(s, name, len);
+    if (e->hset != s) {
+        size_t cap = 32;
+        while (cap < s->n * 2)
+            cap *= 2;
+        e->hidx = alloc(c, cap * sizeof(*e->hidx));
+        e->hmask = cap - 1;
+        for (i = 0; i < s->n; i++) {
+            for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
+                ;
+            e->hidx[h & e->hmask] = (uint32_t)i + 1;
+        }
+        e->hset = s;
+    }
+    for (h = name_hash(name, len);; h++) {
+        uint32_t k = e->hidx[h & e->hmask];
+        if (k == 0)
+            return NULL;
+        if (s->a[k - 1].len == len && memcmp(s->a[k - 1].name, name, len) == 0)
+            return &s->a[k - 1];
+    }
+}
+
 /* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
  * NULL instead of forcing a `with` or failing, and gives up at a frame still being built. */
 static struct reg_val *
@@ -284,7 +336,7 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     for (e = env; e != NULL; e = e->up) {
         if (e->building && lexical_only)
             return NULL;
-        if (e->vars != NULL && (a = reg_set_get(e->vars, name, len)) != NULL)
+        if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
             return a->v;
     }
     if (lexical_only) {
@@ -305,8 +357,8 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     if (lexical_only)
         return NULL;
     if ((len == 3 && memcmp(name, "lib", 3) == 0) || (len == 4 && memcmp(name, "pkgs", 4) == 0))
-        reg_throw(c, M3_EUNSUPPORTED, at,
-                  "unsupported: undefined variable '%.*s' (nixpkgs needs Nix)", (int)len, name);
+        reg_unsupported(c, at, len == 3 ? "'lib' (the nixpkgs library)" : "'pkgs' (nixpkgs)",
+                        "it is not bound here; nixpkgs needs Nix");
     reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
 }
 
@@ -351,8 +403,8 @@ reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, 
         return;
     case V_PATH:
         if (!to_string)
-            reg_throw(c, M3_EUNSUPPORTED, at,
-                      "a path interpolated into a string is copied to the Nix store");
+            reg_unsupported(c, at, "a path interpolated into a string",
+                            "Nix copies it to the store");
         *s = (char *)v->str.s;
         *n = v->str.n;
         return;
@@ -521,6 +573,17 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     struct reg_val *v;
     size_t i;
 
+    if (n->nitems == 1 && n->items[0]->kind == N_STRLIT) {
+        /* the usual string: one literal, decoded into a buffer of its size */
+        size_t len;
+        const char *s = reg_tok_text(n->file, n->items[0]->tok, &len);
+        char *p = alloc(c, len + 1);
+        v = reg_new(c, V_STR);
+        v->str.n = reg_decode_str_part(s, len, 0, p);
+        p[v->str.n] = '\0';
+        v->str.s = p;
+        return v;
+    }
     sb_put(c, &b, "", 0);
     for (i = 0; i < n->nitems; i++) {
         const struct reg_node *p = n->items[i];
@@ -630,13 +693,14 @@ struct def {
 struct defs {
     struct def *v;
     size_t n, cap;
+    size_t hint; /* expected count, for the first allocation */
 };
 
 static struct def *
 def_add(struct reg_ctx *c, struct defs *ds)
 {
     if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : 2;
+        size_t cap = ds->cap ? ds->cap * 2 : ds->hint ? ds->hint : 2;
         struct def *p = alloc(c, cap * sizeof(*p));
         if (ds->n)
             memcpy(p, ds->v, ds->n * sizeof(*p));
@@ -658,6 +722,15 @@ attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size
     if (a->kind == N_ATTR_ID) {
         const char *t = reg_tok_text(a->file, a->tok, len);
         return reg_arena_strndup(c->arena, t, *len);
+    }
+    if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
+        /* "secrets/wifi.age": the literal itself, decoded, without a value */
+        size_t n;
+        const char *t = reg_tok_text(a->file, a->items[0]->tok, &n);
+        s = alloc(c, n + 1);
+        *len = reg_decode_str_part(t, n, 0, s);
+        s[*len] = '\0';
+        return s;
     }
     v = a->kind == N_INTERP ? eval(c, a->a, env) : eval(c, a, env);
     reg_force(c, v, a);
@@ -683,9 +756,12 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
             const struct reg_node *path = b->a;
             size_t total = np + path->nitems, len;
             struct def *d;
-            const char **names = alloc(c, total * sizeof(*names));
-            size_t *lens = alloc(c, total * sizeof(*lens));
-            const struct reg_node **pos = alloc(c, total * sizeof(*pos));
+            /* one allocation for the three arrays */
+            char *mem = alloc(c, total * (sizeof(char *) + sizeof(size_t) + sizeof(void *)));
+            const char **names = (const char **)mem;
+            size_t *lens = (size_t *)(mem + total * sizeof(char *));
+            const struct reg_node **pos =
+                (const struct reg_node **)(mem + total * (sizeof(char *) + sizeof(size_t)));
             int skip = 0;
             for (k = 0; k < np; k++) {
                 names[k] = prefix[k];
@@ -821,6 +897,14 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
             }
             continue;
         }
+        if (j == i + 1) {
+            /* one definition of a longer path ("a.age".publicKeys = ...): its own set */
+            struct reg_val *v = reg_new(c, V_SET);
+            v->set = build(c, &ds[i], 1, k + 1, inner, outer);
+            v->src = ds[i].pos[k];
+            a->v = v;
+            continue;
+        }
         /* several definitions: all must be nested paths or plain set literals */
         {
             struct defs sub = {0};
@@ -863,6 +947,7 @@ eval_set(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env, int r
         inner->up = env;
         inner->building = 1;
     }
+    ds.hint = n->nitems;
     collect_binds(c, &ds, n, env, inner, NULL, NULL, NULL, 0);
     v->set = build(c, ds.v, ds.n, 0, inner, env);
     v->src = n;
@@ -891,6 +976,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         struct reg_val nf = *f;
         nf.prim.args[nf.prim.nargs++] = arg;
         if (nf.prim.nargs == nf.prim.p->arity) {
+            c->cur_prim = nf.prim.p;
             nf.prim.p->fn(c, nf.prim.args, out, at);
             return;
         }
@@ -1208,8 +1294,7 @@ eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             char *s;
             size_t sn;
             if (b->t == V_PATH)
-                reg_throw(c, M3_EUNSUPPORTED, n->b,
-                          "a path added to a string is copied to the Nix store");
+                reg_unsupported(c, n->b, "a path added to a string", "Nix copies it to the store");
             reg_coerce_str(c, b, n->b, 0, &s, &sn);
             v = reg_new(c, V_STR);
             {
@@ -1335,15 +1420,17 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             }
         }
         if (b.p[0] == '~')
-            reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+            reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
         return path_val(c, canon(c, loaded_of(c, n->file)->dir, b.p, b.n), n);
     }
     case N_HPATH:
-        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: '~/' paths depend on $HOME");
+        reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
     case N_SPATH:
         s = reg_tok_text(n->file, n->tok, &len);
-        reg_throw(c, M3_EUNSUPPORTED, n, "unsupported: search path '%.*s' needs NIX_PATH", (int)len,
-                  s);
+        reg_throw(c, M3_EUNSUPPORTED, n,
+                  "the search path '%.*s' is not supported by m3age's evaluator (it needs "
+                  "NIX_PATH)",
+                  (int)len, s);
     case N_URI:
         s = reg_tok_text(n->file, n->tok, &len);
         v = reg_new_str(c, s, len);

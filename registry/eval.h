@@ -7,6 +7,8 @@
 #ifndef M3_REGISTRY_EVAL_H
 #define M3_REGISTRY_EVAL_H
 
+#define REG_SPAN_SLOTS 4096
+
 #include <setjmp.h>
 #include <stdint.h>
 
@@ -52,6 +54,7 @@ struct reg_prim {
 
 struct reg_val {
     enum reg_vtype t;
+    unsigned char plain;        /* V_STR: 0 not known, 1 no byte needs JSON escaping, 2 some do */
     const struct reg_node *src; /* the literal or expression that produced it, or NULL */
     union {
         int b;
@@ -87,6 +90,11 @@ struct reg_env {
     struct reg_set *vars; /* NULL for a `with` frame or while being built */
     struct reg_val *with; /* the set expression of a `with` frame */
     int building;
+    /* A hash index of vars (built on the first lookup of a large frame): slot -> index + 1,
+     * 0 for empty; hmask + 1 slots. hset is the set it indexes. */
+    uint32_t *hidx;
+    size_t hmask;
+    const struct reg_set *hset;
 };
 
 struct reg_loaded {
@@ -109,16 +117,20 @@ struct reg_ctx {
     jmp_buf *jmp;
     int rc;
     struct reg_env *globals;
+    const struct reg_prim *cur_prim; /* the builtin being called (for its messages) */
     struct reg_loaded *files;
     size_t nfiles;
     struct reg_forcing *forcing;
     size_t nforcing, capforcing;
     unsigned depth;
     struct reg_registry *reg; /* reg_registry_load: the registry being filled */
-    struct {
+    struct reg_span_slot {
         const struct reg_node *n;
         struct reg_span sp;
-    } span_cache[256]; /* reg_registry_load: spans of recently seen nodes */
+    } * span_cache; /* reg_registry_load: spans of recently seen nodes (REG_SPAN_SLOTS) */
+    const struct reg_file *last_file; /* reg_registry_load: the file last interned... */
+    const char *last_name;            /* ...and its name in the registry */
+    size_t line_hint;                 /* index of the line of the last span computed */
     struct {
         const char *s;
         char *copy;
@@ -142,6 +154,10 @@ int reg_eval_try(struct reg_ctx *c, struct reg_val *v, int deep);
 /* Used by builtins.c. */
 _Noreturn void reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fmt,
                          ...) __attribute__((format(printf, 4, 5)));
+/* reg_unsupported: throws M3_EUNSUPPORTED "FILE:L:C: WHAT is not supported by m3age's
+ * evaluator (WHY); use --nix ...". */
+_Noreturn void reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what,
+                               const char *why);
 void reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 void reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 struct reg_val *reg_new(struct reg_ctx *c, enum reg_vtype t);
@@ -161,6 +177,8 @@ void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *a
 
 /* builtins.c */
 struct reg_set *reg_builtins_set(struct reg_ctx *c, struct reg_set **globals);
+/* reg_builtin_refusal: why the Nix builtin name is refused ("it reads the filesystem"). */
+const char *reg_builtin_refusal(const char *name);
 
 /* json.c: appends the JSON text of a deeply forced value; 0 or M3_ENOMEM/M3_EUNSUPPORTED. */
 int reg_json(struct reg_ctx *c, struct reg_val *v, char **out, size_t *len);

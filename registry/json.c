@@ -1,6 +1,12 @@
 /* json.c: values as JSON, byte for byte as `nix-instantiate --eval --strict --json` (Nix
  * 2.8) prints them: attributes sorted bytewise, no spaces, floats like C++ ostream's default
- * (%g), control characters as \u00XX, other bytes (UTF-8 included) as they are. */
+ * (%g), control characters as \u00XX, other bytes (UTF-8 included) as they are.
+ *
+ * The value is forced while it is printed, in the order --strict forces it (lists in order,
+ * sets by name), so evaluation and printing are one walk. Errors that are ours rather than
+ * the evaluation's (a path or a function in the output) are kept until the walk ends, so an
+ * evaluation error later in the value wins as it does in Nix, which forces before printing. */
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,22 +14,13 @@
 
 #include "registry/eval.h"
 
-#define CACHE_SLOTS 512
-
-/* Registries repeat the same key strings in many lists: their escaped form is cached by the
- * address of the (shared, immutable) string. */
-struct cached {
-    const char *s;
-    size_t n;
-    char *json;
-    size_t len;
-};
+#define MAX_NEST 4000
 
 struct out {
     char *p;
     size_t n, cap;
-    int rc;
-    struct cached *cache;
+    int rc; /* M3_EUNSUPPORTED kept for the end, or M3_ENOMEM */
+    unsigned depth;
 };
 
 /* Bytes that JSON strings must escape. */
@@ -33,26 +30,49 @@ static const unsigned char needs_escape[256] = {
     ['\\'] = 1,
 };
 
-static void
+static int
+grow(struct out *o, size_t need)
+{
+    size_t cap = o->cap ? o->cap * 2 : 256 << 10; /* mmap'd: realloc moves no bytes */
+    char *p;
+
+    if (o->rc == M3_ENOMEM)
+        return -1;
+    while (cap < o->n + need)
+        cap *= 2;
+    if ((p = realloc(o->p, cap)) == NULL) {
+        o->rc = M3_ENOMEM;
+        return -1;
+    }
+    o->p = p;
+    o->cap = cap;
+    return 0;
+}
+
+/* reserve: room for n more bytes (and a NUL); 0 or -1 (out of memory). */
+static inline int
+reserve(struct out *o, size_t n)
+{
+    if (o->cap - o->n > n)
+        return 0;
+    return grow(o, n + 1);
+}
+
+static inline void
 put(struct out *o, const char *s, size_t n)
 {
-    if (o->rc != 0)
+    if (reserve(o, n) != 0)
         return;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 4096;
-        char *p;
-        while (cap < o->n + n + 1)
-            cap *= 2;
-        if ((p = realloc(o->p, cap)) == NULL) {
-            o->rc = M3_ENOMEM;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
     memcpy(o->p + o->n, s, n);
     o->n += n;
-    o->p[o->n] = '\0';
+}
+
+static inline void
+put1(struct out *o, char ch)
+{
+    if (reserve(o, 1) != 0)
+        return;
+    o->p[o->n++] = ch;
 }
 
 static void
@@ -61,7 +81,7 @@ put_escaped(struct out *o, const char *s, size_t n)
     size_t i = 0, run = 0;
     char esc[8];
 
-    put(o, "\"", 1);
+    put1(o, '"');
     for (;;) {
         const char *e;
         while (i < n && !needs_escape[(unsigned char)s[i]])
@@ -93,47 +113,128 @@ put_escaped(struct out *o, const char *s, size_t n)
         run = ++i;
     }
     put(o, s + run, n - run);
-    put(o, "\"", 1);
+    put1(o, '"');
+}
+
+static int
+is_plain(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (needs_escape[(unsigned char)s[i]])
+            return 0;
+    return 1;
+}
+
+static void
+put_plain(struct out *o, const char *s, size_t n)
+{
+    if (reserve(o, n + 2) != 0)
+        return;
+    o->p[o->n] = '"';
+    memcpy(o->p + o->n + 1, s, n);
+    o->p[o->n + n + 1] = '"';
+    o->n += n + 2;
+}
+
+/* put_strval: a string value; whether it needs escaping is remembered in the value, which
+ * registries share between many lists (a let-bound key). */
+static inline void
+put_strval(struct out *o, struct reg_val *v)
+{
+    if (v->plain == 0)
+        v->plain = is_plain(v->str.s, v->str.n) ? 1 : 2;
+    if (v->plain == 1)
+        put_plain(o, v->str.s, v->str.n);
+    else
+        put_escaped(o, v->str.s, v->str.n);
+}
+
+/* put_plain_list: a list made only of evaluated plain strings (a publicKeys list), in one
+ * reservation; 0 (nothing written) when the list is anything else. */
+static int
+put_plain_list(struct out *o, struct reg_val *v)
+{
+    size_t i, total = 2, n = v->list.n;
+    char *p;
+
+    for (i = 0; i < n; i++) {
+        struct reg_val *e = v->list.v[i];
+        if (e->t != V_STR)
+            return 0;
+        if (e->plain == 0)
+            e->plain = is_plain(e->str.s, e->str.n) ? 1 : 2;
+        if (e->plain != 1)
+            return 0;
+        total += e->str.n + 3;
+    }
+    if (reserve(o, total) != 0)
+        return 1;
+    p = o->p + o->n;
+    *p++ = '[';
+    for (i = 0; i < n; i++) {
+        const struct reg_val *e = v->list.v[i];
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        memcpy(p, e->str.s, e->str.n);
+        p += e->str.n;
+        *p++ = '"';
+    }
+    *p++ = ']';
+    o->n = (size_t)(p - o->p);
+    return 1;
 }
 
 static void
 put_str(struct out *o, const char *s, size_t n)
 {
-    struct cached *c;
-    size_t start;
-
-    if (o->cache == NULL || n < 16) {
+    if (is_plain(s, n))
+        put_plain(o, s, n);
+    else
         put_escaped(o, s, n);
-        return;
+}
+
+/* unsupported_out: records (without leaving the walk) why the value cannot be printed. */
+static void
+unsupported_out(struct reg_ctx *c, struct out *o, const struct reg_node *at, const char *what,
+                const char *why)
+{
+    unsigned line = 0, col = 0;
+
+    if (at != NULL) {
+        reg_linecol(at->file, reg_node_off(at), &line, &col);
+        m3_diag_set(c->d, M3_EUNSUPPORTED,
+                    "%s:%u:%u: %s is not supported by m3age's evaluator (%s); use --nix to "
+                    "evaluate with nix-instantiate",
+                    at->file->name, line, col, what, why);
+    } else {
+        m3_diag_set(c->d, M3_EUNSUPPORTED,
+                    "%s is not supported by m3age's evaluator (%s); use --nix to evaluate with "
+                    "nix-instantiate",
+                    what, why);
     }
-    c = &o->cache[((uintptr_t)s >> 4) % CACHE_SLOTS];
-    if (c->s == s && c->n == n) {
-        put(o, c->json, c->len);
-        return;
+    if (c->d != NULL) {
+        c->d->line = line;
+        c->d->col = col;
     }
-    start = o->n;
-    put_escaped(o, s, n);
-    if (o->rc != 0)
-        return;
-    free(c->json);
-    c->s = NULL;
-    if ((c->json = malloc(o->n - start)) != NULL) {
-        memcpy(c->json, o->p + start, o->n - start);
-        c->len = o->n - start;
-        c->s = s;
-        c->n = n;
-    }
+    o->rc = M3_EUNSUPPORTED;
 }
 
 static void
-put_val(struct reg_ctx *c, struct out *o, struct reg_val *v)
+put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
 {
     char num[64];
     size_t i;
     const struct reg_attr *a;
 
-    if (o->rc != 0)
+    reg_force(c, v, at);
+    if (o->rc != 0) {
+        /* an error of ours is pending: only the evaluation goes on */
+        reg_force_deep(c, v, at);
         return;
+    }
     switch (v->t) {
     case V_NULL:
         put(o, "null", 4);
@@ -148,45 +249,54 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v)
         put(o, num, (size_t)snprintf(num, sizeof(num), "%g", v->f));
         return;
     case V_STR:
-        put_str(o, v->str.s, v->str.n);
+        put_strval(o, v);
         return;
     case V_LIST:
-        put(o, "[", 1);
+        if (++o->depth > MAX_NEST)
+            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        if (o->rc == 0 && put_plain_list(o, v))
+            goto list_done;
+        put1(o, '[');
         for (i = 0; i < v->list.n; i++) {
+            struct reg_val *e = v->list.v[i];
             if (i)
-                put(o, ",", 1);
-            put_val(c, o, v->list.v[i]);
+                put1(o, ',');
+            /* the common element, an evaluated plain string, without the call */
+            if (e->t == V_STR && o->rc == 0)
+                put_strval(o, e);
+            else
+                put_val(c, o, e, v->src ? v->src : at);
         }
-        put(o, "]", 1);
+        put1(o, ']');
+    list_done:
+        o->depth--;
         return;
     case V_SET:
         if ((a = reg_set_get(v->set, "outPath", 7)) != NULL) {
-            put_val(c, o, a->v);
+            reg_force_deep(c, v, at);
+            put_val(c, o, a->v, a->pos ? a->pos : at);
             return;
         }
-        put(o, "{", 1);
+        if (++o->depth > MAX_NEST)
+            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        put1(o, '{');
         for (i = 0; i < v->set->n; i++) {
             if (i)
-                put(o, ",", 1);
+                put1(o, ',');
             put_str(o, v->set->a[i].name, v->set->a[i].len);
-            put(o, ":", 1);
-            put_val(c, o, v->set->a[i].v);
+            put1(o, ':');
+            put_val(c, o, v->set->a[i].v, v->set->a[i].pos ? v->set->a[i].pos : at);
         }
-        put(o, "}", 1);
+        put1(o, '}');
+        o->depth--;
         return;
     case V_PATH:
-        m3_diag_set(c->d, M3_EUNSUPPORTED,
-                    "unsupported: the path '%s' reaches the output (Nix would copy it to the "
-                    "store; use --nix to evaluate with nix-instantiate)",
-                    v->str.s);
-        o->rc = M3_EUNSUPPORTED;
+        unsupported_out(c, o, v->src != NULL ? v->src : at, "a path in the output",
+                        "Nix copies it to the store and prints the store path");
         return;
     default:
-        m3_diag_set(c->d, M3_EUNSUPPORTED,
-                    "unsupported: %s in the output (a top-level function is not called; use "
-                    "--nix to evaluate with nix-instantiate)",
-                    reg_type_name(v));
-        o->rc = M3_EUNSUPPORTED;
+        unsupported_out(c, o, v->src != NULL ? v->src : at, "a function in the output",
+                        "JSON has no functions");
         return;
     }
 }
@@ -195,20 +305,26 @@ int
 reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
 {
     struct out o = {0};
-    size_t i;
+    jmp_buf jb, *saved = c->jmp;
+    volatile int rc = 0;
 
-    o.cache = calloc(CACHE_SLOTS, sizeof(*o.cache));
-    put(&o, "", 0);
-    put_val(c, &o, v);
-    for (i = 0; o.cache != NULL && i < CACHE_SLOTS; i++)
-        free(o.cache[i].json);
-    free(o.cache);
-    if (o.rc != 0) {
-        free(o.p);
-        if (o.rc == M3_ENOMEM)
-            m3_diag_set(c->d, o.rc, "out of memory");
-        return o.rc;
+    c->jmp = &jb;
+    if (setjmp(jb) == 0) {
+        put_val(c, &o, v, NULL);
+        rc = o.rc;
+        if (rc == 0 && reserve(&o, 0) != 0)
+            rc = M3_ENOMEM;
+    } else {
+        rc = c->rc; /* thrown: the evaluator's message is already in c->d */
     }
+    c->jmp = saved;
+    if (rc != 0) {
+        free(o.p);
+        if (rc == M3_ENOMEM && o.rc == M3_ENOMEM) /* the output buffer itself */
+            m3_diag_set(c->d, rc, "out of memory");
+        return rc;
+    }
+    o.p[o.n] = '\0';
     *json = o.p;
     if (len != NULL)
         *len = o.n;

@@ -97,6 +97,19 @@ static const unsigned char kw_first[256] = {
     ['i'] = 1, ['t'] = 1, ['e'] = 1, ['a'] = 1, ['w'] = 1, ['l'] = 1, ['r'] = 1, ['o'] = 1,
 };
 
+/* Whitespace of trivia, path characters, and bytes that end a run of string text. */
+static const unsigned char ws_char[256] = {[' '] = 1, ['\n'] = 1, ['\t'] = 1, ['\r'] = 1};
+static const unsigned char path_char[256] = {
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['.'] = 1,
+    ['_'] = 1,         ['-'] = 1,         ['+'] = 1,
+};
+static const unsigned char str_stop[256] = {['"'] = 1, ['\\'] = 1, ['$'] = 1};
+/* Punctuation that can start nothing but itself or a longer operator. */
+static const unsigned char simple_punct[256] = {
+    ['['] = 1, [']'] = 1, ['('] = 1, [')'] = 1, [';'] = 1, [','] = 1, ['@'] = 1,
+    ['?'] = 1, ['*'] = 1, [':'] = 1, ['='] = 1, ['!'] = 1, ['>'] = 1,
+};
+
 static int
 is_alpha(int c)
 {
@@ -109,10 +122,10 @@ is_digit(int c)
     return c >= '0' && c <= '9';
 }
 
-static int
+static inline int
 is_path_char(int c)
 {
-    return is_alpha(c) || is_digit(c) || c == '.' || c == '_' || c == '-' || c == '+';
+    return path_char[(unsigned char)c];
 }
 
 static int
@@ -347,7 +360,8 @@ match_punct(const char *p, size_t rest, enum reg_tok *kind)
 #undef TWO
 }
 
-static int push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t len);
+static inline int push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off,
+                           size_t len);
 static int push_mode(struct lexer *lx, enum mode m);
 
 /* match_path_start: Nix's PATH_SEG before `${`: path characters and slashes ending in '/'
@@ -403,18 +417,25 @@ lex_error(struct lexer *lx, size_t off, const char *what)
 }
 
 static int
+grow_toks(struct lexer *lx)
+{
+    size_t cap = lx->cap_toks ? lx->cap_toks * 2 : lx->n / 4 + 256;
+    struct reg_token *t = realloc(lx->f->toks, cap * sizeof(*t));
+
+    if (t == NULL)
+        return M3_ENOMEM;
+    lx->f->toks = t;
+    lx->cap_toks = cap;
+    return 0;
+}
+
+static inline int
 push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t len)
 {
     struct reg_token *t;
 
-    if (lx->f->ntoks == lx->cap_toks) {
-        size_t cap = lx->cap_toks ? lx->cap_toks * 2 : 256;
-        t = realloc(lx->f->toks, cap * sizeof(*t));
-        if (t == NULL)
-            return M3_ENOMEM;
-        lx->f->toks = t;
-        lx->cap_toks = cap;
-    }
+    if (lx->f->ntoks == lx->cap_toks && grow_toks(lx) != 0)
+        return M3_ENOMEM;
     t = &lx->f->toks[lx->f->ntoks++];
     t->kind = kind;
     t->triv = (uint32_t)triv;
@@ -479,23 +500,24 @@ static int
 skip_trivia(struct lexer *lx)
 {
     const char *s = lx->s;
+    size_t i = lx->i, n = lx->n;
 
     for (;;) {
-        if (lx->i < lx->n &&
-            (s[lx->i] == ' ' || s[lx->i] == '\n' || s[lx->i] == '\t' || s[lx->i] == '\r')) {
-            lx->i++;
-        } else if (lx->i < lx->n && s[lx->i] == '#') {
-            while (lx->i < lx->n && s[lx->i] != '\n' && s[lx->i] != '\r')
-                lx->i++;
-        } else if (lx->i + 1 < lx->n && s[lx->i] == '/' && s[lx->i + 1] == '*') {
-            size_t start = lx->i;
-            lx->i += 2;
-            while (lx->i + 1 < lx->n && !(s[lx->i] == '*' && s[lx->i + 1] == '/'))
-                lx->i++;
-            if (lx->i + 1 >= lx->n)
+        while (i < n && ws_char[(unsigned char)s[i]])
+            i++;
+        if (i < n && s[i] == '#') {
+            while (i < n && s[i] != '\n' && s[i] != '\r')
+                i++;
+        } else if (i + 1 < n && s[i] == '/' && s[i + 1] == '*') {
+            size_t start = i;
+            i += 2;
+            while (i + 1 < n && !(s[i] == '*' && s[i + 1] == '/'))
+                i++;
+            if (i + 1 >= n)
                 return lex_error(lx, start, "unterminated comment");
-            lx->i += 2;
+            i += 2;
         } else {
+            lx->i = i;
             return 0;
         }
     }
@@ -519,7 +541,9 @@ lex_string(struct lexer *lx)
         return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, i, i, 2);
     }
     while (i < lx->n && s[i] != '"') {
-        if (s[i] == '\\') {
+        if (!str_stop[(unsigned char)s[i]]) {
+            i++;
+        } else if (s[i] == '\\') {
             if (i + 1 >= lx->n)
                 return lex_error(lx, start, "unterminated string");
             i += 2;
@@ -537,7 +561,15 @@ lex_string(struct lexer *lx)
     if (i >= lx->n)
         return lex_error(lx, start, "unterminated string");
     lx->i = i;
-    return push_tok(lx, TK_STR_PART, start, start, i - start);
+    if (push_tok(lx, TK_STR_PART, start, start, i - start) != 0)
+        return M3_ENOMEM;
+    if (s[i] == '"') {
+        /* the usual string, one literal part: close it here */
+        lx->depth--;
+        lx->i = i + 1;
+        return push_tok(lx, TK_STR_CLOSE, i, i, 1);
+    }
+    return 0;
 }
 
 static int
@@ -584,23 +616,46 @@ lex_ind_string(struct lexer *lx)
     return push_tok(lx, TK_STR_PART, start, start, i - start);
 }
 
+/* keyword: the keyword kind of the identifier p[0..len), or TK_ID. */
+static inline enum reg_tok
+keyword(const char *p, size_t len)
+{
+    size_t k;
+
+    if (len < 2 || len > 7 || !kw_first[(unsigned char)p[0]])
+        return TK_ID;
+    for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+        if (keywords[k].text[0] == p[0] && strncmp(keywords[k].text, p, len) == 0 &&
+            keywords[k].text[len] == '\0')
+            return keywords[k].kind;
+    return TK_ID;
+}
+
 static int
 lex_expr(struct lexer *lx)
 {
-    const char *s, *p;
+    const char *s = lx->s, *p;
     size_t triv = lx->i, off, rest, best = 0, len, k;
     enum reg_tok kind = TK_EOF;
-    int rc;
+    int rc, maybe_path;
 
-    if ((rc = skip_trivia(lx)) != 0)
-        return rc;
-    off = lx->i;
-    s = lx->s;
+    /* the source ends with a NUL (reg_parse), which no table below accepts */
+    for (off = lx->i; ws_char[(unsigned char)s[off]]; off++)
+        ;
+    lx->i = off;
+    if (s[off] == '#' || (s[off] == '/' && s[off + 1] == '*')) {
+        if ((rc = skip_trivia(lx)) != 0)
+            return rc;
+        off = lx->i;
+    }
     p = s + off;
     rest = lx->n - off;
     if (rest == 0)
         return push_tok(lx, TK_EOF, triv, off, 0);
-    if (rest >= 2 && p[0] == '\'' && p[1] == '\'') {
+    switch (p[0]) {
+    case '\'':
+        if (p[1] != '\'')
+            break;
         len = 2;
         while (len < rest && p[len] == ' ')
             len++;
@@ -610,24 +665,24 @@ lex_expr(struct lexer *lx)
             len = 2;
         lx->i = off + len;
         return push_mode(lx, MODE_IND) ?: push_tok(lx, TK_IND_OPEN, triv, off, len);
-    }
-    if (p[0] == '"') {
+    case '"':
         lx->i = off + 1;
         return push_mode(lx, MODE_STR) ?: push_tok(lx, TK_STR_OPEN, triv, off, 1);
-    }
-    if (rest >= 2 && p[0] == '$' && p[1] == '{') {
+    case '$':
+        if (p[1] != '{')
+            break;
         lx->i = off + 2;
         return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, triv, off, 2);
-    }
-    if (p[0] == '{') {
+    case '{':
         lx->i = off + 1;
         return push_mode(lx, MODE_BRACE) ?: push_tok(lx, TK_LBRACE, triv, off, 1);
-    }
-    if (p[0] == '}') {
+    case '}':
         if (lx->depth > 0)
             lx->depth--;
         lx->i = off + 1;
         return push_tok(lx, TK_RBRACE, triv, off, 1);
+    default:
+        break;
     }
     /* Fast path: an identifier that cannot extend into a path or a URI (the next byte is
      * none of '/', ':', '.', '+', which are the only ways an identifier's text continues
@@ -635,29 +690,32 @@ lex_expr(struct lexer *lx)
     if (is_alpha(p[0]) || p[0] == '_') {
         size_t id = 1;
         char next;
-        while (id < rest && id_char[(unsigned char)p[id]])
+        while (id_char[(unsigned char)p[id]])
             id++;
-        next = id < rest ? p[id] : '\0';
+        next = p[id];
         if (next != '/' && next != ':' && next != '.' && next != '+') {
-            kind = TK_ID;
-            if (id <= 7 && kw_first[(unsigned char)p[0]])
-                for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-                    if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == id &&
-                        memcmp(p, keywords[k].text, id) == 0)
-                        kind = keywords[k].kind;
             lx->i = off + id;
-            return push_tok(lx, kind, triv, off, id);
+            return push_tok(lx, keyword(p, id), triv, off, id);
         }
     }
+    if (simple_punct[(unsigned char)p[0]]) {
+        best = match_punct(p, rest, &kind);
+        lx->i = off + best;
+        return push_tok(lx, kind, triv, off, best);
+    }
+    /* Only a run of path characters followed by '/' (or '~/') can be a path. */
+    for (k = 0; k < rest && path_char[(unsigned char)p[k]]; k++)
+        ;
+    maybe_path = (k < rest && p[k] == '/') || p[0] == '~';
     best = match_punct(p, rest, &kind);
+    if (!maybe_path && !is_alpha(p[0]) && !is_digit(p[0]) && p[0] != '.' && p[0] != '<' &&
+        best > 0) {
+        lx->i = off + best;
+        return push_tok(lx, kind, triv, off, best);
+    }
     if ((len = match_id(p, rest)) > best) {
         best = len;
-        kind = TK_ID;
-        if (len <= 7)
-            for (k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-                if (keywords[k].text[0] == p[0] && strlen(keywords[k].text) == len &&
-                    memcmp(p, keywords[k].text, len) == 0)
-                    kind = keywords[k].kind;
+        kind = keyword(p, len);
     }
     if (is_digit(p[0]) && (len = match_int(p, rest)) > best) {
         best = len;
@@ -667,11 +725,11 @@ lex_expr(struct lexer *lx)
         best = len;
         kind = TK_FLOAT;
     }
-    if ((len = match_path(p, rest)) > best) {
+    if (maybe_path && (len = match_path(p, rest)) > best) {
         best = len;
         kind = TK_PATH;
     }
-    if ((len = match_hpath(p, rest)) > best) {
+    if (maybe_path && (len = match_hpath(p, rest)) > best) {
         best = len;
         kind = TK_HPATH;
     }
@@ -683,7 +741,7 @@ lex_expr(struct lexer *lx)
         best = len;
         kind = TK_URI;
     }
-    if ((len = match_path_start(p, rest)) > 0 && len >= best) {
+    if (maybe_path && (len = match_path_start(p, rest)) > 0 && len >= best) {
         lx->i = off + len;
         return push_mode(lx, MODE_PATH) ?: push_tok(lx, TK_PATH_START, triv, off, len);
     }
@@ -721,7 +779,7 @@ reg_lex(struct reg_file *f, struct m3_diag *d)
             rc = lex_expr(&lx);
         if (rc != 0)
             goto out;
-        if (f->toks[f->ntoks - 1].kind == TK_EOF)
+        if (lx.i >= lx.n && f->toks[f->ntoks - 1].kind == TK_EOF)
             break;
     }
 out:
@@ -755,11 +813,16 @@ reg_decode_str_part(const char *s, size_t n, int ind, char *out)
         return n;
     }
     while (i < n) {
-        if (s[i] == '\\' && i + 1 < n) {
+        const char *bs = memchr(s + i, '\\', n - i);
+        size_t run = bs != NULL ? (size_t)(bs - s) - i : n - i;
+        memcpy(out + o, s + i, run);
+        o += run;
+        i += run;
+        if (i + 1 < n) {
             char c = s[i + 1];
             out[o++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
             i += 2;
-        } else {
+        } else if (i < n) {
             out[o++] = s[i++];
         }
     }

@@ -17,13 +17,14 @@ reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char *
 
     if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
         return rc;
-    if ((rc = reg_eval_run(&c, 1, &v)) == 0) {
+    if ((rc = reg_eval_run(&c, 0, &v)) == 0) { /* reg_json forces the rest */
         if (v->t == V_LAMBDA || v->t == V_PRIM) {
             struct reg_span sp;
             reg_node_span(f->root->a, &sp);
             rc = m3_diag_set(d, M3_EUNSUPPORTED,
-                             "%s:%u:%u: unsupported: the registry is a function (a top-level "
-                             "function is not called; use --nix to evaluate with nix-instantiate)",
+                             "%s:%u:%u: a top-level function is not supported by m3age's "
+                             "evaluator (nothing calls it); use --nix to evaluate with "
+                             "nix-instantiate",
                              f->name, sp.line, sp.col);
         } else {
             rc = reg_json(&c, v, json, len);
@@ -56,21 +57,46 @@ intern_file(struct reg_ctx *c, struct reg_registry *r, const char *name)
 static void
 span_of(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *n, struct reg_span *sp)
 {
-    size_t slot;
+    struct reg_span_slot *slot;
+    const struct reg_file *f;
+    size_t off, line;
 
     if (n == NULL) {
         memset(sp, 0, sizeof(*sp));
         return;
     }
-    slot = ((uintptr_t)n >> 4) % 256;
-    if (c->span_cache[slot].n == n) {
-        *sp = c->span_cache[slot].sp;
+    slot = &c->span_cache[((uintptr_t)n / sizeof(*n)) % REG_SPAN_SLOTS];
+    if (slot->n == n) {
+        *sp = slot->sp;
         return;
     }
-    reg_node_span(n, sp);
-    sp->file = intern_file(c, r, n->file->name);
-    c->span_cache[slot].n = n;
-    c->span_cache[slot].sp = *sp;
+    f = n->file;
+    if (f != c->last_file) {
+        c->last_name = intern_file(c, r, f->name);
+        c->last_file = f;
+        c->line_hint = 0;
+    }
+    off = reg_node_off(n);
+    sp->file = c->last_name;
+    sp->off = off;
+    sp->len = reg_node_end(n) - off;
+    /* spans are asked for mostly in source order: try the last line and the next first */
+    line = c->line_hint;
+    if (line < f->nlines && f->lines[line] <= off &&
+        (line + 1 == f->nlines || off < f->lines[line + 1])) {
+    } else if (line + 1 < f->nlines && f->lines[line + 1] <= off &&
+               (line + 2 == f->nlines || off < f->lines[line + 2])) {
+        line++;
+    } else {
+        unsigned l, col;
+        reg_linecol(f, off, &l, &col);
+        line = l - 1;
+    }
+    c->line_hint = line;
+    sp->line = (unsigned)line + 1;
+    sp->col = (unsigned)(off - f->lines[line]) + 1;
+    slot->n = n;
+    slot->sp = *sp;
 }
 
 /* Strings and arrays of the registry live in its own arena (r->priv), freed at once. */
@@ -289,6 +315,10 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         goto out;
     }
     c.reg = r;
+    if ((c.span_cache = reg_arena_alloc(c.arena, REG_SPAN_SLOTS * sizeof(*c.span_cache))) == NULL) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
     if ((rc = reg_eval_run(&c, 0, &v)) != 0)
         goto out;
     c.jmp = &jb;
@@ -299,9 +329,7 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
     top = top_set(f);
     r->computed = top->kind != N_SET;
     if (v->t == V_LAMBDA || v->t == V_PRIM)
-        reg_throw(&c, M3_EUNSUPPORTED, f->root->a,
-                  "unsupported: the registry is a function (a top-level function is not "
-                  "called)");
+        reg_unsupported(&c, f->root->a, "a top-level function", "nothing calls it");
     if (v->t != V_SET)
         reg_throw(&c, M3_EINVAL, f->root->a, "the registry is %s, expected a set of secrets",
                   reg_type_name(v));

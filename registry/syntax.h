@@ -139,10 +139,30 @@ struct reg_file {
     struct reg_arena *arena;
 };
 
-/* A bump allocator: everything freed at once. */
-struct reg_arena;
+/* A bump allocator: everything freed at once. Allocation is inline (it is most of what
+ * parsing and evaluation do); a new chunk is the out-of-line slow path. */
+struct reg_chunk;
+struct reg_arena {
+    struct reg_chunk *head;
+    char *cur, *end; /* free room of the head chunk */
+    size_t next_size;
+    size_t total; /* bytes mapped so far (bounded by ARENA_MAX in arena.c) */
+};
 struct reg_arena *reg_arena_new(void);
-void *reg_arena_alloc(struct reg_arena *a, size_t n); /* zeroed; NULL when out of memory */
+void *reg_arena_alloc_slow(struct reg_arena *a, size_t n);
+
+/* reg_arena_alloc: n zeroed bytes aligned for any type; NULL when out of memory. */
+static inline void *
+reg_arena_alloc(struct reg_arena *a, size_t n)
+{
+    char *p = a->cur;
+
+    n = (n + 15) & ~(size_t)15;
+    if ((size_t)(a->end - p) < n)
+        return reg_arena_alloc_slow(a, n);
+    a->cur = p + n;
+    return p; /* zero: fresh mmap'd memory, never reused */
+}
 char *reg_arena_strndup(struct reg_arena *a, const char *s, size_t n);
 void reg_arena_free(struct reg_arena *a);
 

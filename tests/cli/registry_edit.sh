@@ -3,8 +3,9 @@
 # refuse what they cannot do textually, and leave the file untouched on any error.
 . "$(dirname "$0")/../lib.sh"
 
-K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJq0wq3cTqs3RPIBAcEpmhcM5YzjrYz4cUnaJ5Q1D9nE"
-K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmXfnV8d0aP2t1sYc6Yc9Q0dGk0k8l1r6sZ3g5o9Hh1"
+K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF66AiyVyBre01owvNix6Kpc/U4t2ZQpt/AFISJsJZtD"
+A1=age1xk54ztlt3jn7fndwdy6sjh29crarcx99hnxfje2uv376l3qanufqqrtl63
+K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GoSYD38RcBNQs59kxmGABAcprvMSSOmDzhnOy3mpH"
 
 split_registry() {
     cat >secrets.nix <<NIX
@@ -124,6 +125,18 @@ NIX
     assert_status 2
     assert_contains err "read-only"
     assert_contains err "hint:"
+    assert_same_file secrets.nix before
+}
+
+test_rm_on_computed_registry_is_read_only() {
+    cat >secrets.nix <<'NIX'
+let k = "age1qqq"; mk = n: { name = n; value = { publicKeys = [ k ]; }; }; in
+builtins.listToAttrs (map mk [ "a.age" "b.age" ])
+NIX
+    cp secrets.nix before
+    run "$M3AGE" registry rm a.age
+    assert_status 2
+    assert_contains err "read-only"
     assert_same_file secrets.nix before
 }
 
@@ -257,6 +270,37 @@ test_rules_env_and_walk_up() {
     assert_contains repo/secrets.nix "vpn"
 }
 
+test_discovery_order_and_the_file_in_messages() {
+    mkdir -p repo/.git repo/sub
+    printf '{ "root.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/secrets.nix
+    printf '{ "env.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/env.nix
+    printf '{ "opt.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/opt.nix
+    printf '{ "sub.age".publicKeys = [ "%s" ]; }\n' "$A1" >repo/sub/secrets.nix
+    cd repo/sub
+    # ./secrets.nix before walking up
+    run "$M3AGE" registry eval -v
+    assert_contains out "sub.age"
+    assert_contains err "using registry 'secrets.nix' (from ./secrets.nix)"
+    # RULES before ./secrets.nix
+    RULES=../env.nix run "$M3AGE" registry eval -v
+    assert_contains out "env.age"
+    assert_contains err "using registry '../env.nix' (from RULES)"
+    # --rules before RULES
+    RULES=../env.nix run "$M3AGE" registry eval -v --rules ../opt.nix
+    assert_contains out "opt.age"
+    assert_contains err "using registry '../opt.nix' (from --rules)"
+    # walking up when there is none here
+    rm secrets.nix
+    run "$M3AGE" registry eval -v
+    assert_contains out "root.age"
+    assert_contains err "(from parent)"
+    # every error names the file used
+    printf '{ "x.age".publicKeys = [ "k" ] }\n' >../env.nix
+    RULES=../env.nix run "$M3AGE" registry eval
+    assert_status 2
+    assert_one_error_line "m3age: error: ../env.nix:1:32: unexpected '}', expected ';'"
+}
+
 test_no_registry_found() {
     mkdir .git
     run "$M3AGE" registry eval
@@ -273,10 +317,24 @@ test_eval_syntax_error_has_position() {
 }
 
 test_eval_warns_on_unknown_attribute() {
-    printf '{ "a.age" = { publicKeys = [ "age1x" ]; owner = "root"; }; }\n' >secrets.nix
+    printf '{ "a.age" = { publicKeys = [ "%s" ]; owner = "root"; }; }\n' "$A1" >secrets.nix
     run "$M3AGE" registry eval
     assert_status 0
-    assert_contains err "warning: secrets.nix:1:41: 'a.age': unknown attribute 'owner'"
+    assert_contains err "warning: secrets.nix:1:98: 'a.age': unknown attribute 'owner'"
+}
+
+test_eval_rejects_keys_m3age_cannot_use() {
+    printf 'let\n  bad = "ssh-dss AAAAB3NzaC1kc3MAAACBAP";\nin\n{\n  "a.age".publicKeys = [ bad ];\n  "b.age".publicKeys = [ "%s" bad "age1nope" ];\n}\n' "$A1" >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_empty out
+    assert_contains err "m3age: error: secrets.nix:2:9: 'a.age': publicKeys element 1 is not a recipient m3age can use"
+    assert_contains err "m3age: error: secrets.nix:6:95: 'b.age': publicKeys element 3 is not a recipient m3age can use"
+    [ "$(grep -c 'error:' err)" -eq 2 ] || _fail "a shared bad key is reported once: $(cat err)"
+    assert_contains err "hint:"
+    # the JSON is Nix's value, which does not judge keys
+    run "$M3AGE" registry eval --json
+    assert_status 0
 }
 
 test_eval_rejects_empty_public_keys() {

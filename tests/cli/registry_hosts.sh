@@ -78,4 +78,31 @@ test_no_hosts_folder() {
     assert_contains err "no hosts/ folder"
 }
 
+# The other forms: inputs.X + "/x", a quoted name with a space, the set form with
+# owner/group/mode, paths relative to a nested module, and what cannot be resolved.
+test_hosts_other_forms() {
+    mkdir -p .git hosts/m3-hermes/mods
+    cat >hosts/m3-hermes/default.nix <<'NIX'
+{ inputs, self, ... }:
+{
+  age.secrets."hermes-token".file = inputs.secrets + "/hermes/token.age";
+  age.secrets.mail = { file = ./mail.age; owner = "mail"; group = "mail"; mode = "0440"; };
+  age.secrets = { "dkim key".file = "${self}/secrets/dkim.age"; };
+}
+NIX
+    echo '{ ... }: { age.secrets.x.file = ../../../secrets/x.age; age.secrets.y.file = builtins.toPath "/x"; }' \
+        >hosts/m3-hermes/mods/a.nix
+    run "$M3AGE" registry hosts
+    assert_status 0
+    cat >want <<'EOF2'
+m3-hermes
+  hermes/token.age  (age.secrets.hermes-token, hosts/m3-hermes/default.nix:3:37)
+  hosts/m3-hermes/mail.age  (age.secrets.mail, hosts/m3-hermes/default.nix:4:31)
+  secrets/dkim.age  (age.secrets.dkim key, hosts/m3-hermes/default.nix:5:37)
+  secrets/x.age  (age.secrets.x, hosts/m3-hermes/mods/a.nix:1:33)
+  ? builtins.toPath "/x"  (age.secrets.y, hosts/m3-hermes/mods/a.nix:1:78: not resolved)
+EOF2
+    assert_same_file out want
+}
+
 run_tests

@@ -43,7 +43,7 @@ oracle_unsup() {
     run "$M3AGE" registry eval --json --rules "$f"
     assert_status 2
     assert_empty out
-    assert_contains err "unsupported"
+    assert_contains err "is not supported by m3age's evaluator"
     assert_contains err "--nix"
 }
 

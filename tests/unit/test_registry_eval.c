@@ -100,17 +100,38 @@ static const struct error_case failures[] = {
      "expected"},
     {"{ a = throw \"boom\"; }", M3_EEVAL, "secrets.nix:1:7: boom"},
     {"import <nixpkgs>", M3_EUNSUPPORTED,
-     "secrets.nix:1:8: unsupported: search path '<nixpkgs>' needs NIX_PATH (use --nix to "
-     "evaluate with nix-instantiate)"},
+     "secrets.nix:1:8: the search path '<nixpkgs>' is not supported by m3age's evaluator (it "
+     "needs NIX_PATH); use --nix to evaluate with nix-instantiate"},
     {"lib.mkIf true 1", M3_EUNSUPPORTED,
-     "secrets.nix:1:1: unsupported: undefined variable 'lib' (nixpkgs needs Nix) (use --nix to "
-     "evaluate with nix-instantiate)"},
+     "secrets.nix:1:1: 'lib' (the nixpkgs library) is not supported by m3age's evaluator (it is "
+     "not bound here; nixpkgs needs Nix); use --nix to evaluate with nix-instantiate"},
     {"builtins.getEnv \"HOME\"", M3_EUNSUPPORTED,
-     "secrets.nix:1:1: unsupported: this builtin is impure or needs Nix (use --nix to "
-     "evaluate with nix-instantiate)"},
+     "secrets.nix:1:1: builtins.getEnv is not supported by m3age's evaluator (it depends on the "
+     "environment); use --nix to evaluate with nix-instantiate"},
+    {"{\n  a = builtins.readDir ./keys;\n}", M3_EUNSUPPORTED,
+     "secrets.nix:2:7: builtins.readDir is not supported by m3age's evaluator (it reads the "
+     "filesystem); use --nix to evaluate with nix-instantiate"},
+    {"{ a = [ builtins.currentSystem ]; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:9: builtins.currentSystem is not supported by m3age's evaluator (it depends "
+     "on the machine); use --nix to evaluate with nix-instantiate"},
+    {"{ a = fetchTarball \"https://example.org/x.tar.gz\"; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:7: builtins.fetchTarball is not supported by m3age's evaluator (it fetches "
+     "from the network); use --nix to evaluate with nix-instantiate"},
+    {"{ a = __readDir ./.; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:7: builtins.readDir is not supported by m3age's evaluator (it reads the "
+     "filesystem); use --nix to evaluate with nix-instantiate"},
     {"{ keys }: keys", M3_EUNSUPPORTED,
-     "secrets.nix:1:1: unsupported: the registry is a function (a top-level function is not "
-     "called; use --nix to evaluate with nix-instantiate)"},
+     "secrets.nix:1:1: a top-level function is not supported by m3age's evaluator (nothing calls "
+     "it); use --nix to evaluate with nix-instantiate"},
+    {"{ a = { b = ./k.pub; }; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:13: a path in the output is not supported by m3age's evaluator (Nix copies "
+     "it to the store and prints the store path); use --nix to evaluate with nix-instantiate"},
+    {"{ a = \"${./k.pub}\"; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:10: a path interpolated into a string is not supported by m3age's "
+     "evaluator (Nix copies it to the store); use --nix to evaluate with nix-instantiate"},
+    {"{ a = ~/k.pub; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:7: a '~/' path is not supported by m3age's evaluator (it depends on $HOME); "
+     "use --nix to evaluate with nix-instantiate"},
 };
 
 Test(registry_eval, errors_name_the_construct_and_position)
