@@ -230,7 +230,7 @@ cmd_git(int argc, char **argv)
     unsigned char rnd[M3_AGENT_TOKEN_HEX / 2];
     char token[M3_AGENT_TOKEN_HEX + 1], dir[PATH_MAX] = "", sock[PATH_MAX] = "", real[PATH_MAX];
     const char *base = getenv("XDG_RUNTIME_DIR");
-    int lfd = -1, status = 0, rc = M3_EXIT_USAGE;
+    int lfd = -1, status = 0, rc = M3_EXIT_USAGE, n;
     bool handlers = false;
     pid_t pid = -1;
 
@@ -290,14 +290,19 @@ cmd_git(int argc, char **argv)
     sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
     if (base == NULL || base[0] != '/' || access(base, W_OK) != 0)
         base = getenv("TMPDIR") && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR") : "/tmp";
-    snprintf(dir, sizeof(dir), "%s/m3age-agent.XXXXXX", base);
+    n = snprintf(dir, sizeof(dir), "%s/m3age-agent.XXXXXX", base);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        m3_error("%s: path too long for the agent's folder", base);
+        dir[0] = '\0';
+        goto out;
+    }
     if (mkdtemp(dir) == NULL) { /* mkdtemp makes it 0700 */
         m3_error("%s: cannot create the agent's folder: %s", dir, strerror(errno));
         dir[0] = '\0';
         goto out;
     }
-    snprintf(sock, sizeof(sock), "%s/sock", dir);
-    if (strlen(sock) >= sizeof(sa.sun_path)) {
+    n = snprintf(sock, sizeof(sock), "%s/sock", dir);
+    if (n < 0 || (size_t)n >= sizeof(sock) || strlen(sock) >= sizeof(sa.sun_path)) {
         m3_error("%s: path too long for a socket", sock);
         sock[0] = '\0';
         goto out;
