@@ -1,6 +1,7 @@
 /* agent.c: the client side of the `m3age git` decryption agent (see agent.h and git.c). */
 #include "cmd/agent.h"
 #include "cmd/agentproto.h"
+#include "cmd/io.h"
 #include "libage/internal.h"
 
 #include <errno.h>
@@ -32,18 +33,7 @@ m3_agent_write_full(int fd, const void *buf, size_t len)
 int
 m3_agent_read_full(int fd, void *buf, size_t len)
 {
-    unsigned char *p = buf;
-
-    while (len > 0) {
-        ssize_t r = read(fd, p, len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        len -= (size_t)r;
-    }
-    return 0;
+    return m3_fd_read(&fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
 
 int

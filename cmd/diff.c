@@ -124,21 +124,6 @@ load_identities(struct keys_identities *ids, const char *const *files, size_t n)
 }
 
 static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int
 read_path(const char *path, unsigned char **out, size_t *len, bool *found)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -263,7 +248,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
         goto out;
     }
     if (!secrets_is_age_bytes(ct, len)) { /* plaintext where a secret should be: show it */
-        rc = write_all(1, ct, len) == 0 ? 0 : M3_EXIT_USAGE;
+        rc = m3_fd_write(&(int){1}, ct, len) == 0 ? 0 : M3_EXIT_USAGE;
         goto out;
     }
     if (getenv(M3_AGENT_ENV) != NULL) { /* under `m3age git`: its agent holds the keys */
@@ -288,7 +273,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
         }
         arc = m3_agent_decrypt(ct, len, pv, np, &pt, &ptlen, why, sizeof(why));
         if (arc == 0) {
-            rc = write_all(1, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
+            rc = m3_fd_write(&(int){1}, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
             goto out;
         }
         if (arc == 1) {
@@ -299,7 +284,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
     }
     if (load_identities(&ids, idfiles, nid) == 0 &&
         secrets_decrypt_mem(ct, len, ids.v, ids.n, &pt, &ptlen, &d) == 0) {
-        rc = write_all(1, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
+        rc = m3_fd_write(&(int){1}, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
         goto out;
     }
     printf("(m3age: cannot decrypt this version: %s)\n", d.msg[0] ? d.msg : "no identity");
