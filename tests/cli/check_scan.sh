@@ -6,62 +6,13 @@
 command -v ssh-keygen >/dev/null || { echo "check_scan: skipped (no ssh-keygen)"; exit 0; }
 . "$(dirname "$0")/audit_lib.inc"
 
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+. "$(dirname "$0")/sshd.inc"
 
-need_sshd() {
-    [ -x "$SSHD" ] || skip "openssh-server (sshd) not installed"
-    if [ ! -d /run/sshd ]; then
-        mkdir -p /run/sshd 2>/dev/null && chmod 0755 /run/sshd || skip "/run/sshd missing and cannot be created (not root)"
-    fi
-}
-
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    _fail "no free port"
-}
-
-# start_sshd KEYFILE: sshd in the foreground (a background job of the test) on $PORT with
-# that host key only; waits until it accepts connections.
-start_sshd() {
+# start_key_sshd KEYFILE: the test sshd with that host key only (a private copy in ./sshd).
+start_key_sshd() {
     mkdir -p sshd
     cp "$1" sshd/hostkey && chmod 600 sshd/hostkey
-    cat >sshd/config <<CONF
-HostKey $PWD/sshd/hostkey
-ListenAddress 127.0.0.1
-PidFile $PWD/sshd/sshd.pid
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication no
-AuthorizedKeysFile none
-StrictModes no
-LogLevel ERROR
-CONF
-    "$SSHD" -D -e -f "$PWD/sshd/config" -p "$PORT" 2>>sshd/log &
-    SSHD_PID=$!
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$SSHD_PID" 2>/dev/null || _fail "sshd did not start: $(cat sshd/log)"
-        sleep 0.05
-    done
-    _fail "sshd does not listen on port $PORT: $(cat sshd/log)"
-}
-
-stop_sshd() {
-    if [ -n "${SSHD_PID:-}" ]; then
-        kill "$SSHD_PID" 2>/dev/null || true
-        wait "$SSHD_PID" 2>/dev/null || true
-        SSHD_PID=
-    fi
+    start_sshd "$PWD/sshd" "$PWD/sshd/hostkey"
 }
 
 # setup HOSTKEY: the audit repository (h1 uses a.age), HOME with an ssh config that sends
@@ -75,7 +26,7 @@ setup() {
     export HOME=$PWD/home
     printf 'Host h1\n    HostName 127.0.0.1\n    Port %s\n    User nobody\n' "$PORT" >home/.ssh/config
     make_repo
-    start_sshd "$1"
+    start_key_sshd "$1"
 }
 fp() { ssh-keygen -lf "$1" | awk '{print $2}'; }
 
@@ -107,7 +58,7 @@ test_scan_other_host_key_is_an_error_with_both_fingerprints() {
     assert_contains out "$(fp "$AK/h2.pub")"
     # fixed: the host got its registered key back
     stop_sshd
-    start_sshd "$AK/h1"
+    start_key_sshd "$AK/h1"
     run "$M3AGE" check --host h1 --scan
     assert_status 0
     assert_not_contains out M3A020

@@ -4,68 +4,7 @@
 # the secrets the host reads are rekeyed. sshd is stopped on every exit path.
 . "$(dirname "$0")/../lib.sh"
 
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
-
-need_sshd() {
-    [ -x "$SSHD" ] || skip "openssh-server (sshd) not installed"
-    command -v ssh-keygen >/dev/null || skip "ssh-keygen not installed"
-    # sshd insists on its privilege separation folder, even when it never uses it.
-    if [ ! -d /run/sshd ]; then
-        mkdir -p /run/sshd 2>/dev/null && chmod 0755 /run/sshd || skip "/run/sshd missing and cannot be created (not root)"
-    fi
-}
-
-# free_port: a loopback TCP port nothing listens on.
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    _fail "no free port"
-}
-
-# start_sshd DIR KEYFILE...: runs sshd in the foreground (as a background job of the test)
-# on $PORT with those host keys only (config, pid file and log in DIR), and waits until it
-# accepts connections.
-start_sshd() {
-    local dir=$1 k
-    shift
-    : >"$dir/config"
-    for k in "$@"; do echo "HostKey $k" >>"$dir/config"; done
-    cat >>"$dir/config" <<EOF
-ListenAddress 127.0.0.1
-PidFile $dir/sshd.pid
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication no
-AuthorizedKeysFile none
-StrictModes no
-LogLevel ERROR
-EOF
-    "$SSHD" -D -e -f "$dir/config" -p "$PORT" 2>>"$dir/log" &
-    SSHD_PID=$!
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$SSHD_PID" 2>/dev/null || _fail "sshd did not start: $(cat "$dir/log")"
-        sleep 0.05
-    done
-    _fail "sshd does not listen on port $PORT: $(cat "$dir/log")"
-}
-
-stop_sshd() {
-    if [ -n "${SSHD_PID:-}" ]; then
-        kill "$SSHD_PID" 2>/dev/null || true
-        wait "$SSHD_PID" 2>/dev/null || true
-        SSHD_PID=
-    fi
-}
+. "$(dirname "$0")/sshd.inc"
 
 # setup: demo repository in ./repo, HOME with an ssh config mapping m3-atlas to the test
 # sshd, sshd's first host key. Leaves the working directory in repo/.
