@@ -137,15 +137,15 @@ finish(struct parser *p, struct reg_node *n)
     n->t1 = p->pos - 1;
 }
 
+/* parse_parts: the parts of a string or interpolated path up to the `close` token (literal
+ * runs and ${...}), consumed with it; n gets them as its items. */
 static struct reg_node *
-parse_string(struct parser *p, enum reg_tok open, enum reg_tok close, enum reg_nkind kind)
+parse_parts(struct parser *p, struct reg_node *n, struct vec *v, enum reg_tok close,
+            const char *what)
 {
-    struct reg_node *n = node(p, kind, p->pos), *part;
-    struct vec v = {0};
-
-    expect(p, open, open == TK_STR_OPEN ? "'\"'" : "''");
     for (;;) {
         enum reg_tok k = p->t[p->pos].kind;
+        struct reg_node *part;
         if (k == close)
             break;
         if (k == TK_STR_PART) {
@@ -157,14 +157,24 @@ parse_string(struct parser *p, enum reg_tok open, enum reg_tok close, enum reg_n
             expect(p, TK_RBRACE, "'}'");
             finish(p, part);
         } else {
-            fail_at(p, p->pos, "end of string");
+            fail_at(p, p->pos, what);
         }
-        vec_push(p, &v, part);
+        vec_push(p, v, part);
     }
     p->pos++;
-    set_items(n, &v);
+    set_items(n, v);
     finish(p, n);
     return n;
+}
+
+static struct reg_node *
+parse_string(struct parser *p, enum reg_tok open, enum reg_tok close, enum reg_nkind kind)
+{
+    struct reg_node *n = node(p, kind, p->pos);
+    struct vec v = {0};
+
+    expect(p, open, open == TK_STR_OPEN ? "'\"'" : "''");
+    return parse_parts(p, n, &v, close, "end of string");
 }
 
 static struct reg_node *
@@ -298,27 +308,7 @@ parse_simple(struct parser *p)
     case TK_PATH_START:
         n = node(p, N_PATH_INTERP, p->pos);
         vec_push(p, &v, leaf(p, N_STRLIT));
-        for (;;) {
-            enum reg_tok k = p->t[p->pos].kind;
-            struct reg_node *part;
-            if (k == TK_PATH_END)
-                break;
-            if (k == TK_STR_PART) {
-                part = leaf(p, N_STRLIT);
-            } else if (k == TK_DOLLAR_CURLY) {
-                part = node(p, N_INTERP, p->pos++);
-                part->a = parse_expr(p);
-                expect(p, TK_RBRACE, "'}'");
-                finish(p, part);
-            } else {
-                fail_at(p, p->pos, "end of path");
-            }
-            vec_push(p, &v, part);
-        }
-        p->pos++;
-        set_items(n, &v);
-        finish(p, n);
-        return n;
+        return parse_parts(p, n, &v, TK_PATH_END, "end of path");
     case TK_LPAREN:
         n = node(p, N_PAREN, p->pos++);
         n->a = parse_expr(p);
