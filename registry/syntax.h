@@ -151,6 +151,20 @@ struct reg_arena {
 struct reg_arena *reg_arena_new(void);
 void *reg_arena_alloc_slow(struct reg_arena *a, size_t n);
 
+/* reg_arena_alloc_raw: n bytes aligned for any type, NOT zeroed (arena memory is reused);
+ * NULL when out of memory. */
+static inline void *
+reg_arena_alloc_raw(struct reg_arena *a, size_t n)
+{
+    char *p = a->cur;
+
+    n = (n + 15) & ~(size_t)15;
+    if ((size_t)(a->end - p) < n)
+        return reg_arena_alloc_slow(a, n);
+    a->cur = p + n;
+    return p;
+}
+
 /* reg_arena_alloc: n zeroed bytes aligned for any type; NULL when out of memory. */
 static inline void *
 reg_arena_alloc(struct reg_arena *a, size_t n)
@@ -161,7 +175,7 @@ reg_arena_alloc(struct reg_arena *a, size_t n)
     if ((size_t)(a->end - p) < n)
         return reg_arena_alloc_slow(a, n);
     a->cur = p + n;
-    return p; /* zero: fresh mmap'd memory, never reused */
+    return memset(p, 0, n);
 }
 char *reg_arena_strndup(struct reg_arena *a, const char *s, size_t n);
 void reg_arena_free(struct reg_arena *a);
