@@ -1597,7 +1597,8 @@ reg_ctx_init(struct reg_ctx *c, const struct reg_file *f, const struct reg_eval_
     c->opts = opts;
     c->d = d;
     stack_mark();
-    if ((c->arena = reg_arena_new()) == NULL || (c->files = calloc(1, sizeof(*c->files))) == NULL)
+    if ((c->arena = reg_arena_new_for(f->len * 12)) == NULL ||
+        (c->files = calloc(1, sizeof(*c->files))) == NULL)
         goto oom;
     c->nfiles = 1;
     c->files[0].f = f;

@@ -3,6 +3,7 @@
  * The token rules follow Nix's lexer.l: longest match wins, ties go to the earlier rule
  * (keywords and operators, identifiers, integers, floats, paths, <paths>, URIs). Strings are
  * lexed in a mode stack so `${ ... }` nests inside strings and `}` returns to the string. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,14 +417,18 @@ lex_error(struct lexer *lx, size_t off, const char *what)
     return m3_diag_set(lx->d, M3_ESYNTAX, "%s:%u:%u: %s", lx->f->name, line, col, what);
 }
 
+/* grow_toks: more room for tokens, in the file's arena (the old array stays there). */
 static int
 grow_toks(struct lexer *lx)
 {
     size_t cap = lx->cap_toks ? lx->cap_toks * 2 : lx->n / 4 + 256;
-    struct reg_token *t = realloc(lx->f->toks, cap * sizeof(*t));
+    struct reg_token *t;
 
-    if (t == NULL)
+    if (cap > SIZE_MAX / sizeof(*t) ||
+        (t = reg_arena_alloc_raw(lx->f->arena, cap * sizeof(*t))) == NULL)
         return M3_ENOMEM;
+    if (lx->f->ntoks > 0)
+        memcpy(t, lx->f->toks, lx->f->ntoks * sizeof(*t));
     lx->f->toks = t;
     lx->cap_toks = cap;
     return 0;
@@ -469,7 +474,7 @@ compute_lines(struct reg_file *f)
         n++;
         p++;
     }
-    f->lines = malloc(n * sizeof(*f->lines));
+    f->lines = reg_arena_alloc_raw(f->arena, n * sizeof(*f->lines));
     if (f->lines == NULL)
         return M3_ENOMEM;
     f->nlines = 0;

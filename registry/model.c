@@ -310,7 +310,7 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
     if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
         return rc;
     if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(f->name)) == NULL ||
-        (r->priv = reg_arena_new()) == NULL) {
+        (r->priv = reg_arena_new_for(f->len * 12)) == NULL) {
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }

@@ -633,8 +633,10 @@ reg_parse(const char *name, const char *src, size_t len, struct reg_file **out, 
     *out = NULL;
     if (len > UINT32_MAX - 1)
         return m3_diag_set(d, M3_EINVAL, "%s: file too large", name);
+    /* the source, tokens, lines and nodes all live in the arena: about 12 bytes a byte */
     if ((f = calloc(1, sizeof(*f))) == NULL || (f->name = strdup(name)) == NULL ||
-        (f->src = malloc(len + 1)) == NULL || (f->arena = reg_arena_new()) == NULL)
+        (f->arena = reg_arena_new_for(len * 12)) == NULL ||
+        (f->src = reg_arena_alloc_raw(f->arena, len + 1)) == NULL)
         goto out;
     memcpy(f->src, src, len);
     f->src[len] = '\0';
@@ -670,9 +672,6 @@ reg_file_free(struct reg_file *f)
     if (f == NULL)
         return;
     reg_arena_free(f->arena);
-    free(f->toks);
-    free(f->lines);
-    free(f->src);
     free(f->name);
     free(f);
 }

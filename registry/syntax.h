@@ -149,6 +149,9 @@ struct reg_arena {
     size_t total; /* bytes mapped so far (bounded by ARENA_MAX in arena.c) */
 };
 struct reg_arena *reg_arena_new(void);
+/* reg_arena_new_for: an arena expected to hold about expect bytes (its first chunk is sized
+ * for them when that is large). */
+struct reg_arena *reg_arena_new_for(size_t expect);
 void *reg_arena_alloc_slow(struct reg_arena *a, size_t n);
 
 /* reg_arena_alloc_raw: n bytes aligned for any type, NOT zeroed (arena memory is reused);
