@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "registry/eval.h"
 
@@ -19,7 +20,8 @@
 struct out {
     char *p;
     size_t n, cap;
-    int rc; /* M3_EUNSUPPORTED kept for the end, or M3_ENOMEM */
+    size_t hint; /* the first capacity */
+    int rc;      /* M3_EUNSUPPORTED kept for the end, or M3_ENOMEM */
     unsigned depth;
 };
 
@@ -30,17 +32,34 @@ static const unsigned char needs_escape[256] = {
     ['\\'] = 1,
 };
 
+#define HUGE_SIZE ((size_t)2 << 20)
+
+/* grow: room for need more bytes. Small outputs grow by realloc; once the buffer reaches
+ * 2 MiB it moves to 2 MiB-aligned memory advised to be huge pages, as the arenas do (a
+ * fresh 4 KiB page at a time was a large part of printing a big registry). */
 static int
 grow(struct out *o, size_t need)
 {
-    size_t cap = o->cap ? o->cap * 2 : 256 << 10; /* mmap'd: realloc moves no bytes */
+    size_t cap = o->cap ? o->cap * 2 : o->hint;
     char *p;
 
     if (o->rc == M3_ENOMEM)
         return -1;
     while (cap < o->n + need)
         cap *= 2;
-    if ((p = realloc(o->p, cap)) == NULL) {
+    if (cap >= HUGE_SIZE) {
+        cap = (cap + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+        if ((p = aligned_alloc(HUGE_SIZE, cap)) == NULL) {
+            o->rc = M3_ENOMEM;
+            return -1;
+        }
+#ifdef MADV_HUGEPAGE
+        madvise(p, cap, MADV_HUGEPAGE);
+#endif
+        if (o->n > 0)
+            memcpy(p, o->p, o->n);
+        free(o->p);
+    } else if ((p = realloc(o->p, cap)) == NULL) {
         o->rc = M3_ENOMEM;
         return -1;
     }
@@ -304,10 +323,13 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
 int
 reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
 {
-    struct out o = {0};
+    /* a registry prints as about 15 times its source (keys repeat): start near that */
+    struct out o = {.hint = (size_t)256 << 10};
     jmp_buf jb, *saved = c->jmp;
     volatile int rc = 0;
 
+    if (c->files[0].f->len * 16 > o.hint)
+        o.hint = c->files[0].f->len * 16;
     c->jmp = &jb;
     if (setjmp(jb) == 0) {
         put_val(c, &o, v, NULL);
