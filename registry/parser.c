@@ -34,11 +34,17 @@ struct parser {
     jmp_buf fail;
     int rc;
     unsigned depth;
+    /* The children of the lists being parsed, innermost last: a list's items are pushed
+     * here and copied to the arena, exactly sized, when it ends (lists nest, so they pop in
+     * order). */
+    struct reg_node **stk;
+    size_t nstk, capstk;
 };
 
+/* A list of children being parsed: where its items start on the parser's stack. */
 struct vec {
-    struct reg_node **v;
-    size_t n, cap;
+    size_t mark;
+    int started;
 };
 
 static struct reg_node *parse_expr(struct parser *p);
@@ -111,24 +117,42 @@ node(struct parser *p, enum reg_nkind kind, uint32_t t0)
 static void
 vec_push(struct parser *p, struct vec *v, struct reg_node *n)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        struct reg_node **nv = reg_arena_alloc(p->arena, cap * sizeof(*nv));
-        if (nv == NULL)
-            fail_code(p, M3_ENOMEM);
-        if (v->n)
-            memcpy(nv, v->v, v->n * sizeof(*nv));
-        v->v = nv;
-        v->cap = cap;
+    if (!v->started) {
+        v->mark = p->nstk;
+        v->started = 1;
     }
-    v->v[v->n++] = n;
+    if (p->nstk == p->capstk) {
+        /* in the arena too: the old stack is left there (a parse is freed at once) */
+        size_t cap = p->capstk ? p->capstk * 2 : 256;
+        struct reg_node **ns = reg_arena_alloc_raw(p->arena, cap * sizeof(*ns));
+        if (ns == NULL)
+            fail_code(p, M3_ENOMEM);
+        if (p->nstk)
+            memcpy(ns, p->stk, p->nstk * sizeof(*ns));
+        p->stk = ns;
+        p->capstk = cap;
+    }
+    p->stk[p->nstk++] = n;
 }
 
+/* set_items: gives n the items of v (popped from the stack) in an array of their size. */
 static void
-set_items(struct reg_node *n, struct vec *v)
+set_items(struct parser *p, struct reg_node *n, struct vec *v)
 {
-    n->items = v->v;
-    n->nitems = v->n;
+    size_t k;
+
+    if (!v->started || p->nstk == v->mark)
+        return;
+    k = p->nstk - v->mark;
+    if ((n->items = reg_arena_alloc_raw(p->arena, k * sizeof(*n->items))) == NULL)
+        fail_code(p, M3_ENOMEM);
+    if (k <= 4) /* the usual list: a name, a string's one part, a few keys */
+        for (size_t i = 0; i < k; i++)
+            n->items[i] = p->stk[v->mark + i];
+    else
+        memcpy(n->items, p->stk + v->mark, k * sizeof(*n->items));
+    n->nitems = k;
+    p->nstk = v->mark;
 }
 
 static void
@@ -162,7 +186,7 @@ parse_parts(struct parser *p, struct reg_node *n, struct vec *v, enum reg_tok cl
         vec_push(p, v, part);
     }
     p->pos++;
-    set_items(n, v);
+    set_items(p, n, v);
     finish(p, n);
     return n;
 }
@@ -212,7 +236,7 @@ parse_attrpath(struct parser *p)
         p->pos++;
         vec_push(p, &v, parse_attr(p));
     }
-    set_items(n, &v);
+    set_items(p, n, &v);
     finish(p, n);
     return n;
 }
@@ -239,7 +263,7 @@ parse_binds(struct parser *p, struct vec *v, enum reg_tok end)
                 vec_push(p, &names, parse_attr(p));
             }
             p->pos++;
-            set_items(b, &names);
+            set_items(p, b, &names);
         } else {
             enum reg_tok k = p->t[p->pos].kind;
             if (k != TK_ID && k != TK_OR_KW && k != TK_STR_OPEN && k != TK_DOLLAR_CURLY)
@@ -265,7 +289,7 @@ parse_set(struct parser *p, enum reg_nkind kind, uint32_t t0, int rec)
     parse_binds(p, &v, TK_RBRACE);
     p->pos++;
     n->flag = rec;
-    set_items(n, &v);
+    set_items(p, n, &v);
     finish(p, n);
     return n;
 }
@@ -331,7 +355,7 @@ parse_simple(struct parser *p)
             vec_push(p, &v, parse_select(p));
         }
         p->pos++;
-        set_items(n, &v);
+        set_items(p, n, &v);
         finish(p, n);
         return n;
     default:
@@ -537,7 +561,7 @@ parse_formals(struct parser *p)
         p->pos++;
     }
     expect(p, TK_RBRACE, "'}'");
-    set_items(n, &v);
+    set_items(p, n, &v);
     finish(p, n);
     return n;
 }
@@ -598,7 +622,7 @@ parse_expr(struct parser *p)
         p->pos++;
         parse_binds(p, &v, TK_IN);
         p->pos++;
-        set_items(n, &v);
+        set_items(p, n, &v);
         n->a = parse_expr(p);
         goto done;
     case TK_IF:
