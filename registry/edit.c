@@ -842,12 +842,13 @@ struct refwalk {
 static void
 walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *parent)
 {
-    const struct reg_node *fixed[3] = {n->a, n->b, n->c};
+    struct reg_node *fixed[3];
     size_t i, len;
     const char *s;
 
     if (n == w->skip)
         return;
+    reg_node_fixed(n, fixed);
     if (n->kind == N_VAR) {
         s = reg_tok_text(n->file, n->tok, &len);
         if (strlen(w->name) == len && memcmp(s, w->name, len) == 0) {
@@ -869,7 +870,7 @@ walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *pa
     for (i = 0; i < 3; i++)
         if (fixed[i] != NULL)
             walk_refs(w, fixed[i], n);
-    for (i = 0; i < n->nitems; i++)
+    for (i = 0; i < reg_node_nitems(n); i++)
         walk_refs(w, n->items[i], n);
 }
 

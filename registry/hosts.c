@@ -294,11 +294,12 @@ walk_set(struct scan *s, const struct reg_node *set, char **p, size_t np)
 static void
 walk(struct scan *s, const struct reg_node *n, char **p, size_t np)
 {
-    const struct reg_node *fixed[3] = {n->a, n->b, n->c};
+    struct reg_node *fixed[3];
     size_t i;
 
     if (s->rc != 0)
         return;
+    reg_node_fixed(n, fixed);
     switch (n->kind) {
     case N_SET:
         walk_set(s, n, p, np);
@@ -318,7 +319,7 @@ walk(struct scan *s, const struct reg_node *n, char **p, size_t np)
     for (i = 0; i < 3; i++)
         if (fixed[i] != NULL)
             walk(s, fixed[i], p, np);
-    for (i = 0; i < n->nitems; i++)
+    for (i = 0; i < reg_node_nitems(n); i++)
         walk(s, n->items[i], p, np);
 }
 

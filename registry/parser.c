@@ -801,19 +801,20 @@ by_t0(const void *a, const void *b)
 static void
 print_node(struct buf *b, const struct reg_node *n)
 {
-    struct reg_node *fixed[3] = {n->a, n->b, n->c};
+    struct reg_node *fixed[3];
     struct reg_node *stackv[16], **kids = stackv;
-    size_t nk = 0, k, i;
+    size_t nk = 0, k, i, nitems = reg_node_nitems(n);
     uint32_t t;
 
-    if (n->nitems + 3 > 16 && (kids = malloc((n->nitems + 3) * sizeof(*kids))) == NULL) {
+    reg_node_fixed(n, fixed);
+    if (nitems + 3 > 16 && (kids = malloc((nitems + 3) * sizeof(*kids))) == NULL) {
         b->oom = 1;
         return;
     }
     for (i = 0; i < 3; i++)
         if (fixed[i] != NULL)
             kids[nk++] = fixed[i];
-    for (i = 0; i < n->nitems; i++)
+    for (i = 0; i < nitems; i++)
         kids[nk++] = n->items[i];
     qsort(kids, nk, sizeof(*kids), by_t0);
     for (t = n->t0, k = 0; t <= n->t1;) {

@@ -116,16 +116,67 @@ enum reg_nkind {
     N_INHERIT,     /* a = source expression or NULL; items: N_ATTR_ID / N_STR */
 };
 
+/* 48 bytes (one per syntax node: they were most of a parse's memory). A kind has either
+ * fixed children b and c or a list of items, never both: they share their storage, so code
+ * that walks any node uses reg_node_fixed / reg_node_nitems. */
 struct reg_node {
-    enum reg_nkind kind;
-    int flag;                   /* N_SET: rec; N_FORMALS: ellipsis; N_BINOP: enum reg_tok */
-    uint32_t t0, t1;            /* inclusive token range */
-    uint32_t tok;               /* the name or literal token, where the kind has one */
-    struct reg_node *a, *b, *c; /* fixed children (see enum) */
-    struct reg_node **items;    /* variable children, in source order */
-    size_t nitems;
+    uint8_t kind;       /* enum reg_nkind */
+    uint8_t flag;       /* N_SET: rec; N_FORMALS: ellipsis; N_BINOP: enum reg_tok */
+    uint32_t t0, t1;    /* inclusive token range */
+    uint32_t tok;       /* the name or literal token, where the kind has one */
+    struct reg_node *a; /* fixed child (see enum) */
+    union {
+        struct {
+            struct reg_node *b, *c; /* fixed children (see enum) */
+        };
+        struct {
+            struct reg_node **items; /* variable children, in source order */
+            size_t nitems;
+        };
+    };
     const struct reg_file *file;
 };
+
+_Static_assert(TK_GT < 256 && N_INHERIT < 256, "token and node kinds fit struct reg_node");
+
+/* reg_node_has_items: whether nodes of kind k have items (else b and c). */
+static inline int
+reg_node_has_items(int k)
+{
+    switch (k) {
+    case N_STR:
+    case N_IND_STR:
+    case N_PATH_INTERP:
+    case N_LIST:
+    case N_SET:
+    case N_LET_SET:
+    case N_LET:
+    case N_FORMALS:
+    case N_ATTRPATH:
+    case N_INHERIT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* reg_node_fixed: n's fixed children a, b, c (NULL where it has none). */
+static inline void
+reg_node_fixed(const struct reg_node *n, struct reg_node *out[3])
+{
+    int items = reg_node_has_items(n->kind);
+
+    out[0] = n->a;
+    out[1] = items ? NULL : n->b;
+    out[2] = items ? NULL : n->c;
+}
+
+/* reg_node_nitems: n's number of items (0 for a kind without). */
+static inline size_t
+reg_node_nitems(const struct reg_node *n)
+{
+    return reg_node_has_items(n->kind) ? n->nitems : 0;
+}
 
 struct reg_file {
     char *name;
