@@ -18,7 +18,9 @@ struct lexer {
     size_t n, i;
     enum mode *stack;
     size_t depth, cap;
-    size_t cap_toks;
+    struct reg_token *toks; /* f->toks while lexing, kept here (the hot path) */
+    size_t ntoks, cap_toks;
+    int done; /* TK_EOF pushed */
     struct m3_diag *d;
 };
 
@@ -104,7 +106,7 @@ static const unsigned char path_char[256] = {
     ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['.'] = 1,
     ['_'] = 1,         ['-'] = 1,         ['+'] = 1,
 };
-static const unsigned char str_stop[256] = {['"'] = 1, ['\\'] = 1, ['$'] = 1};
+static const unsigned char str_stop[256] = {['"'] = 1, ['\\'] = 1, ['$'] = 1, ['\0'] = 1};
 /* Punctuation that can start nothing but itself or a longer operator. */
 static const unsigned char simple_punct[256] = {
     ['['] = 1, [']'] = 1, ['('] = 1, [')'] = 1, [';'] = 1, [','] = 1, ['@'] = 1,
@@ -427,9 +429,9 @@ grow_toks(struct lexer *lx)
     if (cap > SIZE_MAX / sizeof(*t) ||
         (t = reg_arena_alloc_raw(lx->f->arena, cap * sizeof(*t))) == NULL)
         return M3_ENOMEM;
-    if (lx->f->ntoks > 0)
-        memcpy(t, lx->f->toks, lx->f->ntoks * sizeof(*t));
-    lx->f->toks = t;
+    if (lx->ntoks > 0)
+        memcpy(t, lx->toks, lx->ntoks * sizeof(*t));
+    lx->toks = t;
     lx->cap_toks = cap;
     return 0;
 }
@@ -439,9 +441,9 @@ push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t le
 {
     struct reg_token *t;
 
-    if (lx->f->ntoks == lx->cap_toks && grow_toks(lx) != 0)
+    if (lx->ntoks == lx->cap_toks && grow_toks(lx) != 0)
         return M3_ENOMEM;
-    t = &lx->f->toks[lx->f->ntoks++];
+    t = &lx->toks[lx->ntoks++];
     t->kind = kind;
     t->triv = (uint32_t)triv;
     t->off = (uint32_t)off;
@@ -545,8 +547,13 @@ lex_string(struct lexer *lx)
         lx->i = i + 2;
         return push_mode(lx, MODE_DOLLAR) ?: push_tok(lx, TK_DOLLAR_CURLY, i, i, 2);
     }
-    while (i < lx->n && s[i] != '"') {
-        if (!str_stop[(unsigned char)s[i]]) {
+    for (;;) {
+        /* the source ends with a NUL (reg_parse), which stops this run */
+        while (!str_stop[(unsigned char)s[i]])
+            i++;
+        if (i >= lx->n || s[i] == '"')
+            break;
+        if (s[i] == '\0') {
             i++;
         } else if (s[i] == '\\') {
             if (i + 1 >= lx->n)
@@ -655,8 +662,10 @@ lex_expr(struct lexer *lx)
     }
     p = s + off;
     rest = lx->n - off;
-    if (rest == 0)
+    if (rest == 0) {
+        lx->done = 1;
         return push_tok(lx, TK_EOF, triv, off, 0);
+    }
     switch (p[0]) {
     case '\'':
         if (p[1] != '\'')
@@ -774,20 +783,22 @@ reg_lex(struct reg_file *f, struct m3_diag *d)
         goto out;
     for (;;) {
         enum mode m = lx.depth ? lx.stack[lx.depth - 1] : MODE_BRACE;
-        if (m == MODE_STR)
+        if (m <= MODE_DOLLAR)
+            rc = lex_expr(&lx);
+        else if (m == MODE_STR)
             rc = lex_string(&lx);
         else if (m == MODE_IND)
             rc = lex_ind_string(&lx);
-        else if (m == MODE_PATH)
-            rc = lex_path(&lx);
         else
-            rc = lex_expr(&lx);
+            rc = lex_path(&lx);
         if (rc != 0)
             goto out;
-        if (lx.i >= lx.n && f->toks[f->ntoks - 1].kind == TK_EOF)
+        if (lx.done && lx.i >= lx.n)
             break;
     }
 out:
+    f->toks = lx.toks;
+    f->ntoks = lx.ntoks;
     free(lx.stack);
     return rc;
 }
