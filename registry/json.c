@@ -135,12 +135,25 @@ put_escaped(struct out *o, const char *s, size_t n)
     put1(o, '"');
 }
 
+/* is_plain: whether no byte of s needs escaping; eight bytes at a time (a byte below 0x20,
+ * '"' or '\\' in a word is found with the usual "has a zero byte" bit trick). */
 static int
 is_plain(const char *s, size_t n)
 {
-    size_t i;
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
 
-    for (i = 0; i < n; i++)
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, q, b;
+        memcpy(&w, s + i, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        /* (x - ones) & ~x & highs: non-zero iff x has a zero byte; w - 0x20.. finds bytes
+         * below 0x20 among those without the high bit */
+        if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+            break;
+    }
+    for (; i < n; i++)
         if (needs_escape[(unsigned char)s[i]])
             return 0;
     return 1;
