@@ -282,14 +282,50 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 
 /* ---- variables ---- */
 
+/* name_hash: a hash of a variable name from its first, middle and last four bytes (all of
+ * a name of up to 12 bytes) and its length; a name of fewer than 4 bytes byte by byte. */
 static inline uint32_t
 name_hash(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
+    uint32_t x, y, z;
+    uint64_t h;
 
-    while (n--)
-        h = (h ^ (unsigned char)*s++) * 16777619u;
-    return h;
+    if (n < 4) {
+        uint32_t f = 2166136261u;
+        while (n--)
+            f = (f ^ (unsigned char)*s++) * 16777619u;
+        return f;
+    }
+    memcpy(&x, s, 4);
+    memcpy(&y, s + n / 2 - 2, 4);
+    memcpy(&z, s + n - 4, 4);
+    h = (uint64_t)x * 0x9e3779b97f4a7c15u ^ (uint64_t)y * 0xc2b2ae3d27d4eb4fu ^
+        (uint64_t)z * 0x165667b19e3779f9u ^ n;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+/* same_name: a[0..n) == b[0..n), without a call for the usual short name (two overlapping
+ * loads cover 4 to 16 bytes). */
+static inline int
+same_name(const char *a, const char *b, size_t n)
+{
+    if (n >= 4 && n <= 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return a0 == b0 && a1 == b1;
+    }
+    if (n > 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return a0 == b0 && a1 == b1;
+    }
+    return memcmp(a, b, n) == 0;
 }
 
 /* frame_get: the binding of name in frame e (which has vars); large frames get a hash index
@@ -319,7 +355,7 @@ frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
         uint32_t k = e->hidx[h & e->hmask];
         if (k == 0)
             return NULL;
-        if (s->a[k - 1].len == len && memcmp(s->a[k - 1].name, name, len) == 0)
+        if (s->a[k - 1].len == len && same_name(s->a[k - 1].name, name, len))
             return &s->a[k - 1];
     }
 }
