@@ -223,7 +223,7 @@ remove_node(const struct reg_file *f, const struct reg_node *n, struct edits *e)
             s--; /* last line without a newline: take the newline before it */
         add_splice(e, s, eol - s, "");
     } else {
-        size_t triv = f->toks[n->t0].triv;
+        size_t triv = reg_tok_triv(f, n->t0);
         add_splice(e, triv, end - triv, "");
     }
 }

@@ -444,8 +444,8 @@ push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off, size_t le
     if (lx->ntoks == lx->cap_toks && grow_toks(lx) != 0)
         return M3_ENOMEM;
     t = &lx->toks[lx->ntoks++];
+    (void)triv; /* implied: the end of the token before (reg_tok_triv) */
     t->kind = kind;
-    t->triv = (uint32_t)triv;
     t->off = (uint32_t)off;
     t->len = (uint32_t)len;
     return 0;

@@ -786,8 +786,9 @@ static void
 put_token(struct buf *b, const struct reg_file *f, uint32_t i)
 {
     const struct reg_token *t = &f->toks[i];
+    size_t triv = reg_tok_triv(f, i);
 
-    buf_put(b, f->src + t->triv, t->off + t->len - t->triv);
+    buf_put(b, f->src + triv, t->off + t->len - triv);
 }
 
 static int

@@ -72,10 +72,10 @@ enum reg_tok {
     TK_GT,
 };
 
+/* The trivia before a token runs from the end of the token before it (reg_tok_triv). */
 struct reg_token {
     enum reg_tok kind;
-    uint32_t triv; /* offset of the trivia before the token */
-    uint32_t off;  /* offset of the token */
+    uint32_t off; /* offset of the token */
     uint32_t len;
 };
 
@@ -249,6 +249,13 @@ size_t reg_node_end(const struct reg_node *n);
 
 /* reg_node_span: the span of node n. */
 void reg_node_span(const struct reg_node *n, struct reg_span *sp);
+
+/* reg_tok_triv: the offset of the trivia (whitespace, comments) before token i of f. */
+static inline size_t
+reg_tok_triv(const struct reg_file *f, uint32_t i)
+{
+    return i == 0 ? 0 : (size_t)f->toks[i - 1].off + f->toks[i - 1].len;
+}
 
 /* reg_tok_text: the text of token i of f. */
 const char *reg_tok_text(const struct reg_file *f, uint32_t i, size_t *len);
