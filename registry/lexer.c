@@ -644,7 +644,7 @@ keyword(const char *p, size_t len)
 }
 
 static int
-lex_expr(struct lexer *lx)
+lex_expr_one(struct lexer *lx)
 {
     const char *s = lx->s, *p;
     size_t triv = lx->i, off, rest, best = 0, len, k;
@@ -771,6 +771,93 @@ lex_expr(struct lexer *lx)
         return lex_error(lx, off, "path has a trailing slash");
     lx->i = off + best;
     return push_tok(lx, kind, triv, off, best);
+}
+
+/* Punctuation that is always a token of one byte (no longer token starts with it). */
+static const unsigned char single_kind[256] = {
+    ['['] = TK_LBRACK, [']'] = TK_RBRACK, ['('] = TK_LPAREN,   [')'] = TK_RPAREN, [';'] = TK_SEMI,
+    [','] = TK_COMMA,  ['@'] = TK_AT,     ['?'] = TK_QUESTION, ['*'] = TK_STAR,   [':'] = TK_COLON,
+};
+_Static_assert(TK_GT < 256, "token kinds fit single_kind");
+
+/* lex_expr: tokens in an expression, the usual ones (identifiers and one-byte punctuation)
+ * in a loop here, until one that lex_expr_one must see (it may change the mode). */
+static int
+lex_expr(struct lexer *lx)
+{
+    const char *s = lx->s;
+
+    for (;;) {
+        size_t triv = lx->i, off = triv, id;
+        const char *p;
+        unsigned char ch;
+        char next;
+
+        /* the source ends with a NUL (reg_parse), which stops every run below */
+        while (ws_char[(unsigned char)s[off]])
+            off++;
+        p = s + off;
+        ch = (unsigned char)p[0];
+        if (single_kind[ch]) {
+            lx->i = off + 1;
+            if (push_tok(lx, (enum reg_tok)single_kind[ch], triv, off, 1) != 0)
+                return M3_ENOMEM;
+            continue;
+        }
+        if (!is_alpha(ch) && ch != '_') {
+            enum reg_tok k;
+            size_t len = 1;
+            switch (ch) {
+            case '=':
+                k = p[1] == '=' ? TK_EQ : TK_ASSIGN;
+                len = k == TK_EQ ? 2 : 1;
+                break;
+            case '+':
+                /* `++` unless path characters and a '/' follow (`++a/b` is a path) */
+                if (p[1] != '+' || path_char[(unsigned char)p[2]] || p[2] == '/')
+                    return lex_expr_one(lx);
+                k = TK_CONCAT;
+                len = 2;
+                break;
+            case '{':
+                if (push_mode(lx, MODE_BRACE) != 0)
+                    return M3_ENOMEM;
+                k = TK_LBRACE;
+                break;
+            case '"':
+                /* the mode changes: back to reg_lex */
+                lx->i = off + 1;
+                return push_mode(lx, MODE_STR) ?: push_tok(lx, TK_STR_OPEN, triv, off, 1);
+            case '.':
+                /* `.` unless `...`, a float (`.5`) or a path (path characters, then '/') */
+                if (p[1] == '.' || is_digit(p[1]))
+                    return lex_expr_one(lx);
+                for (len = 1; path_char[(unsigned char)p[len]]; len++)
+                    ;
+                if (p[len] == '/')
+                    return lex_expr_one(lx);
+                k = TK_DOT;
+                len = 1;
+                break;
+            default:
+                return lex_expr_one(lx);
+            }
+            lx->i = off + len;
+            if (push_tok(lx, k, triv, off, len) != 0)
+                return M3_ENOMEM;
+            continue;
+        }
+        /* an identifier that cannot extend into a path or a URI (the next byte is none of
+         * '/', ':', '.', '+', the only ways an identifier's text continues as one) */
+        for (id = 1; id_char[(unsigned char)p[id]]; id++)
+            ;
+        next = p[id];
+        if (next == '/' || next == ':' || next == '.' || next == '+')
+            return lex_expr_one(lx);
+        lx->i = off + id;
+        if (push_tok(lx, keyword(p, id), triv, off, id) != 0)
+            return M3_ENOMEM;
+    }
 }
 
 int
