@@ -218,7 +218,7 @@ static struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char
                               const struct reg_node *at, int lexical_only);
 
 void
-reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
 {
     struct reg_val *r;
     const struct reg_node *n;

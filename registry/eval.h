@@ -158,7 +158,15 @@ _Noreturn void reg_throw(struct reg_ctx *c, int code, const struct reg_node *at,
  * evaluator (WHY); use --nix ...". */
 _Noreturn void reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what,
                                const char *why);
-void reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
+void reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
+/* reg_force: evaluates a thunk in place (a value that is not one returns at once, inline:
+ * most calls find a value). */
+static inline void
+reg_force(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
+{
+    if (v->t == V_THUNK || v->t == V_BLACKHOLE)
+        reg_force_slow(c, v, at);
+}
 void reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at);
 struct reg_val *reg_new(struct reg_ctx *c, enum reg_vtype t);
 struct reg_val *reg_new_str(struct reg_ctx *c, const char *s, size_t n);

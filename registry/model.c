@@ -65,7 +65,7 @@ span_of(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *n, str
         memset(sp, 0, sizeof(*sp));
         return;
     }
-    slot = &c->span_cache[((uintptr_t)n / sizeof(*n)) % REG_SPAN_SLOTS];
+    slot = &c->span_cache[((uintptr_t)n >> 4) % REG_SPAN_SLOTS]; /* nodes are 16-aligned */
     if (slot->n == n) {
         *sp = slot->sp;
         return;
