@@ -13,23 +13,31 @@
 
 #define MAX_FILE (64u << 20)
 
+/* reg_read_file: one buffer of the file's size (fstat) filled by read(2); a file that
+ * grows meanwhile, or one whose size fstat does not know (a pipe), grows the buffer. */
 int
 reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
-    FILE *f = NULL;
+    struct stat st;
     char *p = NULL, *np;
-    size_t n = 0, cap = 0, got;
-    int rc = 0;
+    size_t n = 0, cap;
+    ssize_t got;
+    int fd, rc = 0;
 
     *buf = NULL;
-    if ((f = fopen(path, "rb")) == NULL) {
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         rc = errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
         m3_diag_set(d, rc, "%s: %s", path, strerror(errno));
         goto out;
     }
+    cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+                  (unsigned long long)st.st_size <= MAX_FILE
+              ? (size_t)st.st_size + 2 /* the NUL, and room to see the end */
+              : 8192;
     for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
+        if (n + 1 >= cap || p == NULL) {
+            if (p != NULL)
+                cap *= 2;
             if (cap > MAX_FILE + 8192) {
                 rc = m3_diag_set(d, M3_EIO, "%s: file too large", path);
                 goto out;
@@ -40,22 +48,24 @@ reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d)
             }
             p = np;
         }
-        got = fread(p + n, 1, cap - n - 1, f);
-        n += got;
+        got = read(fd, p + n, cap - n - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+            goto out;
+        }
         if (got == 0)
             break;
-    }
-    if (ferror(f)) {
-        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
-        goto out;
+        n += (size_t)got;
     }
     p[n] = '\0';
     *buf = p;
     *len = n;
     p = NULL;
 out:
-    if (f != NULL)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     free(p);
     return rc;
 }
