@@ -254,6 +254,21 @@ unsupported_out(struct reg_ctx *c, struct out *o, const struct reg_node *at, con
     o->rc = M3_EUNSUPPORTED;
 }
 
+/* outpath: the set's outPath attribute or NULL; a small set (every entry of a registry) is
+ * scanned for a 7-byte name rather than searched. */
+static const struct reg_attr *
+outpath(const struct reg_set *s)
+{
+    size_t i;
+
+    if (s->n > 8)
+        return reg_set_get(s, "outPath", 7);
+    for (i = 0; i < s->n; i++)
+        if (s->a[i].len == 7 && memcmp(s->a[i].name, "outPath", 7) == 0)
+            return &s->a[i];
+    return NULL;
+}
+
 static void
 put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
 {
@@ -304,7 +319,7 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
         o->depth--;
         return;
     case V_SET:
-        if ((a = reg_set_get(v->set, "outPath", 7)) != NULL) {
+        if ((a = outpath(v->set)) != NULL) {
             reg_force_deep(c, v, at);
             put_val(c, o, a->v, a->pos ? a->pos : at);
             return;
