@@ -100,7 +100,7 @@ expect(struct parser *p, enum reg_tok k, const char *name)
     return p->pos++;
 }
 
-static struct reg_node *
+static inline __attribute__((always_inline)) struct reg_node *
 node(struct parser *p, enum reg_nkind kind, uint32_t t0)
 {
     struct reg_node *n = reg_arena_alloc(p->arena, sizeof(*n));
@@ -114,7 +114,7 @@ node(struct parser *p, enum reg_nkind kind, uint32_t t0)
     return n;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 vec_push(struct parser *p, struct vec *v, struct reg_node *n)
 {
     if (!v->started) {
