@@ -4,6 +4,8 @@
 #include "libage/internal.h"
 
 #include <openssl/evp.h>
+
+#include "libage/cryptolib.h"
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -54,6 +56,8 @@ ctx_for(struct age_stream *s, unsigned t, bool encrypt)
     EVP_CIPHER_CTX **c = &s->ctx[t][encrypt];
 
     if (*c == NULL) {
+        if (m3_crypto_load(NULL) != 0) /* age_stream_prepare reported it */
+            return NULL;
         *c = EVP_CIPHER_CTX_new();
         if (*c == NULL)
             return NULL;
@@ -65,14 +69,12 @@ ctx_for(struct age_stream *s, unsigned t, bool encrypt)
     return *c;
 }
 
-/* The first SODIUM_CHUNKS chunks of every stream (the whole of any file up to 1 MiB, which is
+/* The first AGE_SODIUM_CHUNKS chunks of every stream (the whole of any file up to 1 MiB, which is
  * nearly every secret) are sealed and opened by libsodium; the rest by OpenSSL. OpenSSL's
  * ChaCha20-Poly1305 is about three times faster on long runs here, but its first use in a
  * process fetches the cipher from its providers, about 3 million instructions (1-2 ms): more
  * than a small file costs in all. Both compute the same function; which one runs depends
  * only on the chunk's position, so the output never depends on it. */
-#define SODIUM_CHUNKS 16
-
 static bool
 job_sodium(struct age_stream *s, unsigned t, struct age_chunk_job *j, const unsigned char nonce[12],
            bool encrypt)
@@ -113,7 +115,7 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encrypt)
     int outl = 0, fl = 0;
 
     make_nonce(nonce, j->counter, j->final);
-    if (j->counter < SODIUM_CHUNKS)
+    if (j->counter < AGE_SODIUM_CHUNKS)
         return job_sodium(s, t, j, nonce, encrypt);
     if ((c = ctx_for(s, t, encrypt)) == NULL)
         return false;
@@ -309,6 +311,14 @@ age_stream_parallel(const struct age_stream *s)
     return s->nworkers > 0;
 }
 
+int
+age_stream_prepare(uint64_t end, struct m3_diag *d)
+{
+    if (end <= AGE_SODIUM_CHUNKS)
+        return 0;
+    return m3_crypto_load(d);
+}
+
 bool
 age_stream_open1(struct age_stream *s, struct age_chunk_job *job)
 {
@@ -329,7 +339,8 @@ age_stream_free(struct age_stream *s)
         pthread_join(s->th[i], NULL);
     for (unsigned i = 0; i <= AGE_MAX_THREADS; i++)
         for (int e = 0; e < 2; e++)
-            EVP_CIPHER_CTX_free(s->ctx[i][e]); /* OpenSSL cleanses the key schedule */
+            if (s->ctx[i][e] != NULL)              /* else libcrypto may not even be loaded */
+                EVP_CIPHER_CTX_free(s->ctx[i][e]); /* OpenSSL cleanses the key schedule */
     for (unsigned i = 0; i <= AGE_MAX_THREADS; i++)
         free(s->copy[i]);
     pthread_mutex_destroy(&s->mu);

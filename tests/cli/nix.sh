@@ -116,8 +116,10 @@ test_package_builds_with_the_makefile_and_runs_the_tests() {
     expect packageName '"m3age-0.1.0"'
     nix_case packageMakeFlags
     assert_contains out '"PREFIX=/'
-    # libssh is dlopen'ed: the package names it by store path (no RUNPATH entry for it)
+    # libssh and libcrypto are dlopen'ed: the package names them by store path (no RUNPATH
+    # entry for them)
     assert_contains out '-libssh/lib/libssh.so.4"'
+    assert_contains out '/lib/libcrypto.so.3"'
     expect packageHardeningDisable '["fortify"]'
     expect packageCheck '{"buildInputs":["libsodium","openssl","libssh","libbsd"],"checkInputs":["criterion","zlib","age","openssh","git","nix","mandoc","zsh","fish"],"checkTarget":"check","doCheck":true,"doInstallCheck":true,"mainProgram":"m3age"}'
 }
