@@ -201,7 +201,9 @@ audit_script() {
 # run_builder SCRIPT: run a runCommand script as stdenv does (errexit on), $out = ./result.
 run_builder() {
     mkdir -p build-tmp
-    run env -i PATH="$PATH" TMPDIR="$PWD/build-tmp" out="$PWD/result" bash -e "$1"
+    # (under make valgrind, pkg/bin/m3age is the valgrind wrapper, which needs BUILD)
+    run env -i PATH="$PATH" TMPDIR="$PWD/build-tmp" out="$PWD/result" \
+        ${M3AGE_WRAPPER:+BUILD="$BUILD"} bash -e "$1"
 }
 
 need_audit() {
