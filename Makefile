@@ -28,15 +28,22 @@ OPT    ?= -O2 -g
 endif
 
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-# libssh is not linked: keys/sshlib.c opens it with dlopen when first needed (see there),
-# by the SONAME of the libssh found at build time.
-PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(filter-out libssh,$(PKGS)) 2>/dev/null) -ldl
-LIBSSH_SONAME = $(shell objdump -p "$$($(PKG_CONFIG) --variable=libdir libssh 2>/dev/null)/libssh.so" \
+# libssh and libcrypto are not linked into m3age: keys/sshlib.c and libage/cryptolib.c open
+# them with dlopen when first needed (see there), by the SONAME of the library found at build
+# time. Tests and benchmarks that call OpenSSL themselves link libcrypto (TEST_LIBS).
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(filter-out libssh openssl,$(PKGS)) 2>/dev/null) -ldl
+TEST_LIBS  = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null)
+soname_of  = $(shell objdump -p "$$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2)" \
                   2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+LIBSSH_SONAME    = $(call soname_of,libssh,libssh.so)
+LIBCRYPTO_SONAME = $(call soname_of,libcrypto,libcrypto.so)
 
 CPPFLAGS += -I. -D_GNU_SOURCE -DM3AGE_VERSION='"$(VERSION)"'
 ifneq ($(strip $(LIBSSH_SONAME)),)
 CPPFLAGS += -DM3_LIBSSH_SONAME='"$(strip $(LIBSSH_SONAME))"'
+endif
+ifneq ($(strip $(LIBCRYPTO_SONAME)),)
+CPPFLAGS += -DM3_LIBCRYPTO_SONAME='"$(strip $(LIBCRYPTO_SONAME))"'
 endif
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANLD)
@@ -93,17 +100,17 @@ $(BIN): $(CMD_OBJS) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion -lz
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS) -lcriterion -lz
 
 $(BUILD)/tools/%: tests/tools/%.c $(LIB) | $(BUILD)/.deps-check
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TOOL    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lz -lutil
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS) -lz -lutil
 
 $(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/.deps-bench
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BENCH   $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS)
 
 # Hardening (tests/fuzz, issue 8). `make fuzz FUZZ_SECONDS=N`: every tests/fuzz/fuzz_*.c
 # harness built with clang + libFuzzer + ASan + UBSan in $(BUILD)/fuzz, then run N seconds
@@ -131,7 +138,7 @@ $(BUILD)/fuzzers/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
 VALGRIND_TESTS ?= ^cli/
 valgrind: $(BUILD)/.deps-valgrind $(BIN) $(TOOL_BINS)
 	$(Q)BUILD=$(abspath $(BUILD)) M3AGE_WRAPPER=$(abspath tests/tools/valgrind-m3age.sh) \
-	    TEST_ONLY='$(VALGRIND_TESTS)' tests/run.sh
+	    TEST_ONLY='$(VALGRIND_TESTS)' tests/tools/valgrind-run.sh tests/run.sh
 
 deps: $(DEPS_BUILD)
 

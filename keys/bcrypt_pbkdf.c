@@ -9,6 +9,7 @@
 #include "keys/openssh.h"
 
 #include <openssl/bn.h>
+#include "libage/cryptolib.h"
 #include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -62,9 +63,14 @@ compute_pi(void)
     /* 1042 words of fraction, plus guard bits for the truncation of ~15000 series terms. */
     const int frac_bits = BF_WORDS * 32, guard = 64, bits = frac_bits + guard;
     unsigned char buf[BF_WORDS * 4];
-    BN_CTX *ctx = BN_CTX_new();
-    BIGNUM *pi = BN_new(), *three = BN_new();
+    BN_CTX *ctx = NULL;
+    BIGNUM *pi = NULL, *three = NULL;
 
+    if (m3_crypto_load(NULL) != 0) /* keys_bcrypt_pbkdf reports it */
+        return;
+    ctx = BN_CTX_new();
+    pi = BN_new();
+    three = BN_new();
     if (ctx == NULL || pi == NULL || three == NULL)
         goto out;
     /* pi = 16 atan(1/5) - 4 atan(1/239); the subtraction is done by adding the negation. */
@@ -194,7 +200,7 @@ keys_bcrypt_pbkdf(const char *pass, size_t pass_len, const unsigned char *salt, 
 
     pthread_once(&pi_once, compute_pi);
     if (!pi_ok)
-        return M3_ENOMEM;
+        return m3_crypto_load(NULL) != 0 ? M3_EUNSUPPORTED : M3_ENOMEM;
     if (rounds < 1 || key_len == 0 || key_len > BCRYPT_HASHSIZE * BCRYPT_HASHSIZE ||
         salt_len == 0 || salt_len > (1u << 20))
         return M3_EINVAL;

@@ -10,6 +10,7 @@
 #include "keys/sshlib.h"
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include "libage/cryptolib.h"
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,8 @@ decrypt_section(const struct keys_ssh_private *k, const char *pass, unsigned cha
     }
     if (pass == NULL)
         return m3_diag_set(d, M3_EPASSPHRASE, "the key is protected by a passphrase");
+    if ((rc = m3_crypto_load(d)) != 0) /* before anything `out` would free with it */
+        return rc;
     if ((kiv = age_secret_alloc(ci->key_len + ci->iv_len)) == NULL)
         goto out;
     if ((rc = keys_bcrypt_pbkdf(pass, strlen(pass), k->salt, k->salt_len, k->rounds, kiv,
@@ -451,11 +454,13 @@ static int
 pem_identity(const struct keys_ssh_private *k, const char *pass, struct age_identity **out,
              struct m3_diag *d)
 {
-    BIO *bio = BIO_new_mem_buf(k->text, (int)k->text_len);
+    BIO *bio;
     EVP_PKEY *pkey = NULL;
     int rc;
 
-    if (bio == NULL)
+    if ((rc = m3_crypto_load(d)) != 0)
+        return rc;
+    if ((bio = BIO_new_mem_buf(k->text, (int)k->text_len)) == NULL)
         return M3_ENOMEM;
     if (k->encrypted && pass == NULL) {
         rc = m3_diag_set(d, M3_EPASSPHRASE, "the key is protected by a passphrase");

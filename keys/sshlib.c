@@ -2,9 +2,9 @@
 #define M3_SSHLIB_IMPL
 #include "keys/sshlib.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdio.h>
+
+#include "libage/dl.h"
 
 /* The library's SONAME, from the build (Makefile), so that the libssh m3age was compiled
  * against is the one it opens. */
@@ -15,37 +15,23 @@
 struct m3_sshlib m3_sshlib_fn;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int load_rc = M3_EUNSUPPORTED;
-static char load_err[256];
+static struct m3_dl lib = {M3_LIBSSH_SONAME, "libssh", M3_EUNSUPPORTED, ""};
 
 static void
 load(void)
 {
-    void *h = dlopen(M3_LIBSSH_SONAME, RTLD_NOW | RTLD_LOCAL);
-    const char *missing = NULL;
-
-    if (h == NULL) {
-        const char *e = dlerror();
-        snprintf(load_err, sizeof(load_err), "%s", e != NULL ? e : "unknown error");
-        return;
-    }
-#define M3_SSHLIB_SYM(name)                                                                        \
-    if ((*(void **)&m3_sshlib_fn.name = dlsym(h, #name)) == NULL && missing == NULL)               \
-        missing = #name;
-    M3_SSHLIB_FUNCS(M3_SSHLIB_SYM)
-#undef M3_SSHLIB_SYM
-    if (missing != NULL) {
-        snprintf(load_err, sizeof(load_err), "it has no function %s", missing);
-        return; /* the handle stays open: nothing else to release it for */
-    }
-    load_rc = 0;
+#define M3_DL_NAME(name) #name,
+#define M3_DL_SLOT(name) (void **)&m3_sshlib_fn.name,
+    static const char *const names[] = {M3_SSHLIB_FUNCS(M3_DL_NAME)};
+    void **const slots[] = {M3_SSHLIB_FUNCS(M3_DL_SLOT)};
+#undef M3_DL_NAME
+#undef M3_DL_SLOT
+    m3_dl_open(&lib, names, slots, sizeof(names) / sizeof(names[0]));
 }
 
 int
 m3_sshlib_load(struct m3_diag *d)
 {
     pthread_once(&load_once, load);
-    if (load_rc != 0)
-        return m3_diag_set(d, load_rc, "cannot use libssh (%s): %s", M3_LIBSSH_SONAME, load_err);
-    return 0;
+    return m3_dl_result(&lib, d);
 }

@@ -399,7 +399,7 @@ read_batch(struct age_decryptor *dec, unsigned char *buf, struct age_chunk_job *
     }
     dec->counter += n;
     *count = n;
-    return 0;
+    return age_stream_prepare(dec->counter, d);
 }
 
 /* check_batch: after the jobs were opened, decides what may be released: dec->jobs[0,

@@ -154,6 +154,7 @@ seal_batch(struct age_encryptor *e, size_t count, size_t last_len, bool final, s
 {
     struct age_chunk_job jobs[AGE_BATCH_CHUNKS + 1];
     size_t total = 0;
+    int rc;
 
     for (size_t i = 0; i < count; i++) {
         jobs[i].p = e->buf + i * AGE_CT_CHUNK;
@@ -161,6 +162,10 @@ seal_batch(struct age_encryptor *e, size_t count, size_t last_len, bool final, s
         jobs[i].counter = e->counter++;
         jobs[i].final = final && i == count - 1;
         total += jobs[i].len + AGE_TAG_SIZE;
+    }
+    if ((rc = age_stream_prepare(e->counter, d)) != 0) {
+        e->failed = true;
+        return rc;
     }
     age_stream_run(e->stream, jobs, count, true);
     for (size_t i = 0; i < count; i++)
@@ -346,6 +351,10 @@ encrypt_pipelined(struct age_encryptor *e, age_read_fn rd, void *rctx, struct m3
             jobs[i].len = AGE_CHUNK_SIZE;
             jobs[i].counter = e->counter++;
             jobs[i].final = false;
+        }
+        if ((rc = age_stream_prepare(e->counter, d)) != 0) {
+            e->failed = true;
+            goto out;
         }
         age_stream_start(e->stream, jobs, AGE_BATCH_CHUNKS, true);
         /* The look-ahead slot starts the next batch, in the other buffer. */

@@ -10,8 +10,8 @@
 #define AGE_WRAP_KEY_SIZE 32
 #define AGE_WRAPPED_SIZE (AGE_FILE_KEY_SIZE + AGE_TAG_SIZE) /* stanza body of X25519/scrypt */
 
-/* age_hkdf: HKDF-SHA-256 (OpenSSL), extract with salt then expand with info, out_len bytes.
- * Returns 0 or M3_ENOMEM. */
+/* age_hkdf: HKDF-SHA-256 (RFC 5869), extract with salt then expand with info, out_len bytes
+ * (at most 255 * 32). Returns 0, M3_EINVAL (too long) or M3_ENOMEM. */
 int age_hkdf(const unsigned char *ikm, size_t ikm_len, const unsigned char *salt, size_t salt_len,
              const char *info, unsigned char *out, size_t out_len);
 

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+
+#include "libage/cryptolib.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,6 +277,8 @@ age_ssh_rsa_recipient_from_wire(struct age_recipient **out, const unsigned char 
         age_ssh_get_string(&b, &c.n, &c.n_len) != 0 || b.len != 0 || c.e_len == 0 || c.n_len == 0 ||
         (c.e[0] & 0x80) || (c.n[0] & 0x80))
         return m3_diag_set(d, M3_EINVAL, "malformed ssh-rsa public key");
+    if ((rc = m3_crypto_load(d)) != 0)
+        return rc;
     if ((k = calloc(1, sizeof(*k))) == NULL)
         return M3_ENOMEM;
     if ((rc = pkey_from_params(&k->pkey, &c, 0)) != 0) {
@@ -382,6 +386,8 @@ age_ssh_rsa_identity_new(struct age_identity **out, const struct age_ssh_rsa_com
     *out = NULL;
     if (age_init() != 0)
         return M3_ENOMEM;
+    if ((rc = m3_crypto_load(d)) != 0)
+        return rc;
     if ((rc = pkey_from_params(&pkey, c, 1)) != 0)
         return m3_diag_set(d, rc,
                            rc == M3_EINVAL ? "corrupted key: the ssh-rsa private key is "
@@ -395,8 +401,8 @@ age_ssh_rsa_identity_from_pkey(struct age_identity **out, struct evp_pkey_st *pk
                                struct m3_diag *d)
 {
     *out = NULL;
-    if (age_init() != 0)
-        return M3_ENOMEM;
+    if (age_init() != 0 || m3_crypto_load(d) != 0)
+        return d != NULL && d->code != 0 ? d->code : M3_ENOMEM;
     if (EVP_PKEY_up_ref(pkey) != 1)
         return M3_ENOMEM;
     return identity_from_owned_pkey(out, pkey, d);

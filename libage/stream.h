@@ -35,6 +35,11 @@ void age_stream_start(struct age_stream *s, struct age_chunk_job *jobs, size_t n
 void age_stream_wait(struct age_stream *s);
 /* age_stream_parallel: whether background workers exist (pipelining pays off). */
 bool age_stream_parallel(const struct age_stream *s);
+/* age_stream_prepare: to call before chunks with counters below `end` are run: chunks from
+ * AGE_SODIUM_CHUNKS on need libcrypto, loaded here on first use so that a failure to load it
+ * is reported as such (M3_EUNSUPPORTED) rather than as a chunk that failed. */
+#define AGE_SODIUM_CHUNKS 16
+int age_stream_prepare(uint64_t end, struct m3_diag *d);
 /* age_stream_open1: opens one job on the calling thread (for retries). */
 bool age_stream_open1(struct age_stream *s, struct age_chunk_job *job);
 void age_stream_free(struct age_stream *s);

@@ -58,9 +58,11 @@ stdenv.mkDerivation {
   makeFlags = [
     "PREFIX=${placeholder "out"}"
     "CC=${stdenv.cc.targetPrefix}cc"
-    # libssh is opened with dlopen when first needed (keys/sshlib.c); it is not a DT_NEEDED
-    # library, so the fixup would drop its folder from the RUNPATH: name it by store path.
+    # libssh and libcrypto are opened with dlopen when first needed (keys/sshlib.c,
+    # libage/cryptolib.c); they are not DT_NEEDED libraries, so the fixup would drop their
+    # folders from the RUNPATH: name them by store path.
     "LIBSSH_SONAME=${libssh}/lib/libssh.so.4"
+    "LIBCRYPTO_SONAME=${lib.getLib openssl}/lib/libcrypto.so.3"
   ];
   enableParallelBuilding = true;
   # The Makefile sets _FORTIFY_SOURCE=2 itself (with the stack protector, PIE and relro/now);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include "libage/cryptolib.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,8 @@ hashed_match(const char *entry, size_t len, const char *name)
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         sodium_base642bin(want, sizeof(want), sep + 1, (size_t)(end - sep - 1), NULL, &want_len,
                           NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+        return false;
+    if (m3_crypto_load(NULL) != 0) /* cannot happen where m3age is installed whole */
         return false;
     if (HMAC(EVP_sha1(), salt, (int)salt_len, (const unsigned char *)name, strlen(name), got,
              &got_len) == NULL)

@@ -85,6 +85,8 @@ test_file_from_subfolder_and_new_file() {
 }
 
 test_no_plaintext_needs_a_disk() {
+    # valgrind itself needs a writable TMPDIR; the same diff runs under memcheck in the others
+    [ -z "${M3AGE_WRAPPER:-}" ] || skip "m3age runs under valgrind, which needs a writable TMPDIR"
     git_repo
     put secrets/a.age 'changed\n'
     TMPDIR=/nonexistent run "$M3AGE" diff -i "$AK/alice" secrets/a.age

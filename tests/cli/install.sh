@@ -40,7 +40,7 @@ test_install_puts_everything_where_the_package_expects_it() {
     install_to "$PWD/dest" /usr
     local p=dest/usr
     [ -x "$p/$(layout bin)" ] || _fail "$(layout bin) not installed executable"
-    assert_same_file "$p/$(layout bin)" "$M3AGE"
+    assert_same_file "$p/$(layout bin)" "$BUILD/m3age"
     assert_eq "$(readlink "$p/$(layout agenixLink)")" m3age "agenix link target"
     assert_same_file "$p/$(layout bashCompletion)" "$SRCDIR/completions/m3age.bash"
     assert_same_file "$p/$(layout zshCompletion)" "$SRCDIR/completions/_m3age"
@@ -80,7 +80,7 @@ test_install_honours_prefix_and_agenix_is_the_same_program() {
     # the link is relative, so it survives a move of the prefix (DESTDIR, the Nix store)
     mv dest/opt/m3 moved
     assert_eq "$(readlink -f moved/bin/agenix)" "$(readlink -f moved/bin/m3age)" "agenix resolves to"
-    assert_same_file moved/bin/agenix "$M3AGE"
+    assert_same_file moved/bin/agenix "$BUILD/m3age"
 }
 
 test_installed_bash_completion_loads_under_the_agenix_name() {

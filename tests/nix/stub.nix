@@ -37,6 +37,9 @@ let
       attrsOf = t: { name = "attrsOf"; elem = t; };
     };
 
+    # outputs: nixpkgs' getLib is the "lib" output, else "out", else the derivation itself
+    getLib = d: d.lib or d.out or d;
+
     # attribute sets and lists
     optionalAttrs = cond: attrs: if cond then attrs else { };
     optionalString = cond: s: if cond then s else "";

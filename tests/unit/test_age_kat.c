@@ -381,6 +381,47 @@ Test(hkdf, rfc5869, .init = init)
     }
 }
 
+/* age_hkdf is written over libsodium's HMAC; OpenSSL's HKDF is the oracle, over salts and
+ * keys of every length class (none, shorter and longer than the hash, longer than the HMAC
+ * block) and outputs of one byte up to 255 blocks. */
+Test(hkdf, agrees_with_openssl, .init = init)
+{
+    static const size_t ikm_lens[] = {0, 16, 32, 64, 65, 200};
+    static const size_t salt_lens[] = {0, 16, 32, 64, 65, 200};
+    static const size_t out_lens[] = {1, 31, 32, 33, 64, 100, 255 * 32};
+    static unsigned char ikm[200], salt[200], want[255 * 32], got[255 * 32];
+    const char *info = "age-encryption.org/v1/X25519";
+
+    for (size_t i = 0; i < sizeof(ikm); i++)
+        ikm[i] = (unsigned char)(i * 7 + 1), salt[i] = (unsigned char)(i * 13 + 5);
+    for (size_t a = 0; a < sizeof(ikm_lens) / sizeof(*ikm_lens); a++)
+        for (size_t b = 0; b < sizeof(salt_lens) / sizeof(*salt_lens); b++)
+            for (size_t c = 0; c < sizeof(out_lens) / sizeof(*out_lens); c++) {
+                size_t ni = ikm_lens[a], ns = salt_lens[b], no = out_lens[c];
+                EVP_PKEY_CTX *k = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+                size_t n = no;
+
+                cr_assert_not_null(k);
+                cr_assert_eq(EVP_PKEY_derive_init(k), 1);
+                cr_assert_eq(EVP_PKEY_CTX_set_hkdf_md(k, EVP_sha256()), 1);
+                if (ns)
+                    cr_assert_eq(EVP_PKEY_CTX_set1_hkdf_salt(k, salt, (int)ns), 1);
+                cr_assert_eq(EVP_PKEY_CTX_set1_hkdf_key(k, ikm, (int)ni), 1);
+                cr_assert_eq(
+                    EVP_PKEY_CTX_add1_hkdf_info(k, (const unsigned char *)info, (int)strlen(info)),
+                    1);
+                cr_assert_eq(EVP_PKEY_derive(k, want, &n), 1);
+                EVP_PKEY_CTX_free(k);
+                memset(got, 0xaa, sizeof(got));
+                cr_assert_eq(age_hkdf(ikm, ni, ns ? salt : NULL, ns, info, got, no), 0);
+                cr_expect_arr_eq(got, want, no, "ikm %zu, salt %zu, out %zu", ni, ns, no);
+                cr_expect_eq(got[no < sizeof(got) ? no : 0], no < sizeof(got) ? 0xaa : got[0],
+                             "wrote past %zu bytes", no);
+            }
+    /* RFC 5869 caps the output at 255 blocks */
+    cr_expect_eq(age_hkdf(ikm, 16, NULL, 0, info, got, 255 * 32 + 1), M3_EINVAL);
+}
+
 /* ---- STREAM nonce layout ------------------------------------------------------------ */
 
 struct mbuf {

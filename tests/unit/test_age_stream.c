@@ -273,6 +273,42 @@ Test(stream, truncation_and_extension_detected, .init = setup, .fini = teardown)
     free(out.p);
 }
 
+/* The first 16 chunks of a stream are sealed and opened by libsodium, the rest by OpenSSL
+ * (stream.c). A full last chunk is first opened as not last; libsodium wipes its output when
+ * that fails, so the ciphertext must come back for the second try. Regression: a file of
+ * exactly 64 KiB did not decrypt. Checked on both sides of the switch, with trailing data
+ * after the full last chunk (found and named) and a tampered full last chunk. */
+Test(stream, full_last_chunk_on_both_sides_of_the_backend_switch, .init = setup, .fini = teardown)
+{
+    static const size_t chunks[] = {1, 2, 15, 16, 17, 18};
+
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(*chunks); i++) {
+        size_t size = chunks[i] * 65536, full;
+        unsigned char *pt = pattern(size);
+        struct mem ct = encrypt_buf(pt, size, false, 1, false), out = {0};
+        struct m3_diag d = {0};
+
+        full = ct.len;
+        cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), 0, "%zu chunks: %s", chunks[i], d.msg);
+        cr_assert(out.len == size && memcmp(out.p, pt, size) == 0, "%zu chunks", chunks[i]);
+        out.len = 0;
+        mem_write(&ct, "garbage", 7);
+        cr_assert_eq(decrypt_buf(&ct, &out, 2, true, &d), M3_EPAYLOAD);
+        cr_assert_eq(out.len, size, "%zu chunks", chunks[i]);
+        cr_assert(strstr(d.msg, "trailing data") != NULL, "%zu chunks: %s", chunks[i], d.msg);
+        out.len = 0;
+        ct.len = full;
+        ct.p[full - 20] ^= 1;
+        cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), M3_EPAYLOAD);
+        cr_assert_eq(out.len, size - 65536, "%zu chunks", chunks[i]);
+        cr_assert(strstr(d.msg, "failed authentication") != NULL, "%zu chunks: %s", chunks[i],
+                  d.msg);
+        free(pt);
+        free(ct.p);
+        free(out.p);
+    }
+}
+
 Test(stream, swapped_chunks_detected, .init = setup, .fini = teardown)
 {
     size_t size = 4 * 65536 + 9;
