@@ -113,12 +113,17 @@ literal(const struct reg_node *n, size_t from)
         const char *s = reg_tok_text(n->file, n->items[i]->tok, &len);
         o += reg_decode_str_part(s, len, 0, out + o);
     }
+    if (memchr(out, '\0', o) != NULL) {
+        /* no file is named with a NUL byte ("\0" in the string, or the byte itself) */
+        free(out);
+        return NULL;
+    }
     out[o] = '\0';
     return out;
 }
 
 /* normalise: base (a repository-relative folder, may be "") joined with rel, without "."
- * and ".."; NULL when it leaves the repository. */
+ * and ".."; NULL when it leaves the repository or names its root (no file). */
 static char *
 normalise(const char *base, const char *rel)
 {
@@ -151,6 +156,10 @@ normalise(const char *base, const char *rel)
         o += (size_t)sprintf(out + o, "%s%s", o ? "/" : "", tok);
     }
     free(in);
+    if (o == 0) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 
