@@ -105,4 +105,22 @@ EOF2
     assert_same_file out want
 }
 
+# Regression (found by fuzz_hosts): a file string holding a NUL byte resolved to the text
+# before it, and "${self}/." to the repository root; both name no file and are unresolved.
+test_hosts_nul_byte_and_repository_root_are_unresolved() {
+    mkdir -p .git hosts/m3-helios
+    {
+        printf '{ self, ... }:\n{\n'
+        printf '  age.secrets.root.file = "${self}/.";\n'
+        printf '  age.secrets.raw.file = "${self}/x\000y.age";\n'
+        printf '  age.secrets.ok.file = "${self}/secrets/ok.age";\n}\n'
+    } >hosts/m3-helios/default.nix
+    run "$M3AGE" registry hosts
+    assert_status 0
+    assert_contains out '  secrets/ok.age  (age.secrets.ok, hosts/m3-helios/default.nix:5:25)'
+    assert_contains out '(age.secrets.root, hosts/m3-helios/default.nix:3:27: not resolved)'
+    assert_contains out '(age.secrets.raw, hosts/m3-helios/default.nix:4:26: not resolved)'
+    [ "$(grep -c '^  [^ ?]' out)" -eq 1 ] || _fail "resolved more than secrets/ok.age: $(cat out)"
+}
+
 run_tests
