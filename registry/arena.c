@@ -21,6 +21,10 @@
 #include "registry/syntax.h"
 
 #define CHUNK_MIN (256u << 10)
+/* The first chunk for an input known to be small (a few KiB of secrets.nix, an imported key
+ * list): every page of a chunk is populated when it is mapped, and for a small registry the
+ * 256 KiB of two default first chunks were most of the pages the whole process touched. */
+#define CHUNK_SMALL (16u << 10)
 #define CHUNK_MAX (8u << 20)
 #define HUGE_SIZE ((size_t)2 << 20)
 /* The most one arena may hold. Real registries need a few MiB; the cap turns an evaluation
@@ -95,7 +99,11 @@ reg_arena_new_for(size_t expect)
     if (a == NULL)
         return NULL;
     a->next_size = CHUNK_MIN;
-    if (expect >= HUGE_SIZE / 2) {
+    if (expect > 0 && expect < CHUNK_MIN) {
+        a->next_size = CHUNK_SMALL;
+        while (a->next_size < expect)
+            a->next_size *= 2;
+    } else if (expect >= HUGE_SIZE / 2) {
         a->next_size = HUGE_SIZE;
         while (a->next_size < expect && a->next_size < CHUNK_MAX)
             a->next_size *= 2;
