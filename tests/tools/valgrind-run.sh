@@ -27,4 +27,6 @@ fi
 echo "valgrind-run: memcheck sees only ld.so's symbols under $dbg (private mount)" >&2
 # The mount is private to this namespace: nothing outside CMD sees it, and it goes with CMD.
 exec unshare -m --propagation private sh -c \
-    'mount --bind "$0" '"$dbg"' && exec "$@"' "$slim" "$@"
+    'mount --bind "$0" '"$dbg"' ||
+        echo "valgrind-run: cannot mount; memcheck reads the full debug info" >&2
+    exec "$@"' "$slim" "$@"
