@@ -3,12 +3,6 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/secrets-repo.inc"
 
-agenix_link() {
-    mkdir -p bin
-    ln -sf "$M3AGE" bin/agenix
-    AGENIX=$PWD/bin/agenix
-}
-
 test_agenix_no_arguments_prints_help_and_exits_1() {
     agenix_link
     run "$AGENIX"

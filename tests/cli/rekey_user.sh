@@ -7,12 +7,6 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/secrets-repo.inc"
 
-agenix_link() {
-    mkdir -p bin
-    ln -sf "$M3AGE" bin/agenix
-    AGENIX=$PWD/bin/agenix
-}
-
 # rsa_user: the user's only key is ~/.ssh/id_rsa; a.age and b.age are rekeyed to it.
 rsa_user() {
     mkrepo
