@@ -7,9 +7,8 @@
  * with OpenSSL's bignums (Machin's formula) and checked against the published first words.
  * Correctness is pinned by known-answer tests against keys made by ssh-keygen. */
 #include "keys/openssh.h"
+#include "libage/cryptolib.h" /* OpenSSL, opened on first use */
 
-#include <openssl/bn.h>
-#include "libage/cryptolib.h"
 #include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>

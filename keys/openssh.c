@@ -8,9 +8,7 @@
 #include "keys/openssh.h"
 
 #include "keys/sshlib.h"
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include "libage/cryptolib.h"
+#include "libage/cryptolib.h" /* OpenSSL, opened on first use */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,16 +1,11 @@
 /* ssh_rsa.c: the ssh-rsa recipient type (age/agessh): the file key sealed with RSA-OAEP,
  * SHA-256 and MGF1-SHA-256, under the label "age-encryption.org/v1/ssh-rsa" (OpenSSL EVP). */
 #include "libage/internal.h"
+#include "libage/cryptolib.h" /* OpenSSL, opened on first use */
 #include "libage/ssh_internal.h"
 
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/param_build.h>
-#include <openssl/rsa.h>
 
-#include "libage/cryptolib.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,11 +1,9 @@
 /* stream.c: STREAM chunks (c2sp.org/age: ChaCha20-Poly1305, nonce = 11-byte big-endian
  * counter || last-chunk flag) sealed and opened in place, across worker threads. */
 #include "libage/stream.h"
+#include "libage/cryptolib.h" /* OpenSSL's EVP, opened on first use */
 #include "libage/internal.h"
 
-#include <openssl/evp.h>
-
-#include "libage/cryptolib.h"
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>

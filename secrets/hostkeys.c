@@ -3,12 +3,10 @@
 
 #include "keys/openssh.h"
 #include "libage/ssh.h"
+#include "libage/cryptolib.h" /* OpenSSL, opened on first use */
 
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include "libage/cryptolib.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
