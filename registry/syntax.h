@@ -223,13 +223,9 @@ reg_arena_alloc_raw(struct reg_arena *a, size_t n)
 static inline void *
 reg_arena_alloc(struct reg_arena *a, size_t n)
 {
-    char *p = a->cur;
+    void *p = reg_arena_alloc_raw(a, n);
 
-    n = (n + 15) & ~(size_t)15;
-    if ((size_t)(a->end - p) < n)
-        return reg_arena_alloc_slow(a, n);
-    a->cur = p + n;
-    return memset(p, 0, n);
+    return p != NULL ? memset(p, 0, n) : NULL;
 }
 char *reg_arena_strndup(struct reg_arena *a, const char *s, size_t n);
 void reg_arena_free(struct reg_arena *a);
