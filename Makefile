@@ -32,6 +32,21 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 # them with dlopen when first needed (see there), by the SONAME of the library found at build
 # time. Tests and benchmarks that call OpenSSL themselves link libcrypto (TEST_LIBS).
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(filter-out libssh openssl,$(PKGS)) 2>/dev/null) -ldl
+# libsodium and libbsd (with the libmd it needs) are linked from their static archives when
+# those are installed (Debian's -dev packages ship them), so m3age needs only libc at start:
+# each shared library costs every process its mapping, relocations and symbol binding (about
+# 15 page faults here, where a fault is dear). A security update of either library then
+# needs m3age rebuilt, as with any statically linked program; STATIC_DEPS=0 links the shared
+# libraries instead (the Nix package does, its libraries having no archives).
+STATIC_DEPS ?= 1
+libdir_of  = $(shell $(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)
+ifeq ($(STATIC_DEPS),1)
+STATIC_ARCHIVES := $(wildcard $(call libdir_of,libsodium)/libsodium.a $(call libdir_of,libbsd)/libbsd.a \
+                              $(call libdir_of,libmd)/libmd.a)
+ifeq ($(words $(STATIC_ARCHIVES)),3)
+PKG_LIBS   = -Wl,-Bstatic -lsodium -lbsd -lmd -Wl,-Bdynamic -ldl
+endif
+endif
 TEST_LIBS  = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null)
 soname_of  = $(shell objdump -p "$$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2)" \
                   2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
