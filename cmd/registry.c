@@ -198,13 +198,11 @@ close_reg(struct opened *o)
 static int
 open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
 {
-    char *buf = NULL, *slash;
-    size_t len;
+    char *slash;
     int rc;
 
     memset(o, 0, sizeof(*o));
-    if ((rc = reg_read_file(path, &buf, &len, d)) != 0 ||
-        (rc = reg_parse(path, buf, len, &o->f, d)) != 0)
+    if ((rc = reg_parse_path(path, &o->f, d)) != 0)
         goto out;
     if (realpath(path, o->dir) == NULL) {
         rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
@@ -226,7 +224,6 @@ open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
     if (load)
         rc = reg_registry_load(o->f, &o->opts, &o->r, d);
 out:
-    free(buf);
     return rc;
 }
 

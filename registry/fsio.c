@@ -10,26 +10,22 @@
 #include <unistd.h>
 
 #include "registry/registry.h"
+#include "registry/syntax.h"
 
 #define MAX_FILE (64u << 20)
 
-/* reg_read_file: one buffer of the file's size (fstat) filled by read(2); a file that
- * grows meanwhile, or one whose size fstat does not know (a pipe), grows the buffer. */
-int
-reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d)
+/* read_fd: the rest of fd (named path in messages) into one malloc'd NUL-terminated buffer,
+ * first sized by fstat (a file that grows while it is read, or a pipe, grows the buffer). */
+static int
+read_fd(int fd, const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
     struct stat st;
     char *p = NULL, *np;
     size_t n = 0, cap;
     ssize_t got;
-    int fd, rc = 0;
+    int rc = 0;
 
     *buf = NULL;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        rc = errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
-        m3_diag_set(d, rc, "%s: %s", path, strerror(errno));
-        goto out;
-    }
     cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
                   (unsigned long long)st.st_size <= MAX_FILE
               ? (size_t)st.st_size + 2 /* the NUL, and room to see the end */
@@ -64,9 +60,101 @@ reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d)
     *len = n;
     p = NULL;
 out:
-    if (fd >= 0)
-        close(fd);
     free(p);
+    return rc;
+}
+
+/* open_ro: path opened for reading, or -1 with the reason in d (M3_ENOTFOUND, M3_EIO). */
+static int
+open_ro(const char *path, int *rc, struct m3_diag *d)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        *rc = m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "%s: %s", path,
+                          strerror(errno));
+    return fd;
+}
+
+int
+reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d)
+{
+    int fd, rc;
+
+    *buf = NULL;
+    if ((fd = open_ro(path, &rc, d)) < 0)
+        return rc;
+    rc = read_fd(fd, path, buf, len, d);
+    close(fd);
+    return rc;
+}
+
+/* read_into: fills the len bytes of f->src from fd; 1 when the file is not that size any
+ * more (it changed since fstat: the caller reads it again the general way), 0, or an error. */
+static int
+read_into(int fd, struct reg_file *f, size_t len, struct m3_diag *d)
+{
+    size_t n = 0;
+    ssize_t got;
+    char extra;
+
+    while (n < len) {
+        got = read(fd, f->src + n, len - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return m3_diag_set(d, M3_EIO, "%s: %s", f->name, strerror(errno));
+        if (got == 0)
+            return 1;
+        n += (size_t)got;
+    }
+    while ((got = read(fd, &extra, 1)) < 0 && errno == EINTR)
+        ;
+    if (got < 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", f->name, strerror(errno));
+    return got > 0;
+}
+
+int
+reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d)
+{
+    struct stat st;
+    struct reg_file *f = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int fd, rc;
+
+    *out = NULL;
+    if ((fd = open_ro(path, &rc, d)) < 0)
+        return rc;
+    /* A regular file of known size is read straight into the parsed file's arena; anything
+     * else (a named pipe; a file that changes size while it is read, read again from its
+     * start) goes through a buffer of its own. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size <= MAX_FILE) {
+        if ((f = reg_file_alloc(path, (size_t)st.st_size)) == NULL) {
+            rc = m3_diag_set(d, M3_ENOMEM, "%s: out of memory", path);
+            goto out;
+        }
+        if ((rc = read_into(fd, f, (size_t)st.st_size, d)) == 0) {
+            if ((rc = reg_parse_src(f, d)) == 0) {
+                *out = f;
+                f = NULL;
+            }
+            goto out;
+        }
+        if (rc < 0)
+            goto out;
+        if (lseek(fd, 0, SEEK_SET) != 0) {
+            rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+    }
+    if ((rc = read_fd(fd, path, &buf, &len, d)) == 0)
+        rc = reg_parse(path, buf, len, out, d);
+out:
+    close(fd);
+    reg_file_free(f);
+    free(buf);
     return rc;
 }
 
@@ -219,16 +307,13 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     struct reg_reader reader = {0};
     struct reg_eval_opts opts = {0};
     struct reg_file *f = NULL;
-    char *buf = NULL, *root = NULL, dir[PATH_MAX];
-    size_t len;
+    char *root = NULL, dir[PATH_MAX];
     int rc;
 
     if (file != NULL)
         *file = NULL;
     *out = NULL;
-    if ((rc = reg_read_file(path, &buf, &len, d)) != 0)
-        goto out;
-    if ((rc = reg_parse(path, buf, len, &f, d)) != 0)
+    if ((rc = reg_parse_path(path, &f, d)) != 0)
         goto out;
     if (realpath(path, dir) == NULL) {
         rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
@@ -253,7 +338,6 @@ out:
     reg_reader_fs_free(&reader);
     reg_file_free(f);
     free(root);
-    free(buf);
     return rc;
 }
 

@@ -646,30 +646,35 @@ done:
     return n;
 }
 
-int
-reg_parse(const char *name, const char *src, size_t len, struct reg_file **out, struct m3_diag *d)
+struct reg_file *
+reg_file_alloc(const char *name, size_t len)
 {
-    struct parser p = {.d = d};
-    struct reg_file *volatile f = NULL;
-    struct reg_node *root;
-    int rc = M3_ENOMEM;
+    struct reg_file *f;
 
-    *out = NULL;
-    if (len > UINT32_MAX - 1)
-        return m3_diag_set(d, M3_EINVAL, "%s: file too large", name);
+    if (len > UINT32_MAX - 1 || (f = calloc(1, sizeof(*f))) == NULL)
+        return NULL;
     /* the source, tokens, lines and nodes all live in the arena: about 12 bytes a byte */
-    if ((f = calloc(1, sizeof(*f))) == NULL || (f->name = strdup(name)) == NULL ||
-        (f->arena = reg_arena_new_for(len * 12)) == NULL ||
-        (f->src = reg_arena_alloc_raw(f->arena, len + 1)) == NULL)
-        goto out;
-    memcpy(f->src, src, len);
-    f->src[len] = '\0';
+    if ((f->name = strdup(name)) == NULL ||
+        (f->arena = reg_arena_new_for((len + 1) * 12)) == NULL ||
+        (f->src = reg_arena_alloc_raw(f->arena, len + 1)) == NULL) {
+        reg_file_free(f);
+        return NULL;
+    }
     f->len = len;
+    f->src[len] = '\0';
+    return f;
+}
+
+int
+reg_parse_src(struct reg_file *f, struct m3_diag *d)
+{
+    struct parser p = {.d = d, .f = f, .arena = f->arena};
+    struct reg_node *root;
+    volatile int rc;
+
     if ((rc = reg_lex(f, d)) != 0)
         goto out;
-    p.f = f;
     p.t = f->toks;
-    p.arena = f->arena;
     if (setjmp(p.fail) != 0) {
         rc = p.rc;
         goto out;
@@ -680,14 +685,30 @@ reg_parse(const char *name, const char *src, size_t len, struct reg_file **out, 
         fail_at(&p, p.pos, "end of file");
     root->t1 = p.pos;
     f->root = root;
-    *out = f;
-    f = NULL;
-    rc = 0;
 out:
     if (rc == M3_ENOMEM)
-        m3_diag_set(d, rc, "%s: out of memory", name);
-    reg_file_free(f);
+        m3_diag_set(d, rc, "%s: out of memory", f->name);
     return rc;
+}
+
+int
+reg_parse(const char *name, const char *src, size_t len, struct reg_file **out, struct m3_diag *d)
+{
+    struct reg_file *f;
+    int rc;
+
+    *out = NULL;
+    if (len > UINT32_MAX - 1)
+        return m3_diag_set(d, M3_EINVAL, "%s: file too large", name);
+    if ((f = reg_file_alloc(name, len)) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "%s: out of memory", name);
+    memcpy(f->src, src, len);
+    if ((rc = reg_parse_src(f, d)) != 0) {
+        reg_file_free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
 }
 
 void

@@ -202,6 +202,10 @@ int reg_repo_root(const char *path, char **root, struct m3_diag *d);
 int reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
                   struct m3_diag *d);
 
+/* reg_parse_path: reg_parse of the file at path, read straight into the parsed file's own
+ * memory (no second copy). Errors: as reg_parse and reg_read_file. */
+int reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d);
+
 /* reg_read_file: reads a whole file into a malloc'd NUL-terminated buffer. */
 int reg_read_file(const char *path, char **buf, size_t *len, struct m3_diag *d);
 

@@ -198,6 +198,7 @@ struct reg_arena {
     char *cur, *end; /* free room of the head chunk */
     size_t next_size;
     size_t total; /* bytes mapped so far (bounded by ARENA_MAX in arena.c) */
+    int dirty;    /* the head chunk is reused memory (else it is fresh from mmap: zero) */
 };
 struct reg_arena *reg_arena_new(void);
 /* reg_arena_new_for: an arena expected to hold about expect bytes (its first chunk is sized
@@ -219,16 +220,25 @@ reg_arena_alloc_raw(struct reg_arena *a, size_t n)
     return p;
 }
 
-/* reg_arena_alloc: n zeroed bytes aligned for any type; NULL when out of memory. */
+/* reg_arena_alloc: n zeroed bytes aligned for any type; NULL when out of memory. Memory
+ * fresh from mmap is zero already, and a bump allocator never hands out the same bytes
+ * twice from one chunk: only a reused chunk needs clearing. */
 static inline void *
 reg_arena_alloc(struct reg_arena *a, size_t n)
 {
     void *p = reg_arena_alloc_raw(a, n);
 
-    return p != NULL ? memset(p, 0, n) : NULL;
+    return p != NULL && a->dirty ? memset(p, 0, n) : p;
 }
 char *reg_arena_strndup(struct reg_arena *a, const char *s, size_t n);
 void reg_arena_free(struct reg_arena *a);
+
+/* reg_file_alloc: a file named name (copied) with an arena sized for len bytes of source
+ * and room for them in f->src (NUL-terminated at len, the rest not yet filled); NULL when
+ * out of memory or too large. reg_parse_src then lexes and parses f->src in place:
+ * reg_parse does both with a copy, reg_parse_path reads the file straight into f->src. */
+struct reg_file *reg_file_alloc(const char *name, size_t len);
+int reg_parse_src(struct reg_file *f, struct m3_diag *d);
 
 /* reg_lex: fills f->toks (ending with TK_EOF) and f->lines. M3_ESYNTAX / M3_ENOMEM. */
 int reg_lex(struct reg_file *f, struct m3_diag *d);

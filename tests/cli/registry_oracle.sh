@@ -59,6 +59,24 @@ for f in "$CORPUS"/*.nix "$CORPUS"/*.nix.bad; do
     esac
 done
 
+# A registry that is not a regular file (a named pipe) is read the general way rather than
+# by its size: the same output, and a syntax error still names it. (The pipe is opened once:
+# opening it again after its writer has gone would wait for ever, hence the timeout.)
+test_registry_from_a_named_pipe() {
+    mkfifo reg.nix
+    cat "$CORPUS/01-basic.nix" >reg.nix &
+    run timeout 30 "$M3AGE" registry eval --json --rules reg.nix
+    wait
+    assert_status 0
+    assert_same_file out "$CORPUS/01-basic.json"
+    printf '{ "a.age".publicKeys = [ ]; }\n}\n' >reg.nix &
+    run timeout 30 "$M3AGE" registry eval --json --rules reg.nix
+    wait
+    assert_status 2
+    assert_empty out
+    assert_contains err 'm3age: error: reg.nix:2:1: '
+}
+
 # The corpus is large enough to mean something.
 test_corpus_size() {
     local n
