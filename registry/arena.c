@@ -1,11 +1,11 @@
 /* arena.c: the bump allocator behind syntax trees and evaluation values.
  *
- * Chunks come from mmap, MAP_POPULATE mapping their pages in one call instead of one page
- * fault per page, and grow geometrically. A freed arena's chunks go to a small cache that
+ * Chunks come from mmap (from 64 KiB up MAP_POPULATE maps their pages in one call instead of
+ * one fault per page) and grow geometrically. A freed arena's chunks go to a small cache that
  * the next arena takes them from: a program that parses and evaluates again (the editor
  * commands, a benchmark, a long-lived caller) then reuses memory that is mapped and warm in
  * the caches instead of mapping, populating and unmapping megabytes each time. Reused
- * memory is not zero, so reg_arena_alloc zeroes what it hands out.
+ * memory is not zero, so reg_arena_alloc zeroes what it hands out from a reused chunk.
  *
  * Chunks of 2 MiB and more are aligned to 2 MiB and asked to be backed by transparent huge
  * pages: mapping fresh memory 4 KiB at a time (a fault, or MAP_POPULATE, per page) was most
@@ -27,6 +27,7 @@
 #define CHUNK_SMALL (16u << 10)
 #define CHUNK_MAX (8u << 20)
 #define HUGE_SIZE ((size_t)2 << 20)
+#define POPULATE_MIN (64u << 10)
 /* The most one arena may hold. Real registries need a few MiB; the cap turns an evaluation
  * that runs away (builtins.genList of a huge count, exponential recursion: every step
  * allocates) into an "out of memory" error in seconds instead of exhausting the machine. */
@@ -111,8 +112,10 @@ reg_arena_new_for(size_t expect)
     return a;
 }
 
-/* map_chunk: size bytes of fresh memory: populated small pages below HUGE_SIZE, else
- * 2 MiB-aligned and advised to be huge pages (faulted in 2 MiB at a time). */
+/* map_chunk: size bytes of fresh memory: small pages below HUGE_SIZE (populated from
+ * POPULATE_MIN up: the first chunks of a small input are mostly not used, and a page not
+ * touched should not be mapped), else 2 MiB-aligned and advised to be huge pages (faulted
+ * in 2 MiB at a time). */
 static void *
 map_chunk(size_t size)
 {
@@ -121,7 +124,8 @@ map_chunk(size_t size)
     size_t lead;
 
     if (size < HUGE_SIZE) {
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags | MAP_POPULATE, -1, 0);
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 size >= POPULATE_MIN ? flags | MAP_POPULATE : flags, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -159,7 +163,10 @@ reg_arena_alloc_slow(struct reg_arena *a, size_t n)
         size = (size + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
     if (n > ARENA_MAX || a->total + size > ARENA_MAX)
         return NULL;
-    if ((c = cache_take(size)) == NULL) {
+    a->dirty = 0;
+    if ((c = cache_take(size)) != NULL) {
+        a->dirty = 1;
+    } else {
         if ((p = map_chunk(size)) == NULL)
             return NULL;
         c = p;
@@ -172,7 +179,8 @@ reg_arena_alloc_slow(struct reg_arena *a, size_t n)
         a->next_size *= 2;
     a->cur = (char *)c->data + n;
     a->end = (char *)c + c->size;
-    memset(c->data, 0, n);
+    if (a->dirty)
+        memset(c->data, 0, n);
     return c->data;
 }
 

@@ -352,7 +352,7 @@ int
 reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
 {
     /* a registry prints as about 15 times its source (keys repeat): start near that */
-    struct out o = {.hint = (size_t)256 << 10};
+    struct out o = {.hint = (size_t)4 << 10};
     jmp_buf jb, *saved = c->jmp;
     volatile int rc = 0;
 
