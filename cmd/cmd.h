@@ -39,6 +39,10 @@ void m3_error_diag(const char *what, int rc, const struct m3_diag *d);
 /* m3_use_color: true when stream is a terminal and NO_COLOR is unset. */
 bool m3_use_color(FILE *stream);
 
+/* m3_crypto_init: initialises the crypto library (age_init), once; -1 with the error
+ * printed when it cannot. main does it for every command but `registry`. */
+int m3_crypto_init(void);
+
 /* m3_is_help: true when arg is -h or --help. */
 bool m3_is_help(const char *arg);
 

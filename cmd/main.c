@@ -105,6 +105,15 @@ m3_use_color(FILE *stream)
     return isatty(fileno(stream)) && getenv("NO_COLOR") == NULL;
 }
 
+int
+m3_crypto_init(void)
+{
+    if (age_init() == 0)
+        return 0;
+    m3_error("cannot initialise the crypto libraries");
+    return -1;
+}
+
 bool
 m3_is_help(const char *arg)
 {
@@ -163,10 +172,12 @@ main(int argc, char **argv)
 
     base = base ? base + 1 : (argv[0] ? argv[0] : "m3age");
     harden_process();
-    if (age_init() != 0) {
-        fprintf(stderr, "m3age: error: cannot initialise the crypto libraries\n");
+    /* `m3age registry` reads and writes secrets.nix, public data: it initialises the crypto
+     * library itself, for the subcommands that check keys (cmd/registry.c). */
+    if (!(argc > 1 && strcmp(argv[1], "registry") == 0 && strcmp(base, "age") != 0 &&
+          strcmp(base, "agenix") != 0) &&
+        m3_crypto_init() != 0)
         return M3_EXIT_USAGE;
-    }
     m3_install_cleanup_signals();
     if (strcmp(base, "age") == 0) {
         m3_progname = "age";

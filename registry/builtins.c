@@ -698,12 +698,20 @@ static const struct entry table[] = {
     {"typeOf", 1, b_typeOf, 0},
 };
 
-static int
-attr_sort(const void *x, const void *y)
+/* sort_attrs: a in name order. The tables above are written in name order, so the sets
+ * built from them arrive nearly sorted (two sorted runs and a few extras): insertion sort
+ * does that in a few thousand steps, where qsort cost ~100,000 instructions per evaluation. */
+static void
+sort_attrs(struct reg_attr *a, size_t n)
 {
-    const struct reg_attr *a = x, *b = y;
+    size_t i, j;
 
-    return reg_name_cmp(a->name, a->len, b->name, b->len);
+    for (i = 1; i < n; i++) {
+        struct reg_attr x = a[i];
+        for (j = i; j > 0 && reg_name_cmp(a[j - 1].name, a[j - 1].len, x.name, x.len) > 0; j--)
+            a[j] = a[j - 1];
+        a[j] = x;
+    }
 }
 
 /* alias: "__NAME", as Nix binds every builtin that is not global. */
@@ -725,49 +733,56 @@ struct reg_set *
 reg_builtins_set(struct reg_ctx *c, struct reg_set **globals)
 {
     size_t nt = sizeof(table) / sizeof(table[0]), nr = sizeof(refused) / sizeof(refused[0]);
-    size_t i, ng = 0, nb = 0, len;
+    size_t i, k, it = 0, ir = 0, ng = 0, nb = 0, nglob = 0, len;
     struct reg_set *b = reg_new_set(c, nt + nr + 8), *g = reg_new_set(c, nt + nr + 8);
     struct reg_prim *prims = reg_arena_alloc(c->arena, (nt + nr) * sizeof(*prims));
+    struct reg_attr *glob = reg_arena_alloc(c->arena, (nt + nr + 4) * sizeof(*glob));
     struct reg_val *bv = reg_new(c, V_SET), *t = reg_new(c, V_BOOL), *f = reg_new(c, V_BOOL),
                    *nul = reg_new(c, V_NULL);
+    const struct reg_attr extra[] = {{"true", 4, t, NULL},
+                                     {"false", 5, f, NULL},
+                                     {"null", 4, nul, NULL},
+                                     {"builtins", 8, bv, NULL}};
 
-    if (prims == NULL)
+    if (prims == NULL || glob == NULL)
         reg_throw(c, M3_ENOMEM, NULL, "out of memory");
     t->b = 1;
-    for (i = 0; i < nt + nr; i++) {
-        const char *name = i < nt ? table[i].name : refused[i - nt].name;
-        int global = i < nt ? table[i].global : refused[i - nt].global;
+    /* table and refused are each in name order: taking them merged keeps both sets sorted
+     * as they are built (an alias "__NAME" sorts before every builtin's own name) */
+    for (k = 0; k < nt + nr; k++) {
+        int from_table = ir == nr || (it < nt && strcmp(table[it].name, refused[ir].name) < 0);
+        size_t idx = from_table ? it++ : nt + ir++;
+        const char *name = from_table ? table[idx].name : refused[idx - nt].name;
+        int global = from_table ? table[idx].global : refused[idx - nt].global;
         struct reg_val *v;
-        if (i >= nt && refused[i - nt].constant) {
+        if (!from_table && refused[idx - nt].constant) {
             /* forcing it refuses (reg_force): a thunk with a name and no expression */
             v = reg_new(c, V_THUNK);
             v->th.name = name;
             v->th.len = strlen(name);
         } else {
             v = reg_new(c, V_PRIM);
-            prims[i].name = name;
-            prims[i].arity = i < nt ? table[i].arity : 1;
-            prims[i].fn = i < nt ? table[i].fn : b_unsupported;
-            v->prim.p = &prims[i];
+            prims[idx].name = name;
+            prims[idx].arity = from_table ? table[idx].arity : 1;
+            prims[idx].fn = from_table ? table[idx].fn : b_unsupported;
+            v->prim.p = &prims[idx];
         }
         b->a[nb++] = (struct reg_attr){name, strlen(name), v, NULL};
         if (global)
-            g->a[ng++] = (struct reg_attr){name, strlen(name), v, NULL};
+            glob[nglob++] = (struct reg_attr){name, strlen(name), v, NULL};
         else
             g->a[ng++] = (struct reg_attr){alias(c, name, &len), len, v, NULL};
     }
-    b->a[nb++] = (struct reg_attr){"true", 4, t, NULL};
-    b->a[nb++] = (struct reg_attr){"false", 5, f, NULL};
-    b->a[nb++] = (struct reg_attr){"null", 4, nul, NULL};
-    b->a[nb++] = (struct reg_attr){"builtins", 8, bv, NULL};
-    g->a[ng++] = (struct reg_attr){"true", 4, t, NULL};
-    g->a[ng++] = (struct reg_attr){"false", 5, f, NULL};
-    g->a[ng++] = (struct reg_attr){"null", 4, nul, NULL};
-    g->a[ng++] = (struct reg_attr){"builtins", 8, bv, NULL};
+    for (i = 0; i < nglob; i++)
+        g->a[ng++] = glob[i];
+    for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+        b->a[nb++] = extra[i];
+        g->a[ng++] = extra[i];
+    }
     b->n = nb;
     g->n = ng;
-    qsort(b->a, nb, sizeof(b->a[0]), attr_sort);
-    qsort(g->a, ng, sizeof(g->a[0]), attr_sort);
+    sort_attrs(b->a, nb);
+    sort_attrs(g->a, ng);
     bv->set = b;
     *globals = g;
     return b;
