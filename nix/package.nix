@@ -63,6 +63,9 @@ stdenv.mkDerivation {
     # folders from the RUNPATH: name them by store path.
     "LIBSSH_SONAME=${libssh}/lib/libssh.so.4"
     "LIBCRYPTO_SONAME=${lib.getLib openssl}/lib/libcrypto.so.3"
+    # Nix rebuilds m3age when libsodium or libbsd change, but their shared libraries are
+    # what nixpkgs ships and keeps patched: link those.
+    "STATIC_DEPS=0"
   ];
   enableParallelBuilding = true;
   # The Makefile sets _FORTIFY_SOURCE=2 itself (with the stack protector, PIE and relro/now);
