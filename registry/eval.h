@@ -188,7 +188,9 @@ struct reg_set *reg_builtins_set(struct reg_ctx *c, struct reg_set **globals);
 /* reg_builtin_refusal: why the Nix builtin name is refused ("it reads the filesystem"). */
 const char *reg_builtin_refusal(const char *name);
 
-/* json.c: appends the JSON text of a deeply forced value; 0 or M3_ENOMEM/M3_EUNSUPPORTED. */
-int reg_json(struct reg_ctx *c, struct reg_val *v, char **out, size_t *len);
+/* json.c: the JSON text of v, forced as it is printed: into *out (malloc'd, *len bytes)
+ * when fd < 0, else written to fd once v is wholly forced and printable (nothing written
+ * on an error). 0, the evaluation's error, M3_EUNSUPPORTED, M3_ENOMEM or M3_EIO. */
+int reg_json(struct reg_ctx *c, struct reg_val *v, int fd, char **out, size_t *len);
 
 #endif

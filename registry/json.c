@@ -6,12 +6,14 @@
  * sets by name), so evaluation and printing are one walk. Errors that are ours rather than
  * the evaluation's (a path or a function in the output) are kept until the walk ends, so an
  * evaluation error later in the value wins as it does in Nix, which forces before printing. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "registry/eval.h"
 
@@ -21,8 +23,12 @@ struct out {
     char *p;
     size_t n, cap;
     size_t hint; /* the first capacity */
-    int rc;      /* M3_EUNSUPPORTED kept for the end, or M3_ENOMEM */
+    int rc;      /* M3_EUNSUPPORTED kept for the end, M3_ENOMEM, or M3_EIO (fd) */
     unsigned depth;
+    int dry;   /* force and check only: nothing is written */
+    int fd;    /* >= 0: the buffer is written there whenever it fills */
+    int err;   /* errno of a failed write to fd */
+    int owned; /* p is malloc'd (else it is arena memory) */
 };
 
 /* Bytes that JSON strings must escape. */
@@ -37,14 +43,52 @@ static const unsigned char needs_escape[256] = {
 /* grow: room for need more bytes. Small outputs grow by realloc; once the buffer reaches
  * 2 MiB it moves to 2 MiB-aligned memory advised to be huge pages, as the arenas do (a
  * fresh 4 KiB page at a time was a large part of printing a big registry). */
+/* flush: writes the buffer to o->fd; -1 (o->rc M3_EIO) when that fails. */
+static int
+flush(struct out *o)
+{
+    size_t done = 0;
+
+    while (done < o->n) {
+        ssize_t w = write(o->fd, o->p + done, o->n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            o->err = w < 0 ? errno : EIO;
+            o->rc = M3_EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    o->n = 0;
+    return 0;
+}
+
 static int
 grow(struct out *o, size_t need)
 {
     size_t cap = o->cap ? o->cap * 2 : o->hint;
     char *p;
 
-    if (o->rc == M3_ENOMEM)
+    if (o->dry || o->rc == M3_ENOMEM || o->rc == M3_EIO)
         return -1;
+    if (o->fd >= 0) {
+        /* streaming: empty the buffer; a larger one only for one piece larger than it */
+        if (flush(o) != 0)
+            return -1;
+        if (o->cap > need)
+            return 0;
+        if ((p = malloc(cap = need * 2)) == NULL) {
+            o->rc = M3_ENOMEM;
+            return -1;
+        }
+        if (o->owned)
+            free(o->p);
+        o->p = p;
+        o->cap = cap;
+        o->owned = 1;
+        return 0;
+    }
     while (cap < o->n + need)
         cap *= 2;
     if (cap >= HUGE_SIZE) {
@@ -348,11 +392,86 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
     }
 }
 
+/* check_val: put_val without the printing: forces v in the order put_val does (so that the
+ * same evaluation error wins) and records in o->rc the first value JSON cannot hold. */
+static void
+check_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
+{
+    size_t i;
+    const struct reg_attr *a;
+
+    reg_force(c, v, at);
+    if (o->rc != 0) {
+        reg_force_deep(c, v, at);
+        return;
+    }
+    switch (v->t) {
+    case V_NULL:
+    case V_BOOL:
+    case V_INT:
+    case V_FLOAT:
+    case V_STR:
+        return;
+    case V_LIST:
+        if (++o->depth > MAX_NEST)
+            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        for (i = 0; i < v->list.n; i++)
+            if (v->list.v[i]->t != V_STR || o->rc != 0)
+                check_val(c, o, v->list.v[i], v->src ? v->src : at);
+        o->depth--;
+        return;
+    case V_SET:
+        if ((a = outpath(v->set)) != NULL) {
+            reg_force_deep(c, v, at);
+            check_val(c, o, a->v, a->pos ? a->pos : at);
+            return;
+        }
+        if (++o->depth > MAX_NEST)
+            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        for (i = 0; i < v->set->n; i++)
+            check_val(c, o, v->set->a[i].v, v->set->a[i].pos ? v->set->a[i].pos : at);
+        o->depth--;
+        return;
+    default:
+        put_val(c, o, v, at); /* a path or a function: its error, as put_val words it */
+        return;
+    }
+}
+
+/* STREAM_BUF: the most of the evaluation arena's free room that streamed output uses as
+ * its buffer (memory already mapped: no page to fault in), and STREAM_MIN the least; with
+ * less room it takes a malloc'd buffer of STREAM_MIN. */
+#define STREAM_BUF ((size_t)1 << 20)
+#define STREAM_MIN ((size_t)64 << 10)
+
+/* stream: v (forced and checked) printed to o->fd through a buffer. */
+static void
+stream(struct reg_ctx *c, struct out *o, struct reg_val *v)
+{
+    size_t room = (size_t)(c->arena->end - c->arena->cur);
+
+    if (room >= STREAM_MIN) {
+        /* a multiple of 16, which the arena would otherwise round up past its room */
+        o->cap = (room < STREAM_BUF ? room : STREAM_BUF) & ~(size_t)15;
+        o->p = reg_arena_alloc_raw(c->arena, o->cap);
+    } else if ((o->p = malloc(STREAM_MIN)) != NULL) {
+        o->cap = STREAM_MIN;
+        o->owned = 1;
+    }
+    if (o->p == NULL) {
+        o->rc = M3_ENOMEM;
+        return;
+    }
+    put_val(c, o, v, NULL);
+    if (o->rc == 0)
+        flush(o);
+}
+
 int
-reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
+reg_json(struct reg_ctx *c, struct reg_val *v, int fd, char **json, size_t *len)
 {
     /* a registry prints as about 15 times its source (keys repeat): start near that */
-    struct out o = {.hint = (size_t)4 << 10};
+    struct out o = {.hint = (size_t)4 << 10, .fd = -1, .owned = 1};
     jmp_buf jb, *saved = c->jmp;
     volatile int rc = 0;
 
@@ -360,18 +479,37 @@ reg_json(struct reg_ctx *c, struct reg_val *v, char **json, size_t *len)
         o.hint = c->files[0].f->len * 16;
     c->jmp = &jb;
     if (setjmp(jb) == 0) {
-        put_val(c, &o, v, NULL);
+        if (fd >= 0) {
+            /* Streamed, nothing may be written before the whole value is known to print:
+             * a first walk forces it in the order printing would (so the same error wins)
+             * and finds what JSON cannot hold, then the second prints. */
+            o.dry = 1;
+            check_val(c, &o, v, NULL);
+            o.dry = 0;
+            o.owned = 0;
+            if (o.rc == 0) {
+                o.fd = fd;
+                stream(c, &o, v);
+            }
+        } else {
+            put_val(c, &o, v, NULL);
+            if (o.rc == 0 && reserve(&o, 0) != 0)
+                o.rc = M3_ENOMEM;
+        }
         rc = o.rc;
-        if (rc == 0 && reserve(&o, 0) != 0)
-            rc = M3_ENOMEM;
     } else {
         rc = c->rc; /* thrown: the evaluator's message is already in c->d */
     }
     c->jmp = saved;
-    if (rc != 0) {
-        free(o.p);
-        if (rc == M3_ENOMEM && o.rc == M3_ENOMEM) /* the output buffer itself */
-            m3_diag_set(c->d, rc, "out of memory");
+    if (rc == M3_ENOMEM && o.rc == M3_ENOMEM) /* the output buffer itself */
+        m3_diag_set(c->d, rc, "out of memory");
+    if (rc == M3_EIO && fd == STDOUT_FILENO)
+        m3_diag_set(c->d, rc, "standard output: %s", strerror(o.err));
+    else if (rc == M3_EIO)
+        m3_diag_set(c->d, rc, "file descriptor %d: %s", fd, strerror(o.err));
+    if (rc != 0 || fd >= 0) {
+        if (o.owned)
+            free(o.p);
         return rc;
     }
     o.p[o.n] = '\0';

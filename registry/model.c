@@ -7,9 +7,10 @@
 
 #include "registry/eval.h"
 
-int
-reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json, size_t *len,
-              struct m3_diag *d)
+/* eval_json: reg_eval_json (fd < 0) and reg_eval_json_fd. */
+static int
+eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, int fd, char **json,
+          size_t *len, struct m3_diag *d)
 {
     struct reg_ctx c;
     struct reg_val *v;
@@ -27,11 +28,25 @@ reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char *
                              "nix-instantiate",
                              f->name, sp.line, sp.col);
         } else {
-            rc = reg_json(&c, v, json, len);
+            rc = reg_json(&c, v, fd, json, len);
         }
     }
     reg_ctx_free(&c);
     return rc;
+}
+
+int
+reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json, size_t *len,
+              struct m3_diag *d)
+{
+    return eval_json(f, opts, -1, json, len, d);
+}
+
+int
+reg_eval_json_fd(const struct reg_file *f, const struct reg_eval_opts *opts, int fd,
+                 struct m3_diag *d)
+{
+    return eval_json(f, opts, fd, NULL, NULL, d);
 }
 
 static const char *

@@ -113,6 +113,13 @@ struct reg_eval_opts {
 int reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json,
                   size_t *len, struct m3_diag *d);
 
+/* reg_eval_json_fd: reg_eval_json written to fd instead of returned: the value is forced
+ * and checked whole before the first byte is written, so an error writes nothing (a write
+ * that fails is M3_EIO). The output never sits in memory whole (a large registry's JSON is
+ * ~15 times its source). */
+int reg_eval_json_fd(const struct reg_file *f, const struct reg_eval_opts *opts, int fd,
+                     struct m3_diag *d);
+
 /* One secret of the registry: `"NAME".publicKeys = [ ... ];` or `"NAME" = { ... };`. */
 struct reg_entry {
     char *name;                 /* the attribute name, e.g. "secrets/wifi.age" */

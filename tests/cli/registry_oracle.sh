@@ -77,6 +77,47 @@ test_registry_from_a_named_pipe() {
     assert_contains err 'm3age: error: reg.nix:2:1: '
 }
 
+# Output larger than any buffer is written as it is printed, yet an error late in the value
+# (an evaluation error, or a path JSON cannot hold) still leaves standard output empty, as
+# with nix-instantiate, which forces everything before printing.
+big_then() {
+    printf '{ a = builtins.genList (i: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI%%s" + toString i) 60000;\n  z = %s;\n}\n' "$1" >late.nix
+}
+
+test_late_error_in_large_output_prints_nothing() {
+    big_then 'throw "late failure"'
+    run "$M3AGE" registry eval --json --rules late.nix
+    assert_status 2
+    assert_empty out
+    assert_contains err 'late failure'
+    big_then '"fine"'
+    run "$M3AGE" registry eval --json --rules late.nix
+    assert_status 0
+    [ "$(wc -c <out)" -gt 2000000 ] || _fail "expected over 2 MB of JSON, got $(wc -c <out) bytes"
+    have_nix || skip "nix-instantiate not installed: compared with nothing else"
+    nix_eval late.nix >nixout 2>nixerr || _fail "nix-instantiate failed: $(head -c 300 nixerr)"
+    assert_same_file out nixout
+}
+
+test_late_path_in_large_output_prints_nothing() {
+    big_then './late.nix'
+    run "$M3AGE" registry eval --json --rules late.nix
+    assert_status 2
+    assert_empty out
+    assert_contains err 'a path in the output'
+}
+
+test_write_error_is_reported() {
+    [ -w /dev/full ] || skip "no /dev/full"
+    big_then '"fine"'
+    set +e
+    "$M3AGE" registry eval --json --rules late.nix >/dev/full 2>err
+    status=$?
+    set -e
+    assert_status 2
+    assert_contains err 'm3age: error: standard output: No space left on device'
+}
+
 # The corpus is large enough to mean something.
 test_corpus_size() {
     local n
