@@ -313,6 +313,26 @@ outpath(const struct reg_set *s)
     return NULL;
 }
 
+/* nest: one level deeper into lists and sets; Nix's own limit, as an evaluation error. */
+static inline void
+nest(struct reg_ctx *c, struct out *o, const struct reg_node *at)
+{
+    if (++o->depth > MAX_NEST)
+        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+}
+
+/* forced_pending: forces v; true when an error of ours is pending, in which case only the
+ * evaluation goes on (v forced deeply) and nothing more is printed or checked. */
+static int
+forced_pending(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
+{
+    reg_force(c, v, at);
+    if (o->rc == 0)
+        return 0;
+    reg_force_deep(c, v, at);
+    return 1;
+}
+
 static void
 put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_node *at)
 {
@@ -320,12 +340,8 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
     size_t i;
     const struct reg_attr *a;
 
-    reg_force(c, v, at);
-    if (o->rc != 0) {
-        /* an error of ours is pending: only the evaluation goes on */
-        reg_force_deep(c, v, at);
+    if (forced_pending(c, o, v, at))
         return;
-    }
     switch (v->t) {
     case V_NULL:
         put(o, "null", 4);
@@ -343,8 +359,7 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
         put_strval(o, v);
         return;
     case V_LIST:
-        if (++o->depth > MAX_NEST)
-            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        nest(c, o, at);
         if (o->rc == 0 && put_plain_list(o, v))
             goto list_done;
         put1(o, '[');
@@ -368,8 +383,7 @@ put_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_no
             put_val(c, o, a->v, a->pos ? a->pos : at);
             return;
         }
-        if (++o->depth > MAX_NEST)
-            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        nest(c, o, at);
         put1(o, '{');
         for (i = 0; i < v->set->n; i++) {
             if (i)
@@ -400,11 +414,8 @@ check_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_
     size_t i;
     const struct reg_attr *a;
 
-    reg_force(c, v, at);
-    if (o->rc != 0) {
-        reg_force_deep(c, v, at);
+    if (forced_pending(c, o, v, at))
         return;
-    }
     switch (v->t) {
     case V_NULL:
     case V_BOOL:
@@ -413,8 +424,7 @@ check_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_
     case V_STR:
         return;
     case V_LIST:
-        if (++o->depth > MAX_NEST)
-            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        nest(c, o, at);
         for (i = 0; i < v->list.n; i++)
             if (v->list.v[i]->t != V_STR || o->rc != 0)
                 check_val(c, o, v->list.v[i], v->src ? v->src : at);
@@ -426,8 +436,7 @@ check_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_
             check_val(c, o, a->v, a->pos ? a->pos : at);
             return;
         }
-        if (++o->depth > MAX_NEST)
-            reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+        nest(c, o, at);
         for (i = 0; i < v->set->n; i++)
             check_val(c, o, v->set->a[i].v, v->set->a[i].pos ? v->set->a[i].pos : at);
         o->depth--;
