@@ -63,7 +63,8 @@ read -r floor floorbest < <("$CPUTIME" "$RUNS" /bin/true)
 read -r empty emptybest < <("$CPUTIME" "$RUNS" "$M3AGE" registry eval --json --rules "$tmp/empty.nix")
 echo "process floor (CPU, median): /bin/true $floor ms; m3age registry eval of { } $empty ms"
 if [ $have_nix = 1 ]; then
-    read -r nix nixbest < <("$CPUTIME" "$RUNS" "${nix_cmd[@]}")
+    # nix-instantiate itself, not through env: its variables are set for cputime instead
+    read -r nix nixbest < <(NIX_PATH= NIX_REMOTE= "$CPUTIME" "$RUNS" "${nix_cmd[@]:3}")
     awk -v a="$m3" -v b="$nix" -v ab="$m3best" -v bb="$nixbest" -v f="$floor" 'BEGIN {
         r = b / a; printf "registry eval --json (whole process, CPU time, median): m3age %.2f ms (best %.2f), nix-instantiate %.1f ms (best %.1f), ratio %.1fx (target >= 20x)%s\n", a, ab, b, bb, r, (r >= 20 ? "" : "  BELOW TARGET");
         printf "  (a process doing nothing, /bin/true, would be %.1fx)\n", b / f }'
