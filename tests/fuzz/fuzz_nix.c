@@ -2,12 +2,16 @@
  * main file, optionally followed by a NUL byte and the text every import and readFile gets:
  * the reader serves that text for any path under /fuzz and nothing else, so the evaluator
  * never reaches the real filesystem. Checks that the printer gives the input back byte for
- * byte, then evaluates it to JSON, loads it as a registry and, when that works, runs the
+ * byte, then evaluates it to JSON (returned, and streamed to a file: the two must agree,
+ * and a failure streams nothing), loads it as a registry and, when that works, runs the
  * textual edits (each re-parses and re-checks its own result). */
 #include "registry/registry.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct mem_files {
     const char *text;
@@ -35,6 +39,33 @@ check_diag(int rc, const struct m3_diag *d)
     /* Every failure explains itself (cmd/ escapes control characters when printing). */
     if (rc != 0 && d->msg[0] == '\0')
         abort();
+}
+
+/* streamed_same: reg_eval_json_fd (into a memory file) fails as reg_eval_json did, having
+ * written nothing, or writes exactly its JSON. */
+static void
+streamed_same(struct reg_file *f, const struct reg_eval_opts *opts, int rc, const char *json,
+              size_t jlen)
+{
+    struct m3_diag d;
+    struct stat st;
+    char *back;
+    int fd = memfd_create("fuzz_nix", MFD_CLOEXEC), rc2;
+
+    if (fd < 0)
+        abort();
+    m3_diag_clear(&d);
+    rc2 = reg_eval_json_fd(f, opts, fd, &d);
+    check_diag(rc2, &d);
+    if (rc2 != rc || fstat(fd, &st) != 0 || (size_t)st.st_size != (rc == 0 ? jlen : 0))
+        abort();
+    if (rc == 0 && jlen > 0) {
+        if ((back = malloc(jlen)) == NULL || pread(fd, back, jlen, 0) != (ssize_t)jlen ||
+            memcmp(back, json, jlen) != 0)
+            abort();
+        free(back);
+    }
+    close(fd);
 }
 
 int
@@ -71,6 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_diag(rc, &d);
     if (rc == 0 && strlen(json) != jlen)
         abort();
+    streamed_same(f, &opts, rc, json, jlen);
     free(json);
     m3_diag_clear(&d);
     rc = reg_registry_load(f, &opts, &r, &d);
