@@ -272,6 +272,18 @@ edit(const struct reg_opts *o, const char *path)
                  path, o->args[1]);
         return M3_EXIT_USAGE;
     }
+    if (strcmp(sub, "set-key") == 0) {
+        /* the key must be one every command can then use: refused before the file is read */
+        struct age_recipient *key = NULL;
+        if (keys_recipient_parse(&key, o->args[2], &d) != 0) {
+            m3_error("%s: set-key %s: not a recipient m3age can use: %s", path, o->args[1],
+                     d.msg[0] ? d.msg : "malformed");
+            m3_hint("a key is an age recipient (age1...) or an SSH public key (ssh-ed25519, "
+                    "ssh-rsa), as in a .pub file");
+            return M3_EXIT_USAGE;
+        }
+        age_recipient_free(key);
+    }
     if ((rc = open_reg(path, &reg, true, &d)) != 0)
         goto out;
     for (size_t i = 0; i < reg.r->nwarnings; i++)

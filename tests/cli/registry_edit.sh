@@ -6,6 +6,7 @@
 K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF66AiyVyBre01owvNix6Kpc/U4t2ZQpt/AFISJsJZtD"
 A1=age1xk54ztlt3jn7fndwdy6sjh29crarcx99hnxfje2uv376l3qanufqqrtl63
 K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GoSYD38RcBNQs59kxmGABAcprvMSSOmDzhnOy3mpH"
+K3="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDKaF3xjulp1IVGQVzRVqijLzCVpu9gsdVbNUU/nL9I+"
 
 split_registry() {
     cat >secrets.nix <<NIX
@@ -142,16 +143,16 @@ NIX
 
 test_set_key_replaces_only_the_literal() {
     split_registry
-    sed "s|$K2|ssh-ed25519 AAAAnew root@m3-ares|" secrets.nix >want
-    run "$M3AGE" registry set-key m3-ares "ssh-ed25519 AAAAnew root@m3-ares"
+    sed "s|$K2|$K3 root@m3-ares|" secrets.nix >want
+    run "$M3AGE" registry set-key m3-ares "$K3 root@m3-ares"
     assert_status 0
     assert_same_file secrets.nix want
 }
 
 test_set_key_adds_a_binding_after_the_last_key() {
     split_registry
-    { head -4 secrets.nix; echo '  m3-kratos = "ssh-ed25519 AAAAkratos";'; tail -n +5 secrets.nix; } >want
-    run "$M3AGE" registry set-key m3-kratos "ssh-ed25519 AAAAkratos"
+    { head -4 secrets.nix; echo "  m3-kratos = \"$K3\";"; tail -n +5 secrets.nix; } >want
+    run "$M3AGE" registry set-key m3-kratos "$K3"
     assert_status 0
     assert_same_file secrets.nix want
 }
@@ -159,7 +160,7 @@ test_set_key_adds_a_binding_after_the_last_key() {
 test_set_key_on_a_computed_binding_is_read_only() {
     split_registry
     cp secrets.nix before
-    run "$M3AGE" registry set-key users "ssh-ed25519 AAAAx"
+    run "$M3AGE" registry set-key users "$K3"
     assert_status 2
     assert_contains err "read-only"
     assert_same_file secrets.nix before
@@ -167,9 +168,25 @@ test_set_key_on_a_computed_binding_is_read_only() {
 
 test_set_key_escapes_the_string() {
     split_registry
-    run "$M3AGE" registry set-key odd 'a "quoted" ${x} \ key'
+    # an SSH key's comment may hold anything, Nix's string syntax included
+    run "$M3AGE" registry set-key odd "$K3"' a "quoted" ${x} \ key'
     assert_status 0
-    assert_contains secrets.nix '  odd = "a \"quoted\" \${x} \\ key";'
+    assert_contains secrets.nix "  odd = \"$K3"' a \"quoted\" \${x} \\ key";'
+    run "$M3AGE" registry eval --json
+    assert_status 0
+}
+
+# A key that no command could use is refused before the registry is touched.
+test_set_key_refuses_what_is_not_a_recipient() {
+    split_registry
+    cp secrets.nix before
+    for bad in 'not a key' 'ssh-ed25519 AAAAnew root@m3-ares' 'age1notbech32'; do
+        run "$M3AGE" registry set-key m3-ares "$bad"
+        assert_status 2
+        assert_contains err "set-key m3-ares: not a recipient m3age can use"
+        assert_contains err "m3age: hint:"
+        assert_same_file secrets.nix before
+    done
 }
 
 test_rm_removes_every_binding_of_the_entry() {
