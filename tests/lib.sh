@@ -13,6 +13,9 @@ TOOLS="$BUILD/tools"
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 TESTKIT="${M3AGE_TESTKIT:-$SRCDIR/../shared/testkit}"
 export LC_ALL=C NO_COLOR=1
+# T_ROOT: this file's temporary folder, removed by run_tests at the end: the tests' folders,
+# and fixtures that a file's tests share (made by the first test that needs them).
+T_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/m3t.XXXXXX") || exit 1
 unset M3AGE_PASSPHRASE AGE_PASSPHRASE RULES EDITOR VISUAL 2>/dev/null || true
 
 _fail() {
@@ -85,11 +88,10 @@ run_tests() {
     set +e
     local fns fn pass=0 failn=0 skipn=0 rc tmp name
     name=$(basename "$0" .sh)
-    local root i=0 dirs=()
+    local root=$T_ROOT i=0 dirs=()
     fns=$(declare -F | awk '{print $3}' | grep '^test_' | grep -E "${TEST_FILTER:-.}")
     # The tests' folders, made at once and removed at the end (starting a process costs
     # milliseconds: the suite runs more than a thousand tests, three times in CI).
-    root=$(mktemp -d "${TMPDIR:-/tmp}/m3t.XXXXXX") || return 1
     for fn in $fns; do dirs+=("$root/$((${#dirs[@]} + 1))"); done
     [ ${#dirs[@]} -eq 0 ] || mkdir -m 700 "${dirs[@]}" || return 1
     for fn in $fns; do
