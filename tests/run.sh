@@ -71,20 +71,36 @@ report() {
 jobs=${TEST_JOBS:-1}
 logs=$(mktemp -d)
 trap 'rm -f "$log"; rm -rf "$logs"' EXIT
-names=()
-running=0
+names=() paths=()
 for t in "$here"/conformance/*.sh "$here"/cli/*.sh "$here"/interop/*.sh; do
     [ -f "$t" ] || continue
     n=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
     [ -n "${TEST_ONLY:-}" ] && ! echo "$n" | grep -qE "$TEST_ONLY" && continue
-    i=${#names[@]}
-    names+=("$n")
+    names+=("$n") paths+=("$t")
+done
+# Run side by side, the longest files start first, so that no long file is left running
+# alone at the end. The longest, by wall time under make valgrind, make asan and make check
+# (tests/run.sh prints each file's times); the others follow in the files' order.
+first="cli/rekey_crash cli/bad cli/audit cli/edit_races cli/gitsetup cli/edit cli/rekey_user
+    cli/registry_oracle cli/registry_unsupported cli/completion conformance/age_vectors
+    interop/age_scrypt interop/age_x25519 interop/ssh_keys cli/rekey cli/age_errors"
+order=()
+if [ "$jobs" -gt 1 ]; then
+    for f in $first; do
+        for i in "${!names[@]}"; do [ "${names[$i]}" = "$f" ] && order+=("$i"); done
+    done
+fi
+for i in "${!names[@]}"; do
+    case " ${order[*]} " in *" $i "*) ;; *) order+=("$i") ;; esac
+done
+running=0
+for i in "${order[@]}"; do
     if [ "$jobs" -le 1 ]; then
-        run_file "$t" "$logs/$i"
-        report "$logs/$i" "$n"
+        run_file "${paths[$i]}" "$logs/$i"
+        report "$logs/$i" "${names[$i]}"
         continue
     fi
-    run_file "$t" "$logs/$i" &
+    run_file "${paths[$i]}" "$logs/$i" &
     running=$((running + 1))
     if [ "$running" -ge "$jobs" ]; then
         wait -n
