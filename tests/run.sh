@@ -81,9 +81,9 @@ done
 # Run side by side, the longest files start first, so that no long file is left running
 # alone at the end. The longest, by wall time under make valgrind, make asan and make check
 # (tests/run.sh prints each file's times); the others follow in the files' order.
-first="cli/rekey_crash cli/bad cli/audit cli/edit_races cli/gitsetup cli/edit cli/rekey_user
-    cli/registry_oracle cli/registry_unsupported cli/completion conformance/age_vectors
-    interop/age_scrypt interop/age_x25519 interop/ssh_keys cli/rekey cli/age_errors"
+first="cli/bad cli/rekey_crash cli/audit cli/registry_unsupported cli/gitsetup cli/edit_races
+    conformance/age_vectors cli/registry_oracle interop/age_scrypt cli/hosts cli/rekey_user
+    cli/edit cli/rekey interop/ssh_keys cli/completion interop/age_x25519 cli/age_errors"
 order=()
 if [ "$jobs" -gt 1 ]; then
     for f in $first; do
