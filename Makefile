@@ -153,6 +153,7 @@ $(BUILD)/fuzzers/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
 VALGRIND_TESTS ?= ^cli/
 valgrind: $(BUILD)/.deps-valgrind $(BIN) $(TOOL_BINS)
 	$(Q)BUILD=$(abspath $(BUILD)) M3AGE_WRAPPER=$(abspath tests/tools/valgrind-m3age.sh) \
+	    M3AGE_VALGRIND_SUPP=$(abspath tests/tools/valgrind-known.supp) \
 	    TEST_ONLY='$(VALGRIND_TESTS)' tests/tools/valgrind-run.sh tests/run.sh
 
 deps: $(DEPS_BUILD)

@@ -13,6 +13,9 @@ TOOLS="$BUILD/tools"
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 TESTKIT="${M3AGE_TESTKIT:-$SRCDIR/../shared/testkit}"
 export LC_ALL=C NO_COLOR=1
+# T_ROOT: this file's temporary folder, removed by run_tests at the end: the tests' folders,
+# and fixtures that a file's tests share (made by the first test that needs them).
+T_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/m3t.XXXXXX") || exit 1
 unset M3AGE_PASSPHRASE AGE_PASSPHRASE RULES EDITOR VISUAL 2>/dev/null || true
 
 _fail() {
@@ -85,9 +88,15 @@ run_tests() {
     set +e
     local fns fn pass=0 failn=0 skipn=0 rc tmp name
     name=$(basename "$0" .sh)
+    local root=$T_ROOT i=0 dirs=()
     fns=$(declare -F | awk '{print $3}' | grep '^test_' | grep -E "${TEST_FILTER:-.}")
+    # The tests' folders, made at once and removed at the end (starting a process costs
+    # milliseconds: the suite runs more than a thousand tests, three times in CI).
+    for fn in $fns; do dirs+=("$root/$((${#dirs[@]} + 1))"); done
+    [ ${#dirs[@]} -eq 0 ] || mkdir -m 700 "${dirs[@]}" || return 1
     for fn in $fns; do
-        tmp=$(mktemp -d "${TMPDIR:-/tmp}/m3t.XXXXXX")
+        i=$((i + 1))
+        tmp=$root/$i
         T_SKIPFILE="$tmp/.skip"
         (cd "$tmp" && set -e && "$fn") >"$tmp/.log" 2>&1
         rc=$?
@@ -96,9 +105,8 @@ run_tests() {
         77) skipn=$((skipn + 1)); printf 'skip %s/%s: %s\n' "$name" "$fn" "$(cat "$T_SKIPFILE" 2>/dev/null)" ;;
         *) failn=$((failn + 1)); printf 'FAIL %s/%s (status %s)\n' "$name" "$fn" "$rc"; sed 's/^/    /' "$tmp/.log" | tail -20 ;;
         esac
-        chmod -R u+w "$tmp" 2>/dev/null
-        rm -rf "$tmp"
     done
+    rm -rf "$root" 2>/dev/null || { chmod -R u+w "$root"; rm -rf "$root"; }
     printf '%s: %d passed, %d failed, %d skipped\n' "$name" "$pass" "$failn" "$skipn"
     [ "$failn" -eq 0 ]
 }
