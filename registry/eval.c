@@ -883,6 +883,42 @@ def_cmp(const void *x, const void *y, void *depth)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* sort_defs: ds[0..n) in def_cmp order at depth k (a total order: seq breaks ties). A merge
+ * sort through arena scratch rather than qsort_r: glibc's qsort asks the kernel for the
+ * machine's memory size (sysinfo) and mallocs a buffer on every large call, and its code is
+ * pages that a one-shot evaluation would otherwise never touch. */
+static void
+merge_defs(struct def *ds, struct def *tmp, size_t n, size_t *k)
+{
+    size_t i, j, h = n / 2, o = 0;
+
+    if (n <= 8) {
+        for (i = 1; i < n; i++) {
+            struct def x = ds[i];
+            for (j = i; j > 0 && def_cmp(&ds[j - 1], &x, k) > 0; j--)
+                ds[j] = ds[j - 1];
+            ds[j] = x;
+        }
+        return;
+    }
+    merge_defs(ds, tmp, h, k);
+    merge_defs(ds + h, tmp, n - h, k);
+    if (def_cmp(&ds[h - 1], &ds[h], k) < 0)
+        return; /* already in order */
+    for (i = 0, j = h; i < h && j < n;)
+        tmp[o++] = def_cmp(&ds[i], &ds[j], k) <= 0 ? ds[i++] : ds[j++];
+    while (i < h)
+        tmp[o++] = ds[i++];
+    memcpy(ds, tmp, o * sizeof(*ds)); /* the rest, ds[j..n), is in place */
+}
+
+static void
+sort_defs(struct reg_ctx *c, struct def *ds, size_t n, size_t k)
+{
+    if (n > 1)
+        merge_defs(ds, alloc_raw(c, n * sizeof(*ds)), n, &k);
+}
+
 static void
 dup_error(struct reg_ctx *c, const struct def *d, size_t k, const struct def *first)
 {
@@ -911,7 +947,7 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
     for (i = 1; i < n && def_cmp(&ds[i - 1], &ds[i], &k) < 0; i++)
         ;
     if (i < n)
-        qsort_r(ds, n, sizeof(*ds), def_cmp, &k);
+        sort_defs(c, ds, n, k);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
                                               ds[j].lens[k]) == 0;
@@ -1093,9 +1129,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
             d->pos[0] = lam;
             d->nnames = 1;
         }
-        size_t zero = 0;
-        if (ds.n > 0)
-            qsort_r(ds.v, ds.n, sizeof(*ds.v), def_cmp, &zero);
+        sort_defs(c, ds.v, ds.n, 0);
         env->vars = reg_new_set(c, ds.n);
         for (i = 0; i < ds.n; i++) {
             struct reg_attr *a = &env->vars->a[n++];
