@@ -7,6 +7,10 @@ BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 BUILD      ?= build
+# One spelling of the build folder: BUILD=$PWD/build (as tests/cli/install.sh passes it) and
+# BUILD=build must name the same targets, or the dependency files (.d) that one writes are
+# lost on the other, which then misses header changes and relinks at a later, odd time.
+override BUILD := $(patsubst $(CURDIR)/%,%,$(abspath $(BUILD)))
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION    := 0.1.0
