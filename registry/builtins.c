@@ -698,9 +698,9 @@ static const struct entry table[] = {
     {"typeOf", 1, b_typeOf, 0},
 };
 
-/* sort_attrs: a in name order. The tables above are written in name order, so the sets
- * built from them arrive nearly sorted (two sorted runs and a few extras): insertion sort
- * does that in a few thousand steps, where qsort cost ~100,000 instructions per evaluation. */
+/* sort_attrs: a in name order. reg_builtins_set builds its sets already sorted but for
+ * four extras at the end, which insertion sort places in a few hundred steps (two qsorts
+ * cost ~100,000 instructions per evaluation). */
 static void
 sort_attrs(struct reg_attr *a, size_t n)
 {
@@ -736,7 +736,7 @@ reg_builtins_set(struct reg_ctx *c, struct reg_set **globals)
     size_t i, k, it = 0, ir = 0, ng = 0, nb = 0, nglob = 0, len;
     struct reg_set *b = reg_new_set(c, nt + nr + 8), *g = reg_new_set(c, nt + nr + 8);
     struct reg_prim *prims = reg_arena_alloc(c->arena, (nt + nr) * sizeof(*prims));
-    struct reg_attr *glob = reg_arena_alloc(c->arena, (nt + nr + 4) * sizeof(*glob));
+    struct reg_attr *glob = reg_arena_alloc_raw(c->arena, (nt + nr) * sizeof(*glob));
     struct reg_val *bv = reg_new(c, V_SET), *t = reg_new(c, V_BOOL), *f = reg_new(c, V_BOOL),
                    *nul = reg_new(c, V_NULL);
     const struct reg_attr extra[] = {{"true", 4, t, NULL},

@@ -3,9 +3,11 @@
  * (%g), control characters as \u00XX, other bytes (UTF-8 included) as they are.
  *
  * The value is forced while it is printed, in the order --strict forces it (lists in order,
- * sets by name), so evaluation and printing are one walk. Errors that are ours rather than
- * the evaluation's (a path or a function in the output) are kept until the walk ends, so an
- * evaluation error later in the value wins as it does in Nix, which forces before printing. */
+ * sets by name), so evaluation and printing are one walk into a buffer. Errors that are ours
+ * rather than the evaluation's (a path or a function in the output) are kept until the walk
+ * ends, so an evaluation error later in the value wins as it does in Nix, which forces
+ * before printing. Output streamed to a descriptor takes two walks: check_val forces and
+ * checks in the same order, then put_val prints what can no longer fail. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -25,7 +27,6 @@ struct out {
     size_t hint; /* the first capacity */
     int rc;      /* M3_EUNSUPPORTED kept for the end, M3_ENOMEM, or M3_EIO (fd) */
     unsigned depth;
-    int dry;   /* force and check only: nothing is written */
     int fd;    /* >= 0: the buffer is written there whenever it fills */
     int err;   /* errno of a failed write to fd */
     int owned; /* p is malloc'd (else it is arena memory) */
@@ -40,9 +41,6 @@ static const unsigned char needs_escape[256] = {
 
 #define HUGE_SIZE ((size_t)2 << 20)
 
-/* grow: room for need more bytes. Small outputs grow by realloc; once the buffer reaches
- * 2 MiB it moves to 2 MiB-aligned memory advised to be huge pages, as the arenas do (a
- * fresh 4 KiB page at a time was a large part of printing a big registry). */
 /* flush: writes the buffer to o->fd; -1 (o->rc M3_EIO) when that fails. */
 static int
 flush(struct out *o)
@@ -64,16 +62,19 @@ flush(struct out *o)
     return 0;
 }
 
+/* grow: room for need more bytes. Small outputs grow by realloc; once the buffer reaches
+ * 2 MiB it moves to 2 MiB-aligned memory advised to be huge pages, as the arenas do (a
+ * fresh 4 KiB page at a time was a large part of printing a big registry). Streaming to
+ * o->fd, the buffer is written out instead and grows only for one piece larger than it. */
 static int
 grow(struct out *o, size_t need)
 {
     size_t cap = o->cap ? o->cap * 2 : o->hint;
     char *p;
 
-    if (o->dry || o->rc == M3_ENOMEM || o->rc == M3_EIO)
+    if (o->rc == M3_ENOMEM || o->rc == M3_EIO)
         return -1;
     if (o->fd >= 0) {
-        /* streaming: empty the buffer; a larger one only for one piece larger than it */
         if (flush(o) != 0)
             return -1;
         if (o->cap > need)
@@ -492,9 +493,7 @@ reg_json(struct reg_ctx *c, struct reg_val *v, int fd, char **json, size_t *len)
             /* Streamed, nothing may be written before the whole value is known to print:
              * a first walk forces it in the order printing would (so the same error wins)
              * and finds what JSON cannot hold, then the second prints. */
-            o.dry = 1;
             check_val(c, &o, v, NULL);
-            o.dry = 0;
             o.owned = 0;
             if (o.rc == 0) {
                 o.fd = fd;
