@@ -15,7 +15,7 @@ git_repo() {
 }
 
 put() { # put FILE TEXT: encrypt TEXT to alice and h1
-    printf '%b' "$2" | "$M3AGE" encrypt -r "$(pub alice)" -r "$(pub h1)" -o "$1"
+    printf '%b' "$2" | "$M3AGE_FIXTURE" encrypt -r "$(pub alice)" -r "$(pub h1)" -o "$1"
 }
 
 test_plan_up_to_date() {

@@ -11,7 +11,7 @@ RCPT=$(sed -n 's/^# public key: //p' "$KEY")
 # big_age N: N KiB of known plaintext in plain.txt, encrypted to big.age.
 big_age() {
     head -c $(($1 * 1024)) /dev/zero | tr '\0' 'p' >plain.txt
-    "$M3AGE" encrypt -r "$RCPT" -o big.age plain.txt || _fail "cannot encrypt the test input"
+    "$M3AGE_FIXTURE" encrypt -r "$RCPT" -o big.age plain.txt || _fail "cannot encrypt the test input"
 }
 
 # small_fs DIR SIZE: a tmpfs of SIZE mounted at DIR, unmounted when the test ends. Skips

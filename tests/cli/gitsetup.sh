@@ -122,10 +122,10 @@ protected_repo() {
     write_registry "  me = \"$(cut -d' ' -f1,2 me.pub)\";" '  "secrets/a.age".publicKeys = [ me ];
   "secrets/b.age".publicKeys = [ me ];
   "secrets/c.age".publicKeys = [ me ];'
-    for f in a b c; do printf 'old %s\n' $f | "$M3AGE" encrypt -R me.pub -o secrets/$f.age; done
+    for f in a b c; do printf 'old %s\n' $f | "$M3AGE_FIXTURE" encrypt -R me.pub -o secrets/$f.age; done
     git add -A && git commit -qm v1
     "$M3AGE" git-setup -i me >/dev/null
-    for f in a b c; do printf 'new %s\n' $f | "$M3AGE" encrypt -R me.pub -o secrets/$f.age; done
+    for f in a b c; do printf 'new %s\n' $f | "$M3AGE_FIXTURE" encrypt -R me.pub -o secrets/$f.age; done
 }
 
 test_one_passphrase_prompt_per_git_command() {

@@ -11,7 +11,7 @@ setup() {
         "$DATA"/ecdsa.pub "$DATA"/rsa1024.pub "$DATA"/age.key .
     chmod 600 ed25519 rsa2048 ecdsa age.key
     printf 'secret\n' >plain
-    "$M3AGE" encrypt -R ed25519.pub -R rsa2048.pub -o f.age plain
+    "$M3AGE_FIXTURE" encrypt -R ed25519.pub -R rsa2048.pub -o f.age plain
 }
 
 test_truncated_key() {
