@@ -91,7 +91,7 @@ BIN       := $(BUILD)/m3age
 MANS      := $(wildcard man/*.1 man/*.5 man/*.7)
 
 .PHONY: all deps check test asan bench demo install uninstall clean format lint-man tools \
-        fuzz fuzz-bins valgrind
+        fuzz fuzz-bins valgrind check-build asan-build fuzz-build
 
 all: $(BIN)
 
@@ -141,10 +141,14 @@ FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link \
                 -fno-sanitize-recover=undefined
 
-fuzz: $(BUILD)/.deps-fuzz
-	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=clang SAN=1 OPT="$(FUZZ_OPT)" fuzz-bins
+# fuzz-build, asan-build and check-build only build what fuzz, asan and check run (.ci/run
+# builds the next stages' programs at low priority while a stage's tests run).
+fuzz: fuzz-build
 	$(Q)BUILD=$(abspath $(BUILD)/fuzz) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
 	    tests/fuzz/run.sh
+
+fuzz-build: $(BUILD)/.deps-fuzz
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=clang SAN=1 OPT="$(FUZZ_OPT)" fuzz-bins
 
 fuzz-bins: $(BIN) $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzzers/%)
 
@@ -165,7 +169,9 @@ deps: $(DEPS_BUILD)
 
 tools: $(TOOL_BINS)
 
-check: $(BUILD)/.deps-check $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+check-build: $(BUILD)/.deps-check $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+
+check: check-build
 	$(Q)BUILD=$(abspath $(BUILD)) tests/run.sh
 
 test: check
@@ -176,9 +182,13 @@ test: check
 # -Wformat-nonliteral also flags vprintf-style helpers that lack a format attribute
 # (cmd/main.c's vmsg); gcc's build (make check) keeps the warning.
 ASAN_CC ?= clang
-asan: $(BUILD)/.deps-asan
-	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CC=$(ASAN_CC) \
-	    $(if $(findstring clang,$(ASAN_CC)),WARN_EXTRA=-Wno-format-nonliteral) check
+ASAN_MAKE = $(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CC=$(ASAN_CC) \
+	    $(if $(findstring clang,$(ASAN_CC)),WARN_EXTRA=-Wno-format-nonliteral)
+asan: asan-build
+	$(Q)$(ASAN_MAKE) check
+
+asan-build: $(BUILD)/.deps-asan
+	$(Q)$(ASAN_MAKE) check-build
 
 bench: $(BUILD)/.deps-bench $(BIN) $(BENCH_BINS) $(TOOL_BINS)
 	$(Q)BUILD=$(abspath $(BUILD)) bench/run.sh
