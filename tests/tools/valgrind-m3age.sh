@@ -5,7 +5,7 @@
 # `agenix`, it runs m3age under that name. exec keeps the process id (tests signal it).
 : "${BUILD:?}"
 # No process is started before valgrind (each costs milliseconds, and the suite runs this
-# ~1,700 times): the suppressions' path comes from make (M3AGE_VALGRIND_SUPP), the name from $0.
+# ~1,100 times): the suppressions' path comes from make (M3AGE_VALGRIND_SUPP), the name from $0.
 bin="$BUILD/m3age"
 name=${0##*/}
 case $name in
