@@ -182,7 +182,7 @@ struct opened {
     struct reg_reader reader;
     struct reg_eval_opts opts;
     char *root;
-    char dir[PATH_MAX];
+    char *dir;
 };
 
 static void
@@ -192,27 +192,18 @@ close_reg(struct opened *o)
     reg_reader_fs_free(&o->reader);
     reg_file_free(o->f);
     free(o->root);
+    free(o->dir);
 }
 
 /* open_reg: reads and parses path and prepares the options; loads the registry when load. */
 static int
 open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
 {
-    char *slash;
     int rc;
 
     memset(o, 0, sizeof(*o));
-    if ((rc = reg_parse_path(path, &o->f, d)) != 0)
+    if ((rc = reg_parse_path(path, &o->f, d)) != 0 || (rc = reg_file_dir(path, &o->dir, d)) != 0)
         goto out;
-    if (realpath(path, o->dir) == NULL) {
-        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    slash = strrchr(o->dir, '/');
-    if (slash == o->dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
     if ((rc = reg_repo_root(o->dir, &o->root, d)) != 0)
         goto out;
     if ((rc = reg_reader_fs(o->root, &o->reader)) != 0) {

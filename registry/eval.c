@@ -202,10 +202,11 @@ static void
 push_forcing(struct reg_ctx *c, struct reg_val *v)
 {
     if (c->nforcing == c->capforcing) {
+        /* in the arena (its pages are mapped already); a grown stack leaves the old copy */
         size_t cap = c->capforcing ? c->capforcing * 2 : 64;
-        struct reg_forcing *p = realloc(c->forcing, cap * sizeof(*p));
-        if (p == NULL)
-            reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+        struct reg_forcing *p = alloc_raw(c, cap * sizeof(*p));
+        if (c->nforcing > 0)
+            memcpy(p, c->forcing, c->nforcing * sizeof(*p));
         c->forcing = p;
         c->capforcing = cap;
     }
@@ -391,6 +392,13 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     for (e = env; e != NULL; e = e->up) {
         if (e->building && lexical_only)
             return NULL;
+        if (e->vars == NULL && e == c->globals) {
+            /* the builtins are made on the first lookup that reaches them: a registry of
+             * let-bound keys never does, and making them is two sets of a hundred names */
+            struct reg_set *g = NULL;
+            reg_builtins_set(c, &g);
+            e->vars = g;
+        }
         if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
             return a->v;
     }
@@ -1716,7 +1724,6 @@ reg_ctx_free(struct reg_ctx *c)
         free(c->files[i].path);
     }
     free(c->files);
-    free(c->forcing);
     reg_arena_free(c->arena);
     memset(c, 0, sizeof(*c));
 }
@@ -1756,12 +1763,8 @@ reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out)
     c->jmp = &jb;
     if (setjmp(jb) != 0)
         return c->rc;
-    if (c->globals == NULL) {
-        struct reg_set *g = NULL;
-        reg_builtins_set(c, &g);
-        c->globals = alloc(c, sizeof(*c->globals));
-        c->globals->vars = g;
-    }
+    if (c->globals == NULL)
+        c->globals = alloc(c, sizeof(*c->globals)); /* its names come with the first lookup */
     v = eval(c, c->files[0].f->root, c->globals);
     if (deep)
         reg_force_deep(c, v, c->files[0].f->root->a);

@@ -141,7 +141,7 @@ xcalloc(struct reg_ctx *c, size_t n, size_t size)
 static char *
 key_copy(struct reg_ctx *c, const struct reg_val *k)
 {
-    size_t slot = ((uintptr_t)k->str.s >> 3) % 1024;
+    size_t slot = ((uintptr_t)k->str.s >> 3) % REG_KEY_SLOTS;
 
     if (c->key_cache[slot].s == k->str.s)
         return c->key_cache[slot].copy;
@@ -330,7 +330,8 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         goto out;
     }
     c.reg = r;
-    if ((c.span_cache = reg_arena_alloc(c.arena, REG_SPAN_SLOTS * sizeof(*c.span_cache))) == NULL) {
+    if ((c.span_cache = reg_arena_alloc(c.arena, REG_SPAN_SLOTS * sizeof(*c.span_cache))) == NULL ||
+        (c.key_cache = reg_arena_alloc(c.arena, REG_KEY_SLOTS * sizeof(*c.key_cache))) == NULL) {
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }

@@ -202,6 +202,10 @@ int reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, ch
  * absolute. Errors: M3_EIO, M3_ENOMEM. */
 int reg_repo_root(const char *path, char **root, struct m3_diag *d);
 
+/* reg_file_dir: the absolute folder holding the file path (symbolic links resolved), the
+ * base of the file's relative paths. *dir is malloc'd. Errors: M3_EIO, M3_ENOMEM. */
+int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
+
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
  * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)
  * receives the parsed file, which the caller frees. Errors: as reg_parse and
