@@ -392,14 +392,17 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     for (e = env; e != NULL; e = e->up) {
         if (e->building && lexical_only)
             return NULL;
-        if (e->vars == NULL && e == c->globals) {
-            /* the builtins are made on the first lookup that reaches them: a registry of
-             * let-bound keys never does, and making them is two sets of a hundred names */
-            struct reg_set *g = NULL;
-            reg_builtins_set(c, &g);
-            e->vars = g;
-        }
         if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
+            return a->v;
+    }
+    if (c->globals->vars == NULL) {
+        /* The builtins are made by the first lookup that reaches them (every chain of frames
+         * ends at c->globals, the last lexical frame): a registry of let-bound keys never
+         * does, and making them is two sets of a hundred names. */
+        struct reg_set *g = NULL;
+        reg_builtins_set(c, &g);
+        c->globals->vars = g;
+        if ((a = reg_set_get(g, name, len)) != NULL)
             return a->v;
     }
     if (lexical_only) {
