@@ -87,6 +87,8 @@ span_of(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *n, str
     }
     f = n->file;
     if (f != c->last_file) {
+        if (reg_file_lines(f) != 0)
+            reg_throw(c, M3_ENOMEM, NULL, "out of memory");
         c->last_name = intern_file(c, r, f->name);
         c->last_file = f;
         c->line_hint = 0;
