@@ -229,10 +229,11 @@ eval_json(const char *path)
     if ((rc = open_reg(path, &o, false, &d)) != 0 ||
         (rc = reg_eval_json_fd(o.f, &o.opts, STDOUT_FILENO, &d)) != 0)
         goto out;
-    /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes */
-    if (isatty(STDOUT_FILENO))
-        fputc('\n', stdout);
-    status = fflush(stdout) == 0 ? 0 : M3_EXIT_USAGE;
+    /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes (the
+     * JSON went to the descriptor itself: stdio holds nothing else to flush) */
+    status = 0;
+    if (isatty(STDOUT_FILENO) && (fputc('\n', stdout) == EOF || fflush(stdout) != 0))
+        status = M3_EXIT_USAGE;
 out:
     if (rc != 0)
         report(rc, &d, path);

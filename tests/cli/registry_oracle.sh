@@ -118,6 +118,30 @@ test_write_error_is_reported() {
     assert_contains err 'm3age: error: standard output: No space left on device'
 }
 
+# A small value too: its few bytes are written at the end, and the error is still seen.
+test_write_error_on_small_output_is_reported() {
+    [ -w /dev/full ] || skip "no /dev/full"
+    printf '{ "wifi.age".publicKeys = [ "%s" ]; }\n' "age1$(printf 'q%.0s' $(seq 58))" >small.nix
+    set +e
+    "$M3AGE" registry eval --json --rules small.nix >/dev/full 2>err
+    status=$?
+    set -e
+    assert_status 2
+    assert_one_error_line 'm3age: error: standard output: No space left on device'
+}
+
+# On a terminal the JSON ends with a newline (the prompt then starts on its own line); into
+# a pipe or a file it does not, byte for byte as nix-instantiate prints it.
+test_terminal_gets_a_final_newline() {
+    [ -x "$TOOLS/ptyrun" ] || _fail "ptyrun not built"
+    run "$TOOLS/ptyrun" -t 30 -- "$M3AGE" registry eval --json --rules "$CORPUS/01-basic.nix"
+    assert_status 0
+    { cat "$CORPUS/01-basic.json"; echo; } >want
+    assert_same_file out want
+    run "$M3AGE" registry eval --json --rules "$CORPUS/01-basic.nix"
+    assert_same_file out "$CORPUS/01-basic.json"
+}
+
 # The corpus is large enough to mean something.
 test_corpus_size() {
     local n
