@@ -66,6 +66,17 @@ CPPFLAGS += -DM3_LIBCRYPTO_SONAME='"$(strip $(LIBCRYPTO_SONAME))"'
 endif
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANLD)
+# The folder of the C library m3age is linked against becomes its run path: the loader then
+# opens libc.so.6 there (and the libraries m3age opens later, which live beside it) instead of
+# mapping /etc/ld.so.cache and unmapping it again, which took 0.3 ms of every process on the
+# virtual machines this was measured on (changes to page tables are dear there): 6-8% of a
+# registry evaluation. LD_LIBRARY_PATH still comes first (a run path, not an rpath); where
+# the folder does not hold the library at run time the loader goes on to the cache as usual.
+# LIBC_RUNPATH= (empty) leaves it out (the Nix package does: its libc is in the store).
+LIBC_RUNPATH ?= $(patsubst %/,%,$(dir $(abspath $(shell $(CC) -print-file-name=libc.so.6))))
+ifneq ($(filter /%,$(LIBC_RUNPATH)),)
+LDFLAGS  += -Wl,--enable-new-dtags,-rpath,$(LIBC_RUNPATH)
+endif
 LDLIBS   += $(PKG_LIBS) -lpthread
 
 ifeq ($(V),1)
