@@ -215,8 +215,8 @@ push_forcing(struct reg_ctx *c, struct reg_val *v)
     c->nforcing++;
 }
 
-static struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
-                              const struct reg_node *at, int lexical_only);
+static inline struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name,
+                                     size_t len, const struct reg_node *at, int lexical_only);
 
 void
 reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
@@ -348,29 +348,37 @@ same_name(const char *a, const char *b, size_t n)
     return memcmp(a, b, n) == 0;
 }
 
+/* frame_index: builds the hash index of e's vars (see struct reg_env). */
+static __attribute__((noinline)) void
+frame_index(struct reg_ctx *c, struct reg_env *e)
+{
+    const struct reg_set *s = e->vars;
+    size_t cap = 32, h, i;
+
+    while (cap < s->n * 2)
+        cap *= 2;
+    e->hidx = alloc(c, cap * sizeof(*e->hidx));
+    e->hmask = cap - 1;
+    for (i = 0; i < s->n; i++) {
+        for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
+            ;
+        e->hidx[h & e->hmask] = (uint32_t)i + 1;
+    }
+    e->hset = s;
+}
+
 /* frame_get: the binding of name in frame e (which has vars); large frames get a hash index
  * (variable lookup was a third of the evaluation of a large registry). */
-static const struct reg_attr *
+static inline __attribute__((always_inline)) const struct reg_attr *
 frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
 {
     const struct reg_set *s = e->vars;
-    size_t h, i;
+    size_t h;
 
     if (s->n < 12 || e->building)
         return reg_set_get(s, name, len);
-    if (e->hset != s) {
-        size_t cap = 32;
-        while (cap < s->n * 2)
-            cap *= 2;
-        e->hidx = alloc(c, cap * sizeof(*e->hidx));
-        e->hmask = cap - 1;
-        for (i = 0; i < s->n; i++) {
-            for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
-                ;
-            e->hidx[h & e->hmask] = (uint32_t)i + 1;
-        }
-        e->hset = s;
-    }
+    if (e->hset != s)
+        frame_index(c, e);
     for (h = name_hash(name, len);; h++) {
         uint32_t k = e->hidx[h & e->hmask];
         if (k == 0)
@@ -380,21 +388,14 @@ frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
     }
 }
 
-/* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
- * NULL instead of forcing a `with` or failing, and gives up at a frame still being built. */
-static struct reg_val *
-lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
-       const struct reg_node *at, int lexical_only)
+/* lookup_rest: lookup (below) once no lexical frame binds the name. */
+static __attribute__((noinline)) struct reg_val *
+lookup_rest(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+            const struct reg_node *at, int lexical_only)
 {
     struct reg_env *e;
     const struct reg_attr *a;
 
-    for (e = env; e != NULL; e = e->up) {
-        if (e->building && lexical_only)
-            return NULL;
-        if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
-            return a->v;
-    }
     if (c->globals->vars == NULL) {
         /* The builtins are made by the first lookup that reaches them (every chain of frames
          * ends at c->globals, the last lexical frame): a registry of let-bound keys never
@@ -426,6 +427,26 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
         reg_unsupported(c, at, len == 3 ? "'lib' (the nixpkgs library)" : "'pkgs' (nixpkgs)",
                         "it is not bound here; nixpkgs needs Nix");
     reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
+}
+
+/* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
+ * NULL instead of forcing a `with` or failing, and gives up at a frame still being built.
+ * The lexical walk is inline at each use (a variable is mostly found in the first frames),
+ * the rest a call. */
+static inline __attribute__((always_inline)) struct reg_val *
+lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+       const struct reg_node *at, int lexical_only)
+{
+    struct reg_env *e;
+    const struct reg_attr *a;
+
+    for (e = env; e != NULL; e = e->up) {
+        if (e->building && lexical_only)
+            return NULL;
+        if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
+            return a->v;
+    }
+    return lookup_rest(c, env, name, len, at, lexical_only);
 }
 
 /* ---- strings ---- */
