@@ -181,7 +181,6 @@ struct opened {
     struct reg_registry *r;
     struct reg_reader reader;
     struct reg_eval_opts opts;
-    char *root;
     char *dir;
 };
 
@@ -191,7 +190,6 @@ close_reg(struct opened *o)
     reg_registry_free(o->r);
     reg_reader_fs_free(&o->reader);
     reg_file_free(o->f);
-    free(o->root);
     free(o->dir);
 }
 
@@ -204,10 +202,8 @@ open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
     memset(o, 0, sizeof(*o));
     if ((rc = reg_parse_path(path, &o->f, d)) != 0 || (rc = reg_file_dir(path, &o->dir, d)) != 0)
         goto out;
-    if ((rc = reg_repo_root(o->dir, &o->root, d)) != 0)
-        goto out;
-    if ((rc = reg_reader_fs(o->root, &o->reader)) != 0) {
-        m3_diag_set(d, rc, "%s: cannot use the repository root", o->root);
+    if ((rc = reg_reader_repo(o->dir, &o->reader)) != 0) {
+        m3_diag_set(d, rc, "out of memory");
         goto out;
     }
     o->opts.reader = &o->reader;

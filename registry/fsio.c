@@ -159,18 +159,26 @@ out:
 }
 
 struct fs_reader {
+    char *root; /* the repository root, resolved; NULL until found from dir */
     size_t len;
-    char root[]; /* the repository root, resolved */
+    char dir[]; /* reg_reader_repo: the folder whose repository it reads */
 };
 
 static int
 fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
-    const struct fs_reader *r = ctx;
+    struct fs_reader *r = ctx;
     char real[PATH_MAX];
-    size_t rl = r->len;
+    size_t rl;
     struct stat st;
+    int rc;
 
+    if (r->root == NULL) {
+        if ((rc = reg_repo_root(r->dir, &r->root, d)) != 0)
+            return rc;
+        r->len = strlen(r->root);
+    }
+    rl = r->len;
     if (realpath(path, real) == NULL)
         return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "cannot read '%s': %s", path,
                            strerror(errno));
@@ -188,20 +196,29 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 int
 reg_reader_fs(const char *root, struct reg_reader *out)
 {
-    char *real = realpath(root, NULL);
-    struct fs_reader *r;
-    size_t len;
+    struct fs_reader *r = calloc(1, sizeof(*r) + 1);
 
-    if (real == NULL)
-        return errno == ENOMEM ? M3_ENOMEM : M3_EINVAL;
-    len = strlen(real);
-    if ((r = malloc(sizeof(*r) + len + 1)) == NULL) {
-        free(real);
+    if (r == NULL)
         return M3_ENOMEM;
+    if ((r->root = realpath(root, NULL)) == NULL) {
+        free(r);
+        return errno == ENOMEM ? M3_ENOMEM : M3_EINVAL;
     }
-    r->len = len;
-    memcpy(r->root, real, len + 1);
-    free(real);
+    r->len = strlen(r->root);
+    out->read = fs_read;
+    out->ctx = r;
+    return 0;
+}
+
+int
+reg_reader_repo(const char *dir, struct reg_reader *out)
+{
+    size_t n = strlen(dir);
+    struct fs_reader *r = calloc(1, sizeof(*r) + n + 1);
+
+    if (r == NULL)
+        return M3_ENOMEM;
+    memcpy(r->dir, dir, n + 1);
     out->read = fs_read;
     out->ctx = r;
     return 0;
@@ -212,6 +229,8 @@ reg_reader_fs_free(struct reg_reader *r)
 {
     if (r == NULL)
         return;
+    if (r->ctx != NULL)
+        free(((struct fs_reader *)r->ctx)->root);
     free(r->ctx);
     r->ctx = NULL;
 }
@@ -360,7 +379,7 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     struct reg_reader reader = {0};
     struct reg_eval_opts opts = {0};
     struct reg_file *f = NULL;
-    char *root = NULL, *dir = NULL;
+    char *dir = NULL;
     int rc;
 
     if (file != NULL)
@@ -368,10 +387,8 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     *out = NULL;
     if ((rc = reg_parse_path(path, &f, d)) != 0 || (rc = reg_file_dir(path, &dir, d)) != 0)
         goto out;
-    if ((rc = reg_repo_root(dir, &root, d)) != 0)
-        goto out;
-    if ((rc = reg_reader_fs(root, &reader)) != 0) {
-        m3_diag_set(d, rc, "%s: cannot open the repository root", root);
+    if ((rc = reg_reader_repo(dir, &reader)) != 0) {
+        m3_diag_set(d, rc, "out of memory");
         goto out;
     }
     opts.reader = &reader;
@@ -385,7 +402,6 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
 out:
     reg_reader_fs_free(&reader);
     reg_file_free(f);
-    free(root);
     free(dir);
     return rc;
 }

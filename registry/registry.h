@@ -90,6 +90,10 @@ struct reg_reader {
  * resolving symlinks, is not inside root (an absolute path; copied into the reader's
  * context). Free the context with reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
 int reg_reader_fs(const char *root, struct reg_reader *out);
+/* reg_reader_repo: reg_reader_fs for the repository of the folder dir (reg_repo_root),
+ * found when the first file is read: evaluating a registry that reads no file does not walk
+ * the folders. Errors (of the first read too): those of reg_repo_root. */
+int reg_reader_repo(const char *dir, struct reg_reader *out);
 void reg_reader_fs_free(struct reg_reader *r);
 
 /* ---------------------------------------------------------------------------------------

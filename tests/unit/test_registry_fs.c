@@ -214,3 +214,36 @@ Test(registry_fs, file_dir_is_the_resolved_folder)
     cr_assert_null(dir);
     cr_assert(strstr(d.msg, "none.nix") != NULL, "%s", d.msg);
 }
+
+Test(registry_fs, repo_reader_finds_the_root_when_it_first_reads)
+{
+    struct reg_reader rd = {0};
+    struct m3_diag d = {0};
+    char *buf = NULL, want[PATH_MAX + 128];
+    size_t len = 0;
+    FILE *f;
+
+    mk("fleet/.git");
+    mk("fleet/keys");
+    mk("fleet/hosts/m3-atlas");
+    cr_assert_not_null(f = fopen(at("fleet/keys/m3-atlas.pub"), "w"));
+    fputs("ssh-ed25519 AAAA m3-atlas\n", f);
+    fclose(f);
+    cr_assert_eq(reg_reader_repo(at("fleet/hosts/m3-atlas"), &rd), 0);
+    cr_assert_eq(rd.read(rd.ctx, at("fleet/keys/m3-atlas.pub"), &buf, &len, &d), 0, "%s", d.msg);
+    cr_assert_eq(len, strlen("ssh-ed25519 AAAA m3-atlas\n"));
+    cr_assert_eq(memcmp(buf, "ssh-ed25519 AAAA m3-atlas\n", len), 0);
+    free(buf);
+    /* confined to the root found from the folder, not to the folder */
+    cr_assert_eq(rd.read(rd.ctx, "/etc/hostname", &buf, &len, &d), M3_EINVAL);
+    cr_assert_lt(
+        (size_t)snprintf(want, sizeof(want), "is outside the repository '%s'", at("fleet")),
+        sizeof(want));
+    cr_assert(strstr(d.msg, want) != NULL, "%s", d.msg);
+    reg_reader_fs_free(&rd);
+    /* a folder that is gone: the first read says so */
+    cr_assert_eq(reg_reader_repo(at("gone/m3-aether"), &rd), 0);
+    cr_assert_neq(rd.read(rd.ctx, at("fleet/keys/m3-atlas.pub"), &buf, &len, &d), 0);
+    cr_assert(strstr(d.msg, "gone/m3-aether") != NULL, "%s", d.msg);
+    reg_reader_fs_free(&rd);
+}
