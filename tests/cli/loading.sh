@@ -44,7 +44,11 @@ test_libc_is_found_without_the_loader_cache() {
     assert_status 0
     assert_contains out 'm3age '
     grep -q 'find library=libc.so.6' err || _fail "no loader report: $(head -c 300 err)"
-    assert_not_contains err 'search cache='
+    # where it looked for libc (libraries that others need, as the sanitizers' runtimes do,
+    # are found by those libraries' own search)
+    awk '/find library=libc\.so\.6/ { getline; print }' err >how
+    assert_not_contains how 'search cache='
+    assert_contains how 'search path='
 }
 
 test_small_x25519_file_never_opens_libcrypto() {
