@@ -73,7 +73,10 @@ LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANLD)
 # registry evaluation. LD_LIBRARY_PATH still comes first (a run path, not an rpath); where
 # the folder does not hold the library at run time the loader goes on to the cache as usual.
 # LIBC_RUNPATH= (empty) leaves it out (the Nix package does: its libc is in the store).
-LIBC_RUNPATH ?= $(patsubst %/,%,$(dir $(abspath $(shell $(CC) -print-file-name=libc.so.6))))
+# (Only a folder that holds it: a compiler that cannot say prints the bare name, and the
+# current folder must never become a run path.)
+LIBC_SO      := $(shell $(CC) -print-file-name=libc.so.6 2>/dev/null)
+LIBC_RUNPATH ?= $(if $(filter /%,$(LIBC_SO)),$(if $(wildcard $(LIBC_SO)),$(patsubst %/,%,$(dir $(abspath $(LIBC_SO))))))
 ifneq ($(filter /%,$(LIBC_RUNPATH)),)
 LDFLAGS  += -Wl,--enable-new-dtags,-rpath,$(LIBC_RUNPATH)
 endif
