@@ -37,6 +37,13 @@ test_libc_is_found_without_the_loader_cache() {
     command -v readelf >/dev/null || skip "readelf not installed"
     readelf -d "$BIN" >dyn
     assert_contains dyn 'RUNPATH'
+    # every folder of it absolute and holding libc (never the build's current folder)
+    local dir
+    for dir in $(sed -n 's/.*Library runpath: \[\(.*\)\]/\1/p' dyn | tr ':' ' '); do
+        case $dir in /*) ;; *) _fail "run path '$dir' is not absolute" ;; esac
+        [ "$dir" != "$SRCDIR" ] || _fail "the source folder is a run path"
+        [ -e "$dir/libc.so.6" ] || _fail "run path '$dir' holds no libc.so.6"
+    done
     set +e
     LD_DEBUG=libs "$BIN" --version >out 2>err </dev/null
     status=$?
