@@ -19,7 +19,10 @@ enum {
 };
 
 struct m3_cmd {
-    const char *name;
+    /* In the table itself, not a pointer: the names then share the table's page instead of
+     * lying wherever the linker merged them into other strings ("decrypt" into "cannot
+     * decrypt"), each a page the lookup of a command would fault in. */
+    char name[16]; /* the longest, "git-setup", and its NUL with room to spare */
     int (*fn)(int argc, char **argv);
     const char *summary;
 };

@@ -181,8 +181,7 @@ struct opened {
     struct reg_registry *r;
     struct reg_reader reader;
     struct reg_eval_opts opts;
-    char *root;
-    char dir[PATH_MAX];
+    char *dir;
 };
 
 static void
@@ -191,32 +190,20 @@ close_reg(struct opened *o)
     reg_registry_free(o->r);
     reg_reader_fs_free(&o->reader);
     reg_file_free(o->f);
-    free(o->root);
+    free(o->dir);
 }
 
 /* open_reg: reads and parses path and prepares the options; loads the registry when load. */
 static int
 open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
 {
-    char *slash;
     int rc;
 
     memset(o, 0, sizeof(*o));
-    if ((rc = reg_parse_path(path, &o->f, d)) != 0)
+    if ((rc = reg_parse_path(path, &o->f, d)) != 0 || (rc = reg_file_dir(path, &o->dir, d)) != 0)
         goto out;
-    if (realpath(path, o->dir) == NULL) {
-        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    slash = strrchr(o->dir, '/');
-    if (slash == o->dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    if ((rc = reg_repo_root(o->dir, &o->root, d)) != 0)
-        goto out;
-    if ((rc = reg_reader_fs(o->root, &o->reader)) != 0) {
-        m3_diag_set(d, rc, "%s: cannot use the repository root", o->root);
+    if ((rc = reg_reader_repo(o->dir, &o->reader)) != 0) {
+        m3_diag_set(d, rc, "out of memory");
         goto out;
     }
     o->opts.reader = &o->reader;
@@ -238,10 +225,11 @@ eval_json(const char *path)
     if ((rc = open_reg(path, &o, false, &d)) != 0 ||
         (rc = reg_eval_json_fd(o.f, &o.opts, STDOUT_FILENO, &d)) != 0)
         goto out;
-    /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes */
-    if (isatty(STDOUT_FILENO))
-        fputc('\n', stdout);
-    status = fflush(stdout) == 0 ? 0 : M3_EXIT_USAGE;
+    /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes (the
+     * JSON went to the descriptor itself: stdio holds nothing else to flush) */
+    status = 0;
+    if (isatty(STDOUT_FILENO) && (fputc('\n', stdout) == EOF || fflush(stdout) != 0))
+        status = M3_EXIT_USAGE;
 out:
     if (rc != 0)
         report(rc, &d, path);

@@ -66,6 +66,8 @@ stdenv.mkDerivation {
     # Nix rebuilds m3age when libsodium or libbsd change, but their shared libraries are
     # what nixpkgs ships and keeps patched: link those.
     "STATIC_DEPS=0"
+    # The compiler wrapper already gives m3age glibc's store folder as its run path.
+    "LIBC_RUNPATH="
   ];
   enableParallelBuilding = true;
   # The Makefile sets _FORTIFY_SOURCE=2 itself (with the stack protector, PIE and relro/now);

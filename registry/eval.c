@@ -202,10 +202,11 @@ static void
 push_forcing(struct reg_ctx *c, struct reg_val *v)
 {
     if (c->nforcing == c->capforcing) {
+        /* in the arena (its pages are mapped already); a grown stack leaves the old copy */
         size_t cap = c->capforcing ? c->capforcing * 2 : 64;
-        struct reg_forcing *p = realloc(c->forcing, cap * sizeof(*p));
-        if (p == NULL)
-            reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+        struct reg_forcing *p = alloc_raw(c, cap * sizeof(*p));
+        if (c->nforcing > 0)
+            memcpy(p, c->forcing, c->nforcing * sizeof(*p));
         c->forcing = p;
         c->capforcing = cap;
     }
@@ -214,8 +215,8 @@ push_forcing(struct reg_ctx *c, struct reg_val *v)
     c->nforcing++;
 }
 
-static struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
-                              const struct reg_node *at, int lexical_only);
+static inline struct reg_val *lookup(struct reg_ctx *c, struct reg_env *env, const char *name,
+                                     size_t len, const struct reg_node *at, int lexical_only);
 
 void
 reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
@@ -347,29 +348,37 @@ same_name(const char *a, const char *b, size_t n)
     return memcmp(a, b, n) == 0;
 }
 
+/* frame_index: builds the hash index of e's vars (see struct reg_env). */
+static __attribute__((noinline)) void
+frame_index(struct reg_ctx *c, struct reg_env *e)
+{
+    const struct reg_set *s = e->vars;
+    size_t cap = 32, h, i;
+
+    while (cap < s->n * 2)
+        cap *= 2;
+    e->hidx = alloc(c, cap * sizeof(*e->hidx));
+    e->hmask = cap - 1;
+    for (i = 0; i < s->n; i++) {
+        for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
+            ;
+        e->hidx[h & e->hmask] = (uint32_t)i + 1;
+    }
+    e->hset = s;
+}
+
 /* frame_get: the binding of name in frame e (which has vars); large frames get a hash index
  * (variable lookup was a third of the evaluation of a large registry). */
-static const struct reg_attr *
+static inline __attribute__((always_inline)) const struct reg_attr *
 frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
 {
     const struct reg_set *s = e->vars;
-    size_t h, i;
+    size_t h;
 
     if (s->n < 12 || e->building)
         return reg_set_get(s, name, len);
-    if (e->hset != s) {
-        size_t cap = 32;
-        while (cap < s->n * 2)
-            cap *= 2;
-        e->hidx = alloc(c, cap * sizeof(*e->hidx));
-        e->hmask = cap - 1;
-        for (i = 0; i < s->n; i++) {
-            for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
-                ;
-            e->hidx[h & e->hmask] = (uint32_t)i + 1;
-        }
-        e->hset = s;
-    }
+    if (e->hset != s)
+        frame_index(c, e);
     for (h = name_hash(name, len);; h++) {
         uint32_t k = e->hidx[h & e->hmask];
         if (k == 0)
@@ -379,19 +388,22 @@ frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
     }
 }
 
-/* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
- * NULL instead of forcing a `with` or failing, and gives up at a frame still being built. */
-static struct reg_val *
-lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
-       const struct reg_node *at, int lexical_only)
+/* lookup_rest: lookup (below) once no lexical frame binds the name. */
+static __attribute__((noinline)) struct reg_val *
+lookup_rest(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+            const struct reg_node *at, int lexical_only)
 {
     struct reg_env *e;
     const struct reg_attr *a;
 
-    for (e = env; e != NULL; e = e->up) {
-        if (e->building && lexical_only)
-            return NULL;
-        if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
+    if (c->globals->vars == NULL) {
+        /* The builtins are made by the first lookup that reaches them (every chain of frames
+         * ends at c->globals, the last lexical frame): a registry of let-bound keys never
+         * does, and making them is two sets of a hundred names. */
+        struct reg_set *g = NULL;
+        reg_builtins_set(c, &g);
+        c->globals->vars = g;
+        if ((a = reg_set_get(g, name, len)) != NULL)
             return a->v;
     }
     if (lexical_only) {
@@ -415,6 +427,26 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
         reg_unsupported(c, at, len == 3 ? "'lib' (the nixpkgs library)" : "'pkgs' (nixpkgs)",
                         "it is not bound here; nixpkgs needs Nix");
     reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
+}
+
+/* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
+ * NULL instead of forcing a `with` or failing, and gives up at a frame still being built.
+ * The lexical walk is inline at each use (a variable is mostly found in the first frames),
+ * the rest a call. */
+static inline __attribute__((always_inline)) struct reg_val *
+lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+       const struct reg_node *at, int lexical_only)
+{
+    struct reg_env *e;
+    const struct reg_attr *a;
+
+    for (e = env; e != NULL; e = e->up) {
+        if (e->building && lexical_only)
+            return NULL;
+        if (e->vars != NULL && (a = frame_get(c, e, name, len)) != NULL)
+            return a->v;
+    }
+    return lookup_rest(c, env, name, len, at, lexical_only);
 }
 
 /* ---- strings ---- */
@@ -1716,7 +1748,6 @@ reg_ctx_free(struct reg_ctx *c)
         free(c->files[i].path);
     }
     free(c->files);
-    free(c->forcing);
     reg_arena_free(c->arena);
     memset(c, 0, sizeof(*c));
 }
@@ -1756,12 +1787,8 @@ reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out)
     c->jmp = &jb;
     if (setjmp(jb) != 0)
         return c->rc;
-    if (c->globals == NULL) {
-        struct reg_set *g = NULL;
-        reg_builtins_set(c, &g);
-        c->globals = alloc(c, sizeof(*c->globals));
-        c->globals->vars = g;
-    }
+    if (c->globals == NULL)
+        c->globals = alloc(c, sizeof(*c->globals)); /* its names come with the first lookup */
     v = eval(c, c->files[0].f->root, c->globals);
     if (deep)
         reg_force_deep(c, v, c->files[0].f->root->a);

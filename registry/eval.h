@@ -8,6 +8,7 @@
 #define M3_REGISTRY_EVAL_H
 
 #define REG_SPAN_SLOTS 4096
+#define REG_KEY_SLOTS 1024
 
 #include <setjmp.h>
 #include <stdint.h>
@@ -131,10 +132,10 @@ struct reg_ctx {
     const struct reg_file *last_file; /* reg_registry_load: the file last interned... */
     const char *last_name;            /* ...and its name in the registry */
     size_t line_hint;                 /* index of the line of the last span computed */
-    struct {
+    struct reg_key_slot {
         const char *s;
         char *copy;
-    } key_cache[1024];              /* reg_registry_load: copies of recently seen key strings */
+    } * key_cache; /* reg_registry_load: copies of recently seen keys (REG_KEY_SLOTS) */
     const struct reg_node *top_let; /* the root `let` of the main file */
     struct reg_env *top_let_env;
 };

@@ -159,17 +159,26 @@ out:
 }
 
 struct fs_reader {
-    char root[PATH_MAX];
+    char *root; /* the repository root, resolved; NULL until found from dir */
+    size_t len;
+    char dir[]; /* reg_reader_repo: the folder whose repository it reads */
 };
 
 static int
 fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
-    const struct fs_reader *r = ctx;
+    struct fs_reader *r = ctx;
     char real[PATH_MAX];
-    size_t rl = strlen(r->root);
+    size_t rl;
     struct stat st;
+    int rc;
 
+    if (r->root == NULL) {
+        if ((rc = reg_repo_root(r->dir, &r->root, d)) != 0)
+            return rc;
+        r->len = strlen(r->root);
+    }
+    rl = r->len;
     if (realpath(path, real) == NULL)
         return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "cannot read '%s': %s", path,
                            strerror(errno));
@@ -187,14 +196,29 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 int
 reg_reader_fs(const char *root, struct reg_reader *out)
 {
-    struct fs_reader *r = calloc(1, sizeof(*r));
+    struct fs_reader *r = calloc(1, sizeof(*r) + 1);
 
     if (r == NULL)
         return M3_ENOMEM;
-    if (realpath(root, r->root) == NULL) {
+    if ((r->root = realpath(root, NULL)) == NULL) {
         free(r);
-        return M3_EINVAL;
+        return errno == ENOMEM ? M3_ENOMEM : M3_EINVAL;
     }
+    r->len = strlen(r->root);
+    out->read = fs_read;
+    out->ctx = r;
+    return 0;
+}
+
+int
+reg_reader_repo(const char *dir, struct reg_reader *out)
+{
+    size_t n = strlen(dir);
+    struct fs_reader *r = calloc(1, sizeof(*r) + n + 1);
+
+    if (r == NULL)
+        return M3_ENOMEM;
+    memcpy(r->dir, dir, n + 1);
     out->read = fs_read;
     out->ctx = r;
     return 0;
@@ -205,54 +229,98 @@ reg_reader_fs_free(struct reg_reader *r)
 {
     if (r == NULL)
         return;
+    if (r->ctx != NULL)
+        free(((struct fs_reader *)r->ctx)->root);
     free(r->ctx);
     r->ctx = NULL;
 }
 
-static int
-exists(const char *dir, const char *name)
-{
-    char p[PATH_MAX];
-    struct stat st;
+/* The folder walks below keep the folder in a heap string with room for one more name,
+ * which they append in place to test for it: no PATH_MAX arrays on the stack (each one a
+ * page of stack the process must fault in) and no formatting. */
+#define NAME_ROOM sizeof("/secrets.nix")
 
-    if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
-        return 0;
-    return stat(p, &st) == 0;
+/* has: whether the folder dir (n bytes, in a buffer with NAME_ROOM more) holds name (a name
+ * of at most NAME_ROOM - 2 bytes); dir is as it was after. */
+static int
+has(char *dir, size_t n, const char *name)
+{
+    size_t at = n == 1 && dir[0] == '/' ? 0 : n;
+    struct stat st;
+    int r;
+
+    dir[at] = '/';
+    memcpy(dir + at + 1, name, strlen(name) + 1);
+    r = stat(dir, &st) == 0;
+    dir[n] = '\0';
+    return r;
 }
 
-static void
-parent(char *dir)
+/* up: the length of dir's parent, cut in place ("/" stays "/"). */
+static size_t
+up(char *dir, size_t n)
 {
-    char *s = strrchr(dir, '/');
+    char *s = memrchr(dir, '/', n);
 
-    if (s == dir)
-        s[1] = '\0';
-    else if (s != NULL)
-        *s = '\0';
+    n = s == NULL || s == dir ? 1 : (size_t)(s - dir);
+    dir[n] = '\0';
+    return n;
+}
+
+/* real_dir: path resolved, in a heap buffer with NAME_ROOM to spare; NULL with errno set. */
+static char *
+real_dir(const char *path, size_t *n)
+{
+    char *real = realpath(path, NULL), *dir;
+
+    if (real == NULL)
+        return NULL;
+    *n = strlen(real);
+    if ((dir = realloc(real, *n + NAME_ROOM)) == NULL)
+        free(real);
+    return dir;
+}
+
+int
+reg_file_dir(const char *path, char **dir, struct m3_diag *d)
+{
+    char *real = realpath(path, NULL);
+
+    if ((*dir = real) == NULL)
+        return m3_diag_set(d, errno == ENOMEM ? M3_ENOMEM : M3_EIO, "%s: %s", path,
+                           strerror(errno));
+    up(real, strlen(real));
+    return 0;
 }
 
 int
 reg_repo_root(const char *path, char **root, struct m3_diag *d)
 {
-    char dir[PATH_MAX], start[PATH_MAX];
+    char *dir, *start;
+    size_t n;
     struct stat st;
 
-    if (realpath(path, dir) == NULL)
-        return m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+    if ((dir = real_dir(path, &n)) == NULL)
+        return m3_diag_set(d, errno == ENOMEM ? M3_ENOMEM : M3_EIO, "%s: %s", path,
+                           strerror(errno));
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        parent(dir);
-    memcpy(start, dir, sizeof(dir));
-    for (;;) {
-        if (exists(dir, ".git") || exists(dir, "flake.nix"))
-            break;
-        if (strcmp(dir, "/") == 0) {
-            memcpy(dir, start, sizeof(dir));
-            break;
-        }
-        parent(dir);
-    }
-    if ((*root = strdup(dir)) == NULL)
+        n = up(dir, n);
+    if ((start = strndup(dir, n)) == NULL) {
+        free(dir);
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    for (;;) {
+        if (has(dir, n, ".git") || has(dir, n, "flake.nix"))
+            break;
+        if (n == 1) { /* no marker up to "/": the folder itself */
+            free(dir);
+            *root = start;
+            return 0;
+        }
+        n = up(dir, n);
+    }
+    free(start);
+    *root = dir;
     return 0;
 }
 
@@ -260,7 +328,8 @@ int
 reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char **path,
            const char **how, struct m3_diag *d)
 {
-    char dir[PATH_MAX], cand[PATH_MAX + 16];
+    char *dir;
+    size_t n, start;
     const char *given = rules_opt != NULL                             ? rules_opt
                         : (rules_env != NULL && rules_env[0] != '\0') ? rules_env
                                                                       : NULL;
@@ -272,32 +341,35 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
         *path = strdup(given);
         return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
     }
-    if (exists(cwd, "secrets.nix")) {
-        if (how != NULL)
-            *how = "./secrets.nix";
-        if (strcmp(cwd, ".") == 0)
-            *path = strdup("secrets.nix");
-        else if (asprintf(path, "%s/secrets.nix", cwd) < 0)
-            *path = NULL;
-        return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
-    }
-    if (realpath(cwd, dir) == NULL)
-        return m3_diag_set(d, M3_EIO, "%s: %s", cwd, strerror(errno));
+    if ((dir = real_dir(cwd, &n)) == NULL)
+        return m3_diag_set(d, errno == ENOMEM ? M3_ENOMEM : M3_EIO, "%s: %s", cwd, strerror(errno));
+    start = n;
     for (;;) {
-        if (exists(dir, "secrets.nix")) {
-            snprintf(cand, sizeof(cand), "%s/secrets.nix", strcmp(dir, "/") ? dir : "");
+        if (n == start && has(dir, n, "secrets.nix")) { /* as the user named it */
+            free(dir);
             if (how != NULL)
-                *how = "parent";
-            *path = strdup(cand);
+                *how = "./secrets.nix";
+            if (strcmp(cwd, ".") == 0)
+                *path = strdup("secrets.nix");
+            else if (asprintf(path, "%s/secrets.nix", cwd) < 0)
+                *path = NULL;
             return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
         }
-        if (exists(dir, ".git") || exists(dir, "flake.nix") || strcmp(dir, "/") == 0)
+        if (n != start && has(dir, n, "secrets.nix")) {
+            memcpy(dir + (n == 1 ? 0 : n), "/secrets.nix", sizeof("/secrets.nix"));
+            if (how != NULL)
+                *how = "parent";
+            *path = dir;
+            return 0;
+        }
+        if (has(dir, n, ".git") || has(dir, n, "flake.nix") || n == 1)
             break;
-        parent(dir);
+        n = up(dir, n);
     }
-    return m3_diag_set(d, M3_ENOTFOUND,
-                       "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd,
-                       dir);
+    m3_diag_set(d, M3_ENOTFOUND,
+                "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd, dir);
+    free(dir);
+    return M3_ENOTFOUND;
 }
 
 int
@@ -307,23 +379,16 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     struct reg_reader reader = {0};
     struct reg_eval_opts opts = {0};
     struct reg_file *f = NULL;
-    char *root = NULL, dir[PATH_MAX];
+    char *dir = NULL;
     int rc;
 
     if (file != NULL)
         *file = NULL;
     *out = NULL;
-    if ((rc = reg_parse_path(path, &f, d)) != 0)
+    if ((rc = reg_parse_path(path, &f, d)) != 0 || (rc = reg_file_dir(path, &dir, d)) != 0)
         goto out;
-    if (realpath(path, dir) == NULL) {
-        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    parent(dir);
-    if ((rc = reg_repo_root(dir, &root, d)) != 0)
-        goto out;
-    if ((rc = reg_reader_fs(root, &reader)) != 0) {
-        m3_diag_set(d, rc, "%s: cannot open the repository root", root);
+    if ((rc = reg_reader_repo(dir, &reader)) != 0) {
+        m3_diag_set(d, rc, "out of memory");
         goto out;
     }
     opts.reader = &reader;
@@ -337,7 +402,7 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
 out:
     reg_reader_fs_free(&reader);
     reg_file_free(f);
-    free(root);
+    free(dir);
     return rc;
 }
 
@@ -357,7 +422,7 @@ reg_write_atomic(const char *path, const char *buf, size_t len, struct m3_diag *
         snprintf(dir, sizeof(dir), ".");
         base = path;
     } else {
-        parent(dir);
+        up(dir, strlen(dir));
         base++;
     }
     if (stat(path, &st) == 0)

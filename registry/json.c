@@ -62,6 +62,14 @@ flush(struct out *o)
     return 0;
 }
 
+/* STREAM_BUF: the most of the evaluation arena's free room that streamed output uses as
+ * its buffer (memory already mapped: no page to fault in), and STREAM_SMALL the least. With
+ * less room, or once a smaller buffer has filled (the value is larger than a small registry's
+ * few KiB), it takes a malloc'd buffer of STREAM_MIN. */
+#define STREAM_BUF ((size_t)1 << 20)
+#define STREAM_MIN ((size_t)64 << 10)
+#define STREAM_SMALL ((size_t)4 << 10)
+
 /* grow: room for need more bytes. Small outputs grow by realloc; once the buffer reaches
  * 2 MiB it moves to 2 MiB-aligned memory advised to be huge pages, as the arenas do (a
  * fresh 4 KiB page at a time was a large part of printing a big registry). Streaming to
@@ -77,9 +85,9 @@ grow(struct out *o, size_t need)
     if (o->fd >= 0) {
         if (flush(o) != 0)
             return -1;
-        if (o->cap > need)
+        if (o->cap > need && (o->owned || o->cap >= STREAM_MIN))
             return 0;
-        if ((p = malloc(cap = need * 2)) == NULL) {
+        if ((p = malloc(cap = need * 2 > STREAM_MIN ? need * 2 : STREAM_MIN)) == NULL) {
             o->rc = M3_ENOMEM;
             return -1;
         }
@@ -448,19 +456,13 @@ check_val(struct reg_ctx *c, struct out *o, struct reg_val *v, const struct reg_
     }
 }
 
-/* STREAM_BUF: the most of the evaluation arena's free room that streamed output uses as
- * its buffer (memory already mapped: no page to fault in), and STREAM_MIN the least; with
- * less room it takes a malloc'd buffer of STREAM_MIN. */
-#define STREAM_BUF ((size_t)1 << 20)
-#define STREAM_MIN ((size_t)64 << 10)
-
 /* stream: v (forced and checked) printed to o->fd through a buffer. */
 static void
 stream(struct reg_ctx *c, struct out *o, struct reg_val *v)
 {
     size_t room = (size_t)(c->arena->end - c->arena->cur);
 
-    if (room >= STREAM_MIN) {
+    if (room >= STREAM_SMALL) {
         /* a multiple of 16, which the arena would otherwise round up past its room */
         o->cap = (room < STREAM_BUF ? room : STREAM_BUF) & ~(size_t)15;
         o->p = reg_arena_alloc_raw(c->arena, o->cap);

@@ -466,23 +466,28 @@ push_mode(struct lexer *lx, enum mode m)
     return 0;
 }
 
-static int
-compute_lines(struct reg_file *f)
+int
+reg_file_lines(const struct reg_file *cf)
 {
+    struct reg_file *f = (struct reg_file *)cf; /* the table is a cache: see syntax.h */
     size_t n = 1;
     const char *p = f->src, *end = f->src + f->len;
+    uint32_t *lines;
 
+    if (f->lines != NULL)
+        return 0;
     while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
         n++;
         p++;
     }
-    f->lines = reg_arena_alloc_raw(f->arena, n * sizeof(*f->lines));
-    if (f->lines == NULL)
+    if ((lines = reg_arena_alloc_raw(f->arena, n * sizeof(*lines))) == NULL)
         return M3_ENOMEM;
-    f->nlines = 0;
-    f->lines[f->nlines++] = 0;
+    n = 0;
+    lines[n++] = 0;
     for (p = f->src; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
-        f->lines[f->nlines++] = (uint32_t)(p - f->src + 1);
+        lines[n++] = (uint32_t)(p - f->src + 1);
+    f->nlines = n;
+    f->lines = lines;
     return 0;
 }
 
@@ -490,6 +495,18 @@ void
 reg_linecol(const struct reg_file *f, size_t off, unsigned *line, unsigned *col)
 {
     size_t lo = 0, hi = f->nlines;
+
+    if (reg_file_lines(f) != 0) {
+        /* no memory for the table: count the lines up to off */
+        const char *p = f->src, *end = f->src + (off < f->len ? off : f->len), *nl = p;
+        unsigned l = 1;
+        while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL)
+            nl = ++p, l++;
+        *line = l;
+        *col = (unsigned)(f->src + off - nl) + 1;
+        return;
+    }
+    hi = f->nlines;
 
     while (hi - lo > 1) {
         size_t mid = (lo + hi) / 2;
@@ -866,8 +883,6 @@ reg_lex(struct reg_file *f, struct m3_diag *d)
     struct lexer lx = {.f = f, .s = f->src, .n = f->len, .d = d};
     int rc;
 
-    if ((rc = compute_lines(f)) != 0)
-        goto out;
     for (;;) {
         enum mode m = lx.depth ? lx.stack[lx.depth - 1] : MODE_BRACE;
         if (m <= MODE_DOLLAR)

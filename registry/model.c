@@ -87,6 +87,8 @@ span_of(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *n, str
     }
     f = n->file;
     if (f != c->last_file) {
+        if (reg_file_lines(f) != 0)
+            reg_throw(c, M3_ENOMEM, NULL, "out of memory");
         c->last_name = intern_file(c, r, f->name);
         c->last_file = f;
         c->line_hint = 0;
@@ -141,7 +143,7 @@ xcalloc(struct reg_ctx *c, size_t n, size_t size)
 static char *
 key_copy(struct reg_ctx *c, const struct reg_val *k)
 {
-    size_t slot = ((uintptr_t)k->str.s >> 3) % 1024;
+    size_t slot = ((uintptr_t)k->str.s >> 3) % REG_KEY_SLOTS;
 
     if (c->key_cache[slot].s == k->str.s)
         return c->key_cache[slot].copy;
@@ -330,7 +332,8 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         goto out;
     }
     c.reg = r;
-    if ((c.span_cache = reg_arena_alloc(c.arena, REG_SPAN_SLOTS * sizeof(*c.span_cache))) == NULL) {
+    if ((c.span_cache = reg_arena_alloc(c.arena, REG_SPAN_SLOTS * sizeof(*c.span_cache))) == NULL ||
+        (c.key_cache = reg_arena_alloc(c.arena, REG_KEY_SLOTS * sizeof(*c.key_cache))) == NULL) {
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }

@@ -194,10 +194,23 @@ parse_parts(struct parser *p, struct reg_node *n, struct vec *v, enum reg_tok cl
 static struct reg_node *
 parse_string(struct parser *p, enum reg_tok open, enum reg_tok close, enum reg_nkind kind)
 {
-    struct reg_node *n = node(p, kind, p->pos);
+    struct reg_node *n = node(p, kind, p->pos), *part;
     struct vec v = {0};
 
     expect(p, open, open == TK_STR_OPEN ? "'\"'" : "''");
+    if (p->t[p->pos].kind == TK_STR_PART && p->t[p->pos + 1].kind == close) {
+        /* the usual string, one literal run ("secrets/wifi.age", a key): its one item
+         * without the general path's stack (tokens end with EOF, so pos + 1 exists) */
+        if ((n->items = reg_arena_alloc_raw(p->arena, sizeof(*n->items))) == NULL)
+            fail_code(p, M3_ENOMEM);
+        part = node(p, N_STRLIT, p->pos);
+        part->tok = p->pos;
+        n->items[0] = part;
+        n->nitems = 1;
+        p->pos += 2;
+        finish(p, n);
+        return n;
+    }
     return parse_parts(p, n, &v, close, "end of string");
 }
 

@@ -90,6 +90,10 @@ struct reg_reader {
  * resolving symlinks, is not inside root (an absolute path; copied into the reader's
  * context). Free the context with reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
 int reg_reader_fs(const char *root, struct reg_reader *out);
+/* reg_reader_repo: reg_reader_fs for the repository of the folder dir (reg_repo_root),
+ * found when the first file is read: evaluating a registry that reads no file does not walk
+ * the folders. Errors (of the first read too): those of reg_repo_root. */
+int reg_reader_repo(const char *dir, struct reg_reader *out);
 void reg_reader_fs_free(struct reg_reader *r);
 
 /* ---------------------------------------------------------------------------------------
@@ -201,6 +205,10 @@ int reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, ch
  * holding .git or flake.nix, else the folder of path itself. *root is malloc'd and
  * absolute. Errors: M3_EIO, M3_ENOMEM. */
 int reg_repo_root(const char *path, char **root, struct m3_diag *d);
+
+/* reg_file_dir: the absolute folder holding the file path (symbolic links resolved), the
+ * base of the file's relative paths. *dir is malloc'd. Errors: M3_EIO, M3_ENOMEM. */
+int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
 
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
  * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)

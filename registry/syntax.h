@@ -184,7 +184,7 @@ struct reg_file {
     size_t len;
     struct reg_token *toks;
     size_t ntoks;
-    uint32_t *lines; /* offset of each line start */
+    uint32_t *lines; /* offset of each line start: made by reg_file_lines when first needed */
     size_t nlines;
     struct reg_node *root; /* N_FILE */
     struct reg_arena *arena;
@@ -248,6 +248,10 @@ const char *reg_tok_name(enum reg_tok k);
 
 /* reg_linecol: 1-based line and column of byte offset off in f. */
 void reg_linecol(const struct reg_file *f, size_t off, unsigned *line, unsigned *col);
+/* reg_file_lines: makes f's line table (f->lines, f->nlines) if it is not made yet: only
+ * positions need it, and most evaluations report none. The table is a cache of the source
+ * (f is otherwise unchanged, hence const). 0, or M3_ENOMEM with no table. */
+int reg_file_lines(const struct reg_file *f);
 
 /* reg_node_off / reg_node_end: byte range of a node's tokens (trivia before t0 excluded). */
 size_t reg_node_off(const struct reg_node *n);

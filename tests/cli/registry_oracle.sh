@@ -118,6 +118,44 @@ test_write_error_is_reported() {
     assert_contains err 'm3age: error: standard output: No space left on device'
 }
 
+# Values of every size around the buffers streamed output goes through (the evaluation
+# arena's free room when it has a few KiB, else a buffer of its own, then a larger one when
+# the first fills): the bytes are the same as printed whole. The expected JSON is made here.
+test_streamed_output_of_every_size() {
+    local n
+    for n in $(seq 1 7 600); do
+        printf '{ a = builtins.genList (i: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI%%s" + toString i) %d; }\n' \
+            "$n" >g.nix
+        awk -v n="$n" 'BEGIN { printf "{\"a\":["; for (i = 0; i < n; i++) printf "%s\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI%%s%d\"", (i ? "," : ""), i; printf "]}" }' >want
+        "$M3AGE" registry eval --json --rules g.nix >out 2>err || _fail "n=$n: status $?: $(cat err)"
+        cmp -s out want || _fail "n=$n: output differs ($(wc -c <out) bytes, $(wc -c <want) expected)"
+    done
+}
+
+# A small value too: its few bytes are written at the end, and the error is still seen.
+test_write_error_on_small_output_is_reported() {
+    [ -w /dev/full ] || skip "no /dev/full"
+    printf '{ "wifi.age".publicKeys = [ "%s" ]; }\n' "age1$(printf 'q%.0s' $(seq 58))" >small.nix
+    set +e
+    "$M3AGE" registry eval --json --rules small.nix >/dev/full 2>err
+    status=$?
+    set -e
+    assert_status 2
+    assert_one_error_line 'm3age: error: standard output: No space left on device'
+}
+
+# On a terminal the JSON ends with a newline (the prompt then starts on its own line); into
+# a pipe or a file it does not, byte for byte as nix-instantiate prints it.
+test_terminal_gets_a_final_newline() {
+    [ -x "$TOOLS/ptyrun" ] || _fail "ptyrun not built"
+    run "$TOOLS/ptyrun" -t 30 -- "$M3AGE" registry eval --json --rules "$CORPUS/01-basic.nix"
+    assert_status 0
+    { cat "$CORPUS/01-basic.json"; echo; } >want
+    assert_same_file out want
+    run "$M3AGE" registry eval --json --rules "$CORPUS/01-basic.nix"
+    assert_same_file out "$CORPUS/01-basic.json"
+}
+
 # The corpus is large enough to mean something.
 test_corpus_size() {
     local n
