@@ -36,7 +36,7 @@ static const struct m3_cmd commands[] = {
 /* vmsg: one line on stderr. Messages quote input (file names, recipients, registry text)
  * that anyone with push access controls: control characters are shown as \xNN, so a message
  * can neither carry terminal escape sequences nor forge a second line. */
-static void
+static __attribute__((format(printf, 2, 0))) void
 vmsg(const char *level, const char *fmt, va_list ap)
 {
     char buf[2048];
