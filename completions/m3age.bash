@@ -7,7 +7,7 @@
 # when that works, else by picking the quoted "....age" strings out of the file; host names
 # from the folders under the nearest hosts/.
 
-_m3age_commands="encrypt decrypt keygen keys registry edit rekey audit diff check git-setup hosts version help"
+_m3age_commands="encrypt decrypt keygen keys registry edit rekey audit diff check git git-setup hosts version help"
 
 # _m3age_find NAME: print the path of the nearest NAME from the working directory up.
 _m3age_find() {
@@ -224,6 +224,7 @@ _m3age() {
     audit) opts="$opts -i --identity --host --json --rules" ;;
     diff) opts="$opts -i --identity --textconv --rules" args=secrets ;;
     check) opts="$opts --host --key --scan --timeout --json --rules" ;;
+    git) opts="$opts -i --identity" ;; # then git's own arguments
     git-setup) opts="$opts --rules" ;;
     hosts)
         case $sub in

@@ -105,6 +105,7 @@ complete -c m3age -n __m3age_at -a rekey -d 're-encrypt secrets to the registry'
 complete -c m3age -n __m3age_at -a audit -d 'find drift and missing recipients'
 complete -c m3age -n __m3age_at -a diff -d 'recipient plan or plaintext diff'
 complete -c m3age -n __m3age_at -a check -d 'pre-deploy gate for one host'
+complete -c m3age -n __m3age_at -a git -d 'run git with a decryption agent'
 complete -c m3age -n __m3age_at -a git-setup -d 'git diff driver and pre-commit hook'
 complete -c m3age -n __m3age_at -a hosts -d 'host keys in the registry'
 complete -c m3age -n __m3age_at -a version -d 'print the version'
@@ -126,7 +127,7 @@ complete -c m3age -n __m3age_at -l version -d 'print the version'
 complete -c m3age -n '__m3age_at keys' -a 'convert inspect'
 complete -c m3age -n '__m3age_at registry' -a 'eval add set-key rm rm-key hosts'
 complete -c m3age -n '__m3age_at hosts' -a 'sync add rm'
-complete -c m3age -n '__m3age_at help' -a 'encrypt decrypt keygen keys registry edit rekey audit diff check git-setup hosts version'
+complete -c m3age -n '__m3age_at help' -a 'encrypt decrypt keygen keys registry edit rekey audit diff check git git-setup hosts version'
 
 # options
 complete -c m3age -n '__m3age_in encrypt' -s r -l recipient -x
@@ -138,7 +139,7 @@ complete -c m3age -n '__m3age_in encrypt; or __m3age_in decrypt; or __m3age_in k
 complete -c m3age -n '__m3age_in keygen' -s y -r -F -d 'print the public key of an identity'
 complete -c m3age -n '__m3age_in keys convert' -l private -F
 complete -c m3age -n '__m3age_in keys convert' -F
-for c in decrypt edit rekey audit diff 'keys inspect' 'hosts rm'
+for c in decrypt edit rekey audit diff git 'keys inspect' 'hosts rm'
     complete -c m3age -n "__m3age_in $c" -s i -l identity -r -F -d 'identity file'
 end
 for c in 'keys inspect' edit rekey audit diff check git-setup registry

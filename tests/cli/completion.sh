@@ -52,10 +52,11 @@ NIX
 }
 
 test_commands() {
-    expect_comp 'm3age ' audit check decrypt diff edit encrypt git-setup help hosts keygen keys \
-        registry rekey version
+    expect_comp 'm3age ' audit check decrypt diff edit encrypt git git-setup help hosts keygen \
+        keys registry rekey version
     expect_comp 'm3age re' registry rekey
-    expect_comp 'm3age git' git-setup
+    expect_comp 'm3age git' git git-setup
+    expect_comp 'm3age git -' --help --identity -i
     expect_comp 'm3age help ed' edit
 }
 
@@ -265,7 +266,7 @@ fish_comp() {
 test_fish_completion() {
     make_repo
     fish_comp 'm3age '
-    assert_eq "$(tr '\n' ' ' <out)" "audit check decrypt diff edit encrypt git-setup help hosts keygen keys registry rekey version " "fish commands"
+    assert_eq "$(tr '\n' ' ' <out)" "audit check decrypt diff edit encrypt git git-setup help hosts keygen keys registry rekey version " "fish commands"
     PATH=$(path_without_m3age) fish_comp 'm3age edit '
     assert_eq "$(tr '\n' ' ' <out)" "secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age " "fish secrets"
     fish_comp 'm3age rekey --host '
@@ -315,8 +316,9 @@ test_zsh_completion_candidates() {
     trap 'rm -rf "$ZTMP"' EXIT
     make_repo
     PATH=$(path_without_m3age) # the grep fallback for names
-    expect_zsh 'm3age ' audit check decrypt diff edit encrypt git-setup help hosts keygen keys \
-        registry rekey version
+    expect_zsh 'm3age ' audit check decrypt diff edit encrypt git git-setup help hosts keygen \
+        keys registry rekey version
+    expect_zsh 'm3age git --' --help --identity
     expect_zsh 'm3age edit ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
     expect_zsh 'm3age rekey --host ' m3-aether m3-ares m3-atlas
     expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
