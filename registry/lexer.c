@@ -494,7 +494,7 @@ reg_file_lines(const struct reg_file *cf)
 void
 reg_linecol(const struct reg_file *f, size_t off, unsigned *line, unsigned *col)
 {
-    size_t lo = 0, hi = f->nlines;
+    size_t lo = 0, hi;
 
     if (reg_file_lines(f) != 0) {
         /* no memory for the table: count the lines up to off */

@@ -240,7 +240,8 @@ void reg_arena_free(struct reg_arena *a);
 struct reg_file *reg_file_alloc(const char *name, size_t len);
 int reg_parse_src(struct reg_file *f, struct m3_diag *d);
 
-/* reg_lex: fills f->toks (ending with TK_EOF) and f->lines. M3_ESYNTAX / M3_ENOMEM. */
+/* reg_lex: fills f->toks (ending with TK_EOF; the line table is made later, when first
+ * needed: reg_file_lines). M3_ESYNTAX / M3_ENOMEM. */
 int reg_lex(struct reg_file *f, struct m3_diag *d);
 
 /* reg_tok_name: a printable name for a token kind ("'}'", "identifier", "end of file"). */
