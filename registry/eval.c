@@ -552,8 +552,20 @@ reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, 
     reg_throw(c, M3_EEVAL, at, "cannot coerce %s to a string", reg_type_name(v));
 }
 
+/* ind_escape: whether part p of an indented string is an escape: ''$, ''' or ''\x. */
+static int
+ind_escape(const struct reg_node *n, const struct reg_node *p)
+{
+    size_t len;
+    const char *s = reg_tok_text(n->file, p->tok, &len);
+
+    return len >= 3 && s[0] == '\'' && s[1] == '\'';
+}
+
 /* strip_indent: Nix's rule for '' strings: drop the smallest indentation of the non-blank
- * lines, and a last line made only of spaces. */
+ * lines, and a last line made only of spaces. An escape counts as text where it stands, as
+ * ${ } does: it ends a line's indentation, and what it stands for (a newline, a space) is
+ * kept as it is. */
 static struct reg_val *
 eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 {
@@ -566,7 +578,7 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
         const struct reg_node *p = n->items[i];
         size_t len, dl;
         const char *s;
-        if (p->kind == N_INTERP) {
+        if (p->kind == N_INTERP || ind_escape(n, p)) {
             if (at_start) {
                 at_start = 0;
                 if (cur < min)
@@ -612,6 +624,12 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
         s = reg_tok_text(n->file, p->tok, &len);
         tmp = alloc(c, len + 1);
         dl = reg_decode_str_part(s, len, 1, tmp);
+        if (ind_escape(n, p)) {
+            at_start = 0;
+            dropped = 0;
+            sb_put(c, &b, tmp, dl);
+            continue;
+        }
         for (k = 0; k < dl; k++) {
             if (at_start) {
                 if (tmp[k] == ' ') {
