@@ -195,6 +195,16 @@ reg_arena_strndup(struct reg_arena *a, const char *s, size_t n)
 }
 
 void
+reg_arena_release(struct reg_arena *a, struct reg_arena_mark m)
+{
+    if (a->head != m.head || m.cur == NULL || a->cur == m.cur)
+        return;
+    if (!a->dirty)
+        memset(m.cur, 0, (size_t)(a->cur - m.cur));
+    a->cur = m.cur;
+}
+
+void
 reg_arena_free(struct reg_arena *a)
 {
     struct reg_chunk *c, *next;

@@ -44,6 +44,15 @@ too_deep(struct reg_ctx *c)
         return 1;
     return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
 }
+int
+reg_stack_low(void)
+{
+    char here;
+    const char *p = &here;
+
+    return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
+}
+
 #define NIX_HINT "; use --nix to evaluate with nix-instantiate"
 
 static struct reg_val *eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
@@ -279,6 +288,13 @@ reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     c->depth--;
 }
 
+/* seen: records that the variable n was found (f->seen, a cache of the tree's own). */
+static inline void
+seen(const struct reg_node *n)
+{
+    n->file->seen[n->tok / 8] |= (unsigned char)(1u << (n->tok % 8));
+}
+
 static struct reg_val *
 thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 {
@@ -288,8 +304,10 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     if (n->kind == N_VAR) {
         size_t len;
         const char *name = reg_tok_text(n->file, n->tok, &len);
-        if ((v = lookup(c, env, name, len, n, 1)) != NULL)
+        if ((v = lookup(c, env, name, len, n, 1)) != NULL) {
+            seen(n);
             return v;
+        }
     } else if (n->kind == N_STR &&
                (n->nitems == 0 || (n->nitems == 1 && n->items[0]->kind == N_STRLIT))) {
         return eval(c, n, env);
@@ -423,10 +441,29 @@ lookup_rest(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len
     }
     if (lexical_only)
         return NULL;
+    reg_undefined(c, name, len, at);
+}
+
+void
+reg_undefined(struct reg_ctx *c, const char *name, size_t len, const struct reg_node *at)
+{
     if ((len == 3 && memcmp(name, "lib", 3) == 0) || (len == 4 && memcmp(name, "pkgs", 4) == 0))
         reg_unsupported(c, at, len == 3 ? "'lib' (the nixpkgs library)" : "'pkgs' (nixpkgs)",
                         "it is not bound here; nixpkgs needs Nix");
-    reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)len, name);
+    reg_throw(c, M3_EEVAL, at, "undefined variable '%.*s'", (int)(len > 150 ? 150 : len), name);
+}
+
+int
+reg_global(struct reg_ctx *c, const char *name, size_t len)
+{
+    if (c->globals == NULL)
+        c->globals = alloc(c, sizeof(*c->globals));
+    if (c->globals->vars == NULL) {
+        struct reg_set *g = NULL;
+        reg_builtins_set(c, &g);
+        c->globals->vars = g;
+    }
+    return reg_set_get(c->globals->vars, name, len) != NULL;
 }
 
 /* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
@@ -848,6 +885,53 @@ attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size
     return s;
 }
 
+/* literal: whether a string node is one Nix's parser makes a plain string of ("...", or an
+ * indented string of one literal run). */
+static int
+literal(const struct reg_node *s)
+{
+    size_t i;
+
+    if (s->kind == N_IND_STR)
+        return s->nitems == 1 && s->items[0]->kind == N_STRLIT;
+    if (s->kind != N_STR)
+        return 0;
+    for (i = 0; i < s->nitems; i++)
+        if (s->items[i]->kind != N_STRLIT)
+            return 0;
+    return 1;
+}
+
+int
+reg_attr_is_static(const struct reg_node *a)
+{
+    if (a->kind == N_ATTR_ID)
+        return 1;
+    if (a->kind == N_INTERP)
+        for (a = a->a; a->kind == N_PAREN; a = a->a)
+            ;
+    return a->kind == N_STR ? literal(a) : a->kind == N_IND_STR && literal(a);
+}
+
+const char *
+reg_attr_static(struct reg_ctx *c, const struct reg_node *a, size_t *len)
+{
+    if (a->kind == N_ATTR_ID)
+        return reg_tok_text(a->file, a->tok, len);
+    if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
+        /* "secrets/wifi.age": the token itself when it has no escape to decode */
+        const char *t = reg_tok_text(a->file, a->items[0]->tok, len);
+        if (memchr(t, '\\', *len) == NULL)
+            return t;
+    }
+    if (!reg_attr_is_static(a))
+        return NULL;
+    if (a->kind == N_INTERP)
+        for (a = a->a; a->kind == N_PAREN; a = a->a)
+            ;
+    return attr_name(c, a, NULL, len);
+}
+
 static void
 collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, struct reg_env *env,
               struct reg_env *inner, const char **prefix, size_t *plens,
@@ -985,6 +1069,34 @@ dup_error(struct reg_ctx *c, const struct def *d, size_t k, const struct def *fi
               p->file->name, line, col);
 }
 
+/* dynamic_dup: the n > 1 definitions ds[0..n) of one name at depth k, in file order, may
+ * not give it with ${ }: Nix adds such names one by one once the set's other names are in,
+ * and a name that is there already is an error, never merged. */
+static void
+dynamic_dup(struct reg_ctx *c, const struct def *ds, size_t n, size_t k)
+{
+    const struct def *first = NULL, *dyn = NULL;
+    size_t m;
+    unsigned line, col;
+
+    for (m = 0; m < n && first == NULL; m++)
+        if (reg_attr_is_static(ds[m].pos[k]))
+            first = &ds[m];
+    for (m = 0; m < n && dyn == NULL; m++)
+        if (!reg_attr_is_static(ds[m].pos[k])) {
+            if (first == NULL)
+                first = &ds[m]; /* no static one: the second dynamic one is the error */
+            else
+                dyn = &ds[m];
+        }
+    if (dyn == NULL)
+        return;
+    reg_linecol(first->pos[k]->file, reg_node_off(first->pos[k]), &line, &col);
+    reg_throw(c, M3_EEVAL, dyn->pos[k], "dynamic attribute '%.*s' already defined at %s:%u:%u",
+              (int)(dyn->lens[k] > 150 ? 150 : dyn->lens[k]), dyn->names[k],
+              first->pos[k]->file->name, line, col);
+}
+
 /* build: the set made of ds[0..n) (all sharing names[0..k)), values in env `inner`,
  * inherited names from `outer`. */
 static struct reg_set *
@@ -1046,12 +1158,24 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
             a->v = v;
             continue;
         }
-        /* several definitions: all must be nested paths or plain set literals */
+        /* several definitions: all must be nested paths or set literals, merged (in their
+         * order in the file, ds[i..j) being sorted by it within a name) as Nix's parser
+         * merges them: into the first one, so that the whole set is recursive when that
+         * one is a `rec { }`, and not otherwise. Names given by ${ } never merge. */
         {
             struct defs sub = {0};
             size_t m;
             const struct def *first = &ds[i];
+            const struct reg_node *lit;
+            struct reg_env *vin = inner;
             struct reg_val *v;
+            dynamic_dup(c, ds + i, j - i, k);
+            lit = first->nnames == k + 1 && first->value != NULL ? reg_unparen(first->value) : NULL;
+            if (lit != NULL && lit->kind == N_SET && lit->flag) {
+                vin = alloc(c, sizeof(*vin));
+                vin->up = inner;
+                vin->building = 1;
+            }
             for (m = i; m < j; m++) {
                 struct def *d = &ds[m];
                 if (d->nnames > k + 1) {
@@ -1059,20 +1183,44 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
                     size_t seq = nd->seq;
                     *nd = *d;
                     nd->seq = seq;
-                } else if (d->value != NULL && d->value->kind == N_SET && !d->value->flag) {
-                    collect_binds(c, &sub, d->value, inner, inner, d->names, d->lens, d->pos,
-                                  k + 1);
+                } else if (d->value != NULL && (lit = reg_unparen(d->value))->kind == N_SET) {
+                    collect_binds(c, &sub, lit, inner, vin, d->names, d->lens, d->pos, k + 1);
                 } else {
                     dup_error(c, m == i ? &ds[i + 1] : d, k, first);
                 }
             }
             v = reg_new(c, V_SET);
-            v->set = build(c, sub.v, sub.n, k + 1, inner, outer);
+            /* values in the merged set's scope; `inherit x;` from the scope around it */
+            v->set = build(c, sub.v, sub.n, k + 1, vin, inner);
             v->src = first->pos[k];
+            for (m = i; m < j; m++) /* the literals' names are checked: built with the others */
+                if (ds[m].nnames == k + 1 && ds[m].value != NULL)
+                    reg_built(c, reg_unparen(ds[m].value));
+            if (vin != inner) {
+                vin->vars = v->set;
+                vin->building = 0;
+            }
             a->v = v;
         }
     }
     return s;
+}
+
+void
+reg_built(struct reg_ctx *c, const struct reg_node *n)
+{
+    struct reg_loaded *l = &c->files[0];
+    size_t i;
+
+    if (l->f != n->file)
+        for (i = 1; i < c->nfiles; i++)
+            if (c->files[i].f == n->file) {
+                l = &c->files[i];
+                break;
+            }
+    if (l->built == NULL)
+        l->built = alloc(c, l->f->nbinders / 8 + 1);
+    l->built[n->tok / 8] |= (unsigned char)(1u << (n->tok % 8));
 }
 
 static struct reg_val *
@@ -1092,6 +1240,7 @@ eval_set(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env, int r
     collect_binds(c, &ds, n, env, inner, NULL, NULL, NULL, 0);
     v->set = build(c, ds.v, ds.n, 0, inner, env);
     v->src = n;
+    reg_built(c, n); /* built without an error: its names are as Nix's parser wants them */
     if (rec) {
         inner->vars = v->set;
         inner->building = 0;
@@ -1201,6 +1350,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
                           a->name);
         }
         env->building = 0;
+        reg_built(c, formals);
     }
     if (too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
@@ -1512,6 +1662,7 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     case N_VAR:
         s = reg_tok_text(n->file, n->tok, &len);
         v = lookup(c, env, s, len, n, 0);
+        seen(n);
         reg_force(c, v, n);
         return v;
     case N_INT:

@@ -104,6 +104,7 @@ struct reg_loaded {
     char *path;
     struct reg_val *value; /* import cache */
     int owned;
+    unsigned char *built; /* bit i: f->binders[i] was built by the evaluator (or NULL) */
 };
 
 struct reg_forcing {
@@ -183,6 +184,36 @@ void reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node 
 struct reg_val *reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at);
 void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *at, char **buf,
                    size_t *len);
+
+/* reg_attr_is_static: whether an attribute-path element (N_ATTR_ID, N_STR, N_INTERP) is a
+ * name Nix's parser knows: an identifier, a string without interpolation, or ${ } around
+ * one (even in parentheses). Others are dynamic: known when evaluated. */
+int reg_attr_is_static(const struct reg_node *a);
+/* reg_attr_static: the name such an element stands for (*len bytes, not NUL-terminated),
+ * or NULL when it is dynamic. */
+const char *reg_attr_static(struct reg_ctx *c, const struct reg_node *a, size_t *len);
+
+/* reg_undefined: throws the error of a variable bound nowhere. reg_global: whether name is
+ * one of the builtins' global names (true, map, __attrNames...). */
+_Noreturn void reg_undefined(struct reg_ctx *c, const char *name, size_t len,
+                             const struct reg_node *at);
+int reg_global(struct reg_ctx *c, const char *name, size_t len);
+
+/* reg_stack_low: whether the thread has used half of its stack since reg_ctx_init. */
+int reg_stack_low(void);
+
+/* reg_built: records that the evaluator built the set, let or formals node n (and so made
+ * the checks of its names that Nix's parser makes: binds.c makes them for the others). */
+void reg_built(struct reg_ctx *c, const struct reg_node *n);
+
+/* binds.c: the errors Nix's parser finds in the names of sets, lets and function arguments
+ * (a name defined twice, a path through a value, a dynamic name in a let or an inherit)
+ * are errors of the whole file, wherever they are. The evaluator finds them in what it
+ * builds; reg_check_rest throws the first in the rest of every file loaded so far.
+ * reg_check_after runs it once an evaluation has ended with rc and returns its error, or
+ * rc: such an error comes first, as in Nix, where it stops the parse. */
+void reg_check_rest(struct reg_ctx *c);
+int reg_check_after(struct reg_ctx *c, int rc);
 
 /* builtins.c */
 struct reg_set *reg_builtins_set(struct reg_ctx *c, struct reg_set **globals);

@@ -498,6 +498,7 @@ reg_json(struct reg_ctx *c, struct reg_val *v, int fd, char **json, size_t *len)
             check_val(c, &o, v, NULL);
             o.owned = 0;
             if (o.rc == 0) {
+                reg_check_rest(c); /* the names of what was not evaluated */
                 o.fd = fd;
                 stream(c, &o, v);
             }
@@ -505,12 +506,16 @@ reg_json(struct reg_ctx *c, struct reg_val *v, int fd, char **json, size_t *len)
             put_val(c, &o, v, NULL);
             if (o.rc == 0 && reserve(&o, 0) != 0)
                 o.rc = M3_ENOMEM;
+            if (o.rc == 0)
+                reg_check_rest(c);
         }
         rc = o.rc;
     } else {
         rc = c->rc; /* thrown: the evaluator's message is already in c->d */
     }
     c->jmp = saved;
+    if (rc != 0 && rc != M3_ENOMEM && rc != M3_EIO)
+        rc = reg_check_after(c, rc); /* a parse error of Nix's comes first */
     if (rc == M3_ENOMEM && o.rc == M3_ENOMEM) /* the output buffer itself */
         m3_diag_set(c->d, rc, "out of memory");
     if (rc == M3_EIO && fd == STDOUT_FILENO)

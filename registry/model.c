@@ -31,6 +31,8 @@ eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, int fd, ch
             rc = reg_json(&c, v, fd, json, len);
         }
     }
+    if (rc != 0 && rc != M3_ENOMEM && rc != M3_EIO)
+        rc = reg_check_after(&c, rc); /* a parse error of Nix's comes first */
     reg_ctx_free(&c);
     return rc;
 }
@@ -337,8 +339,10 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = reg_eval_run(&c, 0, &v)) != 0)
+    if ((rc = reg_eval_run(&c, 0, &v)) != 0) {
+        rc = reg_check_after(&c, rc); /* a parse error of Nix's comes first */
         goto out;
+    }
     c.jmp = &jb;
     if (setjmp(jb) != 0) {
         rc = c.rc;
@@ -363,6 +367,7 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         load_entry(&c, r, &v->set->a[i], &r->entries[i], binds, nbinds);
     }
     load_keybinds(&c, r);
+    reg_check_rest(&c); /* the names of what was not evaluated */
     *out = r;
     r = NULL;
     rc = 0;

@@ -39,6 +39,7 @@ struct parser {
      * order). */
     struct reg_node **stk;
     size_t nstk, capstk;
+    size_t capbind; /* room of f->binders */
 };
 
 /* A list of children being parsed: where its items start on the parser's stack. */
@@ -153,6 +154,28 @@ set_items(struct parser *p, struct reg_node *n, struct vec *v)
         memcpy(n->items, p->stk + v->mark, k * sizeof(*n->items));
     n->nitems = k;
     p->nstk = v->mark;
+}
+
+/* binder: records n (a set, let or formals, its items set) in f->binders: these are the
+ * nodes whose names Nix checks when it parses (registry/binds.c), in the order Nix's parser
+ * finishes them, inner ones first. */
+static void
+binder(struct parser *p, struct reg_node *n)
+{
+    struct reg_file *f = p->f;
+
+    if (f->nbinders == p->capbind) {
+        size_t cap = p->capbind ? p->capbind * 2 : 64;
+        struct reg_node **nb = reg_arena_alloc_raw(p->arena, cap * sizeof(*nb));
+        if (nb == NULL)
+            fail_code(p, M3_ENOMEM);
+        if (f->nbinders)
+            memcpy(nb, f->binders, f->nbinders * sizeof(*nb));
+        f->binders = nb;
+        p->capbind = cap;
+    }
+    n->tok = (uint32_t)f->nbinders; /* these kinds have no token of their own */
+    f->binders[f->nbinders++] = n;
 }
 
 static void
@@ -271,7 +294,7 @@ parse_binds(struct parser *p, struct vec *v, enum reg_tok end)
             }
             while (p->t[p->pos].kind != TK_SEMI) {
                 enum reg_tok k = p->t[p->pos].kind;
-                if (k != TK_ID && k != TK_OR_KW && k != TK_STR_OPEN)
+                if (k != TK_ID && k != TK_OR_KW && k != TK_STR_OPEN && k != TK_DOLLAR_CURLY)
                     fail_at(p, p->pos, "';'");
                 vec_push(p, &names, parse_attr(p));
             }
@@ -303,6 +326,7 @@ parse_set(struct parser *p, enum reg_nkind kind, uint32_t t0, int rec)
     p->pos++;
     n->flag = rec;
     set_items(p, n, &v);
+    binder(p, n);
     finish(p, n);
     return n;
 }
@@ -316,6 +340,14 @@ leaf(struct parser *p, enum reg_nkind kind)
     return n;
 }
 
+/* var: a variable (recorded in f->vars). */
+static struct reg_node *
+var(struct parser *p)
+{
+    p->f->vars[p->pos / 8] |= (unsigned char)(1u << (p->pos % 8));
+    return leaf(p, N_VAR);
+}
+
 static struct reg_node *
 parse_simple(struct parser *p)
 {
@@ -325,7 +357,7 @@ parse_simple(struct parser *p)
 
     switch (p->t[p->pos].kind) {
     case TK_ID:
-        return leaf(p, N_VAR);
+        return var(p);
     case TK_INT:
         return leaf(p, N_INT);
     case TK_FLOAT:
@@ -424,7 +456,7 @@ parse_select(struct parser *p)
         /* legacy: `f or` applies f to a variable named "or" */
         n = node(p, N_APP, t0);
         n->a = s;
-        n->b = leaf(p, N_VAR);
+        n->b = var(p);
         finish(p, n);
         return n;
     }
@@ -575,6 +607,7 @@ parse_formals(struct parser *p)
     }
     expect(p, TK_RBRACE, "'}'");
     set_items(p, n, &v);
+    binder(p, n);
     finish(p, n);
     return n;
 }
@@ -636,6 +669,7 @@ parse_expr(struct parser *p)
         parse_binds(p, &v, TK_IN);
         p->pos++;
         set_items(p, n, &v);
+        binder(p, n);
         n->a = parse_expr(p);
         goto done;
     case TK_IF:
@@ -688,6 +722,11 @@ reg_parse_src(struct reg_file *f, struct m3_diag *d)
     if ((rc = reg_lex(f, d)) != 0)
         goto out;
     p.t = f->toks;
+    if ((f->vars = reg_arena_alloc(f->arena, f->ntoks / 8 + 1)) == NULL ||
+        (f->seen = reg_arena_alloc(f->arena, f->ntoks / 8 + 1)) == NULL) {
+        rc = M3_ENOMEM;
+        goto out;
+    }
     if (setjmp(p.fail) != 0) {
         rc = p.rc;
         goto out;

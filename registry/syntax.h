@@ -171,6 +171,15 @@ reg_node_fixed(const struct reg_node *n, struct reg_node *out[3])
     out[2] = items ? NULL : n->c;
 }
 
+/* reg_unparen: n without the parentheses around it (Nix's parser makes no node of them). */
+static inline const struct reg_node *
+reg_unparen(const struct reg_node *n)
+{
+    while (n->kind == N_PAREN)
+        n = n->a;
+    return n;
+}
+
 /* reg_node_nitems: n's number of items (0 for a kind without). */
 static inline size_t
 reg_node_nitems(const struct reg_node *n)
@@ -187,6 +196,16 @@ struct reg_file {
     uint32_t *lines; /* offset of each line start: made by reg_file_lines when first needed */
     size_t nlines;
     struct reg_node *root; /* N_FILE */
+    /* Every N_SET, N_LET_SET, N_LET and N_FORMALS, in the order their items end (inner
+     * before outer): the nodes whose names Nix checks as it parses (registry/binds.c).
+     * Such a node's tok is its index here. */
+    struct reg_node **binders;
+    size_t nbinders;
+    /* Bit i of vars: token i names a variable (an N_VAR). Bit i of seen: the evaluator has
+     * looked that variable up (a cache of evaluations of the tree, like lines: what it
+     * found depends on the tree alone). Variables never looked up are checked by
+     * registry/binds.c. */
+    unsigned char *vars, *seen;
     struct reg_arena *arena;
 };
 
@@ -231,6 +250,22 @@ reg_arena_alloc(struct reg_arena *a, size_t n)
     return p != NULL && a->dirty ? memset(p, 0, n) : p;
 }
 char *reg_arena_strndup(struct reg_arena *a, const char *s, size_t n);
+/* reg_arena_mark / reg_arena_release: scratch memory: release gives back everything
+ * allocated since the mark (zeroed again, as fresh memory is) when it all came from the
+ * chunk the mark was taken in; otherwise it keeps it. Nothing allocated after the mark may
+ * be used after the release. */
+struct reg_arena_mark {
+    struct reg_chunk *head;
+    char *cur;
+};
+static inline struct reg_arena_mark
+reg_arena_mark(const struct reg_arena *a)
+{
+    struct reg_arena_mark m = {a->head, a->cur};
+
+    return m;
+}
+void reg_arena_release(struct reg_arena *a, struct reg_arena_mark m);
 void reg_arena_free(struct reg_arena *a);
 
 /* reg_file_alloc: a file named name (copied) with an arena sized for len bytes of source
