@@ -600,9 +600,10 @@ ind_escape(const struct reg_node *n, const struct reg_node *p)
 }
 
 /* strip_indent: Nix's rule for '' strings: drop the smallest indentation of the non-blank
- * lines, and a last line made only of spaces. An escape counts as text where it stands, as
- * ${ } does: it ends a line's indentation, and what it stands for (a newline, a space) is
- * kept as it is. */
+ * lines, and a last line made only of spaces. As in Nix 2.8, an escape ends the leading
+ * spaces of its line where the smallest indentation is measured, as ${ } does; when the
+ * spaces are dropped, what it stands for is text like any other (an escaped newline starts
+ * a line). */
 static struct reg_val *
 eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 {
@@ -661,12 +662,6 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
         s = reg_tok_text(n->file, p->tok, &len);
         tmp = alloc(c, len + 1);
         dl = reg_decode_str_part(s, len, 1, tmp);
-        if (ind_escape(n, p)) {
-            at_start = 0;
-            dropped = 0;
-            sb_put(c, &b, tmp, dl);
-            continue;
-        }
         for (k = 0; k < dl; k++) {
             if (at_start) {
                 if (tmp[k] == ' ') {

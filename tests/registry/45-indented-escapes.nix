@@ -1,5 +1,6 @@
-# An escape in an indented string ('' followed by $, ' or \x) counts as text where it
-# stands: it ends a line's indentation like ${ } does, and what it stands for is kept.
+# An escape in an indented string ('' followed by $, ' or \x) ends the leading spaces of
+# its line where the smallest indentation is measured, like ${ } does; when the spaces are
+# dropped it is text like any other: an escaped newline starts a line whose spaces go too.
 {
   newline-escape = ''
     a
@@ -15,5 +16,9 @@
   '';
   quotes = ''
     '''quoted'''
+  '';
+  newline-first = ''
+    ''\n  indented
+
   '';
 }
