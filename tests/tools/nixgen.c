@@ -57,6 +57,8 @@ pick(struct gen *g, int n)
     return (int)(next(g) % (uint64_t)n);
 }
 
+static void put(struct gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 put(struct gen *g, const char *fmt, ...)
 {
