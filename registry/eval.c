@@ -34,16 +34,6 @@ stack_mark(void)
     stack_budget = lim / 2;
 }
 
-static int
-too_deep(struct reg_ctx *c)
-{
-    char here;
-    const char *p = &here;
-
-    if (++c->depth > MAX_DEPTH)
-        return 1;
-    return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
-}
 int
 reg_stack_low(void)
 {
@@ -51,6 +41,12 @@ reg_stack_low(void)
     const char *p = &here;
 
     return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
+}
+
+static int
+too_deep(struct reg_ctx *c)
+{
+    return ++c->depth > MAX_DEPTH || reg_stack_low();
 }
 
 #define NIX_HINT "; use --nix to evaluate with nix-instantiate"
@@ -406,6 +402,20 @@ frame_get(struct reg_ctx *c, struct reg_env *e, const char *name, size_t len)
     }
 }
 
+/* globals: the builtins' global names (c->globals's vars), made by the first lookup that
+ * reaches them (every chain of frames ends at c->globals, the last lexical frame): a
+ * registry of let-bound keys never does, and making them is two sets of a hundred names. */
+static struct reg_set *
+globals(struct reg_ctx *c)
+{
+    if (c->globals->vars == NULL) {
+        struct reg_set *g = NULL;
+        reg_builtins_set(c, &g);
+        c->globals->vars = g;
+    }
+    return c->globals->vars;
+}
+
 /* lookup_rest: lookup (below) once no lexical frame binds the name. */
 static __attribute__((noinline)) struct reg_val *
 lookup_rest(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
@@ -414,16 +424,8 @@ lookup_rest(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len
     struct reg_env *e;
     const struct reg_attr *a;
 
-    if (c->globals->vars == NULL) {
-        /* The builtins are made by the first lookup that reaches them (every chain of frames
-         * ends at c->globals, the last lexical frame): a registry of let-bound keys never
-         * does, and making them is two sets of a hundred names. */
-        struct reg_set *g = NULL;
-        reg_builtins_set(c, &g);
-        c->globals->vars = g;
-        if ((a = reg_set_get(g, name, len)) != NULL)
-            return a->v;
-    }
+    if (c->globals->vars == NULL && (a = reg_set_get(globals(c), name, len)) != NULL)
+        return a->v;
     if (lexical_only) {
         for (e = env; e != NULL; e = e->up)
             if (e->with != NULL)
@@ -458,12 +460,7 @@ reg_global(struct reg_ctx *c, const char *name, size_t len)
 {
     if (c->globals == NULL)
         c->globals = alloc(c, sizeof(*c->globals));
-    if (c->globals->vars == NULL) {
-        struct reg_set *g = NULL;
-        reg_builtins_set(c, &g);
-        c->globals->vars = g;
-    }
-    return reg_set_get(c->globals->vars, name, len) != NULL;
+    return reg_set_get(globals(c), name, len) != NULL;
 }
 
 /* lookup: lexical frames first, then `with` frames innermost first. With lexical_only, returns
@@ -747,7 +744,7 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 
 /* ---- paths ---- */
 
-static const struct reg_loaded *
+static struct reg_loaded *
 loaded_of(struct reg_ctx *c, const struct reg_file *f)
 {
     size_t i;
@@ -903,9 +900,8 @@ reg_attr_is_static(const struct reg_node *a)
     if (a->kind == N_ATTR_ID)
         return 1;
     if (a->kind == N_INTERP)
-        for (a = a->a; a->kind == N_PAREN; a = a->a)
-            ;
-    return a->kind == N_STR ? literal(a) : a->kind == N_IND_STR && literal(a);
+        a = reg_unparen(a->a);
+    return literal(a);
 }
 
 const char *
@@ -921,10 +917,7 @@ reg_attr_static(struct reg_ctx *c, const struct reg_node *a, size_t *len)
     }
     if (!reg_attr_is_static(a))
         return NULL;
-    if (a->kind == N_INTERP)
-        for (a = a->a; a->kind == N_PAREN; a = a->a)
-            ;
-    return attr_name(c, a, NULL, len);
+    return attr_name(c, a->kind == N_INTERP ? reg_unparen(a->a) : a, NULL, len);
 }
 
 static void
@@ -1204,15 +1197,8 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
 void
 reg_built(struct reg_ctx *c, const struct reg_node *n)
 {
-    struct reg_loaded *l = &c->files[0];
-    size_t i;
+    struct reg_loaded *l = loaded_of(c, n->file);
 
-    if (l->f != n->file)
-        for (i = 1; i < c->nfiles; i++)
-            if (c->files[i].f == n->file) {
-                l = &c->files[i];
-                break;
-            }
     if (l->built == NULL)
         l->built = alloc(c, l->f->nbinders / 8 + 1);
     l->built[n->tok / 8] |= (unsigned char)(1u << (n->tok % 8));

@@ -18,7 +18,9 @@ eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, int fd, ch
 
     if ((rc = reg_ctx_init(&c, f, opts, d)) != 0)
         return rc;
-    if ((rc = reg_eval_run(&c, 0, &v)) == 0) { /* reg_json forces the rest */
+    if ((rc = reg_eval_run(&c, 0, &v)) != 0) {
+        rc = reg_check_after(&c, rc); /* a parse error of Nix's comes first */
+    } else { /* reg_json forces the rest (and checks what it did not) */
         if (v->t == V_LAMBDA || v->t == V_PRIM) {
             struct reg_span sp;
             reg_node_span(f->root->a, &sp);
@@ -27,12 +29,11 @@ eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, int fd, ch
                              "evaluator (nothing calls it); use --nix to evaluate with "
                              "nix-instantiate",
                              f->name, sp.line, sp.col);
+            rc = reg_check_after(&c, rc);
         } else {
             rc = reg_json(&c, v, fd, json, len);
         }
     }
-    if (rc != 0 && rc != M3_ENOMEM && rc != M3_EIO)
-        rc = reg_check_after(&c, rc); /* a parse error of Nix's comes first */
     reg_ctx_free(&c);
     return rc;
 }
