@@ -1,5 +1,6 @@
 /* registry.c: `m3age registry eval|add|set-key|rm|rm-key|hosts`. */
 #include "cmd/cmd.h"
+#include "secrets/plan.h"
 #include "secrets/repo.h"
 #include "keys/keys.h"
 #include "libage/age.h"
@@ -302,40 +303,39 @@ out:
     return rc == 0 ? 0 : (rc == M3_ENOTFOUND ? M3_EXIT_NEGATIVE : M3_EXIT_USAGE);
 }
 
-/* check_recipients: every publicKeys element must be a recipient m3age can encrypt to;
- * each one that is not is reported with its position. Returns the number of bad keys. */
+/* check_recipients: every publicKeys element must be a recipient m3age can encrypt to. Each
+ * distinct key is parsed once (secrets/plan.c's keyset: a registry lists the same few keys
+ * thousands of times, and an Ed25519 key's conversion to X25519 is not free) and each bad one
+ * is reported once, at its first use, with its position. Returns the number of bad keys, or
+ * (size_t)-1 when out of memory (reported). */
 static size_t
 check_recipients(const struct reg_registry *r)
 {
-    size_t bad = 0, nseen = 0;
-    const char *last_ok = NULL, *seen[16]; /* keys are shared between entries: once each */
+    struct secrets_keyset ks = {0};
+    bool *reported;
+    size_t bad = 0;
 
+    if (secrets_keyset_build(&ks, r) != 0 || (reported = calloc(ks.n + 1, 1)) == NULL) {
+        secrets_keyset_clear(&ks);
+        m3_error("%s: out of memory", r->path);
+        return (size_t)-1;
+    }
     for (size_t i = 0; i < r->nentries; i++) {
         const struct reg_entry *e = &r->entries[i];
         for (size_t k = 0; k < e->nkeys; k++) {
-            struct age_recipient *rc = NULL;
-            struct m3_diag d = {0};
+            const struct secrets_key *key = secrets_keyset_find(&ks, e->keys[k]);
             const struct reg_span *sp = &e->key_spans[k];
-            size_t j;
-            if (e->keys[k] == last_ok)
+            if (key == NULL || key->kind != SECRETS_KEY_INVALID || reported[key - ks.v])
                 continue;
-            for (j = 0; j < nseen && seen[j] != e->keys[k]; j++)
-                ;
-            if (j < nseen)
-                continue;
-            if (keys_recipient_parse(&rc, e->keys[k], &d) == 0) {
-                age_recipient_free(rc);
-                last_ok = e->keys[k];
-                continue;
-            }
+            reported[key - ks.v] = true;
             bad++;
-            if (nseen < sizeof(seen) / sizeof(seen[0]))
-                seen[nseen++] = e->keys[k];
             m3_error("%s:%u:%u: '%s': publicKeys element %zu is not a recipient m3age can use: %s",
                      sp->file != NULL ? sp->file : r->path, sp->line, sp->col, e->name, k + 1,
-                     d.msg[0] ? d.msg : "malformed");
+                     key->error[0] ? key->error : "malformed");
         }
     }
+    free(reported);
+    secrets_keyset_clear(&ks);
     return bad;
 }
 
@@ -344,6 +344,7 @@ do_eval(const struct reg_opts *o, const char *path)
 {
     struct reg_registry *r = NULL;
     struct reg_file *f = NULL;
+    size_t bad;
 
     if (o->nargs > 1)
         return usage_error("eval takes no arguments");
@@ -354,9 +355,10 @@ do_eval(const struct reg_opts *o, const char *path)
     if (load(path, &f, &r) != 0)
         return M3_EXIT_USAGE;
     print_warnings(r);
-    if (check_recipients(r) > 0) {
-        m3_hint("publicKeys holds age recipients (age1...) and SSH public keys (ssh-ed25519, "
-                "ssh-rsa)");
+    if ((bad = check_recipients(r)) > 0) {
+        if (bad != (size_t)-1)
+            m3_hint("publicKeys holds age recipients (age1...) and SSH public keys "
+                    "(ssh-ed25519, ssh-rsa)");
         reg_registry_free(r);
         reg_file_free(f);
         return M3_EXIT_USAGE;

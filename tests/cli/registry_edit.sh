@@ -354,6 +354,32 @@ test_eval_rejects_keys_m3age_cannot_use() {
     assert_status 0
 }
 
+# Regression: bad keys were remembered in a table of 16, so a registry with more distinct bad
+# keys printed one error per use (5,655 lines for 100 bad keys in 2,000 secrets), and every
+# good key was parsed again at each use (half a second for 2,000 secrets).
+test_eval_reports_each_bad_key_once() {
+    {
+        echo 'let'
+        for i in $(seq 1 20); do
+            printf '  k%02d = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBad%02d";\n' "$i" "$i"
+        done
+        echo '  all = [ k01 k02 k03 k04 k05 k06 k07 k08 k09 k10 k11 k12 k13 k14 k15 k16 k17 k18 k19 k20 ];'
+        echo 'in {'
+        for s in 1 2 3; do printf '  "s%s.age".publicKeys = all ++ [ "%s" ];\n' "$s" "$A1"; done
+        # the same bad text written a second time, not through the binding
+        printf '  "s4.age".publicKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBad01" ];\n'
+        echo '}'
+    } >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_empty out
+    [ "$(grep -c 'error:' err)" -eq 20 ] || _fail "20 bad keys, each reported once: $(cat err)"
+    assert_contains err "m3age: error: secrets.nix:2:9: 's1.age': publicKeys element 1 is not a recipient m3age can use"
+    assert_contains err "m3age: error: secrets.nix:21:9: 's1.age': publicKeys element 20 is not a recipient m3age can use"
+    assert_not_contains err "'s2.age'"
+    assert_not_contains err "'s4.age'"
+}
+
 test_eval_rejects_empty_public_keys() {
     printf '{ "a.age".publicKeys = [ ]; }\n' >secrets.nix
     run "$M3AGE" registry eval
