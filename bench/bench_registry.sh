@@ -78,25 +78,30 @@ CPUTIME="$BUILD/bench/cputime"
 read -r floor floorbest < <("$CPUTIME" "$RUNS" /bin/true)
 read -r empty emptybest < <("$CPUTIME" "$RUNS" "$M3AGE" registry eval --json --rules "$tmp/empty.nix")
 echo "process floor (CPU, median): /bin/true $floor ms; m3age registry eval of { } $empty ms"
-if [ $have_nix = 1 ]; then
-    # The two are timed in alternating rounds (ROUNDS of them, RUNS/3 m3age runs and 3
-    # nix-instantiate runs each), and the ratio is the median of the rounds' ratios: the
-    # host's other virtual machines slow this one by tens of percent for seconds at a time,
-    # and timing one program after the other let that land on one side only (single runs
-    # of the script gave 13x to 21x). nix-instantiate is timed as itself, not through env.
-    ROUNDS=9
-    [ -n "${BENCH_QUICK:-}" ] && ROUNDS=3
-    rounds=$(for ((r = 0; r < ROUNDS; r++)); do
-        read -r a ab < <("$CPUTIME" $((RUNS / 3)) "$M3AGE" registry eval --json --rules "$reg")
-        read -r b bb < <(NIX_PATH= NIX_REMOTE= "$CPUTIME" 3 "${nix_cmd[@]:3}")
+# alternate FILE: m3age and nix-instantiate on FILE in ROUNDS alternating rounds (RUNS/3
+# m3age runs and 3 nix-instantiate runs each, nix-instantiate timed as itself, not through
+# env); prints the medians of m3age's and nix-instantiate's CPU times, their bests, and the
+# median of the rounds' ratios: "m3 m3best nix nixbest ratio".
+alternate() {
+    for ((r = 0; r < ROUNDS; r++)); do
+        read -r a ab < <("$CPUTIME" $((RUNS / 3)) "$M3AGE" registry eval --json --rules "$1")
+        read -r b bb < <(NIX_PATH= NIX_REMOTE= "$CPUTIME" 3 "${nix_cmd[@]:3:7}" "$1")
         echo "$a $ab $b $bb"
-    done)
-    read -r m3 m3best nix nixbest ratio < <(echo "$rounds" | awk '
+    done | awk '
         function median(a, n,   i, j, t) {
             for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
         { n++; m[n] = $1; r[n] = $3 / $1; x[n] = $3; if (n == 1 || $2 < mb) mb = $2; if (n == 1 || $4 < xb) xb = $4 }
-        END { printf "%s %s %s %s %s\n", median(m, n), mb, median(x, n), xb, median(r, n) }')
+        END { printf "%s %s %s %s %s\n", median(m, n), mb, median(x, n), xb, median(r, n) }'
+}
+if [ $have_nix = 1 ]; then
+    # Timed in alternating rounds (alternate, above), the ratio the median of the rounds'
+    # ratios: the host's other virtual machines slow this one by tens of percent for seconds
+    # at a time, and timing one program after the other let that land on one side only
+    # (single runs of the script gave 13x to 21x).
+    ROUNDS=9
+    [ -n "${BENCH_QUICK:-}" ] && ROUNDS=3
+    read -r m3 m3best nix nixbest ratio < <(alternate "$reg")
     awk -v a="$m3" -v b="$nix" -v ab="$m3best" -v bb="$nixbest" -v f="$floor" -v r="$ratio" \
         -v n="$ROUNDS" 'BEGIN {
         printf "registry eval --json (whole process, CPU time, median of %d alternating rounds): m3age %.2f ms (best %.2f), nix-instantiate %.1f ms (best %.1f), ratio %.1fx (target >= 20x)%s\n", n, a, ab, b, bb, r, (r >= 20 ? "" : "  BELOW TARGET");
@@ -106,21 +111,14 @@ else
     echo "registry eval --json (whole process, CPU time): m3age $m3 ms; nix-instantiate not installed, no ratio"
 fi
 
-# Smaller registries, whole process against nix-instantiate the same way (medians of
-# alternating single runs): their arenas are between the small-page and huge-page sizes.
+# Smaller registries, whole process against nix-instantiate the same way: their arenas are
+# where small and huge pages meet (registry/arena.c).
 if [ $have_nix = 1 ]; then
     for n in 250 500 1000; do
         gen_registry "$n" >"$tmp/r$n.nix"
-        ms=$(for ((r = 0; r < ROUNDS; r++)); do
-            read -r a _ < <("$CPUTIME" $((RUNS / 3)) "$M3AGE" registry eval --json --rules "$tmp/r$n.nix")
-            read -r b _ < <(NIX_PATH= NIX_REMOTE= "$CPUTIME" 3 "${nix_cmd[@]:3:7}" "$tmp/r$n.nix")
-            echo "$a $b"
-        done | awk '{ n++; m[n] = $1; x[n] = $2; r[n] = $2 / $1 }
-            function median(a, n,   i, j, t) {
-                for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-                return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-            END { printf "m3age %.2f ms, nix-instantiate %.1f ms, ratio %.1fx", median(m, n), median(x, n), median(r, n) }')
-        echo "  $n secrets ($(wc -c <"$tmp/r$n.nix") bytes): $ms"
+        read -r a _ b _ q < <(alternate "$tmp/r$n.nix")
+        printf '  %s secrets (%s bytes): m3age %.2f ms, nix-instantiate %.1f ms, ratio %.1fx\n' \
+            "$n" "$(wc -c <"$tmp/r$n.nix")" "$a" "$b" "$q"
     done
 fi
 
@@ -129,7 +127,7 @@ if [ -x "$INPROC" ]; then
 fi
 
 # `registry eval` without --json also checks that every publicKeys element is a recipient
-# m3age can use: each distinct key once (it once parsed every use: ~0.5 s here).
+# m3age can use: each distinct key once (it once parsed every use: ~1.2 s CPU here).
 if grep -q AAAAC3NzaC1lZDI1NTE5AAAAI0 "$tmp/keys"; then
     echo "registry eval (checking every key): skipped, no ssh-keygen for real keys"
 elif read -r val valbest < <("$CPUTIME" $((RUNS / 3)) "$M3AGE" registry eval --rules "$reg"); then

@@ -306,9 +306,9 @@ out:
 /* check_recipients: every publicKeys element must be a recipient m3age can encrypt to. Each
  * distinct key is parsed once (secrets/plan.c's keyset: a registry lists the same few keys
  * thousands of times, and an Ed25519 key's conversion to X25519 is not free) and each bad one
- * is reported once, at its first use, with its position. Returns the number of bad keys, or
- * (size_t)-1 when out of memory (reported). */
-static size_t
+ * is reported once, at its first use, with its position, then a hint. Returns whether all
+ * are good (false also when out of memory, reported). */
+static bool
 check_recipients(const struct reg_registry *r)
 {
     struct secrets_keyset ks = {0};
@@ -318,7 +318,7 @@ check_recipients(const struct reg_registry *r)
     if (secrets_keyset_build(&ks, r) != 0 || (reported = calloc(ks.n + 1, 1)) == NULL) {
         secrets_keyset_clear(&ks);
         m3_error("%s: out of memory", r->path);
-        return (size_t)-1;
+        return false;
     }
     for (size_t i = 0; i < r->nentries; i++) {
         const struct reg_entry *e = &r->entries[i];
@@ -336,7 +336,10 @@ check_recipients(const struct reg_registry *r)
     }
     free(reported);
     secrets_keyset_clear(&ks);
-    return bad;
+    if (bad > 0)
+        m3_hint("publicKeys holds age recipients (age1...) and SSH public keys (ssh-ed25519, "
+                "ssh-rsa)");
+    return bad == 0;
 }
 
 static int
@@ -344,7 +347,6 @@ do_eval(const struct reg_opts *o, const char *path)
 {
     struct reg_registry *r = NULL;
     struct reg_file *f = NULL;
-    size_t bad;
 
     if (o->nargs > 1)
         return usage_error("eval takes no arguments");
@@ -355,10 +357,7 @@ do_eval(const struct reg_opts *o, const char *path)
     if (load(path, &f, &r) != 0)
         return M3_EXIT_USAGE;
     print_warnings(r);
-    if ((bad = check_recipients(r)) > 0) {
-        if (bad != (size_t)-1)
-            m3_hint("publicKeys holds age recipients (age1...) and SSH public keys "
-                    "(ssh-ed25519, ssh-rsa)");
+    if (!check_recipients(r)) {
         reg_registry_free(r);
         reg_file_free(f);
         return M3_EXIT_USAGE;

@@ -91,10 +91,9 @@ cache_put(struct reg_chunk *c)
     return kept;
 }
 
-/* huge_pages: whether the kernel may back a region advised MADV_HUGEPAGE with huge pages
+/* thp_usable: whether the kernel may back a region advised MADV_HUGEPAGE with huge pages
  * (transparent_hugepage "always" or "madvise"; not "never", nor a kernel without them, nor
- * where /sys cannot be read). Read once, and only for a chunk under 2 MiB that huge pages
- * would round up. */
+ * where /sys cannot be read). Read once, by huge_chunk, and only for a chunk under 1 MiB. */
 static int thp_usable;
 static pthread_once_t thp_once = PTHREAD_ONCE_INIT;
 
@@ -111,9 +110,16 @@ thp_read(void)
     thp_usable = strstr(buf, "[always]") != NULL || strstr(buf, "[madvise]") != NULL;
 }
 
+/* huge_chunk: whether a chunk of size bytes is huge pages (2 MiB multiples): past
+ * SMALL_MAX where the kernel has them; from 1 MiB always, without asking (where it has none,
+ * such a chunk is faulted a page at a time as it is used instead of populated whole). */
 static int
-huge_pages(void)
+huge_chunk(size_t size)
 {
+    if (size <= SMALL_MAX)
+        return 0;
+    if (size >= HUGE_SIZE / 2)
+        return 1;
     pthread_once(&thp_once, thp_read);
     return thp_usable;
 }
@@ -132,7 +138,7 @@ reg_arena_new_for(size_t expect)
     if (a == NULL)
         return NULL;
     a->next_size = SMALL_MAX;
-    if (expect > SMALL_MAX && (expect >= HUGE_SIZE / 2 || huge_pages())) {
+    if (huge_chunk(expect)) {
         a->next_size = HUGE_SIZE;
         while (a->next_size < expect && a->next_size < CHUNK_MAX)
             a->next_size *= 2;
@@ -189,9 +195,7 @@ reg_arena_alloc_slow(struct reg_arena *a, size_t n)
 
     while (size < n + sizeof(struct reg_chunk))
         size *= 2;
-    /* past SMALL_MAX, huge pages (2 MiB multiples) where the kernel has them; from 2 MiB
-     * always (without them, a large chunk is faulted a page at a time as it is used) */
-    if (size > SMALL_MAX && (size >= HUGE_SIZE || huge_pages()))
+    if (huge_chunk(size))
         size = (size + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
     if (n > ARENA_MAX || a->total + size > ARENA_MAX)
         return NULL;
