@@ -513,8 +513,7 @@ walk(struct reg_ctx *c, const struct reg_node *n, const struct scope *sc)
                 s.kind = S_BINDER;
                 s.node = n->a;
                 sc = &s;
-                /* args@{ ... }: the name's token; 0 is a token too, at the file's start */
-                if (n->tok != 0 || n->file->toks[n->t0].kind == TK_ID) {
+                if (reg_lambda_named(n)) { /* args@{ ... } or { ... }@args */
                     s2.up = &s;
                     s2.kind = S_NAME;
                     s2.name = reg_tok_text(n->file, n->tok, &s2.len);

@@ -1299,7 +1299,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
             d->nnames = 1;
             d->value = fm->a;
         }
-        if (lam->tok != 0) {
+        if (reg_lambda_named(lam)) { /* args@{ ... } or { ... }@args */
             struct def *d = def_add(c, &ds);
             d->names = alloc(c, sizeof(*d->names));
             d->lens = alloc(c, sizeof(*d->lens));

@@ -101,7 +101,7 @@ enum reg_nkind {
     N_WITH,        /* a; b */
     N_ASSERT,      /* a; b */
     N_IF,          /* a; b; c */
-    N_LAMBDA,      /* tok = argument name or 0; a = N_FORMALS or NULL; b = body */
+    N_LAMBDA,      /* tok = the name (reg_lambda_named); a = N_FORMALS or NULL; b = body */
     N_FORMALS,     /* items: N_FORMAL; flag = has ellipsis */
     N_FORMAL,      /* tok = name; a = default or NULL */
     N_APP,         /* a applied to b */
@@ -208,6 +208,15 @@ struct reg_file {
     unsigned char *vars, *seen;
     struct reg_arena *arena;
 };
+
+/* reg_lambda_named: whether the N_LAMBDA lam binds a name: `x: ...`, `args@{ ... }: ...` or
+ * `{ ... }@args: ...` (lam->tok is then the name's token). Token 0 is a token too, the
+ * first of the file: tok != 0 alone would miss a file that starts `args@{`. */
+static inline int
+reg_lambda_named(const struct reg_node *lam)
+{
+    return lam->a == NULL || lam->tok != 0 || lam->file->toks[lam->t0].kind == TK_ID;
+}
 
 /* A bump allocator: everything freed at once. Allocation is inline (it is most of what
  * parsing and evaluation do); a new chunk is the out-of-line slow path. */
