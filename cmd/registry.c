@@ -32,11 +32,14 @@ registry_usage(FILE *f)
                "       m3age registry rm-key KEYNAME [--rules FILE]\n"
                "       m3age registry hosts [--json] [--rules FILE]\n\n"
                "Read and change secrets.nix without Nix. The registry is --rules FILE, else\n"
-               "$RULES, else ./secrets.nix, else the first secrets.nix up to the repository root.\n"
-               "eval prints the entries (--json: exactly what nix-instantiate --eval --strict\n"
-               "--json prints; --nix: run nix-instantiate instead). add, set-key, rm and rm-key\n"
-               "change only the bytes they must and check the result before writing it.\n"
-               "hosts lists the secret files each hosts/<host>/ module uses.\n");
+               "$RULES, else ./secrets.nix, else the first secrets.nix up to the repository\n"
+               "root. eval prints the entries and checks each (publicKeys: a non-empty list\n"
+               "of recipients m3age can encrypt to; armor: a Boolean), every problem with its\n"
+               "line and column, a bad key once; --json prints exactly what nix-instantiate\n"
+               "--eval --strict --json prints; --nix runs nix-instantiate instead. add,\n"
+               "set-key, rm and rm-key change only the bytes they must and check the result\n"
+               "before writing it. hosts lists the secret files each hosts/<host>/ module\n"
+               "uses. 'man m3age-registry' has the details.\n");
 }
 
 static int
