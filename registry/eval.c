@@ -1813,6 +1813,16 @@ reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at)
     size_t len, i, bl = strlen(base);
     int rc;
 
+    /* a folder is imported as its default.nix, which names the file and is its base */
+    if (c->opts != NULL && c->opts->reader != NULL && c->opts->reader->is_dir != NULL &&
+        c->opts->reader->is_dir(c->opts->reader->ctx, path)) {
+        size_t pl = strlen(path);
+        char *def = alloc_raw(c, pl + sizeof("/default.nix"));
+        memcpy(def, path, pl);
+        memcpy(def + (pl > 0 && path[pl - 1] == '/' ? pl - 1 : pl), "/default.nix",
+               sizeof("/default.nix"));
+        path = name = def;
+    }
     for (i = 0; i < c->nfiles; i++)
         if (c->files[i].path != NULL && strcmp(c->files[i].path, path) == 0) {
             if (c->files[i].value == NULL)

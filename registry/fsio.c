@@ -185,12 +185,19 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
     if (!(strncmp(real, r->root, rl) == 0 &&
           (real[rl] == '/' || real[rl] == '\0' || strcmp(r->root, "/") == 0)))
         return m3_diag_set(d, M3_EINVAL, "'%s' is outside the repository '%s'", path, r->root);
-    if (stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
-        char def[PATH_MAX + 16];
-        snprintf(def, sizeof(def), "%s/default.nix", real);
-        return reg_read_file(def, buf, len, d);
-    }
+    /* a folder is read by nobody (import asks is_dir first and reads its default.nix) */
+    if (stat(real, &st) == 0 && S_ISDIR(st.st_mode))
+        return m3_diag_set(d, M3_EINVAL, "cannot read '%s': Is a directory", path);
     return reg_read_file(real, buf, len, d);
+}
+
+static bool
+fs_is_dir(void *ctx, const char *path)
+{
+    struct stat st;
+
+    (void)ctx;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 int
@@ -206,6 +213,7 @@ reg_reader_fs(const char *root, struct reg_reader *out)
     }
     r->len = strlen(r->root);
     out->read = fs_read;
+    out->is_dir = fs_is_dir;
     out->ctx = r;
     return 0;
 }
@@ -220,6 +228,7 @@ reg_reader_repo(const char *dir, struct reg_reader *out)
         return M3_ENOMEM;
     memcpy(r->dir, dir, n + 1);
     out->read = fs_read;
+    out->is_dir = fs_is_dir;
     out->ctx = r;
     return 0;
 }

@@ -84,6 +84,9 @@ void reg_span_at(const struct reg_file *f, size_t off, size_t len, struct reg_sp
 struct reg_reader {
     int (*read)(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d);
     void *ctx;
+    /* is_dir: whether path is a folder (`import ./keys` then reads ./keys/default.nix, as
+     * Nix does); NULL where there are no folders. */
+    bool (*is_dir)(void *ctx, const char *path);
 };
 
 /* reg_reader_fs: a reader over the real filesystem that refuses any path which, after

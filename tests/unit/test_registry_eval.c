@@ -282,3 +282,66 @@ Test(registry_eval, reader_stays_inside_the_repository)
     snprintf(path, sizeof(path), "rm -rf '%s'", root);
     cr_assert_eq(system(path), 0);
 }
+
+/* put: writes text to root/rel. */
+static void
+put(const char *root, const char *rel, const char *text)
+{
+    char path[512];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    cr_assert_not_null(fp = fopen(path, "w"), "%s", path);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* eval_in: src (named root/secrets.nix) evaluated with the reader of root. */
+static int
+eval_in(const char *root, const char *src, char **json, struct m3_diag *d)
+{
+    struct reg_reader rd;
+    struct reg_eval_opts opts = {0};
+    struct reg_file *f = NULL;
+    char name[512];
+    size_t len;
+    int rc;
+
+    snprintf(name, sizeof(name), "%s/secrets.nix", root);
+    cr_assert_eq(reg_reader_fs(root, &rd), 0);
+    opts.reader = &rd;
+    opts.base_dir = root;
+    rc = reg_parse(name, src, strlen(src), &f, d);
+    if (rc == 0)
+        rc = reg_eval_json(f, &opts, json, &len, d);
+    reg_file_free(f);
+    reg_reader_fs_free(&rd);
+    return rc;
+}
+
+/* Nix imports a folder as its default.nix: that file's own paths are relative to the folder,
+ * its errors name it, and readFile of a folder fails. (m3age once read default.nix for
+ * both, with the folder's parent as its base.) */
+Test(registry_eval, import_of_a_folder_is_its_default_nix)
+{
+    char root[] = "/tmp/m3regXXXXXX", cmd[300], *json = NULL;
+    struct m3_diag d = {0};
+
+    cr_assert_not_null(mkdtemp(root));
+    snprintf(cmd, sizeof(cmd), "%s/keys", root);
+    cr_assert_eq(mkdir(cmd, 0700), 0);
+    put(root, "keys/m3-atlas.pub", "ssh-ed25519 AAAA root@m3-atlas\n");
+    put(root, "keys/default.nix",
+        "{\n  m3-atlas = builtins.readFile ./m3-atlas.pub;\n  m3-hermes = throw \"no key yet\";\n}\n");
+    cr_assert_eq(eval_in(root, "(import ./keys).m3-atlas", &json, &d), 0, "%s", d.msg);
+    cr_assert_str_eq(json, "\"ssh-ed25519 AAAA root@m3-atlas\\n\"");
+    free(json);
+    json = NULL;
+    cr_assert_neq(eval_in(root, "(import ./keys).m3-hermes", &json, &d), 0);
+    cr_assert(strstr(d.msg, "keys/default.nix:3:15: ") != NULL, "%s", d.msg);
+    cr_assert(strstr(d.msg, "no key yet") != NULL, "%s", d.msg);
+    cr_assert_neq(eval_in(root, "builtins.readFile ./keys", &json, &d), 0);
+    cr_assert(strstr(d.msg, "Is a directory") != NULL, "%s", d.msg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    cr_assert_eq(system(cmd), 0);
+}

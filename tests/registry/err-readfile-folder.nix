@@ -1,0 +1,1 @@
+let keys = builtins.readFile ./keys/hosts; in { "a.age".publicKeys = [ keys ]; }
