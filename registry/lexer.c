@@ -547,10 +547,15 @@ skip_trivia(struct lexer *lx)
     }
 }
 
+/* A NUL byte in a string: Nix cuts the string's value there (it decodes strings as C
+ * strings), which would make m3age's value differ from Nix's without a word. Outside strings
+ * and comments a NUL is "unexpected byte 0x00" (to Nix, the end of the file). */
+#define NUL_IN_STRING "unexpected byte 0x00 in a string (Nix would cut the string there)"
+
 static int
 lex_string(struct lexer *lx)
 {
-    const char *s = lx->s;
+    const char *s = lx->s, *nul;
     size_t i = lx->i, start = i;
 
     if (i >= lx->n)
@@ -571,7 +576,7 @@ lex_string(struct lexer *lx)
         if (i >= lx->n || s[i] == '"')
             break;
         if (s[i] == '\0') {
-            i++;
+            i++; /* refused below */
         } else if (s[i] == '\\') {
             if (i + 1 >= lx->n)
                 return lex_error(lx, start, "unterminated string");
@@ -589,6 +594,8 @@ lex_string(struct lexer *lx)
     }
     if (i >= lx->n)
         return lex_error(lx, start, "unterminated string");
+    if ((nul = memchr(s + start, '\0', i - start)) != NULL)
+        return lex_error(lx, (size_t)(nul - s), NUL_IN_STRING);
     lx->i = i;
     if (push_tok(lx, TK_STR_PART, start, start, i - start) != 0)
         return M3_ENOMEM;
@@ -604,7 +611,7 @@ lex_string(struct lexer *lx)
 static int
 lex_ind_string(struct lexer *lx)
 {
-    const char *s = lx->s;
+    const char *s = lx->s, *nul;
     size_t i = lx->i, start = i, n = lx->n;
 
     if (i >= n)
@@ -617,6 +624,8 @@ lex_ind_string(struct lexer *lx)
         if (i + 2 < n && s[i + 2] == '\\') {
             if (i + 3 >= n)
                 return lex_error(lx, i, "unterminated indented string");
+            if (s[i + 3] == '\0')
+                return lex_error(lx, i + 3, NUL_IN_STRING);
             lx->i = i + 4;
             return push_tok(lx, TK_STR_PART, i, i, 4);
         }
@@ -641,6 +650,8 @@ lex_ind_string(struct lexer *lx)
     }
     if (i >= n)
         return lex_error(lx, start, "unterminated indented string");
+    if ((nul = memchr(s + start, '\0', i - start)) != NULL)
+        return lex_error(lx, (size_t)(nul - s), NUL_IN_STRING);
     lx->i = i;
     return push_tok(lx, TK_STR_PART, start, start, i - start);
 }
