@@ -54,18 +54,30 @@ splice_cmp(const void *x, const void *y)
     return a->off < b->off ? -1 : a->off > b->off;
 }
 
-/* apply: the text of f with every splice made (splices must not overlap). */
+/* crlf: whether f's lines end in "\r\n" (its first line's does). */
+static int
+crlf(const struct reg_file *f)
+{
+    const char *nl = memchr(f->src, '\n', f->len);
+
+    return nl != NULL && nl > f->src && nl[-1] == '\r';
+}
+
+/* apply: the text of f with every splice made (splices must not overlap). The text spliced
+ * in ends its lines with "\n", or with "\r\n" where the file's lines do. */
 static int
 apply(const struct reg_file *f, struct edits *e, char **out, size_t *len)
 {
     size_t i, n = f->len, pos = 0, o = 0;
+    int cr = crlf(f);
     char *p;
 
     if (e->oom)
         return M3_ENOMEM;
     qsort(e->v, e->n, sizeof(*e->v), splice_cmp);
     for (i = 0; i < e->n; i++)
-        n += strlen(e->v[i].text);
+        for (const char *t = e->v[i].text; *t != '\0'; t++)
+            n += 1 + (cr && *t == '\n');
     if ((p = malloc(n + 1)) == NULL)
         return M3_ENOMEM;
     for (i = 0; i < e->n; i++) {
@@ -74,8 +86,11 @@ apply(const struct reg_file *f, struct edits *e, char **out, size_t *len)
             continue; /* overlapping removal: already covered */
         memcpy(p + o, f->src + pos, s->off - pos);
         o += s->off - pos;
-        memcpy(p + o, s->text, strlen(s->text));
-        o += strlen(s->text);
+        for (const char *t = s->text; *t != '\0'; t++) {
+            if (cr && *t == '\n')
+                p[o++] = '\r';
+            p[o++] = *t;
+        }
         pos = s->off + s->len;
     }
     memcpy(p + o, f->src + pos, f->len - pos);
@@ -173,8 +188,17 @@ starts_line(const struct reg_file *f, size_t off)
     return 1;
 }
 
+/* eol_len: the length of the line end at i: 2 for "\r\n", 1 for "\n", else 0. */
+static size_t
+eol_len(const struct reg_file *f, size_t i)
+{
+    if (i < f->len && f->src[i] == '\n')
+        return 1;
+    return i + 1 < f->len && f->src[i] == '\r' && f->src[i + 1] == '\n' ? 2 : 0;
+}
+
 /* rest_of_line: when only spaces or a # comment follow end on its line, the offset of that
- * line's newline (or the file's end); else (size_t)-1. */
+ * line's end ("\n", or the "\r" of "\r\n"; or the file's end); else (size_t)-1. */
 static size_t
 rest_of_line(const struct reg_file *f, size_t end)
 {
@@ -182,10 +206,13 @@ rest_of_line(const struct reg_file *f, size_t end)
 
     while (i < f->len && (f->src[i] == ' ' || f->src[i] == '\t'))
         i++;
-    if (i < f->len && f->src[i] == '#')
+    if (i < f->len && f->src[i] == '#') {
         while (i < f->len && f->src[i] != '\n')
             i++;
-    if (i == f->len || f->src[i] == '\n')
+        if (i < f->len && f->src[i - 1] == '\r')
+            i--;
+    }
+    if (i == f->len || eol_len(f, i) > 0)
         return i;
     return (size_t)-1;
 }
@@ -218,9 +245,9 @@ remove_node(const struct reg_file *f, const struct reg_node *n, struct edits *e)
     if (starts_line(f, off) && eol != (size_t)-1) {
         size_t s = line_start(f, off);
         if (eol < f->len)
-            eol++;
-        else if (s > 0)
-            s--; /* last line without a newline: take the newline before it */
+            eol += eol_len(f, eol);
+        else if (s > 0) /* last line without a newline: take the newline before it */
+            s -= s >= 2 && f->src[s - 2] == '\r' ? 2 : 1;
         add_splice(e, s, eol - s, "");
     } else {
         size_t triv = reg_tok_triv(f, n->t0);
@@ -497,7 +524,8 @@ format_list(const struct reg_node *model, const char *const *names, size_t n,
     size_t need = 64 + strlen(base_indent), i, o = 0;
     int multi = model != NULL && multiline(model) && model->nitems > 0;
     int tight = model != NULL && model->file->src[reg_node_off(model) + 1] != ' ' &&
-                model->file->src[reg_node_off(model) + 1] != '\n' && model->nitems > 0;
+                model->file->src[reg_node_off(model) + 1] != '\n' &&
+                model->file->src[reg_node_off(model) + 1] != '\r' && model->nitems > 0;
 
     if (multi)
         indent_of(model->file, reg_node_off(model->items[0]), item_ind, sizeof(item_ind));

@@ -262,6 +262,27 @@ NIX
     assert_same_file secrets.nix before
 }
 
+# A registry written with "\r\n" line ends (an editor on Windows, core.autocrlf) is edited
+# as its "\n" twin is, line for line, and the lines m3age adds end in "\r\n" too (they once
+# went on the end of the line before: the "\r" hid the newline).
+test_edits_keep_crlf_line_ends() {
+    local op
+    for op in "set-key m3-atlas $A1" "add secrets/new.age m3tam3re m3-ares" \
+        "rm secrets/vpn.age" "rm-key m3-ares"; do
+        split_registry
+        run "$M3AGE" registry $op
+        assert_status 0
+        sed 's/$/\r/' secrets.nix >want
+        split_registry
+        sed 's/$/\r/' secrets.nix >crlf && mv crlf secrets.nix
+        run "$M3AGE" registry $op
+        assert_status 0
+        assert_same_file secrets.nix want
+        run "$M3AGE" registry eval
+        assert_status 0
+    done
+}
+
 test_edit_keeps_mode_and_leaves_no_temp() {
     split_registry
     chmod 0640 secrets.nix
