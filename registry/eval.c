@@ -910,9 +910,10 @@ reg_attr_static(struct reg_ctx *c, const struct reg_node *a, size_t *len)
     if (a->kind == N_ATTR_ID)
         return reg_tok_text(a->file, a->tok, len);
     if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
-        /* "secrets/wifi.age": the token itself when it has no escape to decode */
+        /* "secrets/wifi.age": the token itself when it has nothing to decode (no escape,
+         * no carriage return) */
         const char *t = reg_tok_text(a->file, a->items[0]->tok, len);
-        if (memchr(t, '\\', *len) == NULL)
+        if (memchr(t, '\\', *len) == NULL && memchr(t, '\r', *len) == NULL)
             return t;
     }
     if (!reg_attr_is_static(a))

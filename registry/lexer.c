@@ -942,12 +942,18 @@ reg_decode_str_part(const char *s, size_t n, int ind, char *out)
         return n;
     }
     while (i < n) {
-        const char *bs = memchr(s + i, '\\', n - i);
-        size_t run = bs != NULL ? (size_t)(bs - s) - i : n - i;
+        size_t run = 0;
+        while (i + run < n && s[i + run] != '\\' && s[i + run] != '\r')
+            run++;
         memcpy(out + o, s + i, run);
         o += run;
         i += run;
-        if (i + 1 < n) {
+        if (i < n && s[i] == '\r') {
+            /* as in Nix, a carriage return in a "..." string, alone or before a newline, is
+             * a newline (an indented string keeps it) */
+            out[o++] = '\n';
+            i += i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+        } else if (i + 1 < n) {
             char c = s[i + 1];
             out[o++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
             i += 2;

@@ -317,7 +317,8 @@ const char *reg_tok_text(const struct reg_file *f, uint32_t i, size_t *len);
 
 /* reg_decode_str_part: decodes the escapes of a TK_STR_PART token (in a "..." string when
  * ind is 0, in an indented string otherwise) into out (at most the token's length bytes);
- * returns the decoded length. */
+ * returns the decoded length. In a "..." string a carriage return, alone or before a
+ * newline, decodes to a newline, as in Nix. */
 size_t reg_decode_str_part(const char *s, size_t n, int ind, char *out);
 
 #endif

@@ -57,6 +57,11 @@ static const struct json_case values[] = {
     {"if 1 < 2 && \"a\" < \"b\" then -1 else 1", "-1"},
     {"[ (7 / 2) (-7 / 2) (2 - 5) ]", "[3,-3,-3]"},
     {"\"\\u0001\"", "\"u0001\""},
+    /* a carriage return in a "..." string is a newline, alone or before one; escaped, or in
+     * an indented string, it stays */
+    {"[ \"x\ry\" \"x\r\ny\" \"\\\r\n\" ''x\r\ny'' \"${\"a\"}\rb\" ]",
+     "[\"x\\ny\",\"x\\ny\",\"\\r\\n\",\"x\\r\\ny\",\"a\\nb\"]"},
+    {"{ \"k\r\ny\" = 1; }.\"k\\ny\"", "1"},
 };
 
 Test(registry_eval, values_print_as_nix_json)
