@@ -99,12 +99,12 @@ m3_report_human(FILE *f, const struct secrets_audit *a, bool color)
     for (size_t i = 0; i < a->n; i++) {
         const struct secrets_finding *x = &a->v[i];
         if (i == 0 || strcmp(x->file, a->v[i - 1].file) != 0)
-            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, x->file, reset);
+            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, m3_shown(x->file), reset);
         fprintf(f, "  %s%-7s%s %s  ", color ? sev_color(x->severity) : "",
                 secrets_severity_name(x->severity), reset, x->code);
         if (x->line > 0)
             fprintf(f, "line %u: ", x->line);
-        fprintf(f, "%s\n", x->message);
+        fprintf(f, "%s\n", m3_shown(x->message));
     }
     if (a->n > 0)
         fputc('\n', f);

@@ -135,7 +135,7 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
                *yellow = color ? "\033[1;33m" : "", *reset = color ? "\033[0m" : "";
     bool key_bad = false;
 
-    printf("%s: %zu secret%s used by its modules\n", host, h ? h->nfiles : 0,
+    printf("%s: %zu secret%s used by its modules\n", m3_shown(host), h ? h->nfiles : 0,
            h && h->nfiles == 1 ? "" : "s");
     for (size_t i = 0; i < a->n; i++)
         key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
@@ -144,11 +144,12 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         printf("  %-5s key: not compared (give --key FILE or --scan)\n", "-");
     else
         printf("  %s%-5s%s key: %s %s the registry's key for this host\n", key_bad ? red : green,
-               key_bad ? "FAIL" : "ok", reset, strcmp(src, "--key") == 0 ? "the key given" : src,
+               key_bad ? "FAIL" : "ok", reset,
+               strcmp(src, "--key") == 0 ? "the key given" : m3_shown(src),
                key_bad ? "is not" : "is");
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->v[i].code, "M3A020") == 0)
-            printf("        %s (M3A020)\n", a->v[i].message);
+            printf("        %s (M3A020)\n", m3_shown(a->v[i].message));
     for (size_t j = 0; h != NULL && j < h->nfiles; j++) {
         bool shown = false, seen = false;
         for (size_t k = 0; k < j && !seen; k++)
@@ -161,11 +162,11 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
                 continue;
             bool err = x->severity == SECRETS_ERROR;
             printf("  %s%-5s%s %s: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
-                   x->file, x->message, x->code);
+                   m3_shown(x->file), m3_shown(x->message), x->code);
             shown = true;
         }
         if (!shown)
-            printf("  %s%-5s%s %s\n", green, "ok", reset, h->files[j]);
+            printf("  %s%-5s%s %s\n", green, "ok", reset, m3_shown(h->files[j]));
     }
     /* findings that are not about one of the host's files (its modules, the registry) */
     for (size_t i = 0; i < a->n; i++) {
@@ -177,13 +178,13 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
             continue;
         bool err = x->severity == SECRETS_ERROR;
         printf("  %s%-5s%s %s%s%u: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
-               x->file, x->line ? ":" : "", x->line, x->message, x->code);
+               m3_shown(x->file), x->line ? ":" : "", x->line, m3_shown(x->message), x->code);
     }
     if (a->nerrors == 0)
-        printf("%s: %sready%s (%zu secret%s)\n", host, green, reset, h ? h->nfiles : 0,
+        printf("%s: %sready%s (%zu secret%s)\n", m3_shown(host), green, reset, h ? h->nfiles : 0,
                h && h->nfiles == 1 ? "" : "s");
     else
-        printf("%s: %snot ready%s: %zu error%s\n", host, red, reset, a->nerrors,
+        printf("%s: %snot ready%s: %zu error%s\n", m3_shown(host), red, reset, a->nerrors,
                a->nerrors == 1 ? "" : "s");
 }
 

@@ -39,6 +39,13 @@ void m3_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* m3_error_diag: "m3age: error: WHAT: <diag message or m3_strerror(rc)>". */
 void m3_error_diag(const char *what, int rc, const struct m3_diag *d);
 
+/* m3_shown: s as it may be printed for a reader: control characters and DEL as \xNN, as
+ * messages show them (stdout reports print names, keys and paths that anyone with push
+ * access to the repository chooses: none may carry a terminal escape sequence or start a
+ * forged line). s itself when it has none; else a copy that lives until the 8th call after
+ * this one (so one printf may show several), cut with "..." past 1 KiB. */
+const char *m3_shown(const char *s);
+
 /* m3_use_color: true when stream is a terminal and NO_COLOR is unset. */
 bool m3_use_color(FILE *stream);
 

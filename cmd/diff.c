@@ -58,25 +58,26 @@ print_plan(const char *rules)
     }
     for (size_t i = 0; i < p->n; i++) {
         const struct secrets_plan_item *it = &p->v[i];
-        printf("%s:", it->file);
+        printf("%s:", m3_shown(it->file));
         switch (it->state) {
         case SECRETS_PLAN_SAME:
             printf(" up to date\n");
             continue;
         case SECRETS_PLAN_MISSING:
-            printf(" no file (a rekey skips it; create it with 'm3age edit %s')\n", it->file);
+            printf(" no file (a rekey skips it; create it with 'm3age edit %s')\n",
+                   m3_shown(it->file));
             continue;
         case SECRETS_PLAN_BROKEN:
-            printf(" cannot read its header: %s\n", it->error ? it->error : "?");
+            printf(" cannot read its header: %s\n", it->error ? m3_shown(it->error) : "?");
             nbroken++;
             continue;
         case SECRETS_PLAN_CHANGE:
             break;
         }
         for (size_t j = 0; j < it->nadd; j++)
-            printf(" %s+%s%s", green, it->add[j], reset);
+            printf(" %s+%s%s", green, m3_shown(it->add[j]), reset);
         for (size_t j = 0; j < it->nremove; j++)
-            printf(" %s-%s%s", red, it->remove[j], reset);
+            printf(" %s-%s%s", red, m3_shown(it->remove[j]), reset);
         if (it->x25519_want > it->x25519_have)
             printf(" %s+%zu X25519%s", green, it->x25519_want - it->x25519_have, reset);
         else if (it->x25519_want < it->x25519_have)
@@ -277,7 +278,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
             goto out;
         }
         if (arc == 1) {
-            printf("(m3age: cannot decrypt this version: %s)\n", why);
+            printf("(m3age: cannot decrypt this version: %s)\n", m3_shown(why));
             rc = 0;
             goto out;
         }
@@ -287,7 +288,8 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
         rc = m3_fd_write(&(int){1}, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
         goto out;
     }
-    printf("(m3age: cannot decrypt this version: %s)\n", d.msg[0] ? d.msg : "no identity");
+    printf("(m3age: cannot decrypt this version: %s)\n",
+           d.msg[0] ? m3_shown(d.msg) : "no identity");
     rc = 0;
 out:
     keys_identities_clear(&ids);

@@ -386,7 +386,7 @@ rekey_after(struct hosts_ctx *c, const char *host, const char **names, size_t n,
         return 0;
     if (c->o->dry_run) {
         for (size_t i = 0; i < n; i++)
-            printf("  would rekey %s\n", names[i]);
+            printf("  would rekey %s\n", m3_shown(names[i]));
         return 0;
     }
     if (!want) {
@@ -452,9 +452,9 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
     }
     rc = source_key(c, host, &src, origin, sizeof(origin), !named);
     if (rc == M3_ENOTFOUND && !named) {
-        printf("%s: no key in %s, skipped\n", host,
+        printf("%s: no key in %s, skipped\n", m3_shown(host),
                c->o->known_hosts ? "known_hosts"
-               : c->o->from      ? c->o->from
+               : c->o->from      ? m3_shown(c->o->from)
                                  : "its hosts/ folder");
         res = SYNC_SAME;
         goto out;
@@ -462,7 +462,7 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
     if (rc != 0)
         goto out;
     if (hostkey_equal(&cur, &src)) {
-        printf("%s: up to date (%s)\n", host, cur.fp);
+        printf("%s: up to date (%s)\n", m3_shown(host), cur.fp);
         res = SYNC_SAME;
         goto out;
     }
@@ -482,8 +482,8 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
             m3_hint("edit the binding of '%s' by hand, or make it a plain string", host);
         goto out;
     }
-    printf("%s: %s %s -> %s (%s)\n", host, c->o->dry_run ? "would change" : "changed", cur.fp,
-           src.fp, origin);
+    printf("%s: %s %s -> %s (%s)\n", m3_shown(host), c->o->dry_run ? "would change" : "changed",
+           cur.fp, src.fp, m3_shown(origin));
     *affected = copy;
     *naffected = n;
     copy = NULL;
@@ -577,7 +577,7 @@ hosts_sync(struct hosts_ctx *c)
             rc = M3_EXIT_USAGE;
             goto out;
         }
-        printf("updated %s (%zu host key%s)\n", rel(c, c->repo.rules), nchanged,
+        printf("updated %s (%zu host key%s)\n", m3_shown(rel(c, c->repo.rules)), nchanged,
                nchanged == 1 ? "" : "s");
     }
     for (size_t i = 0; i < nhosts; i++)
@@ -671,12 +671,13 @@ hosts_add(struct hosts_ctx *c)
             goto out;
         }
     if (!had)
-        printf("%s: %s %s (%s, from %s)\n", host, c->o->dry_run ? "would add" : "added", k.fp,
-               k.type, origin);
+        printf("%s: %s %s (%s, from %s)\n", m3_shown(host), c->o->dry_run ? "would add" : "added",
+               k.fp, k.type, m3_shown(origin));
     else if (c->o->nlists == 0)
-        printf("%s: already in the registry with this key (%s)\n", host, k.fp);
+        printf("%s: already in the registry with this key (%s)\n", m3_shown(host), k.fp);
     for (size_t i = 0; i < c->o->nlists; i++)
-        printf("%s: %s list '%s'\n", host, c->o->dry_run ? "would join" : "joined", c->o->lists[i]);
+        printf("%s: %s list '%s'\n", m3_shown(host), c->o->dry_run ? "would join" : "joined",
+               m3_shown(c->o->lists[i]));
     if (hostkeys_repo_secrets_with(&c->repo, &k, &names, &n) != 0)
         goto out;
     if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
@@ -684,7 +685,7 @@ hosts_add(struct hosts_ctx *c)
         goto out;
     }
     if (n > 0)
-        printf("%s: %s now for %zu secret%s\n", host, c->o->dry_run ? "would be" : "is", n,
+        printf("%s: %s now for %zu secret%s\n", m3_shown(host), c->o->dry_run ? "would be" : "is", n,
                n == 1 ? "" : "s");
     rc = rekey_after(c, host, names, n, c->o->rekey) != 0 ? M3_EXIT_USAGE
          : c->o->dry_run && (!had || c->o->nlists > 0)    ? M3_EXIT_NEGATIVE
@@ -732,8 +733,9 @@ hosts_rm(struct hosts_ctx *c)
         m3_error("%s", d.msg);
         goto out;
     }
-    printf("%s: %s %s from %s (%zu secret%s)\n", host, c->o->dry_run ? "would remove" : "removed",
-           cur.fp, rel(c, c->repo.rules), n, n == 1 ? "" : "s");
+    printf("%s: %s %s from %s (%zu secret%s)\n", m3_shown(host),
+           c->o->dry_run ? "would remove" : "removed", cur.fp, m3_shown(rel(c, c->repo.rules)), n,
+           n == 1 ? "" : "s");
     if (n > 0 && !c->o->dry_run)
         m3_info("note: older versions of %s secret%s in git history stay readable with %s's key;"
                 " rotate the secret values if it is not trusted any more",
@@ -907,9 +909,10 @@ hosts_list(struct hosts_ctx *c)
         for (size_t i = 0; i < nhosts; i++) {
             const struct list_row *r = &rows[i];
 
-            printf("%-14s %-51s %-8s %-11s %s\n", r->host, r->reg_fp, r->file, r->kh, r->status);
+            printf("%-14s %-51s %-8s %-11s %s\n", m3_shown(r->host), r->reg_fp, r->file, r->kh,
+                   r->status);
             if (strcmp(r->file, "differs") == 0 || strcmp(r->file, "present") == 0)
-                printf("%14s   hosts/%s/ssh_host_ed25519_key.pub has %s\n", "", r->host,
+                printf("%14s   hosts/%s/ssh_host_ed25519_key.pub has %s\n", "", m3_shown(r->host),
                        r->file_fp);
             if (strcmp(r->kh, "differs") == 0)
                 printf("%14s   known_hosts has %s\n", "", r->kh_fp);

@@ -55,7 +55,7 @@ hosts_rekey(const char *rules, const char *const *names, size_t n, const struct 
         const struct secrets_rekey_item *it = &k->items[i];
 
         if (it->state == SECRETS_ITEM_REKEYED)
-            printf("  rekeyed %s\n", it->path);
+            printf("  rekeyed %s\n", m3_shown(it->path));
         else if (it->state == SECRETS_ITEM_FAILED)
             m3_error("%s: %s", it->path, it->msg);
     }

@@ -259,14 +259,14 @@ print_stanza(const struct keys_known *known, const struct age_stanza *s)
     size_t idx[16], n = keys_known_match(known, s, idx, 16);
     bool ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
 
-    printf("  %-12s %-7s ", s->type, ssh && s->nargs > 0 ? s->args[0] : "-");
+    printf("  %-12s %-7s ", m3_shown(s->type), ssh && s->nargs > 0 ? m3_shown(s->args[0]) : "-");
     if (n == 0)
         printf("%s\n", ssh                              ? "unknown key"
                        : strcmp(s->type, "X25519") == 0 ? "unknown (X25519 stanzas name no key)"
                        : strcmp(s->type, "scrypt") == 0 ? "passphrase"
                                                         : "unknown");
     for (size_t i = 0; i < n; i++)
-        printf("%s%s", known->v[idx[i]].name, i + 1 < n ? ", " : "\n");
+        printf("%s%s", m3_shown(known->v[idx[i]].name), i + 1 < n ? ", " : "\n");
 }
 
 static int
@@ -337,7 +337,7 @@ cmd_keys_inspect(int argc, char **argv)
         m3_error_diag(m3_in_name(path), d.code, &d);
         goto out;
     }
-    printf("%s: %zu stanza%s%s\n", m3_in_name(path), h->nstanzas, h->nstanzas == 1 ? "" : "s",
+    printf("%s: %zu stanza%s%s\n", m3_shown(m3_in_name(path)), h->nstanzas, h->nstanzas == 1 ? "" : "s",
            h->armored ? " (armored)" : "");
     for (size_t i = 0; i < h->nstanzas; i++)
         print_stanza(&known, &h->stanzas[i]);

@@ -52,6 +52,32 @@ vmsg(const char *level, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
+const char *
+m3_shown(const char *s)
+{
+    static char ring[8][1024];
+    static unsigned next;
+    const unsigned char *p;
+    char *o, *end;
+
+    if (s == NULL)
+        return s;
+    for (p = (const unsigned char *)s; *p != '\0' && *p >= 0x20 && *p != 0x7f; p++)
+        ;
+    if (*p == '\0')
+        return s;
+    o = ring[next++ % 8];
+    end = o + sizeof(ring[0]) - sizeof("...");
+    for (p = (const unsigned char *)s; *p != '\0' && o + 4 <= end; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            o += snprintf(o, 5, "\\x%02x", *p);
+        else
+            *o++ = (char)*p;
+    }
+    strcpy(o, *p != '\0' ? "..." : "");
+    return ring[(next - 1) % 8];
+}
+
 void
 m3_error(const char *fmt, ...)
 {

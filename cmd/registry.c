@@ -367,9 +367,17 @@ do_eval(const struct reg_opts *o, const char *path)
     }
     for (size_t i = 0; i < r->nentries; i++) {
         const struct reg_entry *e = &r->entries[i];
-        printf("%s%s\n", e->name, e->armor ? " (armor)" : "");
-        for (size_t k = 0; k < e->nkeys; k++)
-            printf("  %s\n", e->keys[k]);
+        printf("%s%s\n", m3_shown(e->name), e->armor ? " (armor)" : "");
+        for (size_t k = 0; k < e->nkeys; k++) {
+            /* shown without the line end that a key read by builtins.readFile keeps */
+            size_t n = strlen(e->keys[k]);
+            char *key;
+            while (n > 0 && strchr(" \t\r\n", e->keys[k][n - 1]) != NULL)
+                n--;
+            key = strndup(e->keys[k], n);
+            printf("  %s\n", m3_shown(key != NULL ? key : e->keys[k]));
+            free(key);
+        }
     }
     reg_registry_free(r);
     reg_file_free(f);
@@ -461,15 +469,16 @@ do_hosts(const struct reg_opts *o)
     } else {
         for (size_t i = 0; i < hs->nhosts; i++) {
             const struct reg_host *h = &hs->hosts[i];
-            printf("%s\n", h->name);
+            printf("%s\n", m3_shown(h->name));
             for (size_t k = 0; k < h->nsecrets; k++)
-                printf("  %s  (age.secrets.%s, %s:%u:%u)\n", h->secrets[k].file,
-                       h->secrets[k].secret, h->secrets[k].span.file, h->secrets[k].span.line,
-                       h->secrets[k].span.col);
+                printf("  %s  (age.secrets.%s, %s:%u:%u)\n", m3_shown(h->secrets[k].file),
+                       m3_shown(h->secrets[k].secret), m3_shown(h->secrets[k].span.file),
+                       h->secrets[k].span.line, h->secrets[k].span.col);
             for (size_t k = 0; k < h->nunresolved; k++)
-                printf("  ? %s  (age.secrets.%s, %s:%u:%u: not resolved)\n", h->unresolved[k].text,
-                       h->unresolved[k].secret, h->unresolved[k].span.file,
-                       h->unresolved[k].span.line, h->unresolved[k].span.col);
+                printf("  ? %s  (age.secrets.%s, %s:%u:%u: not resolved)\n",
+                       m3_shown(h->unresolved[k].text), m3_shown(h->unresolved[k].secret),
+                       m3_shown(h->unresolved[k].span.file), h->unresolved[k].span.line,
+                       h->unresolved[k].span.col);
         }
     }
     reg_hosts_free(hs);

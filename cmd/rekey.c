@@ -74,22 +74,22 @@ print_plan(const struct secrets_rekey *k)
         const struct secrets_rekey_item *it = &k->items[i];
         switch (it->state) {
         case SECRETS_ITEM_MISSING:
-            printf("%s: missing, nothing to rekey\n", it->path);
+            printf("%s: missing, nothing to rekey\n", m3_shown(it->path));
             continue;
         case SECRETS_ITEM_UP_TO_DATE:
-            printf("%s: up to date\n", it->path);
+            printf("%s: up to date\n", m3_shown(it->path));
             continue;
         case SECRETS_ITEM_FAILED:
-            printf("%s: cannot rekey: %s\n", it->path, it->msg);
+            printf("%s: cannot rekey: %s\n", m3_shown(it->path), m3_shown(it->msg));
             continue;
         default:
             break;
         }
-        printf("%s: rekey", it->path);
+        printf("%s: rekey", m3_shown(it->path));
         for (size_t j = 0; j < it->nadded; j++)
-            printf("%s+%s", j == 0 ? ": " : ", ", it->added[j]);
+            printf("%s+%s", j == 0 ? ": " : ", ", m3_shown(it->added[j]));
         for (size_t j = 0; j < it->nremoved; j++)
-            printf("%s-%s", (j == 0 && it->nadded == 0) ? ": " : ", ", it->removed[j]);
+            printf("%s-%s", (j == 0 && it->nadded == 0) ? ": " : ", ", m3_shown(it->removed[j]));
         if (it->nadded == 0 && it->nremoved == 0)
             printf(" (forced or armor changes)");
         printf("\n");

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Regression tests for bugs found by the hardening work (fuzzers, bad-input corpus); each is
-# described in bugs-harden.md.
+# Regression tests for bugs found by the hardening work (fuzzers, bad-input corpus, reviews);
+# each test says what it guards against.
 . "$(dirname "$0")/../lib.sh"
 
 KEY="$SRCDIR/tests/bad/keys/good.txt"
@@ -18,6 +18,38 @@ test_error_messages_do_not_echo_control_characters() {
     run "$M3AGE" encrypt -r "$(printf 'x\nm3age: error: forged line')" -o out.age plain.txt
     assert_status 1
     assert_one_error_line "m3age: error: recipient "
+}
+
+test_reports_do_not_echo_control_characters() {
+    # Names of secrets and hosts and the keys in secrets.nix are data anyone with push access
+    # controls. The reports on stdout (registry eval and hosts, diff, rekey, keys inspect)
+    # once printed them raw, escape sequences included; they show them as \xNN, as messages
+    # do. A key's line end from builtins.readFile is not shown at all.
+    local name esc=$'\033' ssh="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF66AiyVyBre01owvNix6Kpc/U4t2ZQpt/AFISJsJZtD"
+    name="secrets/wi${esc}[31mfi.age"
+    git init -q . && mkdir -p secrets "hosts/m3-at${esc}[2Jlas"
+    printf '%s x\033]0;pwned\007\n' "$ssh" >host.pub
+    cat >secrets.nix <<NIX
+{
+  "$name".publicKeys = [ "$RCPT" (builtins.readFile ./host.pub) ];
+}
+NIX
+    printf '{ age.secrets.wifi.file = ../../secrets + "/wi\033[31mfi.age"; }\n' \
+        >"hosts/m3-at${esc}[2Jlas/default.nix"
+    echo plain | "$M3AGE_FIXTURE" encrypt -r "$RCPT" -o "$name"
+    local c
+    for c in "registry eval" "registry hosts" "diff" "keys inspect $name" \
+        "rekey --dry-run -i $KEY"; do
+        # shellcheck disable=SC2086 # the words of the command
+        run "$M3AGE" $c
+        ! grep -q "$esc" out || _fail "m3age $c: stdout carries an escape sequence: $(od -c out | head -3)"
+        ! grep -q $'\007' out || _fail "m3age $c: stdout carries a BEL"
+        grep -q 'wi\\x1b\[31mfi.age\|at\\x1b\[2Jlas' out || _fail "m3age $c: no \\x1b shown: $(cat out)"
+    done
+    run "$M3AGE" registry eval
+    assert_status 0
+    assert_contains out "  $ssh x\\x1b]0;pwned\\x07"
+    assert_not_contains out '\x0a'
 }
 
 test_low_order_recipient_is_rejected_as_a_recipient() {
