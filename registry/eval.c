@@ -596,6 +596,21 @@ ind_escape(const struct reg_node *n, const struct reg_node *p)
     return len >= 3 && s[0] == '\'' && s[1] == '\'';
 }
 
+/* decode_lit: the literal part p (of a "..." string, or of an indented one when ind), whose
+ * text is s, decoded into out; its decoded length. A NUL byte is refused: Nix cuts a
+ * string there (it decodes strings as C strings), and a value m3age printed whole would
+ * differ from Nix's without a word. */
+static size_t
+decode_lit(struct reg_ctx *c, const struct reg_node *p, const char *s, size_t len, int ind,
+           char *out)
+{
+    size_t n = reg_decode_str_part(s, len, ind, out);
+
+    if (memchr(out, '\0', n) != NULL)
+        reg_unsupported(c, p, "a NUL byte in a string", "Nix would cut the string there");
+    return n;
+}
+
 /* strip_indent: Nix's rule for '' strings: drop the smallest indentation of the non-blank
  * lines, and a last line made only of spaces. As in Nix 2.8, an escape ends the leading
  * spaces of its line where the smallest indentation is measured, as ${ } does; when the
@@ -623,7 +638,7 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
         }
         s = reg_tok_text(n->file, p->tok, &len);
         tmp = alloc(c, len + 1);
-        dl = reg_decode_str_part(s, len, 1, tmp);
+        dl = decode_lit(c, p, s, len, 1, tmp);
         for (k = 0; k < dl; k++) {
             if (at_start) {
                 if (tmp[k] == ' ')
@@ -658,7 +673,7 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
         }
         s = reg_tok_text(n->file, p->tok, &len);
         tmp = alloc(c, len + 1);
-        dl = reg_decode_str_part(s, len, 1, tmp);
+        dl = decode_lit(c, p, s, len, 1, tmp);
         for (k = 0; k < dl; k++) {
             if (at_start) {
                 if (tmp[k] == ' ') {
@@ -713,7 +728,7 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         const char *s = reg_tok_text(n->file, n->items[0]->tok, &len);
         char *p = alloc_raw(c, len + 1);
         v = reg_new(c, V_STR);
-        v->str.n = reg_decode_str_part(s, len, 0, p);
+        v->str.n = decode_lit(c, n->items[0], s, len, 0, p);
         p[v->str.n] = '\0';
         v->str.s = p;
         return v;
@@ -726,7 +741,7 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             const char *s = reg_tok_text(n->file, p->tok, &len);
             if (b.n + len + 1 > b.cap)
                 sb_put(c, &b, s, 0), sb_put(c, &b, s, len), b.n -= len;
-            b.n += reg_decode_str_part(s, len, 0, b.p + b.n);
+            b.n += decode_lit(c, p, s, len, 0, b.p + b.n);
             b.p[b.n] = '\0';
         } else {
             char *is;
@@ -862,7 +877,7 @@ attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size
         size_t n;
         const char *t = reg_tok_text(a->file, a->items[0]->tok, &n);
         s = alloc_raw(c, n + 1);
-        *len = reg_decode_str_part(t, n, 0, s);
+        *len = decode_lit(c, a->items[0], t, n, 0, s);
         s[*len] = '\0';
         return s;
     }
@@ -913,7 +928,8 @@ reg_attr_static(struct reg_ctx *c, const struct reg_node *a, size_t *len)
         /* "secrets/wifi.age": the token itself when it has nothing to decode (no escape,
          * no carriage return) */
         const char *t = reg_tok_text(a->file, a->items[0]->tok, len);
-        if (memchr(t, '\\', *len) == NULL && memchr(t, '\r', *len) == NULL)
+        if (memchr(t, '\\', *len) == NULL && memchr(t, '\r', *len) == NULL &&
+            memchr(t, '\0', *len) == NULL)
             return t;
     }
     if (!reg_attr_is_static(a))

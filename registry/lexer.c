@@ -547,15 +547,10 @@ skip_trivia(struct lexer *lx)
     }
 }
 
-/* A NUL byte in a string: Nix cuts the string's value there (it decodes strings as C
- * strings), which would make m3age's value differ from Nix's without a word. Outside strings
- * and comments a NUL is "unexpected byte 0x00" (to Nix, the end of the file). */
-#define NUL_IN_STRING "unexpected byte 0x00 in a string (Nix would cut the string there)"
-
 static int
 lex_string(struct lexer *lx)
 {
-    const char *s = lx->s, *nul;
+    const char *s = lx->s;
     size_t i = lx->i, start = i;
 
     if (i >= lx->n)
@@ -576,7 +571,7 @@ lex_string(struct lexer *lx)
         if (i >= lx->n || s[i] == '"')
             break;
         if (s[i] == '\0') {
-            i++; /* refused below */
+            i++;
         } else if (s[i] == '\\') {
             if (i + 1 >= lx->n)
                 return lex_error(lx, start, "unterminated string");
@@ -594,8 +589,6 @@ lex_string(struct lexer *lx)
     }
     if (i >= lx->n)
         return lex_error(lx, start, "unterminated string");
-    if ((nul = memchr(s + start, '\0', i - start)) != NULL)
-        return lex_error(lx, (size_t)(nul - s), NUL_IN_STRING);
     lx->i = i;
     if (push_tok(lx, TK_STR_PART, start, start, i - start) != 0)
         return M3_ENOMEM;
@@ -611,7 +604,7 @@ lex_string(struct lexer *lx)
 static int
 lex_ind_string(struct lexer *lx)
 {
-    const char *s = lx->s, *nul;
+    const char *s = lx->s;
     size_t i = lx->i, start = i, n = lx->n;
 
     if (i >= n)
@@ -624,8 +617,6 @@ lex_ind_string(struct lexer *lx)
         if (i + 2 < n && s[i + 2] == '\\') {
             if (i + 3 >= n)
                 return lex_error(lx, i, "unterminated indented string");
-            if (s[i + 3] == '\0')
-                return lex_error(lx, i + 3, NUL_IN_STRING);
             lx->i = i + 4;
             return push_tok(lx, TK_STR_PART, i, i, 4);
         }
@@ -650,8 +641,6 @@ lex_ind_string(struct lexer *lx)
     }
     if (i >= n)
         return lex_error(lx, start, "unterminated indented string");
-    if ((nul = memchr(s + start, '\0', i - start)) != NULL)
-        return lex_error(lx, (size_t)(nul - s), NUL_IN_STRING);
     lx->i = i;
     return push_tok(lx, TK_STR_PART, start, start, i - start);
 }

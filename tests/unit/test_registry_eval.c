@@ -350,3 +350,48 @@ Test(registry_eval, import_of_a_folder_is_its_default_nix)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     cr_assert_eq(system(cmd), 0);
 }
+
+/* A NUL byte in a string: Nix cuts the value there (it decodes strings as C strings), so a
+ * value m3age printed with the NUL would differ from Nix's; m3age refuses it as outside its
+ * subset, where the string is evaluated. A NUL in a comment changes nothing. (m3age once
+ * printed the NUL as \u0000.) */
+#define SRC(lit) lit, sizeof(lit) - 1
+static const struct {
+    const char *src;
+    size_t len;
+    const char *where; /* NULL: evaluates */
+} nul_cases[] = {
+    {SRC("{ a = \"x\0y\"; }"), "secrets.nix:1:8: "},
+    {SRC("{ a = ''\n  x\0\n''; }"), "secrets.nix:2:1: "},
+    {SRC("{ a = \"x\\\0\"; }"), "secrets.nix:1:8: "},
+    {SRC("{ a = \"${\"b\"}\0\"; }"), "secrets.nix:1:14: "},
+    {SRC("{ \"k\0\" = 1; }"), "secrets.nix:1:4: "},
+    {SRC("{ a = 1; /* \0 */ b = 2; # \0\n}"), NULL},
+};
+#undef SRC
+
+Test(registry_eval, nul_bytes_in_strings_are_refused)
+{
+    for (size_t i = 0; i < sizeof(nul_cases) / sizeof(nul_cases[0]); i++) {
+        struct reg_file *f = NULL;
+        struct m3_diag d = {0};
+        char *json = NULL;
+        size_t len;
+        int rc = reg_parse("secrets.nix", nul_cases[i].src, nul_cases[i].len, &f, &d);
+
+        cr_assert_eq(rc, 0, "case %zu parses: %s", i, d.msg);
+        rc = reg_eval_json(f, NULL, &json, &len, &d);
+        reg_file_free(f);
+        if (nul_cases[i].where == NULL) {
+            cr_assert_eq(rc, 0, "case %zu: %s", i, d.msg);
+            cr_assert_str_eq(json, "{\"a\":1,\"b\":2}");
+            free(json);
+            continue;
+        }
+        cr_assert_eq(rc, M3_EUNSUPPORTED, "case %zu: rc %d", i, rc);
+        cr_assert(strncmp(d.msg, nul_cases[i].where, strlen(nul_cases[i].where)) == 0 &&
+                      strstr(d.msg, "a NUL byte in a string is not supported") != NULL &&
+                      strstr(d.msg, "Nix would cut the string there") != NULL,
+                  "case %zu: %s", i, d.msg);
+    }
+}

@@ -134,47 +134,6 @@ Test(registry_parse, syntax_errors_name_position_and_token)
     }
 }
 
-/* A NUL byte in a string: Nix cuts the value there (it decodes strings as C strings), so a
- * value m3age printed with the NUL would differ from Nix's; m3age refuses it. In a comment it
- * changes nothing and is accepted; elsewhere it is an unexpected byte. */
-#define SRC(lit) lit, sizeof(lit) - 1
-static const struct {
-    const char *src;
-    size_t len;
-    const char *msg; /* NULL: parses */
-} nul_cases[] = {
-    {SRC("{ a = \"x\0y\"; }"), "secrets.nix:1:9: unexpected byte 0x00 in a string (Nix would "
-                                "cut the string there)"},
-    {SRC("{ a = ''\n  x\0\n''; }"), "secrets.nix:2:4: unexpected byte 0x00 in a string (Nix "
-                                    "would cut the string there)"},
-    {SRC("{ a = \"x\\\0\"; }"), "secrets.nix:1:10: unexpected byte 0x00 in a string (Nix would "
-                                  "cut the string there)"},
-    {SRC("{ a = ''x''\\\0''; }"), "secrets.nix:1:13: unexpected byte 0x00 in a string (Nix "
-                                  "would cut the string there)"},
-    {SRC("{ a = \"${\"b\"}\0\"; }"), "secrets.nix:1:14: unexpected byte 0x00 in a string (Nix "
-                                     "would cut the string there)"},
-    {SRC("{ a = 1; }\0"), "secrets.nix:1:11: unexpected byte 0x00"},
-    {SRC("{ a = 1; /* \0 */ b = 2; # \0\n}"), NULL},
-};
-#undef SRC
-
-Test(registry_parse, nul_bytes_in_strings_are_refused)
-{
-    for (size_t i = 0; i < sizeof(nul_cases) / sizeof(nul_cases[0]); i++) {
-        struct reg_file *f = NULL;
-        struct m3_diag d = {0};
-        int rc = reg_parse("secrets.nix", nul_cases[i].src, nul_cases[i].len, &f, &d);
-        if (nul_cases[i].msg == NULL) {
-            cr_assert_eq(rc, 0, "case %zu: %s", i, d.msg);
-            reg_file_free(f);
-            continue;
-        }
-        cr_assert_eq(rc, M3_ESYNTAX, "case %zu: rc %d", i, rc);
-        cr_assert_null(f);
-        cr_assert_str_eq(d.msg, nul_cases[i].msg, "case %zu", i);
-    }
-}
-
 Test(registry_parse, spans_give_line_and_column)
 {
     struct reg_file *f = NULL;
