@@ -1489,6 +1489,17 @@ less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct 
     }
     if ((a->t == V_STR && b->t == V_STR) || (a->t == V_PATH && b->t == V_PATH))
         return reg_name_cmp(a->str.s, a->str.n, b->str.s, b->str.n) < 0;
+    if (a->t == V_LIST && b->t == V_LIST) {
+        /* as Nix 2.8 does: the first elements that are not equal decide, else the shorter */
+        for (size_t i = 0;; i++) {
+            if (i == b->list.n)
+                return 0;
+            if (i == a->list.n)
+                return 1;
+            if (!reg_val_eq(c, a->list.v[i], b->list.v[i], n))
+                return less_than(c, a->list.v[i], b->list.v[i], n);
+        }
+    }
     reg_throw(c, M3_EEVAL, n, "cannot compare %s with %s", reg_type_name(a), reg_type_name(b));
 }
 
