@@ -370,11 +370,12 @@ do_eval(const struct reg_opts *o, const char *path)
         printf("%s%s\n", m3_shown(e->name), e->armor ? " (armor)" : "");
         for (size_t k = 0; k < e->nkeys; k++) {
             /* shown without the line end that a key read by builtins.readFile keeps */
-            size_t n = strlen(e->keys[k]);
-            char *key;
+            size_t len = strlen(e->keys[k]), n = len;
+            char *key = NULL;
             while (n > 0 && strchr(" \t\r\n", e->keys[k][n - 1]) != NULL)
                 n--;
-            key = strndup(e->keys[k], n);
+            if (n < len)
+                key = strndup(e->keys[k], n);
             printf("  %s\n", m3_shown(key != NULL ? key : e->keys[k]));
             free(key);
         }
