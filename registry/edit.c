@@ -780,9 +780,11 @@ reg_edit_set_key(const struct reg_file *f, const struct reg_registry *r,
         return m3_diag_set(d, M3_EINVAL, "'%s' is not a valid Nix identifier", keyname);
     if (strchr(key, '\n') != NULL || key[0] == '\0')
         return m3_diag_set(d, M3_EINVAL, "the key for '%s' must be one non-empty line", keyname);
-    if (let == NULL)
+    /* without a top-level let, one is put around the set literal (anything else stays) */
+    if (let == NULL && top_set(f) == NULL)
         return m3_diag_set(d, M3_EUNSUPPORTED,
-                           "%s: " READ_ONLY "there is no top-level 'let ... in' to bind '%s' in",
+                           "%s: " READ_ONLY "there is no top-level 'let ... in' to bind '%s' in, "
+                           "nor a set literal to put one around",
                            f->name, keyname);
     rc = M3_ENOMEM;
     if ((q = quote(key)) == NULL || (w = want_from(r, 0)) == NULL ||
@@ -808,6 +810,16 @@ reg_edit_set_key(const struct reg_file *f, const struct reg_registry *r,
             if ((rc = keys_replaced(r, &sp, key, w, store)) != 0)
                 goto out;
         }
+    } else if (let == NULL) {
+        /* `let\n  NAME = "KEY";\nin\n` before the set, indented as its entries are */
+        const struct reg_node *set = top_set(f);
+        char ind[64] = "  ";
+        if (set->nitems > 0 && multiline(set))
+            indent_of(f, reg_node_off(set->items[0]), ind, sizeof(ind));
+        if ((text = malloc(strlen(ind) + strlen(keyname) + strlen(q) + 16)) == NULL)
+            goto out;
+        sprintf(text, "let\n%s%s = %s;\nin\n", ind, keyname, q);
+        add_splice(&e, reg_node_off(f->root->a), 0, text);
     } else {
         const struct reg_node *after = NULL;
         size_t i;

@@ -157,6 +157,25 @@ test_set_key_adds_a_binding_after_the_last_key() {
     assert_same_file secrets.nix want
 }
 
+test_set_key_puts_a_let_around_a_set_without_one() {
+    # Many registries bind no key and list them inline: set-key (and so `hosts add`) once
+    # refused them as read-only; the let it adds is indented as the entries are.
+    printf '# fleet secrets\n{\n    "secrets/vpn.age".publicKeys = [ "%s" ];\n}\n' "$A1" >secrets.nix
+    run "$M3AGE" registry set-key m3-atlas "$K3"
+    assert_status 0
+    printf '# fleet secrets\nlet\n    m3-atlas = "%s";\nin\n{\n    "secrets/vpn.age".publicKeys = [ "%s" ];\n}\n' \
+        "$K3" "$A1" >want
+    assert_same_file secrets.nix want
+    run "$M3AGE" registry add secrets/db.age m3-atlas
+    assert_status 0
+    assert_contains secrets.nix '    "secrets/db.age".publicKeys = [ m3-atlas ];'
+    echo '{ "secrets/vpn.age".publicKeys = [ "'"$A1"'" ]; }' >keys.nix
+    echo 'import ./keys.nix' >secrets.nix
+    run "$M3AGE" registry set-key m3-atlas "$K3"
+    assert_status 2
+    assert_contains err "nor a set literal to put one around"
+}
+
 test_set_key_on_a_computed_binding_is_read_only() {
     split_registry
     cp secrets.nix before
