@@ -814,8 +814,10 @@ reg_edit_set_key(const struct reg_file *f, const struct reg_registry *r,
         /* `let\n  NAME = "KEY";\nin\n` before the set, indented as its entries are */
         const struct reg_node *set = top_set(f);
         char ind[64] = "  ";
-        if (set->nitems > 0 && multiline(set))
+        if (set->nitems > 0 && multiline(set) && starts_line(f, reg_node_off(set->items[0])))
             indent_of(f, reg_node_off(set->items[0]), ind, sizeof(ind));
+        if (ind[0] == '\0') /* entries at the left margin: bindings are still indented */
+            strcpy(ind, "  ");
         if ((text = malloc(strlen(ind) + strlen(keyname) + strlen(q) + 16)) == NULL)
             goto out;
         sprintf(text, "let\n%s%s = %s;\nin\n", ind, keyname, q);
