@@ -124,8 +124,8 @@ top_set(const struct reg_file *f)
 {
     const struct reg_node *n = strip(f->root->a);
 
-    while (n->kind == N_LET)
-        n = strip(n->a);
+    while (n->kind == N_LET || n->kind == N_WITH) /* let ... in, with keys; */
+        n = strip(n->kind == N_LET ? n->a : n->b);
     return n->kind == N_SET ? n : NULL;
 }
 

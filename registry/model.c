@@ -163,6 +163,8 @@ top_set(const struct reg_file *f)
     for (;;) {
         if (n->kind == N_PAREN || n->kind == N_LET)
             n = n->a;
+        else if (n->kind == N_WITH) /* with keys; { ... }: the set is still a literal */
+            n = n->b;
         else
             return n;
     }

@@ -176,6 +176,43 @@ test_set_key_puts_a_let_around_a_set_without_one() {
     assert_contains err "nor a set literal to put one around"
 }
 
+test_edits_see_through_a_top_level_with() {
+    # `with keys;` before the set (keys from another file) leaves the set a literal: rm and
+    # add with let-bound names edit it (they once called the registry computed).
+    printf '{ m3tam3re = "%s"; }\n' "$K1" >keys.nix
+    cat >secrets.nix <<NIX
+let
+  keys = import ./keys.nix;
+  m3-ares = "$K2";
+in
+with keys;
+{
+  "secrets/wifi.age".publicKeys = [ m3tam3re m3-ares ];
+  "secrets/vpn.age".publicKeys = [ m3tam3re ];
+}
+NIX
+    run "$M3AGE" registry add secrets/db.age m3-ares
+    assert_status 0
+    run "$M3AGE" registry rm secrets/vpn.age
+    assert_status 0
+    cat >want <<NIX
+let
+  keys = import ./keys.nix;
+  m3-ares = "$K2";
+in
+with keys;
+{
+  "secrets/wifi.age".publicKeys = [ m3tam3re m3-ares ];
+  "secrets/db.age".publicKeys = [ m3-ares ];
+}
+NIX
+    assert_same_file secrets.nix want
+    run "$M3AGE" registry add secrets/x.age m3tam3re
+    assert_status 2
+    assert_contains err "'m3tam3re' is not a key bound in the top-level let"
+    assert_same_file secrets.nix want
+}
+
 test_set_key_on_a_computed_binding_is_read_only() {
     split_registry
     cp secrets.nix before
