@@ -156,6 +156,13 @@ $(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/.deps-bench
 	@$(if $(Q),echo "  BENCH   $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS)
 
+# The do-nothing program again, linked -static-pie (glibc's libc.a, from libc6-dev): what a
+# process costs here without the dynamic loader (bench_registry.sh's process floor).
+$(BUILD)/bench/idle-static: bench/idle.c | $(BUILD)/.deps-bench
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) $(CFLAGS) -static-pie -o $@ $<
+
 # Hardening (tests/fuzz, issue 8). `make fuzz FUZZ_SECONDS=N`: every tests/fuzz/fuzz_*.c
 # harness built with clang + libFuzzer + ASan + UBSan in $(BUILD)/fuzz, then run N seconds
 # each. `make valgrind`: the command-line tests with m3age under valgrind memcheck.
@@ -211,7 +218,7 @@ asan: asan-build
 asan-build: $(BUILD)/.deps-asan
 	$(Q)$(ASAN_MAKE) check-build
 
-bench: $(BUILD)/.deps-bench $(BIN) $(BENCH_BINS) $(TOOL_BINS)
+bench: $(BUILD)/.deps-bench $(BIN) $(BENCH_BINS) $(BUILD)/bench/idle-static $(TOOL_BINS)
 	$(Q)BUILD=$(abspath $(BUILD)) bench/run.sh
 
 demo: $(BUILD)/.deps-demo $(BIN)

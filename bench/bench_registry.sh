@@ -78,6 +78,15 @@ CPUTIME="$BUILD/bench/cputime"
 read -r floor floorbest < <("$CPUTIME" "$RUNS" /bin/true)
 read -r empty emptybest < <("$CPUTIME" "$RUNS" "$M3AGE" registry eval --json --rules "$tmp/empty.nix")
 echo "process floor (CPU, median): /bin/true $floor ms; m3age registry eval of { } $empty ms"
+# How much of that floor is the dynamic loader: a program doing nothing, linked as m3age is
+# (only libc dynamic) and linked -static-pie. On the VMs this was measured on a 4 KiB page
+# fault costs 13-20 us, and the loader's mapping and relocation of libc ~25 of them: the
+# difference is start-up that every dynamically linked m3age pays and no code in it can save.
+if [ -x "$BUILD/bench/idle" ] && [ -x "$BUILD/bench/idle-static" ]; then
+    read -r idle _ < <("$CPUTIME" "$RUNS" "$BUILD/bench/idle")
+    read -r idles _ < <("$CPUTIME" "$RUNS" "$BUILD/bench/idle-static")
+    echo "  a program that does nothing: linked as m3age is $idle ms, linked -static-pie $idles ms"
+fi
 # alternate FILE: m3age and nix-instantiate on FILE in ROUNDS alternating rounds (RUNS/3
 # m3age runs and 3 nix-instantiate runs each, nix-instantiate timed as itself, not through
 # env); prints the medians of m3age's and nix-instantiate's CPU times, their bests, and the
