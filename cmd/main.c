@@ -33,6 +33,13 @@ static const struct m3_cmd commands[] = {
     {"help", cmd_help, "show this help, or a command's help"},
 };
 
+/* escaped: whether messages and reports show byte c as \xNN (control characters, DEL). */
+static int
+escaped(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
 /* vmsg: one line on stderr. Messages quote input (file names, recipients, registry text)
  * that anyone with push access controls: control characters are shown as \xNN, so a message
  * can neither carry terminal escape sequences nor forge a second line. */
@@ -44,7 +51,7 @@ vmsg(const char *level, const char *fmt, va_list ap)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     fprintf(stderr, "%s: %s", m3_progname, level);
     for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+        if (escaped(*p))
             fprintf(stderr, "\\x%02x", *p);
         else
             fputc(*p, stderr);
@@ -62,14 +69,14 @@ m3_shown(const char *s)
 
     if (s == NULL)
         return s;
-    for (p = (const unsigned char *)s; *p != '\0' && *p >= 0x20 && *p != 0x7f; p++)
+    for (p = (const unsigned char *)s; *p != '\0' && !escaped(*p); p++)
         ;
     if (*p == '\0')
         return s;
     o = ring[next++ % 8];
     end = o + sizeof(ring[0]) - sizeof("...");
     for (p = (const unsigned char *)s; *p != '\0' && o + 4 <= end; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+        if (escaped(*p))
             o += snprintf(o, 5, "\\x%02x", *p);
         else
             *o++ = (char)*p;

@@ -122,10 +122,8 @@ top_let(const struct reg_file *f)
 static const struct reg_node *
 top_set(const struct reg_file *f)
 {
-    const struct reg_node *n = strip(f->root->a);
+    const struct reg_node *n = reg_top_body(f);
 
-    while (n->kind == N_LET || n->kind == N_WITH) /* let ... in, with keys; */
-        n = strip(n->kind == N_LET ? n->a : n->b);
     return n->kind == N_SET ? n : NULL;
 }
 

@@ -155,21 +155,6 @@ key_copy(struct reg_ctx *c, const struct reg_val *k)
     return c->key_cache[slot].copy;
 }
 
-static const struct reg_node *
-top_set(const struct reg_file *f)
-{
-    const struct reg_node *n = f->root->a;
-
-    for (;;) {
-        if (n->kind == N_PAREN || n->kind == N_LET)
-            n = n->a;
-        else if (n->kind == N_WITH) /* with keys; { ... }: the set is still a literal */
-            n = n->b;
-        else
-            return n;
-    }
-}
-
 static void
 warn(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *at, const char *name,
      const char *attr)
@@ -351,7 +336,7 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         rc = c.rc;
         goto out;
     }
-    top = top_set(f);
+    top = reg_top_body(f);
     r->computed = top->kind != N_SET;
     if (v->t == V_LAMBDA || v->t == V_PRIM)
         reg_unsupported(&c, f->root->a, "a top-level function", "nothing calls it");

@@ -209,6 +209,24 @@ struct reg_file {
     struct reg_arena *arena;
 };
 
+/* reg_top_body: f's expression under its top-level parentheses, `let ... in` and `with e;`
+ * (the registry's set, when it is a set literal). */
+static inline const struct reg_node *
+reg_top_body(const struct reg_file *f)
+{
+    const struct reg_node *n = f->root->a;
+
+    for (;;) {
+        n = reg_unparen(n);
+        if (n->kind == N_LET)
+            n = n->a;
+        else if (n->kind == N_WITH)
+            n = n->b;
+        else
+            return n;
+    }
+}
+
 /* reg_lambda_named: whether the N_LAMBDA lam binds a name: `x: ...`, `args@{ ... }: ...` or
  * `{ ... }@args: ...` (lam->tok is then the name's token). Token 0 is a token too, the
  * first of the file: tok != 0 alone would miss a file that starts `args@{`. */
