@@ -96,6 +96,17 @@ keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *
     int rc;
 
     *out = NULL;
+    {
+        struct keys_plugin_key pk;
+        rc = keys_plugin_parse(s, &pk, d);
+        if (rc == 0)
+            return m3_diag_set(d, M3_EUNSUPPORTED,
+                               "a recipient of the age-plugin-%s plugin: m3age cannot encrypt to "
+                               "plugin recipients",
+                               pk.plugin);
+        if (rc != M3_ENOMATCH)
+            return rc;
+    }
     if (strncmp(s, "age1", 4) == 0)
         return age_x25519_recipient_parse(out, s, d);
     if (strncmp(s, "AGE-SECRET-KEY-", 15) == 0)

@@ -98,6 +98,44 @@ int keys_convert_public(const char *line, char *out, size_t cap, struct m3_diag 
 int keys_convert_private(const char *text, size_t len, const char *name, age_passphrase_fn cb,
                          void *cb_ctx, char *out, size_t cap, struct m3_diag *d);
 
+/* ---- Plugin and tagged recipients -------------------------------------------------------- */
+
+/* How the stanzas of a plugin recipient name their key. */
+enum keys_tag_scheme {
+    KEYS_TAG_NONE,    /* no tag m3age knows: its stanzas cannot be attributed to it */
+    KEYS_TAG_P256,    /* a 33-byte compressed P-256 point: piv-p256 (age-plugin-yubikey) and
+                         p256tag stanzas */
+    KEYS_TAG_P256_PQ, /* ML-KEM-768 key || 65-byte uncompressed P-256 point: mlkem768p256tag */
+};
+
+/* A recipient whose bech32 human-readable part is "age1" followed by a plugin name
+ * (age1yubikey1..., age1tag1..., age1tagpq1..., age1fido2-hmac1...: the separator is the
+ * last '1'). m3age cannot encrypt to it (its plugin does) but can tell, for the tagged
+ * schemes, which stanzas are for it. */
+struct keys_plugin_key {
+    char plugin[48]; /* the plugin name: "yubikey", "tag", "tagpq", "fido2-hmac" */
+    enum keys_tag_scheme scheme;
+    unsigned char hash[4]; /* SHA-256[:4] of the P-256 point (compressed for KEYS_TAG_P256,
+                              uncompressed for KEYS_TAG_P256_PQ) */
+};
+
+/* keys_plugin_parse: s as a plugin recipient. M3_ENOMATCH (d untouched) when s is not one
+ * (an age1 X25519 recipient, an SSH key, anything else); M3_EINVAL when it is one but
+ * malformed: a bad bech32 string, or for yubikey/tag/tagpq a payload that is not a valid
+ * P-256 point of the right encoding (d says which); M3_EUNSUPPORTED when OpenSSL cannot be
+ * loaded to check the point. */
+int keys_plugin_parse(const char *s, struct keys_plugin_key *out, struct m3_diag *d);
+
+/* keys_plugin_stanza_matches: whether stanza s is for the key k, by its tag: piv-p256
+ * (tag = SHA-256[:4] of the point), p256tag and mlkem768p256tag (tag = HKDF-Extract-SHA-256
+ * of the stanza's encapsulated key and that hash, as c2sp.org/age says). Never true for
+ * KEYS_TAG_NONE. */
+bool keys_plugin_stanza_matches(const struct keys_plugin_key *k, const struct age_stanza *s);
+
+/* keys_stanza_is_tagged: whether s is of a tagged P-256 type (piv-p256, p256tag,
+ * mlkem768p256tag): its first argument names its key. */
+bool keys_stanza_is_tagged(const struct age_stanza *s);
+
 /* ---- Matching stanzas to known keys (keys inspect, audit, lazy rekey) ------------------ */
 
 /* A set of named keys: SSH public keys match ssh-* stanzas by tag; X25519 identities match
@@ -109,14 +147,17 @@ struct keys_known_key {
     unsigned char *wire; /* SSH wire public key, or NULL */
     size_t wire_len;
     struct age_identity *id; /* owned: X25519 identities (for trial unwrapping), or NULL */
+    bool is_plugin;          /* a plugin recipient: matched by plugin's tag */
+    struct keys_plugin_key plugin;
 };
 struct keys_known {
     struct keys_known_key *v;
     size_t n, cap;
 };
 
-/* keys_known_add_recipient: a recipient text (age1... or SSH public key line) under `name`
- * (for registries: the key's binding name). Errors as keys_recipient_parse. */
+/* keys_known_add_recipient: a recipient text (age1..., a plugin recipient such as
+ * age1yubikey1..., or an SSH public key line) under `name` (for registries: the key's
+ * binding name). Errors as keys_recipient_parse and keys_plugin_parse. */
 int keys_known_add_recipient(struct keys_known *k, const char *name, const char *text,
                              struct m3_diag *d);
 /* keys_known_add_identity: an identity (ownership passes to k on success) under `name`. */

@@ -1,6 +1,7 @@
 /* known.c: which known keys a header's stanzas are for, without private keys where the
- * format allows it (ssh-* stanzas carry a tag of the key; X25519 stanzas carry nothing that
- * names the recipient, so only identities can recognise them, by trial unwrapping). */
+ * format allows it (ssh-* and the tagged P-256 stanzas carry a tag of the key; X25519
+ * stanzas carry nothing that names the recipient, so only identities can recognise them,
+ * by trial unwrapping). */
 #include "keys/keys.h"
 #include "keys/openssh.h"
 
@@ -51,6 +52,24 @@ keys_known_add_recipient(struct keys_known *k, const char *name, const char *tex
     size_t len;
     int rc;
 
+    {
+        struct keys_plugin_key pk;
+        if ((rc = keys_plugin_parse(text, &pk, d)) == 0) {
+            if ((rc = grow(k)) != 0)
+                return rc;
+            e = &k->v[k->n];
+            e->is_plugin = true;
+            e->plugin = pk;
+            if ((e->name = strdup(name)) == NULL || (e->recipient = strdup(text)) == NULL) {
+                key_clear(e);
+                return M3_ENOMEM;
+            }
+            k->n++;
+            return 0;
+        }
+        if (rc != M3_ENOMATCH)
+            return rc;
+    }
     if ((rc = keys_recipient_parse(&r, text, d)) != 0 || (rc = grow(k)) != 0)
         goto out;
     e = &k->v[k->n];
@@ -107,7 +126,10 @@ keys_known_match(const struct keys_known *k, const struct age_stanza *s, size_t 
 
     for (size_t i = 0; i < k->n && n < cap; i++) {
         const struct keys_known_key *e = &k->v[i];
-        if (e->wire != NULL) {
+        if (e->is_plugin) {
+            if (keys_plugin_stanza_matches(&e->plugin, s))
+                idx[n++] = i;
+        } else if (e->wire != NULL) {
             if (age_stanza_matches_key(s, e->wire, e->wire_len))
                 idx[n++] = i;
         } else if (e->id != NULL && age_identity_is_x25519(e->id) &&

@@ -97,6 +97,8 @@
     X(OSSL_PARAM_BLD_free)                                                                         \
     X(OSSL_PARAM_BLD_new)                                                                          \
     X(OSSL_PARAM_BLD_push_BN)                                                                      \
+    X(OSSL_PARAM_BLD_push_octet_string)                                                            \
+    X(OSSL_PARAM_BLD_push_utf8_string)                                                             \
     X(OSSL_PARAM_BLD_to_param)                                                                     \
     X(OSSL_PARAM_free)                                                                             \
     X(PEM_read_bio_PrivateKey)
@@ -184,6 +186,8 @@ int m3_crypto_load(struct m3_diag *d);
 #define OSSL_PARAM_BLD_free (m3_crypto_fn.OSSL_PARAM_BLD_free)
 #define OSSL_PARAM_BLD_new (m3_crypto_fn.OSSL_PARAM_BLD_new)
 #define OSSL_PARAM_BLD_push_BN (m3_crypto_fn.OSSL_PARAM_BLD_push_BN)
+#define OSSL_PARAM_BLD_push_octet_string (m3_crypto_fn.OSSL_PARAM_BLD_push_octet_string)
+#define OSSL_PARAM_BLD_push_utf8_string (m3_crypto_fn.OSSL_PARAM_BLD_push_utf8_string)
 #define OSSL_PARAM_BLD_to_param (m3_crypto_fn.OSSL_PARAM_BLD_to_param)
 #define OSSL_PARAM_free (m3_crypto_fn.OSSL_PARAM_free)
 #define PEM_read_bio_PrivateKey (m3_crypto_fn.PEM_read_bio_PrivateKey)
