@@ -177,6 +177,29 @@ warn(struct reg_ctx *c, struct reg_registry *r, const struct reg_node *at, const
         snprintf(w->msg, sizeof(w->msg), "%s", msg);
 }
 
+/* trailing_comment: the `# ...` comment after the string literal n on its line, or NULL. */
+static char *
+trailing_comment(struct reg_ctx *c, const struct reg_node *n)
+{
+    const struct reg_file *f;
+    size_t i, end;
+
+    if (n == NULL || (n->kind != N_STR && n->kind != N_IND_STR))
+        return NULL;
+    f = n->file;
+    for (i = reg_node_end(n); i < f->len && (f->src[i] == ' ' || f->src[i] == '\t'); i++)
+        ;
+    if (i >= f->len || f->src[i] != '#')
+        return NULL;
+    for (i++; i < f->len && (f->src[i] == ' ' || f->src[i] == '\t'); i++)
+        ;
+    for (end = i; end < f->len && f->src[end] != '\n' && f->src[end] != '\r'; end++)
+        ;
+    while (end > i && (f->src[end - 1] == ' ' || f->src[end - 1] == '\t'))
+        end--;
+    return end > i ? xstrndup(c, f->src + i, end - i) : NULL;
+}
+
 static void
 load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, struct reg_entry *e,
            const struct reg_node **binds, size_t nbinds)
@@ -224,6 +247,7 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, 
     span_of(c, r, keys->src, &e->keys_span);
     e->keys = xcalloc(c, keys->list.n, sizeof(*e->keys));
     e->key_spans = xcalloc(c, keys->list.n, sizeof(*e->key_spans));
+    e->key_comments = xcalloc(c, keys->list.n, sizeof(*e->key_comments));
     for (i = 0; i < keys->list.n; i++) {
         struct reg_val *k = keys->list.v[i];
         reg_force(c, k, pk->pos);
@@ -232,6 +256,7 @@ load_entry(struct reg_ctx *c, struct reg_registry *r, const struct reg_attr *a, 
                       "'%s': publicKeys element %zu is %s, expected a string", e->name, i + 1,
                       reg_type_name(k));
         e->keys[i] = key_copy(c, k);
+        e->key_comments[i] = trailing_comment(c, k->src);
         e->nkeys = i + 1;
         span_of(c, r, k->src != NULL ? k->src : pk->pos, &e->key_spans[i]);
     }
@@ -301,6 +326,81 @@ load_keybinds(struct reg_ctx *c, struct reg_registry *r)
     }
 }
 
+#define KEYPATH_DEPTH 4   /* `keys.users.admins.alice`, no deeper */
+#define KEYPATH_MAX 10000 /* strings recorded per registry */
+
+static bool
+is_ident(const char *s, size_t n)
+{
+    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || s[i] == '-' || s[i] == '\'' || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* walk_keypaths: records the strings of set v under path (plen bytes of buf), forcing each
+ * attribute with errors caught: a binding the registry never uses may fail to evaluate. */
+static void
+walk_keypaths(struct reg_ctx *c, struct reg_registry *r, struct reg_val *v, char *buf, size_t cap,
+              size_t plen, int depth)
+{
+    for (size_t i = 0; i < v->set->n && r->nkeypaths < KEYPATH_MAX; i++) {
+        const struct reg_attr *a = &v->set->a[i];
+        bool id = is_ident(a->name, a->len);
+        size_t need = plen + 1 + a->len + (id ? 0 : 2);
+        struct reg_keypath *kp;
+        if (need + 1 > cap || memchr(a->name, '"', a->len) || memchr(a->name, '\\', a->len) ||
+            reg_eval_try(c, a->v, 0) != 0)
+            continue;
+        snprintf(buf + plen, cap - plen, id ? ".%.*s" : ".\"%.*s\"", (int)a->len, a->name);
+        if (a->v->t == V_SET && depth < KEYPATH_DEPTH) {
+            walk_keypaths(c, r, a->v, buf, cap, need, depth + 1);
+        } else if (a->v->t == V_STR) {
+            if ((r->nkeypaths & (r->nkeypaths - 1)) == 0) {
+                kp = realloc(r->keypaths, (r->nkeypaths ? r->nkeypaths * 2 : 1) * sizeof(*kp));
+                if (kp == NULL)
+                    reg_throw(c, M3_ENOMEM, NULL, "out of memory");
+                r->keypaths = kp;
+            }
+            kp = &r->keypaths[r->nkeypaths++];
+            kp->path = xstrndup(c, buf, need);
+            kp->value = xstrndup(c, a->v->str.s, a->v->str.n);
+        }
+        buf[plen] = '\0';
+    }
+}
+
+static int
+keypath_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct reg_keypath *)a)->path, ((const struct reg_keypath *)b)->path);
+}
+
+/* load_keypaths: the strings inside attribute sets bound in the top-level let. */
+static void
+load_keypaths(struct reg_ctx *c, struct reg_registry *r)
+{
+    const struct reg_set *vars;
+    char buf[512];
+
+    if (c->top_let_env == NULL || (vars = c->top_let_env->vars) == NULL)
+        return;
+    for (size_t i = 0; i < vars->n && r->nkeypaths < KEYPATH_MAX; i++) {
+        const struct reg_attr *a = &vars->a[i];
+        if (a->len + 1 > sizeof(buf) || !is_ident(a->name, a->len) ||
+            reg_eval_try(c, a->v, 0) != 0 || a->v->t != V_SET)
+            continue;
+        memcpy(buf, a->name, a->len);
+        buf[a->len] = '\0';
+        walk_keypaths(c, r, a->v, buf, sizeof(buf), a->len, 1);
+    }
+    if (r->nkeypaths > 1)
+        qsort(r->keypaths, r->nkeypaths, sizeof(*r->keypaths), keypath_cmp);
+}
+
 int
 reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
                   struct reg_registry **out, struct m3_diag *d)
@@ -355,6 +455,7 @@ reg_registry_load(const struct reg_file *f, const struct reg_eval_opts *opts,
         load_entry(&c, r, &v->set->a[i], &r->entries[i], binds, nbinds);
     }
     load_keybinds(&c, r);
+    load_keypaths(&c, r);
     reg_check_rest(&c); /* the names of what was not evaluated */
     *out = r;
     r = NULL;
@@ -374,6 +475,7 @@ reg_registry_free(struct reg_registry *r)
         return;
     reg_arena_free(r->priv);
     free(r->warnings);
+    free(r->keypaths);
     for (i = 0; i < r->nfiles; i++)
         free(r->files[i]);
     free(r->files);

@@ -138,6 +138,10 @@ struct reg_entry {
     struct reg_span keys_span; /* the publicKeys list expression (for add/rm-key) */
     bool armor;                /* armor = true */
     bool has_armor;            /* armor was given */
+    /* for each key, the text of a `#` comment on the same line after its literal (where
+     * the string was written, maybe in an imported file), else NULL: what names an inline
+     * key that no binding names */
+    char **key_comments;
 };
 
 /* A top-level `let` binding of secrets.nix whose value is a string (a key) or a list of
@@ -149,6 +153,14 @@ struct reg_keybind {
     bool is_list;
     struct reg_span span;       /* the whole `name = value;` binding */
     struct reg_span value_span; /* the value expression */
+};
+
+/* A key string reached from a top-level `let` binding through attribute sets: the path
+ * names it as the registry does (`keys.alice` for `keys = import ./keys.nix;`,
+ * `systems.web-1`). Top-level strings are keybinds, not paths. */
+struct reg_keypath {
+    char *path;  /* "keys.alice"; an attribute that is not an identifier is quoted */
+    char *value; /* the key string */
 };
 
 /* A problem that does not stop the registry from being used (unknown attribute, ...). */
@@ -169,6 +181,8 @@ struct reg_registry {
     bool computed; /* the top value is not a plain attribute set literal: edits refuse */
     char **files;  /* the names spans point to (the registry and what it imports) */
     size_t nfiles;
+    struct reg_keypath *keypaths; /* sorted by path; at most 4 attributes deep */
+    size_t nkeypaths;
     void *priv; /* private: the allocator holding the strings above */
 };
 
