@@ -27,7 +27,9 @@ diff_usage(FILE *f)
             "       m3age diff [-i IDENTITY]... FILE [REV [REV]]\n"
             "       m3age diff --textconv [-i IDENTITY]... FILE\n\n"
             "With no FILE: the recipient plan, per secret, of what a rekey would add (+) and\n"
-            "remove (-), by registry name, from the files' headers (no key needed).\n\n"
+            "remove (-), by registry name, from the files' headers (no key needed). A key no\n"
+            "binding names is shown whole; X25519 recipients only by count (their stanzas\n"
+            "name no key); stanzas no key can be told from are marked ? and kept.\n\n"
             "With FILE: the unified diff of its plaintext between REV and the working tree\n"
             "(default REV: HEAD), or between two revisions; both sides are decrypted in\n"
             "memory. --textconv prints FILE's plaintext for git (see m3age git-setup).\n\n"
@@ -35,6 +37,15 @@ diff_usage(FILE *f)
             "                       ~/.ssh/id_rsa)\n"
             "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
             "Exit status: 0 no difference, 1 differences, 2 error.\n");
+}
+
+/* print_unattributed: the stanzas no key can be told from, which a rekey keeps. */
+static void
+print_unattributed(const struct secrets_plan_item *it, const char *sep)
+{
+    for (size_t j = 0; j < it->nunattributed; j++)
+        printf("%s ?%s not attributable to any key (kept unless rekey --force)", j ? "" : sep,
+               m3_shown(it->unattributed[j]));
 }
 
 static int
@@ -61,7 +72,9 @@ print_plan(const char *rules)
         printf("%s:", m3_shown(it->file));
         switch (it->state) {
         case SECRETS_PLAN_SAME:
-            printf(" up to date\n");
+            printf(" up to date");
+            print_unattributed(it, it->nunattributed > 0 ? "," : "");
+            putchar('\n');
             continue;
         case SECRETS_PLAN_MISSING:
             printf(" no file (a rekey skips it; create it with 'm3age edit %s')\n",
@@ -78,10 +91,14 @@ print_plan(const char *rules)
             printf(" %s+%s%s", green, m3_shown(it->add[j]), reset);
         for (size_t j = 0; j < it->nremove; j++)
             printf(" %s-%s%s", red, m3_shown(it->remove[j]), reset);
-        if (it->x25519_want > it->x25519_have)
-            printf(" %s+%zu X25519%s", green, it->x25519_want - it->x25519_have, reset);
+        if (it->x25519_want > it->x25519_have && it->x25519_added != NULL)
+            printf(" %s+%s%s", green, m3_shown(it->x25519_added), reset);
         else if (it->x25519_want < it->x25519_have)
-            printf(" %s-%zu X25519%s", red, it->x25519_have - it->x25519_want, reset);
+            printf(" %s-%zu X25519 recipient%s no longer in the registry (the header cannot tell "
+                   "which)%s",
+                   red, it->x25519_have - it->x25519_want,
+                   it->x25519_have - it->x25519_want == 1 ? "" : "s", reset);
+        print_unattributed(it, "");
         putchar('\n');
     }
     printf("%zu of %zu secret%s would change on rekey\n", p->nchange, p->n, p->n == 1 ? "" : "s");

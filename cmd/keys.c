@@ -5,6 +5,7 @@
 #include "cmd/io.h"
 #include "keys/keys.h"
 #include "registry/registry.h"
+#include "secrets/plan.h"
 #include "libage/internal.h"
 #include "libage/ssh.h"
 
@@ -25,8 +26,10 @@ keys_usage(FILE *f)
                "  in FILE (default: standard input), as ssh-to-age does; with --private, the\n"
                "  AGE-SECRET-KEY-1... identity of an OpenSSH ed25519 private key.\n"
                "inspect: list the stanzas of an age file (type, tag) and which of the given keys\n"
-               "  each one is for. ssh stanzas are matched by their tag, with public keys alone;\n"
-               "  X25519 stanzas only by identities (-i).\n");
+               "  each one is for. ssh and tagged P-256 stanzas (piv-p256 of age-plugin-yubikey,\n"
+               "  p256tag, mlkem768p256tag) are matched by their tag, with public keys alone;\n"
+               "  X25519 stanzas only by identities (-i). --rules names keys as audit does:\n"
+               "  `m3-ares`, `keys.alice`, or the key itself when no binding names it.\n");
 }
 
 /* read_input: a whole file or standard input into secret memory. */
@@ -161,13 +164,14 @@ cmd_keys_convert(int argc, char **argv)
     return private ? convert_private(argv[optind]) : convert_public(argv[optind]);
 }
 
-/* add_registry_keys: every key bound by name in the registry's top-level `let` (such as
- * `m3-ares = "ssh-ed25519 AAAA..."`) goes in under that name, so inspect prints registry
- * names. Groups (lists) are skipped: their members are bound by name too. */
+/* add_registry_keys: every key of the registry (in an entry's publicKeys or bound in the
+ * top-level `let`) goes in under the name audit and diff give it (secrets_keyset_build: its
+ * let name, `keys.alice`, or the key itself), so inspect prints registry names. */
 static int
 add_registry_keys(struct keys_known *known, const char *rules)
 {
     struct reg_registry *reg = NULL;
+    struct secrets_keyset ks = {0};
     struct m3_diag d;
     int rc = -1;
 
@@ -176,17 +180,23 @@ add_registry_keys(struct keys_known *known, const char *rules)
         m3_error_diag(rules, d.code, &d);
         goto out;
     }
-    for (size_t i = 0; i < reg->nkeybinds; i++) {
-        const struct reg_keybind *kb = &reg->keybinds[i];
-        if (kb->is_list || kb->nvalues != 1)
-            continue;
+    if (secrets_keyset_build_light(&ks, reg) != 0) {
+        m3_error("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ks.n; i++) {
+        const struct secrets_key *k = &ks.v[i];
         m3_diag_clear(&d);
-        if (keys_known_add_recipient(known, kb->name, kb->values[0], &d) != 0)
-            m3_warn("%s: key '%s' is not a recipient m3age understands: %s", rules, kb->name,
+        if (k->kind == SECRETS_KEY_INVALID)
+            m3_warn("%s: key %s is not a recipient m3age understands: %s", rules, m3_shown(k->name),
+                    k->error);
+        else if (keys_known_add_recipient(known, k->name, k->text, &d) != 0)
+            m3_warn("%s: key %s is not a recipient m3age understands: %s", rules, m3_shown(k->name),
                     d.msg);
     }
     rc = 0;
 out:
+    secrets_keyset_clear(&ks);
     reg_registry_free(reg);
     return rc;
 }
@@ -258,13 +268,17 @@ print_stanza(const struct keys_known *known, const struct age_stanza *s)
 {
     size_t idx[16], n = keys_known_match(known, s, idx, 16);
     bool ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
+    bool tagged = (ssh || keys_stanza_is_tagged(s)) && s->nargs > 0;
+    size_t tl = strlen(s->type);
 
-    printf("  %-12s %-7s ", m3_shown(s->type), ssh && s->nargs > 0 ? m3_shown(s->args[0]) : "-");
+    printf("  %-12s %-7s ", m3_shown(s->type), tagged ? m3_shown(s->args[0]) : "-");
     if (n == 0)
-        printf("%s\n", ssh                              ? "unknown key"
+        printf("%s\n", tagged                           ? "unknown key"
                        : strcmp(s->type, "X25519") == 0 ? "unknown (X25519 stanzas name no key)"
                        : strcmp(s->type, "scrypt") == 0 ? "passphrase"
-                                                        : "unknown");
+                       : tl > 7 && strcmp(s->type + tl - 7, "-grease") == 0
+                           ? "grease (for no key)"
+                           : "not attributable (its type names no key m3age can recognise)");
     for (size_t i = 0; i < n; i++)
         printf("%s%s", m3_shown(known->v[idx[i]].name), i + 1 < n ? ", " : "\n");
 }

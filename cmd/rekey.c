@@ -17,12 +17,15 @@ rekey_usage(FILE *f)
             "Re-encrypt secrets to the recipients secrets.nix gives them: the FILEs named,\n"
             "those HOST's key may read, or all. Only files whose header differs from the\n"
             "registry are rewritten (no decryption is needed to compare). Every chosen file is\n"
-            "decrypted before any is written: if one fails, nothing is written.\n\n"
+            "decrypted before any is written: if one fails, nothing is written. A file with a\n"
+            "stanza no key can be told from (a plugin's) is kept, and not rewritten unless\n"
+            "--force; X25519 recipients are compared by count.\n\n"
             "  --rules FILE          the registry (default: RULES, ./secrets.nix, or above)\n"
             "  -i, --identity FILE   identity to decrypt with (repeatable; default:\n"
             "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)\n"
             "  --host HOST           the secrets HOST's key may read (repeatable)\n"
-            "  --force               rewrite every chosen file, even if up to date\n"
+            "  --force               rewrite every chosen file, even if up to date, and\n"
+            "                        drop stanzas no registry key can be told from\n"
             "  -n, --dry-run         print the plan (recipients added and removed) only\n"
             "  -j, --jobs N          worker threads (default: the number of cores)\n"
             "  --partial             write the files that could be decrypted even if some\n"
@@ -77,7 +80,11 @@ print_plan(const struct secrets_rekey *k)
             printf("%s: missing, nothing to rekey\n", m3_shown(it->path));
             continue;
         case SECRETS_ITEM_UP_TO_DATE:
-            printf("%s: up to date\n", m3_shown(it->path));
+            printf("%s: up to date", m3_shown(it->path));
+            for (size_t j = 0; j < it->nkept; j++)
+                printf("%s?%s not attributable to any key (kept; --force drops it)",
+                       j == 0 ? ": " : ", ", m3_shown(it->kept[j]));
+            printf("\n");
             continue;
         case SECRETS_ITEM_FAILED:
             printf("%s: cannot rekey: %s\n", m3_shown(it->path), m3_shown(it->msg));

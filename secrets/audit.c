@@ -41,6 +41,7 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A018", SECRETS_INFO, "not verified: no identity given opens the file"},
     {"M3A019", SECRETS_ERROR, "registry key that is not a valid recipient"},
     {"M3A020", SECRETS_ERROR, "host key differs from its registry key"},
+    {"M3A021", SECRETS_WARNING, "stanza m3age cannot attribute to any key"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -305,6 +306,14 @@ drift(struct ctx *c, size_t ei, const struct age_header *h)
             "still encrypted to %s, which its registry entry does not list (%s can read "
             "this version)",
             dr.stale[i].desc, dr.stale[i].key ? dr.stale[i].key->name : "its holder");
+    for (size_t i = 0; i < dr.nunattributed; i++) {
+        char what[96];
+        secrets_unattributed_text(&dr.unattributed[i], what, sizeof(what));
+        add(c, "M3A021", e->name, 0, NULL,
+            "%s not attributable to any key (its type names no key m3age can recognise; a "
+            "rekey keeps the file as it is, 'm3age rekey --force' drops %s)",
+            what, dr.unattributed[i].count == 1 ? "it" : "them");
+    }
     if (dr.x25519_want != dr.x25519_have)
         add(c, "M3A008", e->name, 0, NULL,
             "%zu X25519 recipient%s in the file, %zu age1 key%s in its registry entry",
@@ -479,7 +488,7 @@ out:
 static void
 audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *ah)
 {
-    const struct secrets_key *k = secrets_keyset_named(&c->ks, h->name);
+    const struct secrets_key *k = secrets_keyset_bound_to(&c->ks, h->name);
 
     ah->has_key = k != NULL;
     if (k == NULL && (h->nsecrets > 0 || h->nunresolved > 0)) {

@@ -69,7 +69,18 @@ plan_item(const struct secrets_keyset *ks, const struct reg_entry *e, const char
     for (size_t i = 0; it->remove != NULL && i < dr.nstale; i++)
         it->remove[i] = strdup(dr.stale[i].desc);
     it->nremove = dr.nstale;
-    if (it->add == NULL || it->remove == NULL)
+    it->unattributed = calloc(dr.nunattributed + 1, sizeof(char *));
+    for (size_t i = 0; it->unattributed != NULL && i < dr.nunattributed; i++) {
+        char what[96];
+        secrets_unattributed_text(&dr.unattributed[i], what, sizeof(what));
+        if ((it->unattributed[i] = strdup(what)) == NULL)
+            rc = M3_ENOMEM;
+        it->nunattributed++;
+    }
+    if (dr.x25519_want > dr.x25519_have && (it->x25519_added = secrets_x25519_added_text(
+                                                ks, e, dr.x25519_want - dr.x25519_have)) == NULL)
+        rc = M3_ENOMEM;
+    if (it->add == NULL || it->remove == NULL || it->unattributed == NULL)
         rc = M3_ENOMEM;
     for (size_t i = 0; rc == 0 && i < it->nadd; i++)
         if (it->add[i] == NULL)
@@ -133,8 +144,12 @@ secrets_plan_free(struct secrets_plan *p)
             free(it->add[j]);
         for (size_t j = 0; it->remove && j < it->nremove; j++)
             free(it->remove[j]);
+        for (size_t j = 0; it->unattributed && j < it->nunattributed; j++)
+            free(it->unattributed[j]);
         free(it->add);
         free(it->remove);
+        free(it->unattributed);
+        free(it->x25519_added);
         free(it->file);
         free(it->error);
     }

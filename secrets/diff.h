@@ -22,9 +22,16 @@ struct secrets_plan_item {
     enum secrets_plan_state state;
     char **add; /* registry names of keys a rekey would add */
     size_t nadd;
-    char **remove; /* names (or "unknown ... key (tag ...)") a rekey would remove */
+    char **remove; /* names (or "unknown ... key (tag ...)") a rekey would remove; a key no
+                      binding names is shown whole (see secrets_key.name) */
     size_t nremove;
     size_t x25519_want, x25519_have; /* age1 keys listed / X25519 stanzas in the file */
+    /* when x25519_want > x25519_have: "1 X25519 recipient not in the registry before (one
+     * of: NAME, age1...)" (secrets_x25519_added_text), else NULL */
+    char *x25519_added;
+    char **unattributed; /* "1 piv-p256 stanza": stanzas no key can be told from, which a
+                            rekey keeps (it refuses to drop them unless forced) */
+    size_t nunattributed;
     char *error;
 };
 

@@ -59,6 +59,29 @@ set_ssh(struct secrets_key *k, unsigned char *wire, size_t len)
         k->rsa_bits = rsa_bits(wire, len);
 }
 
+/* parse_plugin: whether k is a plugin recipient (then its kind is set: SECRETS_KEY_PLUGIN,
+ * or SECRETS_KEY_INVALID when malformed). */
+static bool
+parse_plugin(struct secrets_key *k)
+{
+    struct m3_diag d = {0};
+    int rc = keys_plugin_parse(k->text, &k->plugin, &d);
+
+    if (rc == M3_ENOMATCH)
+        return false;
+    if (rc == 0) {
+        k->kind = SECRETS_KEY_PLUGIN;
+        snprintf(k->error, sizeof(k->error),
+                 "a recipient of the age-plugin-%s plugin: m3age cannot encrypt to it (encrypt "
+                 "with age and the plugin)",
+                 k->plugin.plugin);
+    } else {
+        k->kind = SECRETS_KEY_INVALID;
+        snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : m3_strerror(rc));
+    }
+    return true;
+}
+
 /* parse_full: builds the recipient (for an Ed25519 key, its conversion to X25519). */
 static void
 parse_full(struct secrets_key *k)
@@ -69,6 +92,8 @@ parse_full(struct secrets_key *k)
     unsigned char *copy;
     size_t len;
 
+    if (k->kind == SECRETS_KEY_PLUGIN || parse_plugin(k))
+        return;
     if (keys_recipient_parse(&r, k->text, &d) != 0) {
         k->kind = SECRETS_KEY_INVALID;
         snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : "not a recipient");
@@ -99,6 +124,8 @@ parse_light(struct secrets_key *k)
     unsigned char *wire = NULL;
     size_t len;
 
+    if (parse_plugin(k))
+        return;
     if (strncmp(k->text, "age1", 4) == 0) {
         k->kind = SECRETS_KEY_X25519;
         return;
@@ -179,28 +206,60 @@ add(struct secrets_keyset *ks, const char *text, bool light)
 }
 
 static int
-add_name(struct secrets_key *k, const char *name)
+push_str(char ***v, size_t *n, const char *s)
 {
-    char **v = realloc(k->names, (k->nnames + 1) * sizeof(*v));
-    if (v == NULL)
+    char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+    if (nv == NULL)
         return M3_ENOMEM;
-    k->names = v;
-    if ((v[k->nnames] = strdup(name)) == NULL)
+    *v = nv;
+    if ((nv[*n] = strdup(s)) == NULL)
         return M3_ENOMEM;
-    k->nnames++;
+    (*n)++;
     return 0;
 }
 
+/* unbound_label: how a key no binding names is shown: the key itself (a reviewer must see
+ * exactly which key it is, never a name a comment could fake), an SSH key without its
+ * comment, then the comment (`#` after the literal, else the SSH key's) in parentheses. */
 static char *
-short_form(const char *text)
+unbound_label(const struct secrets_key *k, const char *comment)
 {
-    char buf[40];
-    size_t n = strlen(text);
+    const char *t = k->text, *sshc = NULL;
+    size_t n = strlen(t);
+    char *out;
 
-    if (n <= 24)
-        return strdup(text);
-    snprintf(buf, sizeof(buf), "%.12s...%s", text, text + n - 8);
-    return strdup(buf);
+    if (k->kind == SECRETS_KEY_SSH) {
+        /* "TYPE BASE64 [comment]" (after any authorized_keys options) */
+        const char *sp = strchr(t, ' ');
+        const char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+        if (sp2 != NULL) {
+            n = (size_t)(sp2 - t);
+            sshc = sp2 + strspn(sp2, " \t");
+            if (*sshc == '\0')
+                sshc = NULL;
+        }
+    }
+    if (comment == NULL)
+        comment = sshc;
+    if ((out = malloc(n + (comment ? strlen(comment) + 4 : 0) + 1)) == NULL)
+        return NULL;
+    memcpy(out, t, n);
+    out[n] = '\0';
+    if (comment != NULL)
+        sprintf(out + n, " (%s)", comment);
+    return out;
+}
+
+/* key_comment: the first `#` comment written after a literal of key text in r. */
+static const char *
+key_comment(const struct reg_registry *r, const char *text)
+{
+    for (size_t i = 0; i < r->nentries; i++)
+        for (size_t j = 0; j < r->entries[i].nkeys; j++)
+            if (r->entries[i].key_comments != NULL && r->entries[i].key_comments[j] != NULL &&
+                strcmp(r->entries[i].keys[j], text) == 0)
+                return r->entries[i].key_comments[j];
+    return NULL;
 }
 
 static int
@@ -224,7 +283,7 @@ build(struct secrets_keyset *ks, const struct reg_registry *r, bool light)
         const struct reg_keybind *b = &r->keybinds[i];
         for (size_t j = 0; j < b->nvalues; j++) {
             struct secrets_key *k = add(ks, b->values[j], light);
-            if (k == NULL || (!b->is_list && add_name(k, b->name) != 0))
+            if (k == NULL || (!b->is_list && push_str(&k->names, &k->nnames, b->name) != 0))
                 goto nomem;
         }
     }
@@ -232,9 +291,18 @@ build(struct secrets_keyset *ks, const struct reg_registry *r, bool light)
         for (size_t j = 0; j < r->entries[i].nkeys; j++)
             if (add(ks, r->entries[i].keys[j], light) == NULL)
                 goto nomem;
+    /* attribute paths name only keys the registry has already (a key set may hold more) */
+    for (size_t i = 0; i < r->nkeypaths; i++) {
+        struct secrets_key *k = find_mut(ks, r->keypaths[i].value);
+        if (k != NULL && push_str(&k->paths, &k->npaths, r->keypaths[i].path) != 0)
+            goto nomem;
+    }
     for (size_t i = 0; i < ks->n; i++) {
         struct secrets_key *k = &ks->v[i];
-        k->name = k->nnames > 0 ? strdup(k->names[0]) : short_form(k->text);
+        k->bound = k->nnames > 0 || k->npaths > 0;
+        k->name = k->nnames > 0   ? strdup(k->names[0])
+                  : k->npaths > 0 ? strdup(k->paths[0])
+                                  : unbound_label(k, key_comment(r, k->text));
         if (k->name == NULL)
             goto nomem;
     }
@@ -274,6 +342,9 @@ secrets_keyset_clear(struct secrets_keyset *ks)
         for (size_t j = 0; j < k->nnames; j++)
             free(k->names[j]);
         free(k->names);
+        for (size_t j = 0; j < k->npaths; j++)
+            free(k->paths[j]);
+        free(k->paths);
         free(k->wire);
         age_recipient_free(k->rcpt);
     }
@@ -283,9 +354,34 @@ secrets_keyset_clear(struct secrets_keyset *ks)
     memset(ks, 0, sizeof(*ks));
 }
 
+const struct secrets_key *
+secrets_keyset_bound_to(const struct secrets_keyset *ks, const char *name)
+{
+    const struct secrets_key *found = NULL;
+    size_t nl = strlen(name);
+
+    if ((found = secrets_keyset_named(ks, name)) != NULL)
+        return found;
+    for (size_t i = 0; i < ks->n; i++)
+        for (size_t j = 0; j < ks->v[i].npaths; j++) {
+            const char *p = ks->v[i].paths[j];
+            size_t pl = strlen(p);
+            if (strcmp(p, name) == 0)
+                return &ks->v[i];
+            if (pl > nl && p[pl - nl - 1] == '.' && strcmp(p + pl - nl, name) == 0) {
+                if (found != NULL && found != &ks->v[i])
+                    return NULL; /* ambiguous */
+                found = &ks->v[i];
+            }
+        }
+    return found;
+}
+
 static bool
 stanza_is_key(const struct age_stanza *s, const struct secrets_key *k)
 {
+    if (k->kind == SECRETS_KEY_PLUGIN)
+        return keys_plugin_stanza_matches(&k->plugin, s);
     return k->kind == SECRETS_KEY_SSH && s->nargs >= 1 && strcmp(s->args[0], k->tag) == 0 &&
            strcmp(s->type, k->ssh_type) == 0;
 }
@@ -297,7 +393,9 @@ secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
     size_t want = 0, have = 0;
     bool listed = false;
 
-    if (k->kind == SECRETS_KEY_SSH) {
+    if (k->kind == SECRETS_KEY_SSH || k->kind == SECRETS_KEY_PLUGIN) {
+        if (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_NONE)
+            return true; /* cannot be told: not reported as missing */
         for (size_t i = 0; i < h->nstanzas; i++)
             if (stanza_is_key(&h->stanzas[i], k))
                 return true;
@@ -337,7 +435,8 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
     if ((keys = calloc(e->nkeys + 1, sizeof(*keys))) == NULL ||
         (found = calloc(e->nkeys + 1, sizeof(*found))) == NULL ||
         (out->missing = calloc(e->nkeys + 1, sizeof(*out->missing))) == NULL ||
-        (out->stale = calloc(h->nstanzas + 1, sizeof(*out->stale))) == NULL)
+        (out->stale = calloc(h->nstanzas + 1, sizeof(*out->stale))) == NULL ||
+        (out->unattributed = calloc(h->nstanzas + 1, sizeof(*out->unattributed))) == NULL)
         goto nomem;
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
@@ -369,19 +468,34 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
         if (ours)
             continue;
         bool is_ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
-        for (size_t j = 0; is_ssh && j < ks->n && st->key == NULL; j++)
+        bool tagged = is_ssh || keys_stanza_is_tagged(s);
+        if (!tagged || s->nargs < 1) {
+            /* no tag: it may be for a key of the entry m3age cannot recognise */
+            size_t u = 0;
+            while (u < out->nunattributed && strcmp(out->unattributed[u].type, s->type) != 0)
+                u++;
+            if (u == out->nunattributed) {
+                snprintf(out->unattributed[u].type, sizeof(out->unattributed[u].type), "%s",
+                         s->type);
+                out->nunattributed++;
+            }
+            out->unattributed[u].count++;
+            continue;
+        }
+        for (size_t j = 0; j < ks->n && st->key == NULL; j++)
             if (stanza_is_key(s, &ks->v[j]))
                 st->key = &ks->v[j];
         if (st->key != NULL)
             snprintf(st->desc, sizeof(st->desc), "%s", st->key->name);
-        else if (is_ssh && s->nargs >= 1)
-            snprintf(st->desc, sizeof(st->desc), "unknown %s key (tag %.8s)", s->type, s->args[0]);
         else
-            snprintf(st->desc, sizeof(st->desc), "a %.40s stanza", s->type);
+            snprintf(st->desc, sizeof(st->desc), "unknown %.40s key (tag %.8s)", s->type,
+                     s->args[0]);
         out->nstale++;
     }
     for (size_t j = 0; j < nkeys; j++)
-        if (keys[j]->kind == SECRETS_KEY_SSH && !found[j])
+        if (!found[j] &&
+            (keys[j]->kind == SECRETS_KEY_SSH ||
+             (keys[j]->kind == SECRETS_KEY_PLUGIN && keys[j]->plugin.scheme != KEYS_TAG_NONE)))
             out->missing[out->nmissing++] = keys[j];
     free(keys);
     free(found);
@@ -398,7 +512,62 @@ secrets_drift_clear(struct secrets_drift *dr)
 {
     free(dr->missing);
     free(dr->stale);
+    free(dr->unattributed);
     memset(dr, 0, sizeof(*dr));
+}
+
+size_t
+secrets_drift_unattributed(const struct secrets_drift *dr)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < dr->nunattributed; i++)
+        n += dr->unattributed[i].count;
+    return n;
+}
+
+void
+secrets_unattributed_text(const struct secrets_unattributed *u, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%zu %s stanza%s", u->count, u->type, u->count == 1 ? "" : "s");
+}
+
+char *
+secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+{
+    size_t cap = 128, len;
+    char *out = malloc(cap);
+    bool first = true;
+
+    if (out == NULL)
+        return NULL;
+    len =
+        (size_t)snprintf(out, cap, "%zu X25519 recipient%s not in the registry before (one of: ", n,
+                         n == 1 ? "" : "s");
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        bool dup = false;
+        size_t nl;
+        if (k == NULL || k->kind != SECRETS_KEY_X25519)
+            continue;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(e->keys[j], e->keys[i]) == 0;
+        if (dup)
+            continue;
+        nl = strlen(k->name);
+        if (len + nl + 4 > cap) {
+            char *bigger = realloc(out, cap = (len + nl + 4) * 2);
+            if (bigger == NULL) {
+                free(out);
+                return NULL;
+            }
+            out = bigger;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", first ? "" : ", ", k->name);
+        first = false;
+    }
+    snprintf(out + len, cap - len, ")");
+    return out;
 }
 
 bool
@@ -406,7 +575,9 @@ secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *
 {
     if (k->kind == SECRETS_KEY_X25519)
         return dr->x25519_have >= dr->x25519_want;
-    if (k->kind != SECRETS_KEY_SSH)
+    if (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_NONE)
+        return true; /* cannot be told from the header */
+    if (k->kind != SECRETS_KEY_SSH && k->kind != SECRETS_KEY_PLUGIN)
         return false;
     for (size_t i = 0; i < dr->nmissing; i++)
         if (dr->missing[i] == k)

@@ -2,14 +2,18 @@
  * keys. The one place where "which registry keys can open this file, and who else can" is
  * computed: audit, check, `m3age diff` (the rekey plan) and lazy rekey all use it.
  *
- * ssh-ed25519 and ssh-rsa stanzas carry a 4-byte tag of their key and are matched to
- * registry keys by it. X25519 stanzas name no key: they are compared by count. */
+ * ssh-ed25519 and ssh-rsa stanzas, and the tagged P-256 stanzas of plugin keys (piv-p256,
+ * p256tag, mlkem768p256tag), carry a tag of their key and are matched to registry keys by it.
+ * X25519 stanzas name no key: they are compared by count. A stanza of any other type (a
+ * plugin m3age knows no tag of, scrypt) cannot be attributed to any key: it is reported as
+ * unattributed, never as a recipient to remove. */
 #ifndef M3_SECRETS_PLAN_H
 #define M3_SECRETS_PLAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "keys/keys.h"
 #include "libage/age.h"
 #include "registry/registry.h"
 
@@ -17,21 +21,32 @@ enum secrets_key_kind {
     SECRETS_KEY_INVALID, /* not a recipient m3age can encrypt to (error in `error`) */
     SECRETS_KEY_X25519,  /* age1... */
     SECRETS_KEY_SSH,     /* ssh-ed25519 / ssh-rsa */
+    SECRETS_KEY_PLUGIN,  /* age1PLUGIN1... (age1yubikey1...): recognised, not encryptable */
 };
 
 /* One distinct key text of the registry, parsed once. */
 struct secrets_key {
-    char *text;   /* the key as written in the registry */
-    char *name;   /* display name: the first let binding bound to it, else a short form */
+    char *text; /* the key as written in the registry */
+    /* display name, the same in every command (set by secrets_keyset_build): the first top-level
+     * let binding bound to it ("m3-ares"), else the first attribute path that binds it
+     * ("keys.alice", "systems.web-1"), else the key itself as written (an age1 or plugin
+     * recipient whole, an SSH key without its comment) followed by the `#` comment after
+     * its literal or the SSH key's comment, in parentheses */
+    char *name;
+    bool bound;   /* name is a binding (a let name or attribute path) */
     char **names; /* every top-level let binding whose value is exactly this key */
     size_t nnames;
+    char **paths; /* every attribute path that binds it (reg_keypath), sorted */
+    size_t npaths;
     enum secrets_key_kind kind;
     char ssh_type[16];   /* "ssh-ed25519", "ssh-rsa" */
     char tag[8];         /* the stanza tag (6 base64 characters) of an SSH key */
     unsigned char *wire; /* the SSH wire-format key */
     size_t wire_len;
     unsigned rsa_bits; /* modulus size of an ssh-rsa key, else 0 */
-    char error[384];   /* why the key is invalid */
+    char error[384];   /* why the key is invalid; for SECRETS_KEY_PLUGIN why m3age cannot
+                          encrypt to it */
+    struct keys_plugin_key plugin; /* SECRETS_KEY_PLUGIN: its plugin and tag */
     /* the parsed recipient, owned by the keyset (NULL when invalid, or not parsed yet after
      * secrets_keyset_build_light): parsed once per run, so an Ed25519 key is converted to
      * X25519 once, not once per file. Its wrap reads only its state: threads may share it. */
@@ -68,10 +83,24 @@ const struct secrets_key *secrets_keyset_find(const struct secrets_keyset *ks, c
 /* secrets_keyset_named: the key bound to the let binding `name`, or NULL. */
 const struct secrets_key *secrets_keyset_named(const struct secrets_keyset *ks, const char *name);
 
+/* secrets_keyset_bound_to: the key bound (by let name or attribute path) to `name`, or, for
+ * a host name, the one key whose attribute path ends in ".NAME" (`systems.web-1` for host
+ * web-1); NULL when none or several. */
+const struct secrets_key *secrets_keyset_bound_to(const struct secrets_keyset *ks,
+                                                  const char *name);
+
 /* A recipient a file carries that its registry entry does not list. */
 struct secrets_stale {
     const struct secrets_key *key; /* the registry key it is for (bound elsewhere), or NULL */
-    char desc[96];                 /* "m3-kratos", "unknown ssh-ed25519 key (tag AbCdEf)" */
+    char desc[160];                /* "m3-kratos", "unknown ssh-ed25519 key (tag AbCdEf)" */
+};
+
+/* Stanzas of one type that no key can be told from (a plugin type m3age knows no tag of,
+ * scrypt): they may be for a key of the entry. A rekey would drop them: it refuses unless
+ * forced. */
+struct secrets_unattributed {
+    char type[48];
+    size_t count;
 };
 
 /* The drift of one file against its entry: what a rekey would add and remove. */
@@ -82,6 +111,8 @@ struct secrets_drift {
     size_t nstale;
     size_t x25519_want; /* age1 keys in the entry */
     size_t x25519_have; /* X25519 stanzas in the file */
+    struct secrets_unattributed *unattributed; /* by type, in header order */
+    size_t nunattributed;
 };
 
 /* secrets_drift_compute: compares the stanzas of h with the keys of entry e (looked up in
@@ -90,8 +121,20 @@ struct secrets_drift {
 int secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e,
                           const struct age_header *h, struct secrets_drift *out);
 void secrets_drift_clear(struct secrets_drift *dr);
-/* secrets_drift_none: true when the file is encrypted to exactly the entry's keys. */
+/* secrets_drift_none: true when the file is encrypted to exactly the entry's keys, as far
+ * as the header tells (unattributed stanzas are not counted: see secrets_drift_unattributed). */
 bool secrets_drift_none(const struct secrets_drift *dr);
+/* secrets_drift_unattributed: the number of unattributed stanzas of dr. */
+size_t secrets_drift_unattributed(const struct secrets_drift *dr);
+/* secrets_unattributed_text: "1 piv-p256 stanza" / "2 fido2-hmac stanzas" into buf. */
+void secrets_unattributed_text(const struct secrets_unattributed *u, char *buf, size_t cap);
+
+/* secrets_x25519_added_text: the plan's words for n X25519 recipients a rekey would add to a
+ * file of entry e: X25519 stanzas name no key, so which of the entry's age1 keys are new
+ * cannot be known: "1 X25519 recipient not in the registry before (one of: m3tam3re,
+ * age1...)", every candidate by its label. malloc'd, NULL when out of memory. */
+char *secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e,
+                                size_t n);
 
 /* secrets_drift_has_key: whether the file dr was computed for has a stanza for k, a key of
  * its entry (the answer for an X25519 key: the file has as many X25519 stanzas as the entry

@@ -84,10 +84,11 @@ read_header(int fd, struct age_header **h, struct m3_diag *d)
     return age_header_read(h, fd_read, &fd, d);
 }
 
-/* note_drift: it->added and it->removed from the drift, by registry name. */
+/* note_drift: it->added and it->removed from the drift, by registry name; unattributed
+ * stanzas go to it->kept, or to it->removed when forced. */
 static int
 note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
-           const struct secrets_drift *dr)
+           const struct secrets_drift *dr, bool force)
 {
     const struct reg_entry *e = it->entry;
     char buf[160];
@@ -96,37 +97,46 @@ note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
     for (size_t i = 0; i < dr->nmissing; i++)
         if ((rc = push_name(&it->added, &it->nadded, dr->missing[i]->name)) != 0)
             return rc;
-    /* X25519 stanzas carry no tag: only their count can be compared. */
-    for (size_t i = 0,
-                more = dr->x25519_want > dr->x25519_have ? dr->x25519_want - dr->x25519_have : 0;
-         i < e->nkeys && more > 0; i++) {
-        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
-        if (k == NULL || k->kind != SECRETS_KEY_X25519)
-            continue;
-        snprintf(buf, sizeof(buf), "%.100s (X25519, by count)", k->name);
-        if ((rc = push_name(&it->added, &it->nadded, buf)) != 0)
+    /* X25519 stanzas carry no tag: only their count can be compared, so no key is named as
+     * the one added (that could name the wrong one): the candidates are listed. */
+    if (dr->x25519_want > dr->x25519_have) {
+        char *t = secrets_x25519_added_text(ks, e, dr->x25519_want - dr->x25519_have);
+        rc = t == NULL ? M3_ENOMEM : push_name(&it->added, &it->nadded, t);
+        free(t);
+        if (rc != 0)
             return rc;
-        more--;
     }
     for (size_t i = 0; i < dr->nstale; i++)
         if ((rc = push_name(&it->removed, &it->nremoved, dr->stale[i].desc)) != 0)
             return rc;
     if (dr->x25519_have > dr->x25519_want) {
-        snprintf(buf, sizeof(buf), "%zu X25519 recipient(s) (by count)",
-                 dr->x25519_have - dr->x25519_want);
+        size_t n = dr->x25519_have - dr->x25519_want;
+        snprintf(buf, sizeof(buf),
+                 "%zu X25519 recipient%s no longer in the registry (the header cannot tell which)",
+                 n, n == 1 ? "" : "s");
         if ((rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < dr->nunattributed; i++) {
+        secrets_unattributed_text(&dr->unattributed[i], buf, sizeof(buf));
+        if (force)
+            strncat(buf, " not attributable to any key", sizeof(buf) - strlen(buf) - 1);
+        if ((rc = force ? push_name(&it->removed, &it->nremoved, buf)
+                        : push_name(&it->kept, &it->nkept, buf)) != 0)
             return rc;
     }
     return 0;
 }
 
-/* bad_key: the index of the first key of e that is not a valid recipient, or -1. */
+/* bad_key: the index of the first key of e that is not a valid recipient (or, when
+ * writing, one m3age cannot encrypt to: a plugin recipient), or -1. */
 static long
-bad_key(const struct secrets_keyset *ks, const struct reg_entry *e)
+bad_key(const struct secrets_keyset *ks, const struct reg_entry *e, bool writing)
 {
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
-        if (k == NULL || k->kind == SECRETS_KEY_INVALID)
+        if (k == NULL || k->kind == SECRETS_KEY_INVALID ||
+            (writing && k->kind == SECRETS_KEY_PLUGIN))
             return (long)i;
     }
     return -1;
@@ -198,12 +208,26 @@ plan_item(const struct secrets_keyset *ks, const struct secrets_rekey_opts *o,
         fail(it, "", rc, &d);
         return 0;
     }
-    if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 || (rc = note_drift(ks, it, &dr)) != 0)
+    if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 ||
+        (rc = note_drift(ks, it, &dr, o->force)) != 0)
         goto out;
-    if (o->force || h->armored != e->armor || !secrets_drift_none(&dr) || bad_key(ks, e) >= 0) {
+    if (o->force || h->armored != e->armor || !secrets_drift_none(&dr) ||
+        bad_key(ks, e, false) >= 0) {
         it->state = SECRETS_ITEM_PLANNED;
         *hp = h;
         h = NULL;
+        /* A stanza no key can be told from may be for a key of the entry (a plugin's): a
+         * rewrite would drop it and lock its holder out. */
+        if (!o->force && dr.nunattributed > 0) {
+            char what[96];
+            secrets_unattributed_text(&dr.unattributed[0], what, sizeof(what));
+            m3_diag_set(&d, M3_EINVAL,
+                        "it would drop %s%s not attributable to any key, which may be for a key "
+                        "of its entry (use --force to drop %s)",
+                        what, dr.nunattributed > 1 ? " and others" : "",
+                        secrets_drift_unattributed(&dr) == 1 ? "it" : "them");
+            fail(it, "", M3_EINVAL, &d);
+        }
     } else {
         it->state = SECRETS_ITEM_UP_TO_DATE;
     }
@@ -222,7 +246,7 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
 {
     const struct reg_entry *e = it->entry;
     struct m3_diag d;
-    long bad = bad_key(ks, e);
+    long bad = bad_key(ks, e, true);
 
     m3_diag_clear(&d);
     for (size_t i = 0; i < ids->n && !it->locked_first; i++) {
@@ -239,10 +263,11 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
         fail(it, "refusing to write", M3_EINVAL, &d);
     } else if (bad >= 0) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[bad]);
-        m3_diag_set(&d, M3_EINVAL, "%s:%u:%u: %s",
-                    e->key_spans[bad].file ? e->key_spans[bad].file : "registry",
-                    e->key_spans[bad].line, e->key_spans[bad].col,
-                    k ? k->error : "not a recipient");
+        m3_diag_set(
+            &d, M3_EINVAL, "%s:%u:%u: %s%s%s",
+            e->key_spans[bad].file ? e->key_spans[bad].file : "registry", e->key_spans[bad].line,
+            e->key_spans[bad].col, k && k->kind == SECRETS_KEY_PLUGIN ? k->name : "",
+            k && k->kind == SECRETS_KEY_PLUGIN ? ": " : "", k ? k->error : "not a recipient");
         fail(it, "", M3_EINVAL, &d);
     } else if (!o->allow_lockout && !ids_can_open(ik, ids->n, ks, e)) {
         m3_diag_set(&d, M3_EINVAL,
@@ -568,8 +593,11 @@ secrets_rekey_free(struct secrets_rekey *k)
             free(it->added[j]);
         for (size_t j = 0; j < it->nremoved; j++)
             free(it->removed[j]);
+        for (size_t j = 0; j < it->nkept; j++)
+            free(it->kept[j]);
         free(it->added);
         free(it->removed);
+        free(it->kept);
         secrets_buf_free(&it->plain);
     }
     free(k->items);

@@ -183,6 +183,9 @@ struct secrets_rekey_item {
     size_t nadded;
     char **removed; /* recipients the file has and the registry lacks */
     size_t nremoved;
+    char **kept; /* stanzas no key can be told from ("1 piv-p256 stanza"), kept: the file is
+                    not rewritten (refused when it differs) unless forced */
+    size_t nkept;
     char msg[384];            /* failure: one line; otherwise empty */
     struct secrets_buf plain; /* internal: the decrypted plaintext */
     bool locked_first;        /* internal: needs a passphrase-protected identity */
