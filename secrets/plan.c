@@ -245,8 +245,12 @@ unbound_label(const struct secrets_key *k, const char *comment)
         return NULL;
     memcpy(out, t, n);
     out[n] = '\0';
+    /* not a key: what it is matters less than where (the finding gives its position), and
+     * a long string would swamp the line */
+    if (k->kind == SECRETS_KEY_INVALID && n > 48)
+        sprintf(out + 20, "...%s", t + n - 8);
     if (comment != NULL)
-        sprintf(out + n, " (%s)", comment);
+        sprintf(out + strlen(out), " (%s)", comment);
     return out;
 }
 
