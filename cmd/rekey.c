@@ -232,6 +232,10 @@ cmd_rekey(int argc, char **argv)
     for (size_t i = 0; i < k->n; i++)
         if (k->items[i].state == SECRETS_ITEM_FAILED)
             m3_error("%s: %s", k->items[i].path, k->items[i].msg);
+        else if (k->items[i].state == SECRETS_ITEM_UP_TO_DATE)
+            for (size_t j = 0; j < k->items[i].nkept; j++)
+                m3_warn("%s: %s not attributable to any key, kept (--force drops it)",
+                        k->items[i].path, k->items[i].kept[j]);
     if (k->held > 0) {
         m3_error("nothing was written: %zu file(s) could not be rekeyed", k->failed);
         m3_hint("fix them, or run with --partial to rekey the %zu other file(s)", k->held);

@@ -117,6 +117,7 @@ test_unattributed_stanza_is_a_warning_and_kept() {
     run "$M3AGE" rekey -i "$YK/m3tam3re"
     assert_status 0
     assert_contains out "0 rekeyed, 3 already up to date, 0 failed"
+    assert_eq "$(cat err)" "m3age: warning: secrets/tailscale.age: 1 fido2-hmac stanza not attributable to any key, kept (--force drops it)" "stderr"
     assert_same_file secrets/tailscale.age before.age
 }
 
