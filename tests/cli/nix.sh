@@ -121,7 +121,23 @@ test_package_builds_with_the_makefile_and_runs_the_tests() {
     assert_contains out '-libssh/lib/libssh.so.4"'
     assert_contains out '/lib/libcrypto.so.3"'
     expect packageHardeningDisable '["fortify"]'
-    expect packageCheck '{"buildInputs":["libsodium","openssl","libssh","libbsd"],"checkInputs":["criterion","zlib","age","openssh","git","nix","mandoc","zsh","fish"],"checkTarget":"check","doCheck":true,"doInstallCheck":true,"mainProgram":"m3age"}'
+    # nixpkgs' conventions: linked test libraries in checkInputs, tools in nativeCheckInputs;
+    # Linux only (the Makefile's flags and sonames)
+    expect packageCheck '{"buildInputs":["libsodium","openssl","libssh","libbsd"],"checkInputs":["criterion","zlib"],"checkTarget":"check","doCheck":true,"doInstallCheck":true,"mainProgram":"m3age","nativeCheckInputs":["age","openssh"],"platforms":["x86_64-linux","aarch64-linux"]}'
+}
+
+# A user's build runs the fast subset (unit, conformance, interop); fullCheck = true (the
+# flake's checks) runs everything, with the tools the command-line tests need.
+test_package_check_subset_and_full_check() {
+    nix_case packagePreCheck
+    json_string <out >precheck
+    assert_contains precheck "export TEST_ONLY='^(test_|conformance/|interop/)'"
+    expect packageFull '{"nativeCheckInputs":["age","openssh","git","nix","mandoc","zsh","fish"],"preCheck":"export HOME=$TMPDIR/home\nmkdir -p $HOME\n"}'
+    expect flakeChecksFull true
+    # the subset's pattern selects what tests/run.sh names those files
+    local n
+    n=$(ls "$SRCDIR"/tests/unit/test_*.c "$SRCDIR"/tests/conformance/*.sh "$SRCDIR"/tests/interop/*.sh | wc -l)
+    [ "$n" -ge 10 ] || _fail "the fast subset holds only $n test files"
 }
 
 test_package_install_check_names_the_layout() {
@@ -130,6 +146,47 @@ test_package_install_check_names_the_layout() {
     assert_contains script 'for f in bin/m3age share/bash-completion/completions/m3age share/zsh/site-functions/_m3age share/fish/vendor_completions.d/m3age.fish; do'
     assert_contains script 'test -L "$out/bin/agenix"'
     assert_contains script '"$out/bin/m3age" --version'
+}
+
+# The install check run as stdenv runs a phase (errexit, nounset, pipefail), with $out a prefix
+# holding the built m3age and the committed samples read-only as in the store: it decrypts
+# for the ed25519 (libssh) and rsa (libcrypto) keys, and a binary that cannot fails it.
+install_check_run() {
+    nix_case packageInstallCheck
+    json_string <out >phase
+    mkdir -p prefix/bin samples tmp
+    cp "$SRCDIR"/nix/installcheck/* samples/
+    chmod 444 samples/*
+    local f
+    for f in share/bash-completion/completions/m3age share/zsh/site-functions/_m3age \
+        share/fish/vendor_completions.d/m3age.fish; do
+        mkdir -p "prefix/$(dirname "$f")"
+        echo x >"prefix/$f"
+    done
+    ln -s "$1" prefix/bin/m3age
+    ln -s m3age prefix/bin/agenix
+    sed -e "s|/nix/store/[a-z0-9]*-installcheck|$PWD/samples|" phase >phase.sh
+    assert_contains phase.sh "sample=$PWD/samples"
+    run env -i PATH="$PATH" out="$PWD/prefix" TMPDIR="$PWD/tmp" \
+        bash -c 'set -eu -o pipefail; runHook() { :; }; . ./phase.sh'
+}
+
+test_package_install_check_runs_with_the_built_m3age() {
+    need_age_mode
+    install_check_run "$M3AGE"
+    assert_status 0
+    assert_same_file tmp/ed25519.txt samples/sample.txt
+    assert_same_file tmp/rsa.txt samples/sample.txt
+    assert_contains tmp/rsa.inspect 'rsa_key.pub:1'
+}
+
+test_package_install_check_fails_without_a_working_m3age() {
+    need_age_mode
+    # a binary whose decryption fails (here: wrong output) is caught by the check
+    printf '#!/bin/sh\ncase "$1" in --version) echo m3age 0 ;; *) exit 2 ;; esac\n' >fake
+    chmod +x fake
+    install_check_run "$PWD/fake"
+    [ "$status" -ne 0 ] || _fail "the install check passed with a broken m3age"
 }
 
 test_package_source_leaves_out_build_and_git() {
@@ -153,7 +210,7 @@ test_audit_check_hosts_root_rules_and_quoting() {
 }
 
 test_flake_outputs() {
-    expect flakeSystems '["aarch64-darwin","aarch64-linux","x86_64-darwin","x86_64-linux"]'
+    expect flakeSystems '["aarch64-linux","x86_64-linux"]'
     expect flakePackage '"m3age-0.1.0"'
     expect flakePackageSrc true # the flake's own folder (./.), cleaned
     expect flakeApp "{\"program\":\"$STORE/bin/m3age\",\"type\":\"app\"}"
@@ -380,6 +437,7 @@ let
   module = builtins.elemAt user.modules 1;
 in {
   url = user.inputs.m3age.url;
+  follows = user.inputs.m3age.inputs.nixpkgs.follows;
   ageBin = (stub.evalModule { inherit module; options = stub.agenixNixosOptions; }).config.age.ageBin.content;
   check = user.checks.x86_64-linux.secrets.buildCommand;
 }
@@ -387,6 +445,7 @@ NIX
     run nix_instantiate --eval --strict --json expr.nix
     assert_status 0
     assert_contains out '"url":"github:m3tam3re/m3age"'
+    assert_contains out '"follows":"nixpkgs"'
     assert_contains out "\"ageBin\":\"$STORE/bin/m3age\""
     assert_contains out 'cd /nix/store/33333333333333333333333333333333-config\n'
     assert_contains out "$STORE/bin/m3age audit --json > "

@@ -89,6 +89,30 @@ test_home_manager_module_next_to_agenix_sets_age_package() {
     assert_contains out '"package":{"default":"m3age.packages.${system}.default","description":"The m3age package agenix'"'"'s home-manager service runs.","type":"package"}'
 }
 
+# nix/package.nix with the real lib (stdenv.mkDerivation returns its arguments): Linux only,
+# and the flake offers no system the package's platforms leave out.
+test_package_platforms_with_the_real_lib() {
+    need_vendor
+    run env NIX_PATH= HOME="$PWD" nix-instantiate --store dummy:// --readonly-mode --eval --strict --json -E "
+        let lib = import $VENDOR/nixpkgs-lib/lib;
+            d = n: { type = \"derivation\"; name = n; outPath = \"/nix/store/00000000000000000000000000000000-\" + n; };
+            args = lib.genAttrs [ \"pkg-config\" \"libsodium\" \"openssl\" \"libssh\" \"libbsd\" \"criterion\" \"zlib\"
+              \"age\" \"openssh\" \"git\" \"nix\" \"mandoc\" \"zsh\" \"fish\" ] d;
+            p = import $SRCDIR/nix/package.nix (args // { inherit lib; src = \"/src\";
+              stdenv = { mkDerivation = a: a; cc.targetPrefix = \"\"; }; });
+            flake = import $SRCDIR/flake.nix;
+            nixpkgs = { lib = lib; legacyPackages = lib.genAttrs lib.platforms.all (s: { stdenv.hostPlatform.system = s; callPackage = _: _: { }; }); };
+            out = flake.outputs { self = out; inherit nixpkgs; };
+        in {
+          linux = p.meta.platforms == lib.platforms.linux;
+          darwin = lib.elem \"aarch64-darwin\" p.meta.platforms;
+          flakeOk = lib.all (s: lib.elem s p.meta.platforms) (builtins.attrNames out.packages);
+          flake = builtins.attrNames out.packages;
+        }"
+    assert_status 0
+    assert_eq "$(cat out)" '{"darwin":false,"flake":["aarch64-linux","x86_64-linux"],"flakeOk":true,"linux":true}' "platforms"
+}
+
 # The activation fixture: host keys made by ssh-keygen under ./root/etc/ssh, secrets encrypted
 # by Go age: wifi (ed25519, 0400, root), db (rsa, 0440, nobody:nogroup through users.users),
 # broken (for another key: fails to decrypt).

@@ -49,6 +49,7 @@ let
   hmNone = evalModule { module = hmModule; };
 
   package = pkgs.callPackage (root + "/nix/package.nix") { };
+  packageFull = pkgs.callPackage (root + "/nix/package.nix") { fullCheck = true; };
   mkLib = import (root + "/nix/lib.nix") { };
   audit = mkLib.auditCheck {
     inherit pkgs;
@@ -108,11 +109,18 @@ in
   packageHardeningDisable = package.hardeningDisable;
   packageCheck = {
     inherit (package) doCheck checkTarget doInstallCheck;
-    checkInputs = map (p: p.name) package.nativeCheckInputs;
+    checkInputs = map (p: p.name) package.checkInputs;
+    nativeCheckInputs = map (p: p.name) package.nativeCheckInputs;
+    platforms = package.meta.platforms;
     buildInputs = map (p: p.name) package.buildInputs;
     mainProgram = package.meta.mainProgram;
   };
   packageInstallCheck = package.installCheckPhase;
+  packagePreCheck = package.preCheck;
+  packageFull = {
+    nativeCheckInputs = map (p: p.name) packageFull.nativeCheckInputs;
+    preCheck = packageFull.preCheck;
+  };
   packageLayout = package.passthru.layout;
   layoutPaths = builtins.attrValues (import (root + "/nix/layout.nix"));
   sourceFilter = map (p: package.src.filter p.path p.type) [
@@ -143,6 +151,7 @@ in
   flakeModuleAgeBin = flakeModule.config.age.ageBin.content;
   flakeAuditLines = lines flakeAudit.buildCommand;
   flakeChecks = builtins.attrNames self.checks.x86_64-linux;
+  flakeChecksFull = self.checks.x86_64-linux.m3age.passthru.fullCheck;
   flakeHm = builtins.isFunction self.homeManagerModules.default;
 
   # default.nix

@@ -44,6 +44,7 @@ let
     optionalAttrs = cond: attrs: if cond then attrs else { };
     optionalString = cond: s: if cond then s else "";
     optional = cond: x: if cond then [ x ] else [ ];
+    optionals = cond: l: if cond then l else [ ];
     concatMap = f: l: b.concatLists (map f l);
     concatStringsSep = b.concatStringsSep;
     genAttrs =
@@ -80,6 +81,7 @@ let
     cleanSource = src: cleanSourceWith { inherit src; filter = _: _: true; };
 
     platforms.unix = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
+    platforms.linux = [ "x86_64-linux" "aarch64-linux" ];
   };
 
   fakeDrv = name: {
