@@ -73,5 +73,6 @@ int cmd_git_setup(int argc, char **argv);
 int cmd_git(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
+int cmd_affected(int argc, char **argv);
 
 #endif

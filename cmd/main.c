@@ -25,6 +25,7 @@ static const struct m3_cmd commands[] = {
     {"rekey", cmd_rekey, "re-encrypt secrets to the registry's recipients (lazy, all or nothing)"},
     {"audit", cmd_audit, "find what would break or leak at deployment, with no private key"},
     {"check", cmd_check, "the pre-deploy gate: can this host open every secret it uses?"},
+    {"affected", cmd_affected, "the hosts whose deployed secrets differ from a git revision"},
     {"diff", cmd_diff, "recipient plan, or plaintext diff of a secret between git revisions"},
     {"git", cmd_git, "run git with a decryption agent: one passphrase prompt per git command"},
     {"git-setup", cmd_git_setup, "git diff of secrets' plaintext and a pre-commit hook"},

@@ -1,0 +1,679 @@
+/* affected.c: which hosts a change touches (see affected.h). */
+#include "secrets/affected.h"
+#include "libage/age.h"
+#include "registry/registry.h"
+#include "secrets/diff.h"
+#include "secrets/plan.h"
+#include "secrets/repo.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct strv {
+    char **v;
+    size_t n;
+};
+
+/* One revision of the repository: the working tree, or the revision's extracted tree. */
+struct side {
+    char *regpath; /* the registry file */
+    char *regdir;  /* its folder, absolute */
+    char *root;    /* the hosts' root (hosts/ beside the registry, else the repository root) */
+    char *rel;     /* regdir relative to root ("" when equal) */
+    struct reg_registry *reg; /* NULL: no registry at this revision */
+    struct reg_hosts *hosts;  /* NULL: no hosts/ folder */
+};
+
+struct change {
+    const char *name; /* the registry name (owned by a registry) */
+    char *reason;
+};
+
+static int strv_pushf(struct strv *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+strv_pushf(struct strv *l, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL, **v;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return M3_ENOMEM;
+    if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL) {
+        free(s);
+        return M3_ENOMEM;
+    }
+    l->v = v;
+    l->v[l->n++] = s;
+    return 0;
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool
+strv_has(const struct strv *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* git: runs `git -C DIR ARGS...` quietly; *out gets its stdout with trailing newlines cut
+ * (may be NULL). Returns 0 when git exited 0, M3_ENOTFOUND otherwise (d: what failed). */
+static int
+git(const char *dir, const char *const *args, size_t nargs, char **out, struct m3_diag *d)
+{
+    const char *argv[16] = {"git", "-C", dir};
+    char *buf = NULL;
+    size_t len = 0, n = 3;
+    int status = 0, rc;
+
+    for (size_t i = 0; i < nargs && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    if ((rc = secrets_run_capture(argv, true, &buf, &len, &status, d)) != 0)
+        return rc;
+    if (status != 0) {
+        free(buf);
+        return m3_diag_set(d, M3_ENOTFOUND, "git %s failed (status %d)", args[0], status);
+    }
+    while (len > 0 && buf != NULL && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    if (out != NULL)
+        *out = buf;
+    else
+        free(buf);
+    return 0;
+}
+
+/* resolve_rev: the commit to compare with, and how it was chosen. */
+static int
+resolve_rev(const char *top, const char *rev, char **hash, char **desc, struct m3_diag *d)
+{
+    char *spec = NULL, *up = NULL;
+    int rc;
+
+    if (rev != NULL) {
+        if (rev[0] == '-' || asprintf(&spec, "%s^{commit}", rev) < 0)
+            return m3_diag_set(d, M3_ENOTFOUND, "'%s' is not a revision", rev);
+        rc = git(top, (const char *[]){"rev-parse", "--verify", "--quiet", spec}, 4, hash, d);
+        free(spec);
+        if (rc != 0)
+            return m3_diag_set(d, M3_ENOTFOUND, "'%s': no such revision in %s", rev, top);
+        return (*desc = strdup(rev)) ? 0 : M3_ENOMEM;
+    }
+    if (git(top,
+            (const char *[]){"rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"}, 4,
+            &up, NULL) == 0 &&
+        git(top, (const char *[]){"merge-base", "HEAD", "@{upstream}"}, 3, hash, NULL) == 0) {
+        rc = asprintf(desc, "merge base with %s", up) < 0 ? M3_ENOMEM : 0;
+        free(up);
+        return rc;
+    }
+    free(up);
+    if (git(top, (const char *[]){"rev-parse", "--verify", "--quiet", "HEAD~1^{commit}"}, 4, hash,
+            NULL) == 0)
+        return (*desc = strdup("HEAD~1")) ? 0 : M3_ENOMEM;
+    if (git(top, (const char *[]){"rev-parse", "--verify", "--quiet", "HEAD^{commit}"}, 4, NULL,
+            NULL) != 0)
+        return m3_diag_set(d, M3_ENOTFOUND, "%s: the repository has no commit to compare with",
+                           top);
+    return m3_diag_set(d, M3_ENOTFOUND,
+                       "%s: the repository has one commit and its branch no upstream: nothing to "
+                       "compare with by default (name a revision)",
+                       top);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+/* extract: the tree of commit hash into dir/tree through `git archive` (no checkout). A
+ * `.git` file marks its top as the repository root, as the working tree's is. */
+static int
+extract(const char *top, const char *hash, const char *dir, struct m3_diag *d)
+{
+    char tar[PATH_MAX], tree[PATH_MAX], mark[PATH_MAX + 8];
+    const char *targv[] = {"tar", "-xf", tar, "-C", tree, NULL};
+    int status = 0, rc;
+    FILE *f;
+
+    if ((size_t)snprintf(tar, sizeof(tar), "%s/rev.tar", dir) >= sizeof(tar) ||
+        (size_t)snprintf(tree, sizeof(tree), "%s/tree", dir) >= sizeof(tree))
+        return m3_diag_set(d, M3_EIO, "%s: path too long", dir);
+    if (mkdir(tree, 0700) != 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", tree, strerror(errno));
+    if ((rc = git(top, (const char *[]){"archive", "--format=tar", "-o", tar, hash}, 5, NULL, d)) !=
+        0)
+        return m3_diag_set(d, M3_EIO, "git archive %.12s failed", hash);
+    if ((rc = secrets_run_capture(targv, true, NULL, NULL, &status, d)) != 0)
+        return rc;
+    unlink(tar);
+    if (status != 0)
+        return m3_diag_set(d, M3_EIO, "cannot unpack the tree of %.12s (tar status %d)", hash,
+                           status);
+    snprintf(mark, sizeof(mark), "%s/.git", tree);
+    if ((f = fopen(mark, "w")) == NULL || fclose(f) != 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", mark, strerror(errno));
+    return 0;
+}
+
+/* side_paths: regdir, root and rel as secrets/audit.c's setup_paths finds them. */
+static int
+side_paths(struct side *s, struct m3_diag *d)
+{
+    char *tmp = strdup(s->regpath), real[PATH_MAX], hosts[PATH_MAX + 8];
+    struct stat st;
+    int rc;
+
+    if (tmp == NULL)
+        return M3_ENOMEM;
+    if (realpath(dirname(tmp), real) == NULL) {
+        free(tmp);
+        return m3_diag_set(d, M3_EIO, "%s: %s", s->regpath, strerror(errno));
+    }
+    free(tmp);
+    if ((s->regdir = strdup(real)) == NULL)
+        return M3_ENOMEM;
+    snprintf(hosts, sizeof(hosts), "%s/hosts", real);
+    if (stat(hosts, &st) == 0 && S_ISDIR(st.st_mode))
+        s->root = strdup(real);
+    else if ((rc = reg_repo_root(s->regpath, &s->root, d)) != 0)
+        return rc;
+    if (s->root == NULL)
+        return M3_ENOMEM;
+    size_t rl = strlen(s->root);
+    s->rel = strdup(strncmp(real, s->root, rl) == 0 && real[rl] == '/' ? real + rl + 1 : "");
+    return s->rel ? 0 : M3_ENOMEM;
+}
+
+static void
+side_free(struct side *s)
+{
+    free(s->regpath);
+    free(s->regdir);
+    free(s->root);
+    free(s->rel);
+    reg_registry_free(s->reg);
+    reg_hosts_free(s->hosts);
+}
+
+/* under: p's part below top ("" when p is top), or NULL when p is not inside top. */
+static const char *
+under(const char *p, const char *top)
+{
+    size_t tl = strlen(top);
+    if (strncmp(p, top, tl) != 0 || (p[tl] != '/' && p[tl] != '\0'))
+        return NULL;
+    return p + tl;
+}
+
+/* side_load: the registry and the hosts' scan of one side. like: the working tree's side,
+ * for a revision that has no registry (every entry is then new; the hosts still compare):
+ * its folders at the same places in tree. */
+static int
+side_load(struct side *s, const struct side *like, const char *top, const char *tree,
+          struct m3_diag *d)
+{
+    struct stat st;
+    int rc;
+
+    if (like != NULL && stat(s->regpath, &st) != 0) {
+        const char *rd = under(like->regdir, top), *rt = under(like->root, top);
+        if (asprintf(&s->regdir, "%s%s", tree, rd ? rd : "") < 0)
+            s->regdir = NULL;
+        if (asprintf(&s->root, "%s%s", tree, rt ? rt : "") < 0)
+            s->root = NULL;
+        if (s->regdir == NULL || s->root == NULL || (s->rel = strdup(like->rel)) == NULL)
+            return M3_ENOMEM;
+    } else {
+        if ((rc = side_paths(s, d)) != 0 || (rc = reg_load_path(s->regpath, NULL, &s->reg, d)) != 0)
+            return rc;
+    }
+    rc = reg_hosts_scan(s->root, &s->hosts, d);
+    if (rc == M3_ENOTFOUND) {
+        m3_diag_clear(d);
+        rc = 0;
+    }
+    return rc;
+}
+
+/* read_secret: the bytes of the entry name's file on side s; *found false when absent. */
+static int
+read_secret(const struct side *s, const char *name, char **buf, size_t *len, bool *found,
+            struct m3_diag *d)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    *buf = NULL;
+    *len = 0;
+    *found = false;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->regdir, name) >= sizeof(path) ||
+        stat(path, &st) != 0)
+        return 0;
+    *found = true;
+    return reg_read_file(path, buf, len, d);
+}
+
+/* header_sig: the recipients of an age file's header, by tag: one sorted line per stanza
+ * ("ssh-ed25519 TAG"; X25519 stanzas name no key, so only their number counts). NULL when
+ * the header does not parse. */
+static char *
+header_sig(const char *buf, size_t len)
+{
+    struct age_header *h = NULL;
+    struct strv l = {0};
+    char *out = NULL;
+    size_t total = 1;
+
+    if (secrets_header_from_buf((const unsigned char *)buf, len, &h, NULL) != 0)
+        return NULL;
+    for (size_t i = 0; i < h->nstanzas; i++) {
+        const struct age_stanza *st = &h->stanzas[i];
+        bool keyed = strcmp(st->type, "X25519") != 0 && st->nargs > 0;
+        if (strv_pushf(&l, "%s %s", st->type, keyed ? st->args[0] : "") != 0)
+            goto out;
+    }
+    if (l.n > 0)
+        qsort(l.v, l.n, sizeof(*l.v), str_cmp);
+    for (size_t i = 0; i < l.n; i++)
+        total += strlen(l.v[i]) + 1;
+    if ((out = calloc(1, total)) == NULL)
+        goto out;
+    for (size_t i = 0; i < l.n; i++) {
+        strcat(out, l.v[i]);
+        strcat(out, "\n");
+    }
+out:
+    age_header_free(h);
+    strv_free(l.v, l.n);
+    return out;
+}
+
+static bool
+keys_same(const struct reg_entry *a, const struct reg_entry *b)
+{
+    for (size_t i = 0; i < a->nkeys; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b->nkeys && !found; j++)
+            found = secrets_keys_equal(a->keys[i], b->keys[j]);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* file_change: what happened to an entry's file between the sides, or NULL (same bytes, or
+ * absent at both). */
+static int
+file_change(const struct side *old, const struct side *cur, const char *name, const char **what,
+            struct m3_diag *d)
+{
+    char *a = NULL, *b = NULL, *sa = NULL, *sb = NULL;
+    size_t alen, blen;
+    bool fa, fb;
+    int rc;
+
+    *what = NULL;
+    if ((rc = read_secret(old, name, &a, &alen, &fa, d)) != 0 ||
+        (rc = read_secret(cur, name, &b, &blen, &fb, d)) != 0)
+        goto out;
+    if (!fa && !fb)
+        goto out;
+    if (!fa || !fb) {
+        *what = fb ? "file added" : "file removed";
+        goto out;
+    }
+    if (alen == blen && memcmp(a, b, alen) == 0)
+        goto out;
+    sa = header_sig(a, alen);
+    sb = header_sig(b, blen);
+    if (sa == NULL || sb == NULL)
+        *what = "changed (its header does not parse at one of the revisions)";
+    else if (strcmp(sa, sb) != 0)
+        *what = "re-encrypted to other recipients";
+    else
+        *what = "re-encrypted to the same recipients (new content or file key)";
+out:
+    free(a);
+    free(b);
+    free(sa);
+    free(sb);
+    return rc;
+}
+
+/* entry_changes: every registry name at either side that changed, with why. */
+static int
+entry_changes(const struct side *old, const struct side *cur, struct change **out, size_t *nout,
+              struct m3_diag *d)
+{
+    size_t na = old->reg ? old->reg->nentries : 0, nb = cur->reg ? cur->reg->nentries : 0;
+    struct change *v = calloc(na + nb + 1, sizeof(*v));
+    size_t n = 0;
+    int rc = 0;
+
+    if (v == NULL)
+        return M3_ENOMEM;
+    for (size_t k = 0; k < na + nb && rc == 0; k++) {
+        const struct reg_entry *e = k < na ? &old->reg->entries[k] : &cur->reg->entries[k - na];
+        const struct reg_entry *eo = old->reg ? reg_registry_find(old->reg, e->name) : NULL;
+        const struct reg_entry *ec = cur->reg ? reg_registry_find(cur->reg, e->name) : NULL;
+        struct strv why = {0};
+        const char *fc = NULL;
+
+        if (k >= na && eo != NULL)
+            continue; /* seen from the old side */
+        if (eo == NULL)
+            rc = strv_pushf(&why, "registry entry added");
+        else if (ec == NULL)
+            rc = strv_pushf(&why, "registry entry removed");
+        else {
+            if (!keys_same(eo, ec) || !keys_same(ec, eo))
+                rc = strv_pushf(&why, "recipients changed in the registry");
+            if (rc == 0 && eo->armor != ec->armor)
+                rc = strv_pushf(&why, "armor changed in the registry");
+        }
+        if (rc == 0 && (rc = file_change(old, cur, e->name, &fc, d)) == 0 && fc != NULL)
+            rc = strv_pushf(&why, "%s", fc);
+        if (rc == 0 && why.n > 0) {
+            size_t total = 1;
+            for (size_t i = 0; i < why.n; i++)
+                total += strlen(why.v[i]) + 2;
+            if ((v[n].reason = calloc(1, total)) == NULL)
+                rc = M3_ENOMEM;
+            for (size_t i = 0; rc == 0 && i < why.n; i++) {
+                if (i > 0)
+                    strcat(v[n].reason, ", ");
+                strcat(v[n].reason, why.v[i]);
+            }
+            if (rc == 0)
+                v[n++].name = e->name;
+        }
+        strv_free(why.v, why.n);
+    }
+    *out = v;
+    *nout = n;
+    return rc;
+}
+
+static const struct reg_host *
+find_host(const struct reg_hosts *hs, const char *name)
+{
+    for (size_t i = 0; hs != NULL && i < hs->nhosts; i++)
+        if (strcmp(hs->hosts[i].name, name) == 0)
+            return &hs->hosts[i];
+    return NULL;
+}
+
+/* registry_name: a host's root-relative file as the registry names it (audit's rule). */
+static const char *
+registry_name(const struct side *s, const char *file)
+{
+    size_t rl = strlen(s->rel);
+    return (rl > 0 && strncmp(file, s->rel, rl) == 0 && file[rl] == '/') ? file + rl + 1 : file;
+}
+
+static bool
+uses_file(const struct reg_host *h, const char *file)
+{
+    for (size_t i = 0; h != NULL && i < h->nsecrets; i++)
+        if (strcmp(h->secrets[i].file, file) == 0)
+            return true;
+    return false;
+}
+
+/* same_file: whether root_a/rel and root_b/rel hold the same bytes (both absent: same). */
+static bool
+same_file(const char *root_a, const char *root_b, const char *rel)
+{
+    char pa[PATH_MAX], pb[PATH_MAX], *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    bool same;
+
+    snprintf(pa, sizeof(pa), "%s/%s", root_a, rel);
+    snprintf(pb, sizeof(pb), "%s/%s", root_b, rel);
+    int ra = reg_read_file(pa, &a, &alen, NULL), rb = reg_read_file(pb, &b, &blen, NULL);
+    same = (ra != 0 && rb != 0) || (ra == 0 && rb == 0 && alen == blen && memcmp(a, b, alen) == 0);
+    free(a);
+    free(b);
+    return same;
+}
+
+/* host_reasons: why host name's deployed secrets differ between the sides (none: same). */
+static int
+host_reasons(const struct side *old, const struct side *cur, const char *name,
+             const struct change *ch, size_t nch, struct strv *why)
+{
+    const struct reg_host *ho = find_host(old->hosts, name), *hc = find_host(cur->hosts, name);
+    struct strv modules = {0};
+    int rc = 0;
+
+    for (size_t i = 0; hc != NULL && i < hc->nsecrets && rc == 0; i++) {
+        const struct reg_host_secret *s = &hc->secrets[i];
+        const char *reg = registry_name(cur, s->file);
+        if (!uses_file(ho, s->file))
+            rc = strv_pushf(why, "%s: now used (age.secrets.%s in %s)", s->file, s->secret,
+                            s->span.file);
+        for (size_t j = 0; j < nch && rc == 0; j++)
+            if (strcmp(ch[j].name, reg) == 0)
+                rc = strv_pushf(why, "%s: %s", s->file, ch[j].reason);
+    }
+    for (size_t i = 0; ho != NULL && i < ho->nsecrets && rc == 0; i++)
+        if (!uses_file(hc, ho->secrets[i].file))
+            rc = strv_pushf(why, "%s: no longer used (age.secrets.%s was in %s)",
+                            ho->secrets[i].file, ho->secrets[i].secret, ho->secrets[i].span.file);
+    /* a module defining secrets that changed: a mode, owner or path may have */
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const struct reg_host *h = k == 0 ? ho : hc;
+        for (size_t i = 0; h != NULL && i < h->nsecrets && rc == 0; i++) {
+            const char *m = h->secrets[i].span.file;
+            if (m == NULL || strv_has(&modules, m))
+                continue;
+            if ((rc = strv_pushf(&modules, "%s", m)) == 0 && !same_file(old->root, cur->root, m))
+                rc = strv_pushf(why, "%s: a module defining age.secrets changed", m);
+        }
+    }
+    if (rc == 0 && nch > 0 && hc != NULL && hc->nunresolved > 0)
+        rc = strv_pushf(why,
+                        "%s:%u: a secret file m3age cannot resolve (%s): any changed secret may "
+                        "be it",
+                        hc->unresolved[0].span.file ? hc->unresolved[0].span.file : "?",
+                        hc->unresolved[0].span.line, hc->unresolved[0].text);
+    strv_free(modules.v, modules.n);
+    return rc;
+}
+
+/* relabel: replaces the extracted tree's folder in d's message by "REV:". */
+static void
+relabel(struct m3_diag *d, const char *tree, const char *hash)
+{
+    char msg[sizeof(d->msg)], *at;
+    size_t tl = strlen(tree);
+
+    if (d == NULL || (at = strstr(d->msg, tree)) == NULL)
+        return;
+    snprintf(msg, sizeof(msg), "%.*s%.12s:%s", (int)(at - d->msg), d->msg, hash,
+             at[tl] == '/' ? at + tl + 1 : at + tl);
+    snprintf(d->msg, sizeof(d->msg), "%s", msg);
+}
+
+static int
+host_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct secrets_affected_host *)a)->name,
+                  ((const struct secrets_affected_host *)b)->name);
+}
+
+static int
+collect(const struct side *old, const struct side *cur, struct secrets_affected *a,
+        struct m3_diag *d)
+{
+    struct change *ch = NULL;
+    struct strv names = {0};
+    size_t nch = 0;
+    int rc;
+
+    if ((rc = entry_changes(old, cur, &ch, &nch, d)) != 0)
+        goto out;
+    for (size_t i = 0; i < nch && rc == 0; i++)
+        rc = strv_pushf(&names, "%s", ch[i].name);
+    if (rc != 0)
+        goto out;
+    if (names.n > 0)
+        qsort(names.v, names.n, sizeof(*names.v), str_cmp);
+    a->changed = names.v;
+    a->nchanged = names.n;
+    names = (struct strv){0};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const struct reg_hosts *hs = k == 0 ? old->hosts : cur->hosts;
+        for (size_t i = 0; hs != NULL && i < hs->nhosts && rc == 0; i++)
+            if (!strv_has(&names, hs->hosts[i].name))
+                rc = strv_pushf(&names, "%s", hs->hosts[i].name);
+    }
+    a->nhosts_seen = names.n;
+    if (rc == 0 && (a->hosts = calloc(names.n + 1, sizeof(*a->hosts))) == NULL)
+        rc = M3_ENOMEM;
+    for (size_t i = 0; i < names.n && rc == 0; i++) {
+        struct strv why = {0};
+        if (find_host(cur->hosts, names.v[i]) == NULL)
+            continue; /* a host that is gone deploys nothing */
+        if ((rc = host_reasons(old, cur, names.v[i], ch, nch, &why)) != 0 || why.n == 0) {
+            strv_free(why.v, why.n);
+            continue;
+        }
+        struct secrets_affected_host *h = &a->hosts[a->nhosts++];
+        h->name = names.v[i];
+        names.v[i] = NULL;
+        h->reasons = why.v;
+        h->nreasons = why.n;
+    }
+    if (a->nhosts > 1)
+        qsort(a->hosts, a->nhosts, sizeof(*a->hosts), host_name_cmp);
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "out of memory");
+out:
+    for (size_t i = 0; i < nch; i++)
+        free(ch[i].reason);
+    free(ch);
+    strv_free(names.v, names.n);
+    return rc;
+}
+
+int
+secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affected **out,
+                     struct m3_diag *d)
+{
+    struct side old = {0}, cur = {0};
+    struct secrets_affected *a = NULL;
+    char *top = NULL, *tmp = NULL, regreal[PATH_MAX], tmpl[PATH_MAX], tree[PATH_MAX + 8];
+    char *rdir = NULL, *rbase = NULL;
+    bool made = false;
+    int rc;
+
+    *out = NULL;
+    if ((a = calloc(1, sizeof(*a))) == NULL || (tmp = strdup(o->registry)) == NULL ||
+        (rdir = strdup(o->registry)) == NULL) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (realpath(dirname(rdir), regreal) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", o->registry, strerror(errno));
+        goto out;
+    }
+    if (git(regreal, (const char *[]){"rev-parse", "--show-toplevel"}, 2, &top, NULL) != 0) {
+        rc = m3_diag_set(d, M3_ENOTFOUND, "%s: not in a git repository", o->registry);
+        goto out;
+    }
+    if ((rc = resolve_rev(top, o->rev, &a->rev, &a->rev_desc, d)) != 0)
+        goto out;
+    snprintf(tmpl, sizeof(tmpl), "%s/m3age-affected.XXXXXX", o->tmp_base ? o->tmp_base : "/tmp");
+    if (mkdtemp(tmpl) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", tmpl, strerror(errno));
+        goto out;
+    }
+    made = true;
+    if ((rc = extract(top, a->rev, tmpl, d)) != 0)
+        goto out;
+    snprintf(tree, sizeof(tree), "%s/tree", tmpl);
+    if (under(regreal, top) == NULL) {
+        rc = m3_diag_set(d, M3_EINVAL, "%s: outside the git repository %s", o->registry, top);
+        goto out;
+    }
+    rbase = basename(tmp);
+    if ((cur.regpath = strdup(o->registry)) == NULL ||
+        asprintf(&old.regpath, "%s%s/%s", tree, under(regreal, top), rbase) < 0) {
+        old.regpath = NULL;
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = side_load(&cur, NULL, top, tree, d)) != 0)
+        goto out;
+    if ((rc = side_load(&old, &cur, top, tree, d)) != 0) {
+        relabel(d, tree, a->rev);
+        goto out;
+    }
+    rc = collect(&old, &cur, a, d);
+out:
+    if (made)
+        nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    side_free(&old);
+    side_free(&cur);
+    free(top);
+    free(tmp);
+    free(rdir);
+    if (rc != 0)
+        secrets_affected_free(a);
+    else
+        *out = a;
+    return rc;
+}
+
+void
+secrets_affected_free(struct secrets_affected *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->nhosts; i++) {
+        free(a->hosts[i].name);
+        strv_free(a->hosts[i].reasons, a->hosts[i].nreasons);
+    }
+    free(a->hosts);
+    strv_free(a->changed, a->nchanged);
+    free(a->rev);
+    free(a->rev_desc);
+    free(a);
+}
