@@ -7,7 +7,7 @@
 # when that works, else by picking the quoted "....age" strings out of the file; host names
 # from the folders under the nearest hosts/.
 
-_m3age_commands="encrypt decrypt keygen keys registry edit rekey audit diff check git git-setup hosts version help"
+_m3age_commands="encrypt decrypt keygen keys registry edit rekey audit diff check affected git git-setup hosts version help"
 
 # _m3age_find NAME: print the path of the nearest NAME from the working directory up.
 _m3age_find() {
@@ -125,6 +125,7 @@ _m3age_value() {
     -e | --edit | -d | --decrypt) [ "$mode" = agenix ] && _m3age_reply_secrets || _m3age_reply_files ;;
     -r | --recipient) [ "$mode" = agenix ] && return 1 ;; # agenix: -r is --rekey
     --to) _m3age_reply_lines "$(_m3age_bindings lists)" ;;
+    --format) _m3age_reply_words "text json matrix" ;;
     --jobs | --editor) ;; # free text
     *) return 1 ;;
     esac
@@ -224,6 +225,8 @@ _m3age() {
     audit) opts="$opts -i --identity --host --json --rules" ;;
     diff) opts="$opts -i --identity --textconv --rules" args=secrets ;;
     check) opts="$opts --host --key --scan --timeout --json --rules" ;;
+    affected) opts="$opts --json --format --rules"
+        [ "$nw" -eq 0 ] && args="HEAD~1 $(git for-each-ref --format='%(refname:short)' 2>/dev/null)" ;;
     git) opts="$opts -i --identity" ;; # then git's own arguments
     git-setup) opts="$opts --rules" ;;
     hosts)

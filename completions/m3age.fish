@@ -105,6 +105,7 @@ complete -c m3age -n __m3age_at -a rekey -d 're-encrypt secrets to the registry'
 complete -c m3age -n __m3age_at -a audit -d 'find drift and missing recipients'
 complete -c m3age -n __m3age_at -a diff -d 'recipient plan or plaintext diff'
 complete -c m3age -n __m3age_at -a check -d 'pre-deploy gate for one host'
+complete -c m3age -n __m3age_at -a affected -d 'hosts a change touches'
 complete -c m3age -n __m3age_at -a git -d 'run git with a decryption agent'
 complete -c m3age -n __m3age_at -a git-setup -d 'git diff driver and pre-commit hook'
 complete -c m3age -n __m3age_at -a hosts -d 'host keys in the registry'
@@ -127,7 +128,7 @@ complete -c m3age -n __m3age_at -l version -d 'print the version'
 complete -c m3age -n '__m3age_at keys' -a 'convert inspect'
 complete -c m3age -n '__m3age_at registry' -a 'eval add set-key rm rm-key hosts'
 complete -c m3age -n '__m3age_at hosts' -a 'sync add rm'
-complete -c m3age -n '__m3age_at help' -a 'encrypt decrypt keygen keys registry edit rekey audit diff check git git-setup hosts version'
+complete -c m3age -n '__m3age_at help' -a 'encrypt decrypt keygen keys registry edit rekey audit diff check affected git git-setup hosts version'
 
 # options
 complete -c m3age -n '__m3age_in encrypt' -s r -l recipient -x
@@ -142,12 +143,14 @@ complete -c m3age -n '__m3age_in keys convert' -F
 for c in decrypt edit rekey audit diff git 'keys inspect' 'hosts rm'
     complete -c m3age -n "__m3age_in $c" -s i -l identity -r -F -d 'identity file'
 end
-for c in 'keys inspect' edit rekey audit diff check git-setup registry
+for c in 'keys inspect' edit rekey audit diff check affected git-setup registry
     complete -c m3age -n "__m3age_in $c" -l rules -r -F -d 'registry file'
 end
 complete -c m3age -n '__m3age_in registry eval' -l json
 complete -c m3age -n '__m3age_in registry eval' -l nix
-complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check' -l json
+complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check; or __m3age_in affected' -l json
+complete -c m3age -n '__m3age_in affected' -l format -x -a 'text json matrix'
+complete -c m3age -n '__m3age_in affected' -x -a '(__fish_git_branches 2>/dev/null; echo HEAD~1)'
 complete -c m3age -n '__m3age_in edit' -l editor -x
 complete -c m3age -n '__m3age_in edit' -l unsafe-tmp
 complete -c m3age -n '__m3age_in rekey' -l force

@@ -51,9 +51,16 @@ in
 NIX
 }
 
+test_affected() {
+    expect_comp 'm3age affected --' --format --help --json --rules
+    expect_comp 'm3age affected --format ' json matrix text
+    git init -q -b main .
+    expect_comp 'm3age affected HEAD' HEAD~1
+}
+
 test_commands() {
-    expect_comp 'm3age ' audit check decrypt diff edit encrypt git git-setup help hosts keygen \
-        keys registry rekey version
+    expect_comp 'm3age ' affected audit check decrypt diff edit encrypt git git-setup help hosts \
+        keygen keys registry rekey version
     expect_comp 'm3age re' registry rekey
     expect_comp 'm3age git' git git-setup
     expect_comp 'm3age git -' --help --identity -i
@@ -266,7 +273,7 @@ fish_comp() {
 test_fish_completion() {
     make_repo
     fish_comp 'm3age '
-    assert_eq "$(tr '\n' ' ' <out)" "audit check decrypt diff edit encrypt git git-setup help hosts keygen keys registry rekey version " "fish commands"
+    assert_eq "$(tr '\n' ' ' <out)" "affected audit check decrypt diff edit encrypt git git-setup help hosts keygen keys registry rekey version " "fish commands"
     PATH=$(path_without_m3age) fish_comp 'm3age edit '
     assert_eq "$(tr '\n' ' ' <out)" "secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age " "fish secrets"
     fish_comp 'm3age rekey --host '
@@ -316,8 +323,8 @@ test_zsh_completion_candidates() {
     trap 'rm -rf "$ZTMP"' EXIT
     make_repo
     PATH=$(path_without_m3age) # the grep fallback for names
-    expect_zsh 'm3age ' audit check decrypt diff edit encrypt git git-setup help hosts keygen \
-        keys registry rekey version
+    expect_zsh 'm3age ' affected audit check decrypt diff edit encrypt git git-setup help hosts \
+        keygen keys registry rekey version
     expect_zsh 'm3age git --' --help --identity
     expect_zsh 'm3age edit ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
     expect_zsh 'm3age rekey --host ' m3-aether m3-ares m3-atlas
