@@ -145,4 +145,16 @@ PY
     assert_status 0
 }
 
+test_gate_is_documented() {
+    local f
+    for f in README.md man/m3age-audit.1; do
+        grep -q 'examples/ci/deploy-gate.sh' "$SRCDIR/$f" || _fail "$f does not name the gate script"
+        grep -q 'examples/ci/gitea-deploy-gate.yml' "$SRCDIR/$f" || _fail "$f does not name the Gitea workflow"
+        grep -q 'examples/ci/github-deploy-gate.yml' "$SRCDIR/$f" || _fail "$f does not name the GitHub workflow"
+    done
+    for f in gitea-deploy-gate.yml github-deploy-gate.yml; do
+        assert_exists "$SRCDIR/examples/ci/$f"
+    done
+}
+
 run_tests
