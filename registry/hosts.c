@@ -784,8 +784,10 @@ flake_binding(struct scan *s, char **p, size_t n, const struct reg_node *v)
 
     for (k = 0; k < n && strcmp(p[k], "nixosConfigurations") != 0; k++)
         ;
-    if (k < n && k + 1 < n && strcmp(p[k + 1], "*") != 0)
-        host = p[k + 1];
+    /* nixosConfigurations.H = ...; nixosConfigurations.H.modules (through nixosSystem's
+     * argument); not nixosConfigurations.modules (genAttrs hosts (name: ...{ modules }) */
+    if (k + 2 < n || (k + 2 == n && strcmp(p[n - 1], "modules") != 0))
+        host = strcmp(p[k + 1], "*") != 0 ? p[k + 1] : NULL;
     if (host != NULL && n == k + 2) {
         char **nv = realloc(g->named, (g->nnamed + 1) * sizeof(*nv));
         if (nv == NULL || (nv[g->nnamed] = strdup(host)) == NULL) {
