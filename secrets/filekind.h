@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+/* Kinds above SECRETS_FILE_UNKNOWN are not a leak. */
 enum secrets_file_kind {
     SECRETS_FILE_SECRET,   /* looks like a secret in clear: a private key, a token */
     SECRETS_FILE_UNKNOWN,  /* none of the kinds below: may be plaintext */
