@@ -282,7 +282,44 @@ test_check_host_lists_what_its_modules_deploy() {
     assert_contains out "tailscale-auth-key.age: host m3-hermes uses it (age.secrets.tailscale-auth-key in modules/services/tailscale.nix:3)"
     run "$M3AGE" check --rules secrets/secrets.nix --host common
     assert_status 2
-    assert_contains err "no host 'common'"
+    assert_contains err "no host 'common': other hosts import hosts/common"
+}
+
+test_flake_helper_by_genAttrs_and_formals() {
+    fleet
+    rm secrets/db-password.txt secrets/m3-hermes_ssh_host_ed25519_key
+    cat >flake.nix <<'NIX'
+{
+  outputs = { self, nixpkgs, agenix, ... }@inputs:
+    let
+      lib = nixpkgs.lib;
+      mkSystem = { hostname, system ? "x86_64-linux" }: lib.nixosSystem {
+        inherit system;
+        modules = [ agenix.nixosModules.default (./hosts + "/${hostname}") "${self}/modules/common.nix" ];
+      };
+    in
+    {
+      nixosConfigurations = lib.genAttrs [ "m3-ares" "m3-atlas" ] (name: lib.nixosSystem {
+        modules = [ ./hosts/${name} ./modules/common.nix ];
+      }) // {
+        m3-helios = mkSystem { hostname = "m3-helios"; };
+      };
+    };
+}
+NIX
+    run "$M3AGE" check --rules secrets/secrets.nix --host m3-atlas
+    assert_status 0
+    assert_contains out "ok    nix-access-tokens.age  (modules/common.nix:4)"
+    run "$M3AGE" registry hosts --rules secrets/secrets.nix
+    assert_status 0
+    # every host gets the helpers' lists; none is taken for a host named "modules"
+    [ "$(grep -c 'modules/common.nix:4' out)" -eq 7 ] || _fail "$(cat out)"
+    # so m3-aether now gets modules/common.nix, and no longer modules/cloud
+    run "$M3AGE" audit --rules secrets/secrets.nix
+    assert_status 1
+    assert_contains out "host m3-aether uses it (age.secrets.nix-access-tokens in modules/common.nix:4) but its registry entry does not list m3-aether"
+    grep -A1 '^cloud-init.age$' out | grep -q 'M3A011' || _fail "cloud-init.age: $(cat out)"
+    assert_contains out "1 error, 2 warnings, 11 notes (12 secrets, 7 hosts)"
 }
 
 test_computed_import_is_a_note_not_a_false_M3A011() {
