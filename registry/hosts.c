@@ -656,7 +656,7 @@ enqueue(struct graph *g, const char *rel, unsigned depth, bool fatal)
 static void
 follow(struct scan *s, const struct reg_node *n)
 {
-    const char *why = "a computed import (use --nix, or write the path)";
+    const char *why = "a computed import (write it as a path)";
     char *rel = resolve(s, n), *path = NULL;
 
     if (rel == NULL && strip(n)->kind == N_PATH)
@@ -732,7 +732,7 @@ import_item(struct scan *s, const struct reg_node *it)
             }
             n = strip(n->a);
         }
-        unfollowed(s, it, "a computed import (use --nix, or write the path)");
+        unfollowed(s, it, "a computed import (write it as a path)");
         return;
     default:
         follow(s, n);
@@ -761,7 +761,7 @@ imports_value(struct scan *s, const struct reg_node *v)
                var_named(strip(v->a)->a, "optional")) {
         import_item(s, v->b);
     } else {
-        unfollowed(s, v, "a computed list of imports (use --nix, or write the paths)");
+        unfollowed(s, v, "a computed list of imports (write it as a list of paths)");
     }
 }
 
@@ -858,7 +858,10 @@ read_flake(struct graph *g)
         memset(u, 0, sizeof(*u));
         u->span.file = g->flake_rel;
         u->text = strdup("flake.nix");
-        u->why = strdup(d.msg[0] ? d.msg : "cannot be read");
+        char msg[sizeof(d.msg) + 64];
+        snprintf(msg, sizeof(msg), "its modules lists are not read: %s",
+                 d.msg[0] ? d.msg : "cannot be read");
+        u->why = strdup(msg);
         if (u->text == NULL || u->why == NULL) {
             free(u->text);
             free(u->why);
@@ -977,7 +980,9 @@ scan_host(struct graph *g, struct reg_host *h)
                 break;
             }
             struct reg_host_unfollowed *u;
-            const char *why = m ? m->err : "more than 4096 modules: not read";
+            char why[sizeof(((struct m3_diag *)0)->msg) + 32];
+            snprintf(why, sizeof(why), "%s%s", m ? "not followed: " : "",
+                     m ? m->err : "more than 4096 modules: not read");
             bool dup = false;
             for (size_t i = 0; i < g->hs->nunfollowed && !dup; i++)
                 dup = g->hs->unfollowed[i].span.file == q.rel &&
