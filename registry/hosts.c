@@ -1160,6 +1160,32 @@ graph_clear(struct graph *g)
     reg_file_free(g->flake);
 }
 
+static int
+host_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct reg_host *)x)->name, ((const struct reg_host *)y)->name);
+}
+
+/* add_host: a host named name, unless there is one. */
+static int
+add_host(struct reg_hosts *hs, const char *name)
+{
+    struct reg_host *h;
+
+    for (size_t i = 0; i < hs->nhosts; i++)
+        if (strcmp(hs->hosts[i].name, name) == 0)
+            return 0;
+    if ((h = realloc(hs->hosts, (hs->nhosts + 1) * sizeof(*h))) == NULL)
+        return M3_ENOMEM;
+    hs->hosts = h;
+    h = &hs->hosts[hs->nhosts];
+    memset(h, 0, sizeof(*h));
+    if ((h->name = strdup(name)) == NULL)
+        return M3_ENOMEM;
+    hs->nhosts++;
+    return 0;
+}
+
 int
 reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
 {
@@ -1167,49 +1193,48 @@ reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
     struct graph g = {.root = root, .hs = hs, .d = d};
     char path[PATH_MAX], **names = NULL;
     size_t n = 0, i;
-    int rc;
+    int rc = 0;
 
     *out = NULL;
     if (hs == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
-    snprintf(path, sizeof(path), "%s/hosts", root);
-    if ((rc = list_dir(path, &names, &n)) != 0) {
-        reg_hosts_free(hs);
-        if (rc == M3_ENOTFOUND)
-            return m3_diag_set(d, rc, "no hosts/ folder in '%s'", root);
-        return m3_diag_set(d, rc, "out of memory");
-    }
     if (realpath(root, g.real) == NULL) {
         rc = m3_diag_set(d, M3_EIO, "%s: %s", root, strerror(errno));
         goto out;
     }
-    for (i = 0; i < n; i++) {
+    if ((rc = read_flake(&g)) != 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/hosts", root);
+    if ((rc = list_dir(path, &names, &n)) == M3_ENOMEM) {
+        rc = m3_diag_set(d, rc, "out of memory");
+        goto out;
+    }
+    if (rc == M3_ENOTFOUND && g.nnamed == 0) {
+        rc = m3_diag_set(d, rc, "no hosts/ folder in '%s'", root);
+        goto out;
+    }
+    rc = 0;
+    for (i = 0; i < n && rc == 0; i++) {
         struct stat st;
-        char rel[PATH_MAX];
-        struct reg_host *h;
-        if ((size_t)snprintf(rel, sizeof(rel), "hosts/%s", names[i]) >= sizeof(rel) ||
-            (size_t)snprintf(path, sizeof(path), "%s/%s", root, rel) >= sizeof(path) ||
+        if ((size_t)snprintf(path, sizeof(path), "%s/hosts/%s", root, names[i]) >= sizeof(path) ||
             stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        h = realloc(hs->hosts, (hs->nhosts + 1) * sizeof(*h));
-        if (h == NULL) {
-            rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-            goto out;
-        }
-        hs->hosts = h;
-        h = &hs->hosts[hs->nhosts++];
-        memset(h, 0, sizeof(*h));
-        if ((h->name = strdup(names[i])) == NULL) {
-            rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-            goto out;
-        }
+        rc = add_host(hs, names[i]);
     }
+    /* a host flake.nix names without a folder (hosts/m3-atlas.nix, machines/...) */
+    for (i = 0; i < g.nnamed && rc == 0; i++)
+        if (g.named[i][0] != '.' && strchr(g.named[i], '/') == NULL)
+            rc = add_host(hs, g.named[i]);
+    if (rc != 0) {
+        rc = m3_diag_set(d, rc, "out of memory");
+        goto out;
+    }
+    if (hs->nhosts > 1)
+        qsort(hs->hosts, hs->nhosts, sizeof(*hs->hosts), host_cmp);
     if ((g.reached = calloc(hs->nhosts + 1, sizeof(*g.reached))) == NULL) {
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = read_flake(&g)) != 0)
-        goto out;
     for (i = 0; i < hs->nhosts && rc == 0; i++) {
         struct reg_host *h = &hs->hosts[i];
         char rel[PATH_MAX];

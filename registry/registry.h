@@ -287,7 +287,8 @@ struct reg_host_unresolved {
 };
 
 struct reg_host {
-    char *name;                      /* the folder name under hosts/ */
+    char *name;                      /* its folder under hosts/, or a name flake.nix's
+                                        nixosConfigurations gives a host without one */
     struct reg_host_secret *secrets; /* sorted by file, then secret */
     size_t nsecrets;
     struct reg_host_unresolved *unresolved;
@@ -330,10 +331,13 @@ int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg
  * modules in all, never outside root (real paths checked). Imports of other flakes
  * (inputs.X.nixosModules.Y) are skipped; what cannot be followed is listed in unfollowed. A
  * folder under hosts/ that another host imports (hosts/common) is not a host unless flake.nix
- * names it in nixosConfigurations. A file of a host folder that does not parse fails the scan
- * with M3_ESYNTAX (d says which); an imported one that does not parse is unfollowed.
+ * names it in nixosConfigurations; a host nixosConfigurations names (statically) without a
+ * folder is a host too, with the modules flake.nix gives it. A file of a host folder that
+ * does not parse fails the scan with M3_ESYNTAX (d says which); an imported one that does
+ * not parse is unfollowed.
  * *out is freed with reg_hosts_free.
- * Errors: M3_ENOTFOUND (no hosts/ folder), M3_ESYNTAX, M3_EIO, M3_ENOMEM. */
+ * Errors: M3_ENOTFOUND (no hosts/ folder, and no host named in flake.nix), M3_ESYNTAX,
+ * M3_EIO, M3_ENOMEM. */
 int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
 void reg_hosts_free(struct reg_hosts *h);
 

@@ -860,7 +860,9 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
                                  "nixosConfigurations does not name it",
                                  o->hosts[i], o->hosts[i]);
             else
-                rc = m3_diag_set(d, M3_ENOTFOUND, "no host '%s' (no folder hosts/%s in %s)",
+                rc = m3_diag_set(d, M3_ENOTFOUND,
+                                 "no host '%s' (no folder hosts/%s in %s, and flake.nix's "
+                                 "nixosConfigurations does not name it)",
                                  o->hosts[i], o->hosts[i], c.root);
             goto out;
         }

@@ -285,6 +285,51 @@ test_check_host_lists_what_its_modules_deploy() {
     assert_contains err "no host 'common': other hosts import hosts/common"
 }
 
+test_hosts_named_by_the_flake_without_a_hosts_folder() {
+    fleet
+    local keys=$FX/keys
+    mkdir -p other/machines other/modules other/secrets
+    cd other
+    printf 'let\n  m3tam3re = "%s";\n  m3-ares = "%s";\n  m3-atlas = "%s";\nin\n{\n' \
+        "$(cut -d' ' -f1,2 "$keys/m3tam3re.pub")" "$(cut -d' ' -f1,2 "$keys/m3-ares.pub")" \
+        "$(cut -d' ' -f1,2 "$keys/m3-atlas.pub")" >secrets.nix
+    printf '  "secrets/%s.age".publicKeys = [ m3tam3re %s ];\n' a m3-ares b m3-atlas c m3-atlas >>secrets.nix
+    echo '}' >>secrets.nix
+    cut -d' ' -f1,2 "$keys/m3tam3re.pub" "$keys/m3-ares.pub" >rcpt-a
+    cut -d' ' -f1,2 "$keys/m3tam3re.pub" "$keys/m3-atlas.pub" >rcpt-b
+    for f in a b c; do
+        printf 'value %s\n' "$f" | age -e -R "rcpt-$([ $f = a ] && echo a || echo b)" -o "secrets/$f.age"
+    done
+    rm rcpt-a rcpt-b
+    cat >flake.nix <<'NIX'
+{
+  outputs = { self, nixpkgs, ... }:
+    let
+      mkHost = name: nixpkgs.lib.nixosSystem { modules = [ ./machines/${name}.nix ]; };
+    in
+    {
+      nixosConfigurations = {
+        m3-ares = mkHost "m3-ares";
+        m3-atlas = mkHost "m3-atlas";
+      };
+    };
+}
+NIX
+    echo '{ ... }: { age.secrets.a.file = ../secrets/a.age; }' >machines/m3-ares.nix
+    echo '{ ... }: { imports = [ ../modules/backup.nix ]; }' >machines/m3-atlas.nix
+    echo '{ ... }: { age.secrets.b.file = ../secrets/b.age; }' >modules/backup.nix
+    run "$M3AGE" audit
+    assert_status 0
+    assert_contains out "0 errors, 1 warning, 0 notes (3 secrets, 2 hosts)"
+    grep -A1 '^secrets/c.age$' out | grep -q M3A011 || _fail "$(cat out)"
+    run "$M3AGE" check --host m3-atlas
+    assert_status 0
+    assert_contains out "ok    secrets/b.age  (modules/backup.nix:1)"
+    run "$M3AGE" check --host m3-styx
+    assert_status 2
+    assert_contains err "no host 'm3-styx' (no folder hosts/m3-styx in"
+}
+
 test_flake_helper_by_genAttrs_and_formals() {
     fleet
     rm secrets/db-password.txt secrets/m3-hermes_ssh_host_ed25519_key
