@@ -854,15 +854,15 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
             char dir[PATH_MAX * 2];
             struct stat st;
             snprintf(dir, sizeof(dir), "%s/hosts/%s", c.root, o->hosts[i]);
-            if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            const char *hn = o->hosts[i];
+            if (hn[0] != '\0' && hn[0] != '.' && strchr(hn, '/') == NULL && stat(dir, &st) == 0 &&
+                S_ISDIR(st.st_mode))
                 rc = m3_diag_set(d, M3_ENOTFOUND,
                                  "no host '%s': other hosts import hosts/%s, and flake.nix's "
                                  "nixosConfigurations does not name it",
                                  o->hosts[i], o->hosts[i]);
             else
-                rc = m3_diag_set(d, M3_ENOTFOUND,
-                                 "no host '%s' (no folder hosts/%s in %s, and flake.nix's "
-                                 "nixosConfigurations does not name it)",
+                rc = m3_diag_set(d, M3_ENOTFOUND, "no host '%s' (no folder hosts/%s in %s)",
                                  o->hosts[i], o->hosts[i], c.root);
             goto out;
         }

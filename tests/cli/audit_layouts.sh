@@ -328,6 +328,9 @@ NIX
     run "$M3AGE" check --host m3-styx
     assert_status 2
     assert_contains err "no host 'm3-styx' (no folder hosts/m3-styx in"
+    run "$M3AGE" check --host ../machines
+    assert_status 2
+    assert_contains err "no host '../machines' (no folder hosts/../machines in"
 }
 
 test_flake_helper_by_genAttrs_and_formals() {
