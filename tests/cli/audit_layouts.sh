@@ -397,6 +397,27 @@ NIX
     assert_not_contains out "M3A023"
 }
 
+test_import_forms_followed_and_named_modules_noted() {
+    fleet
+    rm secrets/db-password.txt secrets/m3-hermes_ssh_host_ed25519_key
+    echo '{ ... }: { age.secrets.old-vpn.file = ../../secrets/old-vpn.age; }' >modules/services/vpn.nix
+    echo 'args: { age.secrets.wifi.file = ../secrets/wifi.age; }' >modules/wifi.nix
+    cat >hosts/m3-helios/default.nix <<'NIX'
+{ lib, self, ... }:
+{
+  imports = [ ../common (import ../../modules/wifi.nix { }) ]
+    ++ lib.optionals true [ "${self}/modules/services/vpn.nix" ]
+    ++ [ self.nixosModules.monitoring ];
+}
+NIX
+    run "$M3AGE" check --rules secrets/secrets.nix --host m3-helios
+    assert_status 1 # neither file is encrypted to m3-helios
+    assert_contains out "old-vpn.age: host m3-helios uses it (age.secrets.old-vpn in modules/services/vpn.nix:1)"
+    assert_contains out "wifi.age: host m3-helios uses it (age.secrets.wifi in modules/wifi.nix:1)"
+    run "$M3AGE" audit --rules secrets/secrets.nix
+    assert_contains out "line 5: import self.nixosModules.monitoring: a module of this flake by name: not followed"
+}
+
 test_import_cycles_and_paths_out_of_the_repository_are_bounded() {
     fleet
     rm secrets/db-password.txt secrets/m3-hermes_ssh_host_ed25519_key
