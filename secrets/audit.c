@@ -42,9 +42,9 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A018", SECRETS_INFO, "not verified: no identity given opens the file"},
     {"M3A019", SECRETS_ERROR, "registry key that is not a valid recipient"},
     {"M3A020", SECRETS_ERROR, "host key differs from its registry key"},
-    {"M3A021", SECRETS_INFO, "file in the secrets folder that is not a secret"},
-    {"M3A022", SECRETS_INFO, "file in the secrets folder encrypted by another tool"},
-    {"M3A023", SECRETS_INFO, "module import that cannot be followed without Nix"},
+    {"M3A022", SECRETS_INFO, "file in the secrets folder that is not a secret"},
+    {"M3A023", SECRETS_INFO, "file in the secrets folder encrypted by another tool"},
+    {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -626,7 +626,7 @@ unfollowed_imports(struct ctx *c)
         const struct reg_host_unfollowed *u = &c->hosts->unfollowed[i];
         if (u->host != NULL && !host_selected(c, u->host))
             continue;
-        add(c, "M3A023", u->span.file, u->span.line, u->host, "import %s: %s", u->text, u->why);
+        add(c, "M3A024", u->span.file, u->span.line, u->host, "import %s: %s", u->text, u->why);
     }
 }
 
@@ -678,10 +678,10 @@ stray_file(struct ctx *c, const char *rel, const char *full, const char *name)
             k == SECRETS_FILE_SECRET ? "looks like a private key or credential in clear"
                                      : "not an age file");
     else if (secrets_file_kind_encrypted(k))
-        add(c, "M3A022", rel, 0, NULL, "%s, not age (m3age and agenix leave it alone)",
+        add(c, "M3A023", rel, 0, NULL, "%s, not age (m3age and agenix leave it alone)",
             secrets_file_kind_desc(k));
     else
-        add(c, "M3A021", rel, 0, NULL, "%s, not a secret", secrets_file_kind_desc(k));
+        add(c, "M3A022", rel, 0, NULL, "%s, not a secret", secrets_file_kind_desc(k));
 out:
     if (fd >= 0)
         close(fd);
@@ -908,9 +908,9 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
                 "no host uses this secret (no age.secrets.*.file names it in the modules the "
                 "hosts import)");
         else if (!c.used[i])
-            add(&c, "M3A023", c.reg->entries[i].name, 0, NULL,
+            add(&c, "M3A024", c.reg->entries[i].name, 0, NULL,
                 "no host is seen to use this secret, but %zu import%s could not be followed "
-                "without Nix (see the M3A023 notes on modules)",
+                "without Nix (see the M3A024 notes on modules)",
                 c.hosts->nunfollowed, c.hosts->nunfollowed == 1 ? "" : "s");
     if (o->nhosts == 0 && c.rc == 0)
         stray_files(&c);

@@ -320,7 +320,7 @@ secrets_precommit_check(const char *registry, struct secrets_hook_result **out, 
             continue;
         }
         r->nchecked++;
-        /* what audit notes as not a secret (M3A021/M3A022) is no leak: let it in */
+        /* what audit notes as not a secret (M3A022/M3A023) is no leak: let it in */
         if (!is_age && !secrets_is_age_bytes(blob, blen) &&
             secrets_file_kind(base, blob, blen) > SECRETS_FILE_UNKNOWN) {
             free(blob);

@@ -220,10 +220,10 @@ test_audit_sees_shared_modules_and_only_real_leaks() {
     # the rest said for what it is, as notes
     local f
     for f in m3-atlas.pub known_hosts recipients.txt justfile rekey.sh .env.example README.md; do
-        grep -A1 "^$f\$" out | grep -q 'info    M3A021' || _fail "$f: not an M3A021 note: $(cat out)"
+        grep -A1 "^$f\$" out | grep -q 'info    M3A022' || _fail "$f: not an M3A022 note: $(cat out)"
     done
     for f in legacy.enc crypted.bin app.yaml backup.gpg; do
-        grep -A1 "^$f\$" out | grep -q 'info    M3A022' || _fail "$f: not an M3A022 note: $(cat out)"
+        grep -A1 "^$f\$" out | grep -q 'info    M3A023' || _fail "$f: not an M3A023 note: $(cat out)"
     done
     grep -A1 '^legacy.enc$' out | grep -q "openssl enc" || _fail "legacy.enc: $(cat out)"
     grep -A1 '^backup.gpg$' out | grep -q "OpenPGP" || _fail "backup.gpg: $(cat out)"
@@ -246,8 +246,8 @@ test_audit_json_says_which_module_and_host_use_each_secret() {
     assert_contains out '{"file": "dkim-key.age", "host": "m3-hermes", "module": "modules/services/mail.nix", "line": 1}'
     assert_contains out '{"file": "syncthing-key.age", "host": "m3-ares", "module": "modules/services/syncthing.nix", "line": 1}'
     assert_contains out '"code": "M3A011", "severity": "warning", "file": "old-vpn.age"'
-    assert_contains out '"code": "M3A022", "severity": "info", "file": "legacy.enc"'
-    assert_contains out '"code": "M3A021", "severity": "info", "file": "m3-atlas.pub"'
+    assert_contains out '"code": "M3A023", "severity": "info", "file": "legacy.enc"'
+    assert_contains out '"code": "M3A022", "severity": "info", "file": "m3-atlas.pub"'
     # m3-aether's own flake list has no modules/common.nix: it does not use that secret
     assert_not_contains out '{"file": "nix-access-tokens.age", "host": "m3-aether"'
     python3 -c 'import json,sys; d=json.load(open("out")); assert len(d["uses"]) == 33, len(d["uses"])' ||
@@ -394,7 +394,7 @@ NIX
     run "$M3AGE" audit --rules secrets/secrets.nix
     assert_status 0
     assert_not_contains out "M3A011"
-    assert_not_contains out "M3A023"
+    assert_not_contains out "M3A024"
 }
 
 test_import_forms_followed_and_named_modules_noted() {

@@ -1,5 +1,5 @@
 /* test_secrets_filekind.c: what a file of the secrets folder that is not age is (the kinds
- * audit notes as M3A021/M3A022 and the leaks it keeps as M3A014), table-driven. */
+ * audit notes as M3A022/M3A023 and the leaks it keeps as M3A014), table-driven. */
 #include <criterion/criterion.h>
 #include <string.h>
 
