@@ -288,7 +288,9 @@ int reg_edit_rm_key(const struct reg_file *f, const struct reg_registry *r,
 struct reg_host_secret {
     char *secret;         /* NAME (the age.secrets attribute) */
     char *file;           /* repository-relative path, e.g. "secrets/x.age" */
-    struct reg_span span; /* the file value in its module */
+    struct reg_span span; /* the file value in its module (span.file names the module) */
+    bool from_input;      /* written "${inputs.X}/x.age" or inputs.X + "/x.age" (X not self):
+                             file is relative to that input, taken as this repository */
 };
 
 /* A file value the scan could not turn into a repository path (a variable, a function...). */
@@ -299,11 +301,21 @@ struct reg_host_unresolved {
 };
 
 struct reg_host {
-    char *name;                      /* the folder name under hosts/ */
+    char *name;                      /* its folder under hosts/, or a name flake.nix's
+                                        nixosConfigurations gives a host without one */
     struct reg_host_secret *secrets; /* sorted by file, then secret */
     size_t nsecrets;
     struct reg_host_unresolved *unresolved;
     size_t nunresolved;
+};
+
+/* An import the scan could not follow without evaluating Nix: a computed path, a module
+ * that does not parse or is not in the repository, a bound reached. */
+struct reg_host_unfollowed {
+    char *host; /* the host whose modules import it, or NULL when several do */
+    char *text; /* the expression as written */
+    char *why;  /* "a computed import", "no such file", ... */
+    struct reg_span span;
 };
 
 struct reg_hosts {
@@ -311,6 +323,8 @@ struct reg_hosts {
     size_t nhosts;
     char **files; /* every module file read; spans point into these strings */
     size_t nfiles;
+    struct reg_host_unfollowed *unfollowed; /* in the order met */
+    size_t nunfollowed;
 };
 
 /* reg_scan_module: scans one parsed module syntactically for age.secrets definitions and
@@ -321,10 +335,23 @@ struct reg_hosts {
 int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg_host *h,
                     struct m3_diag *d);
 
-/* reg_hosts_scan: scans root/hosts/<host>/ ** / *.nix for every host folder (filesystem
- * helper around reg_scan_module). A file that does not parse is reported in d and the
- * scan fails with M3_ESYNTAX. *out is freed with reg_hosts_free.
- * Errors: M3_ENOTFOUND (no hosts/ folder), M3_ESYNTAX, M3_EIO, M3_ENOMEM. */
+/* reg_hosts_scan: the secrets each host folder under root/hosts/ uses, as the flake wires
+ * them, read statically: every root/hosts/<host>/ ** / *.nix (symlinks not followed), the
+ * modules flake.nix gives the host (`nixosConfigurations.<host>.modules` lists, and those of
+ * a helper such as `mkHost = name: ... { modules = [ ./hosts/${name} ... ]; }` for the hosts
+ * without a list of their own), and every module their `imports` reach (paths, folders as
+ * their default.nix, "${self}/x", self + "/x", `import ./x.nix args`, lib.optionals lists),
+ * each module read once per host (cycles end there), at most 32 imports deep and 4096
+ * modules in all, never outside root (real paths checked). Imports of other flakes
+ * (inputs.X.nixosModules.Y) are skipped; what cannot be followed is listed in unfollowed. A
+ * folder under hosts/ that another host imports (hosts/common) is not a host unless flake.nix
+ * names it in nixosConfigurations; a host nixosConfigurations names (statically) without a
+ * folder is a host too, with the modules flake.nix gives it. A file of a host folder that
+ * does not parse fails the scan with M3_ESYNTAX (d says which); an imported one that does
+ * not parse is unfollowed.
+ * *out is freed with reg_hosts_free.
+ * Errors: M3_ENOTFOUND (no hosts/ folder, and no host named in flake.nix), M3_ESYNTAX,
+ * M3_EIO, M3_ENOMEM. */
 int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
 void reg_hosts_free(struct reg_hosts *h);
 

@@ -68,6 +68,8 @@ struct secrets_audit {
         char *name;
         char **files;
         size_t nfiles;
+        char **modules;  /* per file: the module that sets age.secrets.NAME.file to it */
+        unsigned *lines; /* per file: the line in that module */
         bool has_key;
         char *key_source; /* what the registry key was compared with ("hosts/H/...pub",
                              "--key"), NULL when not compared */

@@ -57,6 +57,16 @@ test_hook_refuses_plaintext_in_secrets_folder() {
     git add README
     run git commit -qm docs
     assert_status 0
+    # public keys and a README in the secrets folder are no leak; a private key is
+    ssh-keygen -q -t ed25519 -N '' -C h1 -f secrets/h1_key </dev/null >/dev/null
+    printf '# Secrets\n' >secrets/README.md
+    git add secrets/h1_key.pub secrets/README.md
+    run git commit -qm "public key and docs"
+    assert_status 0
+    git add secrets/h1_key
+    run git commit -qm "private key"
+    assert_status 1
+    assert_contains err "secrets/h1_key: not an age file: refusing to commit plaintext in the secrets folder"
 }
 
 test_hook_refuses_drift_and_unknown_age_files() {
