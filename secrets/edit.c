@@ -378,8 +378,8 @@ same_keys(const struct reg_entry *a, const struct reg_entry *b)
 /* keep_edit: encrypts the edit to rcpts as "NAME.kept-XXXXXX.age" beside path (NAME: path
  * without ".age"); *kept gets the malloc'd name. */
 static int
-keep_edit(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
-          const struct secrets_buf *b, char **kept, struct m3_diag *d)
+keep_edit(const struct secrets_repo *r, const char *path, struct age_recipient *const *rcpts,
+          size_t n, bool armor, const struct secrets_buf *b, char **kept, struct m3_diag *d)
 {
     size_t len = strlen(path), cap;
     unsigned char rnd[3];
@@ -393,7 +393,20 @@ keep_edit(const char *path, struct age_recipient *const *rcpts, size_t n, bool a
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
     snprintf(*kept, cap, "%.*s.kept-%s.age", (int)len, path, hex);
-    return secrets_encrypt_file(*kept, rcpts, n, armor, b->p, b->len, d);
+    if (r == NULL)
+        return secrets_encrypt_file(*kept, rcpts, n, armor, b->p, b->len, d);
+    return secrets_repo_encrypt(r, *kept, rcpts, n, armor, b->p, b->len, true, d);
+}
+
+/* file_stat: stat of the secret file, confined to the repository when there is one. */
+static int
+file_stat(const struct secrets_repo *r, const char *path, struct stat *st, struct m3_diag *d)
+{
+    if (r != NULL)
+        return secrets_repo_stat(r, path, st, d);
+    if (stat(path, st) == 0)
+        return 0;
+    return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "%s: %s", path, strerror(errno));
 }
 
 int
@@ -407,11 +420,16 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     const struct reg_entry *e = NULL;
     struct stat st, st2;
     struct m3_diag rd;
-    bool exists = stat(t->path, &st) == 0, created = false, armor = t->entry->armor;
+    bool exists, created = false, armor = t->entry->armor;
     char *kept = NULL;
     int rc;
 
     *res = SECRETS_EDIT_UNCHANGED;
+    /* The file is reached beneath the repository root, never through a link. */
+    if ((rc = file_stat(r, t->path, &st, d)) != 0 && rc != M3_ENOTFOUND)
+        return rc;
+    exists = rc == 0;
+    m3_diag_clear(d);
     /* Check the recipients before anyone types a secret that could not be saved. */
     if ((rc = secrets_entry_recipients(t->entry, &rl, d)) != 0)
         goto out;
@@ -419,7 +437,8 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
         goto out;
     }
-    if (exists && (rc = secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
+    if (exists && (rc = r != NULL ? secrets_repo_decrypt(r, t->path, ids->v, ids->n, &old, d)
+                                  : secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
         goto out;
     if (o->input_fd >= 0 && !o->no_edit) {
         if ((rc = read_fd(o->input_fd, &neu)) != 0) {
@@ -447,7 +466,7 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     /* The edit may have taken minutes: read the registry again, and look at the file. */
     m3_diag_clear(&rd);
     if (r != NULL && r->rules != NULL && reg_load_path(r->rules, NULL, &reg, &rd) != 0) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: %s changed during the edit and no longer loads; the "
                              "edit is kept encrypted as %s (%s)",
@@ -455,7 +474,7 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         goto out;
     }
     if (reg != NULL && (e = reg_registry_find(reg, t->entry->name)) == NULL) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: its rule was removed from %s during the edit; the edit "
                              "is kept encrypted as %s",
@@ -476,15 +495,17 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         armor = e->armor;
         *res = SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED;
     }
-    if (!same_file(exists, &st, stat(t->path, &st2) == 0, &st2)) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+    if (!same_file(exists, &st, file_stat(r, t->path, &st2, NULL) == 0, &st2)) {
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
             rc = m3_diag_set(d, M3_ESTATE,
                              "not overwritten: another program changed it during the edit; the "
                              "edit is kept encrypted as %s",
                              kept);
         goto out;
     }
-    if ((rc = secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
+    if ((rc = r != NULL
+                  ? secrets_repo_encrypt(r, t->path, rl.v, rl.n, armor, neu.p, neu.len, true, d)
+                  : secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
         goto out;
     if (*res != SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED)
         *res = SECRETS_EDIT_WRITTEN;
