@@ -425,11 +425,6 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     int rc;
 
     *res = SECRETS_EDIT_UNCHANGED;
-    /* The file is reached beneath the repository root, never through a link. */
-    if ((rc = file_stat(r, t->path, &st, d)) != 0 && rc != M3_ENOTFOUND)
-        return rc;
-    exists = rc == 0;
-    m3_diag_clear(d);
     /* Check the recipients before anyone types a secret that could not be saved. */
     if ((rc = secrets_entry_recipients(t->entry, &rl, d)) != 0)
         goto out;
@@ -437,6 +432,12 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
         goto out;
     }
+    /* The file is reached beneath the repository root, never through a link. */
+    if ((rc = file_stat(r, t->path, &st, d)) != 0 && rc != M3_ENOTFOUND)
+        goto out;
+    exists = rc == 0;
+    rc = 0;
+    m3_diag_clear(d);
     if (exists && (rc = r != NULL ? secrets_repo_decrypt(r, t->path, ids->v, ids->n, &old, d)
                                   : secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
         goto out;

@@ -648,8 +648,12 @@ encrypt_at(int dfd, const char *base, const char *path, struct age_recipient *co
     }
     if ((mw.fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) <
         0) {
-        rc = m3_diag_set(d, M3_EIO, "%s: cannot create a temp file in its folder: %s", path,
-                         strerror(errno));
+        const char *sl = strrchr(path, '/');
+        rc = m3_diag_set(d, M3_EIO, "cannot create a temp file in %.*s: %s",
+                         sl == NULL   ? 1
+                         : sl == path ? 1
+                                      : (int)(sl - path),
+                         sl == NULL ? "." : path, strerror(errno));
         free(tmp);
         tmp = NULL;
         goto out;
