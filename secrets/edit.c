@@ -75,23 +75,18 @@ on_signal(int sig)
     raise(sig);
 }
 
+static void wipe_tree_at(int dfd, int depth);
+
 /* wipe_dir: wipes every file in dir (the plaintext, and whatever the editor left beside it:
- * backups, swap files) and removes the folder. */
+ * backups, swap files, folders) and removes the folder. */
 static void
 wipe_dir(const char *dir)
 {
-    DIR *dh = opendir(dir);
-    struct dirent *de;
-    char p[PATH_MAX];
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-    if (dh != NULL) {
-        while ((de = readdir(dh)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p))
-                wipe_path(p);
-        }
-        closedir(dh);
+    if (fd >= 0) {
+        wipe_tree_at(fd, 16);
+        close(fd);
     }
     rmdir(dir);
 }
@@ -187,32 +182,96 @@ stale_owner(const char *name)
     return (pid_t)pid;
 }
 
+/* wipe_tree_at: wipes every regular file (overwritten with zeros, then removed) below the
+ * open folder dfd, nested folders included, and removes them; links and other files are
+ * removed, never followed. Everything is reached through descriptors: no name is checked
+ * and then opened again. depth bounds the recursion. */
+static void
+wipe_tree_at(int dfd, int depth)
+{
+    static const char zeros[4096];
+    struct dirent *de;
+    struct stat st;
+    int lfd = dup(dfd);
+    DIR *dh = lfd >= 0 ? fdopendir(lfd) : NULL;
+
+    if (dh == NULL) {
+        if (lfd >= 0)
+            close(lfd);
+        return;
+    }
+    while ((de = readdir(dh)) != NULL) {
+        int fd;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0 && (fd = openat(dfd, de->d_name,
+                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+                wipe_tree_at(fd, depth - 1);
+                close(fd);
+            }
+            unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+            continue;
+        }
+        if (S_ISREG(st.st_mode) &&
+            (fd = openat(dfd, de->d_name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+            if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+                off_t left = st.st_size;
+                while (left > 0) {
+                    ssize_t w = write(fd, zeros,
+                                      left > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left);
+                    if (w <= 0)
+                        break;
+                    left -= w;
+                }
+                fsync(fd);
+            }
+            close(fd);
+        }
+        unlinkat(dfd, de->d_name, 0);
+    }
+    closedir(dh);
+}
+
 size_t
 secrets_edit_clean_stale(const char *tmp_base)
 {
     const char *base = tmp_base && *tmp_base ? tmp_base : "/dev/shm";
-    DIR *dh = opendir(base);
+    int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), lfd = -1;
+    DIR *dh = NULL;
     struct dirent *de;
     struct stat st;
-    char p[PATH_MAX];
     size_t n = 0;
     pid_t pid;
 
-    if (dh == NULL)
+    if (bfd < 0)
         return 0;
+    if ((lfd = dup(bfd)) < 0 || (dh = fdopendir(lfd)) == NULL) {
+        if (lfd >= 0)
+            close(lfd);
+        close(bfd);
+        return 0;
+    }
     while ((de = readdir(dh)) != NULL) {
+        int fd;
         if ((pid = stale_owner(de->d_name)) == 0 || pid == getpid())
             continue;
         /* Only our own folders, and only when their process is gone. */
         if (kill(pid, 0) == 0 || errno != ESRCH)
             continue;
-        if ((size_t)snprintf(p, sizeof(p), "%s/%s", base, de->d_name) >= sizeof(p) ||
-            lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        /* opened once, without following a link; ownership checked on what was opened */
+        if ((fd = openat(bfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
             continue;
-        wipe_dir(p);
-        n++;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) {
+            wipe_tree_at(fd, 16);
+            if (unlinkat(bfd, de->d_name, AT_REMOVEDIR) == 0)
+                n++;
+        }
+        close(fd);
     }
     closedir(dh);
+    close(bfd);
     return n;
 }
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # A cloned repository is untrusted (issue 19): whoever can push to it writes secrets.nix and
-# commits links. Each test is an attack as a user meets it: a real git repository cloned
+# commits links; and secrets left by a killed run are wiped without trusting names. Each test is an attack as a user meets it: a real git repository cloned
 # next to the user's own (the victim), the user's own key, m3age run in the clone. It must
 # refuse with one line naming the entry, leave the victim's files as they were, and add
 # nothing to the clone.
@@ -220,6 +220,29 @@ NIX
     assert_not_contains out "victim database"
     cd ..
     victim_untouched
+}
+
+test_stale_edit_folders_are_wiped_through_descriptors_nested_folders_too() {
+    # A killed edit left its private folder; the editor had made a folder of its own inside
+    # it. A stale-looking name that is a link into the user's files is not followed.
+    setup
+    registry "secrets/wifi.age"
+    printf 'psk\n' | "$M3AGE_FIXTURE" encrypt -r "$ME" -o upstream/secrets/wifi.age
+    attack_commit
+    local dead
+    dead=$(sh -c 'echo $$')
+    mkdir -p "$SHM/m3age-edit.$dead.aaaaaa/.editor/undo" keep
+    echo 'plain' >"$SHM/m3age-edit.$dead.aaaaaa/wifi.age"
+    echo 'plain undo' >"$SHM/m3age-edit.$dead.aaaaaa/.editor/undo/wifi.age.un~"
+    echo 'mine' >keep/notes
+    ln -s "$PWD/keep" "$SHM/m3age-edit.$dead.bbbbbb"
+    cd clone
+    EDITOR=: run "$M3AGE" edit secrets/wifi.age
+    assert_status 0
+    assert_contains err "removed 1 private edit folder left by a killed m3age run"
+    cd ..
+    assert_absent "$SHM/m3age-edit.$dead.aaaaaa"
+    assert_eq "$(cat keep/notes)" mine
 }
 
 run_tests
