@@ -325,6 +325,7 @@ cmd_git(int argc, char **argv)
     }
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
+    sodium_memzero(rnd, sizeof(rnd));
     if (base == NULL || base[0] != '/' || access(base, W_OK) != 0)
         base = getenv("TMPDIR") && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR") : "/tmp";
     n = snprintf(dir, sizeof(dir), "%s/m3age-agent.XXXXXX", base);
