@@ -245,4 +245,40 @@ test_stale_edit_folders_are_wiped_through_descriptors_nested_folders_too() {
     assert_eq "$(cat keep/notes)" mine
 }
 
+test_agenix_layouts_keep_working_in_a_clone() {
+    # What agenix users write stays valid: a registry in secrets/ naming "wifi.age", and a
+    # registry in a subfolder naming "../secrets/x.age" inside the same tracked work tree.
+    setup
+    mkdir -p upstream/nix
+    cat >upstream/secrets/secrets.nix <<NIX
+let m3tam3re = "$ME"; in { "wifi.age".publicKeys = [ m3tam3re ]; }
+NIX
+    cat >upstream/nix/secrets.nix <<NIX
+let m3tam3re = "$ME"; in { "../secrets/x.age".publicKeys = [ m3tam3re ]; }
+NIX
+    printf 'psk\n' | "$M3AGE_FIXTURE" encrypt -r "$ME" -o upstream/secrets/wifi.age
+    printf 'x\n' | "$M3AGE_FIXTURE" encrypt -r "$ME" -o upstream/secrets/x.age
+    attack_commit
+    cd clone/secrets
+    run "$M3AGE" rekey --force
+    assert_status 0
+    assert_contains out "1 rekeyed"
+    ln -s "$M3AGE" ../../agenix
+    EDITOR=: run ../../agenix -r
+    assert_status 0
+    cd ..
+    run "$M3AGE" rekey --force --rules secrets/secrets.nix
+    assert_status 0
+    run "$M3AGE" rekey --force --rules nix/secrets.nix
+    assert_status 0
+    assert_contains out "1 rekeyed"
+    echo 'new x' >../new.txt
+    cd nix
+    run_in ../../new.txt "$M3AGE" edit ../secrets/x.age
+    assert_status 0
+    assert_eq "$("$M3AGE_FIXTURE" decrypt -i "$HOME/.ssh/id_ed25519" ../secrets/x.age)" "new x"
+    cd ../..
+    victim_untouched victim-only
+}
+
 run_tests
