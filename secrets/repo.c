@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +117,11 @@ secrets_repo_lock(struct secrets_repo *r, struct m3_diag *d)
     return 0;
 }
 
-/* walk_beneath: openat2's RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS for kernels without it
+/* secrets_openat_walk: openat2's RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS for kernels without it
  * (before 5.6): rel (no "." or "..", from reg_path_within) one name at a time, each folder
  * opened O_NOFOLLOW | O_DIRECTORY, the last name O_NOFOLLOW. A link anywhere: ELOOP. */
-static int
-walk_beneath(int root_fd, const char *rel, int flags, mode_t mode)
+int
+secrets_openat_walk(int root_fd, const char *rel, int flags, mode_t mode)
 {
     char *copy = strdup(rel), *save = NULL, *name, *next;
     int dfd = root_fd, fd = -1, e = 0;
@@ -131,8 +132,12 @@ walk_beneath(int root_fd, const char *rel, int flags, mode_t mode)
     while (name != NULL && e == 0) {
         next = strtok_r(NULL, "/", &save);
         if (next == NULL) {
+            struct stat st;
             if ((fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)) < 0)
-                e = errno;
+                e = errno == ENOTDIR && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISLNK(st.st_mode)
+                        ? ELOOP
+                        : errno;
         } else {
             int nd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             struct stat st;
@@ -161,18 +166,23 @@ secrets_openat_beneath(int root_fd, const char *rel, int flags, mode_t mode)
         .mode = (flags & O_CREAT) ? mode : 0,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    static int have_openat2 = 1;
+    static atomic_int have_openat2 = 1; /* rekey opens from several threads */
     long fd;
 
     if (have_openat2) {
+        struct stat st;
         fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
         if (fd >= 0)
             return (int)fd;
+        /* O_DIRECTORY on a link says ENOTDIR before RESOLVE_NO_SYMLINKS says ELOOP */
+        if (errno == ENOTDIR && fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+            return -ELOOP;
         if (errno != ENOSYS && errno != EPERM) /* EPERM: a seccomp filter that blocks it */
             return -errno;
         have_openat2 = 0;
     }
-    return walk_beneath(root_fd, rel, flags, mode);
+    return secrets_openat_walk(root_fd, rel, flags, mode);
 }
 
 /* open_error: why a secret file could not be opened (e: an errno); the caller names the

@@ -73,6 +73,10 @@ struct secrets_buf;
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or an O_NOFOLLOW walk one name at a
  * time where the kernel lacks openat2. Returns the fd, or -errno (ELOOP: a link). */
 int secrets_openat_beneath(int root_fd, const char *rel, int flags, mode_t mode);
+/* secrets_openat_walk: the walk secrets_openat_beneath falls back to (public for its tests):
+ * each folder opened O_PATH | O_DIRECTORY | O_NOFOLLOW, the last name O_NOFOLLOW. rel must
+ * hold no "." or ".." (reg_path_within's output). Returns the fd, or -errno (ELOOP: a link). */
+int secrets_openat_walk(int root_fd, const char *rel, int flags, mode_t mode);
 
 /* secrets_repo_open_file: opens the secret file path with flags (O_RDONLY, or O_PATH) into
  * *fd; a file that is not a regular file is refused. Errors: M3_ENOTFOUND (no such file),
