@@ -143,9 +143,8 @@ add(struct ctx *c, const char *code, const char *file, unsigned line, const char
         a->ninfos++;
 }
 
-/* slurp_fd: reads the whole regular file fd (at most MAX_SECRET_FILE) and closes fd. */
-static int
-slurp_fd(int fd, unsigned char **buf, size_t *len)
+int
+secrets_slurp_fd(int fd, unsigned char **buf, size_t *len)
 {
     struct stat st;
     size_t n = 0;
@@ -181,7 +180,7 @@ secrets_slurp(const char *path, unsigned char **buf, size_t *len)
     *len = 0;
     if (fd < 0)
         return errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
-    return slurp_fd(fd, buf, len);
+    return secrets_slurp_fd(fd, buf, len);
 }
 
 struct mem_rd {
@@ -358,7 +357,9 @@ audit_entry(struct ctx *c, size_t i)
             "through a link (a committed link can point into another repository)");
         return;
     }
-    rc = fd == -ENOENT ? M3_ENOTFOUND : fd < 0 ? (errno = -fd, M3_EIO) : slurp_fd(fd, &buf, &len);
+    rc = fd == -ENOENT ? M3_ENOTFOUND
+         : fd < 0      ? (errno = -fd, M3_EIO)
+                       : secrets_slurp_fd(fd, &buf, &len);
     if (rc != 0) {
         if (rc == M3_ENOTFOUND)
             add(c, "M3A001", e->name, 0, NULL,

@@ -132,6 +132,10 @@ test_rekey_and_edit_refuse_a_committed_link_to_another_repository() {
     EDITOR=: run "$M3AGE" edit secrets/x.age
     assert_status 2
     assert_one_error_line "secrets/x.age: a symbolic link (refused"
+    # diff does not read the other repository's header either
+    run "$M3AGE" diff
+    assert_status 2
+    assert_contains out "secrets/x.age: cannot read its header: a symbolic link (refused"
     ln -s "$M3AGE" ../agenix
     EDITOR=: run ../agenix -e secrets/x.age
     assert_status 1
