@@ -42,8 +42,8 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A018", SECRETS_INFO, "not verified: no identity given opens the file"},
     {"M3A019", SECRETS_ERROR, "registry key that is not a valid recipient"},
     {"M3A020", SECRETS_ERROR, "host key differs from its registry key"},
-    {"M3A021", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
-    {"M3A022", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
+    {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
+    {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -344,7 +344,7 @@ audit_entry(struct ctx *c, size_t i)
     /* The name and the file as edit and rekey would reach them: inside the repository,
      * never through a link (reported, not followed: nothing of another repository is read). */
     if (reg_check_name(c->trust, c->regdir, e, &rel, &d) != 0) {
-        add(c, "M3A021", c->o->registry, e->name_span.line, NULL,
+        add(c, "M3A025", c->o->registry, e->name_span.line, NULL,
             "'%s' %s: m3age refuses this registry until the entry is fixed", e->name,
             e->name[0] == '/' ? "is an absolute path" : "leads outside the repository");
         return;
@@ -352,7 +352,7 @@ audit_entry(struct ctx *c, size_t i)
     fd = secrets_openat_beneath(c->trust_fd, rel, O_RDONLY | O_NONBLOCK, 0);
     free(rel);
     if (fd == -ELOOP || fd == -EXDEV) {
-        add(c, "M3A022", e->name, 0, NULL,
+        add(c, "M3A026", e->name, 0, NULL,
             "a symbolic link, or in a linked folder: m3age refuses to read or write a secret "
             "through a link (a committed link can point into another repository)");
         return;
@@ -783,7 +783,7 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     *out = NULL;
     if ((c.a = calloc(1, sizeof(*c.a))) == NULL)
         return M3_ENOMEM;
-    /* lax: a name outside the repository is a finding (M3A021), not a failed load */
+    /* lax: a name outside the repository is a finding (M3A025), not a failed load */
     if ((rc = reg_load_path_lax(o->registry, NULL, &c.reg, d)) != 0 ||
         (rc = setup_paths(&c, d)) != 0)
         goto out;

@@ -107,10 +107,10 @@ test_every_command_refuses_the_name() {
         [ "$status" -eq 2 ] || _fail "m3age $c: exit status $status; stderr: $(cat err)"
         assert_contains err "secret name '../victim/secrets/db.age' leads outside the repository"
     done
-    # the pre-deploy gate reports it as audit does (M3A021), and fails
+    # the pre-deploy gate reports it as audit does (M3A025), and fails
     run "$M3AGE" check --host m3-atlas
     assert_status 1
-    assert_contains out "M3A021"
+    assert_contains out "M3A025"
     # agenix mode: every error exits 1
     ln -s "$M3AGE" ../agenix
     EDITOR=: run ../agenix -r
@@ -218,8 +218,8 @@ NIX
     cd clone
     run "$M3AGE" audit -i "$HOME/.ssh/id_ed25519"
     assert_status 1
-    assert_contains out "M3A021  line 4: '../victim/secrets/db.age' leads outside the repository"
-    assert_contains out "M3A022  a symbolic link"
+    assert_contains out "M3A025  line 4: '../victim/secrets/db.age' leads outside the repository"
+    assert_contains out "M3A026  a symbolic link"
     assert_eq "$(grep -c M3A0 out)" 2
     assert_not_contains out "victim database"
     cd ..
