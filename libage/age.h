@@ -25,6 +25,7 @@
 #define AGE_X25519_IDENTITY_LEN 74  /* "AGE-SECRET-KEY-1" + 58 characters */
 #define AGE_SCRYPT_DEFAULT_LOG2N 18 /* the work factor Go age uses when encrypting */
 #define AGE_SCRYPT_MAX_LOG2N 22     /* the highest work factor accepted when decrypting */
+#define AGE_SCRYPT_MIN_LOG2N 1      /* the lowest age allows (Go age's SetWorkFactor) */
 #define AGE_HEADER_MAX (4u << 20)   /* headers larger than this are refused */
 
 /* age_read_fn: read up to len bytes into buf. Returns the count (0 at end of input) or -1

@@ -93,9 +93,9 @@ struct reg_reader {
  * resolving symlinks, is not inside root (an absolute path; copied into the reader's
  * context). Free the context with reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
 int reg_reader_fs(const char *root, struct reg_reader *out);
-/* reg_reader_repo: reg_reader_fs for the repository of the folder dir (reg_repo_root),
+/* reg_reader_repo: reg_reader_fs for the trusted root of the folder dir (reg_trust_root),
  * found when the first file is read: evaluating a registry that reads no file does not walk
- * the folders. Errors (of the first read too): those of reg_repo_root. */
+ * the folders. Errors (of the first read too): those of reg_trust_root. */
 int reg_reader_repo(const char *dir, struct reg_reader *out);
 void reg_reader_fs_free(struct reg_reader *r);
 
@@ -223,16 +223,60 @@ int reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, ch
  * absolute. Errors: M3_EIO, M3_ENOMEM. */
 int reg_repo_root(const char *path, char **root, struct m3_diag *d);
 
+/* reg_trust_root: the root that confines what a registry in the folder path (or the folder
+ * of the file path) may read and name, for a repository that may be hostile (a clone, an
+ * unpacked tarball): the work tree of the nearest enclosing git repository when that one
+ * tracks files in the folder (its index lists one; the work tree's top counts as tracked),
+ * else the nearest folder holding flake.nix below that work tree (or anywhere up when
+ * there is no .git), else the folder itself. An untracked folder under a dotfiles $HOME
+ * with a .git is thus its own root. *root is malloc'd, absolute, links resolved. git is not
+ * run (a hostile .git/config could make it run commands): its index is read directly.
+ * Errors: M3_EIO, M3_ENOMEM. */
+int reg_trust_root(const char *path, char **root, struct m3_diag *d);
+
+/* reg_confine: the one rule for the files the registry layer reads (import,
+ * builtins.readFile and every builtin that looks at the filesystem): path, links resolved,
+ * must be root or inside it. *real (malloc'd) is the resolved path to open.
+ * Errors: M3_ENOTFOUND, M3_EIO ("cannot read 'PATH': ..."), M3_EINVAL ("'PATH' is outside
+ * the repository 'ROOT'"), M3_ENOMEM. */
+int reg_confine(const char *root, const char *path, char **real, struct m3_diag *d);
+
+/* reg_path_within: the one rule for the files of secrets: path (absolute, or relative to the
+ * absolute folder base) with "." and ".." folded by name, links not resolved, must lie
+ * strictly inside root. *rel (malloc'd) is it relative to root; open it beneath root without
+ * following links (secrets_repo_openat) so that the two agree.
+ * Errors: M3_EINVAL ("'PATH' is outside the repository 'ROOT'"), M3_ENOMEM. */
+int reg_path_within(const char *root, const char *base, const char *path, char **rel,
+                    struct m3_diag *d);
+
+/* reg_check_name: entry e's name as a secret file: refused when absolute or when it leads
+ * outside root (reg_path_within from base, the registry's folder), with d naming the entry
+ * and its position ("secrets.nix:3:3: secret name '../x.age' leads outside the repository
+ * 'ROOT'"). *rel (optional, malloc'd) as reg_path_within. Errors: M3_EINVAL, M3_ENOMEM. */
+int reg_check_name(const char *root, const char *base, const struct reg_entry *e, char **rel,
+                   struct m3_diag *d);
+
+/* reg_check_names: reg_check_name of every entry of r, whose registry lives in the absolute
+ * folder dir (its root: reg_trust_root of dir); the first refusal is the error. Every path
+ * that loads a registry for a command calls it (reg_load_path does). */
+int reg_check_names(const struct reg_registry *r, const char *dir, struct m3_diag *d);
+
 /* reg_file_dir: the absolute folder holding the file path (symbolic links resolved), the
  * base of the file's relative paths. *dir is malloc'd. Errors: M3_EIO, M3_ENOMEM. */
 int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
 
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
- * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)
- * receives the parsed file, which the caller frees. Errors: as reg_parse and
- * reg_registry_load, M3_ENOTFOUND/M3_EIO for the file itself. */
+ * registry with a reader confined to the trusted root of its folder (reg_trust_root); a
+ * secret name that is absolute or leads outside that root fails the load (reg_check_name),
+ * so no command ever sees it. *file (optional) receives the parsed file, which the caller
+ * frees. Errors: as reg_parse, reg_registry_load and reg_check_name, M3_ENOTFOUND/M3_EIO for
+ * the file itself. */
 int reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
                   struct m3_diag *d);
+/* reg_load_path_lax: reg_load_path that keeps the entries whose names leave the root, for
+ * the one caller that reports them (audit) and must not open them. */
+int reg_load_path_lax(const char *path, struct reg_file **file, struct reg_registry **out,
+                      struct m3_diag *d);
 
 /* reg_parse_path: reg_parse of the file at path, read straight into the parsed file's own
  * memory (no second copy). Errors: as reg_parse and reg_read_file. */

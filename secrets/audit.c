@@ -6,6 +6,7 @@
 #include "registry/registry.h"
 #include "secrets/hostkeys.h"
 #include "secrets/plan.h"
+#include "secrets/repo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +47,8 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A022", SECRETS_INFO, "file in the secrets folder that is not a secret"},
     {"M3A023", SECRETS_INFO, "file in the secrets folder encrypted by another tool"},
     {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
+    {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
+    {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -61,6 +64,8 @@ struct ctx {
     char *regdir;                 /* folder of the registry (entry names are relative to it) */
     char *root;                   /* repository root */
     const char *rel;              /* regdir relative to root ("" when the same) */
+    char *trust;                  /* the root secret files must lie in (reg_trust_root) */
+    int trust_fd;                 /* trust, opened O_PATH: secret files are opened beneath */
     bool *selected;               /* per registry entry: examined */
     bool *used;                   /* per registry entry: some host uses it */
     bool *parsed;                 /* per registry entry: the header was read */
@@ -145,17 +150,14 @@ add(struct ctx *c, const char *code, const char *file, unsigned line, const char
 }
 
 int
-secrets_slurp(const char *path, unsigned char **buf, size_t *len)
+secrets_slurp_fd(int fd, unsigned char **buf, size_t *len)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     size_t n = 0;
     unsigned char *p = NULL;
 
     *buf = NULL;
     *len = 0;
-    if (fd < 0)
-        return errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_SECRET_FILE ||
         (p = malloc((size_t)st.st_size + 1)) == NULL) {
         close(fd);
@@ -173,6 +175,18 @@ secrets_slurp(const char *path, unsigned char **buf, size_t *len)
     *buf = p;
     *len = n;
     return 0;
+}
+
+int
+secrets_slurp(const char *path, unsigned char **buf, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *buf = NULL;
+    *len = 0;
+    if (fd < 0)
+        return errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
+    return secrets_slurp_fd(fd, buf, len);
 }
 
 struct mem_rd {
@@ -345,15 +359,35 @@ static void
 audit_entry(struct ctx *c, size_t i)
 {
     const struct reg_entry *e = &c->reg->entries[i];
-    char path[PATH_MAX];
     unsigned char *buf = NULL;
     size_t len;
     struct age_header *h = NULL;
     struct m3_diag d = {0};
     int rc;
 
-    snprintf(path, sizeof(path), "%s/%s", c->regdir, e->name);
-    if ((rc = secrets_slurp(path, &buf, &len)) != 0) {
+    char *rel = NULL;
+    int fd;
+
+    /* The name and the file as edit and rekey would reach them: inside the repository,
+     * never through a link (reported, not followed: nothing of another repository is read). */
+    if (reg_check_name(c->trust, c->regdir, e, &rel, &d) != 0) {
+        add(c, "M3A025", c->o->registry, e->name_span.line, NULL,
+            "'%s' %s: m3age refuses this registry until the entry is fixed", e->name,
+            e->name[0] == '/' ? "is an absolute path" : "leads outside the repository");
+        return;
+    }
+    fd = secrets_openat_beneath(c->trust_fd, rel, O_RDONLY | O_NONBLOCK, 0);
+    free(rel);
+    if (fd == -ELOOP || fd == -EXDEV) {
+        add(c, "M3A026", e->name, 0, NULL,
+            "a symbolic link, or in a linked folder: m3age refuses to read or write a secret "
+            "through a link (a committed link can point into another repository)");
+        return;
+    }
+    rc = fd == -ENOENT ? M3_ENOTFOUND
+         : fd < 0      ? (errno = -fd, M3_EIO)
+                       : secrets_slurp_fd(fd, &buf, &len);
+    if (rc != 0) {
         if (rc == M3_ENOTFOUND)
             add(c, "M3A001", e->name, 0, NULL,
                 "listed in the registry but the file does not exist (create it with "
@@ -730,6 +764,15 @@ stray_files(struct ctx *c)
         snprintf(path, sizeof(path), "%s%s%s", c->regdir, dirs[i][0] ? "/" : "", dirs[i]);
         /* the repository root holds everything else too: only its .age files count */
         bool only_age = realpath(path, real) != NULL && strcmp(real, c->root) == 0;
+        char *within = NULL;
+        struct stat lst;
+        /* a folder outside the repository, or reached through a link, is not listed */
+        if (reg_path_within(c->trust, c->regdir, dirs[i][0] ? dirs[i] : ".", &within, NULL) != 0 &&
+            strcmp(path, c->trust) != 0)
+            continue;
+        free(within);
+        if (lstat(path, &lst) != 0 || !S_ISDIR(lst.st_mode))
+            continue;
         DIR *dp = opendir(path);
         struct dirent *de;
         char **names = NULL;
@@ -816,6 +859,13 @@ setup_paths(struct ctx *c, struct m3_diag *d)
         return rc;
     if (c->root == NULL)
         return M3_ENOMEM;
+    free(c->regdir); /* absolute from here: entry names are checked against the root */
+    if ((c->regdir = strdup(real)) == NULL)
+        return M3_ENOMEM;
+    if ((rc = reg_trust_root(real, &c->trust, d)) != 0)
+        return rc;
+    if ((c->trust_fd = open(c->trust, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", c->trust, strerror(errno));
     size_t rl = strlen(c->root);
     if (strncmp(real, c->root, rl) == 0 && real[rl] == '/')
         c->rel = strdup(real + rl + 1);
@@ -827,14 +877,16 @@ setup_paths(struct ctx *c, struct m3_diag *d)
 int
 secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out, struct m3_diag *d)
 {
-    struct ctx c = {.o = o};
+    struct ctx c = {.o = o, .trust_fd = -1};
     size_t ne = 0;
     int rc;
 
     *out = NULL;
     if ((c.a = calloc(1, sizeof(*c.a))) == NULL)
         return M3_ENOMEM;
-    if ((rc = reg_load_path(o->registry, NULL, &c.reg, d)) != 0 || (rc = setup_paths(&c, d)) != 0)
+    /* lax: a name outside the repository is a finding (M3A025), not a failed load */
+    if ((rc = reg_load_path_lax(o->registry, NULL, &c.reg, d)) != 0 ||
+        (rc = setup_paths(&c, d)) != 0)
         goto out;
     ne = c.reg->nentries;
     c.selected = calloc(ne + 1, sizeof(bool));
@@ -889,6 +941,12 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
                 c.selected[ei] = true;
         }
     }
+    /* a name leaving the repository is reported whichever host is checked: m3age refuses
+     * the whole registry */
+    for (size_t i = 0; i < ne; i++)
+        if (!c.selected[i] &&
+            reg_check_name(c.trust, c.regdir, &c.reg->entries[i], NULL, NULL) != 0)
+            c.selected[i] = true;
     registry_keys(&c);
     for (size_t i = 0; i < ne; i++)
         c.a->nsecrets += c.selected[i];
@@ -946,6 +1004,9 @@ out:
     reg_registry_free(c.reg);
     free(c.regdir);
     free(c.root);
+    free(c.trust);
+    if (c.trust_fd >= 0)
+        close(c.trust_fd);
     free((char *)c.rel);
     if (rc != 0)
         secrets_audit_free(c.a);
