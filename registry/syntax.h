@@ -122,6 +122,7 @@ enum reg_nkind {
 struct reg_node {
     uint8_t kind;       /* enum reg_nkind */
     uint8_t flag;       /* N_SET: rec; N_FORMALS: ellipsis; N_BINOP: enum reg_tok */
+    uint16_t height;    /* levels below this node (0: a leaf), at most REG_MAX_NEST */
     uint32_t t0, t1;    /* inclusive token range */
     uint32_t tok;       /* the name or literal token, where the kind has one */
     struct reg_node *a; /* fixed child (see enum) */
@@ -138,6 +139,15 @@ struct reg_node {
 };
 
 _Static_assert(TK_GT < 256 && N_INHERIT < 256, "token and node kinds fit struct reg_node");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct reg_node) == 48, "struct reg_node is 48 bytes");
+
+/* REG_MAX_NEST: how deep a syntax tree may be. The parser refuses a deeper expression
+ * ("nested too deeply", M3_ESYNTAX), so every walk of a tree (the evaluator, binds.c, the
+ * edits, the host scan, the printer) recurses at most this many levels. An attribute path
+ * of k names counts as k levels: the sets it makes nest that deep. Honest files nest a few
+ * dozen levels; 1000 levels of the largest frames of those walks take under 1 MiB of stack
+ * (a few MiB under AddressSanitizer), inside the 8 MiB main-thread default. */
+#define REG_MAX_NEST 1000
 
 /* reg_node_has_items: whether nodes of kind k have items (else b and c). */
 static inline int
