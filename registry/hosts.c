@@ -12,6 +12,10 @@
 #include "registry/syntax.h"
 
 #define MAX_PATH_ELEMS 32
+/* How deep folders under hosts/<host>/ are scanned: a host's modules sit a few folders
+ * down; a cloned repository can hold thousands of nested folders, and each level is one
+ * scan_dir frame (two PATH_MAX buffers). */
+#define MAX_DIR_DEPTH 64
 
 struct scan {
     const struct reg_file *f;
@@ -396,7 +400,7 @@ free_names(char **v, size_t n)
 
 static int
 scan_dir(const char *root, const char *rel, struct reg_hosts *hs, struct reg_host *h,
-         struct m3_diag *d)
+         unsigned depth, struct m3_diag *d)
 {
     char path[PATH_MAX], sub[PATH_MAX], **names = NULL;
     size_t n = 0, i;
@@ -413,7 +417,11 @@ scan_dir(const char *root, const char *rel, struct reg_hosts *hs, struct reg_hos
             lstat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
-            rc = scan_dir(root, sub, hs, h, d);
+            if (depth >= MAX_DIR_DEPTH)
+                rc = m3_diag_set(d, M3_EINVAL, "%s: folders nested too deeply (more than %d)",
+                                 sub, MAX_DIR_DEPTH);
+            else
+                rc = scan_dir(root, sub, hs, h, depth + 1, d);
         } else if (S_ISREG(st.st_mode) && len > 4 && strcmp(names[i] + len - 4, ".nix") == 0) {
             struct reg_file *f = NULL;
             char *buf = NULL, **files;
@@ -493,7 +501,7 @@ reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
             rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
             break;
         }
-        if ((rc = scan_dir(root, rel, hs, h, d)) != 0)
+        if ((rc = scan_dir(root, rel, hs, h, 1, d)) != 0)
             break;
         if (h->nsecrets > 1)
             qsort(h->secrets, h->nsecrets, sizeof(*h->secrets), secret_cmp);

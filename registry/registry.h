@@ -309,8 +309,9 @@ int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg
 
 /* reg_hosts_scan: scans root/hosts/<host>/ ** / *.nix for every host folder (filesystem
  * helper around reg_scan_module). A file that does not parse is reported in d and the
- * scan fails with M3_ESYNTAX. *out is freed with reg_hosts_free.
- * Errors: M3_ENOTFOUND (no hosts/ folder), M3_ESYNTAX, M3_EIO, M3_ENOMEM. */
+ * scan fails with M3_ESYNTAX; folders nested more than 64 deep under hosts/<host>/ fail
+ * it with M3_EINVAL. *out is freed with reg_hosts_free.
+ * Errors: M3_ENOTFOUND (no hosts/ folder), M3_ESYNTAX, M3_EINVAL, M3_EIO, M3_ENOMEM. */
 int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
 void reg_hosts_free(struct reg_hosts *h);
 
