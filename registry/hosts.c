@@ -418,8 +418,8 @@ scan_dir(const char *root, const char *rel, struct reg_hosts *hs, struct reg_hos
             continue;
         if (S_ISDIR(st.st_mode)) {
             if (depth >= MAX_DIR_DEPTH)
-                rc = m3_diag_set(d, M3_EINVAL, "%s: folders nested too deeply (more than %d)",
-                                 sub, MAX_DIR_DEPTH);
+                rc = m3_diag_set(d, M3_EINVAL, "%s: folders nested too deeply (more than %d)", sub,
+                                 MAX_DIR_DEPTH);
             else
                 rc = scan_dir(root, sub, hs, h, depth + 1, d);
         } else if (S_ISREG(st.st_mode) && len > 4 && strcmp(names[i] + len - 4, ".nix") == 0) {
