@@ -83,6 +83,29 @@ test_a_header_at_the_caps_is_read() {
     assert_eq "$(grep -c X25519 out)" 1024
 }
 
+test_files_at_the_cap_interoperate_with_go_age() {
+    # 1024 recipients, written by either tool, open in both (Go age 1.1.1 has no cap)
+    local args=() i
+    command -v age >/dev/null || skip "no age binary"
+    for i in $(seq 1 1023); do args+=(-r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p); done
+    args+=(-r "$RCPT")
+    echo plain >plain.txt
+    run "$M3AGE" encrypt "${args[@]}" -o m.age plain.txt
+    assert_status 0
+    run age -d -i "$KEY" -o m.txt m.age
+    assert_status 0
+    assert_same_file plain.txt m.txt
+    age "${args[@]}" -o g.age plain.txt
+    run "$M3AGE" decrypt -i "$KEY" -o g.txt g.age
+    assert_status 0
+    assert_same_file plain.txt g.txt
+    age "${args[@]}" -r "$RCPT" -o g2.age plain.txt
+    run "$M3AGE" decrypt -i "$KEY" -o g2.txt g2.age
+    assert_status 1
+    assert_one_error_line "m3age: error: g2.age: header has more than 1024 recipient stanzas"
+    assert_absent g2.txt
+}
+
 test_encrypting_past_the_caps_is_refused() {
     local args=() i
     for i in $(seq 1 1025); do args+=(-r "$RCPT"); done
