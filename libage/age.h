@@ -26,7 +26,17 @@
 #define AGE_SCRYPT_DEFAULT_LOG2N 18 /* the work factor Go age uses when encrypting */
 #define AGE_SCRYPT_MAX_LOG2N 22     /* the highest work factor accepted when decrypting */
 #define AGE_SCRYPT_MIN_LOG2N 1      /* the lowest age allows (Go age's SetWorkFactor) */
-#define AGE_HEADER_MAX (4u << 20)   /* headers larger than this are refused */
+/* Limits on a header read (a file may come from anyone: every stanza costs an unwrap
+ * attempt, an X25519 one about 0.1 ms per identity). Honest files stay far below them: an
+ * agenix fleet of 200 hosts and users makes 200 stanzas of 100 to 700 bytes (ssh-rsa),
+ * under 2 KiB for post-quantum or plugin stanzas, so 400 KiB at most. Go age's early
+ * releases refused more than 20 stanzas ("too many recipients"), too few for such fleets;
+ * age 1.1.1 has no limit (it spends 2 s of CPU on a 4 MiB header of X25519 stanzas) and
+ * decrypts files at these caps; its development tree bounds header and stanza sizes.
+ * Encrypting to more recipients than a header may hold is refused too. */
+#define AGE_HEADER_MAX (1u << 20)    /* bytes, through the MAC line */
+#define AGE_HEADER_MAX_STANZAS 1024u /* recipient stanzas in one header */
+#define AGE_STANZA_MAX_ARGS 16u      /* arguments of one stanza (after its type) */
 
 /* age_read_fn: read up to len bytes into buf. Returns the count (0 at end of input) or -1
  * with errno set. */
@@ -165,8 +175,9 @@ struct age_encrypt_opts {
 struct age_encryptor;
 
 /* age_encryptor_new: makes a fresh file key, wraps it for every recipient, and writes the
- * header through wr. Errors: M3_EINVAL (no recipients, or an AGE_RECIPIENT_ALONE recipient
- * with others), the recipients' errors, M3_EIO. */
+ * header through wr. Errors: M3_EINVAL (no recipients, an AGE_RECIPIENT_ALONE recipient
+ * with others, or a header over AGE_HEADER_MAX_STANZAS or AGE_HEADER_MAX), the recipients'
+ * errors, M3_EIO. */
 int age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts, size_t n,
                       const struct age_encrypt_opts *opts, age_write_fn wr, void *wctx,
                       struct m3_diag *d);

@@ -77,6 +77,14 @@ write_header(struct age_encryptor *e, struct age_recipient *const *rcpts, size_t
             goto out;
     if ((rc = age_header_serialize(sl.v, sl.n, &hb)) != 0)
         goto out;
+    /* a file no reader here (or its age_header_parse) would open again is not written */
+    if (sl.n > AGE_HEADER_MAX_STANZAS || hb.len + 48 > AGE_HEADER_MAX) {
+        rc = m3_diag_set(d, M3_EINVAL,
+                         "too many recipients: a header holds at most %u stanzas "
+                         "and %u bytes",
+                         AGE_HEADER_MAX_STANZAS, AGE_HEADER_MAX);
+        goto out;
+    }
     if ((rc = age_header_mac(file_key, hb.p, hb.len, mac)) != 0)
         goto out;
     if ((mac64 = age_b64_encode(mac, sizeof(mac))) == NULL) {

@@ -25,6 +25,10 @@ struct param {
     const char *s;
     size_t len;
 };
+/* How deep folders under hosts/<host>/ are scanned: a host's modules sit a few folders
+ * down; a cloned repository can hold thousands of nested folders, and each level is one
+ * scan_dir frame (two PATH_MAX buffers). */
+#define MAX_DIR_DEPTH 64
 
 struct scan {
     const struct reg_file *f;
@@ -1068,7 +1072,7 @@ free_names(char **v, size_t n)
 
 /* scan_dir: queues every .nix file under rel (symlinks not followed), in name order. */
 static int
-scan_dir(struct graph *g, const char *rel)
+scan_dir(struct graph *g, const char *rel, unsigned depth)
 {
     char path[PATH_MAX], sub[PATH_MAX], **names = NULL;
     size_t n = 0, i;
@@ -1084,10 +1088,14 @@ scan_dir(struct graph *g, const char *rel)
             (size_t)snprintf(path, sizeof(path), "%s/%s", g->root, sub) >= sizeof(path) ||
             lstat(path, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode))
-            rc = scan_dir(g, sub);
-        else if (S_ISREG(st.st_mode) && len > 4 && strcmp(names[i] + len - 4, ".nix") == 0 &&
-                 enqueue(g, sub, 0, true) != 0)
+        if (S_ISDIR(st.st_mode)) {
+            if (depth >= MAX_DIR_DEPTH)
+                rc = m3_diag_set(g->d, M3_EINVAL, "%s: folders nested too deeply (more than %d)",
+                                 sub, MAX_DIR_DEPTH);
+            else
+                rc = scan_dir(g, sub, depth + 1);
+        } else if (S_ISREG(st.st_mode) && len > 4 && strcmp(names[i] + len - 4, ".nix") == 0 &&
+                   enqueue(g, sub, 0, true) != 0)
             rc = m3_diag_set(g->d, M3_ENOMEM, "out of memory");
     }
     free_names(names, n);
@@ -1239,7 +1247,7 @@ reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
         struct reg_host *h = &hs->hosts[i];
         char rel[PATH_MAX];
         snprintf(rel, sizeof(rel), "hosts/%s", h->name);
-        if ((rc = scan_dir(&g, rel)) != 0 || (rc = scan_host(&g, h)) != 0)
+        if ((rc = scan_dir(&g, rel, 1)) != 0 || (rc = scan_host(&g, h)) != 0)
             break;
         if (h->nsecrets > 1)
             qsort(h->secrets, h->nsecrets, sizeof(*h->secrets), secret_cmp);

@@ -392,10 +392,11 @@ int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg
  * names it in nixosConfigurations; a host nixosConfigurations names (statically) without a
  * folder is a host too, with the modules flake.nix gives it. A file of a host folder that
  * does not parse fails the scan with M3_ESYNTAX (d says which); an imported one that does
- * not parse is unfollowed.
+ * not parse is unfollowed. Folders nested more than 64 deep under hosts/<host>/ fail the
+ * scan with M3_EINVAL.
  * *out is freed with reg_hosts_free.
  * Errors: M3_ENOTFOUND (no hosts/ folder, and no host named in flake.nix), M3_ESYNTAX,
- * M3_EIO, M3_ENOMEM. */
+ * M3_EINVAL, M3_EIO, M3_ENOMEM. */
 int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
 void reg_hosts_free(struct reg_hosts *h);
 
