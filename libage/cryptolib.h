@@ -2,7 +2,8 @@
  *
  * libcrypto is used for what libsodium does not do (RSA-OAEP for ssh-rsa, the ciphers of
  * protected OpenSSH and PEM keys, the bignums behind bcrypt_pbkdf's constants, HMAC-SHA-1 of
- * hashed known_hosts lines) and for the payload chunks of large files (libage/stream.c).
+ * hashed known_hosts lines, SHA-3 and SHAKE for ML-KEM) and for the payload chunks of large
+ * files (libage/stream.c).
  * Linked normally, the dynamic loader binds its ~4,100 symbol relocations when every m3age
  * process starts (it is linked with BIND_NOW): about 3.3 million instructions, three
  * quarters of the whole cost of decrypting a small file with an X25519 or ssh-ed25519 key,
@@ -70,6 +71,14 @@
     X(EVP_DecryptFinal_ex)                                                                         \
     X(EVP_DecryptInit_ex2)                                                                         \
     X(EVP_DecryptUpdate)                                                                           \
+    X(EVP_DigestFinalXOF)                                                                          \
+    X(EVP_DigestFinal_ex)                                                                          \
+    X(EVP_DigestInit_ex2)                                                                          \
+    X(EVP_DigestUpdate)                                                                            \
+    X(EVP_MD_CTX_free)                                                                             \
+    X(EVP_MD_CTX_new)                                                                              \
+    X(EVP_MD_fetch)                                                                                \
+    X(EVP_MD_free)                                                                                 \
     X(EVP_PKEY_CTX_free)                                                                           \
     X(EVP_PKEY_CTX_new_from_name)                                                                  \
     X(EVP_PKEY_CTX_new_from_pkey)                                                                  \
@@ -157,6 +166,14 @@ int m3_crypto_load(struct m3_diag *d);
 #define EVP_DecryptFinal_ex (m3_crypto_fn.EVP_DecryptFinal_ex)
 #define EVP_DecryptInit_ex2 (m3_crypto_fn.EVP_DecryptInit_ex2)
 #define EVP_DecryptUpdate (m3_crypto_fn.EVP_DecryptUpdate)
+#define EVP_DigestFinalXOF (m3_crypto_fn.EVP_DigestFinalXOF)
+#define EVP_DigestFinal_ex (m3_crypto_fn.EVP_DigestFinal_ex)
+#define EVP_DigestInit_ex2 (m3_crypto_fn.EVP_DigestInit_ex2)
+#define EVP_DigestUpdate (m3_crypto_fn.EVP_DigestUpdate)
+#define EVP_MD_CTX_free (m3_crypto_fn.EVP_MD_CTX_free)
+#define EVP_MD_CTX_new (m3_crypto_fn.EVP_MD_CTX_new)
+#define EVP_MD_fetch (m3_crypto_fn.EVP_MD_fetch)
+#define EVP_MD_free (m3_crypto_fn.EVP_MD_free)
 #define EVP_PKEY_CTX_free (m3_crypto_fn.EVP_PKEY_CTX_free)
 #define EVP_PKEY_CTX_new_from_name (m3_crypto_fn.EVP_PKEY_CTX_new_from_name)
 #define EVP_PKEY_CTX_new_from_pkey (m3_crypto_fn.EVP_PKEY_CTX_new_from_pkey)
