@@ -1,0 +1,20 @@
+#!/bin/bash
+# tests/conformance/mlkem_ct.sh: ML-KEM-768 KeyGen, Encaps, Decaps (a valid and an invalid
+# ciphertext) and X25519 run with their secret inputs marked undefined for valgrind
+# (tests/tools/mlkem_ct.c): memcheck must report no conditional jump or memory index that
+# depends on a secret. Skipped when valgrind is not installed.
+. "$(dirname "$0")/../lib.sh"
+
+test_mlkem_x25519_constant_time() {
+    command -v valgrind >/dev/null 2>&1 || skip "valgrind is not installed"
+    [ -x "$TOOLS/mlkem_ct" ] || skip "no $TOOLS/mlkem_ct"
+    run "$TOOLS/mlkem_ct"
+    [ "$status" -ne 77 ] || skip "mlkem_ct was built without valgrind/memcheck.h"
+    run valgrind --tool=memcheck --error-exitcode=3 --track-origins=yes -q "$TOOLS/mlkem_ct"
+    assert_status 0
+    assert_eq "$(cat out)" ok
+    assert_not_contains err "depends on uninitialised"
+    assert_not_contains err "uninitialised value"
+}
+
+run_tests
