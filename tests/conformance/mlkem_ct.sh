@@ -2,7 +2,10 @@
 # tests/conformance/mlkem_ct.sh: ML-KEM-768 KeyGen, Encaps, Decaps (a valid and an invalid
 # ciphertext) and X25519 run with their secret inputs marked undefined for valgrind
 # (tests/tools/mlkem_ct.c): memcheck must report no conditional jump or memory index that
-# depends on a secret. Skipped when valgrind is not installed.
+# depends on a secret. Skipped when valgrind is not installed, and for sanitizer builds
+# (make asan), which valgrind cannot run. The program runs without its debug information
+# (objcopy --strip-debug): valgrind 3.19 cannot read the DWARF 5 that clang 14 writes, and
+# memcheck's reports still name the functions.
 . "$(dirname "$0")/../lib.sh"
 
 test_mlkem_x25519_constant_time() {
@@ -10,7 +13,10 @@ test_mlkem_x25519_constant_time() {
     [ -x "$TOOLS/mlkem_ct" ] || skip "no $TOOLS/mlkem_ct"
     run "$TOOLS/mlkem_ct"
     [ "$status" -ne 77 ] || skip "mlkem_ct was built without valgrind/memcheck.h"
-    run valgrind --tool=memcheck --error-exitcode=3 --track-origins=yes -q "$TOOLS/mlkem_ct"
+    ! grep -qa AddressSanitizer "$TOOLS/mlkem_ct" || skip "a sanitizer build: valgrind cannot run it"
+    command -v objcopy >/dev/null || skip "objcopy (binutils) is not installed"
+    objcopy --strip-debug "$TOOLS/mlkem_ct" ct
+    run valgrind --tool=memcheck --error-exitcode=3 --track-origins=yes -q ./ct
     assert_status 0
     assert_eq "$(cat out)" ok
     assert_not_contains err "depends on uninitialised"
