@@ -13,11 +13,11 @@
 
 #include "libage/sha3.h"
 
-/* tests/tools/mlkem_ct.c builds this file with AGE_MLKEM_CT_CHECK and runs it under valgrind
- * with the secret inputs marked undefined: memcheck then reports every branch and memory
- * index that depends on them. Values that are public by design although computed from a
- * secret (rho, which goes into ek) are declared defined again where they are made. */
-#ifdef AGE_MLKEM_CT_CHECK
+/* tests/tools/mlkem_ct.c builds this file with AGE_CT_CHECK and runs it under valgrind with
+ * the secret inputs marked undefined: memcheck then reports every branch and memory index
+ * that depends on them. Values that are public by design although computed from a secret
+ * (rho, which goes into ek) are declared defined again where they are made. */
+#ifdef AGE_CT_CHECK
 #include <valgrind/memcheck.h>
 #define declassify(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
 #else

@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/conformance/mlkem_ct.sh: ML-KEM-768 KeyGen, Encaps, Decaps (a valid and an invalid
-# ciphertext) and X25519 run with their secret inputs marked undefined for valgrind
+# ciphertext), X25519, and the MLKEM768-X25519 KEM of age's post-quantum recipients (seed
+# expansion, Encap, Decap) run with their secret inputs marked undefined for valgrind
 # (tests/tools/mlkem_ct.c): memcheck must report no conditional jump or memory index that
 # depends on a secret. Skipped when valgrind is not installed, and for sanitizer builds
 # (make asan), which valgrind cannot run. The program runs without its debug information

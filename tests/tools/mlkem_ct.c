@@ -2,13 +2,17 @@
  * under valgrind memcheck by tests/conformance/mlkem_ct.sh: the secret inputs (KeyGen's d
  * and z, Encaps' m, the decapsulation key's secret parts, X25519 scalars) are marked
  * undefined, so memcheck reports any conditional jump or memory index that depends on them.
- * libage/mlkem.c is compiled into this program with AGE_MLKEM_CT_CHECK, which declares the
- * public values computed from secrets (rho) defined again. Prints "ok" and exits 0 when
- * every operation gave the right answer; memcheck's own exit status reports leaks of
+ * libage/mlkem.c and libage/hpke.c are compiled into this program with AGE_CT_CHECK, which
+ * declares the public values computed from secrets (rho, X25519's low-order verdict) defined
+ * again. The hybrid MLKEM768-X25519 KEM of age's mlkem768x25519 recipients runs whole:
+ * seed expansion, public key, Encap and Decap (valid and invalid encapsulations). Prints "ok" and
+ * exits 0 when every operation gave the right answer; memcheck's own exit status reports leaks of
  * secret-dependence. Without valgrind's header it is built as a stub that exits 77. */
 #if defined(__has_include) && __has_include(<valgrind/memcheck.h>)
-#define AGE_MLKEM_CT_CHECK 1
+#define AGE_CT_CHECK 1
 #include "libage/mlkem.c"
+#undef declassify
+#include "libage/hpke.c"
 
 #include <stdio.h>
 
@@ -63,6 +67,22 @@ main(void)
     bad |= rc != 0;
     PUBLIC(sh1, 32), PUBLIC(sh2, 32);
     bad |= memcmp(sh1, sh2, 32) != 0;
+
+    /* MLKEM768-X25519: the 32-byte seed is the secret; public key, Encap, Decap. */
+    {
+        static unsigned char hseed[32], hpk[1216], henc[1120], hs1[32], hs2[32], hs3[32];
+        randombytes_buf(hseed, sizeof(hseed));
+        SECRET(hseed, sizeof(hseed));
+        bad |= age_hpke_public_key(AGE_HPKE_KEM_MLKEM768_X25519, hpk, hseed) != 0;
+        PUBLIC(hpk, sizeof(hpk));
+        bad |= age_hpke_encap(AGE_HPKE_KEM_MLKEM768_X25519, henc, hs1, hpk, NULL) != 0;
+        PUBLIC(henc, sizeof(henc));
+        bad |= age_hpke_decap(AGE_HPKE_KEM_MLKEM768_X25519, hs2, henc, hseed) != 0;
+        henc[7] ^= 1;
+        bad |= age_hpke_decap(AGE_HPKE_KEM_MLKEM768_X25519, hs3, henc, hseed) != 0;
+        PUBLIC(hs1, 32), PUBLIC(hs2, 32), PUBLIC(hs3, 32);
+        bad |= memcmp(hs1, hs2, 32) != 0 || memcmp(hs1, hs3, 32) == 0;
+    }
 
     puts(bad ? "wrong results" : "ok");
     return bad ? 1 : 0;
