@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libage/cryptolib.h"
 #include "libage/hpke.h"
 #include "libage/mlkem.h"
 
@@ -36,6 +37,9 @@ pq_wrap(const void *state, const unsigned char *file_key, struct age_stanza_list
     char *enc64 = NULL;
     int rc;
 
+    /* ML-KEM hashes with libcrypto's SHA-3: say so if it cannot be opened */
+    if ((rc = m3_crypto_load(d)) != 0)
+        return rc;
     rc = age_hpke_seal_base(KEM, r->pk, info, sizeof(info) - 1, NULL, 0, file_key,
                             AGE_FILE_KEY_SIZE, enc, body, NULL);
     if (rc == M3_EINVAL)
@@ -157,6 +161,8 @@ pq_unwrap_one(const struct pq_identity *id, const struct age_stanza *s, unsigned
         return m3_diag_set(d, M3_EHEADER,
                            "malformed mlkem768x25519 stanza (body is %zu bytes, not 32)",
                            s->body_len);
+    if ((rc = m3_crypto_load(d)) != 0)
+        return rc;
     rc = age_hpke_open_base(KEM, id->seed, enc, info, sizeof(info) - 1, NULL, 0, s->body,
                             s->body_len, file_key);
     if (rc == M3_EINVAL)
@@ -266,7 +272,8 @@ age_pq_identity_parse(struct age_identity **out, const char *s, struct m3_diag *
                          "malformed post-quantum secret key (expected AGE-SECRET-KEY-PQ-1...)");
         goto out;
     }
-    rc = age_pq_identity_from_seed(out, seed);
+    if ((rc = m3_crypto_load(d)) == 0)
+        rc = age_pq_identity_from_seed(out, seed);
 out:
     age_secret_free(seed);
     return rc;
