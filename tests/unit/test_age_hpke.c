@@ -279,3 +279,65 @@ Test(hpke, hybrid_round_trip_and_bad_keys)
     pk[0] = 0xff, pk[1] |= 0x0f;
     cr_assert_eq(age_hpke_encap(AGE_HPKE_KEM_MLKEM768_X25519, enc, pt, pk, NULL), M3_EINVAL);
 }
+
+/* P-256 scalars: 0 and n are refused, n - 1 and 1 accepted; a point off the curve and a
+ * compressed point that does not decompress are refused. */
+Test(hpke, p256_scalar_bounds_and_points)
+{
+    unsigned char n[32], s[32], pub[65], x[32], comp[33];
+    size_t len;
+    unsigned char *order =
+        hx("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", &len);
+
+    memcpy(n, order, 32);
+    memset(s, 0, 32);
+    cr_assert_eq(age_p256_scalar_ok(s), 0, "zero");
+    cr_assert_eq(age_p256_public(pub, s), M3_EINVAL);
+    cr_assert_eq(age_p256_scalar_ok(n), 0, "n");
+    memcpy(s, n, 32);
+    s[31] -= 1;
+    cr_assert_eq(age_p256_scalar_ok(s), 1, "n - 1");
+    cr_assert_eq(age_p256_public(pub, s), 0);
+    memset(s, 0xff, 32);
+    cr_assert_eq(age_p256_scalar_ok(s), 0, "2^256 - 1");
+    memset(s, 0, 32);
+    s[31] = 1;
+    cr_assert_eq(age_p256_scalar_ok(s), 1, "one");
+    cr_assert_eq(age_p256_public(pub, s), 0);
+    assert_hex(pub, 65,
+               "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b"
+               "8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+               "1 * G");
+    /* the generator compressed: y is odd (0x03) */
+    comp[0] = 0x03;
+    memcpy(comp + 1, pub + 1, 32);
+    {
+        unsigned char back[65];
+        cr_assert_eq(age_p256_decompress(back, comp), 0);
+        cr_assert(memcmp(back, pub, 65) == 0, "decompressed G");
+    }
+    pub[64] ^= 1; /* off the curve */
+    cr_assert_eq(age_p256_dh(x, s, pub), M3_EINVAL);
+    comp[0] = 0x05;
+    cr_assert_eq(age_p256_decompress(pub, comp), M3_EINVAL);
+    free(order);
+}
+
+/* MLKEM768-P256 key generation takes the first valid 32-byte chunk of the seed's P-256
+ * part: with the first chunk >= n the second one is the key (RandomScalar's rejection). */
+Test(hpke, p256_random_scalar_rejection)
+{
+    unsigned char rnd[32 + 128], enc[1153], ss[32], pk1[65], pk2[65];
+    unsigned char sk[32], hpk[1249];
+
+    randombytes_buf(sk, sizeof(sk));
+    cr_assert_eq(age_hpke_public_key(AGE_HPKE_KEM_MLKEM768_P256, hpk, sk), 0);
+    /* Encap with m, then a first chunk of 0xff (>= n) and a valid second chunk */
+    randombytes_buf(rnd, sizeof(rnd));
+    memset(rnd + 32, 0xff, 32);
+    rnd[64] &= 0x7f;
+    cr_assert_eq(age_hpke_encap(AGE_HPKE_KEM_MLKEM768_P256, enc, ss, hpk, rnd), 0);
+    cr_assert_eq(age_p256_public(pk1, rnd + 64), 0);
+    memcpy(pk2, enc + 1088, 65);
+    cr_assert(memcmp(pk1, pk2, 65) == 0, "the second chunk was not the ephemeral key");
+}
