@@ -301,19 +301,14 @@ out:
 }
 
 static int
-hybrid_decap(uint16_t kem, unsigned char *ss, const unsigned char *enc, const unsigned char *seed)
+hybrid_decap(uint16_t kem, unsigned char *ss, const unsigned char *enc, const struct hybrid_key *k)
 {
-    int x = kem == AGE_HPKE_KEM_MLKEM768_X25519;
-    struct hybrid_key *k = sodium_malloc(sizeof(*k));
     unsigned char ss_pq[32], ss_t[32];
     int rc;
 
-    if (k == NULL)
-        return M3_ENOMEM;
-    if ((rc = hybrid_expand(k, kem, seed)) != 0 ||
-        (rc = age_mlkem768_decaps(ss_pq, k->dk, enc)) != 0)
+    if ((rc = age_mlkem768_decaps(ss_pq, k->dk, enc)) != 0)
         goto out;
-    if (x) {
+    if (kem == AGE_HPKE_KEM_MLKEM768_X25519) {
         if (x25519(ss_t, k->skT, enc + MLKEM_CT) != 0) {
             rc = M3_EINVAL; /* a low-order share */
             goto out;
@@ -324,7 +319,70 @@ hybrid_decap(uint16_t kem, unsigned char *ss, const unsigned char *enc, const un
 out:
     sodium_memzero(ss_pq, sizeof(ss_pq));
     sodium_memzero(ss_t, sizeof(ss_t));
-    sodium_free(k);
+    return rc;
+}
+
+/* ---- private keys, expanded once ------------------------------------------------------ */
+
+struct age_hpke_key {
+    uint16_t kem;
+    unsigned char sk[32];  /* the P-256 scalar (DHKEM) */
+    struct hybrid_key hyb; /* the expanded seed (hybrid KEMs) */
+};
+
+int
+age_hpke_key_new(struct age_hpke_key **out, uint16_t kem, const unsigned char *sk)
+{
+    struct age_hpke_key *k;
+    int rc;
+
+    *out = NULL;
+    if (age_hpke_kem_sizes(kem, NULL, NULL) != 0)
+        return M3_EUNSUPPORTED;
+    if ((k = sodium_malloc(sizeof(*k))) == NULL)
+        return M3_ENOMEM;
+    k->kem = kem;
+    if (kem == AGE_HPKE_KEM_P256_SHA256) {
+        memcpy(k->sk, sk, 32);
+        rc = age_p256_scalar_ok(sk) ? 0 : M3_EINVAL;
+    } else
+        rc = hybrid_expand(&k->hyb, kem, sk);
+    if (rc != 0) {
+        sodium_free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+void
+age_hpke_key_free(struct age_hpke_key *k)
+{
+    if (k != NULL)
+        sodium_free(k); /* wiped */
+}
+
+int
+age_hpke_key_public(const struct age_hpke_key *k, unsigned char *pk)
+{
+    if (k->kem == AGE_HPKE_KEM_P256_SHA256)
+        return age_p256_public(pk, k->sk);
+    memcpy(pk, k->hyb.ek, MLKEM_EK);
+    memcpy(pk + MLKEM_EK, k->hyb.pkT, k->kem == AGE_HPKE_KEM_MLKEM768_X25519 ? 32 : 65);
+    return 0;
+}
+
+static int
+key_decap(const struct age_hpke_key *k, unsigned char *ss, const unsigned char *enc)
+{
+    unsigned char dh[32], pk[AGE_P256_POINT_SIZE];
+    int rc;
+
+    if (k->kem != AGE_HPKE_KEM_P256_SHA256)
+        return hybrid_decap(k->kem, ss, enc, &k->hyb);
+    if ((rc = age_p256_dh(dh, k->sk, enc)) == 0 && (rc = age_p256_public(pk, k->sk)) == 0)
+        dhkem_shared(ss, dh, enc, pk);
+    sodium_memzero(dh, sizeof(dh));
     return rc;
 }
 
@@ -333,20 +391,13 @@ out:
 int
 age_hpke_public_key(uint16_t kem, unsigned char *pk, const unsigned char *sk)
 {
-    struct hybrid_key *k;
+    struct age_hpke_key *k;
     int rc;
 
-    if (kem == AGE_HPKE_KEM_P256_SHA256)
-        return age_p256_public(pk, sk);
-    if (age_hpke_kem_sizes(kem, NULL, NULL) != 0)
-        return M3_EUNSUPPORTED;
-    if ((k = sodium_malloc(sizeof(*k))) == NULL)
-        return M3_ENOMEM;
-    if ((rc = hybrid_expand(k, kem, sk)) == 0) {
-        memcpy(pk, k->ek, MLKEM_EK);
-        memcpy(pk + MLKEM_EK, k->pkT, kem == AGE_HPKE_KEM_MLKEM768_X25519 ? 32 : 65);
-    }
-    sodium_free(k);
+    if ((rc = age_hpke_key_new(&k, kem, sk)) != 0)
+        return rc;
+    rc = age_hpke_key_public(k, pk);
+    age_hpke_key_free(k);
     return rc;
 }
 
@@ -376,15 +427,13 @@ age_hpke_encap(uint16_t kem, unsigned char *enc, unsigned char *ss, const unsign
 int
 age_hpke_decap(uint16_t kem, unsigned char *ss, const unsigned char *enc, const unsigned char *skR)
 {
-    unsigned char dh[32], pk[AGE_P256_POINT_SIZE];
+    struct age_hpke_key *k;
     int rc;
 
-    if (kem != AGE_HPKE_KEM_P256_SHA256)
-        return age_hpke_kem_sizes(kem, NULL, NULL) != 0 ? M3_EUNSUPPORTED
-                                                        : hybrid_decap(kem, ss, enc, skR);
-    if ((rc = age_p256_dh(dh, skR, enc)) == 0 && (rc = age_p256_public(pk, skR)) == 0)
-        dhkem_shared(ss, dh, enc, pk);
-    sodium_memzero(dh, sizeof(dh));
+    if ((rc = age_hpke_key_new(&k, kem, skR)) != 0)
+        return rc;
+    rc = key_decap(k, ss, enc);
+    age_hpke_key_free(k);
     return rc;
 }
 
@@ -416,23 +465,41 @@ out:
 }
 
 int
-age_hpke_open_base(uint16_t kem, const unsigned char *skR, const unsigned char *enc,
-                   const unsigned char *info, size_t info_len, const unsigned char *aad,
-                   size_t aad_len, const unsigned char *ct, size_t ct_len, unsigned char *pt)
+age_hpke_open_base_key(const struct age_hpke_key *k, const unsigned char *enc,
+                       const unsigned char *info, size_t info_len, const unsigned char *aad,
+                       size_t aad_len, const unsigned char *ct, size_t ct_len, unsigned char *pt)
 {
     struct ctx_ws w;
     int rc;
 
     if (ct_len < AGE_HPKE_TAG_SIZE)
         return M3_EINVAL;
-    if ((rc = age_hpke_decap(kem, w.ss, enc, skR)) != 0 ||
-        (rc = age_hpke_key_schedule(kem, AGE_HPKE_KDF_HKDF_SHA256, AGE_HPKE_AEAD_CHACHA20POLY1305,
-                                    w.ss, info, info_len, w.key, w.nonce, w.exp)) != 0)
+    if ((rc = key_decap(k, w.ss, enc)) != 0 ||
+        (rc =
+             age_hpke_key_schedule(k->kem, AGE_HPKE_KDF_HKDF_SHA256, AGE_HPKE_AEAD_CHACHA20POLY1305,
+                                   w.ss, info, info_len, w.key, w.nonce, w.exp)) != 0)
         goto out;
     if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, aad, aad_len, w.nonce,
                                                   w.key) != 0)
         rc = M3_ENOMATCH;
 out:
     sodium_memzero(&w, sizeof(w));
+    return rc;
+}
+
+int
+age_hpke_open_base(uint16_t kem, const unsigned char *skR, const unsigned char *enc,
+                   const unsigned char *info, size_t info_len, const unsigned char *aad,
+                   size_t aad_len, const unsigned char *ct, size_t ct_len, unsigned char *pt)
+{
+    struct age_hpke_key *k;
+    int rc;
+
+    if (ct_len < AGE_HPKE_TAG_SIZE)
+        return M3_EINVAL;
+    if ((rc = age_hpke_key_new(&k, kem, skR)) != 0)
+        return rc;
+    rc = age_hpke_open_base_key(k, enc, info, info_len, aad, aad_len, ct, ct_len, pt);
+    age_hpke_key_free(k);
     return rc;
 }

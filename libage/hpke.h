@@ -77,4 +77,20 @@ int age_hpke_open_base(uint16_t kem, const unsigned char *skR, const unsigned ch
                        const unsigned char *info, size_t info_len, const unsigned char *aad,
                        size_t aad_len, const unsigned char *ct, size_t ct_len, unsigned char *pt);
 
+/* A private key expanded once (a hybrid seed's ML-KEM and traditional keys), for decrypting
+ * many stanzas or files with one identity. The object is secret memory, wiped when freed. */
+struct age_hpke_key;
+
+/* age_hpke_key_new: expands sk. Errors: M3_EINVAL (a P-256 scalar not in [1, n)),
+ * M3_EUNSUPPORTED, M3_ENOMEM. Free with age_hpke_key_free. */
+int age_hpke_key_new(struct age_hpke_key **out, uint16_t kem, const unsigned char *sk);
+void age_hpke_key_free(struct age_hpke_key *k);
+/* age_hpke_key_public: the public key (Npk bytes) of k. */
+int age_hpke_key_public(const struct age_hpke_key *k, unsigned char *pk);
+/* age_hpke_open_base_key: age_hpke_open_base with an expanded key. */
+int age_hpke_open_base_key(const struct age_hpke_key *k, const unsigned char *enc,
+                           const unsigned char *info, size_t info_len, const unsigned char *aad,
+                           size_t aad_len, const unsigned char *ct, size_t ct_len,
+                           unsigned char *pt);
+
 #endif

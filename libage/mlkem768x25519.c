@@ -23,7 +23,8 @@ struct pq_recipient {
 };
 
 struct pq_identity {
-    unsigned char *seed; /* 32 bytes, secret memory */
+    unsigned char *seed;      /* 32 bytes, secret memory */
+    struct age_hpke_key *key; /* the seed expanded once (secret memory) */
     unsigned char pk[PK_SIZE];
 };
 
@@ -161,10 +162,8 @@ pq_unwrap_one(const struct pq_identity *id, const struct age_stanza *s, unsigned
         return m3_diag_set(d, M3_EHEADER,
                            "malformed mlkem768x25519 stanza (body is %zu bytes, not 32)",
                            s->body_len);
-    if ((rc = m3_crypto_load(d)) != 0)
-        return rc;
-    rc = age_hpke_open_base(KEM, id->seed, enc, info, sizeof(info) - 1, NULL, 0, s->body,
-                            s->body_len, file_key);
+    rc = age_hpke_open_base_key(id->key, enc, info, sizeof(info) - 1, NULL, 0, s->body, s->body_len,
+                                file_key);
     if (rc == M3_EINVAL)
         return m3_diag_set(d, M3_EHEADER,
                            "mlkem768x25519 stanza share is a low-order X25519 point");
@@ -204,6 +203,7 @@ pq_identity_free(void *state)
     if (id == NULL)
         return;
     age_secret_free(id->seed);
+    age_hpke_key_free(id->key);
     free(id);
 }
 
@@ -232,7 +232,8 @@ age_pq_identity_from_seed(struct age_identity **out, const unsigned char seed[32
         return M3_ENOMEM;
     }
     memcpy(id->seed, seed, 32);
-    if ((rc = age_hpke_public_key(KEM, id->pk, id->seed)) != 0) {
+    if ((rc = age_hpke_key_new(&id->key, KEM, id->seed)) != 0 ||
+        (rc = age_hpke_key_public(id->key, id->pk)) != 0) {
         pq_identity_free(id);
         return rc;
     }
