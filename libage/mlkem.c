@@ -263,14 +263,15 @@ age_mlkem_sample_cbd(poly *a, const unsigned char seed[32], unsigned n)
     int rc;
 
     if ((rc = age_sha3(AGE_SHAKE256, in, 2, buf, sizeof(buf))) != 0)
-        return rc;
+        goto out;
     for (unsigned j = 0; j < N; j++) {
         unsigned v = (buf[j / 2] >> (4 * (j & 1))) & 0x0f;
         uint32_t x = (v & 1) + ((v >> 1) & 1), y = ((v >> 2) & 1) + ((v >> 3) & 1);
         a->c[j] = csub_q(x + Q - y);
     }
+out:
     sodium_memzero(buf, sizeof(buf));
-    return 0;
+    return rc;
 }
 
 /* ---- K-PKE (FIPS 203 section 5) ------------------------------------------------------- */
