@@ -1,9 +1,10 @@
 #!/bin/bash
 # Post-quantum (mlkem768x25519) keys from the command line: keygen --pq / -pq and -y,
 # encryption to age1pq1 recipients and decryption with AGE-SECRET-KEY-PQ-1 identities (binary
-# and armored, several recipients, empty and multi-chunk payloads), the refusal to mix
-# post-quantum and classical recipients, malformed PQ keys and stanzas named in one line, and
-# Go age 1.1.1 (no post-quantum support) failing cleanly on m3age's post-quantum files.
+# and armored, several recipients, empty and multi-chunk payloads), edit and rekey of a
+# registry with post-quantum keys, the refusal to mix post-quantum and classical recipients,
+# malformed PQ keys and stanzas named in one line, and Go age 1.1.1 (no post-quantum support)
+# failing cleanly on m3age's post-quantum files.
 . "$(dirname "$0")/../lib.sh"
 
 pq_key() { # pq_key FILE: a new post-quantum identity in FILE, its recipient on stdout
@@ -79,6 +80,33 @@ test_pq_and_classical_recipients_are_refused() {
     assert_one_error_line "classical: ${x:0:24}"
     assert_contains err "post-quantum recipients cannot be mixed"
     assert_absent f.age
+    assert_no_temp .
+}
+
+test_edit_and_rekey_with_pq_keys_and_no_mixing() {
+    local r x
+    r=$(pq_key a.txt) || _fail "keygen failed"
+    "$M3AGE_FIXTURE" keygen -o x.txt 2>/dev/null
+    x=$("$M3AGE_FIXTURE" keygen -y x.txt)
+    printf 'let\n  u = "%s";\n  x = "%s";\nin\n{\n  "wifi.age".publicKeys = [ u ];\n  "mixed.age".publicKeys = [ u x ];\n}\n' \
+        "$r" "$x" >secrets.nix
+    printf '#!/bin/sh\nprintf "psk=hunter2\\n" >"$1"\n' >ed
+    chmod +x ed
+    run "$M3AGE" edit --editor "$PWD/ed" -i a.txt wifi.age
+    assert_status 0
+    run "$M3AGE" decrypt -i a.txt wifi.age
+    assert_status 0
+    assert_eq "$(cat out)" "psk=hunter2"
+    run "$M3AGE" rekey -i a.txt
+    assert_status 0
+    run "$M3AGE" decrypt -i a.txt wifi.age
+    assert_eq "$(cat out)" "psk=hunter2"
+    # an entry that lists a post-quantum and a classical key is refused, nothing written
+    run "$M3AGE" edit --editor "$PWD/ed" -i a.txt mixed.age
+    assert_status 2
+    assert_one_error_line "mixed.age: post-quantum recipients cannot be mixed"
+    assert_contains err "classical: ${x:0:24}"
+    assert_absent mixed.age
     assert_no_temp .
 }
 
