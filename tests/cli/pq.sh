@@ -146,6 +146,23 @@ test_pq_stanza_with_bad_body_is_a_header_error() {
     assert_absent out.txt
 }
 
+test_pq_keys_without_libcrypto_fail_in_one_line() {
+    local r
+    r=$(pq_key a.txt) || _fail "keygen failed"
+    echo secret >plain
+    "$M3AGE_FIXTURE" encrypt -r "$r" -o f.age plain || _fail "encrypt failed"
+    # an unusable libcrypto.so.3 first on the library path: ML-KEM's SHA-3 cannot be had
+    mkdir lib && : >lib/libcrypto.so.3
+    LD_LIBRARY_PATH=$PWD/lib run "$M3AGE" decrypt -i a.txt -o out.txt f.age
+    assert_status 1
+    assert_one_error_line "cannot use libcrypto"
+    assert_absent out.txt
+    LD_LIBRARY_PATH=$PWD/lib run "$M3AGE" encrypt -r "$r" -o g.age plain
+    assert_status 1
+    assert_one_error_line "cannot use libcrypto"
+    assert_absent g.age
+}
+
 test_go_age_fails_cleanly_on_pq_files() {
     command -v age >/dev/null || skip "age not installed"
     local r
