@@ -389,6 +389,29 @@ key_decap(const struct age_hpke_key *k, unsigned char *ss, const unsigned char *
 /* ---- the KEM interface --------------------------------------------------------------- */
 
 int
+age_hpke_derive_key_pair(uint16_t kem, unsigned char *sk, const unsigned char *ikm, size_t ikm_len)
+{
+    /* the hybrids: SHAKE256.LabeledDerive(ikm, "DeriveKeyPair", "", 32) of
+     * draft-ietf-hpke-pq-03, labeled_ikm = ikm || "HPKE-v1" || suite_id ||
+     * I2OSP(len(label), 2) || label || I2OSP(L, 2) || context */
+    static const char label[] = "DeriveKeyPair";
+    unsigned char suite[5], lab_len[2] = {0, sizeof(label) - 1}, out_len[2] = {0, 32};
+    struct age_bytes in[6] = {{ikm, ikm_len},
+                              {"HPKE-v1", 7},
+                              {suite, sizeof(suite)},
+                              {lab_len, 2},
+                              {label, sizeof(label) - 1},
+                              {out_len, 2}};
+
+    if (kem == AGE_HPKE_KEM_P256_SHA256)
+        return p256_derive_key_pair(sk, ikm, ikm_len);
+    if (age_hpke_kem_sizes(kem, NULL, NULL) != 0)
+        return M3_EUNSUPPORTED;
+    kem_suite(suite, kem);
+    return age_sha3(AGE_SHAKE256, in, 6, sk, 32);
+}
+
+int
 age_hpke_public_key(uint16_t kem, unsigned char *pk, const unsigned char *sk)
 {
     struct age_hpke_key *k;

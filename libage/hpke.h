@@ -34,6 +34,12 @@
  * M3_EUNSUPPORTED for another KEM. */
 int age_hpke_kem_sizes(uint16_t kem, size_t *nenc, size_t *npk);
 
+/* age_hpke_derive_key_pair: DeriveKeyPair(ikm)'s private key (32 bytes, secret) into sk:
+ * RFC 9180's for DHKEM(P-256), SHAKE256.LabeledDerive for the hybrids. M3_EUNSUPPORTED,
+ * M3_ENOMEM. (age keys are random; this serves known answers and deterministic keys.) */
+int age_hpke_derive_key_pair(uint16_t kem, unsigned char *sk, const unsigned char *ikm,
+                             size_t ikm_len);
+
 /* age_hpke_public_key: the public key of sk (PrivateKeyToPublicKey) into pk (Npk bytes).
  * Errors: M3_EINVAL (a P-256 scalar that is zero or not below the order), M3_EUNSUPPORTED,
  * M3_ENOMEM. */

@@ -84,6 +84,14 @@ Test(hpke, rfc9180_p256_kem)
         hx("f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2", NULL);
     unsigned char e[65], ss[32], ss2[32];
 
+    {
+        unsigned char *ikmR =
+            hx("668b37171f1072f3cf12ea8a236a45df23fc13b82af3609ad1e354f6ef817550", NULL);
+        unsigned char d[32];
+        cr_assert_eq(age_hpke_derive_key_pair(AGE_HPKE_KEM_P256_SHA256, d, ikmR, 32), 0);
+        cr_assert(memcmp(d, sk, 32) == 0, "skRm = DeriveKeyPair(ikmR)");
+        free(ikmR);
+    }
     cr_assert_eq(age_hpke_encap(AGE_HPKE_KEM_P256_SHA256, e, ss, pk, ikm), 0);
     assert_hex(e, 65,
                "04a92719c6195d5085104f469a8b9814d5838ff72b60501e2c4466e5e67b325ac98536d7b61a1af4"
@@ -192,6 +200,14 @@ vectors_for(uint16_t kem, uint16_t kdf, uint16_t aead)
             unsigned char *rnd = hx(ikmE, NULL), pub[AGE_HPKE_MAX_PK], e[AGE_HPKE_MAX_ENC];
             unsigned char s1[32], s2[32], kk[32], nn[12], xx[32];
             cr_assert_eq(age_hpke_kem_sizes(kem, &nenc, &npk), 0);
+            {
+                char *ikmR = field(o, end, "ikmR");
+                size_t ikm_len;
+                unsigned char *ikm = hx(ikmR, &ikm_len), derived[32];
+                cr_assert_eq(age_hpke_derive_key_pair(kem, derived, ikm, ikm_len), 0);
+                assert_hex(derived, 32, sk, "skRm = DeriveKeyPair(ikmR)");
+                free(ikmR), free(ikm);
+            }
             cr_assert_eq(age_hpke_public_key(kem, pub, skb), 0);
             assert_hex(pub, npk, pk, "pkRm from skRm");
             cr_assert_eq(age_hpke_decap(kem, s1, encb, skb), 0);
