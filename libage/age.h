@@ -111,6 +111,7 @@ struct age_recipient_ops {
     unsigned flags; /* AGE_RECIPIENT_* */
 };
 #define AGE_RECIPIENT_ALONE 1u /* must be the only recipient of a file (scrypt) */
+#define AGE_RECIPIENT_PQ 2u    /* post-quantum: never mixed with classical recipients */
 
 struct age_recipient {
     const struct age_recipient_ops *ops;
@@ -157,6 +158,27 @@ int age_x25519_identity_encode(const struct age_identity *id, char *buf, size_t 
 /* age_x25519_encode_recipient: "age1..." for a raw public key into out (>= 63 bytes). */
 int age_x25519_encode_recipient(const unsigned char pub[32], char *out, size_t cap);
 bool age_identity_is_x25519(const struct age_identity *id);
+
+/* mlkem768x25519: the post-quantum hybrid type (ML-KEM-768 + X25519 through HPKE):
+ * age1pq1... recipients (bech32 of the 1216-byte public key) and AGE-SECRET-KEY-PQ-1...
+ * identities (bech32 of a 32-byte seed). Parsing checks the key (ML-KEM modulus check, X25519
+ * point not of low order): M3_EINVAL with a message that never echoes secret text. */
+#define AGE_PQ_PUBLIC_KEY_SIZE 1216
+#define AGE_PQ_RECIPIENT_LEN 1959 /* "age1pq1" + 1952 characters */
+#define AGE_PQ_IDENTITY_LEN 77    /* "AGE-SECRET-KEY-PQ-1" + 58 characters */
+int age_pq_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *d);
+int age_pq_recipient_from_key(struct age_recipient **out,
+                              const unsigned char pk[AGE_PQ_PUBLIC_KEY_SIZE]);
+int age_pq_identity_parse(struct age_identity **out, const char *s, struct m3_diag *d);
+/* age_pq_identity_from_seed: an identity from its 32-byte seed (copied into secret memory). */
+int age_pq_identity_from_seed(struct age_identity **out, const unsigned char seed[32]);
+int age_pq_identity_generate(struct age_identity **out);
+/* age_pq_identity_encode: "AGE-SECRET-KEY-PQ-1..." into buf (secret memory of at least
+ * AGE_PQ_IDENTITY_LEN + 1 bytes). M3_EINVAL when the identity is not post-quantum. */
+int age_pq_identity_encode(const struct age_identity *id, char *buf, size_t cap);
+bool age_identity_is_pq(const struct age_identity *id);
+/* age_recipient_is_pq: the recipient is post-quantum (AGE_RECIPIENT_PQ). */
+bool age_recipient_is_pq(const struct age_recipient *r);
 
 /* scrypt: passphrase encryption. The recipient copies the passphrase into secret memory.
  * The identity asks cb (with prompt_name in the prompt) when it meets an scrypt stanza, and

@@ -116,6 +116,37 @@ out:
     return rc;
 }
 
+/* check_pq_mix: a file for a post-quantum recipient must not also open with a classical key
+ * (c2sp.org/age: SHOULD NOT; age refuses it), or "harvest now, decrypt later" still works on
+ * it. M3_EINVAL naming the classical recipients (shortened), else 0. */
+static int
+check_pq_mix(struct age_recipient *const *rcpts, size_t n, struct m3_diag *d)
+{
+    char names[256] = "";
+    size_t pq = 0, classical = 0, len = 0;
+
+    for (size_t i = 0; i < n; i++)
+        pq += (rcpts[i]->ops->flags & AGE_RECIPIENT_PQ) != 0;
+    if (pq == 0 || pq == n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char *s;
+        if (rcpts[i]->ops->flags & AGE_RECIPIENT_PQ)
+            continue;
+        s = age_recipient_string(rcpts[i]);
+        if (len < sizeof(names) - 1)
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%.24s%s",
+                                    classical ? ", " : "", s != NULL ? s : rcpts[i]->ops->type,
+                                    s != NULL && strlen(s) > 24 ? "..." : "");
+        free(s);
+        classical++;
+    }
+    return m3_diag_set(d, M3_EINVAL,
+                       "post-quantum recipients cannot be mixed with classical ones, which would "
+                       "make the file not post-quantum; classical: %s",
+                       names);
+}
+
 int
 age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts, size_t n,
                   const struct age_encrypt_opts *opts, age_write_fn wr, void *wctx,
@@ -134,6 +165,8 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         if ((rcpts[i]->ops->flags & AGE_RECIPIENT_ALONE) && n > 1)
             return m3_diag_set(d, M3_EINVAL,
                                "a passphrase (scrypt) recipient must be the only recipient");
+    if ((rc = check_pq_mix(rcpts, n, d)) != 0)
+        return rc;
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return M3_ENOMEM;
     e->wr = wr;

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 : "${BUILD:?BUILD must name the fuzz build folder}" "${FUZZ_SECONDS:=10}" "${FUZZ_JOBS:=2}"
 M3AGE="$BUILD/m3age"
-testkit="${M3AGE_TESTKIT:-$src/../shared/testkit}"
+testkit="${M3AGE_TESTKIT:-$src/tests/testkit}"
 seeds="$BUILD/fuzz-seeds"
 mkdir -p "$BUILD/fuzz-corpus" "$BUILD/fuzz-crashes" "$BUILD/fuzz-logs"
 rm -rf "$seeds"
