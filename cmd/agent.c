@@ -5,6 +5,8 @@
 #include "libage/internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,23 @@ m3_agent_write_full(int fd, const void *buf, size_t len)
 }
 
 int
+m3_agent_write_all(int fd, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int
 m3_agent_read_full(int fd, void *buf, size_t len)
 {
     return m3_fd_read(&fd, buf, len) == (ssize_t)len ? 0 : -1;
@@ -40,8 +59,10 @@ int
 m3_agent_decrypt(const unsigned char *ct, size_t len, const char *const *paths, size_t n,
                  unsigned char **pt, size_t *pt_len, char *why, size_t whycap)
 {
-    const char *sock = getenv(M3_AGENT_ENV), *token = getenv(M3_AGENT_TOKEN_ENV);
+    const char *sock = getenv(M3_AGENT_ENV), *tfd_text = getenv(M3_AGENT_TOKEN_FD_ENV);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char token[M3_AGENT_TOKEN_HEX + 1] = "";
+    long tfd = -1;
     unsigned char status, *buf = NULL;
     uint32_t n32 = (uint32_t)n, l32;
     uint64_t l64 = len;
@@ -49,8 +70,15 @@ m3_agent_decrypt(const unsigned char *ct, size_t len, const char *const *paths, 
 
     *pt = NULL;
     *pt_len = 0;
-    if (sock == NULL || token == NULL || strlen(token) != M3_AGENT_TOKEN_HEX ||
-        strlen(sock) >= sizeof(sa.sun_path) || len > M3_AGENT_MAX_CT || n > M3_AGENT_MAX_IDS)
+    if (sock == NULL || tfd_text == NULL || strlen(sock) >= sizeof(sa.sun_path) ||
+        len > M3_AGENT_MAX_CT || n > M3_AGENT_MAX_IDS)
+        return -1;
+    /* the token: the first bytes of the inherited descriptor (a sealed memfd) */
+    errno = 0;
+    tfd = strtol(tfd_text, NULL, 10);
+    if (errno != 0 || tfd < 3 || tfd > INT_MAX ||
+        pread((int)tfd, token, M3_AGENT_TOKEN_HEX, 0) != M3_AGENT_TOKEN_HEX ||
+        strspn(token, "0123456789abcdef") != M3_AGENT_TOKEN_HEX)
         return -1;
     memcpy(sa.sun_path, sock, strlen(sock) + 1);
     if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
@@ -82,6 +110,7 @@ m3_agent_decrypt(const unsigned char *ct, size_t len, const char *const *paths, 
         rc = 1;
     }
 out:
+    sodium_memzero(token, sizeof(token));
     age_secret_free(buf);
     if (fd >= 0)
         close(fd);

@@ -5,20 +5,26 @@
  * version it shows; each process would load the identities again and ask again for their
  * passphrases. `m3age git ARGS...` loads identities in its own process, at most once each,
  * and runs git ARGS as its child. The textconv processes git starts find the agent through
- * two variables only git's descendants inherit:
- *   M3AGE_AGENT        the path of a Unix socket in a fresh 0700 folder,
- *   M3AGE_AGENT_TOKEN  32 random bytes (hex) that every request must carry,
+ * what only git's descendants inherit:
+ *   M3AGE_AGENT           the path of a Unix socket in a fresh 0700 folder,
+ *   M3AGE_AGENT_TOKEN_FD  the number of an inherited descriptor (a sealed memfd) whose
+ *                         content is 32 random bytes (hex) that every request must carry:
+ *                         the token itself is in no process's environment,
  * and send it the ciphertext and the identity files they would have used; the agent returns
- * the plaintext (or why it could not decrypt). The agent refuses peers of another uid. The
- * private keys never leave the agent's process; nothing is cached on disk; the socket and its
- * folder are removed and the keys wiped as soon as git exits. */
+ * the plaintext (or why it could not decrypt). The agent refuses peers of another uid and
+ * peers that are not descendants of its git (a token copied out of git's descriptors is of
+ * no use to another process). It is not dumpable (no ptrace, no /proc/PID/mem, no core of
+ * it by other processes of the user). The private keys never leave the agent's process;
+ * nothing is cached on disk; the socket and its folder are removed and the keys wiped as
+ * soon as git exits. */
 #ifndef M3_CMD_AGENT_H
 #define M3_CMD_AGENT_H
 
 #include <stddef.h>
 
 #define M3_AGENT_ENV "M3AGE_AGENT"
-#define M3_AGENT_TOKEN_ENV "M3AGE_AGENT_TOKEN"
+#define M3_AGENT_TOKEN_ENV "M3AGE_AGENT_TOKEN" /* the old way: removed from git's environment */
+#define M3_AGENT_TOKEN_FD_ENV "M3AGE_AGENT_TOKEN_FD"
 
 /* m3_agent_decrypt: asks the agent named by the environment to decrypt ct with the identity
  * files paths[0..n) (absolute). Returns 0 with *pt (secret memory: age_secret_free) and

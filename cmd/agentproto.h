@@ -15,5 +15,7 @@
 
 int m3_agent_write_full(int fd, const void *buf, size_t len);
 int m3_agent_read_full(int fd, void *buf, size_t len);
+/* m3_agent_write_all: write(2) of all len bytes (for a file, not a socket); 0 or -1. */
+int m3_agent_write_all(int fd, const void *buf, size_t len);
 
 #endif

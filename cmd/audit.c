@@ -82,7 +82,20 @@ m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
         m3_json_str(f, x->message);
         fputc('}', f);
     }
-    fprintf(f, "%s]\n}\n", a->n ? "\n  " : "");
+    /* which host uses which secret, and the module that says so */
+    fprintf(f, "%s],\n  \"uses\": [", a->n ? "\n  " : "");
+    size_t nu = 0;
+    for (size_t i = 0; i < a->nhosts; i++)
+        for (size_t j = 0; j < a->hosts[i].nfiles; j++, nu++) {
+            fprintf(f, "%s\n    {\"file\": ", nu ? "," : "");
+            m3_json_str(f, a->hosts[i].files[j]);
+            fprintf(f, ", \"host\": ");
+            m3_json_str(f, a->hosts[i].name);
+            fprintf(f, ", \"module\": ");
+            m3_json_str(f, a->hosts[i].modules[j]);
+            fprintf(f, ", \"line\": %u}", a->hosts[i].lines[j]);
+        }
+    fprintf(f, "%s]\n}\n", nu ? "\n  " : "");
 }
 
 static const char *

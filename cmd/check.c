@@ -166,7 +166,8 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
             shown = true;
         }
         if (!shown)
-            printf("  %s%-5s%s %s\n", green, "ok", reset, m3_shown(h->files[j]));
+            printf("  %s%-5s%s %s  (%s:%u)\n", green, "ok", reset, m3_shown(h->files[j]),
+                   m3_shown(h->modules[j]), h->lines[j]);
     }
     /* findings that are not about one of the host's files (its modules, the registry) */
     for (size_t i = 0; i < a->n; i++) {

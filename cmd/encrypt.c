@@ -19,7 +19,7 @@ encrypt_usage(FILE *f)
             "  -a, --armor                      PEM-armored (text) output\n"
             "  -o, --output FILE                write to FILE (atomically)\n\n"
             "Environment: M3AGE_PASSPHRASE (passphrase for -p without a terminal),\n"
-            "M3AGE_THREADS (worker threads), M3AGE_SCRYPT_WORK_FACTOR (log2 N for -p).\n");
+            "M3AGE_THREADS (worker threads), M3AGE_SCRYPT_WORK_FACTOR (log2 N for -p, 1 to 22).\n");
 }
 
 int

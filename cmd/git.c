@@ -10,6 +10,7 @@
 #include "secrets/diff.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,8 +33,9 @@ git_usage(FILE *f)
             "Usage: m3age git [-i IDENTITY]... [--] GIT-ARGUMENT...\n\n"
             "Runs git GIT-ARGUMENT... with a decryption agent for the textconv driver that\n"
             "m3age git-setup configures: each identity's passphrase is asked once for the whole\n"
-            "git command instead of once per file. The keys stay in this process, which removes\n"
-            "its socket and wipes them when git exits.\n\n"
+            "git command instead of once per file. The keys stay in this process, which other\n"
+            "processes cannot read (it is not dumpable) and which answers only git's\n"
+            "descendants; it removes its socket and wipes them when git exits.\n\n"
             "  -i, --identity FILE  unlock this identity before git starts, so its passphrase\n"
             "                       is asked before git's pager takes the terminal (give the\n"
             "                       ones git-setup was given; repeatable). Other identities\n"
@@ -159,9 +163,38 @@ reply(int fd, unsigned char status, const void *buf, size_t len)
         m3_agent_write_full(fd, buf, len);
 }
 
-/* serve: one request on fd. */
+/* descends_from: whether process pid is a descendant of ancestor (its parent chain, read
+ * from /proc, reaches it). A process that is not one of git's did not get the token from
+ * git: even with a stolen token it is refused. */
+static bool
+descends_from(pid_t pid, pid_t ancestor)
+{
+    for (int depth = 0; depth < 64 && pid > 1; depth++) {
+        char path[64], buf[512], *p;
+        ssize_t n;
+        long pp;
+        int fd;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            return false;
+        buf[n] = '\0';
+        /* "PID (COMM) STATE PPID ...": COMM may hold anything, so from its last ')' */
+        if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %ld", &pp) != 1)
+            return false;
+        if (pp == (long)ancestor)
+            return true;
+        pid = (pid_t)pp;
+    }
+    return false;
+}
+
+/* serve: one request on fd, from a descendant of git (git_pid) holding the token. */
 static void
-serve(struct agent *a, int fd, const char *token)
+serve(struct agent *a, int fd, const char *token, pid_t git_pid)
 {
     char tok[M3_AGENT_TOKEN_HEX], why[700] = "", path[M3_AGENT_MAX_PATH + 1];
     struct age_identity **ids = NULL;
@@ -175,7 +208,8 @@ serve(struct agent *a, int fd, const char *token)
     struct timeval tv = {.tv_sec = 30};
 
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.uid != getuid())
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.uid != getuid() ||
+        !descends_from(cred.pid, git_pid))
         return;
     if (m3_agent_read_full(fd, tok, sizeof(tok)) != 0 ||
         sodium_memcmp(tok, token, M3_AGENT_TOKEN_HEX) != 0)
@@ -230,10 +264,14 @@ cmd_git(int argc, char **argv)
     unsigned char rnd[M3_AGENT_TOKEN_HEX / 2];
     char token[M3_AGENT_TOKEN_HEX + 1], dir[PATH_MAX] = "", sock[PATH_MAX] = "", real[PATH_MAX];
     const char *base = getenv("XDG_RUNTIME_DIR");
-    int lfd = -1, status = 0, rc = M3_EXIT_USAGE, n;
+    int lfd = -1, tfd = -1, status = 0, rc = M3_EXIT_USAGE, n;
+    char tfd_text[16];
     bool handlers = false;
     pid_t pid = -1;
 
+    /* The agent holds unlocked keys for as long as git runs: no other process of the user
+     * may read its memory (ptrace, /proc/PID/mem) nor get a core dump of it. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* only m3age's own options, in front: everything from the first other argument on
      * (git's -C, -c, --no-pager included) is git's */
     int optind_ = 1;
@@ -288,6 +326,7 @@ cmd_git(int argc, char **argv)
     }
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(token, sizeof(token), rnd, sizeof(rnd));
+    sodium_memzero(rnd, sizeof(rnd));
     if (base == NULL || base[0] != '/' || access(base, W_OK) != 0)
         base = getenv("TMPDIR") && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR") : "/tmp";
     n = snprintf(dir, sizeof(dir), "%s/m3age-agent.XXXXXX", base);
@@ -314,7 +353,19 @@ cmd_git(int argc, char **argv)
         goto out;
     }
     chmod(sock, 0600);
-    if (setenv(M3_AGENT_ENV, sock, 1) != 0 || setenv(M3_AGENT_TOKEN_ENV, token, 1) != 0) {
+    /* The token goes to git's descendants in a sealed memfd they inherit, not in the
+     * environment: /proc/PID/environ of git and of every process it starts (pager, hooks)
+     * would show it for their whole life. Only the descriptor's number is in the environment. */
+    if ((tfd = memfd_create("m3age-agent-token", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0 ||
+        m3_agent_write_all(tfd, token, M3_AGENT_TOKEN_HEX) != 0 ||
+        fcntl(tfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0 ||
+        lseek(tfd, 0, SEEK_SET) != 0) {
+        m3_error("cannot pass the agent's token: %s", strerror(errno));
+        goto out;
+    }
+    snprintf(tfd_text, sizeof(tfd_text), "%d", tfd);
+    unsetenv(M3_AGENT_TOKEN_ENV);
+    if (setenv(M3_AGENT_ENV, sock, 1) != 0 || setenv(M3_AGENT_TOKEN_FD_ENV, tfd_text, 1) != 0) {
         m3_error("out of memory");
         goto out;
     }
@@ -337,6 +388,9 @@ cmd_git(int argc, char **argv)
         char **gv = calloc((size_t)(argc - optind) + 2, sizeof(char *));
         if (gv == NULL)
             _exit(127);
+        /* inherited by git and, through it, by the textconv processes */
+        if (fcntl(tfd, F_SETFD, 0) != 0)
+            _exit(127);
         gv[0] = "git";
         memcpy(gv + 1, argv + optind, (size_t)(argc - optind) * sizeof(char *));
         execvp("git", gv);
@@ -355,7 +409,7 @@ cmd_git(int argc, char **argv)
         if (poll(&p, 1, 100) > 0 && (p.revents & POLLIN)) {
             int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (cfd >= 0) {
-                serve(&a, cfd, token);
+                serve(&a, cfd, token, pid);
                 close(cfd);
             }
         }
@@ -364,6 +418,8 @@ cmd_git(int argc, char **argv)
 out:
     if (lfd >= 0)
         close(lfd);
+    if (tfd >= 0)
+        close(tfd);
     if (sock[0] != '\0')
         unlink(sock);
     if (dir[0] != '\0')

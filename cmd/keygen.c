@@ -14,23 +14,27 @@
 static void
 keygen_usage(FILE *f)
 {
-    fprintf(f, "Usage: m3age keygen [-o OUTPUT]\n"
+    fprintf(f, "Usage: m3age keygen [--pq] [-o OUTPUT]\n"
                "       m3age keygen -y [IDENTITY_FILE]\n\n"
                "Generate a new age X25519 identity and write it to OUTPUT (created with mode\n"
                "0600, never overwritten) or standard output; the public key (recipient) goes to\n"
-               "standard error. With -y, print the recipient of each identity in\n"
-               "IDENTITY_FILE (default: standard input).\n");
+               "standard error. With --pq (or -pq, as age-keygen spells it), generate a\n"
+               "post-quantum hybrid identity (ML-KEM-768 + X25519, AGE-SECRET-KEY-PQ-1...,\n"
+               "recipient age1pq1...) instead. With -y, print the recipient of each identity in\n"
+               "IDENTITY_FILE (default: standard input), post-quantum ones included.\n");
 }
 
 static int
-keygen_new(const char *output)
+keygen_new(const char *output, bool pq)
 {
     struct age_identity *id = NULL;
     struct age_recipient *r = NULL;
     struct m3_out out = {.fd = -1};
-    char *sk = age_secret_alloc(AGE_X25519_IDENTITY_LEN + 1), *pk = NULL, *text = NULL;
+    size_t sk_cap = (pq ? AGE_PQ_IDENTITY_LEN : AGE_X25519_IDENTITY_LEN) + 1;
+    char *sk = age_secret_alloc(sk_cap), *pk = NULL, *text = NULL;
     char stamp[32];
-    size_t cap = 256;
+    /* the comment lines, the recipient (1959 characters for a post-quantum one), the key */
+    size_t cap = 128 + AGE_PQ_RECIPIENT_LEN + AGE_PQ_IDENTITY_LEN;
     time_t now = time(NULL);
     int rc = M3_EXIT_USAGE;
 
@@ -40,8 +44,9 @@ keygen_new(const char *output)
         m3_error("%s: file exists, refusing to overwrite", output);
         goto out;
     }
-    if (age_x25519_identity_generate(&id) != 0 ||
-        age_x25519_identity_encode(id, sk, AGE_X25519_IDENTITY_LEN + 1) ||
+    if ((pq ? age_pq_identity_generate(&id) : age_x25519_identity_generate(&id)) != 0 ||
+        (pq ? age_pq_identity_encode(id, sk, sk_cap)
+            : age_x25519_identity_encode(id, sk, sk_cap)) ||
         id->ops->recipient(id->state, &r) != 0 || (pk = age_recipient_string(r)) == NULL) {
         m3_error("cannot generate a key");
         goto out;
@@ -108,13 +113,18 @@ cmd_keygen(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
+        {"pq", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *output = NULL;
-    bool public = false;
+    bool public = false, pq = false;
     int c;
 
+    /* age-keygen's Go-style single-dash -pq (getopt would read it as -p -q) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "-pq") == 0)
+            argv[i] = (char *)"--pq";
     optind = 1;
     while ((c = getopt_long(argc, argv, "+o:yh", longopts, NULL)) != -1) {
         switch (c) {
@@ -125,6 +135,9 @@ cmd_keygen(int argc, char **argv)
             public
             = true;
             break;
+        case 'P':
+            pq = true;
+            break;
         case 'h':
             keygen_usage(stdout);
             return 0;
@@ -134,7 +147,7 @@ cmd_keygen(int argc, char **argv)
         }
     }
     if (public) {
-        if (output != NULL || argc - optind > 1) {
+        if (output != NULL || pq || argc - optind > 1) {
             keygen_usage(stderr);
             return M3_EXIT_USAGE;
         }
@@ -145,5 +158,5 @@ cmd_keygen(int argc, char **argv)
         keygen_usage(stderr);
         return M3_EXIT_USAGE;
     }
-    return keygen_new(output);
+    return keygen_new(output, pq);
 }

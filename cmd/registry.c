@@ -212,8 +212,8 @@ open_reg(const char *path, struct opened *o, bool load, struct m3_diag *d)
     }
     o->opts.reader = &o->reader;
     o->opts.base_dir = o->dir;
-    if (load)
-        rc = reg_registry_load(o->f, &o->opts, &o->r, d);
+    if (load && (rc = reg_registry_load(o->f, &o->opts, &o->r, d)) == 0)
+        rc = reg_check_names(o->r, o->dir, d);
 out:
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 struct secrets_repo *
@@ -50,6 +51,11 @@ m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, siz
     struct m3_diag d;
     int rc;
 
+    /* From here the process holds private keys (and soon plaintext): no other process of the
+     * user may read its memory through ptrace or /proc/PID/mem, nor get a core dump of it.
+     * The editor m3age starts is a new program and dumpable again: it holds the plaintext
+     * in any case. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     m3_diag_clear(&d);
     rc = secrets_identities_load(ids, files->v, files->n, getenv("HOME"), m3_passphrase_cb, NULL,
                                  loaded, &d);

@@ -13,7 +13,8 @@
  * error and returns NULL on failure. */
 struct secrets_repo *m3_repo_open(const char *rules_opt);
 
-/* m3_repo_identities: loads -i files, else the default identities; prints errors.
+/* m3_repo_identities: loads -i files, else the default identities; prints errors. The
+ * process is made non-dumpable first (prctl PR_SET_DUMPABLE 0): it holds keys from here.
  * Returns 0 or -1. *loaded gets how many files were read. */
 int m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, size_t *loaded);
 

@@ -96,6 +96,8 @@ keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *
     int rc;
 
     *out = NULL;
+    if (strncmp(s, "age1pq1", 7) == 0)
+        return age_pq_recipient_parse(out, s, d);
     {
         struct keys_plugin_key pk;
         rc = keys_plugin_parse(s, &pk, d);
@@ -303,6 +305,8 @@ keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len
                              strncmp(t, "age1", 4) == 0 ? ""
                                                         : "; give the private key file, "
                                                           "without .pub");
+        else if (strncmp(t, "AGE-SECRET-KEY-PQ-1", 19) == 0)
+            rc = age_pq_identity_parse(&id, t, d);
         else
             rc = age_x25519_identity_parse(&id, t, d);
         age_secret_free(line);

@@ -20,7 +20,8 @@ struct keys_identities {
     size_t n, cap;
 };
 
-/* keys_recipient_parse: one recipient: "age1...", or an SSH public key line
+/* keys_recipient_parse: one recipient: "age1..." (X25519), "age1pq1..." (post-quantum
+ * mlkem768x25519), or an SSH public key line
  * "[authorized_keys options] ssh-ed25519|ssh-rsa BASE64 [comment]". M3_EINVAL (malformed, or
  * a private key given), M3_EUNSUPPORTED (an SSH key type age cannot encrypt to, named in the
  * diag; RSA under 2048 bits) with a diag naming the problem. */
@@ -43,7 +44,8 @@ int keys_recipients_push(struct keys_recipients *l, struct age_recipient *r);
 void keys_recipients_clear(struct keys_recipients *l);
 
 /* keys_identities_parse_buf: an identity file's contents: age identity lines
- * (AGE-SECRET-KEY-1..., '#' comments, blank lines), or one OpenSSH/PEM private key.
+ * (AGE-SECRET-KEY-1... and AGE-SECRET-KEY-PQ-1..., '#' comments, blank lines), or one
+ * OpenSSH/PEM private key.
  * `name` names the file in prompts and messages. cb (may be NULL) is asked for the passphrase
  * of a protected key only when a file has a stanza for it (see keys_ssh_identity_parse).
  * A public key given instead of a private one is an M3_EINVAL that says so. */

@@ -59,6 +59,9 @@ plugin_sep(const char *s)
 
     if (strncasecmp(s, "age1", 4) != 0 || last == NULL || last - s <= 3)
         return 0;
+    /* "age1pq" is age's native post-quantum type (libage/mlkem768x25519.c), not a plugin */
+    if (last - s == 6 && strncasecmp(s, "age1pq", 6) == 0)
+        return 0;
     return (size_t)(last - s);
 }
 

@@ -25,7 +25,18 @@
 #define AGE_X25519_IDENTITY_LEN 74  /* "AGE-SECRET-KEY-1" + 58 characters */
 #define AGE_SCRYPT_DEFAULT_LOG2N 18 /* the work factor Go age uses when encrypting */
 #define AGE_SCRYPT_MAX_LOG2N 22     /* the highest work factor accepted when decrypting */
-#define AGE_HEADER_MAX (4u << 20)   /* headers larger than this are refused */
+#define AGE_SCRYPT_MIN_LOG2N 1      /* the lowest age allows (Go age's SetWorkFactor) */
+/* Limits on a header read (a file may come from anyone: every stanza costs an unwrap
+ * attempt, an X25519 one about 0.1 ms per identity). Honest files stay far below them: an
+ * agenix fleet of 200 hosts and users makes 200 stanzas of 100 to 700 bytes (ssh-rsa),
+ * under 2 KiB for post-quantum or plugin stanzas, so 400 KiB at most. Go age's early
+ * releases refused more than 20 stanzas ("too many recipients"), too few for such fleets;
+ * age 1.1.1 has no limit (it spends 2 s of CPU on a 4 MiB header of X25519 stanzas) and
+ * decrypts files at these caps; its development tree bounds header and stanza sizes.
+ * Encrypting to more recipients than a header may hold is refused too. */
+#define AGE_HEADER_MAX (1u << 20)    /* bytes, through the MAC line */
+#define AGE_HEADER_MAX_STANZAS 1024u /* recipient stanzas in one header */
+#define AGE_STANZA_MAX_ARGS 16u      /* arguments of one stanza (after its type) */
 
 /* age_read_fn: read up to len bytes into buf. Returns the count (0 at end of input) or -1
  * with errno set. */
@@ -100,6 +111,7 @@ struct age_recipient_ops {
     unsigned flags; /* AGE_RECIPIENT_* */
 };
 #define AGE_RECIPIENT_ALONE 1u /* must be the only recipient of a file (scrypt) */
+#define AGE_RECIPIENT_PQ 2u    /* post-quantum: never mixed with classical recipients */
 
 struct age_recipient {
     const struct age_recipient_ops *ops;
@@ -147,6 +159,27 @@ int age_x25519_identity_encode(const struct age_identity *id, char *buf, size_t 
 int age_x25519_encode_recipient(const unsigned char pub[32], char *out, size_t cap);
 bool age_identity_is_x25519(const struct age_identity *id);
 
+/* mlkem768x25519: the post-quantum hybrid type (ML-KEM-768 + X25519 through HPKE):
+ * age1pq1... recipients (bech32 of the 1216-byte public key) and AGE-SECRET-KEY-PQ-1...
+ * identities (bech32 of a 32-byte seed). Parsing checks the key (ML-KEM modulus check, X25519
+ * point not of low order): M3_EINVAL with a message that never echoes secret text. */
+#define AGE_PQ_PUBLIC_KEY_SIZE 1216
+#define AGE_PQ_RECIPIENT_LEN 1959 /* "age1pq1" + 1952 characters */
+#define AGE_PQ_IDENTITY_LEN 77    /* "AGE-SECRET-KEY-PQ-1" + 58 characters */
+int age_pq_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *d);
+int age_pq_recipient_from_key(struct age_recipient **out,
+                              const unsigned char pk[AGE_PQ_PUBLIC_KEY_SIZE]);
+int age_pq_identity_parse(struct age_identity **out, const char *s, struct m3_diag *d);
+/* age_pq_identity_from_seed: an identity from its 32-byte seed (copied into secret memory). */
+int age_pq_identity_from_seed(struct age_identity **out, const unsigned char seed[32]);
+int age_pq_identity_generate(struct age_identity **out);
+/* age_pq_identity_encode: "AGE-SECRET-KEY-PQ-1..." into buf (secret memory of at least
+ * AGE_PQ_IDENTITY_LEN + 1 bytes). M3_EINVAL when the identity is not post-quantum. */
+int age_pq_identity_encode(const struct age_identity *id, char *buf, size_t cap);
+bool age_identity_is_pq(const struct age_identity *id);
+/* age_recipient_is_pq: the recipient is post-quantum (AGE_RECIPIENT_PQ). */
+bool age_recipient_is_pq(const struct age_recipient *r);
+
 /* scrypt: passphrase encryption. The recipient copies the passphrase into secret memory.
  * The identity asks cb (with prompt_name in the prompt) when it meets an scrypt stanza, and
  * refuses work factors above max_log2n (0 means AGE_SCRYPT_MAX_LOG2N). */
@@ -164,8 +197,9 @@ struct age_encrypt_opts {
 struct age_encryptor;
 
 /* age_encryptor_new: makes a fresh file key, wraps it for every recipient, and writes the
- * header through wr. Errors: M3_EINVAL (no recipients, or an AGE_RECIPIENT_ALONE recipient
- * with others), the recipients' errors, M3_EIO. */
+ * header through wr. Errors: M3_EINVAL (no recipients, an AGE_RECIPIENT_ALONE recipient
+ * with others, or a header over AGE_HEADER_MAX_STANZAS or AGE_HEADER_MAX), the recipients'
+ * errors, M3_EIO. */
 int age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts, size_t n,
                       const struct age_encrypt_opts *opts, age_write_fn wr, void *wctx,
                       struct m3_diag *d);

@@ -2,7 +2,8 @@
  *
  * libcrypto is used for what libsodium does not do (RSA-OAEP for ssh-rsa, the ciphers of
  * protected OpenSSH and PEM keys, the bignums behind bcrypt_pbkdf's constants, HMAC-SHA-1 of
- * hashed known_hosts lines) and for the payload chunks of large files (libage/stream.c).
+ * hashed known_hosts lines, SHA-3 and SHAKE for ML-KEM, P-256 for HPKE) and for the payload
+ * chunks of large files (libage/stream.c).
  * Linked normally, the dynamic loader binds its ~4,100 symbol relocations when every m3age
  * process starts (it is linked with BIND_NOW): about 3.3 million instructions, three
  * quarters of the whole cost of decrypting a small file with an X25519 or ssh-ed25519 key,
@@ -17,6 +18,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
@@ -58,6 +60,14 @@
     X(BN_value_one)                                                                                \
     X(CRYPTO_free)                                                                                 \
     X(CRYPTO_memdup)                                                                               \
+    X(EC_GROUP_free)                                                                               \
+    X(EC_GROUP_new_by_curve_name)                                                                  \
+    X(EC_POINT_clear_free)                                                                         \
+    X(EC_POINT_is_at_infinity)                                                                     \
+    X(EC_POINT_mul)                                                                                \
+    X(EC_POINT_new)                                                                                \
+    X(EC_POINT_oct2point)                                                                          \
+    X(EC_POINT_point2oct)                                                                          \
     X(EVP_CIPHER_CTX_ctrl)                                                                         \
     X(EVP_CIPHER_CTX_free)                                                                         \
     X(EVP_CIPHER_CTX_new)                                                                          \
@@ -70,6 +80,14 @@
     X(EVP_DecryptFinal_ex)                                                                         \
     X(EVP_DecryptInit_ex2)                                                                         \
     X(EVP_DecryptUpdate)                                                                           \
+    X(EVP_DigestFinalXOF)                                                                          \
+    X(EVP_DigestFinal_ex)                                                                          \
+    X(EVP_DigestInit_ex2)                                                                          \
+    X(EVP_DigestUpdate)                                                                            \
+    X(EVP_MD_CTX_free)                                                                             \
+    X(EVP_MD_CTX_new)                                                                              \
+    X(EVP_MD_fetch)                                                                                \
+    X(EVP_MD_free)                                                                                 \
     X(EVP_PKEY_CTX_free)                                                                           \
     X(EVP_PKEY_CTX_new_from_name)                                                                  \
     X(EVP_PKEY_CTX_new_from_pkey)                                                                  \
@@ -147,6 +165,14 @@ int m3_crypto_load(struct m3_diag *d);
 #define BN_value_one (m3_crypto_fn.BN_value_one)
 #define CRYPTO_free (m3_crypto_fn.CRYPTO_free)
 #define CRYPTO_memdup (m3_crypto_fn.CRYPTO_memdup)
+#define EC_GROUP_free (m3_crypto_fn.EC_GROUP_free)
+#define EC_GROUP_new_by_curve_name (m3_crypto_fn.EC_GROUP_new_by_curve_name)
+#define EC_POINT_clear_free (m3_crypto_fn.EC_POINT_clear_free)
+#define EC_POINT_is_at_infinity (m3_crypto_fn.EC_POINT_is_at_infinity)
+#define EC_POINT_mul (m3_crypto_fn.EC_POINT_mul)
+#define EC_POINT_new (m3_crypto_fn.EC_POINT_new)
+#define EC_POINT_oct2point (m3_crypto_fn.EC_POINT_oct2point)
+#define EC_POINT_point2oct (m3_crypto_fn.EC_POINT_point2oct)
 #define EVP_CIPHER_CTX_ctrl (m3_crypto_fn.EVP_CIPHER_CTX_ctrl)
 #define EVP_CIPHER_CTX_free (m3_crypto_fn.EVP_CIPHER_CTX_free)
 #define EVP_CIPHER_CTX_new (m3_crypto_fn.EVP_CIPHER_CTX_new)
@@ -159,6 +185,14 @@ int m3_crypto_load(struct m3_diag *d);
 #define EVP_DecryptFinal_ex (m3_crypto_fn.EVP_DecryptFinal_ex)
 #define EVP_DecryptInit_ex2 (m3_crypto_fn.EVP_DecryptInit_ex2)
 #define EVP_DecryptUpdate (m3_crypto_fn.EVP_DecryptUpdate)
+#define EVP_DigestFinalXOF (m3_crypto_fn.EVP_DigestFinalXOF)
+#define EVP_DigestFinal_ex (m3_crypto_fn.EVP_DigestFinal_ex)
+#define EVP_DigestInit_ex2 (m3_crypto_fn.EVP_DigestInit_ex2)
+#define EVP_DigestUpdate (m3_crypto_fn.EVP_DigestUpdate)
+#define EVP_MD_CTX_free (m3_crypto_fn.EVP_MD_CTX_free)
+#define EVP_MD_CTX_new (m3_crypto_fn.EVP_MD_CTX_new)
+#define EVP_MD_fetch (m3_crypto_fn.EVP_MD_fetch)
+#define EVP_MD_free (m3_crypto_fn.EVP_MD_free)
 #define EVP_PKEY_CTX_free (m3_crypto_fn.EVP_PKEY_CTX_free)
 #define EVP_PKEY_CTX_new_from_name (m3_crypto_fn.EVP_PKEY_CTX_new_from_name)
 #define EVP_PKEY_CTX_new_from_pkey (m3_crypto_fn.EVP_PKEY_CTX_new_from_pkey)

@@ -118,19 +118,32 @@ detect_armor(struct age_decryptor *dec, struct m3_diag *d)
     return 0;
 }
 
-/* find_header_end: length of the header in b (through the MAC line's newline), or 0. */
-static size_t
-find_header_end(const unsigned char *b, size_t len)
+/* header_scan: where read_header's look at the header has got to. */
+struct header_scan {
+    size_t off;      /* start of the first line not yet looked at */
+    size_t nstanzas; /* stanza lines seen */
+};
+
+/* find_header_end: looks at the complete lines of b[0..len) from hs->off on (each line
+ * once, however the header arrives): the length of the header through the MAC line's
+ * newline, 0 while it has not ended, or M3_EHEADER as soon as it has more stanzas than
+ * AGE_HEADER_MAX_STANZAS, before the rest is read and before any unwrap. Neither "---"
+ * nor "-> " can start a body line ('-' is not base64). */
+static ssize_t
+find_header_end(const unsigned char *b, size_t len, struct header_scan *hs, struct m3_diag *d)
 {
-    for (size_t i = 0; i + 4 <= len; i++) {
-        const unsigned char *p = memchr(b + i, '\n', len - i);
-        if (p == NULL)
+    while (hs->off < len) {
+        const unsigned char *p = b + hs->off, *nl = memchr(p, '\n', len - hs->off);
+        size_t n;
+        if (nl == NULL)
             return 0;
-        i = (size_t)(p - b);
-        if (i + 4 <= len && memcmp(p + 1, "---", 3) == 0) {
-            const unsigned char *e = memchr(p + 1, '\n', len - (i + 1));
-            return e ? (size_t)(e - b) + 1 : 0;
-        }
+        n = (size_t)(nl - p);
+        if (hs->off > 0 && n >= 3 && memcmp(p, "---", 3) == 0)
+            return (ssize_t)(hs->off + n + 1);
+        if (n >= 3 && memcmp(p, "-> ", 3) == 0 && ++hs->nstanzas > AGE_HEADER_MAX_STANZAS)
+            return m3_diag_set(d, M3_EHEADER, "header has more than %u recipient stanzas",
+                               AGE_HEADER_MAX_STANZAS);
+        hs->off += n + 1;
     }
     return 0;
 }
@@ -140,6 +153,8 @@ read_header(struct age_decryptor *dec, struct m3_diag *d)
 {
     size_t len = 0, cap = 4096, end = 0;
     unsigned char *b = malloc(cap);
+    struct header_scan hs = {0};
+    ssize_t e;
     int rc;
 
     if (b == NULL)
@@ -166,7 +181,11 @@ read_header(struct age_decryptor *dec, struct m3_diag *d)
             goto fail;
         }
         len += (size_t)n;
-        if ((end = find_header_end(b, len)) != 0 || n == 0 || dec->src_eof)
+        if ((e = find_header_end(b, len, &hs, d)) < 0) {
+            rc = (int)e;
+            goto fail;
+        }
+        if ((end = (size_t)e) != 0 || n == 0 || dec->src_eof)
             break;
     }
     if (end == 0)

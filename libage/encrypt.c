@@ -77,6 +77,14 @@ write_header(struct age_encryptor *e, struct age_recipient *const *rcpts, size_t
             goto out;
     if ((rc = age_header_serialize(sl.v, sl.n, &hb)) != 0)
         goto out;
+    /* a file no reader here (or its age_header_parse) would open again is not written */
+    if (sl.n > AGE_HEADER_MAX_STANZAS || hb.len + 48 > AGE_HEADER_MAX) {
+        rc = m3_diag_set(d, M3_EINVAL,
+                         "too many recipients: a header holds at most %u stanzas "
+                         "and %u bytes",
+                         AGE_HEADER_MAX_STANZAS, AGE_HEADER_MAX);
+        goto out;
+    }
     if ((rc = age_header_mac(file_key, hb.p, hb.len, mac)) != 0)
         goto out;
     if ((mac64 = age_b64_encode(mac, sizeof(mac))) == NULL) {
@@ -108,6 +116,37 @@ out:
     return rc;
 }
 
+/* check_pq_mix: a file for a post-quantum recipient must not also open with a classical key
+ * (c2sp.org/age: SHOULD NOT; age refuses it), or "harvest now, decrypt later" still works on
+ * it. M3_EINVAL naming the classical recipients (shortened), else 0. */
+static int
+check_pq_mix(struct age_recipient *const *rcpts, size_t n, struct m3_diag *d)
+{
+    char names[256] = "";
+    size_t pq = 0, classical = 0, len = 0;
+
+    for (size_t i = 0; i < n; i++)
+        pq += (rcpts[i]->ops->flags & AGE_RECIPIENT_PQ) != 0;
+    if (pq == 0 || pq == n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char *s;
+        if (rcpts[i]->ops->flags & AGE_RECIPIENT_PQ)
+            continue;
+        s = age_recipient_string(rcpts[i]);
+        if (len < sizeof(names) - 1)
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%.24s%s",
+                                    classical ? ", " : "", s != NULL ? s : rcpts[i]->ops->type,
+                                    s != NULL && strlen(s) > 24 ? "..." : "");
+        free(s);
+        classical++;
+    }
+    return m3_diag_set(d, M3_EINVAL,
+                       "post-quantum recipients cannot be mixed with classical ones, which would "
+                       "make the file not post-quantum; classical: %s",
+                       names);
+}
+
 int
 age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts, size_t n,
                   const struct age_encrypt_opts *opts, age_write_fn wr, void *wctx,
@@ -126,6 +165,8 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         if ((rcpts[i]->ops->flags & AGE_RECIPIENT_ALONE) && n > 1)
             return m3_diag_set(d, M3_EINVAL,
                                "a passphrase (scrypt) recipient must be the only recipient");
+    if ((rc = check_pq_mix(rcpts, n, d)) != 0)
+        return rc;
     if ((e = calloc(1, sizeof(*e))) == NULL)
         return M3_ENOMEM;
     e->wr = wr;

@@ -92,7 +92,8 @@ age_scrypt_recipient_new(struct age_recipient **out, const char *passphrase, int
     struct scrypt_recipient *r;
 
     *out = NULL;
-    if (log2n < 1 || log2n > 40)
+    /* above AGE_SCRYPT_MAX_LOG2N no age (this one included) would open the file */
+    if (log2n < AGE_SCRYPT_MIN_LOG2N || log2n > AGE_SCRYPT_MAX_LOG2N)
         return M3_EINVAL;
     if ((r = calloc(1, sizeof(*r))) == NULL)
         return M3_ENOMEM;

@@ -133,6 +133,14 @@ parse_stanza_args(struct age_stanza *s, const char *line, size_t n, unsigned lin
             char *a, **na;
             if (i == start)
                 goto bad;
+            if (count > AGE_STANZA_MAX_ARGS) {
+                for (size_t k = 0; k < count; k++)
+                    free(args[k]);
+                free(args);
+                return m3_diag_set(d, M3_EHEADER,
+                                   "header line %u: stanza has more than %u arguments", lineno,
+                                   AGE_STANZA_MAX_ARGS);
+            }
             if ((a = strndup(line + start, i - start)) == NULL)
                 goto nomem;
             if ((na = realloc(args, (count + 1) * sizeof(char *))) == NULL) {
@@ -252,6 +260,10 @@ age_header_parse(struct age_header **out, const unsigned char *buf, size_t len, 
 
         if ((rc = next_line(&ls, &line, &n, d)) != 0)
             goto fail;
+        if (ls.pos > AGE_HEADER_MAX) {
+            rc = m3_diag_set(d, M3_EHEADER, "header larger than %u bytes", AGE_HEADER_MAX);
+            goto fail;
+        }
         if (n >= 3 && memcmp(line, "---", 3) == 0) {
             size_t mac_len = 0;
             if (n != 4 + 43 || line[3] != ' ' ||
@@ -266,6 +278,12 @@ age_header_parse(struct age_header **out, const unsigned char *buf, size_t len, 
         if (n < 3 || memcmp(line, "-> ", 3) != 0) {
             rc = m3_diag_set(d, M3_EHEADER, "header line %u: expected a stanza or the MAC line",
                              ls.lineno);
+            goto fail;
+        }
+        /* hostile headers: refused before anything is unwrapped (see AGE_HEADER_MAX) */
+        if (h->nstanzas == AGE_HEADER_MAX_STANZAS) {
+            rc = m3_diag_set(d, M3_EHEADER, "header has more than %u recipient stanzas",
+                             AGE_HEADER_MAX_STANZAS);
             goto fail;
         }
         if ((rc = parse_stanza_args(&s, line, n, ls.lineno, d)) != 0)

@@ -249,8 +249,8 @@ age_x25519_identity_parse(struct age_identity **out, const char *s, struct m3_di
     if (scalar == NULL)
         return M3_ENOMEM;
     if (strncmp(s, "AGE-SECRET-KEY-PQ-1", 19) == 0) {
-        rc = m3_diag_set(d, M3_EUNSUPPORTED,
-                         "post-quantum (AGE-SECRET-KEY-PQ-1) identities are not supported yet");
+        rc = m3_diag_set(d, M3_EINVAL,
+                         "a post-quantum (AGE-SECRET-KEY-PQ-1) key is not an X25519 identity");
         goto out;
     }
     if (strncmp(s, "AGE-SECRET-KEY-1", 16) != 0 ||

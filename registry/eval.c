@@ -509,9 +509,25 @@ sb_put(struct reg_ctx *c, struct sbuf *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
+static void coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at,
+                       int to_string, char **s, size_t *n);
+
+/* reg_coerce_str, reg_val_eq and less_than recurse into values, which can nest deeper than
+ * any source (a foldl' builds a list a million levels deep): each level is counted as
+ * forcing is. */
 void
 reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
                char **s, size_t *n)
+{
+    if (too_deep(c))
+        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+    coerce_str(c, v, at, to_string, s, n);
+    c->depth--;
+}
+
+static void
+coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string, char **s,
+           size_t *n)
 {
     char num[64];
     const struct reg_attr *a;
@@ -1359,8 +1375,23 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
 
 /* ---- operators ---- */
 
+static int val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
+                  const struct reg_node *at);
+
 int
 reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
+{
+    int r;
+
+    if (too_deep(c))
+        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
+    r = val_eq(c, a, b, at);
+    c->depth--;
+    return r;
+}
+
+static int
+val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
 {
     size_t i;
 
@@ -1477,8 +1508,11 @@ arith(struct reg_ctx *c, int op, struct reg_val *a, struct reg_val *b, const str
     return v;
 }
 
+static int less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
+                     const struct reg_node *n);
+
 static int
-less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
+lt(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
 {
     reg_force(c, a, n);
     reg_force(c, b, n);
@@ -1501,6 +1535,18 @@ less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct 
         }
     }
     reg_throw(c, M3_EEVAL, n, "cannot compare %s with %s", reg_type_name(a), reg_type_name(b));
+}
+
+static int
+less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
+{
+    int r;
+
+    if (too_deep(c))
+        reg_throw(c, M3_EEVAL, n, "stack overflow (value nested too deeply)");
+    r = lt(c, a, b, n);
+    c->depth--;
+    return r;
 }
 
 static struct reg_val *

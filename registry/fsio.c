@@ -164,40 +164,52 @@ struct fs_reader {
     char dir[]; /* reg_reader_repo: the folder whose repository it reads */
 };
 
+/* fs_root: the reader's root, found (reg_trust_root of its folder) on first use. */
+static int
+fs_root(struct fs_reader *r, struct m3_diag *d)
+{
+    int rc;
+
+    if (r->root == NULL) {
+        if ((rc = reg_trust_root(r->dir, &r->root, d)) != 0)
+            return rc;
+        r->len = strlen(r->root);
+    }
+    return 0;
+}
+
 static int
 fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
     struct fs_reader *r = ctx;
-    char real[PATH_MAX];
-    size_t rl;
+    char *real = NULL;
     struct stat st;
     int rc;
 
-    if (r->root == NULL) {
-        if ((rc = reg_repo_root(r->dir, &r->root, d)) != 0)
-            return rc;
-        r->len = strlen(r->root);
-    }
-    rl = r->len;
-    if (realpath(path, real) == NULL)
-        return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "cannot read '%s': %s", path,
-                           strerror(errno));
-    if (!(strncmp(real, r->root, rl) == 0 &&
-          (real[rl] == '/' || real[rl] == '\0' || strcmp(r->root, "/") == 0)))
-        return m3_diag_set(d, M3_EINVAL, "'%s' is outside the repository '%s'", path, r->root);
+    if ((rc = fs_root(r, d)) != 0 || (rc = reg_confine(r->root, path, &real, d)) != 0)
+        return rc;
     /* a folder is read by nobody (import asks is_dir first and reads its default.nix) */
     if (stat(real, &st) == 0 && S_ISDIR(st.st_mode))
-        return m3_diag_set(d, M3_EINVAL, "cannot read '%s': Is a directory", path);
-    return reg_read_file(real, buf, len, d);
+        rc = m3_diag_set(d, M3_EINVAL, "cannot read '%s': Is a directory", path);
+    else
+        rc = reg_read_file(real, buf, len, d);
+    free(real);
+    return rc;
 }
 
 static bool
 fs_is_dir(void *ctx, const char *path)
 {
+    struct fs_reader *r = ctx;
+    char *real = NULL;
     struct stat st;
+    bool is = false;
 
-    (void)ctx;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    /* confined as reads are: what lies outside is not even said to exist */
+    if (fs_root(r, NULL) == 0 && reg_confine(r->root, path, &real, NULL) == 0)
+        is = stat(real, &st) == 0 && S_ISDIR(st.st_mode);
+    free(real);
+    return is;
 }
 
 int
@@ -381,9 +393,10 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
     return M3_ENOTFOUND;
 }
 
-int
-reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
-              struct m3_diag *d)
+/* load_path: reg_load_path; with check, every secret name must stay inside the root. */
+static int
+load_path(const char *path, struct reg_file **file, struct reg_registry **out, bool check,
+          struct m3_diag *d)
 {
     struct reg_reader reader = {0};
     struct reg_eval_opts opts = {0};
@@ -404,6 +417,11 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     opts.base_dir = dir;
     if ((rc = reg_registry_load(f, &opts, out, d)) != 0)
         goto out;
+    if (check && (rc = reg_check_names(*out, dir, d)) != 0) {
+        reg_registry_free(*out);
+        *out = NULL;
+        goto out;
+    }
     if (file != NULL) {
         *file = f;
         f = NULL;
@@ -413,6 +431,20 @@ out:
     reg_file_free(f);
     free(dir);
     return rc;
+}
+
+int
+reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
+              struct m3_diag *d)
+{
+    return load_path(path, file, out, true, d);
+}
+
+int
+reg_load_path_lax(const char *path, struct reg_file **file, struct reg_registry **out,
+                  struct m3_diag *d)
+{
+    return load_path(path, file, out, false, d);
 }
 
 int
@@ -473,5 +505,309 @@ out:
         close(dfd);
     if (tmp[0] != '\0')
         unlink(tmp);
+    return rc;
+}
+
+/* ---- The repository root and the rules that confine reads and secret names ------------- */
+
+/* index_has: whether the git index file at index lists a file inside the folder rel (which
+ * ends in '/'): whether git tracks anything there.
+ * Reads index versions 2 to 4 (SHA-1 or SHA-256 object names); anything it cannot read
+ * counts as not tracked: the registry is then its own root, the narrow choice. */
+static bool
+index_has(const char *index, size_t hashlen, const char *rel)
+{
+    char *buf = NULL, prev[PATH_MAX];
+    size_t len = 0, off = 12, rl = strlen(rel), pl = 0;
+    unsigned ver, n;
+    bool found = false;
+
+    if (reg_read_file(index, &buf, &len, NULL) != 0)
+        return false;
+    if (len < 12 || memcmp(buf, "DIRC", 4) != 0)
+        goto out;
+    ver = (unsigned)(unsigned char)buf[7] | (unsigned)(unsigned char)buf[6] << 8;
+    n = (unsigned)(unsigned char)buf[11] | (unsigned)(unsigned char)buf[10] << 8 |
+        (unsigned)(unsigned char)buf[9] << 16 | (unsigned)(unsigned char)buf[8] << 24;
+    if (ver < 2 || ver > 4 || buf[4] != 0 || buf[5] != 0)
+        goto out;
+    for (unsigned i = 0; i < n && !found; i++) {
+        size_t start = off, fixed = 40 + hashlen + 2, nl;
+        unsigned flags;
+        const char *name;
+        if (len - off < fixed)
+            goto out;
+        flags = (unsigned)(unsigned char)buf[off + fixed - 2] << 8 |
+                (unsigned)(unsigned char)buf[off + fixed - 1];
+        off += fixed;
+        if (ver >= 3 && (flags & 0x4000u)) /* extended flags */
+            off += 2;
+        if (off >= len)
+            goto out;
+        if (ver == 4) { /* prefix-compressed: strip N bytes of the previous name, add a suffix */
+            size_t strip = 0;
+            unsigned char c;
+            do {
+                if (off >= len)
+                    goto out;
+                c = (unsigned char)buf[off++];
+                strip = (strip << 7) | (c & 0x7fu);
+                if (c & 0x80u)
+                    strip++;
+            } while ((c & 0x80u) && strip < PATH_MAX);
+            name = buf + off;
+            nl = strnlen(name, len - off);
+            if (strip > pl || off + nl >= len || pl - strip + nl >= sizeof(prev))
+                goto out;
+            memcpy(prev + pl - strip, name, nl);
+            pl = pl - strip + nl;
+            prev[pl] = '\0';
+            off += nl + 1;
+            found = pl > rl && memcmp(prev, rel, rl) == 0;
+            continue;
+        }
+        name = buf + off;
+        nl = strnlen(name, len - off);
+        if (off + nl >= len)
+            goto out;
+        found = nl > rl && memcmp(name, rel, rl) == 0;
+        off += nl + 1;
+        off = start + ((off - start + 7) & ~(size_t)7); /* NUL padding to a multiple of 8 */
+    }
+out:
+    free(buf);
+    return found;
+}
+
+/* git_tracks: whether the git work tree top (holding .git, a folder or a "gitdir:" file)
+ * tracks files in its folder rel (relative to top, ending in '/'). */
+static bool
+git_tracks(const char *top, const char *rel)
+{
+    char *dotgit = NULL, *gitdir = NULL, *index = NULL, *cfg = NULL;
+    size_t len = 0, hashlen = 20;
+    struct stat st;
+    bool r = false;
+
+    if (asprintf(&dotgit, "%s/.git", strcmp(top, "/") == 0 ? "" : top) < 0)
+        return false;
+    if (lstat(dotgit, &st) == 0 && S_ISDIR(st.st_mode)) {
+        gitdir = dotgit;
+        dotgit = NULL;
+    } else if (S_ISREG(st.st_mode) && reg_read_file(dotgit, &cfg, &len, NULL) == 0 &&
+               strncmp(cfg, "gitdir: ", 8) == 0) {
+        char *p = cfg + 8;
+        p[strcspn(p, "\r\n")] = '\0';
+        if (p[0] == '/' ? (gitdir = strdup(p)) == NULL : asprintf(&gitdir, "%s/%s", top, p) < 0)
+            gitdir = NULL;
+    }
+    free(cfg);
+    cfg = NULL;
+    if (gitdir == NULL)
+        goto out;
+    /* A SHA-256 repository says so in its config (a linked work tree: in the common one,
+     * whose object names the index uses as well; both are looked at). */
+    if (asprintf(&index, "%s/config", gitdir) >= 0 && reg_read_file(index, &cfg, &len, NULL) == 0 &&
+        strstr(cfg, "sha256") != NULL)
+        hashlen = 32;
+    free(index);
+    free(cfg);
+    cfg = NULL;
+    if (hashlen == 20 && asprintf(&index, "%s/commondir", gitdir) >= 0) {
+        char *common = NULL, *cc = NULL;
+        if (reg_read_file(index, &cfg, &len, NULL) == 0) {
+            cfg[strcspn(cfg, "\r\n")] = '\0';
+            if ((cfg[0] == '/' ? asprintf(&common, "%s/config", cfg)
+                               : asprintf(&common, "%s/%s/config", gitdir, cfg)) >= 0 &&
+                reg_read_file(common, &cc, &len, NULL) == 0 && strstr(cc, "sha256") != NULL)
+                hashlen = 32;
+        }
+        free(common);
+        free(cc);
+        free(index);
+    }
+    if (asprintf(&index, "%s/index", gitdir) >= 0)
+        r = index_has(index, hashlen, rel);
+    else
+        index = NULL;
+out:
+    free(cfg);
+    free(index);
+    free(gitdir);
+    free(dotgit);
+    return r;
+}
+
+int
+reg_trust_root(const char *path, char **root, struct m3_diag *d)
+{
+    char *dir, *orig = NULL, *flake = NULL;
+    size_t n, top;
+    struct stat st;
+    int rc = 0;
+
+    *root = NULL;
+    if ((dir = real_dir(path, &top)) == NULL)
+        return m3_diag_set(d, errno == ENOMEM ? M3_ENOMEM : M3_EIO, "%s: %s", path,
+                           strerror(errno));
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        top = up(dir, top);
+    if ((orig = strndup(dir, top)) == NULL) /* has() and up() write into dir */
+        goto nomem;
+    for (n = top;; n = up(dir, n)) {
+        if (has(dir, n, ".git")) {
+            /* The folder's path relative to this work tree; dir keeps the bytes past n. */
+            char *rel = NULL;
+            bool tracked = n == top;
+            if (!tracked) {
+                if (asprintf(&rel, "%s/", orig + n + (n > 1)) < 0)
+                    goto nomem;
+                tracked = git_tracks(dir, rel);
+                free(rel);
+            }
+            if (tracked) {
+                *root = strndup(dir, n);
+                goto done;
+            }
+            break;
+        }
+        if (flake == NULL && has(dir, n, "flake.nix") && (flake = strndup(dir, n)) == NULL)
+            goto nomem;
+        if (n == 1)
+            break;
+    }
+    /* No work tree tracks it: the nearest flake below any such tree, else its own folder. */
+    if (flake != NULL) {
+        *root = flake;
+        flake = NULL;
+    } else {
+        *root = orig;
+        orig = NULL;
+    }
+done:
+    if (*root == NULL)
+        goto nomem;
+    goto out;
+nomem:
+    rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+out:
+    free(flake);
+    free(orig);
+    free(dir);
+    return rc;
+}
+
+/* inside: whether the absolute, normalized path p is root or below it. */
+static bool
+inside(const char *root, const char *p)
+{
+    size_t rl = strlen(root);
+
+    if (strcmp(root, "/") == 0)
+        return p[0] == '/';
+    return strncmp(p, root, rl) == 0 && (p[rl] == '/' || p[rl] == '\0');
+}
+
+int
+reg_confine(const char *root, const char *path, char **real, struct m3_diag *d)
+{
+    *real = NULL;
+    if ((*real = realpath(path, NULL)) == NULL)
+        return m3_diag_set(d,
+                           errno == ENOENT   ? M3_ENOTFOUND
+                           : errno == ENOMEM ? M3_ENOMEM
+                                             : M3_EIO,
+                           "cannot read '%s': %s", path, strerror(errno));
+    if (inside(root, *real))
+        return 0;
+    free(*real);
+    *real = NULL;
+    return m3_diag_set(d, M3_EINVAL, "'%s' is outside the repository '%s'", path, root);
+}
+
+int
+reg_path_within(const char *root, const char *base, const char *path, char **rel, struct m3_diag *d)
+{
+    size_t cap = strlen(base) + strlen(path) + 3, o = 0;
+    char *in = malloc(cap), *p = malloc(cap), *save = NULL;
+
+    *rel = NULL;
+    if (in == NULL || p == NULL) {
+        free(in);
+        free(p);
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    snprintf(in, cap, "%s%s%s", path[0] == '/' ? "" : base, path[0] == '/' ? "" : "/", path);
+    /* "." and ".." folded by name, as the kernel does when no component is a link: the open
+     * that follows (secrets_repo_openat) refuses links, so the two agree. */
+    for (char *tok = strtok_r(in, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+        if (strcmp(tok, ".") == 0)
+            continue;
+        if (strcmp(tok, "..") == 0) {
+            while (o > 0 && p[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+            continue;
+        }
+        p[o++] = '/';
+        memcpy(p + o, tok, strlen(tok));
+        o += strlen(tok);
+    }
+    if (o == 0)
+        p[o++] = '/';
+    p[o] = '\0';
+    free(in);
+    if (!inside(root, p) || strcmp(root, p) == 0) {
+        free(p);
+        return m3_diag_set(d, M3_EINVAL, "'%s' is outside the repository '%s'", path, root);
+    }
+    o = strcmp(root, "/") == 0 ? 1 : strlen(root) + 1;
+    memmove(p, p + o, strlen(p + o) + 1);
+    *rel = p;
+    return 0;
+}
+
+int
+reg_check_name(const char *root, const char *base, const struct reg_entry *e, char **rel,
+               struct m3_diag *d)
+{
+    struct m3_diag nd;
+    char *r = NULL;
+    int rc;
+    const char *file = e->name_span.file ? e->name_span.file : "registry";
+
+    if (rel != NULL)
+        *rel = NULL;
+    if (e->name[0] == '/')
+        return m3_diag_set(d, M3_EINVAL,
+                           "%s:%u:%u: secret name '%s' is an absolute path (names are relative "
+                           "to the registry's folder, inside the repository)",
+                           file, e->name_span.line, e->name_span.col, e->name);
+    m3_diag_clear(&nd);
+    rc = reg_path_within(root, base, e->name, &r, &nd);
+    if (rc == M3_EINVAL)
+        return m3_diag_set(d, rc, "%s:%u:%u: secret name '%s' leads outside the repository '%s'",
+                           file, e->name_span.line, e->name_span.col, e->name, root);
+    if (rc != 0)
+        return m3_diag_set(d, rc, "%s", nd.msg);
+    if (rel != NULL)
+        *rel = r;
+    else
+        free(r);
+    return 0;
+}
+
+int
+reg_check_names(const struct reg_registry *r, const char *dir, struct m3_diag *d)
+{
+    char *root = NULL;
+    int rc = 0;
+
+    if (r->nentries > 0 && (rc = reg_trust_root(dir, &root, d)) != 0)
+        return rc;
+    for (size_t i = 0; i < r->nentries && rc == 0; i++)
+        rc = reg_check_name(root, dir, &r->entries[i], NULL, d);
+    free(root);
     return rc;
 }

@@ -1,8 +1,10 @@
 /* hosts.c: which secret files each host's modules use, found syntactically (no module
  * evaluation): every binding whose attribute path reads ...age.secrets.NAME.file, in any
  * nesting of sets (`age.secrets = { NAME = { file = ...; }; }`), under functions, lets,
- * withs, ifs and applications such as lib.mkIf. */
+ * withs, ifs and applications such as lib.mkIf; and which modules a host has: its folder,
+ * the lists flake.nix gives it, and what their `imports` reach (see reg_hosts_scan). */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,21 @@
 #include "registry/syntax.h"
 
 #define MAX_PATH_ELEMS 32
+#define MAX_IMPORT_DEPTH 32
+#define MAX_MODULES 4096
+#define MAX_PARAMS 8
+
+struct graph;
+
+/* a name a lambda of flake.nix binds (a helper's host-name parameter) */
+struct param {
+    const char *s;
+    size_t len;
+};
+/* How deep folders under hosts/<host>/ are scanned: a host's modules sit a few folders
+ * down; a cloned repository can hold thousands of nested folders, and each level is one
+ * scan_dir frame (two PATH_MAX buffers). */
+#define MAX_DIR_DEPTH 64
 
 struct scan {
     const struct reg_file *f;
@@ -19,6 +36,15 @@ struct scan {
     const char *span_name; /* the name spans point to (owned by the caller) */
     struct reg_host *h;
     int rc;
+    /* following imports (NULL for reg_scan_module alone) */
+    struct graph *g;
+    unsigned depth;    /* imports between the host's roots and this module */
+    bool flake;        /* reading flake.nix: collect its modules lists, record nothing */
+    bool inline_walk;  /* a flake list for h: walk the inline modules in it */
+    const char *subst; /* the host name that params stand for in paths */
+    struct param params[MAX_PARAMS];
+    size_t nparams;
+    unsigned lambdas; /* lambdas around the node (flake.nix: outputs is the first) */
 };
 
 static char *
@@ -91,9 +117,28 @@ is_root_ref(const struct reg_node *n)
     return 0;
 }
 
-/* literal: the decoded text of a string made only of literal parts, or NULL. */
+/* subst_of: the host name an interpolation stands for (`${name}` of a helper taking the host
+ * name in a flake list), or NULL. */
+static const char *
+subst_of(const struct scan *sc, const struct reg_node *interp)
+{
+    const struct reg_node *v = strip(interp->a);
+    size_t len;
+    const char *t;
+
+    if (sc == NULL || sc->subst == NULL || v->kind != N_VAR)
+        return NULL;
+    t = reg_tok_text(v->file, v->tok, &len);
+    for (size_t i = 0; i < sc->nparams; i++)
+        if (sc->params[i].len == len && memcmp(sc->params[i].s, t, len) == 0)
+            return sc->subst;
+    return NULL;
+}
+
+/* literal: the decoded text of a string made only of literal parts (and, with sc, the
+ * interpolations subst_of knows), or NULL. */
 static char *
-literal(const struct reg_node *n, size_t from)
+literal(const struct scan *sc, const struct reg_node *n, size_t from)
 {
     size_t i, cap = 1, o = 0, len;
     char *out;
@@ -102,15 +147,25 @@ literal(const struct reg_node *n, size_t from)
     if (n->kind != N_STR)
         return NULL;
     for (i = from; i < n->nitems; i++) {
-        if (n->items[i]->kind != N_STRLIT)
+        const char *sub = n->items[i]->kind == N_INTERP ? subst_of(sc, n->items[i]) : NULL;
+        if (n->items[i]->kind != N_STRLIT && sub == NULL)
             return NULL;
-        reg_tok_text(n->file, n->items[i]->tok, &len);
+        if (sub != NULL)
+            len = strlen(sub);
+        else
+            reg_tok_text(n->file, n->items[i]->tok, &len);
         cap += len;
     }
     if ((out = malloc(cap)) == NULL)
         return NULL;
     for (i = from; i < n->nitems; i++) {
         const char *s = reg_tok_text(n->file, n->items[i]->tok, &len);
+        if (n->items[i]->kind == N_INTERP) {
+            s = subst_of(sc, n->items[i]);
+            memcpy(out + o, s, strlen(s));
+            o += strlen(s);
+            continue;
+        }
         o += reg_decode_str_part(s, len, 0, out + o);
     }
     if (memchr(out, '\0', o) != NULL) {
@@ -163,6 +218,31 @@ normalise(const char *base, const char *rel)
     return out;
 }
 
+/* resolve_path_interp: ./hosts/${name} in a flake list, the parameter replaced by the host. */
+static char *
+resolve_path_interp(const struct scan *s, const struct reg_node *v, const char *dir)
+{
+    char buf[PATH_MAX];
+    size_t o = 0, len;
+
+    for (size_t i = 0; i < v->nitems; i++) {
+        const char *t;
+        if (v->items[i]->kind == N_INTERP) {
+            if ((t = subst_of(s, v->items[i])) == NULL)
+                return NULL;
+            len = strlen(t);
+        } else {
+            t = reg_tok_text(v->file, v->items[i]->tok, &len);
+        }
+        if (o + len >= sizeof(buf) || memchr(t, '\0', len) != NULL)
+            return NULL;
+        memcpy(buf + o, t, len);
+        o += len;
+    }
+    buf[o] = '\0';
+    return o > 0 && buf[0] != '/' ? normalise(dir, buf) : NULL;
+}
+
 /* resolve: the repository-relative file a value names, or NULL. */
 static char *
 resolve(const struct scan *s, const struct reg_node *v)
@@ -191,15 +271,17 @@ resolve(const struct scan *s, const struct reg_node *v)
         free(lit);
         return r;
     }
+    if (v->kind == N_PATH_INTERP)
+        return resolve_path_interp(s, v, dir);
     if (v->kind == N_STR && v->nitems >= 2 && v->items[0]->kind == N_INTERP &&
         is_root_ref(v->items[0]->a)) {
-        if ((lit = literal(v, 1)) == NULL)
+        if ((lit = literal(s, v, 1)) == NULL)
             return NULL;
         r = normalise("", lit);
         free(lit);
         return r;
     }
-    if (v->kind == N_BINOP && v->flag == TK_PLUS && (lit = literal(v->b, 0)) != NULL) {
+    if (v->kind == N_BINOP && v->flag == TK_PLUS && (lit = literal(s, v->b, 0)) != NULL) {
         const struct reg_node *l = strip(v->a);
         if (is_root_ref(l)) {
             r = normalise("", lit);
@@ -213,6 +295,33 @@ resolve(const struct scan *s, const struct reg_node *v)
         return r;
     }
     return NULL;
+}
+
+/* is_input_ref: inputs.X (X not self), the root of another flake input. */
+static bool
+is_input_ref(const struct reg_node *n)
+{
+    size_t len;
+    const char *t;
+
+    n = strip(n);
+    if (n->kind != N_SELECT || n->c != NULL || strip(n->a)->kind != N_VAR ||
+        n->b->items[0]->kind != N_ATTR_ID)
+        return false;
+    t = reg_tok_text(n->file, strip(n->a)->tok, &len);
+    if (len != 6 || memcmp(t, "inputs", 6) != 0)
+        return false;
+    t = reg_tok_text(n->file, n->b->items[0]->tok, &len);
+    return !(len == 4 && memcmp(t, "self", 4) == 0);
+}
+
+static bool
+from_input(const struct reg_node *v)
+{
+    v = strip(v);
+    if (v->kind == N_STR && v->nitems >= 1 && v->items[0]->kind == N_INTERP)
+        return is_input_ref(v->items[0]->a);
+    return v->kind == N_BINOP && v->flag == TK_PLUS && is_input_ref(v->a);
 }
 
 static void
@@ -234,6 +343,7 @@ record(struct scan *s, const char *secret, const struct reg_node *v)
             goto oom;
         x->file = file;
         x->span = sp;
+        x->from_input = from_input(v);
         h->nsecrets++;
     } else {
         struct reg_host_unresolved *u = realloc(h->unresolved, (h->nunresolved + 1) * sizeof(*u));
@@ -254,12 +364,21 @@ oom:
     s->rc = M3_ENOMEM;
 }
 
+static void imports_value(struct scan *s, const struct reg_node *v);
+static void flake_binding(struct scan *s, char **p, size_t n, const struct reg_node *v);
+
 /* check: a binding with full path p[0..n) and value v. */
 static void
 check(struct scan *s, char **p, size_t n, const struct reg_node *v)
 {
     size_t i;
 
+    if (s->flake) {
+        flake_binding(s, p, n, v);
+        return;
+    }
+    if (s->g != NULL && n == 1 && strcmp(p[0], "imports") == 0)
+        imports_value(s, v);
     for (i = 0; i + 1 < n; i++) {
         if (strcmp(p[i], "age") != 0 || strcmp(p[i + 1], "secrets") != 0)
             continue;
@@ -301,6 +420,34 @@ walk_set(struct scan *s, const struct reg_node *set, char **p, size_t np)
 }
 
 static void
+add_param(struct scan *s, const struct reg_file *f, uint32_t tok)
+{
+    if (s->nparams < MAX_PARAMS) {
+        s->params[s->nparams].s = reg_tok_text(f, tok, &s->params[s->nparams].len);
+        s->nparams++;
+    }
+}
+
+/* walk_lambda: flake.nix: a lambda's names may be a helper's host name (`mkHost = name:`). */
+static void
+walk_lambda(struct scan *s, const struct reg_node *n, char **p, size_t np)
+{
+    size_t saved = s->nparams;
+
+    s->lambdas++;
+    if (s->lambdas > 1) {
+        if (reg_lambda_named(n))
+            add_param(s, n->file, n->tok);
+        for (size_t i = 0; n->a != NULL && i < n->a->nitems; i++)
+            if (n->a->items[i]->kind == N_FORMAL)
+                add_param(s, n->file, n->a->items[i]->tok);
+    }
+    walk(s, n->b, p, np);
+    s->nparams = saved;
+    s->lambdas--;
+}
+
+static void
 walk(struct scan *s, const struct reg_node *n, char **p, size_t np)
 {
     struct reg_node *fixed[3];
@@ -314,8 +461,16 @@ walk(struct scan *s, const struct reg_node *n, char **p, size_t np)
         walk_set(s, n, p, np);
         return;
     case N_LET:
+        if (s->flake)
+            walk_set(s, n, p, np); /* let mkHost = name: ...; in */
         walk(s, n->a, p, np);
         return;
+    case N_LAMBDA:
+        if (s->flake) {
+            walk_lambda(s, n, p, np);
+            return;
+        }
+        break;
     case N_STR:
     case N_IND_STR:
     case N_ATTRPATH:
@@ -342,6 +497,527 @@ reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg_hos
     if (s.rc != 0)
         return m3_diag_set(d, s.rc, "out of memory");
     return 0;
+}
+
+/* ---- following imports ---- */
+
+struct queued {
+    const char *rel; /* interned in hs->files */
+    unsigned depth;
+    bool fatal; /* a file of the host's folder: one that does not parse fails the scan */
+};
+
+/* a modules list of flake.nix, for one host or (host NULL) for every host without one */
+struct flake_list {
+    const struct reg_node *v;
+    char *host;
+    struct param params[MAX_PARAMS];
+    size_t nparams;
+};
+
+struct module {
+    const char *rel;    /* interned */
+    struct reg_file *f; /* NULL: it did not parse */
+    char *err;          /* why, when f is NULL */
+};
+
+struct graph {
+    const char *root;
+    char real[PATH_MAX]; /* root's real path */
+    struct reg_hosts *hs;
+    struct m3_diag *d;
+    struct module *mods;
+    size_t nmods;
+    /* the host being scanned */
+    struct queued *q;
+    size_t nq, qhead;
+    bool *reached; /* per host: a file of its folder is imported by another host */
+    /* flake.nix */
+    struct reg_file *flake;
+    const char *flake_rel;
+    struct flake_list *lists;
+    size_t nlists;
+    char **named; /* hosts nixosConfigurations names */
+    size_t nnamed;
+};
+
+/* intern: the copy of rel in hs->files (spans point there), added if new; NULL: no memory. */
+static const char *
+intern(struct reg_hosts *hs, const char *rel)
+{
+    char **files;
+
+    for (size_t i = 0; i < hs->nfiles; i++)
+        if (strcmp(hs->files[i], rel) == 0)
+            return hs->files[i];
+    if ((files = realloc(hs->files, (hs->nfiles + 1) * sizeof(*files))) == NULL)
+        return NULL;
+    hs->files = files;
+    if ((files[hs->nfiles] = strdup(rel)) == NULL)
+        return NULL;
+    return files[hs->nfiles++];
+}
+
+/* unfollowed: notes that n (in s's module) cannot be followed; once per place and reason, its
+ * host dropped when several hosts meet it. */
+static void
+unfollowed(struct scan *s, const struct reg_node *n, const char *why)
+{
+    struct reg_hosts *hs = s->g->hs;
+    struct reg_host_unfollowed *u;
+    struct reg_span sp;
+    const char *host = s->h != NULL ? s->h->name : NULL;
+
+    reg_node_span(n, &sp);
+    sp.file = s->span_name;
+    for (size_t i = 0; i < hs->nunfollowed; i++) {
+        u = &hs->unfollowed[i];
+        if (u->span.file == sp.file && u->span.off == sp.off && strcmp(u->why, why) == 0) {
+            if (u->host != NULL && (host == NULL || strcmp(u->host, host) != 0)) {
+                free(u->host);
+                u->host = NULL;
+            }
+            return;
+        }
+    }
+    if ((u = realloc(hs->unfollowed, (hs->nunfollowed + 1) * sizeof(*u))) == NULL) {
+        s->rc = M3_ENOMEM;
+        return;
+    }
+    hs->unfollowed = u;
+    u = &u[hs->nunfollowed];
+    u->span = sp;
+    u->host = host ? strdup(host) : NULL;
+    u->text = node_text(n);
+    u->why = strdup(why);
+    if ((host && u->host == NULL) || u->text == NULL || u->why == NULL) {
+        free(u->host);
+        free(u->text);
+        free(u->why);
+        s->rc = M3_ENOMEM;
+        return;
+    }
+    /* one line in messages */
+    for (char *c = u->text; *c; c++)
+        if (*c == '\n' || *c == '\t' || *c == '\r')
+            *c = ' ';
+    if (strlen(u->text) > 120)
+        strcpy(u->text + 117, "...");
+    hs->nunfollowed++;
+}
+
+/* module_path: the repository-relative real path of the module rel names (a folder: its
+ * default.nix), or NULL with *why set: missing, or outside the repository by a symlink. */
+static char *
+module_path(const struct graph *g, const char *rel, const char **why)
+{
+    char full[PATH_MAX * 2], real[PATH_MAX];
+    struct stat st;
+    size_t rl = strlen(g->real);
+
+    snprintf(full, sizeof(full), "%s/%s", g->real, rel);
+    if (realpath(full, real) == NULL) {
+        *why = "no such file in the repository";
+        return NULL;
+    }
+    if (strncmp(real, g->real, rl) != 0 || real[rl] != '/') {
+        *why = "outside the repository (a symlink): not read";
+        return NULL;
+    }
+    if (stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(full, sizeof(full), "%s/default.nix", real);
+        if (realpath(full, real) == NULL) {
+            *why = "a folder without default.nix";
+            return NULL;
+        }
+        if (strncmp(real, g->real, rl) != 0 || real[rl] != '/') {
+            *why = "outside the repository (a symlink): not read";
+            return NULL;
+        }
+    }
+    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *why = "not a regular file";
+        return NULL;
+    }
+    *why = NULL;
+    return strdup(real + rl + 1);
+}
+
+static int
+enqueue(struct graph *g, const char *rel, unsigned depth, bool fatal)
+{
+    struct queued *q;
+    const char *name = intern(g->hs, rel);
+
+    if (name == NULL || (q = realloc(g->q, (g->nq + 1) * sizeof(*q))) == NULL)
+        return M3_ENOMEM;
+    g->q = q;
+    g->q[g->nq++] = (struct queued){name, depth, fatal};
+    return 0;
+}
+
+/* follow: the module the node n names, imported from s's module. */
+static void
+follow(struct scan *s, const struct reg_node *n)
+{
+    const char *why = "a computed import (write it as a path)";
+    char *rel = resolve(s, n), *path = NULL;
+
+    if (rel == NULL && strip(n)->kind == N_PATH)
+        why = "outside the repository: not read";
+    else if (rel != NULL && s->depth + 1 > MAX_IMPORT_DEPTH)
+        why = "more than 32 imports deep: not followed";
+    else if (rel != NULL && (path = module_path(s->g, rel, &why)) != NULL &&
+             enqueue(s->g, path, s->depth + 1, false) != 0)
+        s->rc = M3_ENOMEM;
+    if (path == NULL && s->rc == 0)
+        unfollowed(s, n, why);
+    free(rel);
+    free(path);
+}
+
+/* var_named: n is the variable or attribute path ending in name (import, lib.optionals). */
+static bool
+var_named(const struct reg_node *n, const char *name)
+{
+    size_t len, nl = strlen(name);
+    const char *t;
+
+    n = strip(n);
+    if (n->kind == N_VAR)
+        t = reg_tok_text(n->file, n->tok, &len);
+    else if (n->kind == N_SELECT && n->c == NULL &&
+             n->b->items[n->b->nitems - 1]->kind == N_ATTR_ID)
+        t = reg_tok_text(n->file, n->b->items[n->b->nitems - 1]->tok, &len);
+    else
+        return false;
+    return len == nl && memcmp(t, name, nl) == 0;
+}
+
+/* root_var: the variable an attribute path starts from (inputs, self, agenix), or NULL. */
+static const struct reg_node *
+root_var(const struct reg_node *n)
+{
+    n = strip(n);
+    while (n->kind == N_SELECT)
+        n = strip(n->a);
+    return n->kind == N_VAR ? n : NULL;
+}
+
+static void
+import_item(struct scan *s, const struct reg_node *it)
+{
+    const struct reg_node *n = strip(it), *r;
+
+    switch (n->kind) {
+    case N_SET:
+    case N_LAMBDA:
+    case N_LET:
+        /* an inline module: a module's own walk sees it; a flake list's is walked here */
+        if (s->inline_walk)
+            walk(s, n, NULL, 0);
+        return;
+    case N_SELECT:
+    case N_VAR:
+        /* a module of another flake (inputs.agenix.nixosModules.default, agenix.nixosModules.age):
+         * nothing of this repository; self.nixosModules.X is, and is not followed */
+        r = root_var(n);
+        if (r != NULL && (is_root_ref(n->kind == N_SELECT ? n->a : n) || var_named(r, "self")))
+            unfollowed(s, n, "a module of this flake by name: not followed");
+        else if (n->kind == N_VAR)
+            unfollowed(s, n, "a module given by a variable: not followed");
+        return;
+    case N_APP:
+        /* import ./x.nix, import ./x.nix { args }: the module is the file */
+        while (n->kind == N_APP) {
+            if (var_named(n->a, "import")) {
+                follow(s, n->b);
+                return;
+            }
+            n = strip(n->a);
+        }
+        unfollowed(s, it, "a computed import (write it as a path)");
+        return;
+    default:
+        follow(s, n);
+    }
+}
+
+/* imports_value: the value of `imports` (or of a flake list): lists, ++, lib.optional(s). */
+static void
+imports_value(struct scan *s, const struct reg_node *v)
+{
+    v = strip(v);
+    if (s->rc != 0)
+        return;
+    if (v->kind == N_LIST) {
+        for (size_t i = 0; i < v->nitems && s->rc == 0; i++)
+            import_item(s, v->items[i]);
+    } else if (v->kind == N_BINOP && v->flag == TK_CONCAT) {
+        imports_value(s, v->a);
+        imports_value(s, v->b);
+    } else if (v->kind == N_APP &&
+               (var_named(v->a, "optionals") || var_named(v->a, "mkIf") ||
+                (strip(v->a)->kind == N_APP &&
+                 (var_named(strip(v->a)->a, "optionals") || var_named(strip(v->a)->a, "mkIf"))))) {
+        imports_value(s, v->b); /* conditional: taken as imported (the safe side) */
+    } else if (v->kind == N_APP && strip(v->a)->kind == N_APP &&
+               var_named(strip(v->a)->a, "optional")) {
+        import_item(s, v->b);
+    } else {
+        unfollowed(s, v, "a computed list of imports (write it as a list of paths)");
+    }
+}
+
+static bool
+ends_configurations(const char *e)
+{
+    size_t n = strlen(e);
+    return n > 14 && strcmp(e + n - 14, "Configurations") == 0;
+}
+
+/* flake_binding: in flake.nix, `nixosConfigurations.H = ...` names host H; a `modules` list
+ * under nixosConfigurations.H is H's, one in a helper lambda (or under nixosConfigurations
+ * without a host name: genAttrs, mapAttrs) is every other host's. */
+static void
+flake_binding(struct scan *s, char **p, size_t n, const struct reg_node *v)
+{
+    struct graph *g = s->g;
+    size_t k;
+    const char *host = NULL;
+
+    for (k = 0; k < n && strcmp(p[k], "nixosConfigurations") != 0; k++)
+        ;
+    /* nixosConfigurations.H = ...; nixosConfigurations.H.modules (through nixosSystem's
+     * argument); not nixosConfigurations.modules (genAttrs hosts (name: ...{ modules }) */
+    if (k + 2 < n || (k + 2 == n && strcmp(p[n - 1], "modules") != 0))
+        host = strcmp(p[k + 1], "*") != 0 ? p[k + 1] : NULL;
+    if (host != NULL && n == k + 2) {
+        char **nv = realloc(g->named, (g->nnamed + 1) * sizeof(*nv));
+        if (nv == NULL || (nv[g->nnamed] = strdup(host)) == NULL) {
+            if (nv != NULL)
+                g->named = nv;
+            s->rc = M3_ENOMEM;
+            return;
+        }
+        g->named = nv;
+        g->nnamed++;
+    }
+    if (strcmp(p[n - 1], "modules") != 0)
+        return;
+    if (k == n) {
+        /* outside nixosConfigurations: only a helper's list (lambda inside outputs), and
+         * not darwinConfigurations, homeConfigurations... */
+        if (s->lambdas < 2)
+            return;
+        for (size_t i = 0; i + 1 < n; i++)
+            if (ends_configurations(p[i]))
+                return;
+    }
+    struct flake_list *l = realloc(g->lists, (g->nlists + 1) * sizeof(*l));
+    if (l == NULL) {
+        s->rc = M3_ENOMEM;
+        return;
+    }
+    g->lists = l;
+    l = &l[g->nlists];
+    memset(l, 0, sizeof(*l));
+    l->v = v;
+    if (host != NULL && (l->host = strdup(host)) == NULL) {
+        s->rc = M3_ENOMEM;
+        return;
+    }
+    memcpy(l->params, s->params, sizeof(l->params));
+    l->nparams = s->nparams;
+    g->nlists++;
+}
+
+/* read_flake: flake.nix's lists and host names (a flake.nix that does not parse: a note). */
+static int
+read_flake(struct graph *g)
+{
+    const char *why;
+    char *rel = module_path(g, "flake.nix", &why), *buf = NULL, full[PATH_MAX * 2];
+    size_t len;
+    struct m3_diag d = {0};
+    int rc = 0;
+
+    if (rel == NULL || strcmp(rel, "flake.nix") != 0) {
+        free(rel);
+        return 0;
+    }
+    free(rel);
+    if ((g->flake_rel = intern(g->hs, "flake.nix")) == NULL)
+        return M3_ENOMEM;
+    snprintf(full, sizeof(full), "%s/flake.nix", g->real);
+    if (reg_read_file(full, &buf, &len, &d) != 0 ||
+        reg_parse(g->flake_rel, buf, len, &g->flake, &d) != 0) {
+        struct reg_host_unfollowed *u =
+            realloc(g->hs->unfollowed, (g->hs->nunfollowed + 1) * sizeof(*u));
+        free(buf);
+        if (u == NULL)
+            return M3_ENOMEM;
+        g->hs->unfollowed = u;
+        u = &u[g->hs->nunfollowed];
+        memset(u, 0, sizeof(*u));
+        u->span.file = g->flake_rel;
+        u->text = strdup("flake.nix");
+        char msg[sizeof(d.msg) + 64];
+        snprintf(msg, sizeof(msg), "its modules lists are not read: %s",
+                 d.msg[0] ? d.msg : "cannot be read");
+        u->why = strdup(msg);
+        if (u->text == NULL || u->why == NULL) {
+            free(u->text);
+            free(u->why);
+            return M3_ENOMEM;
+        }
+        g->hs->nunfollowed++;
+        return 0;
+    }
+    free(buf);
+    struct scan s = {.f = g->flake,
+                     .module_rel = g->flake_rel,
+                     .span_name = g->flake_rel,
+                     .g = g,
+                     .flake = true};
+    walk(&s, g->flake->root, NULL, 0);
+    rc = s.rc;
+    return rc != 0 ? m3_diag_set(g->d, rc, "out of memory") : 0;
+}
+
+/* module_of: the parsed module rel (read once for all hosts); NULL with *err when it does not
+ * parse or cannot be read. */
+static int
+module_of(struct graph *g, const char *rel, struct module **out)
+{
+    char full[PATH_MAX * 2], *buf = NULL;
+    size_t len;
+    struct m3_diag d = {0};
+    struct module *m;
+    int rc;
+
+    for (size_t i = 0; i < g->nmods; i++)
+        if (g->mods[i].rel == rel) {
+            *out = &g->mods[i];
+            return 0;
+        }
+    if (g->nmods >= MAX_MODULES) {
+        *out = NULL;
+        return 0;
+    }
+    if ((m = realloc(g->mods, (g->nmods + 1) * sizeof(*m))) == NULL)
+        return M3_ENOMEM;
+    g->mods = m;
+    m = &m[g->nmods++];
+    memset(m, 0, sizeof(*m));
+    m->rel = rel;
+    snprintf(full, sizeof(full), "%s/%s", g->real, rel);
+    rc = reg_read_file(full, &buf, &len, &d);
+    if (rc == 0)
+        rc = reg_parse(rel, buf, len, &m->f, &d);
+    free(buf);
+    if (rc == M3_ENOMEM)
+        return rc;
+    if (rc != 0 && (m->err = strdup(d.msg[0] ? d.msg : m3_strerror(rc))) == NULL)
+        return M3_ENOMEM;
+    *out = m;
+    return 0;
+}
+
+/* mark_reached: rel is under hosts/X/ for a host X other than h: X's folder is imported. */
+static void
+mark_reached(struct graph *g, const struct reg_host *h, const char *rel)
+{
+    const char *x = rel + 6, *slash;
+
+    if (strncmp(rel, "hosts/", 6) != 0 || (slash = strchr(x, '/')) == NULL)
+        return;
+    for (size_t i = 0; i < g->hs->nhosts; i++) {
+        const char *name = g->hs->hosts[i].name;
+        if (strlen(name) == (size_t)(slash - x) && strncmp(name, x, (size_t)(slash - x)) == 0 &&
+            strcmp(name, h->name) != 0)
+            g->reached[i] = true;
+    }
+}
+
+/* scan_host: h's folder, its flake lists, then what their imports reach (breadth first). */
+static int
+scan_host(struct graph *g, struct reg_host *h)
+{
+    bool own = false;
+    int rc = 0;
+
+    for (size_t i = 0; i < g->nlists; i++)
+        own |= g->lists[i].host != NULL && strcmp(g->lists[i].host, h->name) == 0;
+    for (size_t i = 0; i < g->nlists && rc == 0; i++) {
+        const struct flake_list *l = &g->lists[i];
+        if (l->host != NULL ? strcmp(l->host, h->name) != 0 : own)
+            continue;
+        struct scan s = {.f = g->flake,
+                         .module_rel = g->flake_rel,
+                         .span_name = g->flake_rel,
+                         .h = h,
+                         .g = g,
+                         .inline_walk = true,
+                         .subst = h->name,
+                         .nparams = l->nparams};
+        memcpy(s.params, l->params, sizeof(s.params));
+        imports_value(&s, l->v);
+        rc = s.rc;
+    }
+    while (rc == 0 && g->qhead < g->nq) {
+        struct queued q = g->q[g->qhead++];
+        struct module *m = NULL;
+        bool seen = false;
+        for (size_t i = 0; i + 1 < g->qhead && !seen; i++)
+            seen = g->q[i].rel == q.rel;
+        if (seen)
+            continue;
+        if (q.depth > 0)
+            mark_reached(g, h, q.rel);
+        if ((rc = module_of(g, q.rel, &m)) != 0)
+            break;
+        struct scan s = {.module_rel = q.rel, .span_name = q.rel, .h = h, .g = g, .depth = q.depth};
+        if (m == NULL || m->f == NULL) {
+            if (q.fatal && m != NULL) {
+                rc = m3_diag_set(g->d, M3_ESYNTAX, "%s", m->err);
+                break;
+            }
+            struct reg_host_unfollowed *u;
+            char why[sizeof(((struct m3_diag *)0)->msg) + 32];
+            snprintf(why, sizeof(why), "%s%s", m ? "not followed: " : "",
+                     m ? m->err : "more than 4096 modules: not read");
+            bool dup = false;
+            for (size_t i = 0; i < g->hs->nunfollowed && !dup; i++)
+                dup = g->hs->unfollowed[i].span.file == q.rel &&
+                      strcmp(g->hs->unfollowed[i].why, why) == 0;
+            if (dup)
+                continue;
+            if ((u = realloc(g->hs->unfollowed, (g->hs->nunfollowed + 1) * sizeof(*u))) == NULL)
+                return m3_diag_set(g->d, M3_ENOMEM, "out of memory");
+            g->hs->unfollowed = u;
+            u = &u[g->hs->nunfollowed];
+            memset(u, 0, sizeof(*u));
+            u->span.file = q.rel;
+            u->text = strdup(q.rel);
+            u->why = strdup(why);
+            if (u->text == NULL || u->why == NULL) {
+                free(u->text);
+                free(u->why);
+                return m3_diag_set(g->d, M3_ENOMEM, "out of memory");
+            }
+            g->hs->nunfollowed++;
+            continue;
+        }
+        s.f = m->f;
+        walk(&s, m->f->root, NULL, 0);
+        if ((rc = s.rc) != 0)
+            rc = m3_diag_set(g->d, rc, "out of memory");
+    }
+    free(g->q);
+    g->q = NULL;
+    g->nq = g->qhead = 0;
+    return rc;
 }
 
 /* ---- the filesystem walk ---- */
@@ -394,53 +1070,33 @@ free_names(char **v, size_t n)
     free(v);
 }
 
+/* scan_dir: queues every .nix file under rel (symlinks not followed), in name order. */
 static int
-scan_dir(const char *root, const char *rel, struct reg_hosts *hs, struct reg_host *h,
-         struct m3_diag *d)
+scan_dir(struct graph *g, const char *rel, unsigned depth)
 {
     char path[PATH_MAX], sub[PATH_MAX], **names = NULL;
     size_t n = 0, i;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    snprintf(path, sizeof(path), "%s/%s", g->root, rel);
     if ((rc = list_dir(path, &names, &n)) != 0)
-        return rc == M3_ENOMEM ? m3_diag_set(d, rc, "out of memory") : 0;
+        return rc == M3_ENOMEM ? m3_diag_set(g->d, rc, "out of memory") : 0;
     for (i = 0; i < n && rc == 0; i++) {
         struct stat st;
         size_t len = strlen(names[i]);
         if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", rel, names[i]) >= sizeof(sub) ||
-            (size_t)snprintf(path, sizeof(path), "%s/%s", root, sub) >= sizeof(path) ||
+            (size_t)snprintf(path, sizeof(path), "%s/%s", g->root, sub) >= sizeof(path) ||
             lstat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
-            rc = scan_dir(root, sub, hs, h, d);
-        } else if (S_ISREG(st.st_mode) && len > 4 && strcmp(names[i] + len - 4, ".nix") == 0) {
-            struct reg_file *f = NULL;
-            char *buf = NULL, **files;
-            size_t blen, before = h->nsecrets, ubefore = h->nunresolved, k;
-            if ((rc = reg_read_file(path, &buf, &blen, d)) != 0)
-                break;
-            rc = reg_parse(sub, buf, blen, &f, d);
-            free(buf);
-            if (rc != 0)
-                break;
-            if ((files = realloc(hs->files, (hs->nfiles + 1) * sizeof(*files))) == NULL ||
-                (files[hs->nfiles] = strdup(sub)) == NULL) {
-                if (files != NULL)
-                    hs->files = files;
-                reg_file_free(f);
-                rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-                break;
-            }
-            hs->files = files;
-            hs->nfiles++;
-            rc = reg_scan_module(f, sub, h, d);
-            for (k = before; k < h->nsecrets; k++)
-                h->secrets[k].span.file = hs->files[hs->nfiles - 1];
-            for (k = ubefore; k < h->nunresolved; k++)
-                h->unresolved[k].span.file = hs->files[hs->nfiles - 1];
-            reg_file_free(f);
-        }
+            if (depth >= MAX_DIR_DEPTH)
+                rc = m3_diag_set(g->d, M3_EINVAL, "%s: folders nested too deeply (more than %d)",
+                                 sub, MAX_DIR_DEPTH);
+            else
+                rc = scan_dir(g, sub, depth + 1);
+        } else if (S_ISREG(st.st_mode) && len > 4 && strcmp(names[i] + len - 4, ".nix") == 0 &&
+                   enqueue(g, sub, 0, true) != 0)
+            rc = m3_diag_set(g->d, M3_ENOMEM, "out of memory");
     }
     free_names(names, n);
     return rc;
@@ -455,50 +1111,152 @@ secret_cmp(const void *x, const void *y)
     return r != 0 ? r : strcmp(a->secret, b->secret);
 }
 
+static void
+reg_hosts_free_host(struct reg_host *h)
+{
+    for (size_t k = 0; k < h->nsecrets; k++) {
+        free(h->secrets[k].secret);
+        free(h->secrets[k].file);
+    }
+    for (size_t k = 0; k < h->nunresolved; k++) {
+        free(h->unresolved[k].secret);
+        free(h->unresolved[k].text);
+    }
+    free(h->secrets);
+    free(h->unresolved);
+    free(h->name);
+}
+
+/* drop_reached: a folder under hosts/ that other hosts import (hosts/common) is not a host,
+ * unless flake.nix names it in nixosConfigurations. */
+static void
+drop_reached(struct graph *g)
+{
+    struct reg_hosts *hs = g->hs;
+    size_t o = 0;
+
+    for (size_t i = 0; i < hs->nhosts; i++) {
+        struct reg_host *h = &hs->hosts[i];
+        bool named = false;
+        for (size_t k = 0; k < g->nnamed && !named; k++)
+            named = strcmp(g->named[k], h->name) == 0;
+        if (g->reached[i] && !named) {
+            reg_hosts_free_host(h);
+            continue;
+        }
+        hs->hosts[o++] = *h;
+    }
+    hs->nhosts = o;
+}
+
+static void
+graph_clear(struct graph *g)
+{
+    for (size_t i = 0; i < g->nmods; i++) {
+        reg_file_free(g->mods[i].f);
+        free(g->mods[i].err);
+    }
+    free(g->mods);
+    for (size_t i = 0; i < g->nlists; i++)
+        free(g->lists[i].host);
+    free(g->lists);
+    for (size_t i = 0; i < g->nnamed; i++)
+        free(g->named[i]);
+    free(g->named);
+    free(g->reached);
+    free(g->q);
+    reg_file_free(g->flake);
+}
+
+static int
+host_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct reg_host *)x)->name, ((const struct reg_host *)y)->name);
+}
+
+/* add_host: a host named name, unless there is one. */
+static int
+add_host(struct reg_hosts *hs, const char *name)
+{
+    struct reg_host *h;
+
+    for (size_t i = 0; i < hs->nhosts; i++)
+        if (strcmp(hs->hosts[i].name, name) == 0)
+            return 0;
+    if ((h = realloc(hs->hosts, (hs->nhosts + 1) * sizeof(*h))) == NULL)
+        return M3_ENOMEM;
+    hs->hosts = h;
+    h = &hs->hosts[hs->nhosts];
+    memset(h, 0, sizeof(*h));
+    if ((h->name = strdup(name)) == NULL)
+        return M3_ENOMEM;
+    hs->nhosts++;
+    return 0;
+}
+
 int
 reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
 {
     struct reg_hosts *hs = calloc(1, sizeof(*hs));
+    struct graph g = {.root = root, .hs = hs, .d = d};
     char path[PATH_MAX], **names = NULL;
     size_t n = 0, i;
-    int rc;
+    int rc = 0;
 
     *out = NULL;
     if (hs == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
-    snprintf(path, sizeof(path), "%s/hosts", root);
-    if ((rc = list_dir(path, &names, &n)) != 0) {
-        reg_hosts_free(hs);
-        if (rc == M3_ENOTFOUND)
-            return m3_diag_set(d, rc, "no hosts/ folder in '%s'", root);
-        return m3_diag_set(d, rc, "out of memory");
+    if (realpath(root, g.real) == NULL) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", root, strerror(errno));
+        goto out;
     }
-    for (i = 0; i < n; i++) {
+    if ((rc = read_flake(&g)) != 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/hosts", root);
+    if ((rc = list_dir(path, &names, &n)) == M3_ENOMEM) {
+        rc = m3_diag_set(d, rc, "out of memory");
+        goto out;
+    }
+    if (rc == M3_ENOTFOUND && g.nnamed == 0) {
+        rc = m3_diag_set(d, rc, "no hosts/ folder in '%s'", root);
+        goto out;
+    }
+    rc = 0;
+    for (i = 0; i < n && rc == 0; i++) {
         struct stat st;
-        char rel[PATH_MAX];
-        struct reg_host *h;
-        if ((size_t)snprintf(rel, sizeof(rel), "hosts/%s", names[i]) >= sizeof(rel) ||
-            (size_t)snprintf(path, sizeof(path), "%s/%s", root, rel) >= sizeof(path) ||
+        if ((size_t)snprintf(path, sizeof(path), "%s/hosts/%s", root, names[i]) >= sizeof(path) ||
             stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        h = realloc(hs->hosts, (hs->nhosts + 1) * sizeof(*h));
-        if (h == NULL) {
-            rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-            break;
-        }
-        hs->hosts = h;
-        h = &hs->hosts[hs->nhosts++];
-        memset(h, 0, sizeof(*h));
-        if ((h->name = strdup(names[i])) == NULL) {
-            rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-            break;
-        }
-        if ((rc = scan_dir(root, rel, hs, h, d)) != 0)
+        rc = add_host(hs, names[i]);
+    }
+    /* a host flake.nix names without a folder (hosts/m3-atlas.nix, machines/...) */
+    for (i = 0; i < g.nnamed && rc == 0; i++)
+        if (g.named[i][0] != '.' && strchr(g.named[i], '/') == NULL)
+            rc = add_host(hs, g.named[i]);
+    if (rc != 0) {
+        rc = m3_diag_set(d, rc, "out of memory");
+        goto out;
+    }
+    if (hs->nhosts > 1)
+        qsort(hs->hosts, hs->nhosts, sizeof(*hs->hosts), host_cmp);
+    if ((g.reached = calloc(hs->nhosts + 1, sizeof(*g.reached))) == NULL) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < hs->nhosts && rc == 0; i++) {
+        struct reg_host *h = &hs->hosts[i];
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), "hosts/%s", h->name);
+        if ((rc = scan_dir(&g, rel, 1)) != 0 || (rc = scan_host(&g, h)) != 0)
             break;
         if (h->nsecrets > 1)
             qsort(h->secrets, h->nsecrets, sizeof(*h->secrets), secret_cmp);
     }
+    if (rc == 0)
+        drop_reached(&g);
+out:
     free_names(names, n);
+    graph_clear(&g);
     if (rc != 0) {
         reg_hosts_free(hs);
         return rc;
@@ -510,24 +1268,18 @@ reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
 void
 reg_hosts_free(struct reg_hosts *hs)
 {
-    size_t i, k;
+    size_t i;
 
     if (hs == NULL)
         return;
-    for (i = 0; i < hs->nhosts; i++) {
-        struct reg_host *h = &hs->hosts[i];
-        for (k = 0; k < h->nsecrets; k++) {
-            free(h->secrets[k].secret);
-            free(h->secrets[k].file);
-        }
-        for (k = 0; k < h->nunresolved; k++) {
-            free(h->unresolved[k].secret);
-            free(h->unresolved[k].text);
-        }
-        free(h->secrets);
-        free(h->unresolved);
-        free(h->name);
+    for (i = 0; i < hs->nhosts; i++)
+        reg_hosts_free_host(&hs->hosts[i]);
+    for (i = 0; i < hs->nunfollowed; i++) {
+        free(hs->unfollowed[i].host);
+        free(hs->unfollowed[i].text);
+        free(hs->unfollowed[i].why);
     }
+    free(hs->unfollowed);
     free(hs->hosts);
     for (i = 0; i < hs->nfiles; i++)
         free(hs->files[i]);

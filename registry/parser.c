@@ -82,6 +82,31 @@ fail_at(struct parser *p, uint32_t tok, const char *expected)
     fail_code(p, M3_ESYNTAX);
 }
 
+/* fail_deep: the error of an expression nested deeper than REG_MAX_NEST, at token tok. */
+static _Noreturn void
+fail_deep(struct parser *p, uint32_t tok)
+{
+    unsigned line, col;
+
+    reg_linecol(p->f, p->t[tok].off, &line, &col);
+    if (p->d != NULL) {
+        p->d->line = line;
+        p->d->col = col;
+    }
+    m3_diag_set(p->d, M3_ESYNTAX, "%s:%u:%u: expression nested too deeply", p->f->name, line, col);
+    fail_code(p, M3_ESYNTAX);
+}
+
+/* deeper: one more call on the parser's own recursion. Each level of the tree costs at most
+ * two counted calls (parse_expr then parse_op), so this stops only what finish() would
+ * refuse anyway, but before the recursion itself can exhaust the stack. */
+static void
+deeper(struct parser *p)
+{
+    if (++p->depth > 2 * REG_MAX_NEST + 8)
+        fail_deep(p, p->pos);
+}
+
 static enum reg_tok
 peek(const struct parser *p, uint32_t ahead)
 {
@@ -178,10 +203,29 @@ binder(struct parser *p, struct reg_node *n)
     f->binders[f->nbinders++] = n;
 }
 
+/* finish: n ends at the token before p->pos. Its height is one more than its deepest
+ * child's, a binding's value counting one level more for each name of its path after the
+ * first (`a.b.c = v` makes sets that deep); it must stay within REG_MAX_NEST (a tree also
+ * grows without recursion: `1 + 1 + ...` and `f x x ...` nest to the left in a loop). */
 static void
 finish(struct parser *p, struct reg_node *n)
 {
+    struct reg_node *fixed[3];
+    size_t h = 0, i, k = reg_node_nitems(n);
+
     n->t1 = p->pos - 1;
+    reg_node_fixed(n, fixed);
+    for (i = 0; i < 3; i++)
+        if (fixed[i] != NULL && fixed[i]->height >= h)
+            h = (size_t)fixed[i]->height + 1;
+    for (i = 0; i < k; i++)
+        if (n->items[i]->height >= h)
+            h = (size_t)n->items[i]->height + 1;
+    if (n->kind == N_BIND && n->b->height + n->a->nitems > h)
+        h = n->b->height + n->a->nitems;
+    if (h > REG_MAX_NEST)
+        fail_deep(p, n->t1); /* where it got too deep: a chain's last operand */
+    n->height = (uint16_t)h;
 }
 
 /* parse_parts: the parts of a string or interpolated path up to the `close` token (literal
@@ -394,11 +438,13 @@ parse_simple(struct parser *p)
         return parse_set(p, N_SET, t0, 0);
     case TK_LBRACK:
         n = node(p, N_LIST, p->pos++);
+        deeper(p); /* lists nest through parse_select alone */
         while (p->t[p->pos].kind != TK_RBRACK) {
             if (p->t[p->pos].kind == TK_EOF)
                 fail_at(p, p->pos, "']'");
             vec_push(p, &v, parse_select(p));
         }
+        p->depth--;
         p->pos++;
         set_items(p, n, &v);
         finish(p, n);
@@ -447,7 +493,9 @@ parse_select(struct parser *p)
         n->b = parse_attrpath(p);
         if (p->t[p->pos].kind == TK_OR_KW) {
             p->pos++;
+            deeper(p); /* `a.x or a.x or ...` nests through parse_select alone */
             n->c = parse_select(p);
+            p->depth--;
         }
         finish(p, n);
         return n;
@@ -529,8 +577,7 @@ parse_op(struct parser *p, int min)
     enum assoc as;
     int level, last_none = 0;
 
-    if (++p->depth > 2000)
-        fail_at(p, p->pos, NULL);
+    deeper(p);
     if (p->t[p->pos].kind == TK_NOT) {
         lhs = node(p, N_NOT, p->pos++);
         lhs->a = parse_op(p, L_NOT + 1);
@@ -619,8 +666,7 @@ parse_expr(struct parser *p)
     struct reg_node *n;
     struct vec v = {0};
 
-    if (++p->depth > 2000)
-        fail_at(p, p->pos, NULL);
+    deeper(p);
     switch (p->t[p->pos].kind) {
     case TK_ID:
         if (peek(p, 1) == TK_COLON) {

@@ -93,9 +93,9 @@ struct reg_reader {
  * resolving symlinks, is not inside root (an absolute path; copied into the reader's
  * context). Free the context with reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
 int reg_reader_fs(const char *root, struct reg_reader *out);
-/* reg_reader_repo: reg_reader_fs for the repository of the folder dir (reg_repo_root),
+/* reg_reader_repo: reg_reader_fs for the trusted root of the folder dir (reg_trust_root),
  * found when the first file is read: evaluating a registry that reads no file does not walk
- * the folders. Errors (of the first read too): those of reg_repo_root. */
+ * the folders. Errors (of the first read too): those of reg_trust_root. */
 int reg_reader_repo(const char *dir, struct reg_reader *out);
 void reg_reader_fs_free(struct reg_reader *r);
 
@@ -223,16 +223,60 @@ int reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, ch
  * absolute. Errors: M3_EIO, M3_ENOMEM. */
 int reg_repo_root(const char *path, char **root, struct m3_diag *d);
 
+/* reg_trust_root: the root that confines what a registry in the folder path (or the folder
+ * of the file path) may read and name, for a repository that may be hostile (a clone, an
+ * unpacked tarball): the work tree of the nearest enclosing git repository when that one
+ * tracks files in the folder (its index lists one; the work tree's top counts as tracked),
+ * else the nearest folder holding flake.nix below that work tree (or anywhere up when
+ * there is no .git), else the folder itself. An untracked folder under a dotfiles $HOME
+ * with a .git is thus its own root. *root is malloc'd, absolute, links resolved. git is not
+ * run (a hostile .git/config could make it run commands): its index is read directly.
+ * Errors: M3_EIO, M3_ENOMEM. */
+int reg_trust_root(const char *path, char **root, struct m3_diag *d);
+
+/* reg_confine: the one rule for the files the registry layer reads (import,
+ * builtins.readFile and every builtin that looks at the filesystem): path, links resolved,
+ * must be root or inside it. *real (malloc'd) is the resolved path to open.
+ * Errors: M3_ENOTFOUND, M3_EIO ("cannot read 'PATH': ..."), M3_EINVAL ("'PATH' is outside
+ * the repository 'ROOT'"), M3_ENOMEM. */
+int reg_confine(const char *root, const char *path, char **real, struct m3_diag *d);
+
+/* reg_path_within: the one rule for the files of secrets: path (absolute, or relative to the
+ * absolute folder base) with "." and ".." folded by name, links not resolved, must lie
+ * strictly inside root. *rel (malloc'd) is it relative to root; open it beneath root without
+ * following links (secrets_repo_openat) so that the two agree.
+ * Errors: M3_EINVAL ("'PATH' is outside the repository 'ROOT'"), M3_ENOMEM. */
+int reg_path_within(const char *root, const char *base, const char *path, char **rel,
+                    struct m3_diag *d);
+
+/* reg_check_name: entry e's name as a secret file: refused when absolute or when it leads
+ * outside root (reg_path_within from base, the registry's folder), with d naming the entry
+ * and its position ("secrets.nix:3:3: secret name '../x.age' leads outside the repository
+ * 'ROOT'"). *rel (optional, malloc'd) as reg_path_within. Errors: M3_EINVAL, M3_ENOMEM. */
+int reg_check_name(const char *root, const char *base, const struct reg_entry *e, char **rel,
+                   struct m3_diag *d);
+
+/* reg_check_names: reg_check_name of every entry of r, whose registry lives in the absolute
+ * folder dir (its root: reg_trust_root of dir); the first refusal is the error. Every path
+ * that loads a registry for a command calls it (reg_load_path does). */
+int reg_check_names(const struct reg_registry *r, const char *dir, struct m3_diag *d);
+
 /* reg_file_dir: the absolute folder holding the file path (symbolic links resolved), the
  * base of the file's relative paths. *dir is malloc'd. Errors: M3_EIO, M3_ENOMEM. */
 int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
 
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
- * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)
- * receives the parsed file, which the caller frees. Errors: as reg_parse and
- * reg_registry_load, M3_ENOTFOUND/M3_EIO for the file itself. */
+ * registry with a reader confined to the trusted root of its folder (reg_trust_root); a
+ * secret name that is absolute or leads outside that root fails the load (reg_check_name),
+ * so no command ever sees it. *file (optional) receives the parsed file, which the caller
+ * frees. Errors: as reg_parse, reg_registry_load and reg_check_name, M3_ENOTFOUND/M3_EIO for
+ * the file itself. */
 int reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
                   struct m3_diag *d);
+/* reg_load_path_lax: reg_load_path that keeps the entries whose names leave the root, for
+ * the one caller that reports them (audit) and must not open them. */
+int reg_load_path_lax(const char *path, struct reg_file **file, struct reg_registry **out,
+                      struct m3_diag *d);
 
 /* reg_parse_path: reg_parse of the file at path, read straight into the parsed file's own
  * memory (no second copy). Errors: as reg_parse and reg_read_file. */
@@ -288,7 +332,9 @@ int reg_edit_rm_key(const struct reg_file *f, const struct reg_registry *r,
 struct reg_host_secret {
     char *secret;         /* NAME (the age.secrets attribute) */
     char *file;           /* repository-relative path, e.g. "secrets/x.age" */
-    struct reg_span span; /* the file value in its module */
+    struct reg_span span; /* the file value in its module (span.file names the module) */
+    bool from_input;      /* written "${inputs.X}/x.age" or inputs.X + "/x.age" (X not self):
+                             file is relative to that input, taken as this repository */
 };
 
 /* A file value the scan could not turn into a repository path (a variable, a function...). */
@@ -299,11 +345,21 @@ struct reg_host_unresolved {
 };
 
 struct reg_host {
-    char *name;                      /* the folder name under hosts/ */
+    char *name;                      /* its folder under hosts/, or a name flake.nix's
+                                        nixosConfigurations gives a host without one */
     struct reg_host_secret *secrets; /* sorted by file, then secret */
     size_t nsecrets;
     struct reg_host_unresolved *unresolved;
     size_t nunresolved;
+};
+
+/* An import the scan could not follow without evaluating Nix: a computed path, a module
+ * that does not parse or is not in the repository, a bound reached. */
+struct reg_host_unfollowed {
+    char *host; /* the host whose modules import it, or NULL when several do */
+    char *text; /* the expression as written */
+    char *why;  /* "a computed import", "no such file", ... */
+    struct reg_span span;
 };
 
 struct reg_hosts {
@@ -311,6 +367,8 @@ struct reg_hosts {
     size_t nhosts;
     char **files; /* every module file read; spans point into these strings */
     size_t nfiles;
+    struct reg_host_unfollowed *unfollowed; /* in the order met */
+    size_t nunfollowed;
 };
 
 /* reg_scan_module: scans one parsed module syntactically for age.secrets definitions and
@@ -321,10 +379,24 @@ struct reg_hosts {
 int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg_host *h,
                     struct m3_diag *d);
 
-/* reg_hosts_scan: scans root/hosts/<host>/ ** / *.nix for every host folder (filesystem
- * helper around reg_scan_module). A file that does not parse is reported in d and the
- * scan fails with M3_ESYNTAX. *out is freed with reg_hosts_free.
- * Errors: M3_ENOTFOUND (no hosts/ folder), M3_ESYNTAX, M3_EIO, M3_ENOMEM. */
+/* reg_hosts_scan: the secrets each host folder under root/hosts/ uses, as the flake wires
+ * them, read statically: every root/hosts/<host>/ ** / *.nix (symlinks not followed), the
+ * modules flake.nix gives the host (`nixosConfigurations.<host>.modules` lists, and those of
+ * a helper such as `mkHost = name: ... { modules = [ ./hosts/${name} ... ]; }` for the hosts
+ * without a list of their own), and every module their `imports` reach (paths, folders as
+ * their default.nix, "${self}/x", self + "/x", `import ./x.nix args`, lib.optionals lists),
+ * each module read once per host (cycles end there), at most 32 imports deep and 4096
+ * modules in all, never outside root (real paths checked). Imports of other flakes
+ * (inputs.X.nixosModules.Y) are skipped; what cannot be followed is listed in unfollowed. A
+ * folder under hosts/ that another host imports (hosts/common) is not a host unless flake.nix
+ * names it in nixosConfigurations; a host nixosConfigurations names (statically) without a
+ * folder is a host too, with the modules flake.nix gives it. A file of a host folder that
+ * does not parse fails the scan with M3_ESYNTAX (d says which); an imported one that does
+ * not parse is unfollowed. Folders nested more than 64 deep under hosts/<host>/ fail the
+ * scan with M3_EINVAL.
+ * *out is freed with reg_hosts_free.
+ * Errors: M3_ENOTFOUND (no hosts/ folder, and no host named in flake.nix), M3_ESYNTAX,
+ * M3_EINVAL, M3_EIO, M3_ENOMEM. */
 int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
 void reg_hosts_free(struct reg_hosts *h);
 

@@ -122,6 +122,7 @@ enum reg_nkind {
 struct reg_node {
     uint8_t kind;       /* enum reg_nkind */
     uint8_t flag;       /* N_SET: rec; N_FORMALS: ellipsis; N_BINOP: enum reg_tok */
+    uint16_t height;    /* levels below this node (0: a leaf), at most REG_MAX_NEST */
     uint32_t t0, t1;    /* inclusive token range */
     uint32_t tok;       /* the name or literal token, where the kind has one */
     struct reg_node *a; /* fixed child (see enum) */
@@ -138,6 +139,17 @@ struct reg_node {
 };
 
 _Static_assert(TK_GT < 256 && N_INHERIT < 256, "token and node kinds fit struct reg_node");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct reg_node) == 48, "struct reg_node is 48 bytes");
+
+/* REG_MAX_NEST: how deep a syntax tree may be. The parser refuses a deeper expression
+ * ("nested too deeply", M3_ESYNTAX), so every walk of a tree (the evaluator, binds.c, the
+ * edits, the host scan, the printer) recurses at most this many levels. An attribute path
+ * of k names counts as k levels: the sets it makes nest that deep. Honest files nest a few
+ * dozen levels. Measured at the limit (parse, evaluation, deep forcing, JSON): under 512 KiB
+ * of stack, under 2 MiB with AddressSanitizer; registries are evaluated on the main thread
+ * (8 MiB by default; glibc gives threads as much), and the evaluator's own depth count
+ * (eval.c) stops run-time recursion at half the stack. */
+#define REG_MAX_NEST 1000
 
 /* reg_node_has_items: whether nodes of kind k have items (else b and c). */
 static inline int

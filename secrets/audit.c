@@ -1,10 +1,12 @@
 /* audit.c: the findings of `m3age audit` and `m3age check` (see audit.h). */
 #include "secrets/audit.h"
 #include "keys/keys.h"
+#include "secrets/filekind.h"
 #include "libage/ssh.h"
 #include "registry/registry.h"
 #include "secrets/hostkeys.h"
 #include "secrets/plan.h"
+#include "secrets/repo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,10 +44,16 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A019", SECRETS_ERROR, "registry key that is not a valid recipient"},
     {"M3A020", SECRETS_ERROR, "host key differs from its registry key"},
     {"M3A021", SECRETS_WARNING, "stanza m3age cannot attribute to any key"},
+    {"M3A022", SECRETS_INFO, "file in the secrets folder that is not a secret"},
+    {"M3A023", SECRETS_INFO, "file in the secrets folder encrypted by another tool"},
+    {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
+    {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
+    {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
 #define MAX_SECRET_FILE (256u << 20)
+#define STRAY_HEAD (64u << 10) /* bytes read to tell what a file that is not age is */
 
 struct ctx {
     const struct secrets_audit_opts *o;
@@ -56,6 +64,8 @@ struct ctx {
     char *regdir;                 /* folder of the registry (entry names are relative to it) */
     char *root;                   /* repository root */
     const char *rel;              /* regdir relative to root ("" when the same) */
+    char *trust;                  /* the root secret files must lie in (reg_trust_root) */
+    int trust_fd;                 /* trust, opened O_PATH: secret files are opened beneath */
     bool *selected;               /* per registry entry: examined */
     bool *used;                   /* per registry entry: some host uses it */
     bool *parsed;                 /* per registry entry: the header was read */
@@ -140,17 +150,14 @@ add(struct ctx *c, const char *code, const char *file, unsigned line, const char
 }
 
 int
-secrets_slurp(const char *path, unsigned char **buf, size_t *len)
+secrets_slurp_fd(int fd, unsigned char **buf, size_t *len)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     size_t n = 0;
     unsigned char *p = NULL;
 
     *buf = NULL;
     *len = 0;
-    if (fd < 0)
-        return errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_SECRET_FILE ||
         (p = malloc((size_t)st.st_size + 1)) == NULL) {
         close(fd);
@@ -168,6 +175,18 @@ secrets_slurp(const char *path, unsigned char **buf, size_t *len)
     *buf = p;
     *len = n;
     return 0;
+}
+
+int
+secrets_slurp(const char *path, unsigned char **buf, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *buf = NULL;
+    *len = 0;
+    if (fd < 0)
+        return errno == ENOENT ? M3_ENOTFOUND : M3_EIO;
+    return secrets_slurp_fd(fd, buf, len);
 }
 
 struct mem_rd {
@@ -220,6 +239,19 @@ entry_for_host_file(const struct ctx *c, const char *file)
     }
     e = reg_registry_find(c->reg, file);
     return e ? (long)(e - c->reg->entries) : -1;
+}
+
+/* entry_for_secret: the registry entry a host's age.secrets file is; "${inputs.X}/x.age"
+ * names x.age of that input: the registry's folder here when the repository root has none. */
+static long
+entry_for_secret(const struct ctx *c, const struct reg_host_secret *s)
+{
+    long ei = entry_for_host_file(c, s->file);
+    const struct reg_entry *e;
+
+    if (ei < 0 && s->from_input && (e = reg_registry_find(c->reg, s->file)) != NULL)
+        ei = (long)(e - c->reg->entries);
+    return ei;
 }
 
 /* host_file_name: a host's file path as the registry would name it (for messages). */
@@ -327,15 +359,35 @@ static void
 audit_entry(struct ctx *c, size_t i)
 {
     const struct reg_entry *e = &c->reg->entries[i];
-    char path[PATH_MAX];
     unsigned char *buf = NULL;
     size_t len;
     struct age_header *h = NULL;
     struct m3_diag d = {0};
     int rc;
 
-    snprintf(path, sizeof(path), "%s/%s", c->regdir, e->name);
-    if ((rc = secrets_slurp(path, &buf, &len)) != 0) {
+    char *rel = NULL;
+    int fd;
+
+    /* The name and the file as edit and rekey would reach them: inside the repository,
+     * never through a link (reported, not followed: nothing of another repository is read). */
+    if (reg_check_name(c->trust, c->regdir, e, &rel, &d) != 0) {
+        add(c, "M3A025", c->o->registry, e->name_span.line, NULL,
+            "'%s' %s: m3age refuses this registry until the entry is fixed", e->name,
+            e->name[0] == '/' ? "is an absolute path" : "leads outside the repository");
+        return;
+    }
+    fd = secrets_openat_beneath(c->trust_fd, rel, O_RDONLY | O_NONBLOCK, 0);
+    free(rel);
+    if (fd == -ELOOP || fd == -EXDEV) {
+        add(c, "M3A026", e->name, 0, NULL,
+            "a symbolic link, or in a linked folder: m3age refuses to read or write a secret "
+            "through a link (a committed link can point into another repository)");
+        return;
+    }
+    rc = fd == -ENOENT ? M3_ENOTFOUND
+         : fd < 0      ? (errno = -fd, M3_EIO)
+                       : secrets_slurp_fd(fd, &buf, &len);
+    if (rc != 0) {
         if (rc == M3_ENOTFOUND)
             add(c, "M3A001", e->name, 0, NULL,
                 "listed in the registry but the file does not exist (create it with "
@@ -346,8 +398,15 @@ audit_entry(struct ctx *c, size_t i)
         return;
     }
     if (!secrets_is_age_bytes(buf, len)) {
-        add(c, "M3A014", e->name, 0, NULL,
-            "not an age file at all (possible plaintext: check what was committed)");
+        enum secrets_file_kind k =
+            secrets_file_kind(e->name, buf, len < STRAY_HEAD ? len : STRAY_HEAD);
+        if (secrets_file_kind_encrypted(k) || k == SECRETS_FILE_SSH_PUB ||
+            k == SECRETS_FILE_AGE_PUB || k == SECRETS_FILE_PGP_PUB)
+            add(c, "M3A003", e->name, 0, NULL, "not an age file: %s, which agenix cannot use",
+                secrets_file_kind_desc(k));
+        else
+            add(c, "M3A014", e->name, 0, NULL,
+                "not an age file at all (possible plaintext: check what was committed)");
         goto out;
     }
     if ((rc = secrets_header_from_buf(buf, len, &h, &d)) != 0) {
@@ -545,16 +604,31 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
     free(pubtext);
     for (size_t j = 0; j < h->nsecrets; j++) {
         const struct reg_host_secret *s = &h->secrets[j];
-        long ei = entry_for_host_file(c, s->file);
-        const char *fname = host_file_name(c, s->file);
-        char **nv = realloc(ah->files, (ah->nfiles + 1) * sizeof(*nv));
-        if (nv == NULL || (nv[ah->nfiles] = strdup(fname)) == NULL) {
-            if (nv != NULL)
-                ah->files = nv;
+        long ei = entry_for_secret(c, s);
+        const char *fname = ei >= 0 ? c->reg->entries[ei].name : host_file_name(c, s->file);
+        char **nv = realloc(ah->files, (ah->nfiles + 1) * sizeof(*nv)), **mv;
+        unsigned *lv;
+        if (nv != NULL)
+            ah->files = nv;
+        if (nv == NULL || (mv = realloc(ah->modules, (ah->nfiles + 1) * sizeof(*mv))) == NULL) {
             c->rc = M3_ENOMEM;
             return;
         }
-        ah->files = nv;
+        ah->modules = mv;
+        if ((lv = realloc(ah->lines, (ah->nfiles + 1) * sizeof(*lv))) == NULL) {
+            c->rc = M3_ENOMEM;
+            return;
+        }
+        ah->lines = lv;
+        nv[ah->nfiles] = strdup(fname);
+        mv[ah->nfiles] = strdup(s->span.file);
+        lv[ah->nfiles] = s->span.line;
+        if (nv[ah->nfiles] == NULL || mv[ah->nfiles] == NULL) {
+            free(nv[ah->nfiles]);
+            free(mv[ah->nfiles]);
+            c->rc = M3_ENOMEM;
+            return;
+        }
         ah->nfiles++;
         if (ei < 0) {
             add(c, "M3A016", s->span.file, s->span.line, h->name,
@@ -587,10 +661,74 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
     }
 }
 
+/* unfollowed_imports: the imports the host scan could not follow (notes). */
+static void
+unfollowed_imports(struct ctx *c)
+{
+    for (size_t i = 0; c->hosts != NULL && i < c->hosts->nunfollowed; i++) {
+        const struct reg_host_unfollowed *u = &c->hosts->unfollowed[i];
+        if (u->host != NULL && !host_selected(c, u->host))
+            continue;
+        add(c, "M3A024", u->span.file, u->span.line, u->host, "import %s: %s", u->text, u->why);
+    }
+}
+
 static int
 strp_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* stray_file: a file of a secrets folder that the registry does not list: an age file
+ * (M3A002), something that is not a secret or that another tool encrypted (a note), or a
+ * possible leak (M3A014). */
+static void
+stray_file(struct ctx *c, const char *rel, const char *full, const char *name)
+{
+    unsigned char *head = malloc(STRAY_HEAD);
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    enum secrets_file_kind k;
+
+    if (head == NULL) {
+        c->rc = M3_ENOMEM;
+        goto out;
+    }
+    while (fd >= 0 && got < STRAY_HEAD) {
+        ssize_t r = read(fd, head + got, STRAY_HEAD - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (secrets_is_age_bytes(head, got)) {
+        if (name[0] != '.')
+            add(c, "M3A002", rel, 0, NULL,
+                "age file with no registry entry (add one with 'm3age registry add', or "
+                "delete it)");
+        goto out;
+    }
+    k = secrets_file_kind(name, head, got);
+    size_t nl = strlen(name);
+    if (k == SECRETS_FILE_REPO && (strncmp(name, ".git", 4) == 0 || strcmp(name, ".keep") == 0 ||
+                                   (nl > 4 && strcmp(name + nl - 4, ".nix") == 0)))
+        goto out; /* .gitignore, modules: nothing to say */
+    if (k == SECRETS_FILE_SECRET || k == SECRETS_FILE_UNKNOWN)
+        add(c, "M3A014", rel, 0, NULL,
+            "%s, in the secrets folder (possible plaintext leak: encrypt it or move it out, "
+            "and check the git history)",
+            k == SECRETS_FILE_SECRET ? "looks like a private key or credential in clear"
+                                     : "not an age file");
+    else if (secrets_file_kind_encrypted(k))
+        add(c, "M3A023", rel, 0, NULL, "%s, not age (m3age and agenix leave it alone)",
+            secrets_file_kind_desc(k));
+    else
+        add(c, "M3A022", rel, 0, NULL, "%s, not a secret", secrets_file_kind_desc(k));
+out:
+    if (fd >= 0)
+        close(fd);
+    free(head);
 }
 
 /* stray_files: files of the secrets folders that the registry does not account for. */
@@ -626,6 +764,15 @@ stray_files(struct ctx *c)
         snprintf(path, sizeof(path), "%s%s%s", c->regdir, dirs[i][0] ? "/" : "", dirs[i]);
         /* the repository root holds everything else too: only its .age files count */
         bool only_age = realpath(path, real) != NULL && strcmp(real, c->root) == 0;
+        char *within = NULL;
+        struct stat lst;
+        /* a folder outside the repository, or reached through a link, is not listed */
+        if (reg_path_within(c->trust, c->regdir, dirs[i][0] ? dirs[i] : ".", &within, NULL) != 0 &&
+            strcmp(path, c->trust) != 0)
+            continue;
+        free(within);
+        if (lstat(path, &lst) != 0 || !S_ISDIR(lst.st_mode))
+            continue;
         DIR *dp = opendir(path);
         struct dirent *de;
         char **names = NULL;
@@ -634,7 +781,9 @@ stray_files(struct ctx *c)
             continue;
         while ((de = readdir(dp)) != NULL) {
             char **nv;
-            if (de->d_name[0] == '.')
+            /* dot files too (a .env is a leak); not m3age's own temporary files */
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                strstr(de->d_name, ".m3tmp") != NULL)
                 continue;
             if ((nv = realloc(names, (nnames + 1) * sizeof(*nv))) == NULL ||
                 (nv[nnames] = strdup(de->d_name)) == NULL) {
@@ -652,7 +801,6 @@ stray_files(struct ctx *c)
         for (size_t j = 0; j < nnames && c->rc == 0; j++) {
             char rel[PATH_MAX], full[2 * PATH_MAX + 2];
             struct stat st;
-            unsigned char head[64];
             size_t n = strlen(names[j]);
             bool is_age_name = n > 4 && strcmp(names[j] + n - 4, ".age") == 0;
             snprintf(rel, sizeof(rel), "%s%s%s", dirs[i], dirs[i][0] ? "/" : "", names[j]);
@@ -663,20 +811,7 @@ stray_files(struct ctx *c)
             if (realpath(full, real) != NULL && realpath(c->o->registry, path) != NULL &&
                 strcmp(real, path) == 0)
                 continue;
-            int fd = open(full, O_RDONLY | O_CLOEXEC);
-            ssize_t got = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
-            if (fd >= 0)
-                close(fd);
-            if (got >= 0 && secrets_is_age_bytes(head, (size_t)got))
-                add(c, "M3A002", rel, 0, NULL,
-                    "age file with no registry entry (add one with 'm3age registry add', or "
-                    "delete it)");
-            else if (n > 4 && strcmp(names[j] + n - 4, ".nix") == 0)
-                continue;
-            else
-                add(c, "M3A014", rel, 0, NULL,
-                    "not an age file, in the secrets folder (possible plaintext leak: "
-                    "encrypt it or move it out, and check the git history)");
+            stray_file(c, rel, full, names[j]);
         }
         for (size_t j = 0; j < nnames; j++)
             free(names[j]);
@@ -724,6 +859,13 @@ setup_paths(struct ctx *c, struct m3_diag *d)
         return rc;
     if (c->root == NULL)
         return M3_ENOMEM;
+    free(c->regdir); /* absolute from here: entry names are checked against the root */
+    if ((c->regdir = strdup(real)) == NULL)
+        return M3_ENOMEM;
+    if ((rc = reg_trust_root(real, &c->trust, d)) != 0)
+        return rc;
+    if ((c->trust_fd = open(c->trust, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", c->trust, strerror(errno));
     size_t rl = strlen(c->root);
     if (strncmp(real, c->root, rl) == 0 && real[rl] == '/')
         c->rel = strdup(real + rl + 1);
@@ -735,14 +877,16 @@ setup_paths(struct ctx *c, struct m3_diag *d)
 int
 secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out, struct m3_diag *d)
 {
-    struct ctx c = {.o = o};
+    struct ctx c = {.o = o, .trust_fd = -1};
     size_t ne = 0;
     int rc;
 
     *out = NULL;
     if ((c.a = calloc(1, sizeof(*c.a))) == NULL)
         return M3_ENOMEM;
-    if ((rc = reg_load_path(o->registry, NULL, &c.reg, d)) != 0 || (rc = setup_paths(&c, d)) != 0)
+    /* lax: a name outside the repository is a finding (M3A025), not a failed load */
+    if ((rc = reg_load_path_lax(o->registry, NULL, &c.reg, d)) != 0 ||
+        (rc = setup_paths(&c, d)) != 0)
         goto out;
     ne = c.reg->nentries;
     c.selected = calloc(ne + 1, sizeof(bool));
@@ -768,8 +912,19 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
         for (size_t j = 0; c.hosts && j < c.hosts->nhosts && !found; j++)
             found = strcmp(c.hosts->hosts[j].name, o->hosts[i]) == 0;
         if (!found) {
-            rc = m3_diag_set(d, M3_ENOTFOUND, "no host '%s' (no folder hosts/%s in %s)",
-                             o->hosts[i], o->hosts[i], c.root);
+            char dir[PATH_MAX * 2];
+            struct stat st;
+            snprintf(dir, sizeof(dir), "%s/hosts/%s", c.root, o->hosts[i]);
+            const char *hn = o->hosts[i];
+            if (hn[0] != '\0' && hn[0] != '.' && strchr(hn, '/') == NULL && stat(dir, &st) == 0 &&
+                S_ISDIR(st.st_mode))
+                rc = m3_diag_set(d, M3_ENOTFOUND,
+                                 "no host '%s': other hosts import hosts/%s, and flake.nix's "
+                                 "nixosConfigurations does not name it",
+                                 o->hosts[i], o->hosts[i]);
+            else
+                rc = m3_diag_set(d, M3_ENOTFOUND, "no host '%s' (no folder hosts/%s in %s)",
+                                 o->hosts[i], o->hosts[i], c.root);
             goto out;
         }
     }
@@ -781,11 +936,17 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
         if (o->nhosts == 0 || !host_selected(&c, h->name))
             continue;
         for (size_t m = 0; m < h->nsecrets; m++) {
-            long ei = entry_for_host_file(&c, h->secrets[m].file);
+            long ei = entry_for_secret(&c, &h->secrets[m]);
             if (ei >= 0)
                 c.selected[ei] = true;
         }
     }
+    /* a name leaving the repository is reported whichever host is checked: m3age refuses
+     * the whole registry */
+    for (size_t i = 0; i < ne; i++)
+        if (!c.selected[i] &&
+            reg_check_name(c.trust, c.regdir, &c.reg->entries[i], NULL, NULL) != 0)
+            c.selected[i] = true;
     registry_keys(&c);
     for (size_t i = 0; i < ne; i++)
         c.a->nsecrets += c.selected[i];
@@ -805,11 +966,19 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
         c.a->nhosts++;
         audit_host(&c, h, ah);
     }
-    /* an unfiltered run with hosts: secrets none of them uses */
+    unfollowed_imports(&c);
+    /* an unfiltered run with hosts: secrets none of them uses (unless an import could not be
+     * followed: then which host uses it is not known) */
     for (size_t i = 0; c.hosts && o->nhosts == 0 && i < ne && c.rc == 0; i++)
-        if (!c.used[i])
+        if (!c.used[i] && c.hosts->nunfollowed == 0)
             add(&c, "M3A011", c.reg->entries[i].name, 0, NULL,
-                "no host uses this secret (no age.secrets.*.file names it under hosts/)");
+                "no host uses this secret (no age.secrets.*.file names it in the modules the "
+                "hosts import)");
+        else if (!c.used[i])
+            add(&c, "M3A024", c.reg->entries[i].name, 0, NULL,
+                "no host is seen to use this secret, but %zu import%s could not be followed "
+                "without Nix (see the M3A024 notes on modules)",
+                c.hosts->nunfollowed, c.hosts->nunfollowed == 1 ? "" : "s");
     if (o->nhosts == 0 && c.rc == 0)
         stray_files(&c);
     for (size_t i = 0; i < o->nidentity_files && c.rc == 0; i++) {
@@ -835,6 +1004,9 @@ out:
     reg_registry_free(c.reg);
     free(c.regdir);
     free(c.root);
+    free(c.trust);
+    if (c.trust_fd >= 0)
+        close(c.trust_fd);
     free((char *)c.rel);
     if (rc != 0)
         secrets_audit_free(c.a);
@@ -855,9 +1027,13 @@ secrets_audit_free(struct secrets_audit *a)
     }
     for (size_t i = 0; i < a->nhosts; i++) {
         free(a->hosts[i].name);
-        for (size_t j = 0; j < a->hosts[i].nfiles; j++)
+        for (size_t j = 0; j < a->hosts[i].nfiles; j++) {
             free(a->hosts[i].files[j]);
+            free(a->hosts[i].modules[j]);
+        }
         free(a->hosts[i].files);
+        free(a->hosts[i].modules);
+        free(a->hosts[i].lines);
         free(a->hosts[i].key_source);
     }
     free(a->hosts);

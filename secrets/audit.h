@@ -68,6 +68,8 @@ struct secrets_audit {
         char *name;
         char **files;
         size_t nfiles;
+        char **modules;  /* per file: the module that sets age.secrets.NAME.file to it */
+        unsigned *lines; /* per file: the line in that module */
         bool has_key;
         char *key_source; /* what the registry key was compared with ("hosts/H/...pub",
                              "--key"), NULL when not compared */
@@ -92,5 +94,7 @@ bool secrets_is_age_bytes(const unsigned char *buf, size_t len);
 /* secrets_slurp: reads a whole regular file (at most 256 MiB) into malloc'd memory (not
  * secret: for ciphertext). Errors: M3_ENOTFOUND, M3_EIO (errno kept). */
 int secrets_slurp(const char *path, unsigned char **buf, size_t *len);
+/* secrets_slurp_fd: secrets_slurp of the open file fd, which it closes. Errors: M3_EIO. */
+int secrets_slurp_fd(int fd, unsigned char **buf, size_t *len);
 
 #endif

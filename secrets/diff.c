@@ -31,22 +31,43 @@ names_of(const struct secrets_key *const *keys, size_t n)
     return v;
 }
 
+/* A registry's place: its folder and the root its secret files are opened beneath. */
+struct place {
+    char *dir;  /* the registry's folder, absolute */
+    char *root; /* reg_trust_root of dir */
+    int root_fd;
+};
+
 static int
-plan_item(const struct secrets_keyset *ks, const struct reg_entry *e, const char *regdir,
+plan_item(const struct secrets_keyset *ks, const struct reg_entry *e, const struct place *pl,
           struct secrets_plan_item *it)
 {
-    char path[PATH_MAX];
     struct age_header *h = NULL;
     struct secrets_drift dr = {0};
     struct m3_diag d = {0};
     unsigned char *buf = NULL;
+    char *rel = NULL;
     size_t len = 0;
-    int rc;
+    int rc, fd;
 
     if ((it->file = strdup(e->name)) == NULL)
         return M3_ENOMEM;
-    snprintf(path, sizeof(path), "%s/%s", regdir, e->name);
-    if ((rc = secrets_slurp(path, &buf, &len)) != 0) {
+    /* as edit and rekey reach it: inside the root, never through a link */
+    if ((rc = reg_check_name(pl->root, pl->dir, e, &rel, &d)) != 0) {
+        it->state = SECRETS_PLAN_BROKEN;
+        it->error = strdup(d.msg);
+        return rc == M3_ENOMEM ? rc : 0;
+    }
+    fd = secrets_openat_beneath(pl->root_fd, rel, O_RDONLY | O_NONBLOCK, 0);
+    free(rel);
+    if (fd == -ELOOP || fd == -EXDEV) {
+        it->state = SECRETS_PLAN_BROKEN;
+        it->error = strdup("a symbolic link (refused: a secret is read and written only inside "
+                           "the repository, never through a link)");
+        return 0;
+    }
+    if ((rc = fd < 0 ? (errno = -fd, fd == -ENOENT ? M3_ENOTFOUND : M3_EIO)
+                     : secrets_slurp_fd(fd, &buf, &len)) != 0) {
         it->state = rc == M3_ENOTFOUND ? SECRETS_PLAN_MISSING : SECRETS_PLAN_BROKEN;
         it->error = strdup(strerror(errno));
         return 0;
@@ -100,24 +121,29 @@ secrets_plan_build(const char *registry, struct secrets_plan **out, struct m3_di
     struct reg_registry *reg = NULL;
     struct secrets_keyset ks = {0};
     struct secrets_plan *p = calloc(1, sizeof(*p));
-    char *tmp = strdup(registry), *regdir;
+    struct place pl = {.root_fd = -1};
     int rc;
 
     *out = NULL;
-    if (p == NULL || tmp == NULL) {
+    if (p == NULL) {
         rc = M3_ENOMEM;
         goto out;
     }
-    regdir = dirname(tmp);
-    if ((rc = reg_load_path(registry, NULL, &reg, d)) != 0)
+    if ((rc = reg_load_path(registry, NULL, &reg, d)) != 0 ||
+        (rc = reg_file_dir(registry, &pl.dir, d)) != 0 ||
+        (rc = reg_trust_root(pl.dir, &pl.root, d)) != 0)
         goto out;
+    if ((pl.root_fd = open(pl.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", pl.root, strerror(errno));
+        goto out;
+    }
     if ((rc = secrets_keyset_build(&ks, reg)) != 0 ||
         (p->v = calloc(reg->nentries + 1, sizeof(*p->v))) == NULL) {
         rc = M3_ENOMEM;
         goto out;
     }
     for (size_t i = 0; i < reg->nentries && rc == 0; i++) {
-        rc = plan_item(&ks, &reg->entries[i], regdir, &p->v[i]);
+        rc = plan_item(&ks, &reg->entries[i], &pl, &p->v[i]);
         p->n++;
         if (p->v[i].state == SECRETS_PLAN_CHANGE)
             p->nchange++;
@@ -125,7 +151,10 @@ secrets_plan_build(const char *registry, struct secrets_plan **out, struct m3_di
 out:
     secrets_keyset_clear(&ks);
     reg_registry_free(reg);
-    free(tmp);
+    if (pl.root_fd >= 0)
+        close(pl.root_fd);
+    free(pl.root);
+    free(pl.dir);
     if (rc != 0)
         secrets_plan_free(p);
     else

@@ -75,23 +75,18 @@ on_signal(int sig)
     raise(sig);
 }
 
+static void wipe_tree_at(int dfd, int depth);
+
 /* wipe_dir: wipes every file in dir (the plaintext, and whatever the editor left beside it:
- * backups, swap files) and removes the folder. */
+ * backups, swap files, folders) and removes the folder. */
 static void
 wipe_dir(const char *dir)
 {
-    DIR *dh = opendir(dir);
-    struct dirent *de;
-    char p[PATH_MAX];
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-    if (dh != NULL) {
-        while ((de = readdir(dh)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < sizeof(p))
-                wipe_path(p);
-        }
-        closedir(dh);
+    if (fd >= 0) {
+        wipe_tree_at(fd, 16);
+        close(fd);
     }
     rmdir(dir);
 }
@@ -187,32 +182,96 @@ stale_owner(const char *name)
     return (pid_t)pid;
 }
 
+/* wipe_tree_at: wipes every regular file (overwritten with zeros, then removed) below the
+ * open folder dfd, nested folders included, and removes them; links and other files are
+ * removed, never followed. Everything is reached through descriptors: no name is checked
+ * and then opened again. depth bounds the recursion. */
+static void
+wipe_tree_at(int dfd, int depth)
+{
+    static const char zeros[4096];
+    struct dirent *de;
+    struct stat st;
+    int lfd = dup(dfd);
+    DIR *dh = lfd >= 0 ? fdopendir(lfd) : NULL;
+
+    if (dh == NULL) {
+        if (lfd >= 0)
+            close(lfd);
+        return;
+    }
+    while ((de = readdir(dh)) != NULL) {
+        int fd;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0 && (fd = openat(dfd, de->d_name,
+                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+                wipe_tree_at(fd, depth - 1);
+                close(fd);
+            }
+            unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+            continue;
+        }
+        if (S_ISREG(st.st_mode) &&
+            (fd = openat(dfd, de->d_name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+            if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+                off_t left = st.st_size;
+                while (left > 0) {
+                    ssize_t w = write(fd, zeros,
+                                      left > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left);
+                    if (w <= 0)
+                        break;
+                    left -= w;
+                }
+                fsync(fd);
+            }
+            close(fd);
+        }
+        unlinkat(dfd, de->d_name, 0);
+    }
+    closedir(dh);
+}
+
 size_t
 secrets_edit_clean_stale(const char *tmp_base)
 {
     const char *base = tmp_base && *tmp_base ? tmp_base : "/dev/shm";
-    DIR *dh = opendir(base);
+    int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), lfd = -1;
+    DIR *dh = NULL;
     struct dirent *de;
     struct stat st;
-    char p[PATH_MAX];
     size_t n = 0;
     pid_t pid;
 
-    if (dh == NULL)
+    if (bfd < 0)
         return 0;
+    if ((lfd = dup(bfd)) < 0 || (dh = fdopendir(lfd)) == NULL) {
+        if (lfd >= 0)
+            close(lfd);
+        close(bfd);
+        return 0;
+    }
     while ((de = readdir(dh)) != NULL) {
+        int fd;
         if ((pid = stale_owner(de->d_name)) == 0 || pid == getpid())
             continue;
         /* Only our own folders, and only when their process is gone. */
         if (kill(pid, 0) == 0 || errno != ESRCH)
             continue;
-        if ((size_t)snprintf(p, sizeof(p), "%s/%s", base, de->d_name) >= sizeof(p) ||
-            lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        /* opened once, without following a link; ownership checked on what was opened */
+        if ((fd = openat(bfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
             continue;
-        wipe_dir(p);
-        n++;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) {
+            wipe_tree_at(fd, 16);
+            if (unlinkat(bfd, de->d_name, AT_REMOVEDIR) == 0)
+                n++;
+        }
+        close(fd);
     }
     closedir(dh);
+    close(bfd);
     return n;
 }
 
@@ -378,8 +437,8 @@ same_keys(const struct reg_entry *a, const struct reg_entry *b)
 /* keep_edit: encrypts the edit to rcpts as "NAME.kept-XXXXXX.age" beside path (NAME: path
  * without ".age"); *kept gets the malloc'd name. */
 static int
-keep_edit(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
-          const struct secrets_buf *b, char **kept, struct m3_diag *d)
+keep_edit(const struct secrets_repo *r, const char *path, struct age_recipient *const *rcpts,
+          size_t n, bool armor, const struct secrets_buf *b, char **kept, struct m3_diag *d)
 {
     size_t len = strlen(path), cap;
     unsigned char rnd[3];
@@ -393,7 +452,20 @@ keep_edit(const char *path, struct age_recipient *const *rcpts, size_t n, bool a
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
     snprintf(*kept, cap, "%.*s.kept-%s.age", (int)len, path, hex);
-    return secrets_encrypt_file(*kept, rcpts, n, armor, b->p, b->len, d);
+    if (r == NULL)
+        return secrets_encrypt_file(*kept, rcpts, n, armor, b->p, b->len, d);
+    return secrets_repo_encrypt(r, *kept, rcpts, n, armor, b->p, b->len, true, d);
+}
+
+/* file_stat: stat of the secret file, confined to the repository when there is one. */
+static int
+file_stat(const struct secrets_repo *r, const char *path, struct stat *st, struct m3_diag *d)
+{
+    if (r != NULL)
+        return secrets_repo_stat(r, path, st, d);
+    if (stat(path, st) == 0)
+        return 0;
+    return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "%s: %s", path, strerror(errno));
 }
 
 int
@@ -407,7 +479,7 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     const struct reg_entry *e = NULL;
     struct stat st, st2;
     struct m3_diag rd;
-    bool exists = stat(t->path, &st) == 0, created = false, armor = t->entry->armor;
+    bool exists, created = false, armor = t->entry->armor;
     char *kept = NULL;
     int rc;
 
@@ -419,7 +491,14 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
         goto out;
     }
-    if (exists && (rc = secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
+    /* The file is reached beneath the repository root, never through a link. */
+    if ((rc = file_stat(r, t->path, &st, d)) != 0 && rc != M3_ENOTFOUND)
+        goto out;
+    exists = rc == 0;
+    rc = 0;
+    m3_diag_clear(d);
+    if (exists && (rc = r != NULL ? secrets_repo_decrypt(r, t->path, ids->v, ids->n, &old, d)
+                                  : secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
         goto out;
     if (o->input_fd >= 0 && !o->no_edit) {
         if ((rc = read_fd(o->input_fd, &neu)) != 0) {
@@ -447,7 +526,7 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     /* The edit may have taken minutes: read the registry again, and look at the file. */
     m3_diag_clear(&rd);
     if (r != NULL && r->rules != NULL && reg_load_path(r->rules, NULL, &reg, &rd) != 0) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: %s changed during the edit and no longer loads; the "
                              "edit is kept encrypted as %s (%s)",
@@ -455,7 +534,7 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         goto out;
     }
     if (reg != NULL && (e = reg_registry_find(reg, t->entry->name)) == NULL) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: its rule was removed from %s during the edit; the edit "
                              "is kept encrypted as %s",
@@ -476,15 +555,17 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         armor = e->armor;
         *res = SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED;
     }
-    if (!same_file(exists, &st, stat(t->path, &st2) == 0, &st2)) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+    if (!same_file(exists, &st, file_stat(r, t->path, &st2, NULL) == 0, &st2)) {
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
             rc = m3_diag_set(d, M3_ESTATE,
                              "not overwritten: another program changed it during the edit; the "
                              "edit is kept encrypted as %s",
                              kept);
         goto out;
     }
-    if ((rc = secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
+    if ((rc = r != NULL
+                  ? secrets_repo_encrypt(r, t->path, rl.v, rl.n, armor, neu.p, neu.len, true, d)
+                  : secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
         goto out;
     if (*res != SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED)
         *res = SECRETS_EDIT_WRITTEN;

@@ -28,7 +28,9 @@ reload(struct hostkeys_repo *repo, const char *text, size_t len, struct m3_diag 
 
     if ((rc = reg_parse(repo->rules, text, len, &f, d)) != 0)
         return rc;
-    if ((rc = reg_registry_load(f, &repo->opts, &r, d)) != 0) {
+    if ((rc = reg_registry_load(f, &repo->opts, &r, d)) != 0 ||
+        (rc = reg_check_names(r, repo->dir, d)) != 0) {
+        reg_registry_free(r);
         reg_file_free(f);
         return rc;
     }
@@ -61,7 +63,8 @@ hostkeys_repo_open(const char *rules, struct hostkeys_repo *repo, struct m3_diag
         rc = M3_ENOMEM;
         goto out;
     }
-    if ((rc = reg_repo_root(repo->dir, &repo->root, d)) != 0)
+    /* the root a possibly hostile clone is confined to, for reads and secret names */
+    if ((rc = reg_trust_root(repo->dir, &repo->root, d)) != 0)
         goto out;
     if ((rc = reg_reader_fs(repo->root, &repo->reader)) != 0) {
         m3_diag_set(d, rc, "%s: cannot open the repository root", repo->root);

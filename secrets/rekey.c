@@ -183,8 +183,8 @@ fail(struct secrets_rekey_item *it, const char *what, int rc, const struct m3_di
 /* plan_item: reads the header and compares it with the registry (no key is needed). The
  * header of a file to rewrite is kept in *hp for check_item. */
 static int
-plan_item(const struct secrets_keyset *ks, const struct secrets_rekey_opts *o,
-          struct secrets_rekey_item *it, struct age_header **hp)
+plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
+          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it, struct age_header **hp)
 {
     const struct reg_entry *e = it->entry;
     struct age_header *h = NULL;
@@ -193,13 +193,12 @@ plan_item(const struct secrets_keyset *ks, const struct secrets_rekey_opts *o,
     int fd, rc;
 
     m3_diag_clear(&d);
-    if ((fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT) {
+    if ((rc = secrets_repo_open_file(r, it->path, O_RDONLY, &fd, &d)) != 0) {
+        if (rc == M3_ENOTFOUND) {
             it->state = SECRETS_ITEM_MISSING;
             return 0;
         }
-        m3_diag_set(&d, M3_EIO, "%s", strerror(errno));
-        fail(it, "", M3_EIO, &d);
+        fail(it, "", rc, &d);
         return 0;
     }
     rc = read_header(fd, &h, &d);
@@ -282,6 +281,7 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
 enum phase { PHASE_PLAN, PHASE_DECRYPT, PHASE_ENCRYPT };
 
 struct pool {
+    const struct secrets_repo *r;
     struct secrets_rekey *k;
     struct keys_identities *ids;
     const struct secrets_keyset *ks;
@@ -295,7 +295,8 @@ struct pool {
 /* encrypt_one: the entry's recipients, each parsed once per run (the keyset's), without
  * duplicates; the folder is synced once per batch by the caller. */
 static int
-encrypt_one(const struct secrets_keyset *ks, struct secrets_rekey_item *it, struct m3_diag *d)
+encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
+            struct secrets_rekey_item *it, struct m3_diag *d)
 {
     const struct reg_entry *e = it->entry;
     struct age_recipient **rv = calloc(e->nkeys + 1, sizeof(*rv));
@@ -316,8 +317,7 @@ encrypt_one(const struct secrets_keyset *ks, struct secrets_rekey_item *it, stru
         if (!dup)
             rv[n++] = k->rcpt;
     }
-    rc = secrets_encrypt_file_nosync(it->path, rv, n, e->armor, it->plain.p, it->plain.len, false,
-                                     d);
+    rc = secrets_repo_encrypt(r, it->path, rv, n, e->armor, it->plain.p, it->plain.len, false, d);
     free(rv);
     return rc;
 }
@@ -330,7 +330,7 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
 
     m3_diag_clear(&d);
     if (p->phase == PHASE_PLAN) {
-        if (plan_item(p->ks, p->o, it, &p->hdrs[it - p->k->items]) != 0) {
+        if (plan_item(p->r, p->ks, p->o, it, &p->hdrs[it - p->k->items]) != 0) {
             m3_diag_set(&d, M3_ENOMEM, "out of memory");
             fail(it, "", M3_ENOMEM, &d);
         }
@@ -339,7 +339,8 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     if (p->phase == PHASE_DECRYPT) {
         if (it->state != SECRETS_ITEM_PLANNED || it->plain.p != NULL)
             return;
-        if ((rc = secrets_decrypt_file(it->path, p->ids->v, p->ids->n, &it->plain, &d)) != 0) {
+        if ((rc = secrets_repo_decrypt(p->r, it->path, p->ids->v, p->ids->n, &it->plain, &d)) !=
+            0) {
             secrets_buf_free(&it->plain);
             fail(it, "cannot decrypt", rc, &d);
         }
@@ -347,7 +348,7 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     }
     if (it->state != SECRETS_ITEM_PLANNED)
         return;
-    if ((rc = encrypt_one(p->ks, it, &d)) != 0)
+    if ((rc = encrypt_one(p->r, p->ks, it, &d)) != 0)
         fail(it, "cannot write", rc, &d);
     else
         it->state = SECRETS_ITEM_REKEYED;
@@ -451,7 +452,8 @@ enum dir_op { DIR_CLEAN, DIR_SYNC };
  * give when the batch completes, and no file is reported rekeyed before it: a crash before
  * it leaves each file its old or its new version, as rename(2) alone guarantees. */
 static int
-for_each_dir(struct secrets_rekey *k, enum dir_op op, struct m3_diag *d)
+for_each_dir(const struct secrets_repo *r, struct secrets_rekey *k, enum dir_op op,
+             struct m3_diag *d)
 {
     char **dirs = calloc(k->n + 1, sizeof(*dirs));
     size_t nd = 0;
@@ -478,9 +480,9 @@ for_each_dir(struct secrets_rekey *k, enum dir_op op, struct m3_diag *d)
         }
         dirs[nd++] = dir;
         if (op == DIR_CLEAN)
-            k->temps_cleaned += secrets_clean_temps(dir);
+            k->temps_cleaned += secrets_repo_clean_temps(r, p);
         else
-            rc = secrets_sync_dir(dir, d);
+            rc = secrets_repo_sync_dir(r, p, d);
     }
     for (size_t j = 0; j < nd; j++)
         free(dirs[j]);
@@ -518,12 +520,13 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
             goto out;
     }
     /* Leftovers of a killed run, in every folder this run writes to. */
-    if (!o->dry_run && (rc = for_each_dir(k, DIR_CLEAN, d)) != 0)
+    if (!o->dry_run && (rc = for_each_dir(r, k, DIR_CLEAN, d)) != 0)
         goto out;
     /* What differs needs no key and no recipient: an up-to-date repository costs the
      * headers only. */
     if ((rc = secrets_keyset_build_light(&ks, r->reg)) != 0)
         goto out;
+    pool.r = r;
     pool.k = k;
     pool.ids = ids;
     pool.ks = &ks;
@@ -561,7 +564,7 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     }
     pool.phase = PHASE_ENCRYPT;
     run_phase(&pool, jobs, o, "rekeying");
-    if ((rc = for_each_dir(k, DIR_SYNC, d)) != 0)
+    if ((rc = for_each_dir(r, k, DIR_SYNC, d)) != 0)
         goto out;
 done:
     tally(k);

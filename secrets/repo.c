@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static char *
@@ -39,6 +42,7 @@ secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const char *
     if ((r = calloc(1, sizeof(*r))) == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
     r->lock_fd = -1;
+    r->root_fd = -1;
     if (getcwd(cwd, sizeof(cwd)) == NULL) {
         rc = m3_diag_set(d, M3_EIO, "cannot read the working directory: %s", strerror(errno));
         goto out;
@@ -58,6 +62,12 @@ secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const char *
     }
     if ((r->dir = strdup(real)) == NULL)
         goto out;
+    if ((rc = reg_trust_root(r->dir, &r->root, d)) != 0)
+        goto out;
+    if ((r->root_fd = open(r->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", r->root, strerror(errno));
+        goto out;
+    }
     rc = 0;
 out:
     free(dir);
@@ -75,6 +85,9 @@ secrets_repo_free(struct secrets_repo *r)
         return;
     if (r->lock_fd >= 0)
         close(r->lock_fd);
+    if (r->root_fd >= 0)
+        close(r->root_fd);
+    free(r->root);
     reg_registry_free(r->reg);
     reg_file_free(r->file);
     free(r->rules);
@@ -101,6 +114,168 @@ secrets_repo_lock(struct secrets_repo *r, struct m3_diag *d)
                                r->rules);
         return m3_diag_set(d, M3_EIO, "%s: cannot lock: %s", r->rules, strerror(e));
     }
+    return 0;
+}
+
+/* secrets_openat_walk: openat2's RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS for kernels without it
+ * (before 5.6): rel (no "." or "..", from reg_path_within) one name at a time, each folder
+ * opened O_NOFOLLOW | O_DIRECTORY, the last name O_NOFOLLOW. A link anywhere: ELOOP. */
+int
+secrets_openat_walk(int root_fd, const char *rel, int flags, mode_t mode)
+{
+    char *copy = strdup(rel), *save = NULL, *name, *next;
+    int dfd = root_fd, fd = -1, e = 0;
+
+    if (copy == NULL)
+        return -ENOMEM;
+    name = strtok_r(copy, "/", &save);
+    while (name != NULL && e == 0) {
+        next = strtok_r(NULL, "/", &save);
+        if (next == NULL) {
+            struct stat st;
+            if ((fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)) < 0)
+                e = errno == ENOTDIR && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISLNK(st.st_mode)
+                        ? ELOOP
+                        : errno;
+        } else {
+            int nd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            struct stat st;
+            if (nd < 0)
+                e = errno == ENOTDIR && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISLNK(st.st_mode)
+                        ? ELOOP
+                        : errno;
+            if (dfd != root_fd)
+                close(dfd);
+            dfd = nd;
+        }
+        name = next;
+    }
+    if (dfd != root_fd && dfd >= 0)
+        close(dfd);
+    free(copy);
+    return e != 0 ? -e : fd;
+}
+
+int
+secrets_openat_beneath(int root_fd, const char *rel, int flags, mode_t mode)
+{
+    struct open_how how = {
+        .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+        .mode = (flags & O_CREAT) ? mode : 0,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    static atomic_int have_openat2 = 1; /* rekey opens from several threads */
+    long fd;
+
+    if (have_openat2) {
+        struct stat st;
+        fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+        if (fd >= 0)
+            return (int)fd;
+        /* O_DIRECTORY on a link says ENOTDIR before RESOLVE_NO_SYMLINKS says ELOOP */
+        if (errno == ENOTDIR && fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+            return -ELOOP;
+        if (errno != ENOSYS && errno != EPERM) /* EPERM: a seccomp filter that blocks it */
+            return -errno;
+        have_openat2 = 0;
+    }
+    return secrets_openat_walk(root_fd, rel, flags, mode);
+}
+
+/* open_error: why a secret file could not be opened (e: an errno); the caller names the
+ * file, as for every message of these functions. */
+static int
+open_error(int e, struct m3_diag *d)
+{
+    if (e == ELOOP || e == EXDEV)
+        return m3_diag_set(d, M3_EINVAL,
+                           "a symbolic link (refused: a secret is read and written only inside "
+                           "the repository, never through a link)");
+    return m3_diag_set(d,
+                       e == ENOENT   ? M3_ENOTFOUND
+                       : e == ENOMEM ? M3_ENOMEM
+                                     : M3_EIO,
+                       "%s", strerror(e));
+}
+
+int
+secrets_repo_open_file(const struct secrets_repo *r, const char *path, int flags, int *fd,
+                       struct m3_diag *d)
+{
+    char *rel = NULL;
+    struct stat st;
+    int rc, f;
+
+    *fd = -1;
+    if ((rc = reg_path_within(r->root, r->cwd, path, &rel, d)) != 0)
+        return rc;
+    /* O_NONBLOCK: a named pipe in place of a secret must not hang the run (openat2 refuses
+     * any flag beside O_PATH but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW) */
+    f = secrets_openat_beneath(r->root_fd, rel, flags | ((flags & O_PATH) ? 0 : O_NONBLOCK), 0);
+    free(rel);
+    if (f < 0)
+        return open_error(-f, d);
+    if ((flags & O_PATH) == 0 && (fstat(f, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(f);
+        return m3_diag_set(d, M3_EINVAL, "not a regular file");
+    }
+    if ((flags & O_PATH) == 0 && (flags & O_NONBLOCK) == 0)
+        fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK);
+    *fd = f;
+    return 0;
+}
+
+int
+secrets_repo_stat(const struct secrets_repo *r, const char *path, struct stat *st,
+                  struct m3_diag *d)
+{
+    int fd, rc;
+
+    if ((rc = secrets_repo_open_file(r, path, O_PATH, &fd, d)) != 0)
+        return rc;
+    rc = fstat(fd, st) != 0 ? m3_diag_set(d, M3_EIO, "%s", strerror(errno)) : 0;
+    if (rc == 0 && S_ISLNK(st->st_mode)) /* the O_NOFOLLOW walk opens a final link itself */
+        rc = open_error(ELOOP, d);
+    else if (rc == 0 && !S_ISREG(st->st_mode))
+        rc = m3_diag_set(d, M3_EINVAL, "not a regular file");
+    close(fd);
+    return rc;
+}
+
+/* open_parent: the folder of path (confined as secrets_repo_open_file), opened for renames
+ * into it and fsync; *base (malloc'd) is the file's name in it. */
+static int
+open_parent(const struct secrets_repo *r, const char *path, int *dfd, char **base,
+            struct m3_diag *d)
+{
+    char *rel = NULL, *slash;
+    int rc, f;
+
+    *dfd = -1;
+    *base = NULL;
+    if ((rc = reg_path_within(r->root, r->cwd, path, &rel, d)) != 0)
+        return rc;
+    slash = strrchr(rel, '/');
+    if ((*base = strdup(slash ? slash + 1 : rel)) == NULL) {
+        free(rel);
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    if (slash == NULL) {
+        f = secrets_openat_beneath(r->root_fd, ".", O_RDONLY | O_DIRECTORY, 0);
+    } else {
+        *slash = '\0';
+        f = secrets_openat_beneath(r->root_fd, rel, O_RDONLY | O_DIRECTORY, 0);
+    }
+    free(rel);
+    if (f < 0) {
+        free(*base);
+        *base = NULL;
+        return open_error(-f, d);
+    }
+    *dfd = f;
     return 0;
 }
 
@@ -367,6 +542,22 @@ fd_read(void *ctx, void *buf, size_t len)
     return (ssize_t)got;
 }
 
+/* decrypt_fd: decrypts the open file fd with ids into out (secret memory). */
+static int
+decrypt_fd(int fd, struct age_identity *const *ids, size_t nids, struct secrets_buf *out,
+           struct m3_diag *d)
+{
+    int rc;
+
+    if (nids == 0)
+        rc = m3_diag_set(d, M3_ENOMATCH, "no identity to decrypt with");
+    else
+        rc = age_decrypt(ids, nids, fd_read, &fd, secrets_buf_write, out, 1, d);
+    if (rc == 0 && out->p == NULL)
+        rc = secrets_buf_append(out, "", 0);
+    return rc;
+}
+
 int
 secrets_decrypt_file(const char *path, struct age_identity *const *ids, size_t nids,
                      struct secrets_buf *out, struct m3_diag *d)
@@ -375,13 +566,22 @@ secrets_decrypt_file(const char *path, struct age_identity *const *ids, size_t n
 
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
-    if (nids == 0)
-        rc = m3_diag_set(d, M3_ENOMATCH, "no identity to decrypt with");
-    else
-        rc = age_decrypt(ids, nids, fd_read, &fd, secrets_buf_write, out, 1, d);
+    rc = decrypt_fd(fd, ids, nids, out, d);
     close(fd);
-    if (rc == 0 && out->p == NULL)
-        rc = secrets_buf_append(out, "", 0);
+    return rc;
+}
+
+int
+secrets_repo_decrypt(const struct secrets_repo *r, const char *path,
+                     struct age_identity *const *ids, size_t nids, struct secrets_buf *out,
+                     struct m3_diag *d)
+{
+    int fd, rc;
+
+    if ((rc = secrets_repo_open_file(r, path, O_RDONLY, &fd, d)) != 0)
+        return rc;
+    rc = decrypt_fd(fd, ids, nids, out, d);
+    close(fd);
     return rc;
 }
 
@@ -423,28 +623,6 @@ mem_read(void *ctx, void *buf, size_t len)
     return (ssize_t)n;
 }
 
-static void
-fsync_dir(const char *dir)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-}
-
-int
-secrets_sync_dir(const char *dir, struct m3_diag *d)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-    if (dfd < 0 || fsync(dfd) != 0)
-        rc = m3_diag_set(d, M3_EIO, "%s: cannot sync the folder: %s", dir, strerror(errno));
-    if (dfd >= 0)
-        close(dfd);
-    return rc;
-}
-
 int
 secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
                      const void *plaintext, size_t len, struct m3_diag *d)
@@ -452,40 +630,46 @@ secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_
     return secrets_encrypt_file_nosync(path, rcpts, n, armor, plaintext, len, true, d);
 }
 
-int
-secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts, size_t n,
-                            bool armor, const void *plaintext, size_t len, bool sync_dir,
-                            struct m3_diag *d)
+/* encrypt_at: encrypts plaintext and replaces the file base in the folder dfd: a temp file
+ * ".BASE.m3tmp.HEX" (O_EXCL, no link followed), fsync, rename, fsync of dfd when sync_dir.
+ * path names the file in messages. A link in base's place is refused, not replaced. */
+static int
+encrypt_at(int dfd, const char *base, const char *path, struct age_recipient *const *rcpts,
+           size_t n, bool armor, const void *plaintext, size_t len, bool sync_dir,
+           struct m3_diag *d)
 {
     struct age_encrypt_opts eo = {.armor = armor, .threads = 1};
     struct mem_reader mr = {.p = plaintext, .len = len};
     struct mem_writer mw = {.fd = -1};
     struct stat st;
-    char *dir = NULL, *tmp = NULL;
-    const char *base = strrchr(path, '/');
     unsigned char rnd[6];
-    char hex[13];
-    size_t tl;
+    char hex[13], *tmp = NULL;
     int rc = M3_ENOMEM;
-    bool exists = stat(path, &st) == 0;
+    bool exists = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 
-    base = base ? base + 1 : path;
-    if ((dir = dir_of(path)) == NULL)
-        goto out;
-    tl = strlen(dir) + strlen(base) + 32;
-    if ((tmp = malloc(tl)) == NULL)
-        goto out;
+    if (exists && !S_ISREG(st.st_mode))
+        return S_ISLNK(st.st_mode) ? open_error(ELOOP, d)
+                                   : m3_diag_set(d, M3_EINVAL, "not a regular file");
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-    snprintf(tmp, tl, "%s/.%s.m3tmp.%s", dir, base, hex);
-    if ((mw.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
-        rc = m3_diag_set(d, M3_EIO, "cannot create a temp file in %s: %s", dir, strerror(errno));
+    if (asprintf(&tmp, ".%s.m3tmp.%s", base, hex) < 0) {
+        tmp = NULL;
+        goto out;
+    }
+    if ((mw.fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) <
+        0) {
+        const char *sl = strrchr(path, '/');
+        rc = m3_diag_set(d, M3_EIO, "cannot create a temp file in %.*s: %s",
+                         sl == NULL   ? 1
+                         : sl == path ? 1
+                                      : (int)(sl - path),
+                         sl == NULL ? "." : path, strerror(errno));
         free(tmp);
         tmp = NULL;
         goto out;
     }
     if (exists && fchmod(mw.fd, st.st_mode & 07777) != 0) {
-        rc = m3_diag_set(d, M3_EIO, "%s: %s", tmp, strerror(errno));
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
     if ((rc = age_encrypt(rcpts, n, &eo, mem_read, &mr, fd_write, &mw, d)) != 0)
@@ -496,46 +680,125 @@ secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts
         goto out;
     }
     mw.fd = -1;
-    if (rename(tmp, path) != 0) {
+    if (renameat(dfd, tmp, dfd, base) != 0) {
         rc = m3_diag_set(d, M3_EIO, "%s: cannot replace: %s", path, strerror(errno));
         goto out;
     }
     free(tmp);
     tmp = NULL;
     if (sync_dir)
-        fsync_dir(dir);
+        fsync(dfd);
     rc = 0;
 out:
     if (mw.fd >= 0)
         close(mw.fd);
     if (tmp != NULL) {
-        unlink(tmp);
+        unlinkat(dfd, tmp, 0);
         free(tmp);
     }
+    return rc;
+}
+
+int
+secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts, size_t n,
+                            bool armor, const void *plaintext, size_t len, bool sync_dir,
+                            struct m3_diag *d)
+{
+    const char *base = strrchr(path, '/');
+    char *dir = dir_of(path);
+    int dfd, rc;
+
+    base = base ? base + 1 : path;
+    if (dir == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        rc = m3_diag_set(d, M3_EIO, "cannot create a temp file in %s: %s", dir, strerror(errno));
+    else
+        rc = encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, d);
+    if (dfd >= 0)
+        close(dfd);
     free(dir);
     return rc;
 }
 
-size_t
-secrets_clean_temps(const char *dir)
+int
+secrets_repo_encrypt(const struct secrets_repo *r, const char *path,
+                     struct age_recipient *const *rcpts, size_t n, bool armor,
+                     const void *plaintext, size_t len, bool sync_dir, struct m3_diag *d)
 {
-    DIR *dh = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    int dfd;
+    char *base = NULL;
+    int dfd, rc;
 
-    if (dh == NULL)
+    if ((rc = open_parent(r, path, &dfd, &base, d)) != 0)
+        return rc;
+    rc = encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, d);
+    close(dfd);
+    free(base);
+    return rc;
+}
+
+/* is_temp_name: the name of a temp file encrypt_at makes: ".BASE.m3tmp." and 12 hex digits. */
+static bool
+is_temp_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (name[0] != '.' || n < sizeof(".x.m3tmp.") - 1 + 12 ||
+        strncmp(name + n - 12 - 7, ".m3tmp.", 7) != 0)
+        return false;
+    for (size_t i = n - 12; i < n; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return true;
+}
+
+size_t
+secrets_repo_clean_temps(const struct secrets_repo *r, const char *path)
+{
+    char *base = NULL;
+    struct dirent *de;
+    struct stat st;
+    size_t n = 0;
+    int dfd, lfd;
+    DIR *dh;
+
+    /* Only in a folder inside the repository, reached without links; only m3age's names,
+     * only regular files. */
+    if (open_parent(r, path, &dfd, &base, NULL) != 0)
         return 0;
-    dfd = dirfd(dh);
+    free(base);
+    if ((lfd = dup(dfd)) < 0 || (dh = fdopendir(lfd)) == NULL) {
+        if (lfd >= 0)
+            close(lfd);
+        close(dfd);
+        return 0;
+    }
     while ((de = readdir(dh)) != NULL) {
-        if (de->d_name[0] == '.' && strstr(de->d_name, ".m3tmp.") != NULL &&
-            unlinkat(dfd, de->d_name, 0) == 0)
+        if (is_temp_name(de->d_name) && fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && unlinkat(dfd, de->d_name, 0) == 0)
             n++;
     }
     if (n > 0)
         fsync(dfd);
     closedir(dh);
+    close(dfd);
     return n;
+}
+
+int
+secrets_repo_sync_dir(const struct secrets_repo *r, const char *path, struct m3_diag *d)
+{
+    char *base = NULL;
+    int dfd, rc;
+
+    if ((rc = open_parent(r, path, &dfd, &base, d)) != 0)
+        return rc;
+    free(base);
+    rc = fsync(dfd) != 0
+             ? m3_diag_set(d, M3_EIO, "%s: cannot sync its folder: %s", path, strerror(errno))
+             : 0;
+    close(dfd);
+    return rc;
 }
 
 int

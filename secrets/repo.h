@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "keys/keys.h"
 #include "libage/age.h"
@@ -24,10 +25,13 @@ struct secrets_repo {
     struct reg_file *file;
     struct reg_registry *reg;
     int lock_fd; /* -1 until secrets_repo_lock */
+    char *root;  /* the trusted root (reg_trust_root of dir): every secret file lies inside */
+    int root_fd; /* root, opened O_PATH: secret files are opened beneath it */
 };
 
 /* secrets_repo_open: locates (reg_locate) and loads the registry. rules_opt is --rules,
- * rules_env the RULES value (either may be NULL). Free with secrets_repo_free.
+ * rules_env the RULES value (either may be NULL). Free with secrets_repo_free. A registry
+ * naming a file outside its root is refused (reg_load_path).
  * Errors: those of reg_locate and reg_load_path, M3_EIO, M3_ENOMEM. */
 int secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const char *rules_env,
                       struct m3_diag *d);
@@ -55,6 +59,53 @@ int secrets_repo_find(const struct secrets_repo *r, const char *arg, struct secr
  * cwd_names), malloc'd; NULL when out of memory. */
 char *secrets_repo_entry_path(const struct secrets_repo *r, const struct reg_entry *e);
 void secrets_target_clear(struct secrets_target *t);
+
+/* ---- Secret files, confined to the repository --------------------------------------------
+ * Every read and write of a secret file goes through these: the path (as secrets_repo_find
+ * or secrets_repo_entry_path give it) must lie inside r->root by name (reg_path_within), and
+ * is opened beneath r->root_fd without following any link, so that a committed link or a
+ * name with ".." cannot reach a file of another repository. A link is refused with
+ * "PATH: a symbolic link (refused: ...)" (M3_EINVAL). */
+
+struct secrets_buf;
+
+/* secrets_openat_beneath: opens rel (relative, no "." or "..") beneath the folder root_fd
+ * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or an O_NOFOLLOW walk one name at a
+ * time where the kernel lacks openat2. Returns the fd, or -errno (ELOOP: a link). */
+int secrets_openat_beneath(int root_fd, const char *rel, int flags, mode_t mode);
+/* secrets_openat_walk: the walk secrets_openat_beneath falls back to (public for its tests):
+ * each folder opened O_PATH | O_DIRECTORY | O_NOFOLLOW, the last name O_NOFOLLOW. rel must
+ * hold no "." or ".." (reg_path_within's output). Returns the fd, or -errno (ELOOP: a link). */
+int secrets_openat_walk(int root_fd, const char *rel, int flags, mode_t mode);
+
+/* secrets_repo_open_file: opens the secret file path with flags (O_RDONLY, or O_PATH) into
+ * *fd; a file that is not a regular file is refused. Errors: M3_ENOTFOUND (no such file),
+ * M3_EINVAL (outside the root, a link, not a regular file), M3_EIO; d names path. */
+int secrets_repo_open_file(const struct secrets_repo *r, const char *path, int flags, int *fd,
+                           struct m3_diag *d);
+/* secrets_repo_stat: stat of the secret file path, confined as secrets_repo_open_file.
+ * Errors: as secrets_repo_open_file. */
+int secrets_repo_stat(const struct secrets_repo *r, const char *path, struct stat *st,
+                      struct m3_diag *d);
+/* secrets_repo_decrypt: secrets_decrypt_file of the confined secret file path.
+ * Errors: as secrets_repo_open_file and age_decrypt. */
+int secrets_repo_decrypt(const struct secrets_repo *r, const char *path,
+                         struct age_identity *const *ids, size_t nids, struct secrets_buf *out,
+                         struct m3_diag *d);
+/* secrets_repo_encrypt: secrets_encrypt_file_nosync of the confined secret file path: its
+ * folder is opened beneath the root, the temp file created and renamed in that folder (a
+ * link in the file's place is refused, not replaced). Errors: as secrets_repo_open_file,
+ * secrets_encrypt_file. */
+int secrets_repo_encrypt(const struct secrets_repo *r, const char *path,
+                         struct age_recipient *const *rcpts, size_t n, bool armor,
+                         const void *plaintext, size_t len, bool sync_dir, struct m3_diag *d);
+/* secrets_repo_sync_dir: fsync of the folder of the secret file path (makes the renames of
+ * a batch durable). Errors: as secrets_repo_open_file, M3_EIO. */
+int secrets_repo_sync_dir(const struct secrets_repo *r, const char *path, struct m3_diag *d);
+/* secrets_repo_clean_temps: removes the temp files a killed run left beside the secret file
+ * path: only in its folder inside the root (reached without links), only regular files named
+ * as m3age names them (".BASE.m3tmp." and 12 hex digits). Returns how many. */
+size_t secrets_repo_clean_temps(const struct secrets_repo *r, const char *path);
 
 /* secrets_key_name: the name of a key string in the registry (the top-level let binding
  * whose value is that key, compared on type and base64 only), or NULL. */
@@ -107,18 +158,11 @@ int secrets_decrypt_file(const char *path, struct age_identity *const *ids, size
 int secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
                          const void *plaintext, size_t len, struct m3_diag *d);
 /* secrets_encrypt_file_nosync: as secrets_encrypt_file, but with sync_dir false the folder
- * is not synced: for a batch, whose caller syncs each folder once (secrets_sync_dir) after
- * its last rename and before it reports any file of the batch written. */
+ * is not synced: for a batch, whose caller syncs each folder once (secrets_repo_sync_dir)
+ * after its last rename and before it reports any file of the batch written. */
 int secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts, size_t n,
                                 bool armor, const void *plaintext, size_t len, bool sync_dir,
                                 struct m3_diag *d);
-/* secrets_sync_dir: fsync of a folder (makes the renames into it durable). Errors: M3_EIO. */
-int secrets_sync_dir(const char *dir, struct m3_diag *d);
-
-/* secrets_clean_temps: removes the temp files (".*.m3tmp.*") a killed run left in dir.
- * Returns how many were removed. */
-size_t secrets_clean_temps(const char *dir);
-
 /* ---- Edit ------------------------------------------------------------------------------ */
 
 enum secrets_edit_result {

@@ -16,7 +16,7 @@ M3AGE="${M3AGE_WRAPPER:-$BUILD/m3age}" # make valgrind runs m3age through a wrap
 M3AGE_FIXTURE="$BUILD/m3age"
 TOOLS="$BUILD/tools"
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
-TESTKIT="${M3AGE_TESTKIT:-$SRCDIR/../shared/testkit}"
+TESTKIT="${M3AGE_TESTKIT:-$SRCDIR/tests/testkit}"
 export LC_ALL=C NO_COLOR=1
 # T_ROOT: this file's temporary folder, removed by run_tests at the end: the tests' folders,
 # and fixtures that a file's tests share (made by the first test that needs them).

@@ -57,6 +57,16 @@ test_hook_refuses_plaintext_in_secrets_folder() {
     git add README
     run git commit -qm docs
     assert_status 0
+    # public keys and a README in the secrets folder are no leak; a private key is
+    ssh-keygen -q -t ed25519 -N '' -C h1 -f secrets/h1_key </dev/null >/dev/null
+    printf '# Secrets\n' >secrets/README.md
+    git add secrets/h1_key.pub secrets/README.md
+    run git commit -qm "public key and docs"
+    assert_status 0
+    git add secrets/h1_key
+    run git commit -qm "private key"
+    assert_status 1
+    assert_contains err "secrets/h1_key: not an age file: refusing to commit plaintext in the secrets folder"
 }
 
 test_hook_refuses_drift_and_unknown_age_files() {
@@ -193,13 +203,29 @@ test_agent_refuses_requests_without_the_token() {
     protected_repo
     # a textconv that does not carry the agent's token gets nothing from it and works alone:
     # m3age git's own prompt (-i), then one per file version
-    git config diff.m3age.textconv "env M3AGE_AGENT_TOKEN=$(printf '%064d' 0) $M3AGE diff --textconv -i $PWD/me"
+    printf '%064d' 0 >zeros
+    printf '#!/bin/sh\nexec 9<"%s"\nM3AGE_AGENT_TOKEN_FD=9 exec "%s" diff --textconv -i "%s" "$@"\n' \
+        "$PWD/zeros" "$M3AGE" "$PWD/me" >wrong-token
+    chmod +x wrong-token
+    git config diff.m3age.textconv "$PWD/wrong-token"
     run "$TOOLS/ptyrun" -o agent.out -t 30 -S -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 \
         -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 \
         -e "passphrase" -s pw-123 -e "passphrase" -s pw-123 -- "$M3AGE" git -i me --no-pager diff secrets
     assert_status 0
     assert_eq "$(grep -c 'Enter passphrase for' out)" 7
     assert_contains agent.out "+new a"
+}
+
+test_agent_token_is_in_no_environment() {
+    # /proc/PID/environ of git and of everything it starts would show the token for their
+    # whole life: it is passed in an inherited descriptor, only its number in the environment
+    protected_repo
+    run "$M3AGE" git -c 'alias.showenv=!env; cat <&$M3AGE_AGENT_TOKEN_FD | wc -c' showenv
+    assert_status 0
+    assert_not_contains out "M3AGE_AGENT_TOKEN="
+    assert_contains out "M3AGE_AGENT_TOKEN_FD="
+    assert_contains out "M3AGE_AGENT="
+    assert_eq "$(tail -1 out | tr -d ' ')" 64
 }
 
 run_tests

@@ -131,4 +131,21 @@ test_registry_hosts_scans_the_repository_of_rules() {
     assert_contains out2 "secrets/a.age"
 }
 
+test_scrypt_work_factor_out_of_range_is_refused() {
+    # M3AGE_SCRYPT_WORK_FACTOR below age's minimum, above what any age opens, or not a number
+    # once silently became 18; it is refused before a passphrase is asked, and nothing is written.
+    echo plain >plain.txt
+    local wf
+    for wf in 0 -3 23 12x ''; do
+        M3AGE_SCRYPT_WORK_FACTOR=$wf M3AGE_PASSPHRASE=pw run "$M3AGE" encrypt -p -o out.age plain.txt
+        assert_status 2
+        assert_one_error_line "m3age: error: M3AGE_SCRYPT_WORK_FACTOR: '$wf' is not a work factor from 1 to 22"
+        assert_absent out.age
+    done
+    M3AGE_SCRYPT_WORK_FACTOR=10 M3AGE_PASSPHRASE=pw run "$M3AGE" encrypt -p -o out.age plain.txt
+    assert_status 0
+    assert_contains out.age "-> scrypt "
+    grep -qa '^-> scrypt [A-Za-z0-9+/]* 10$' out.age || _fail "work factor 10 not in the header"
+}
+
 run_tests

@@ -9,9 +9,7 @@
 #
 # and, for every failure, the user-visible contract of issue 2 point 5: exactly one
 # "m3age: error:" line on stderr naming the input (hint lines allowed), and with -o FILE no
-# file left behind. The post-quantum vectors (hybrid_*, armor_hybrid) are not supported yet and
-# must fail cleanly: exit 1 (2 if the identity file itself is refused), no output, and an error
-# saying no identity matched or the key type is unsupported.
+# file left behind. The post-quantum vectors (hybrid_*, armor_hybrid) are judged the same way.
 #
 # Each vector (one test) runs twice: as `m3age decrypt -i ID -o OUT FILE` (native, -o) and as
 # `m3age -d -i ID FILE > OUT` (age compatibility mode, stdout). Passphrases go through
@@ -28,11 +26,11 @@ UNRELATED_ID="AGE-SECRET-KEY-1XG2S67V5LLKWKWAA58DLQF7RY0R8ZZPEPVE2JYMA92S9S9RSWC
 # The vectors are read once, in this shell (each process costs milliseconds here, and there
 # are more than a hundred vectors): the expectations by vector name, the age file (inflated)
 # into $CACHE/NAME.age.
-declare -A V_OK V_EXPECT V_PAYLOAD V_PASS V_PQ V_IDS
+declare -A V_OK V_EXPECT V_PAYLOAD V_PASS V_IDS
 
 # unpack NAME: reads the vector's header (up to the first empty line) and writes its body.
 unpack() {
-    local f="$VECTORS/$1" line n=0 comp= pq=0 ids=
+    local f="$VECTORS/$1" line n=0 comp= ids=
     V_PASS[$1]=
     while IFS= read -r line; do
         n=$((n + ${#line} + 1))
@@ -44,7 +42,6 @@ unpack() {
         'compressed: '*) comp=${line#compressed: } ;;
         'identity: '*)
             ids+=${line#identity: }$'\n'
-            case $line in 'identity: AGE-SECRET-KEY-PQ-1'*) pq=1 ;; esac
             ;;
         esac
     done <"$f"
@@ -53,14 +50,13 @@ unpack() {
     else
         tail -c +$((n + 1)) "$f" >"$CACHE/$1.age"
     fi
-    case $1 in hybrid* | *_hybrid*) pq=1 ;; esac
-    V_IDS[$1]=$ids V_PQ[$1]=$pq V_OK[$1]=1
+    V_IDS[$1]=$ids V_OK[$1]=1
 }
 
-# prepare NAME: ./NAME.age and ./id.txt in the test's folder; sets expect, payload, pass, pq.
+# prepare NAME: ./NAME.age and ./id.txt in the test's folder; sets expect, payload, pass.
 prepare() {
     [ -n "${V_OK[$1]:-}" ] || _fail "vector $1 could not be unpacked"
-    expect=${V_EXPECT[$1]:-} payload=${V_PAYLOAD[$1]:-} pass=${V_PASS[$1]} pq=${V_PQ[$1]}
+    expect=${V_EXPECT[$1]:-} payload=${V_PAYLOAD[$1]:-} pass=${V_PASS[$1]}
     ln -s "$CACHE/$1.age" "$1.age"
     printf '%s' "${V_IDS[$1]}" >id.txt
     if [ ! -s id.txt ] && [ -z "$pass" ]; then
@@ -77,14 +73,6 @@ judge() {
         sum=${sum%% *}
     else
         sum=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 # SHA-256 of nothing
-    fi
-    if [ "$pq" = 1 ]; then
-        [ "$status" -eq 1 ] || [ "$status" -eq 2 ] ||
-            _fail "post-quantum vector: exit status $status, expected a clean failure; stderr: $(head -c 400 err)"
-        [ ! -s "$outf" ] || _fail "post-quantum vector released output"
-        grep -qiE 'no identit|unsupported|not supported' err ||
-            _fail "post-quantum vector: error should say no identity matched or unsupported: $(head -c 400 err)"
-        return 0
     fi
     case $expect in
     success)
@@ -138,9 +126,9 @@ check_native() {
         # a failed run leaves no -o file (the released prefix of a payload failure included)
         assert_absent out.bin
         assert_no_temp .
-        [ "$pq" = 1 ] || errors_named "$name"
+        errors_named "$name"
     fi
-    if [ "$expect" = "payload failure" ] && [ "$pq" = 0 ]; then
+    if [ "$expect" = "payload failure" ]; then
         # judged on the streamed prefix in age mode; here only the status and files count
         [ "$status" -eq 1 ] || _fail "payload failure: exit status $status, expected 1"
         return 0

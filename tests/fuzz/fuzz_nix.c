@@ -74,7 +74,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *nul = memchr(data, 0, size);
     size_t mlen = nul ? (size_t)(nul - data) : size;
     struct mem_files files = {0};
-    struct reg_reader reader = {mem_read, &files};
+    struct reg_reader reader = {.read = mem_read, .ctx = &files};
     struct reg_eval_opts opts = {&reader, "/fuzz"};
     struct reg_file *f = NULL;
     struct reg_registry *r = NULL;

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 : "${BUILD:?BUILD must name the fuzz build folder}" "${FUZZ_SECONDS:=10}" "${FUZZ_JOBS:=2}"
 M3AGE="$BUILD/m3age"
-testkit="${M3AGE_TESTKIT:-$src/../shared/testkit}"
+testkit="${M3AGE_TESTKIT:-$src/tests/testkit}"
 seeds="$BUILD/fuzz-seeds"
 mkdir -p "$BUILD/fuzz-corpus" "$BUILD/fuzz-crashes" "$BUILD/fuzz-logs"
 rm -rf "$seeds"
@@ -101,6 +101,40 @@ for f in "$src"/tests/registry/*.nix "$src"/tests/bad/reg/*.nix \
 done
 printf 'let k = import ./keys.nix; in { "a.age".publicKeys = [ k.x ]; }\0{ x = "age1"; }' \
     >"$seeds/nix/import"
+# Deep nesting: constructs just under REG_MAX_NEST (registry/syntax.h: every walk of the tree
+# at its deepest, which under ASan shows whether the stack holds) and just past it (the
+# error path), and a deep value built at run time; nix.dict holds the tokens that nest.
+python3 - "$seeds/nix" <<'PY'
+import os, sys
+out = sys.argv[1]
+forms = {
+    "list": ("[", "", "]"), "set": ("{ a = ", "1", "; }"), "paren": ("(", "1", ")"),
+    "interp": ('"${', '"x"', '}"'), "ind": ("''${", '"x"', "}''"), "let": ("let b = ", "1", "; in b"),
+    "if": ("if true then ", "1", " else 0"), "lambda": ("x: ", "1", ""), "not": ("! ", "true", ""),
+    "add": ("", "1", " + 1"), "app": ("(x: x) (", "1", ")"), "or": ("{ }.z or ", "1", ""),
+}
+for name, (o, m, c) in forms.items():
+    for n in (480, 990, 1100):
+        e = o * n + m + c * n
+        open(os.path.join(out, "deep-%s-%d" % (name, n)), "w").write(
+            '{ "secrets/a.age".publicKeys = [ "age1" ]; "secrets/a.age".armor = builtins.deepSeq (%s) false; }' % e)
+open(os.path.join(out, "deep-attrpath"), "w").write("{ a" + ".a" * 998 + " = 1; }")
+open(os.path.join(out, "deep-runtime"), "w").write(
+    "let xs = builtins.genList (x: x) 5000; d = builtins.foldl' (v: x: [ v ]) [ ] xs; in d == d ++ [ ]")
+PY
+# Path names: what a hostile registry or host module may name (escapes from the repository,
+# absolute paths, odd bytes), for the other developer's path confinement (a harness of its
+# own over the name -> path mapping is still to come).
+i=0
+for p in secrets/a.age ./secrets/a.age secrets/../../etc/shadow.age /etc/shadow.age \
+    "secrets//a.age" "secrets/a b.age" "secrets/\\x.age" "secrets/\${x}.age" ../x.age \
+    "secrets/$(printf 'a%.0s' $(seq 1 300)).age" "secrets/\t.age" "~/x.age" .age secrets/ \
+    "secrets/ä.age" "secrets/.age" "secrets/a.age/"; do
+    i=$((i + 1))
+    printf '{ "%s".publicKeys = [ "%s" ]; }' "$p" "$rcpt" >"$seeds/nix/path$i"
+    printf '1{ age.secrets.a.file = ../../%s; age.secrets.b.file = "${self}/%s"; }' "$p" "$p" \
+        >"$seeds/hosts/path$i"
+done
 # Host modules: the example hosts and the bad ones, behind a byte choosing the module path.
 n=0
 for f in $(find "$src/examples" "$src/tests/bad/hosts" -path '*hosts/*' -name '*.nix' \
@@ -125,8 +159,10 @@ run_one() {
     c=$(corpus_of "$name")
     mkdir -p "$BUILD/fuzz-corpus/$name" "$seeds/$c"
     log="$BUILD/fuzz-logs/$name.log"
+    local dict=()
+    [ -f "$here/$c.dict" ] && dict=(-dict="$here/$c.dict")
     "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 \
-        -max_len=70000 -artifact_prefix="$BUILD/fuzz-crashes/$name-" \
+        -max_len=70000 -artifact_prefix="$BUILD/fuzz-crashes/$name-" "${dict[@]}" \
         "$BUILD/fuzz-corpus/$name" "$seeds/$c" >"$log" 2>&1
     echo $? >"$log.rc"
 }

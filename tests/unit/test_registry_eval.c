@@ -134,6 +134,18 @@ static const struct error_case failures[] = {
     {"{ a = \"${./k.pub}\"; }", M3_EUNSUPPORTED,
      "secrets.nix:1:10: a path interpolated into a string is not supported by m3age's "
      "evaluator (Nix copies it to the store); use --nix to evaluate with nix-instantiate"},
+    /* values nested deeper than any source: a foldl' builds them (each crashed the
+     * comparison or the coercion before it counted its depth) */
+    {"let xs = builtins.genList (x: x) 100000; d = builtins.foldl' (v: x: [ v ]) [ ] xs; "
+     "in d == builtins.foldl' (v: x: [ v ]) [ ] xs",
+     M3_EEVAL, "secrets.nix:1:87: stack overflow (value nested too deeply)"},
+    {"let xs = builtins.genList (x: x) 100000; d = builtins.foldl' (v: x: [ v ]) [ ] xs; "
+     "in [ d ] < [ (builtins.foldl' (v: x: [ v ]) [ ] xs) ]",
+     M3_EEVAL, "secrets.nix:1:87: stack overflow (value nested too deeply)"},
+    {"let xs = builtins.genList (x: x) 100000; in toString (builtins.foldl' (v: x: [ v ]) [ ] xs)",
+     M3_EEVAL, "secrets.nix:1:45: stack overflow (value nested too deeply)"},
+    {"let g = n: if n == 0 then 0 else 1 + g (n - 1); in g 1000000", M3_EEVAL,
+     "secrets.nix:1:15: stack overflow (possible infinite recursion)"},
     {"{ a = ~/k.pub; }", M3_EUNSUPPORTED,
      "secrets.nix:1:7: a '~/' path is not supported by m3age's evaluator (it depends on $HOME); "
      "use --nix to evaluate with nix-instantiate"},

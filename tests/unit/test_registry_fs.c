@@ -223,8 +223,8 @@ Test(registry_fs, repo_reader_finds_the_root_when_it_first_reads)
     size_t len = 0;
     FILE *f;
 
-    mk("fleet/.git");
     mk("fleet/keys");
+    touch("fleet/flake.nix"); /* a bare .git tracking nothing would not make fleet the root */
     mk("fleet/hosts/m3-atlas");
     cr_assert_not_null(f = fopen(at("fleet/keys/m3-atlas.pub"), "w"));
     fputs("ssh-ed25519 AAAA m3-atlas\n", f);
@@ -246,4 +246,98 @@ Test(registry_fs, repo_reader_finds_the_root_when_it_first_reads)
     cr_assert_neq(rd.read(rd.ctx, at("fleet/keys/m3-atlas.pub"), &buf, &len, &d), 0);
     cr_assert(strstr(d.msg, "gone/m3-aether") != NULL, "%s", d.msg);
     reg_reader_fs_free(&rd);
+}
+
+/* sh: runs a shell command in the test folder (real git); asserts it succeeded. */
+static void
+sh(const char *cmd)
+{
+    char line[PATH_MAX + 512];
+
+    cr_assert_lt((size_t)snprintf(line, sizeof(line), "cd '%s' && (%s) >/dev/null 2>&1 </dev/null",
+                                  top, cmd),
+                 sizeof(line));
+    cr_assert_eq(system(line), 0, "%s", cmd);
+}
+
+static void
+assert_trust_root(const char *path, const char *want)
+{
+    char *root = NULL;
+    struct m3_diag d = {0};
+
+    cr_assert_eq(reg_trust_root(at(path), &root, &d), 0, "%s", d.msg);
+    cr_assert_str_eq(root, at(want));
+    free(root);
+}
+
+Test(registry_fs, trust_root_is_the_git_work_tree_only_when_it_tracks_the_folder)
+{
+    /* A dotfiles home under git, with a flake; a tarball unpacked in it, not added. */
+    mk("home/.config");
+    touch("home/flake.nix");
+    touch("home/.config/rc");
+    sh("cd home && git init -q . && git add flake.nix .config/rc");
+    mk("home/dl/fleet/secrets");
+    touch("home/dl/fleet/secrets/secrets.nix");
+    assert_trust_root("home/dl/fleet/secrets/secrets.nix", "home/dl/fleet/secrets");
+    assert_trust_root("home/dl/fleet/secrets", "home/dl/fleet/secrets");
+    /* ... with a flake of its own: that flake's folder */
+    touch("home/dl/fleet/flake.nix");
+    assert_trust_root("home/dl/fleet/secrets/secrets.nix", "home/dl/fleet");
+    /* the work tree's own top, and a folder git tracks a file in: the work tree */
+    assert_trust_root("home/flake.nix", "home");
+    assert_trust_root("home/.config", "home");
+    sh("cd home && git add dl/fleet/secrets/secrets.nix");
+    assert_trust_root("home/dl/fleet/secrets/secrets.nix", "home");
+    /* index version 4 (prefix-compressed names) reads the same */
+    sh("cd home && git update-index --index-version 4");
+    assert_trust_root("home/dl/fleet/secrets/secrets.nix", "home");
+    /* a linked work tree (.git is a file) reads its own index */
+    sh("cd home && git -c user.name=t -c user.email=t@example.org commit -qm x && "
+       "git worktree add -q ../wt");
+    assert_trust_root("wt/dl/fleet/secrets/secrets.nix", "wt");
+}
+
+Test(registry_fs, path_within_folds_dots_by_name_and_refuses_what_leaves_the_root)
+{
+    char *rel = NULL;
+    struct m3_diag d = {0};
+
+    cr_assert_eq(reg_path_within("/r/repo", "/r/repo/secrets", "wifi.age", &rel, &d), 0);
+    cr_assert_str_eq(rel, "secrets/wifi.age");
+    free(rel);
+    cr_assert_eq(reg_path_within("/r/repo", "/r/repo/nix", "./../secrets//x.age", &rel, &d), 0);
+    cr_assert_str_eq(rel, "secrets/x.age");
+    free(rel);
+    cr_assert_eq(reg_path_within("/r/repo", "/r/repo", "/r/repo/s/a.age", &rel, &d), 0);
+    cr_assert_str_eq(rel, "s/a.age");
+    free(rel);
+    static const char *const bad[] = {"../other/secrets/db.age", "/etc/shadow", "/r/repo2/x.age",
+                                      "a/../../repo2/x",         ".",           "secrets/../.."};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        cr_assert_eq(reg_path_within("/r/repo", "/r/repo", bad[i], &rel, &d), M3_EINVAL, "%s",
+                     bad[i]);
+        cr_assert_null(rel);
+        cr_assert(strstr(d.msg, "is outside the repository '/r/repo'") != NULL, "%s", d.msg);
+    }
+}
+
+Test(registry_fs, confine_resolves_links_before_it_compares)
+{
+    char *real = NULL;
+    struct m3_diag d = {0};
+
+    mk("repo/keys");
+    mk("other");
+    touch("other/id");
+    touch("repo/keys/a.pub");
+    cr_assert_eq(symlink("../../other/id", at("repo/keys/b.pub")), 0);
+    cr_assert_eq(reg_confine(at("repo"), at("repo/keys/a.pub"), &real, &d), 0, "%s", d.msg);
+    cr_assert_str_eq(real, at("repo/keys/a.pub"));
+    free(real);
+    cr_assert_eq(reg_confine(at("repo"), at("repo/keys/b.pub"), &real, &d), M3_EINVAL);
+    cr_assert_null(real);
+    cr_assert_eq(reg_confine(at("repo"), at("repo/../other/id"), &real, &d), M3_EINVAL);
+    cr_assert_eq(reg_confine(at("repo"), at("repo/keys/none"), &real, &d), M3_ENOTFOUND);
 }

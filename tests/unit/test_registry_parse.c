@@ -148,3 +148,106 @@ Test(registry_parse, spans_give_line_and_column)
     cr_assert_str_eq(reg_file_name(f), "s.nix");
     reg_file_free(f);
 }
+
+/* Deep nesting: every recursive construct of the grammar, n levels deep, is open * n, mid,
+ * close * n. REG_MAX_NEST (registry/syntax.h) is 1000. */
+struct nest_case {
+    const char *name, *open, *mid, *close;
+};
+
+static const struct nest_case nests[] = {
+    {"list", "[", "", "]"},
+    {"set", "{ a = ", "1", "; }"},
+    {"rec set", "rec { a = ", "1", "; }"},
+    {"let set", "let { body = ", "1", "; }"},
+    {"let", "let b = ", "1", "; in b"},
+    {"with", "with a; ", "1", ""},
+    {"assert", "assert a; ", "1", ""},
+    {"if then", "if a then ", "1", " else 0"},
+    {"if else", "if a then 0 else ", "1", ""},
+    {"lambda", "x: ", "1", ""},
+    {"formals", "{ c ? ", "1", " }: c"},
+    {"application chain", "f", "", " 1"},
+    {"application argument", "f (", "1", ")"},
+    {"select or", "a.z or ", "1", ""},
+    {"dynamic attribute", "a.${", "\"b\"", "}"},
+    {"not", "! ", "true", ""},
+    {"negation", "- ", "1", ""},
+    {"addition chain", "", "1", " + 1"},
+    {"concatenation chain", "[] ++ ", "[]", ""},
+    {"update chain", "{} // ", "{}", ""},
+    {"implication chain", "a -> ", "a", ""},
+    {"and chain", "", "a", " && a"},
+    {"parenthesis", "(", "1", ")"},
+    {"string interpolation", "\"${", "\"x\"", "}\""},
+    {"indented string interpolation", "''${", "\"x\"", "}''"},
+    {"path interpolation", "./a/${", "\"x\"", "}"},
+    {"inherit from", "{ inherit (", "{ a = 1; }", ") a; }"},
+};
+
+static char *
+nest(const struct nest_case *c, size_t n, size_t *len)
+{
+    size_t lo = strlen(c->open), lm = strlen(c->mid), lc = strlen(c->close);
+    char *s = malloc(n * (lo + lc) + lm + 1), *p = s;
+
+    cr_assert_not_null(s);
+    for (size_t i = 0; i < n; i++, p += lo)
+        memcpy(p, c->open, lo);
+    memcpy(p, c->mid, lm);
+    p += lm;
+    for (size_t i = 0; i < n; i++, p += lc)
+        memcpy(p, c->close, lc);
+    *p = '\0';
+    *len = (size_t)(p - s);
+    return s;
+}
+
+Test(registry_parse, every_construct_nested_past_the_limit_is_one_error)
+{
+    for (size_t i = 0; i < sizeof(nests) / sizeof(nests[0]); i++) {
+        size_t len;
+        char *src = nest(&nests[i], 10000, &len);
+        struct reg_file *f = NULL;
+        struct m3_diag d = {0};
+        int rc = reg_parse("secrets.nix", src, len, &f, &d);
+        cr_assert_eq(rc, M3_ESYNTAX, "%s: rc %d (%s)", nests[i].name, rc, d.msg);
+        cr_assert_null(f);
+        cr_assert(strncmp(d.msg, "secrets.nix:1:", 14) == 0, "%s: %s", nests[i].name, d.msg);
+        cr_assert(strstr(d.msg, ": expression nested too deeply") != NULL &&
+                      strchr(d.msg, '\n') == NULL,
+                  "%s: %s", nests[i].name, d.msg);
+        free(src);
+        /* a few hundred levels, as a generated file might nest, parse and print back */
+        src = nest(&nests[i], 300, &len);
+        assert_round_trip(nests[i].name, src, len);
+        free(src);
+    }
+}
+
+Test(registry_parse, the_nesting_limit_is_exact)
+{
+    static const struct nest_case paren = {"parenthesis", "(", "1", ")"};
+    struct reg_file *f = NULL;
+    struct m3_diag d = {0};
+    size_t len;
+    char *src = nest(&paren, 1000, &len);
+
+    cr_assert_eq(reg_parse("secrets.nix", src, len, &f, &d), 0, "%s", d.msg);
+    reg_file_free(f);
+    free(src);
+    src = nest(&paren, 1001, &len);
+    cr_assert_eq(reg_parse("secrets.nix", src, len, &f, &d), M3_ESYNTAX);
+    cr_assert_str_eq(d.msg, "secrets.nix:1:2003: expression nested too deeply");
+    free(src);
+    /* an attribute path of k names nests its value k levels deep */
+    src = malloc(2 * 1001 + 16);
+    cr_assert_not_null(src);
+    len = (size_t)sprintf(src, "{ a");
+    for (int i = 0; i < 1000; i++)
+        len += (size_t)sprintf(src + len, ".a");
+    len += (size_t)sprintf(src + len, " = 1; }");
+    cr_assert_eq(reg_parse("secrets.nix", src, len, &f, &d), M3_ESYNTAX, "%s", d.msg);
+    cr_assert_str_eq(d.msg, "secrets.nix:1:2008: expression nested too deeply");
+    free(src);
+}
