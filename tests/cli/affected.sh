@@ -173,6 +173,24 @@ test_host_module_changed_to_use_another_secret() {
 1 of 3 hosts affected (compared with $(cd repo && git rev-parse --short=12 HEAD~1), HEAD~1)" "text"
 }
 
+# a module shared through `imports` (the host scan follows them): the hosts importing it
+test_shared_module_imported_by_hosts() {
+    need_tools
+    fixture
+    mkdir repo/modules
+    printf '{ ... }:\n{\n  age.secrets.backup.file = ../secrets/wifi.age;\n}\n' >repo/modules/backup.nix
+    printf '{ ... }:\n{\n  imports = [ ../../modules/backup.nix ];\n}\n' >repo/hosts/m3-atlas/backup.nix
+    printf '{ ... }:\n{\n  imports = [ ../../modules/backup.nix ];\n}\n' >repo/hosts/m3-hermes/backup.nix
+    commit "shared backup module"
+    affected HEAD~1 --format matrix
+    assert_eq "$(cat out)" '{"host":["m3-atlas","m3-hermes"]}' "hosts now importing it"
+    echo 'psk-2' | age -R keys/m3tam3re.pub -o repo/secrets/wifi.age
+    affected HEAD --json
+    assert_contains out '{"host": "m3-atlas", "reasons": ["secrets/wifi.age: re-encrypted to the same recipients (new content or file key)"]}'
+    assert_contains out '{"host": "m3-hermes", "reasons": ["secrets/wifi.age: re-encrypted to the same recipients (new content or file key)"]}'
+    assert_not_contains out 'm3-helios'
+}
+
 test_secret_options_changed_in_a_module() {
     need_tools
     fixture
