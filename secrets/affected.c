@@ -1,12 +1,14 @@
 /* affected.c: which hosts a change touches (see affected.h). */
 #include "secrets/affected.h"
 #include "libage/age.h"
+#include "secrets/audit.h"
 #include "registry/registry.h"
 #include "secrets/diff.h"
 #include "secrets/plan.h"
 #include "secrets/repo.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
@@ -30,6 +32,8 @@ struct side {
     char *rel;     /* regdir relative to root ("" when equal) */
     struct reg_registry *reg; /* NULL: no registry at this revision */
     struct reg_hosts *hosts;  /* NULL: no hosts/ folder */
+    char *trust;              /* reg_trust_root of regdir: secret files lie inside */
+    int trust_fd;             /* trust, opened O_PATH (-1: not opened) */
 };
 
 struct change {
@@ -161,33 +165,47 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
     return 0;
 }
 
-/* extract: the tree of commit hash into dir/tree through `git archive` (no checkout). A
- * `.git` file marks its top as the repository root, as the working tree's is. */
+/* extract: the tree of commit hash into dir/tree, with its own index in dir/tree/.git (read
+ * by reg_trust_root as a work tree's, so the revision's files are confined to the same root
+ * as the working tree's): `git read-tree` and `git checkout-index` with GIT_INDEX_FILE
+ * there and the work tree there, so neither the repository's index nor its work tree is
+ * touched. */
 static int
 extract(const char *top, const char *hash, const char *dir, struct m3_diag *d)
 {
-    char tar[PATH_MAX], tree[PATH_MAX], mark[PATH_MAX + 8];
-    const char *targv[] = {"tar", "-xf", tar, "-C", tree, NULL};
+    char tree[PATH_MAX], gitdir[PATH_MAX], wt[PATH_MAX + 16], ix[PATH_MAX + 32];
+    char *fmt = NULL;
     int status = 0, rc;
-    FILE *f;
 
-    if ((size_t)snprintf(tar, sizeof(tar), "%s/rev.tar", dir) >= sizeof(tar) ||
-        (size_t)snprintf(tree, sizeof(tree), "%s/tree", dir) >= sizeof(tree))
+    if ((size_t)snprintf(tree, sizeof(tree), "%s/tree", dir) >= sizeof(tree) ||
+        (size_t)snprintf(gitdir, sizeof(gitdir), "%s/.git", tree) >= sizeof(gitdir))
         return m3_diag_set(d, M3_EIO, "%s: path too long", dir);
-    if (mkdir(tree, 0700) != 0)
+    snprintf(wt, sizeof(wt), "--work-tree=%s", tree);
+    snprintf(ix, sizeof(ix), "GIT_INDEX_FILE=%s/index", gitdir);
+    if (mkdir(tree, 0700) != 0 || mkdir(gitdir, 0700) != 0)
         return m3_diag_set(d, M3_EIO, "%s: %s", tree, strerror(errno));
-    if ((rc = git(top, (const char *[]){"archive", "--format=tar", "-o", tar, hash}, 5, NULL, d)) !=
-        0)
-        return m3_diag_set(d, M3_EIO, "git archive %.12s failed", hash);
-    if ((rc = secrets_run_capture(targv, true, NULL, NULL, &status, d)) != 0)
-        return rc;
-    unlink(tar);
-    if (status != 0)
-        return m3_diag_set(d, M3_EIO, "cannot unpack the tree of %.12s (tar status %d)", hash,
-                           status);
-    snprintf(mark, sizeof(mark), "%s/.git", tree);
-    if ((f = fopen(mark, "w")) == NULL || fclose(f) != 0)
-        return m3_diag_set(d, M3_EIO, "%s: %s", mark, strerror(errno));
+    const char *rt[] = {"env", ix, "git", "-C", top, wt, "read-tree", hash, NULL};
+    const char *co[] = {"env", ix, "git", "-C", top, wt, "checkout-index", "--all", NULL};
+    for (int i = 0; i < 2; i++) {
+        if ((rc = secrets_run_capture(i == 0 ? rt : co, true, NULL, NULL, &status, d)) != 0)
+            return rc;
+        if (status != 0)
+            return m3_diag_set(d, M3_EIO, "git %s of %.12s failed (status %d)",
+                               i == 0 ? "read-tree" : "checkout-index", hash, status);
+    }
+    /* a SHA-256 repository's index is read with its hash length when the config says so */
+    if (git(top, (const char *[]){"rev-parse", "--show-object-format"}, 2, &fmt, NULL) == 0 &&
+        strcmp(fmt, "sha1") != 0) {
+        char cfg[PATH_MAX + 8];
+        FILE *f;
+        snprintf(cfg, sizeof(cfg), "%s/config", gitdir);
+        if ((f = fopen(cfg, "w")) == NULL ||
+            fprintf(f, "[extensions]\n\tobjectformat = %s\n", fmt) < 0 || fclose(f) != 0) {
+            free(fmt);
+            return m3_diag_set(d, M3_EIO, "%s: %s", cfg, strerror(errno));
+        }
+    }
+    free(fmt);
     return 0;
 }
 
@@ -229,6 +247,9 @@ side_free(struct side *s)
     free(s->rel);
     reg_registry_free(s->reg);
     reg_hosts_free(s->hosts);
+    free(s->trust);
+    if (s->trust_fd >= 0)
+        close(s->trust_fd);
 }
 
 /* under: p's part below top ("" when p is top), or NULL when p is not inside top. */
@@ -268,25 +289,46 @@ side_load(struct side *s, const struct side *like, const char *top, const char *
         m3_diag_clear(d);
         rc = 0;
     }
+    if (rc == 0 && s->reg != NULL) {
+        if ((rc = reg_trust_root(s->regdir, &s->trust, d)) != 0)
+            return rc;
+        if ((s->trust_fd = open(s->trust, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            return m3_diag_set(d, M3_EIO, "%s: %s", s->trust, strerror(errno));
+    }
     return rc;
 }
 
-/* read_secret: the bytes of the entry name's file on side s; *found false when absent. */
+/* read_secret: the bytes of entry e's file on side s (*found false when absent), reached as
+ * edit and rekey reach it: inside the trusted root, never through a link. */
 static int
-read_secret(const struct side *s, const char *name, char **buf, size_t *len, bool *found,
+read_secret(const struct side *s, const struct reg_entry *e, char **buf, size_t *len, bool *found,
             struct m3_diag *d)
 {
-    char path[PATH_MAX];
-    struct stat st;
+    char *rel = NULL;
+    int rc, fd;
 
     *buf = NULL;
     *len = 0;
     *found = false;
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->regdir, name) >= sizeof(path) ||
-        stat(path, &st) != 0)
+    if (e == NULL || s->trust == NULL)
         return 0;
+    if ((rc = reg_check_name(s->trust, s->regdir, e, &rel, d)) != 0)
+        return rc;
+    fd = secrets_openat_beneath(s->trust_fd, rel, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+    free(rel);
+    if (fd == -ENOENT)
+        return 0;
+    if (fd == -ELOOP || fd == -EXDEV)
+        return m3_diag_set(d, M3_EINVAL,
+                           "%s: a symbolic link, or in a linked folder (refused: a secret is "
+                           "read only inside the repository, never through a link)",
+                           e->name);
+    if (fd < 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", e->name, strerror(-fd));
     *found = true;
-    return reg_read_file(path, buf, len, d);
+    if (secrets_slurp_fd(fd, (unsigned char **)buf, len) != 0)
+        return m3_diag_set(d, M3_EIO, "%s: %s", e->name, strerror(errno));
+    return 0;
 }
 
 /* header_sig: the recipients of an age file's header, by tag: one sorted line per stanza
@@ -349,8 +391,11 @@ file_change(const struct side *old, const struct side *cur, const char *name, co
     int rc;
 
     *what = NULL;
-    if ((rc = read_secret(old, name, &a, &alen, &fa, d)) != 0 ||
-        (rc = read_secret(cur, name, &b, &blen, &fb, d)) != 0)
+    /* an entry at one side only: its file is still looked for at the other */
+    const struct reg_entry *eo = old->reg ? reg_registry_find(old->reg, name) : NULL;
+    const struct reg_entry *ec = cur->reg ? reg_registry_find(cur->reg, name) : NULL;
+    if ((rc = read_secret(old, eo ? eo : ec, &a, &alen, &fa, d)) != 0 ||
+        (rc = read_secret(cur, ec ? ec : eo, &b, &blen, &fb, d)) != 0)
         goto out;
     if (!fa && !fb)
         goto out;
@@ -517,18 +562,18 @@ host_reasons(const struct side *old, const struct side *cur, const char *name,
     return rc;
 }
 
-/* relabel: replaces the extracted tree's folder in d's message by "REV:". */
+/* relabel: replaces each mention of the extracted tree's folder in d's message by "REV:". */
 static void
 relabel(struct m3_diag *d, const char *tree, const char *hash)
 {
     char msg[sizeof(d->msg)], *at;
     size_t tl = strlen(tree);
 
-    if (d == NULL || (at = strstr(d->msg, tree)) == NULL)
-        return;
-    snprintf(msg, sizeof(msg), "%.*s%.12s:%s", (int)(at - d->msg), d->msg, hash,
-             at[tl] == '/' ? at + tl + 1 : at + tl);
-    snprintf(d->msg, sizeof(d->msg), "%s", msg);
+    while (d != NULL && (at = strstr(d->msg, tree)) != NULL) {
+        snprintf(msg, sizeof(msg), "%.*s%.12s:%s", (int)(at - d->msg), d->msg, hash,
+                 at[tl] == '/' ? at + tl + 1 : at + tl);
+        snprintf(d->msg, sizeof(d->msg), "%s", msg);
+    }
 }
 
 static int
@@ -597,7 +642,7 @@ int
 secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affected **out,
                      struct m3_diag *d)
 {
-    struct side old = {0}, cur = {0};
+    struct side old = {.trust_fd = -1}, cur = {.trust_fd = -1};
     struct secrets_affected *a = NULL;
     char *top = NULL, *tmp = NULL, regreal[PATH_MAX], tmpl[PATH_MAX], tree[PATH_MAX + 8];
     char *rdir = NULL, *rbase = NULL;

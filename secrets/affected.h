@@ -36,16 +36,20 @@ struct secrets_affected {
 };
 
 /* secrets_affected_run: compares opts->rev (default: the merge base of HEAD with its
- * upstream branch, else HEAD~1) with the working tree. The revision's tree is extracted with
- * `git archive` into a private temporary folder (no checkout; removed before returning);
- * it holds no plaintext. A host is affected when, between the two, a secret file its modules
- * use changed (bytes or header recipients), that secret's registry entry was added, removed
- * or changed (publicKeys, armor), the files its modules use changed, or one of its modules
- * that defines age.secrets changed; a host whose modules name a secret file the scan cannot
- * resolve is affected by any secret change. *out is freed with secrets_affected_free.
+ * upstream branch, else HEAD~1) with the working tree. The revision's tree is written into a
+ * private temporary folder with its own index (`git read-tree`, `git checkout-index`: the
+ * repository's index and work tree are not touched; the folder is removed before
+ * returning); it holds no plaintext. A host is affected when, between the two, a secret
+ * file its modules use changed (bytes or header recipients), that secret's registry entry
+ * was added, removed or changed (publicKeys, armor), the files its modules use changed, or
+ * one of its modules that defines age.secrets changed; a host whose modules name a secret
+ * file the scan cannot resolve is affected by any secret change. Secret files are read as
+ * edit reads them: inside the trusted root, never through a link (a link is an error).
+ * *out is freed with secrets_affected_free.
  * Errors: M3_ENOTFOUND (not a git repository, an unknown revision, or no default: a
- * repository with one commit and no upstream; d says which), the registry's and the host
- * scan's errors at either revision (a revision's are prefixed "REV:"), M3_EIO, M3_ENOMEM. */
+ * repository with one commit and no upstream; d says which), M3_EINVAL (a secret that is a
+ * link), the registry's and the host scan's errors at either revision (a revision's are
+ * prefixed "REV:"), M3_EIO, M3_ENOMEM. */
 int secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affected **out,
                          struct m3_diag *d);
 void secrets_affected_free(struct secrets_affected *a);

@@ -281,6 +281,37 @@ test_leaves_the_repository_and_tmp_as_they_were() {
     assert_eq "$(ls -A tmp)" "" "temporary folder left"
 }
 
+# a secret committed as a link is not followed, at either revision: the command fails closed
+test_a_linked_secret_is_refused() {
+    need_tools
+    fixture
+    echo 'outside' >outside.age
+    ln -sf "$PWD/outside.age" repo/secrets/wifi.age
+    commit "wifi is a link"
+    affected HEAD~1
+    assert_status 2
+    assert_one_error_line "m3age: error: secrets/wifi.age: a symbolic link, or in a linked folder (refused"
+    affected HEAD
+    assert_status 2
+}
+
+# the agenix layout: secrets/secrets.nix importing ../keys.nix, hosts/ at the top; at the
+# revision the import is read inside the same root as in the working tree
+test_registry_in_a_subfolder_importing_a_parent_file() {
+    need_tools
+    fixture
+    (cd repo && git mv secrets.nix secrets/secrets.nix)
+    sed -i -e 's|import ./keys.nix|import ../keys.nix|' -e 's|"secrets/|"|' repo/secrets/secrets.nix
+    commit "agenix layout"
+    ssh-keygen -q -t ed25519 -N '' -C m3-hermes -f keys/hermes2
+    sed -i "s|^  m3-hermes = .*|  m3-hermes = \"$(cut -d' ' -f1,2 keys/hermes2.pub)\";|" repo/keys.nix
+    run bash -c 'cd repo/secrets && "$1" affected HEAD' _ "$M3AGE"
+    assert_status 0
+    assert_eq "$(head -2 out)" "m3-hermes
+  secrets/mail.age: recipients changed in the registry" "hosts"
+    assert_contains out '1 of 3 hosts affected'
+}
+
 test_help() {
     [ -x "$M3AGE" ] || skip "m3age not built"
     run "$M3AGE" affected --help
