@@ -12,7 +12,8 @@
 # Usage: deploy-gate.sh [BASE]
 #   BASE  the revision the change is compared with (default: the DEPLOY_GATE_BASE variable,
 #         else what `m3age affected` picks: the merge base with the upstream branch, else
-#         HEAD~1). A revision of all zeros (a push that created the branch) means the default.
+#         HEAD~1). A revision of all zeros (a push that created the branch) means the default,
+#         and so does a DEPLOY_GATE_BASE this clone does not have (the tip before a force push).
 # Environment: M3AGE (the m3age to run, default: m3age on PATH); GITHUB_STEP_SUMMARY (set by
 # GitHub and Gitea Actions: the result is appended there as Markdown).
 # Exit status: 0 the change may be deployed, 1 a finding, 2 the gate could not run.
@@ -21,6 +22,11 @@ set -u
 m3age=${M3AGE:-m3age}
 base=${1:-${DEPLOY_GATE_BASE:-}}
 case $base in *[!0]*) ;; *) base= ;; esac
+# The commit before a force push is in no clone: the default is compared with instead.
+if [ $# -eq 0 ] && [ -n "$base" ] && ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
+    echo "deploy-gate: DEPLOY_GATE_BASE $base is not in this clone (a force push?): using the default" >&2
+    base=
+fi
 
 status=0
 summary=()

@@ -106,6 +106,12 @@ test_gate_base_from_the_environment_and_a_new_branch() {
         bash -c 'cd repo && bash "$1"' _ "$GATE"
     assert_status 0
     assert_contains out "  no host's secrets touched"
+    # a force push: the commit before it is in no clone; the default again, with a warning
+    run env M3AGE="$M3AGE" DEPLOY_GATE_BASE=1234567890abcdef1234567890abcdef12345678 \
+        bash -c 'cd repo && bash "$1"' _ "$GATE"
+    assert_status 0
+    assert_contains err 'deploy-gate: DEPLOY_GATE_BASE 1234567890abcdef1234567890abcdef12345678 is not in this clone (a force push?): using the default'
+    assert_contains out "  no host's secrets touched"
 }
 
 test_gate_that_cannot_run_fails_with_2() {
