@@ -659,8 +659,9 @@ secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affec
         rc = m3_diag_set(d, M3_EIO, "%s: %s", o->registry, strerror(errno));
         goto out;
     }
-    if (git(regreal, (const char *[]){"rev-parse", "--show-toplevel"}, 2, &top, NULL) != 0) {
-        rc = m3_diag_set(d, M3_ENOTFOUND, "%s: not in a git repository", o->registry);
+    if ((rc = git(regreal, (const char *[]){"rev-parse", "--show-toplevel"}, 2, &top, d)) != 0) {
+        if (rc == M3_ENOTFOUND) /* git ran and said no (else d says why it could not run) */
+            m3_diag_set(d, rc, "%s: not in a git repository", o->registry);
         goto out;
     }
     if ((rc = resolve_rev(top, o->rev, &a->rev, &a->rev_desc, d)) != 0)

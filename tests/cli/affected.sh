@@ -249,6 +249,9 @@ test_bad_input() {
     affected HEAD extra
     assert_status 2
     assert_contains err "m3age: error: unexpected argument 'extra'"
+    run bash -c 'cd repo && PATH=/nonexistent "$1" affected HEAD' _ "$M3AGE"
+    assert_status 2
+    assert_one_error_line "m3age: error: cannot run 'git'"
     mkdir plain && cp repo/secrets.nix repo/keys.nix plain/
     run bash -c 'cd plain && "$1" affected HEAD' _ "$M3AGE"
     assert_status 2
