@@ -55,6 +55,13 @@ test_nixos_module_next_to_agenix_sets_agebin() {
     expect '{ }' 'e.nixosSystemPackages' '["m3age-0.1.0"]'
 }
 
+# agenix's own assertions are live next to m3age's module: secrets without identities
+test_agenix_assertions_still_apply() {
+    expect '{ secrets.wifi.file = "/src/wifi.age"; }' 'e.nixosFailedAssertions' \
+        '["age.identityPaths must be set, for example by enabling openssh."]'
+    expect '{ hmSecrets.wifi.file = "/src/wifi.age"; }' 'e.hmFailedAssertions' '[]'
+}
+
 test_nixos_module_user_agebin_wins() {
     expect '{ extraModule = { age.ageBin = "/opt/age"; }; }' 'e.nixosAgeBin' '"/opt/age"'
     expect '{ extraModule = { m3age.enable = false; }; }' 'e.nixosAgeBin' \
