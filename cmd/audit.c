@@ -156,7 +156,7 @@ cmd_audit(int argc, char **argv)
     if (hosts == NULL || idfiles == NULL)
         goto out;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hi:", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "hi:", longopts, "audit")) != -1) {
         switch (c) {
         case 'H':
             hosts[o.nhosts++] = optarg;
@@ -175,7 +175,6 @@ cmd_audit(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            audit_usage(stderr);
             goto out;
         }
     }

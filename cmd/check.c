@@ -207,7 +207,7 @@ cmd_check(int argc, char **argv)
     int c, rc = M3_EXIT_USAGE;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "h", longopts, "check")) != -1) {
         switch (c) {
         case 'H':
             if (host != NULL) {
@@ -240,14 +240,17 @@ cmd_check(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            check_usage(stderr);
             goto out;
         }
     }
-    if (optind < argc || host == NULL || (scan && keyfile != NULL)) {
-        m3_error("%s", optind < argc  ? "unexpected argument"
-                       : host == NULL ? "--host HOST is required"
-                                      : "--key and --scan exclude each other");
+    if (optind < argc) {
+        m3_error("check: unexpected argument '%s'", argv[optind]);
+        m3_hint("name the host with --host: 'm3age check --host %s'", argv[optind]);
+        goto out;
+    }
+    if (host == NULL || (scan && keyfile != NULL)) {
+        m3_error("%s",
+                 host == NULL ? "--host HOST is required" : "--key and --scan exclude each other");
         check_usage(stderr);
         goto out;
     }

@@ -56,6 +56,17 @@ int m3_crypto_init(void);
 /* m3_is_help: true when arg is -h or --help. */
 bool m3_is_help(const char *arg);
 
+struct option;
+
+/* m3_getopt: getopt_long as every native command parses its options: options may come
+ * before or after the operands (GNU permutation), "--" ends the options. optstring has no
+ * leading '+' or ':'. An unknown option or a missing value prints one line, "m3age: error:
+ * CMD: unknown option '--x'" (or "option '-i' needs a value"), and a hint naming
+ * 'm3age CMD --help', and returns '?'; the caller then exits M3_EXIT_USAGE without its
+ * usage text. Set optind = 1 before the first call, as for getopt_long. */
+int m3_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
+              const char *cmd);
+
 /* Commands. */
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);

@@ -58,7 +58,7 @@ cmd_decrypt(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+i:o:h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "i:o:h", longopts, "decrypt")) != -1) {
         switch (c) {
         case 'i':
             m3_list_push(&a.identity_files, optarg);
@@ -79,7 +79,6 @@ cmd_decrypt(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            decrypt_usage(stderr);
             rc = M3_EXIT_USAGE;
             goto out;
         }

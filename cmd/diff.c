@@ -318,7 +318,7 @@ cmd_diff(int argc, char **argv)
     if (idfiles == NULL)
         return rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+hi:", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "hi:", longopts, "diff")) != -1) {
         switch (c) {
         case 'i':
             idfiles[nid++] = optarg;
@@ -334,7 +334,6 @@ cmd_diff(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            diff_usage(stderr);
             goto out;
         }
     }
@@ -353,8 +352,8 @@ cmd_diff(int argc, char **argv)
         }
         rc = print_plan(rules);
     } else if (argc > 3) {
-        m3_error("too many arguments");
-        diff_usage(stderr);
+        m3_error("diff: too many arguments: FILE [REV [REV]], not '%s'", argv[3]);
+        m3_hint("run 'm3age diff --help' for its usage");
     } else if (load_identities(&ids, idfiles, nid) == 0) {
         rc = diff_file(argv[0], argc > 1 ? argv[1] : "HEAD", argc > 2 ? argv[2] : NULL, &ids);
     }

@@ -49,7 +49,7 @@ cmd_edit(int argc, char **argv)
     size_t loaded = 0;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+i:h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "i:h", longopts, "edit")) != -1) {
         switch (c) {
         case 'R':
             rules = optarg;
@@ -68,13 +68,15 @@ cmd_edit(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            edit_usage(stderr);
             goto out;
         }
     }
     if (argc - optind != 1) {
-        m3_error(argc == optind ? "no FILE given" : "one FILE at a time");
-        edit_usage(stderr);
+        if (argc == optind)
+            m3_error("edit: no FILE given");
+        else
+            m3_error("edit: one FILE at a time, not '%s' and '%s'", argv[optind], argv[optind + 1]);
+        m3_hint("run 'm3age edit --help' for its usage");
         goto out;
     }
     if ((repo = m3_repo_open(rules)) == NULL)

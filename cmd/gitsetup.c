@@ -72,7 +72,7 @@ cmd_git_setup(int argc, char **argv)
     if (ids == NULL)
         return rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hi:", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "hi:", longopts, "git-setup")) != -1) {
         switch (c) {
         case 'i':
             ids[o.nidentity_files++] = optarg;
@@ -91,7 +91,6 @@ cmd_git_setup(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            gitsetup_usage(stderr);
             goto out;
         }
     }

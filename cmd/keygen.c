@@ -116,7 +116,7 @@ cmd_keygen(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+o:yh", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "o:yh", longopts, "keygen")) != -1) {
         switch (c) {
         case 'o':
             output = optarg;
@@ -129,7 +129,6 @@ cmd_keygen(int argc, char **argv)
             keygen_usage(stdout);
             return 0;
         default:
-            keygen_usage(stderr);
             return M3_EXIT_USAGE;
         }
     }

@@ -136,7 +136,7 @@ cmd_keys_convert(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "h", longopts, "keys convert")) != -1) {
         switch (c) {
         case 'p':
             if (private) {
@@ -149,7 +149,6 @@ cmd_keys_convert(int argc, char **argv)
             keys_usage(stdout);
             return 0;
         default:
-            keys_usage(stderr);
             return M3_EXIT_USAGE;
         }
     }
@@ -288,7 +287,7 @@ cmd_keys_inspect(int argc, char **argv)
 
     optind = 1;
     /* First pass: options only, so that keys are loaded in the order given. */
-    while ((c = getopt_long(argc, argv, "i:R:r:h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "i:R:r:h", longopts, "keys inspect")) != -1) {
         m3_diag_clear(&d);
         switch (c) {
         case 'i':
@@ -317,7 +316,6 @@ cmd_keys_inspect(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            keys_usage(stderr);
             goto out;
         }
     }

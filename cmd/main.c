@@ -4,6 +4,7 @@
 #include "cmd/io.h"
 #include "libage/age.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,41 @@ bool
 m3_is_help(const char *arg)
 {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int
+m3_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
+          const char *cmd)
+{
+    char opts[64];
+    const char *arg;
+    int c;
+
+    /* ':' first: a missing value returns ':' rather than '?', and opterr = 0 keeps
+     * getopt's own "edit: invalid option" line (prefixed with the bare command) off
+     * stderr. */
+    if ((size_t)snprintf(opts, sizeof(opts), ":%s", optstring) >= sizeof(opts))
+        return '?';
+    opterr = 0;
+    c = getopt_long(argc, argv, opts, longopts, NULL);
+    if (c != '?' && c != ':')
+        return c;
+    /* A long option leaves optopt 0 (unknown) or its value (missing argument); the token
+     * itself is then the argument before optind. A short one is optopt. */
+    arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0) {
+        size_t n = strcspn(arg, "=");
+        if (c == '?')
+            m3_error("%s: unknown option '%.*s'", cmd, (int)n, arg);
+        else
+            m3_error("%s: option '%.*s' needs a value", cmd, (int)n, arg);
+    } else if (c == '?') {
+        m3_error("%s: unknown option '-%c'", cmd, optopt);
+    } else {
+        m3_error("%s: option '-%c' needs a value", cmd, optopt);
+    }
+    m3_hint("run 'm3age %s --help' for its options", cmd);
+    return '?';
 }
 
 int

@@ -119,7 +119,7 @@ cmd_rekey(int argc, char **argv)
     int c, rc = M3_EXIT_USAGE, r;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+i:nj:fh", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "i:nj:fh", longopts, "rekey")) != -1) {
         switch (c) {
         case 'R':
             rules = optarg;
@@ -157,7 +157,6 @@ cmd_rekey(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            rekey_usage(stderr);
             goto out;
         }
     }
