@@ -134,7 +134,9 @@ do_edit(const char *file, struct m3_list *idfiles)
         o.no_edit = true;
         o.force = true;
     } else if (!isatty(0)) {
+        /* agenix's wrapper copies stdin as it is, even when it is empty. */
         o.input_fd = 0;
+        o.allow_empty = true;
     } else if ((eargv = m3_editor_split(editor, &estore)) == NULL || eargv[0] == NULL) {
         fprintf(stderr, "agenix: error: EDITOR is empty\n");
         goto out;

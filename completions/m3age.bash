@@ -219,7 +219,7 @@ _m3age() {
             [ "$nw" -eq 0 ] && args=keys ;;
         hosts) opts="$opts --rules --json" ;;
         esac ;;
-    edit) opts="$opts -i --identity --editor --unsafe-tmp --rules" args=secrets ;;
+    edit) opts="$opts -i --identity --editor --unsafe-tmp --allow-empty --rules" args=secrets ;;
     rekey) opts="$opts -i --identity --host --force --dry-run --jobs --partial --allow-lockout --rules" args=secrets ;;
     audit) opts="$opts -i --identity --host --json --rules" ;;
     diff) opts="$opts -i --identity --textconv --rules" args=secrets ;;

@@ -150,6 +150,7 @@ complete -c m3age -n '__m3age_in registry eval' -l nix
 complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check' -l json
 complete -c m3age -n '__m3age_in edit' -l editor -x
 complete -c m3age -n '__m3age_in edit' -l unsafe-tmp
+complete -c m3age -n '__m3age_in edit' -l allow-empty -d 'let an empty stdin blank a secret'
 complete -c m3age -n '__m3age_in rekey' -l force
 complete -c m3age -n '__m3age_in rekey; or __m3age_in hosts sync' -l dry-run
 complete -c m3age -n '__m3age_in rekey' -l jobs -x

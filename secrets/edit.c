@@ -396,6 +396,93 @@ keep_edit(const char *path, struct age_recipient *const *rcpts, size_t n, bool a
     return secrets_encrypt_file(*kept, rcpts, n, armor, b->p, b->len, d);
 }
 
+/* keep_anywhere: keep_edit beside path, else under path's base name in the working
+ * directory, else in the registry's folder: the first folder that takes it. */
+static int
+keep_anywhere(const struct secrets_repo *r, const char *path, struct age_recipient *const *rcpts,
+              size_t n, bool armor, const struct secrets_buf *b, char **kept, struct m3_diag *d)
+{
+    const char *base = strrchr(path, '/');
+    const char *dirs[] = {NULL, ".", r != NULL ? r->dir : NULL};
+    char alt[PATH_MAX];
+    struct m3_diag kd;
+    int rc = M3_EIO;
+
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        const char *p = path;
+        if (i > 0) {
+            if (dirs[i] == NULL ||
+                (size_t)snprintf(alt, sizeof(alt), "%s/%s", dirs[i], base) >= sizeof(alt))
+                continue;
+            p = alt;
+        }
+        free(*kept);
+        *kept = NULL;
+        m3_diag_clear(&kd);
+        if ((rc = keep_edit(p, rcpts, n, armor, b, kept, &kd)) == 0)
+            return 0;
+    }
+    free(*kept);
+    *kept = NULL;
+    return m3_diag_set(d, rc, "%s", kd.msg);
+}
+
+/* parent_of: the folder part of path ("." when none) into buf. */
+static void
+parent_of(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(buf, cap, ".");
+    else if (slash == path)
+        snprintf(buf, cap, "/");
+    else
+        snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* check_target_dir: before anyone types a secret, whether its result could be written: the
+ * folder of path, or when it is missing the nearest folder above that exists, must be a
+ * writable folder. *missing says whether folders are to be made. */
+static int
+check_target_dir(const char *path, bool *missing, struct m3_diag *d)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+
+    *missing = false;
+    parent_of(path, dir, sizeof(dir));
+    while (stat(dir, &st) != 0) {
+        if (errno != ENOENT || strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0)
+            return m3_diag_set(d, M3_EIO, "cannot write in '%s': %s", dir, strerror(errno));
+        *missing = true;
+        parent_of(dir, dir, sizeof(dir));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return m3_diag_set(d, M3_EIO, "cannot write in '%s': %s", dir, strerror(ENOTDIR));
+    if (access(dir, W_OK | X_OK) != 0)
+        return m3_diag_set(d, M3_EIO, "cannot write in '%s': %s", dir, strerror(errno));
+    return 0;
+}
+
+/* make_parents: makes the missing folders of path (0777 minus the umask, as mkdir -p). */
+static int
+make_parents(const char *path, struct m3_diag *d)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+
+    parent_of(path, dir, sizeof(dir));
+    if (stat(dir, &st) == 0)
+        return 0;
+    if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0 && make_parents(dir, d) != 0)
+        return M3_EIO;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return m3_diag_set(d, M3_EIO, "cannot create the folder '%s': %s", dir, strerror(errno));
+    return 0;
+}
+
 int
 secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
              struct keys_identities *ids, const struct secrets_edit_opts *o,
@@ -408,22 +495,40 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     struct stat st, st2;
     struct m3_diag rd;
     bool exists = stat(t->path, &st) == 0, created = false, armor = t->entry->armor;
+    bool missing_dirs = false;
     char *kept = NULL;
     int rc;
 
     *res = SECRETS_EDIT_UNCHANGED;
-    /* Check the recipients before anyone types a secret that could not be saved. */
+    /* Check the recipients and the folder before anyone types a secret that could not be
+     * saved. */
     if ((rc = secrets_entry_recipients(t->entry, &rl, d)) != 0)
         goto out;
     if (rl.n == 0) {
         rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
         goto out;
     }
+    if (!o->no_edit || exists) {
+        struct m3_diag cd;
+        m3_diag_clear(&cd);
+        if ((rc = check_target_dir(t->path, &missing_dirs, &cd)) != 0) {
+            m3_diag_set(d, rc, "%s (checked before the editor: nothing was changed)", cd.msg);
+            goto out;
+        }
+    }
     if (exists && (rc = secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
         goto out;
     if (o->input_fd >= 0 && !o->no_edit) {
         if ((rc = read_fd(o->input_fd, &neu)) != 0) {
             m3_diag_set(d, rc, "cannot read standard input");
+            goto out;
+        }
+        /* cron, a Makefile or `ssh host m3age edit` with nothing on stdin must not blank a
+         * secret that would then deploy as an empty file. */
+        if (neu.len == 0 && exists && old.len > 0 && !o->allow_empty) {
+            rc = m3_diag_set(d, M3_EINVAL,
+                             "read 0 bytes from standard input: not replacing the secret with "
+                             "nothing");
             goto out;
         }
         created = true;
@@ -447,19 +552,23 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     /* The edit may have taken minutes: read the registry again, and look at the file. */
     m3_diag_clear(&rd);
     if (r != NULL && r->rules != NULL && reg_load_path(r->rules, NULL, &reg, &rd) != 0) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0) {
+            *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: %s changed during the edit and no longer loads; the "
                              "edit is kept encrypted as %s (%s)",
                              r->rules, kept, rd.msg);
+        }
         goto out;
     }
     if (reg != NULL && (e = reg_registry_find(reg, t->entry->name)) == NULL) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0) {
+            *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: its rule was removed from %s during the edit; the edit "
                              "is kept encrypted as %s",
                              r->rules, kept);
+        }
         goto out;
     }
     if (e != NULL && (!same_keys(e, t->entry) || e->armor != t->entry->armor)) {
@@ -477,15 +586,31 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         *res = SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED;
     }
     if (!same_file(exists, &st, stat(t->path, &st2) == 0, &st2)) {
-        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0) {
+            *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_ESTATE,
                              "not overwritten: another program changed it during the edit; the "
                              "edit is kept encrypted as %s",
                              kept);
+        }
         goto out;
     }
-    if ((rc = secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
+    if ((missing_dirs && (rc = make_parents(t->path, d)) != 0) ||
+        (rc = secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0) {
+        /* The folder was writable before the editor; keep the edit wherever it still can
+         * be written, encrypted, rather than lose it. */
+        struct m3_diag wd = *d;
+        if (keep_anywhere(r, t->path, rl.v, rl.n, armor, &neu, &kept, d) == 0) {
+            *res = SECRETS_EDIT_KEPT;
+            rc = m3_diag_set(d, M3_EIO, "not written: %s; the edit is kept encrypted as %s", wd.msg,
+                             kept);
+        } else {
+            struct m3_diag kd = *d;
+            m3_diag_set(d, rc, "%s; the edit could not be kept anywhere either: %s", wd.msg,
+                        kd.msg);
+        }
         goto out;
+    }
     if (*res != SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED)
         *res = SECRETS_EDIT_WRITTEN;
 out:

@@ -330,7 +330,7 @@ test_read_only_secrets_folder_edit_fails_clearly() {
     editor ed 'printf "new alpha\n" >"$1"'
     run "$M3AGE" edit --editor "$PWD/ed" secrets/a.age
     assert_status 2
-    assert_one_error_line "m3age: error: secrets/a.age: cannot create a temp file in secrets: "
+    assert_one_error_line "m3age: error: secrets/a.age: cannot write in 'secrets': "
     assert_same_file before secrets/a.age
     assert_eq "$(ls secrets)" "$(printf 'a.age\nb.age\nc.age')"
     assert_shm_clean
