@@ -4,6 +4,7 @@
 #include "cmd/agentproto.h"
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "cmd/repo.h"
 #include "cmd/report.h"
 #include "keys/keys.h"
 #include "libage/internal.h"
@@ -117,8 +118,7 @@ load_identities(struct keys_identities *ids, const char *const *files, size_t n)
         }
     }
     if (ids->n == 0) {
-        m3_error("no identity to decrypt with");
-        m3_hint("give one with -i FILE, or add an SSH key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
+        m3_no_identity(NULL, true);
         return -1;
     }
     return 0;

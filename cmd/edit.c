@@ -43,7 +43,8 @@ resolve_from_registry(const struct secrets_repo *repo, struct secrets_target *t)
     struct stat st;
     char *p;
 
-    if (t->via_dir || repo->cwd_names || strcmp(repo->dir, repo->cwd) == 0 ||
+    /* --rules and RULES keep agenix's rule (names from the working directory). */
+    if (t->via_dir || repo->cwd_names || strcmp(repo->how, "parent") != 0 ||
         stat(t->path, &st) == 0 || t->entry->name[0] == '/')
         return 0;
     if ((p = secrets_repo_entry_path(repo, t->entry)) == NULL) {
@@ -127,9 +128,7 @@ cmd_edit(int argc, char **argv)
     {
         struct stat st;
         if (loaded == 0 && stat(t.path, &st) == 0) {
-            m3_error("%s: no identity to decrypt it with", t.path);
-            m3_hint("use -i IDENTITY, or add an ssh key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
-            rc = M3_EXIT_NEGATIVE;
+            m3_no_identity(t.path, true);
             goto out;
         }
     }

@@ -60,6 +60,22 @@ m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, siz
     return 0;
 }
 
+void
+m3_no_identity(const char *what, bool defaults_apply)
+{
+    if (what != NULL)
+        m3_error("%s: no identity to decrypt with", what);
+    else
+        m3_error("no identity to decrypt with");
+    if (defaults_apply)
+        m3_hint("give one with -i FILE (an age key file or an ssh private key); the default "
+                "keys ~/.ssh/id_ed25519 and ~/.ssh/id_rsa were not found");
+    else
+        m3_hint("give one with -i FILE (an age key file or an ssh private key); the default "
+                "keys ~/.ssh/id_ed25519 and ~/.ssh/id_rsa are used only for the secrets "
+                "secrets.nix names");
+}
+
 char **
 m3_editor_split(const char *cmd, char **storage)
 {

@@ -17,6 +17,12 @@ struct secrets_repo *m3_repo_open(const char *rules_opt);
  * Returns 0 or -1. *loaded gets how many files were read. */
 int m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, size_t *loaded);
 
+/* m3_no_identity: the one "no identity" message of the native commands, on stderr:
+ * "m3age: error: WHAT: no identity to decrypt with" (WHAT NULL: no prefix) and a hint to
+ * give -i FILE naming the default keys: tried and not found, or, defaults_apply false, not
+ * used because the registry does not name the file. */
+void m3_no_identity(const char *what, bool defaults_apply);
+
 /* m3_editor_split: splits cmd on blanks (as the shell splits an unquoted $EDITOR) into a
  * NULL-terminated malloc'd argv whose strings point into *storage (malloc'd copy). */
 char **m3_editor_split(const char *cmd, char **storage);
