@@ -12,6 +12,7 @@
 #include "secrets/diff.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -234,6 +235,20 @@ out:
 
 /* textconv: the plaintext for git; a file we cannot open shows as a note, not a failure,
  * so one unreadable secret does not break a whole `git diff`/`git log -p`. */
+/* placeholder: what textconv prints for a version it cannot decrypt. It names the version
+ * by a hash of its ciphertext, so that two different versions never look alike: git diff
+ * would otherwise show "no change" for a changed secret. */
+static void
+placeholder(const unsigned char *ct, size_t len, const char *why)
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[17];
+
+    crypto_hash_sha256(h, ct, len);
+    sodium_bin2hex(hex, sizeof(hex), h, 8);
+    printf("(m3age: cannot decrypt this version, sha256 %s...: %s)\n", hex, m3_shown(why));
+}
+
 static int
 textconv(const char *file, const char *const *idfiles, size_t nid)
 {
@@ -278,7 +293,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
             goto out;
         }
         if (arc == 1) {
-            printf("(m3age: cannot decrypt this version: %s)\n", m3_shown(why));
+            placeholder(ct, len, why);
             rc = 0;
             goto out;
         }
@@ -288,8 +303,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
         rc = m3_fd_write(&(int){1}, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
         goto out;
     }
-    printf("(m3age: cannot decrypt this version: %s)\n",
-           d.msg[0] ? m3_shown(d.msg) : "no identity");
+    placeholder(ct, len, d.msg[0] ? d.msg : "no identity");
     rc = 0;
 out:
     keys_identities_clear(&ids);
