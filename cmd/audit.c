@@ -23,7 +23,9 @@ audit_usage(FILE *f)
                "  --host HOST      only this host and the secrets it uses (repeatable)\n"
                "  --json           machine-readable output (schema in m3age-audit(1))\n"
                "  -i, --identity FILE  verify with this identity file (repeatable)\n"
-               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+               "  --color[=WHEN]   always, never or auto (default: auto: a terminal, NO_COLOR\n"
+               "                   unset or empty, TERM not dumb)\n\n"
                "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
 }
 
@@ -138,6 +140,7 @@ int
 cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"color", optional_argument, NULL, 'C'},
         {"host", required_argument, NULL, 'H'},     {"json", no_argument, NULL, 'j'},
         {"identity", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
@@ -169,6 +172,10 @@ cmd_audit(int argc, char **argv)
             break;
         case 'R':
             rules = optarg;
+            break;
+        case 'C':
+            if (m3_set_color(optarg) != 0)
+                goto out;
             break;
         case 'h':
             audit_usage(stdout);

@@ -26,7 +26,8 @@ check_usage(FILE *f)
                "                the address and port from ~/.ssh/config as `m3age hosts --scan`)\n"
                "  --timeout S   give up on an unreachable sshd after S seconds (default 10)\n"
                "  --json        the audit document of m3age-audit(1), for this host\n"
-               "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+               "  --color[=WHEN]  always, never or auto (default: auto)\n\n"
                "  m3age check --host m3-aether --scan &&\n"
                "    nixos-rebuild switch --flake .#m3-aether --target-host m3-aether\n\n"
                "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");
@@ -192,6 +193,7 @@ int
 cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"color", optional_argument, NULL, 'C'},
         {"host", required_argument, NULL, 'H'}, {"key", required_argument, NULL, 'k'},
         {"scan", no_argument, NULL, 's'},       {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},       {"rules", required_argument, NULL, 'R'},
@@ -234,6 +236,10 @@ cmd_check(int argc, char **argv)
             break;
         case 'R':
             rules = optarg;
+            break;
+        case 'C':
+            if (m3_set_color(optarg) != 0)
+                goto out;
             break;
         case 'h':
             check_usage(stdout);

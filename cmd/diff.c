@@ -35,7 +35,8 @@ diff_usage(FILE *f)
             "memory. --textconv prints FILE's plaintext for git (see m3age git-setup).\n\n"
             "  -i, --identity FILE  identity file (repeatable; default: ~/.ssh/id_ed25519,\n"
             "                       ~/.ssh/id_rsa)\n"
-            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+            "  --color[=WHEN]       always, never or auto (default: auto)\n\n"
             "Exit status: 0 no difference, 1 differences, 2 error.\n");
 }
 
@@ -316,6 +317,7 @@ int
 cmd_diff(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"color", optional_argument, NULL, 'C'},
         {"identity", required_argument, NULL, 'i'},
         {"textconv", no_argument, NULL, 't'},
         {"rules", required_argument, NULL, 'R'},
@@ -342,6 +344,10 @@ cmd_diff(int argc, char **argv)
             break;
         case 'R':
             rules = optarg;
+            break;
+        case 'C':
+            if (m3_set_color(optarg) != 0)
+                goto out;
             break;
         case 'h':
             diff_usage(stdout);

@@ -133,10 +133,33 @@ m3_error_diag(const char *what, int rc, const struct m3_diag *d)
         m3_error("%s: %s", what, msg);
 }
 
+static int color_mode = -1; /* -1 auto, 0 never, 1 always */
+
 bool
 m3_use_color(FILE *stream)
 {
-    return isatty(fileno(stream)) && getenv("NO_COLOR") == NULL;
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+
+    if (color_mode >= 0)
+        return color_mode == 1;
+    return isatty(fileno(stream)) && (no == NULL || no[0] == '\0') &&
+           (term == NULL || strcmp(term, "dumb") != 0);
+}
+
+int
+m3_set_color(const char *arg)
+{
+    if (arg == NULL || strcmp(arg, "always") == 0)
+        color_mode = 1;
+    else if (strcmp(arg, "never") == 0)
+        color_mode = 0;
+    else if (strcmp(arg, "auto") == 0)
+        color_mode = -1;
+    else {
+        m3_error("--color: expected always, never or auto, not '%s'", arg);
+        return -1;
+    }
+    return 0;
 }
 
 int
