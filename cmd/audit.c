@@ -34,8 +34,27 @@ json_summary(FILE *f, const struct secrets_audit *a)
 {
     fprintf(f,
             "  \"secrets\": %zu,\n  \"hosts\": %zu,\n  \"errors\": %zu,\n  \"warnings\": %zu,\n"
-            "  \"infos\": %zu,\n",
+            "  \"notes\": %zu,\n",
             a->nsecrets, a->nhosts, a->nerrors, a->nwarnings, a->ninfos);
+}
+
+/* sev_name: the severity as the reports name it: "note" where the secrets layer says
+ * "info", so that the summary's "notes", the lines and the JSON use one word. */
+static const char *
+sev_name(enum secrets_severity s)
+{
+    return s == SECRETS_INFO ? "note" : secrets_severity_name(s);
+}
+
+/* under: path relative to root when it is inside it (a pointer into path), else path. */
+static const char *
+under(const char *path, const char *root)
+{
+    size_t n = root != NULL ? strlen(root) : 0;
+
+    if (n > 1 && path[0] == '/' && strncmp(path, root, n) == 0 && path[n] == '/')
+        return path + n + 1;
+    return path;
 }
 
 void
@@ -61,16 +80,22 @@ m3_json_str(FILE *f, const char *s)
 void
 m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
 {
-    fprintf(f, "{\n  \"version\": 1,\n  \"registry\": ");
-    m3_json_str(f, registry);
+    char *root = NULL;
+
+    /* Paths relative to the repository root: a CI artifact must not depend on where the
+     * checkout lives. */
+    if (reg_repo_root(registry, &root, NULL) != 0)
+        root = NULL;
+    fprintf(f, "{\n  \"version\": 2,\n  \"registry\": ");
+    m3_json_str(f, under(registry, root));
     fprintf(f, ",\n");
     json_summary(f, a);
     fprintf(f, "  \"findings\": [");
     for (size_t i = 0; i < a->n; i++) {
         const struct secrets_finding *x = &a->v[i];
         fprintf(f, "%s\n    {\"code\": \"%s\", \"severity\": \"%s\", \"file\": ", i ? "," : "",
-                x->code, secrets_severity_name(x->severity));
-        m3_json_str(f, x->file);
+                x->code, sev_name(x->severity));
+        m3_json_str(f, under(x->file, root));
         if (x->line > 0)
             fprintf(f, ", \"line\": %u", x->line);
         else
@@ -85,6 +110,58 @@ m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
         fputc('}', f);
     }
     fprintf(f, "%s]\n}\n", a->n ? "\n  " : "");
+    free(root);
+}
+
+static void
+json_list(FILE *f, const char *const *v, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            fputs(", ", f);
+        m3_json_str(f, v[i]);
+    }
+    fputc(']', f);
+}
+
+void
+m3_plan_json_begin(struct m3_plan_json *j, FILE *f, const char *registry)
+{
+    j->f = f;
+    j->n = 0;
+    if (reg_repo_root(registry, &j->root, NULL) != 0)
+        j->root = NULL;
+    fprintf(f, "{\n  \"version\": 1,\n  \"registry\": ");
+    m3_json_str(f, under(registry, j->root));
+    fprintf(f, ",\n  \"secrets\": [");
+}
+
+void
+m3_plan_json_item(struct m3_plan_json *j, const char *file, const char *state,
+                  const char *const *add, size_t nadd, const char *const *remove, size_t nremove,
+                  const char *error)
+{
+    fprintf(j->f, "%s\n    {\"file\": ", j->n++ ? "," : "");
+    m3_json_str(j->f, under(file, j->root));
+    fprintf(j->f, ", \"state\": \"%s\", \"add\": ", state);
+    json_list(j->f, add, nadd);
+    fprintf(j->f, ", \"remove\": ");
+    json_list(j->f, remove, nremove);
+    fprintf(j->f, ", \"error\": ");
+    if (error != NULL)
+        m3_json_str(j->f, error);
+    else
+        fputs("null", j->f);
+    fputc('}', j->f);
+}
+
+void
+m3_plan_json_end(struct m3_plan_json *j, size_t nchange)
+{
+    fprintf(j->f, "%s],\n  \"changes\": %zu\n}\n", j->n ? "\n  " : "", nchange);
+    free(j->root);
+    j->root = NULL;
 }
 
 static const char *
@@ -97,13 +174,16 @@ void
 m3_report_human(FILE *f, const struct secrets_audit *a, bool color)
 {
     const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
+    char cwd[PATH_MAX];
 
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        cwd[0] = '\0';
     for (size_t i = 0; i < a->n; i++) {
         const struct secrets_finding *x = &a->v[i];
         if (i == 0 || strcmp(x->file, a->v[i - 1].file) != 0)
-            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, m3_shown(x->file), reset);
-        fprintf(f, "  %s%-7s%s %s  ", color ? sev_color(x->severity) : "",
-                secrets_severity_name(x->severity), reset, x->code);
+            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, m3_shown(under(x->file, cwd)), reset);
+        fprintf(f, "  %s%-7s%s %s  ", color ? sev_color(x->severity) : "", sev_name(x->severity),
+                reset, x->code);
         if (x->line > 0)
             fprintf(f, "line %u: ", x->line);
         fprintf(f, "%s\n", m3_shown(x->message));

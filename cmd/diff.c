@@ -25,7 +25,7 @@ static void
 diff_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: m3age diff [--rules FILE]\n"
+            "Usage: m3age diff [--rules FILE] [--json]\n"
             "       m3age diff [-i IDENTITY]... FILE [REV [REV]]\n"
             "       m3age diff --textconv [-i IDENTITY]... FILE\n\n"
             "With no FILE: the recipient plan, per secret, of what a rekey would add (+) and\n"
@@ -36,12 +36,59 @@ diff_usage(FILE *f)
             "  -i, --identity FILE  identity file (repeatable; default: ~/.ssh/id_ed25519,\n"
             "                       ~/.ssh/id_rsa)\n"
             "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+            "  --json               the plan as JSON (schema in m3age-audit(1))\n"
             "  --color[=WHEN]       always, never or auto (default: auto)\n\n"
-            "Exit status: 0 no difference, 1 differences, 2 error.\n");
+            "Exit status: 0 no difference, 1 differences (the plan has changes), 2 error.\n");
+}
+
+/* plan_json: the plan as the --json document of m3age-audit(1). */
+static void
+plan_json(const struct secrets_plan *p, const char *registry)
+{
+    static const char *const states[] = {
+        [SECRETS_PLAN_SAME] = "same",
+        [SECRETS_PLAN_MISSING] = "missing",
+        [SECRETS_PLAN_BROKEN] = "failed",
+        [SECRETS_PLAN_CHANGE] = "change",
+    };
+    struct m3_plan_json j;
+
+    m3_plan_json_begin(&j, stdout, registry);
+    for (size_t i = 0; i < p->n; i++) {
+        const struct secrets_plan_item *it = &p->v[i];
+        const char **add = calloc(it->nadd + 1, sizeof(*add));
+        const char **rm = calloc(it->nremove + 1, sizeof(*rm));
+        char xa[32] = "", xr[32] = "";
+        size_t na = 0, nr = 0;
+
+        if (add == NULL || rm == NULL) {
+            free(add);
+            free(rm);
+            break;
+        }
+        for (size_t k = 0; k < it->nadd; k++)
+            add[na++] = it->add[k];
+        for (size_t k = 0; k < it->nremove; k++)
+            rm[nr++] = it->remove[k];
+        /* X25519 stanzas name no recipient: counted, as the text shows them. */
+        if (it->x25519_want > it->x25519_have) {
+            snprintf(xa, sizeof(xa), "%zu X25519", it->x25519_want - it->x25519_have);
+            add[na++] = xa;
+        } else if (it->x25519_want < it->x25519_have) {
+            snprintf(xr, sizeof(xr), "%zu X25519", it->x25519_have - it->x25519_want);
+            rm[nr++] = xr;
+        }
+        m3_plan_json_item(&j, it->file, states[it->state], add, na, rm, nr,
+                          it->state == SECRETS_PLAN_BROKEN ? (it->error ? it->error : "?")
+                                                           : NULL);
+        free(add);
+        free(rm);
+    }
+    m3_plan_json_end(&j, p->nchange);
 }
 
 static int
-print_plan(const char *rules)
+print_plan(const char *rules, bool json)
 {
     struct secrets_plan *p = NULL;
     struct m3_diag d = {0};
@@ -59,7 +106,9 @@ print_plan(const char *rules)
         free(registry);
         return M3_EXIT_USAGE;
     }
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < p->n; i++)
+        nbroken += p->v[i].state == SECRETS_PLAN_BROKEN;
+    for (size_t i = 0; i < p->n && !json; i++) {
         const struct secrets_plan_item *it = &p->v[i];
         printf("%s:", m3_shown(it->file));
         switch (it->state) {
@@ -72,7 +121,6 @@ print_plan(const char *rules)
             continue;
         case SECRETS_PLAN_BROKEN:
             printf(" cannot read its header: %s\n", it->error ? m3_shown(it->error) : "?");
-            nbroken++;
             continue;
         case SECRETS_PLAN_CHANGE:
             break;
@@ -87,7 +135,11 @@ print_plan(const char *rules)
             printf(" %s-%zu X25519%s", red, it->x25519_have - it->x25519_want, reset);
         putchar('\n');
     }
-    printf("%zu of %zu secret%s would change on rekey\n", p->nchange, p->n, p->n == 1 ? "" : "s");
+    if (json)
+        plan_json(p, registry);
+    else
+        printf("%zu of %zu secret%s would change on rekey\n", p->nchange, p->n,
+               p->n == 1 ? "" : "s");
     rc = nbroken ? M3_EXIT_USAGE : p->nchange ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
     secrets_plan_free(p);
     free(registry);
@@ -318,6 +370,7 @@ cmd_diff(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"color", optional_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},
         {"identity", required_argument, NULL, 'i'},
         {"textconv", no_argument, NULL, 't'},
         {"rules", required_argument, NULL, 'R'},
@@ -327,7 +380,7 @@ cmd_diff(int argc, char **argv)
     const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
     struct keys_identities ids = {0};
     const char *rules = NULL;
-    bool tconv = false;
+    bool tconv = false, json = false;
     size_t nid = 0;
     int c, rc = M3_EXIT_USAGE;
 
@@ -345,6 +398,9 @@ cmd_diff(int argc, char **argv)
         case 'R':
             rules = optarg;
             break;
+        case 'j':
+            json = true;
+            break;
         case 'C':
             if (m3_set_color(optarg) != 0)
                 goto out;
@@ -356,6 +412,10 @@ cmd_diff(int argc, char **argv)
         default:
             goto out;
         }
+    }
+    if (json && (tconv || argc > optind)) {
+        m3_error("diff: --json is for the recipient plan (no FILE)");
+        goto out;
     }
     argc -= optind;
     argv += optind;
@@ -370,7 +430,7 @@ cmd_diff(int argc, char **argv)
             m3_error("the recipient plan needs no identity (-i is for FILE diffs)");
             goto out;
         }
-        rc = print_plan(rules);
+        rc = print_plan(rules, json);
     } else if (argc > 3) {
         m3_error("diff: too many arguments: FILE [REV [REV]], not '%s'", argv[3]);
         m3_hint("run 'm3age diff --help' for its usage");

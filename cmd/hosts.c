@@ -809,6 +809,16 @@ json_str(const char *s)
     putchar('"');
 }
 
+/* json_opt: json_str, or null for the "-" the table prints for an absent value. */
+static void
+json_opt(const char *s)
+{
+    if (s == NULL || strcmp(s, "-") == 0)
+        fputs("null", stdout);
+    else
+        json_str(s);
+}
+
 struct list_row {
     const char *host;
     char reg_fp[HOSTKEYS_FP_SIZE + 16];
@@ -930,16 +940,16 @@ hosts_list(struct hosts_ctx *c)
 
             printf("%s{\"host\":", i ? "," : "");
             json_str(r->host);
-            printf(",\"registry\":");
-            json_str(r->reg_fp);
+            printf(",\"registry_fingerprint\":");
+            json_opt(r->reg_fp);
             printf(",\"file\":");
             json_str(r->file);
             printf(",\"file_fingerprint\":");
-            json_str(r->file_fp);
+            json_opt(r->file_fp);
             printf(",\"known_hosts\":");
-            json_str(r->kh);
+            json_opt(r->kh);
             printf(",\"known_hosts_fingerprint\":");
-            json_str(r->kh_fp);
+            json_opt(r->kh_fp);
             printf(",\"status\":");
             json_str(r->status);
             printf("}");

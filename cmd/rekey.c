@@ -2,6 +2,7 @@
 #include "cmd/cmd.h"
 #include "cmd/io.h"
 #include "cmd/repo.h"
+#include "cmd/report.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@ rekey_usage(FILE *f)
 {
     fprintf(f,
             "Usage: m3age rekey [--rules FILE] [-i IDENTITY]... [--host HOST]... [--force]\n"
-            "                   [--dry-run] [--jobs N] [--partial] [--allow-lockout] [FILE...]\n\n"
+            "                   [--dry-run [--json]] [--jobs N] [--partial] [--allow-lockout]\n"
+            "                   [--] [FILE...]\n\n"
             "Re-encrypt secrets to the recipients secrets.nix gives them: the FILEs named,\n"
             "those HOST's key may read, or all. Only files whose header differs from the\n"
             "registry are rewritten (no decryption is needed to compare). Every chosen file is\n"
@@ -25,6 +27,7 @@ rekey_usage(FILE *f)
             "  --force               rewrite every chosen file, even if up to date\n"
             "  -n, --dry-run         print the plan (recipients added and removed) only; needs\n"
             "                        no identity\n"
+            "  --json                with --dry-run: the plan as JSON (as m3age diff --json)\n"
             "  -j, --jobs N          worker threads (default: the number of cores)\n"
             "  --partial             write the files that could be decrypted even if some\n"
             "                        could not\n"
@@ -76,6 +79,27 @@ load_ids(void *ctx, struct keys_identities *ids, struct m3_diag *d)
     return 0;
 }
 
+/* plan_json: the dry run's plan as the --json document of m3age-audit(1), as diff --json. */
+static void
+plan_json(const struct secrets_rekey *k, const char *registry)
+{
+    struct m3_plan_json j;
+
+    m3_plan_json_begin(&j, stdout, registry);
+    for (size_t i = 0; i < k->n; i++) {
+        const struct secrets_rekey_item *it = &k->items[i];
+        const char *state = it->state == SECRETS_ITEM_MISSING      ? "missing"
+                            : it->state == SECRETS_ITEM_UP_TO_DATE ? "same"
+                            : it->state == SECRETS_ITEM_FAILED     ? "failed"
+                                                                   : "change";
+
+        m3_plan_json_item(&j, it->path, state, (const char *const *)it->added, it->nadded,
+                          (const char *const *)it->removed, it->nremoved,
+                          it->state == SECRETS_ITEM_FAILED ? it->msg : NULL);
+    }
+    m3_plan_json_end(&j, k->planned);
+}
+
 static void
 print_plan(const struct secrets_rekey *k)
 {
@@ -109,6 +133,7 @@ int
 cmd_rekey(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'J'},
         {"rules", required_argument, NULL, 'R'}, {"identity", required_argument, NULL, 'i'},
         {"host", required_argument, NULL, 'H'},  {"force", no_argument, NULL, 'f'},
         {"dry-run", no_argument, NULL, 'n'},     {"jobs", required_argument, NULL, 'j'},
@@ -125,6 +150,7 @@ cmd_rekey(int argc, char **argv)
     size_t nes = 0;
     struct m3_diag d;
     const char *rules = NULL;
+    bool json = false;
     int c, rc = M3_EXIT_USAGE, r;
 
     optind = 1;
@@ -148,6 +174,9 @@ cmd_rekey(int argc, char **argv)
         case 'P':
             o.partial = true;
             break;
+        case 'J':
+            json = true;
+            break;
         case 'L':
             o.allow_lockout = true;
             break;
@@ -168,6 +197,10 @@ cmd_rekey(int argc, char **argv)
         default:
             goto out;
         }
+    }
+    if (json && !o.dry_run) {
+        m3_error("rekey: --json is for the plan of --dry-run");
+        goto out;
     }
     if (o.jobs == 0)
         o.jobs = m3_threads();
@@ -226,7 +259,10 @@ cmd_rekey(int argc, char **argv)
     if (k->temps_cleaned > 0)
         m3_info("removed %zu temporary file(s) left by an interrupted run", k->temps_cleaned);
     if (o.dry_run) {
-        print_plan(k);
+        if (json)
+            plan_json(k, repo->rules);
+        else
+            print_plan(k);
         if (loader.none)
             m3_info("no identity was given: the plan is from the headers alone; rekeying "
                     "needs -i FILE (or ~/.ssh/id_ed25519, ~/.ssh/id_rsa)");
