@@ -5,6 +5,7 @@
 #include "keys/keys.h"
 #include "registry/registry.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -210,7 +211,16 @@ m3_find_registry(const char *rules_opt)
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
         m3_error_diag("secrets.nix", rc, &d);
-        m3_hint("run in the repository, or name the registry with --rules FILE");
+        m3_hint("run it in the repository, or name the registry with --rules FILE");
+        return NULL;
+    }
+    /* reg_locate returns RULES as given: say where a missing one came from. */
+    if (rules_opt == NULL && access(path, F_OK) != 0 && getenv("RULES") != NULL) {
+        m3_error("%s: %s", path, strerror(errno));
+        m3_hint("the registry was named by the environment: RULES=%s (unset it to look for "
+                "secrets.nix)",
+                getenv("RULES"));
+        free(path);
         return NULL;
     }
     return path;

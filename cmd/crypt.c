@@ -267,6 +267,8 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
     m3_diag_clear(&d);
     if ((r = age_decryptor_unwrap(dec, ids.v, ids.n, &d)) != 0) {
         m3_error_diag(name, r, &d);
+        if (a->native && r == M3_ENOMATCH && a->input != NULL && strcmp(a->input, "-") != 0)
+            m3_hint("'m3age keys inspect %s' shows whose keys it is encrypted to", name);
         goto out;
     }
     /* Only now, with the file key and the header MAC verified, create the output. */

@@ -26,7 +26,7 @@ diff_usage(FILE *f)
 {
     fprintf(f,
             "Usage: m3age diff [--rules FILE] [--json]\n"
-            "       m3age diff [-i IDENTITY]... FILE [REV [REV]]\n"
+            "       m3age diff [-i IDENTITY]... FILE [REV [REV] | REV..REV]\n"
             "       m3age diff --textconv [-i IDENTITY]... FILE\n\n"
             "With no FILE: the recipient plan, per secret, of what a rekey would add (+) and\n"
             "remove (-), by registry name, from the files' headers (no key needed).\n\n"
@@ -381,6 +381,7 @@ cmd_diff(int argc, char **argv)
     struct keys_identities ids = {0};
     const char *rules = NULL;
     bool tconv = false, json = false;
+    char *range = NULL;
     size_t nid = 0;
     int c, rc = M3_EXIT_USAGE;
 
@@ -434,11 +435,21 @@ cmd_diff(int argc, char **argv)
     } else if (argc > 3) {
         m3_error("diff: too many arguments: FILE [REV [REV]], not '%s'", argv[3]);
         m3_hint("run 'm3age diff --help' for its usage");
+    } else if (argc == 2 && strstr(argv[1], "..") != NULL && strstr(argv[1], "...") == NULL) {
+        /* git's range A..B (an empty side is HEAD), as git diff takes it */
+        char *dots = strstr(argv[1], "..");
+        if ((range = strdup(argv[1])) == NULL)
+            goto out;
+        range[dots - argv[1]] = '\0';
+        if (load_identities(&ids, idfiles, nid) == 0)
+            rc = diff_file(argv[0], range[0] ? range : "HEAD",
+                           range[dots - argv[1] + 2] ? range + (dots - argv[1]) + 2 : "HEAD", &ids);
     } else if (load_identities(&ids, idfiles, nid) == 0) {
         rc = diff_file(argv[0], argc > 1 ? argv[1] : "HEAD", argc > 2 ? argv[2] : NULL, &ids);
     }
 out:
     keys_identities_clear(&ids);
     free(idfiles);
+    free(range);
     return rc;
 }

@@ -25,7 +25,8 @@ edit_usage(FILE *f)
                "                        nearest secrets.nix above)\n"
                "  -i, --identity FILE   identity to decrypt with (repeatable; default:\n"
                "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)\n"
-               "  --editor CMD          editor command (default: $VISUAL, $EDITOR, vi)\n"
+               "  --editor CMD          editor command (default: $VISUAL, $EDITOR, vi); ':' keeps\n"
+               "                        the content (agenix -e re-encrypts with EDITOR=:)\n"
                "  --unsafe-tmp          allow a temp folder that is not on tmpfs\n"
                "  --allow-empty         let an empty standard input blank an existing secret\n\n"
                "Exit status: 0 saved or unchanged, 1 the editor failed or the file could not be\n"
@@ -117,6 +118,10 @@ cmd_edit(int argc, char **argv)
     m3_diag_clear(&d);
     if ((r = secrets_repo_find(repo, argv[optind], &t, &d)) != 0) {
         m3_error("%s", d.msg);
+        if (r == M3_ENOTFOUND)
+            m3_hint("add its rule first: 'm3age registry add %s KEYNAME...' (e.g. users "
+                    "m3-atlas)",
+                    argv[optind]);
         goto out;
     }
     if (resolve_from_registry(repo, &t) != 0)
@@ -187,6 +192,9 @@ cmd_edit(int argc, char **argv)
         m3_info("%s changed the recipients of %s during the edit: encrypted to its current "
                 "recipients",
                 repo->rules, t.path);
+    else
+        m3_info("%s: saved, encrypted to %zu recipient%s", t.path, t.entry->nkeys,
+                t.entry->nkeys == 1 ? "" : "s");
     rc = 0;
 out:
     free(eargv);

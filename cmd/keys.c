@@ -78,6 +78,13 @@ convert_public(const char *path)
         }
         d.line = lineno;
         m3_error_diag(m3_in_name(path), d.code, &d);
+        if (strncmp(t, "-----BEGIN", 10) == 0)
+            m3_hint("this is a private key: 'm3age keys convert --private %s' prints its age "
+                    "identity",
+                    m3_in_name(path));
+        else if (strncmp(t, "AGE-SECRET-KEY-", 15) == 0)
+            m3_hint("this is an age identity: 'm3age keygen -y %s' prints its recipient",
+                    m3_in_name(path));
         goto out;
     }
     if (done == 0) {

@@ -215,10 +215,66 @@ m3_getopt(int argc, char **argv, const char *optstring, const struct option *lon
 int
 cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && m3_is_help(argv[1])) {
+        printf("Usage: m3age version (also m3age --version, m3age -V)\n\n"
+               "Print m3age's version.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        m3_error("version: unexpected argument '%s'", argv[1]);
+        return M3_EXIT_USAGE;
+    }
     printf("m3age %s\n", M3AGE_VERSION);
     return 0;
+}
+
+/* distance: the edit distance of a and b (insertions, deletions, substitutions, and swaps
+ * of two neighbours: "edti"), for "did you mean"; command names are short. */
+static size_t
+distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), d[24][24];
+
+    if (la >= 24 || lb >= 24)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* unknown_command: the error for an unknown command, with the nearest one, as git says. */
+static int
+unknown_command(const char *name)
+{
+    size_t best = 3, at = 0;
+
+    m3_error("unknown command '%s'", name);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        size_t dd = distance(name, commands[i].name);
+        if (dd < best) {
+            best = dd;
+            at = i;
+        }
+    }
+    if (best < 3)
+        m3_hint("did you mean 'm3age %s'? ('m3age --help' lists the commands)", commands[at].name);
+    else
+        m3_hint("run 'm3age --help' for the list of commands");
+    return M3_EXIT_USAGE;
 }
 
 static void
@@ -236,14 +292,18 @@ usage(FILE *f)
 static int
 cmd_help(int argc, char **argv)
 {
+    if (argc > 1 && (m3_is_help(argv[1]) || strcmp(argv[1], "help") == 0)) {
+        printf("Usage: m3age help [COMMAND]\n\n"
+               "Show the list of commands, or COMMAND's help (as 'm3age COMMAND --help').\n");
+        return 0;
+    }
     if (argc > 1) {
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
             if (strcmp(argv[1], commands[i].name) == 0) {
                 char *args[] = {argv[1], (char *)"--help", NULL};
                 return commands[i].fn(2, args);
             }
-        m3_error("unknown command '%s'", argv[1]);
-        return M3_EXIT_USAGE;
+        return unknown_command(argv[1]);
     }
     usage(stdout);
     return 0;
@@ -283,14 +343,12 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
         return cmd_help(argc - 1, argv + 1);
-    if (strcmp(argv[1], "--version") == 0)
-        return cmd_version(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
+        return cmd_version(1, argv + 1);
     if (argv[1][0] == '-' && argv[1][1] != '\0')
         return cmd_age_compat(argc, argv);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    m3_error("unknown command '%s'", argv[1]);
-    m3_hint("run 'm3age --help' for the list of commands");
-    return M3_EXIT_USAGE;
+    return unknown_command(argv[1]);
 }

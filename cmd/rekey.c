@@ -5,6 +5,7 @@
 #include "cmd/report.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -100,6 +101,22 @@ plan_json(const struct secrets_rekey *k, const char *registry)
     m3_plan_json_end(&j, k->planned);
 }
 
+/* rel: path relative to the working directory when inside it (a registry found above gives
+ * absolute paths). The plan names secrets by their registry names, as diff does. */
+static const char *
+rel(const char *path)
+{
+    static char cwd[PATH_MAX];
+    size_t n;
+
+    if (cwd[0] == '\0' && getcwd(cwd, sizeof(cwd)) == NULL)
+        return path;
+    n = strlen(cwd);
+    if (n > 1 && strncmp(path, cwd, n) == 0 && path[n] == '/')
+        return path + n + 1;
+    return path;
+}
+
 static void
 print_plan(const struct secrets_rekey *k)
 {
@@ -107,18 +124,20 @@ print_plan(const struct secrets_rekey *k)
         const struct secrets_rekey_item *it = &k->items[i];
         switch (it->state) {
         case SECRETS_ITEM_MISSING:
-            printf("%s: missing, nothing to rekey\n", m3_shown(it->path));
+            printf("%s: missing, nothing to rekey\n",
+                   m3_shown(it->entry ? it->entry->name : rel(it->path)));
             continue;
         case SECRETS_ITEM_UP_TO_DATE:
-            printf("%s: up to date\n", m3_shown(it->path));
+            printf("%s: up to date\n", m3_shown(it->entry ? it->entry->name : rel(it->path)));
             continue;
         case SECRETS_ITEM_FAILED:
-            printf("%s: cannot rekey: %s\n", m3_shown(it->path), m3_shown(it->msg));
+            printf("%s: cannot rekey: %s\n", m3_shown(it->entry ? it->entry->name : rel(it->path)),
+                   m3_shown(it->msg));
             continue;
         default:
             break;
         }
-        printf("%s: rekey", m3_shown(it->path));
+        printf("%s: rekey", m3_shown(it->entry ? it->entry->name : rel(it->path)));
         for (size_t j = 0; j < it->nadded; j++)
             printf("%s+%s", j == 0 ? ": " : ", ", m3_shown(it->added[j]));
         for (size_t j = 0; j < it->nremoved; j++)
@@ -272,7 +291,7 @@ cmd_rekey(int argc, char **argv)
     }
     for (size_t i = 0; i < k->n; i++)
         if (k->items[i].state == SECRETS_ITEM_FAILED)
-            m3_error("%s: %s", k->items[i].path, k->items[i].msg);
+            m3_error("%s: %s", rel(k->items[i].path), k->items[i].msg);
     if (k->held > 0) {
         m3_error("nothing was written: %zu file(s) could not be rekeyed", k->failed);
         m3_hint("fix them, or run with --partial to rekey the %zu other file(s)", k->held);

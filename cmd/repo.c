@@ -18,9 +18,14 @@ m3_repo_open(const char *rules_opt)
 
     m3_diag_clear(&d);
     if ((rc = secrets_repo_open(&r, rules_opt, getenv("RULES"), &d)) != 0) {
+        const char *env = getenv("RULES");
         m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
-        if (rc == M3_ENOTFOUND)
-            m3_hint("run from the repository, or name the registry with --rules FILE or RULES");
+        if (rules_opt == NULL && env != NULL && *env != '\0')
+            m3_hint("the registry was named by the environment: RULES=%s (unset it to look for "
+                    "secrets.nix)",
+                    env);
+        else if (rc == M3_ENOTFOUND)
+            m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     return r;

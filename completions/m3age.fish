@@ -126,7 +126,7 @@ complete -c m3age -n __m3age_at -l version -d 'print the version'
 # subcommands
 complete -c m3age -n '__m3age_at keys' -a 'convert inspect'
 complete -c m3age -n '__m3age_at registry' -a 'eval add set-key rm rm-key hosts'
-complete -c m3age -n '__m3age_at hosts' -a 'sync add rm'
+complete -c m3age -n '__m3age_at hosts' -a 'list sync add rm'
 complete -c m3age -n '__m3age_at help' -a 'encrypt decrypt keygen keys registry edit rekey audit diff check git git-setup hosts version'
 
 # options

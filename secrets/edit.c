@@ -233,7 +233,7 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
         "-n", "-i", "NONE", "--cmd", "set nobackup nowritebackup noundofile noswapfile", NULL};
     char *argv[64], **envp;
     size_t n = 0;
-    int status;
+    int status, err = 0, pfd[2];
     pid_t pid, parent = getpid();
 
     for (size_t i = 0; editor[i] != NULL && n < 50; i++)
@@ -247,8 +247,16 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
     argv[n] = NULL;
     if ((envp = secrets_child_environ()) == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    /* A failed exec reports its errno through a close-on-exec pipe: the one error line is
+     * then the parent's, prefixed, rather than an unprefixed line from the child. */
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        free(envp);
+        return m3_diag_set(d, M3_EIO, "cannot start the editor: %s", strerror(errno));
+    }
     if ((pid = fork()) < 0) {
         free(envp);
+        close(pfd[0]);
+        close(pfd[1]);
         return m3_diag_set(d, M3_EIO, "cannot start the editor: %s", strerror(errno));
     }
     if (pid == 0) {
@@ -258,11 +266,18 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
         /* An editor must not outlive m3age with the plaintext open (m3age killed by SIGKILL). */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
             _exit(127);
+        close(pfd[0]);
         execvpe(argv[0], argv, envp);
-        fprintf(stderr, "cannot run the editor '%s': %s\n", argv[0], strerror(errno));
+        err = errno;
+        if (write(pfd[1], &err, sizeof(err)) < 0)
+            _exit(127);
         _exit(127);
     }
     free(envp);
+    close(pfd[1]);
+    while (read(pfd[0], &err, sizeof(err)) < 0 && errno == EINTR)
+        ;
+    close(pfd[0]);
     sig_child = pid;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -271,6 +286,9 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
         }
     }
     sig_child = 0;
+    if (err != 0)
+        return m3_diag_set(d, M3_ECANCELED, "cannot run the editor '%s': %s", argv[0],
+                           strerror(err));
     if (WIFSIGNALED(status))
         return m3_diag_set(d, M3_ECANCELED, "the editor '%s' was killed by signal %d", argv[0],
                            WTERMSIG(status));

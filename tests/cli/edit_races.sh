@@ -76,7 +76,7 @@ test_unrelated_registry_change_during_the_edit_is_no_conflict() {
 sed -i "s|\"secrets/c.age\".publicKeys = \[ h2 \]|\"secrets/c.age\".publicKeys = [ h3 ]|" secrets.nix'
     run "$M3AGE" edit --editor "$PWD/ed" secrets/a.age
     assert_status 0
-    assert_empty err
+    assert_eq "$(cat err)" "m3age: secrets/a.age: saved, encrypted to 2 recipients"
     assert_eq "$(plain secrets/a.age hostkeys/h1)" "new alpha"
 }
 

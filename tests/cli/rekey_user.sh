@@ -120,7 +120,7 @@ test_agenix_long_flags_one_by_one() {
     sed -i 's|"secrets/c.age".publicKeys = \[ h2 \];|"secrets/c.age".publicKeys = [ h2 h1 ];|' secrets.nix
     run "$AGENIX" --rekey --identity hostkeys/h2 --identity home/.ssh/id_ed25519
     assert_status 0
-    assert_contains err "rekeying secrets/c.age..."
+    assert_contains out "rekeying secrets/c.age..."
     assert_eq "$(plain secrets/c.age hostkeys/h1)" charlie
 }
 
