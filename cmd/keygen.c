@@ -19,7 +19,9 @@ keygen_usage(FILE *f)
                "Generate a new age X25519 identity and write it to OUTPUT (created with mode\n"
                "0600, never overwritten) or standard output; the public key (recipient) goes to\n"
                "standard error. With -y, print the recipient of each identity in\n"
-               "IDENTITY_FILE (default: standard input).\n");
+               "IDENTITY_FILE (default: standard input).\n\n"
+               "Exit status: 0 done, 1 IDENTITY_FILE holds no usable identity, 2 usage or\n"
+               "operational error (OUTPUT exists, or its folder does not).\n");
 }
 
 static int

@@ -148,6 +148,34 @@ print_plan(const struct secrets_rekey *k)
     }
 }
 
+/* print_failures: one line per failed file, but one line for a cause many files share (a
+ * read-only folder fails every file in it the same way). */
+static void
+print_failures(const struct secrets_rekey *k)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        const struct secrets_rekey_item *it = &k->items[i];
+        size_t same = 0;
+        bool seen = false;
+
+        if (it->state != SECRETS_ITEM_FAILED)
+            continue;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen =
+                k->items[j].state == SECRETS_ITEM_FAILED && strcmp(k->items[j].msg, it->msg) == 0;
+        if (seen)
+            continue;
+        for (size_t j = i + 1; j < k->n; j++)
+            same +=
+                k->items[j].state == SECRETS_ITEM_FAILED && strcmp(k->items[j].msg, it->msg) == 0;
+        if (same > 0)
+            m3_error("%s and %zu other file%s: %s", rel(it->path), same, same == 1 ? "" : "s",
+                     it->msg);
+        else
+            m3_error("%s: %s", rel(it->path), it->msg);
+    }
+}
+
 int
 cmd_rekey(int argc, char **argv)
 {
@@ -289,9 +317,7 @@ cmd_rekey(int argc, char **argv)
         rc = (k->failed > 0 || k->planned > 0) ? M3_EXIT_NEGATIVE : 0;
         goto out;
     }
-    for (size_t i = 0; i < k->n; i++)
-        if (k->items[i].state == SECRETS_ITEM_FAILED)
-            m3_error("%s: %s", rel(k->items[i].path), k->items[i].msg);
+    print_failures(k);
     if (k->held > 0) {
         m3_error("nothing was written: %zu file(s) could not be rekeyed", k->failed);
         m3_hint("fix them, or run with --partial to rekey the %zu other file(s)", k->held);

@@ -349,4 +349,15 @@ test_read_only_secrets_folder_rekey_fails_clearly() {
     assert_eq "$(ls secrets)" "$(printf 'a.age\nb.age\nc.age')"
 }
 
+test_read_only_folder_is_one_line_for_all_its_files() {
+    mkrepo
+    cp secrets/a.age before
+    ro_secrets
+    run "$M3AGE" rekey --force secrets/a.age secrets/b.age
+    assert_status 1
+    assert_contains err "m3age: error: secrets/a.age and 1 other file: cannot write: cannot create a temp file in "
+    assert_eq "$(grep -c 'cannot create a temp file' err)" 1
+    assert_same_file before secrets/a.age
+}
+
 run_tests
