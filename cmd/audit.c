@@ -210,7 +210,7 @@ m3_find_registry(const char *rules_opt)
         return NULL;
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
-        m3_error_diag("secrets.nix", rc, &d);
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
         m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }

@@ -227,7 +227,7 @@ open_repo(struct hosts_ctx *c)
     m3_diag_clear(&d);
     if (reg_locate(c->o->rules, getenv("RULES"), ".", &path, NULL, &d) != 0) {
         m3_error("%s", d.msg);
-        m3_hint("pass --rules FILE or set RULES to the registry's path");
+        m3_hint("run it in the repository, or name the registry with --rules FILE");
         return M3_EXIT_USAGE;
     }
     rc = hostkeys_repo_open(path, &c->repo, &d);

@@ -103,7 +103,7 @@ locate(const struct reg_opts *o)
 
     if (reg_locate(o->rules, getenv("RULES"), ".", &path, &how, &d) != 0) {
         m3_error("%s", d.msg);
-        m3_hint("pass --rules FILE or set RULES to the registry's path");
+        m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     if (o->verbose)

@@ -395,8 +395,12 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
             break;
         n = up(dir, n);
     }
-    m3_diag_set(d, M3_ENOTFOUND,
-                "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd, dir);
+    if (n == 1) /* no .git or flake.nix on the way: "/" is no repository root */
+        m3_diag_set(d, M3_ENOTFOUND, "no secrets.nix in '%s' or any folder above it", cwd);
+    else
+        m3_diag_set(d, M3_ENOTFOUND,
+                    "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd,
+                    dir);
     free(dir);
     return M3_ENOTFOUND;
 }
