@@ -151,6 +151,8 @@ complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age
 complete -c m3age -n '__m3age_in edit' -l editor -x
 complete -c m3age -n '__m3age_in edit' -l unsafe-tmp
 complete -c m3age -n '__m3age_in edit' -l allow-empty -d 'let an empty stdin blank a secret'
+complete -c m3age -n '__m3age_in rekey; or __m3age_in diff; or __m3age_in keys inspect' -l json -d 'JSON output'
+complete -c m3age -n '__m3age_in audit; or __m3age_in check; or __m3age_in diff' -l color -x -a 'always never auto'
 complete -c m3age -n '__m3age_in rekey' -l force
 complete -c m3age -n '__m3age_in rekey; or __m3age_in hosts sync' -l dry-run
 complete -c m3age -n '__m3age_in rekey' -l jobs -x
