@@ -26,7 +26,9 @@ gitsetup_usage(FILE *f)
                "usable: git diff would then show only 'cannot decrypt' notes.\n\n"
                "  -i, --identity FILE  identity for textconv (repeatable; default: ~/.ssh keys)\n"
                "  --force              replace a pre-commit hook that is not m3age's\n"
-               "  --pre-commit         what the hook runs: check the staged files\n");
+               "  --pre-commit         what the hook runs: check the staged files\n\n"
+               "Exit status: 0 done, 2 error (not in a git work tree, a foreign hook); the hook\n"
+               "exits 1 when it refuses the commit.\n");
 }
 
 static int

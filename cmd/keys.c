@@ -29,7 +29,9 @@ keys_usage(FILE *f)
                "  each one is for. ssh stanzas are matched by their tag, with public keys alone;\n"
                "  X25519 stanzas only by identities (-i). The registry's keys are known by name:\n"
                "  --rules, else RULES, ./secrets.nix or the nearest one above (when there is\n"
-               "  one). --json: the same as JSON (schema in m3age-keys(1)).\n");
+               "  one). --json: the same as JSON (schema in m3age-keys(1)).\n\n"
+               "Exit status: 0 done, 1 bad keys or input (not a key, not an age file), 2 usage\n"
+               "error or a registry that does not load.\n");
 }
 
 /* read_input: a whole file or standard input into secret memory. */
