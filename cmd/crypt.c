@@ -255,6 +255,13 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         if (age_scrypt_identity_new(&sid, m3_passphrase_cb, NULL, name, 0) != 0 ||
             keys_identities_push(&ids, sid) != 0)
             goto out;
+    } else if (ids.n == 0 && a->native && getenv("M3AGE_PASSPHRASE") != NULL) {
+        /* A passphrase was offered: it is the identity that matched nothing, as age -d with a
+         * passphrase on a file with no scrypt stanza (a negative result). */
+        m3_error("%s: no identity matched any of the recipients (M3AGE_PASSPHRASE is set, but "
+                 "the file is not passphrase-encrypted)",
+                 name);
+        goto out;
     } else if (ids.n == 0 && a->native) {
         m3_no_identity(name, a->defaults_apply);
         rc = M3_EXIT_USAGE;
@@ -267,7 +274,10 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
     m3_diag_clear(&d);
     if ((r = age_decryptor_unwrap(dec, ids.v, ids.n, &d)) != 0) {
         m3_error_diag(name, r, &d);
-        if (a->native && r == M3_ENOMATCH && a->input != NULL && strcmp(a->input, "-") != 0)
+        /* A secret of the registry decrypted with the default keys: say how to see whom it
+         * is for (the registry's names). */
+        if (a->native && a->defaults_apply && r == M3_ENOMATCH &&
+            !header_is_scrypt(age_decryptor_header(dec)))
             m3_hint("'m3age keys inspect %s' shows whose keys it is encrypted to", name);
         goto out;
     }
