@@ -134,7 +134,8 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
     const struct secrets_audit_host *h = a->nhosts ? &a->hosts[0] : NULL;
     const char *red = color ? "\033[1;31m" : "", *green = color ? "\033[1;32m" : "",
                *yellow = color ? "\033[1;33m" : "", *reset = color ? "\033[0m" : "";
-    bool key_bad = false;
+    bool key_bad = false, stale = false;
+    size_t failing = 0; /* files (and other subjects) with an error: what the summary counts */
 
     printf("%s: %zu secret%s used by its modules\n", m3_shown(host), h ? h->nfiles : 0,
            h && h->nfiles == 1 ? "" : "s");
@@ -157,15 +158,26 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
             seen = strcmp(h->files[k], h->files[j]) == 0;
         if (seen)
             continue;
+        /* One line per file: its first finding, with the codes of the others (a stale file
+         * is M3A006, M3A007 and M3A009 at once: one cause, one line). */
         for (size_t i = 0; i < a->n; i++) {
             const struct secrets_finding *x = &a->v[i];
             if (strcmp(x->file, h->files[j]) != 0 || x->severity == SECRETS_INFO)
                 continue;
             bool err = x->severity == SECRETS_ERROR;
-            printf("  %s%-5s%s %s: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
+            stale |= strcmp(x->code, "M3A006") == 0 || strcmp(x->code, "M3A007") == 0 ||
+                     strcmp(x->code, "M3A009") == 0;
+            if (shown) {
+                printf(", %s", x->code);
+                continue;
+            }
+            printf("  %s%-5s%s %s: %s (%s", err ? red : yellow, err ? "FAIL" : "warn", reset,
                    m3_shown(x->file), m3_shown(x->message), x->code);
+            failing += err;
             shown = true;
         }
+        if (shown)
+            printf(")\n");
         if (!shown)
             printf("  %s%-5s%s %s\n", green, "ok", reset, m3_shown(h->files[j]));
     }
@@ -180,13 +192,22 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         bool err = x->severity == SECRETS_ERROR;
         printf("  %s%-5s%s %s%s%u: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
                m3_shown(x->file), x->line ? ":" : "", x->line, m3_shown(x->message), x->code);
+        failing += err;
     }
+    for (size_t i = 0; i < a->n; i++)
+        failing += strcmp(a->v[i].code, "M3A020") == 0 && a->v[i].severity == SECRETS_ERROR;
+    if (failing == 0 && a->nerrors > 0)
+        failing = a->nerrors;
     if (a->nerrors == 0)
         printf("%s: %sready%s (%zu secret%s)\n", m3_shown(host), green, reset, h ? h->nfiles : 0,
                h && h->nfiles == 1 ? "" : "s");
     else
-        printf("%s: %snot ready%s: %zu error%s\n", m3_shown(host), red, reset, a->nerrors,
-               a->nerrors == 1 ? "" : "s");
+        printf("%s: %snot ready%s: %zu error%s\n", m3_shown(host), red, reset, failing,
+               failing == 1 ? "" : "s");
+    if (stale)
+        m3_hint("secrets are not encrypted to the registry's recipients: run 'm3age rekey "
+                "--host %s'",
+                host);
 }
 
 int

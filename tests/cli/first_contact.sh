@@ -123,4 +123,17 @@ test_agenix_unknown_flag_rekey_lines_and_rules_hint() {
     assert_contains err "agenix: hint: RULES=../secrets.nix agenix"
 }
 
+test_check_is_one_line_per_stale_file_and_one_rekey_hint() {
+    cp -r "$SRCDIR/examples/nixos-config" repo && cd repo
+    ssh-keygen -q -t ed25519 -N '' -f ../new-atlas
+    cp ../new-atlas.pub hosts/m3-atlas/ssh_host_ed25519_key.pub
+    "$M3AGE" hosts sync m3-atlas >/dev/null 2>&1
+    run "$M3AGE" check --host m3-atlas
+    assert_status 1
+    assert_eq "$(grep -c '^  FAIL' out)" 2
+    assert_contains out "(M3A006, M3A007, M3A009)"
+    assert_contains out "m3-atlas: not ready: 2 errors"
+    assert_eq "$(cat err)" "m3age: hint: secrets are not encrypted to the registry's recipients: run 'm3age rekey --host m3-atlas'"
+}
+
 run_tests
