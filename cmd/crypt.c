@@ -274,6 +274,8 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
     m3_diag_clear(&d);
     if ((r = age_decryptor_unwrap(dec, ids.v, ids.n, &d)) != 0) {
         m3_error_diag(name, r, &d);
+        if (a->native)
+            m3_passphrase_hint(d.msg);
         /* A secret of the registry decrypted with the default keys: say how to see whom it
          * is for (the registry's names). */
         if (a->native && a->defaults_apply && r == M3_ENOMATCH &&

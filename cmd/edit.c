@@ -172,6 +172,7 @@ cmd_edit(int argc, char **argv)
     r = secrets_edit(repo, &t, &ids, &o, &res, &d);
     if (r != 0) {
         m3_error_diag(t.path, r, &d);
+        m3_passphrase_hint(d.msg);
         if (r == M3_ECANCELED)
             m3_info("%s was left as it was", t.path);
         else if (r == M3_ESTATE)

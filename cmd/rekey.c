@@ -318,6 +318,12 @@ cmd_rekey(int argc, char **argv)
         goto out;
     }
     print_failures(k);
+    for (size_t i = 0; i < k->n; i++)
+        if (k->items[i].state == SECRETS_ITEM_FAILED &&
+            strstr(k->items[i].msg, "none was given") != NULL) {
+            m3_passphrase_hint(k->items[i].msg);
+            break;
+        }
     if (k->held > 0) {
         m3_error("nothing was written: %zu file(s) could not be rekeyed", k->failed);
         m3_hint("fix them, or run with --partial to rekey the %zu other file(s)", k->held);

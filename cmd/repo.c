@@ -81,6 +81,14 @@ m3_no_identity(const char *what, bool defaults_apply)
                 "secrets.nix names");
 }
 
+void
+m3_passphrase_hint(const char *msg)
+{
+    if (msg != NULL && strstr(msg, "protected by a passphrase and none was given") != NULL)
+        m3_hint("no terminal to ask the passphrase on: run it on a terminal, or give the "
+                "passphrase in M3AGE_PASSPHRASE (scripts)");
+}
+
 char **
 m3_editor_split(const char *cmd, char **storage)
 {

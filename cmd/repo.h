@@ -23,6 +23,10 @@ int m3_repo_identities(const struct m3_list *files, struct keys_identities *ids,
  * used because the registry does not name the file. */
 void m3_no_identity(const char *what, bool defaults_apply);
 
+/* m3_passphrase_hint: after an error whose message is msg, the hint for a protected key that
+ * could not be unlocked because no terminal was there to ask on: M3AGE_PASSPHRASE. */
+void m3_passphrase_hint(const char *msg);
+
 /* m3_editor_split: splits cmd on blanks (as the shell splits an unquoted $EDITOR) into a
  * NULL-terminated malloc'd argv whose strings point into *storage (malloc'd copy). */
 char **m3_editor_split(const char *cmd, char **storage);

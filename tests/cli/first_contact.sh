@@ -136,4 +136,18 @@ test_check_is_one_line_per_stale_file_and_one_rekey_hint() {
     assert_eq "$(cat err)" "m3age: hint: secrets are not encrypted to the registry's recipients: run 'm3age rekey --host m3-atlas'"
 }
 
+test_no_terminal_for_a_passphrase_hints_m3age_passphrase() {
+    mkrepo
+    cp home/.ssh/id_ed25519 pk
+    ssh-keygen -q -p -P '' -N 'pw' -f pk >/dev/null
+    command -v setsid >/dev/null || skip "setsid not installed"
+    run setsid "$M3AGE" decrypt -i pk secrets/a.age
+    assert_status 1
+    assert_contains err "the key is protected by a passphrase and none was given"
+    assert_contains err "m3age: hint: no terminal to ask the passphrase on: run it on a terminal, or give the passphrase in M3AGE_PASSPHRASE (scripts)"
+    run setsid "$M3AGE" rekey --force -i pk secrets/a.age
+    assert_status 1
+    assert_contains err "M3AGE_PASSPHRASE"
+}
+
 run_tests
