@@ -617,13 +617,19 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         (rc = secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0) {
         /* The folder was writable before the editor; keep the edit wherever it still can
          * be written, encrypted, rather than lose it. */
-        struct m3_diag wd = *d;
+        struct m3_diag wd;
+        m3_diag_clear(&wd);
+        if (d != NULL)
+            wd = *d;
         if (keep_anywhere(r, t->path, rl.v, rl.n, armor, &neu, &kept, d) == 0) {
             *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_EIO, "not written: %s; the edit is kept encrypted as %s", wd.msg,
                              kept);
         } else {
-            struct m3_diag kd = *d;
+            struct m3_diag kd;
+            m3_diag_clear(&kd);
+            if (d != NULL)
+                kd = *d;
             m3_diag_set(d, rc, "%s; the edit could not be kept anywhere either: %s", wd.msg,
                         kd.msg);
         }
