@@ -223,6 +223,11 @@ m3_find_registry(const char *rules_opt)
         free(path);
         return NULL;
     }
+    /* The working directory's own registry is named as the user would: "secrets.nix", as
+     * the registry and hosts commands name it, not by an absolute path. */
+    size_t n = strlen(cwd);
+    if (strncmp(path, cwd, n) == 0 && strcmp(path + n, "/secrets.nix") == 0)
+        memmove(path, path + n + 1, strlen(path + n + 1) + 1);
     return path;
 }
 

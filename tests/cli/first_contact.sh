@@ -150,4 +150,15 @@ test_no_terminal_for_a_passphrase_hints_m3age_passphrase() {
     assert_contains err "M3AGE_PASSPHRASE"
 }
 
+test_registry_error_names_the_registry_as_typed() {
+    mkrepo
+    sed -i 's|^in$|in ;|' secrets.nix
+    for c in audit "check --host h1" diff; do
+        run "$M3AGE" $c
+        assert_status 2
+        assert_contains err "m3age: error: secrets.nix:7:4: "
+        assert_not_contains err "$PWD"
+    done
+}
+
 run_tests
