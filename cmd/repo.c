@@ -19,7 +19,9 @@ m3_repo_open(const char *rules_opt)
     m3_diag_clear(&d);
     if ((rc = secrets_repo_open(&r, rules_opt, getenv("RULES"), &d)) != 0) {
         const char *env = getenv("RULES");
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+
+        /* "secrets.nix:20:36: ...", as audit and the registry commands name it */
+        m3_error("%s", m3_cwd_relative(d.msg[0] ? d.msg : m3_strerror(rc)));
         if (rules_opt == NULL && env != NULL && *env != '\0')
             m3_hint("the registry was named by the environment: RULES=%s (unset it to look for "
                     "secrets.nix)",
@@ -29,6 +31,18 @@ m3_repo_open(const char *rules_opt)
         return NULL;
     }
     return r;
+}
+
+const char *
+m3_cwd_relative(const char *s)
+{
+    char cwd[PATH_MAX];
+    size_t n;
+
+    if (getcwd(cwd, sizeof(cwd)) != NULL && (n = strlen(cwd)) > 1 && strncmp(s, cwd, n) == 0 &&
+        s[n] == '/')
+        return s + n + 1;
+    return s;
 }
 
 void

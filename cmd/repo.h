@@ -31,6 +31,10 @@ void m3_passphrase_hint(const char *msg);
  * NULL-terminated malloc'd argv whose strings point into *storage (malloc'd copy). */
 char **m3_editor_split(const char *cmd, char **storage);
 
+/* m3_cwd_relative: s (a path, or a message starting with one) without the working
+ * directory's absolute prefix: a pointer into s. */
+const char *m3_cwd_relative(const char *s);
+
 /* m3_default_identity_paths: pushes the default identity files that exist into l
  * (~/.ssh/id_ed25519, ~/.ssh/id_rsa); the strings are static for the run. */
 void m3_default_identity_paths(struct m3_list *l);

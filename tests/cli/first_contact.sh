@@ -153,7 +153,7 @@ test_no_terminal_for_a_passphrase_hints_m3age_passphrase() {
 test_registry_error_names_the_registry_as_typed() {
     mkrepo
     sed -i 's|^in$|in ;|' secrets.nix
-    for c in audit "check --host h1" diff; do
+    for c in audit "check --host h1" diff "rekey -n" "decrypt secrets/a.age" "edit secrets/a.age"; do
         run "$M3AGE" $c
         assert_status 2
         assert_contains err "m3age: error: secrets.nix:7:4: "
