@@ -53,7 +53,12 @@ open_rules(void)
         rules = "./secrets.nix";
     m3_diag_clear(&d);
     if (secrets_repo_open(&r, rules, NULL, &d) != 0) {
+        struct stat st;
         fprintf(stderr, "agenix: error: %s\n", d.msg[0] ? d.msg : "cannot read the rules");
+        /* agenix reads ./secrets.nix only; m3age mode would have found one above. */
+        if (stat(rules, &st) != 0 && stat("../secrets.nix", &st) == 0)
+            fprintf(stderr, "agenix: hint: RULES=../secrets.nix agenix ... (or run it from the "
+                            "folder of secrets.nix)\n");
         return NULL;
     }
     r->cwd_names = true;
@@ -134,7 +139,9 @@ do_edit(const char *file, struct m3_list *idfiles)
         o.no_edit = true;
         o.force = true;
     } else if (!isatty(0)) {
+        /* agenix's wrapper copies stdin as it is, even when it is empty. */
         o.input_fd = 0;
+        o.allow_empty = true;
     } else if ((eargv = m3_editor_split(editor, &estore)) == NULL || eargv[0] == NULL) {
         fprintf(stderr, "agenix: error: EDITOR is empty\n");
         goto out;
@@ -179,8 +186,6 @@ do_rekey(struct m3_list *idfiles)
 
     if (r == NULL || m3_repo_identities(idfiles, &ids, &loaded) != 0)
         goto out;
-    for (size_t i = 0; i < r->reg->nentries; i++)
-        fprintf(stderr, "rekeying %s...\n", r->reg->entries[i].name);
     m3_diag_clear(&d);
     x = secrets_rekey_run(r, NULL, 0, &ids, &o, &k, &d);
     if (x != 0 && x != M3_EPAYLOAD) {
@@ -189,7 +194,11 @@ do_rekey(struct m3_list *idfiles)
     }
     for (size_t i = 0; i < k->n; i++) {
         const struct secrets_rekey_item *it = &k->items[i];
-        if (it->state == SECRETS_ITEM_MISSING)
+        /* agenix's line, on its stream, for the files this lazy, all-or-nothing run
+         * rewrote (agenix prints it for every file as it goes). */
+        if (it->state == SECRETS_ITEM_REKEYED)
+            printf("rekeying %s...\n", it->path);
+        else if (it->state == SECRETS_ITEM_MISSING)
             fprintf(stderr, "%s wasn't created.\n", it->path);
         else if (it->state == SECRETS_ITEM_FAILED && loaded == 0)
             no_identity(it->path);
@@ -246,6 +255,8 @@ cmd_agenix(int argc, char **argv)
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             continue;
         } else {
+            /* agenix shows its help and exits 1; one line first says why. */
+            fprintf(stderr, "agenix: error: unknown option '%s'\n", a);
             agenix_help();
             goto out;
         }

@@ -5,6 +5,7 @@
 #include "keys/keys.h"
 #include "registry/registry.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -23,7 +24,9 @@ audit_usage(FILE *f)
                "  --host HOST      only this host and the secrets it uses (repeatable)\n"
                "  --json           machine-readable output (schema in m3age-audit(1))\n"
                "  -i, --identity FILE  verify with this identity file (repeatable)\n"
-               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+               "  --color[=WHEN]   always, never or auto (default: auto: a terminal, NO_COLOR\n"
+               "                   unset or empty, TERM not dumb)\n\n"
                "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
 }
 
@@ -32,8 +35,27 @@ json_summary(FILE *f, const struct secrets_audit *a)
 {
     fprintf(f,
             "  \"secrets\": %zu,\n  \"hosts\": %zu,\n  \"errors\": %zu,\n  \"warnings\": %zu,\n"
-            "  \"infos\": %zu,\n",
+            "  \"notes\": %zu,\n",
             a->nsecrets, a->nhosts, a->nerrors, a->nwarnings, a->ninfos);
+}
+
+/* sev_name: the severity as the reports name it: "note" where the secrets layer says
+ * "info", so that the summary's "notes", the lines and the JSON use one word. */
+static const char *
+sev_name(enum secrets_severity s)
+{
+    return s == SECRETS_INFO ? "note" : secrets_severity_name(s);
+}
+
+/* under: path relative to root when it is inside it (a pointer into path), else path. */
+static const char *
+under(const char *path, const char *root)
+{
+    size_t n = root != NULL ? strlen(root) : 0;
+
+    if (n > 1 && path[0] == '/' && strncmp(path, root, n) == 0 && path[n] == '/')
+        return path + n + 1;
+    return path;
 }
 
 void
@@ -59,16 +81,22 @@ m3_json_str(FILE *f, const char *s)
 void
 m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
 {
-    fprintf(f, "{\n  \"version\": 1,\n  \"registry\": ");
-    m3_json_str(f, registry);
+    char *root = NULL;
+
+    /* Paths relative to the repository root: a CI artifact must not depend on where the
+     * checkout lives. */
+    if (reg_repo_root(registry, &root, NULL) != 0)
+        root = NULL;
+    fprintf(f, "{\n  \"version\": 2,\n  \"registry\": ");
+    m3_json_str(f, under(registry, root));
     fprintf(f, ",\n");
     json_summary(f, a);
     fprintf(f, "  \"findings\": [");
     for (size_t i = 0; i < a->n; i++) {
         const struct secrets_finding *x = &a->v[i];
         fprintf(f, "%s\n    {\"code\": \"%s\", \"severity\": \"%s\", \"file\": ", i ? "," : "",
-                x->code, secrets_severity_name(x->severity));
-        m3_json_str(f, x->file);
+                x->code, sev_name(x->severity));
+        m3_json_str(f, under(x->file, root));
         if (x->line > 0)
             fprintf(f, ", \"line\": %u", x->line);
         else
@@ -88,14 +116,66 @@ m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
     for (size_t i = 0; i < a->nhosts; i++)
         for (size_t j = 0; j < a->hosts[i].nfiles; j++, nu++) {
             fprintf(f, "%s\n    {\"file\": ", nu ? "," : "");
-            m3_json_str(f, a->hosts[i].files[j]);
+            m3_json_str(f, under(a->hosts[i].files[j], root));
             fprintf(f, ", \"host\": ");
             m3_json_str(f, a->hosts[i].name);
             fprintf(f, ", \"module\": ");
-            m3_json_str(f, a->hosts[i].modules[j]);
+            m3_json_str(f, under(a->hosts[i].modules[j], root));
             fprintf(f, ", \"line\": %u}", a->hosts[i].lines[j]);
         }
     fprintf(f, "%s]\n}\n", nu ? "\n  " : "");
+    free(root);
+}
+
+static void
+json_list(FILE *f, const char *const *v, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            fputs(", ", f);
+        m3_json_str(f, v[i]);
+    }
+    fputc(']', f);
+}
+
+void
+m3_plan_json_begin(struct m3_plan_json *j, FILE *f, const char *registry)
+{
+    j->f = f;
+    j->n = 0;
+    if (reg_repo_root(registry, &j->root, NULL) != 0)
+        j->root = NULL;
+    fprintf(f, "{\n  \"version\": 1,\n  \"registry\": ");
+    m3_json_str(f, under(registry, j->root));
+    fprintf(f, ",\n  \"secrets\": [");
+}
+
+void
+m3_plan_json_item(struct m3_plan_json *j, const char *file, const char *state,
+                  const char *const *add, size_t nadd, const char *const *remove, size_t nremove,
+                  const char *error)
+{
+    fprintf(j->f, "%s\n    {\"file\": ", j->n++ ? "," : "");
+    m3_json_str(j->f, under(file, j->root));
+    fprintf(j->f, ", \"state\": \"%s\", \"add\": ", state);
+    json_list(j->f, add, nadd);
+    fprintf(j->f, ", \"remove\": ");
+    json_list(j->f, remove, nremove);
+    fprintf(j->f, ", \"error\": ");
+    if (error != NULL)
+        m3_json_str(j->f, error);
+    else
+        fputs("null", j->f);
+    fputc('}', j->f);
+}
+
+void
+m3_plan_json_end(struct m3_plan_json *j, size_t nchange)
+{
+    fprintf(j->f, "%s],\n  \"changes\": %zu\n}\n", j->n ? "\n  " : "", nchange);
+    free(j->root);
+    j->root = NULL;
 }
 
 static const char *
@@ -108,13 +188,16 @@ void
 m3_report_human(FILE *f, const struct secrets_audit *a, bool color)
 {
     const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
+    char cwd[PATH_MAX];
 
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        cwd[0] = '\0';
     for (size_t i = 0; i < a->n; i++) {
         const struct secrets_finding *x = &a->v[i];
         if (i == 0 || strcmp(x->file, a->v[i - 1].file) != 0)
-            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, m3_shown(x->file), reset);
-        fprintf(f, "  %s%-7s%s %s  ", color ? sev_color(x->severity) : "",
-                secrets_severity_name(x->severity), reset, x->code);
+            fprintf(f, "%s%s%s%s\n", i ? "\n" : "", bold, m3_shown(under(x->file, cwd)), reset);
+        fprintf(f, "  %s%-7s%s %s  ", color ? sev_color(x->severity) : "", sev_name(x->severity),
+                reset, x->code);
         if (x->line > 0)
             fprintf(f, "line %u: ", x->line);
         fprintf(f, "%s\n", m3_shown(x->message));
@@ -140,10 +223,24 @@ m3_find_registry(const char *rules_opt)
         return NULL;
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
-        m3_error_diag("secrets.nix", rc, &d);
-        m3_hint("run in the repository, or name the registry with --rules FILE");
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
+    /* reg_locate returns RULES as given: say where a missing one came from. */
+    if (rules_opt == NULL && access(path, F_OK) != 0 && getenv("RULES") != NULL) {
+        m3_error("%s: %s", path, strerror(errno));
+        m3_hint("the registry was named by the environment: RULES=%s (unset it to look for "
+                "secrets.nix)",
+                getenv("RULES"));
+        free(path);
+        return NULL;
+    }
+    /* The working directory's own registry is named as the user would: "secrets.nix", as
+     * the registry and hosts commands name it, not by an absolute path. */
+    size_t n = strlen(cwd);
+    if (strncmp(path, cwd, n) == 0 && strcmp(path + n, "/secrets.nix") == 0)
+        memmove(path, path + n + 1, strlen(path + n + 1) + 1);
     return path;
 }
 
@@ -151,6 +248,7 @@ int
 cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"color", optional_argument, NULL, 'C'},
         {"host", required_argument, NULL, 'H'},     {"json", no_argument, NULL, 'j'},
         {"identity", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
@@ -169,7 +267,7 @@ cmd_audit(int argc, char **argv)
     if (hosts == NULL || idfiles == NULL)
         goto out;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hi:", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "hi:", longopts, "audit")) != -1) {
         switch (c) {
         case 'H':
             hosts[o.nhosts++] = optarg;
@@ -183,12 +281,15 @@ cmd_audit(int argc, char **argv)
         case 'R':
             rules = optarg;
             break;
+        case 'C':
+            if (m3_set_color(optarg) != 0)
+                goto out;
+            break;
         case 'h':
             audit_usage(stdout);
             rc = 0;
             goto out;
         default:
-            audit_usage(stderr);
             goto out;
         }
     }
@@ -219,6 +320,11 @@ cmd_audit(int argc, char **argv)
         m3_report_json(stdout, a, registry);
     else
         m3_report_human(stdout, a, m3_use_color(stdout));
+    /* "0 errors" over no host at all reads as a pass; say that the host checks did not run. */
+    if (a->nhosts == 0 && o.nhosts == 0)
+        m3_warn("no host found (no hosts/HOST/ folder beside %s or at the repository root): "
+                "nothing was checked against a host",
+                registry);
     rc = a->nerrors > 0 ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
 out:
     secrets_audit_free(a);

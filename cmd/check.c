@@ -26,7 +26,8 @@ check_usage(FILE *f)
                "                the address and port from ~/.ssh/config as `m3age hosts --scan`)\n"
                "  --timeout S   give up on an unreachable sshd after S seconds (default 10)\n"
                "  --json        the audit document of m3age-audit(1), for this host\n"
-               "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+               "  --color[=WHEN]  always, never or auto (default: auto)\n\n"
                "  m3age check --host m3-aether --scan &&\n"
                "    nixos-rebuild switch --flake .#m3-aether --target-host m3-aether\n\n"
                "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");
@@ -133,7 +134,8 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
     const struct secrets_audit_host *h = a->nhosts ? &a->hosts[0] : NULL;
     const char *red = color ? "\033[1;31m" : "", *green = color ? "\033[1;32m" : "",
                *yellow = color ? "\033[1;33m" : "", *reset = color ? "\033[0m" : "";
-    bool key_bad = false;
+    bool key_bad = false, stale = false;
+    size_t failing = 0; /* files (and other subjects) with an error: what the summary counts */
 
     printf("%s: %zu secret%s used by its modules\n", m3_shown(host), h ? h->nfiles : 0,
            h && h->nfiles == 1 ? "" : "s");
@@ -156,15 +158,26 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
             seen = strcmp(h->files[k], h->files[j]) == 0;
         if (seen)
             continue;
+        /* One line per file: its first finding, with the codes of the others (a stale file
+         * is M3A006, M3A007 and M3A009 at once: one cause, one line). */
         for (size_t i = 0; i < a->n; i++) {
             const struct secrets_finding *x = &a->v[i];
             if (strcmp(x->file, h->files[j]) != 0 || x->severity == SECRETS_INFO)
                 continue;
             bool err = x->severity == SECRETS_ERROR;
-            printf("  %s%-5s%s %s: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
+            stale |= strcmp(x->code, "M3A006") == 0 || strcmp(x->code, "M3A007") == 0 ||
+                     strcmp(x->code, "M3A009") == 0;
+            if (shown) {
+                printf(", %s", x->code);
+                continue;
+            }
+            printf("  %s%-5s%s %s: %s (%s", err ? red : yellow, err ? "FAIL" : "warn", reset,
                    m3_shown(x->file), m3_shown(x->message), x->code);
+            failing += err;
             shown = true;
         }
+        if (shown)
+            printf(")\n");
         if (!shown)
             printf("  %s%-5s%s %s  (%s:%u)\n", green, "ok", reset, m3_shown(h->files[j]),
                    m3_shown(h->modules[j]), h->lines[j]);
@@ -180,19 +193,29 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         bool err = x->severity == SECRETS_ERROR;
         printf("  %s%-5s%s %s%s%u: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
                m3_shown(x->file), x->line ? ":" : "", x->line, m3_shown(x->message), x->code);
+        failing += err;
     }
+    for (size_t i = 0; i < a->n; i++)
+        failing += strcmp(a->v[i].code, "M3A020") == 0 && a->v[i].severity == SECRETS_ERROR;
+    if (failing == 0 && a->nerrors > 0)
+        failing = a->nerrors;
     if (a->nerrors == 0)
         printf("%s: %sready%s (%zu secret%s)\n", m3_shown(host), green, reset, h ? h->nfiles : 0,
                h && h->nfiles == 1 ? "" : "s");
     else
-        printf("%s: %snot ready%s: %zu error%s\n", m3_shown(host), red, reset, a->nerrors,
-               a->nerrors == 1 ? "" : "s");
+        printf("%s: %snot ready%s: %zu error%s\n", m3_shown(host), red, reset, failing,
+               failing == 1 ? "" : "s");
+    if (stale)
+        m3_hint("secrets are not encrypted to the registry's recipients: run 'm3age rekey "
+                "--host %s'",
+                host);
 }
 
 int
 cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"color", optional_argument, NULL, 'C'},
         {"host", required_argument, NULL, 'H'}, {"key", required_argument, NULL, 'k'},
         {"scan", no_argument, NULL, 's'},       {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},       {"rules", required_argument, NULL, 'R'},
@@ -208,7 +231,7 @@ cmd_check(int argc, char **argv)
     int c, rc = M3_EXIT_USAGE;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "h", longopts, "check")) != -1) {
         switch (c) {
         case 'H':
             if (host != NULL) {
@@ -236,19 +259,26 @@ cmd_check(int argc, char **argv)
         case 'R':
             rules = optarg;
             break;
+        case 'C':
+            if (m3_set_color(optarg) != 0)
+                goto out;
+            break;
         case 'h':
             check_usage(stdout);
             rc = 0;
             goto out;
         default:
-            check_usage(stderr);
             goto out;
         }
     }
-    if (optind < argc || host == NULL || (scan && keyfile != NULL)) {
-        m3_error("%s", optind < argc  ? "unexpected argument"
-                       : host == NULL ? "--host HOST is required"
-                                      : "--key and --scan exclude each other");
+    if (optind < argc) {
+        m3_error("check: unexpected argument '%s'", argv[optind]);
+        m3_hint("name the host with --host: 'm3age check --host %s'", argv[optind]);
+        goto out;
+    }
+    if (host == NULL || (scan && keyfile != NULL)) {
+        m3_error("%s",
+                 host == NULL ? "--host HOST is required" : "--key and --scan exclude each other");
         check_usage(stderr);
         goto out;
     }

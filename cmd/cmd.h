@@ -46,8 +46,14 @@ void m3_error_diag(const char *what, int rc, const struct m3_diag *d);
  * this one (so one printf may show several), cut with "..." past 1 KiB. */
 const char *m3_shown(const char *s);
 
-/* m3_use_color: true when stream is a terminal and NO_COLOR is unset. */
+/* m3_use_color: whether to color output to stream: --color=always/never when given (see
+ * m3_set_color), else (auto) when stream is a terminal, NO_COLOR is unset or empty
+ * (no-color.org) and TERM is not "dumb". */
 bool m3_use_color(FILE *stream);
+
+/* m3_set_color: the --color[=WHEN] option: arg "always" (or NULL: --color alone), "never",
+ * "auto". 0, or -1 after printing the error. */
+int m3_set_color(const char *arg);
 
 /* m3_crypto_init: initialises the crypto library (age_init), once; -1 with the error
  * printed when it cannot. main does it for every command but `registry`. */
@@ -55,6 +61,17 @@ int m3_crypto_init(void);
 
 /* m3_is_help: true when arg is -h or --help. */
 bool m3_is_help(const char *arg);
+
+struct option;
+
+/* m3_getopt: getopt_long as every native command parses its options: options may come
+ * before or after the operands (GNU permutation), "--" ends the options. optstring has no
+ * leading '+' or ':'. An unknown option or a missing value prints one line, "m3age: error:
+ * CMD: unknown option '--x'" (or "option '-i' needs a value"), and a hint naming
+ * 'm3age CMD --help', and returns '?'; the caller then exits M3_EXIT_USAGE without its
+ * usage text. Set optind = 1 before the first call, as for getopt_long. */
+int m3_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
+              const char *cmd);
 
 /* Commands. */
 int cmd_encrypt(int argc, char **argv);

@@ -1,5 +1,6 @@
 /* crypt.c: glue between the command line and libage for encrypt and decrypt. */
 #include "cmd/crypt.h"
+#include "cmd/repo.h"
 #include "cmd/cmd.h"
 #include "cmd/io.h"
 #include "keys/keys.h"
@@ -244,6 +245,9 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         m3_diag_clear(&d);
         if (keys_identities_load_file(&ids, a->identity_files.v[i], m3_passphrase_cb, NULL, &d)) {
             m3_error_diag(a->identity_files.v[i], d.code, &d);
+            /* A key file that is missing or unreadable is not a negative result. */
+            if (d.code == M3_EIO)
+                rc = M3_EXIT_USAGE;
             goto out;
         }
         /* Like ssh, but only a warning; age compatibility mode prints what age prints. */
@@ -252,8 +256,10 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
             keys_identity_file_exposed(a->identity_files.v[i], &d))
             m3_warn("%s", d.msg);
     }
-    if ((in = m3_in_open(a->input)) < 0)
+    if ((in = m3_in_open(a->input)) < 0) {
+        rc = M3_EXIT_USAGE;
         goto out;
+    }
     m3_diag_clear(&d);
     if ((r = age_decryptor_new(&dec, m3_fd_read, &in, &d)) != 0) {
         m3_error_diag(name, r, &d);
@@ -268,6 +274,17 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         if (age_scrypt_identity_new(&sid, m3_passphrase_cb, NULL, name, 0) != 0 ||
             keys_identities_push(&ids, sid) != 0)
             goto out;
+    } else if (ids.n == 0 && a->native && getenv("M3AGE_PASSPHRASE") != NULL) {
+        /* A passphrase was offered: it is the identity that matched nothing, as age -d with a
+         * passphrase on a file with no scrypt stanza (a negative result). */
+        m3_error("%s: no identity matched any of the recipients (M3AGE_PASSPHRASE is set, but "
+                 "the file is not passphrase-encrypted)",
+                 name);
+        goto out;
+    } else if (ids.n == 0 && a->native) {
+        m3_no_identity(name, a->defaults_apply);
+        rc = M3_EXIT_USAGE;
+        goto out;
     } else if (ids.n == 0) {
         m3_error("%s: no identity specified", name);
         m3_hint("use -i IDENTITY_FILE (an age key file or an ssh private key)");
@@ -276,6 +293,13 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
     m3_diag_clear(&d);
     if ((r = age_decryptor_unwrap(dec, ids.v, ids.n, &d)) != 0) {
         m3_error_diag(name, r, &d);
+        if (a->native)
+            m3_passphrase_hint(d.msg);
+        /* A secret of the registry decrypted with the default keys: say how to see whom it
+         * is for (the registry's names). */
+        if (a->native && a->defaults_apply && r == M3_ENOMATCH &&
+            !header_is_scrypt(age_decryptor_header(dec)))
+            m3_hint("'m3age keys inspect %s' shows whose keys it is encrypted to", name);
         goto out;
     }
     /* Only now, with the file key and the header MAC verified, create the output. */

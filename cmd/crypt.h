@@ -26,10 +26,15 @@ struct m3_decrypt_args {
     struct m3_list identity_files; /* -i */
     const char *output;
     const char *input;
+    /* m3age decrypt (not age mode): "no identity" is m3_no_identity's message, status 2;
+     * defaults_apply says the registry names the input, so the default keys were tried. */
+    bool native;
+    bool defaults_apply;
 };
 
 /* m3_run_encrypt / m3_run_decrypt: run and print errors. Return 0, 1 (bad input, failed
- * decryption) or 2 (usage, operational error). */
+ * decryption) or 2 (usage, operational error: an identity or input file that cannot be
+ * read, no identity at all in native mode). */
 int m3_run_encrypt(const struct m3_encrypt_args *a);
 int m3_run_decrypt(const struct m3_decrypt_args *a);
 

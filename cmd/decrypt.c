@@ -8,24 +8,36 @@
 #include <string.h>
 
 /* registry_defaults: as agenix -d, a secret named in the registry is decrypted with the
- * default identities (~/.ssh/id_ed25519, ~/.ssh/id_rsa) when no -i is given. */
-static void
+ * default identities (~/.ssh/id_ed25519, ~/.ssh/id_rsa) when no -i is given. A registry that
+ * is found but does not load is the cause to report (-1), not a silent "no identity"; no
+ * registry at all is fine (decrypt is age's command too). */
+static int
 registry_defaults(struct m3_decrypt_args *a, const char *rules)
 {
     struct secrets_repo *r = NULL;
     struct secrets_target t;
+    struct m3_diag d;
+    const char *env = getenv("RULES");
+    int rc;
 
     if (a->identity_files.n > 0 || a->input == NULL || strcmp(a->input, "-") == 0)
-        return;
-    if (secrets_repo_open(&r, rules, getenv("RULES"), NULL) != 0)
-        return;
+        return 0;
+    m3_diag_clear(&d);
+    if ((rc = secrets_repo_open(&r, rules, env, &d)) != 0) {
+        if (rc == M3_ENOTFOUND && rules == NULL && (env == NULL || *env == '\0'))
+            return 0;
+        m3_error("%s", m3_cwd_relative(d.msg[0] ? d.msg : m3_strerror(rc)));
+        return -1;
+    }
     if (secrets_repo_find(r, a->input, &t, NULL) == 0) {
         if (t.via_dir)
             m3_info("using the rule '%s' of %s", t.entry->name, r->rules);
         m3_default_identity_paths(&a->identity_files);
+        a->defaults_apply = true;
         secrets_target_clear(&t);
     }
     secrets_repo_free(r);
+    return 0;
 }
 
 static void
@@ -39,7 +51,9 @@ decrypt_usage(FILE *f)
                "  -o, --output FILE     write to FILE (atomically; nothing is left on failure)\n"
                "  --rules FILE          the registry: a secret it names is decrypted with\n"
                "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when no -i is given\n\n"
-               "Exit status: 0 decrypted, 1 the file could not be decrypted, 2 usage error.\n");
+               "Exit status: 0 decrypted, 1 the file could not be decrypted (no identity\n"
+               "matched, damaged), 2 usage or operational error (no identity, a key or input\n"
+               "file that cannot be read, a registry that does not load).\n");
 }
 
 int
@@ -58,7 +72,7 @@ cmd_decrypt(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+i:o:h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "i:o:h", longopts, "decrypt")) != -1) {
         switch (c) {
         case 'i':
             m3_list_push(&a.identity_files, optarg);
@@ -79,7 +93,6 @@ cmd_decrypt(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            decrypt_usage(stderr);
             rc = M3_EXIT_USAGE;
             goto out;
         }
@@ -90,7 +103,11 @@ cmd_decrypt(int argc, char **argv)
         goto out;
     }
     a.input = optind < argc ? argv[optind] : NULL;
-    registry_defaults(&a, rules);
+    a.native = true;
+    if (registry_defaults(&a, rules) != 0) {
+        rc = M3_EXIT_USAGE;
+        goto out;
+    }
     rc = m3_run_decrypt(&a);
 out:
     m3_list_free(&a.identity_files);

@@ -4,6 +4,7 @@
 #include "cmd/agentproto.h"
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "cmd/repo.h"
 #include "cmd/report.h"
 #include "keys/keys.h"
 #include "libage/internal.h"
@@ -11,6 +12,7 @@
 #include "secrets/diff.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -23,8 +25,8 @@ static void
 diff_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: m3age diff [--rules FILE]\n"
-            "       m3age diff [-i IDENTITY]... FILE [REV [REV]]\n"
+            "Usage: m3age diff [--rules FILE] [--json]\n"
+            "       m3age diff [-i IDENTITY]... FILE [REV [REV] | REV..REV]\n"
             "       m3age diff --textconv [-i IDENTITY]... FILE\n\n"
             "With no FILE: the recipient plan, per secret, of what a rekey would add (+) and\n"
             "remove (-), by registry name, from the files' headers (no key needed). A key no\n"
@@ -35,8 +37,56 @@ diff_usage(FILE *f)
             "memory. --textconv prints FILE's plaintext for git (see m3age git-setup).\n\n"
             "  -i, --identity FILE  identity file (repeatable; default: ~/.ssh/id_ed25519,\n"
             "                       ~/.ssh/id_rsa)\n"
-            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
-            "Exit status: 0 no difference, 1 differences, 2 error.\n");
+            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+            "  --json               the plan as JSON (schema in m3age-audit(1))\n"
+            "  --color[=WHEN]       always, never or auto (default: auto)\n\n"
+            "Exit status: 0 no difference, 1 differences (the plan has changes), 2 error.\n");
+}
+
+/* plan_json: the plan as the --json document of m3age-audit(1). */
+static void
+plan_json(const struct secrets_plan *p, const char *registry)
+{
+    static const char *const states[] = {
+        [SECRETS_PLAN_SAME] = "same",
+        [SECRETS_PLAN_MISSING] = "missing",
+        [SECRETS_PLAN_BROKEN] = "failed",
+        [SECRETS_PLAN_CHANGE] = "change",
+    };
+    struct m3_plan_json j;
+
+    m3_plan_json_begin(&j, stdout, registry);
+    for (size_t i = 0; i < p->n; i++) {
+        const struct secrets_plan_item *it = &p->v[i];
+        const char **add = calloc(it->nadd + 1, sizeof(*add));
+        const char **rm = calloc(it->nremove + 1, sizeof(*rm));
+        char xa[32] = "", xr[32] = "";
+        size_t na = 0, nr = 0;
+
+        if (add == NULL || rm == NULL) {
+            free(add);
+            free(rm);
+            break;
+        }
+        for (size_t k = 0; k < it->nadd; k++)
+            add[na++] = it->add[k];
+        for (size_t k = 0; k < it->nremove; k++)
+            rm[nr++] = it->remove[k];
+        /* X25519 stanzas name no recipient: counted, as the text shows them. */
+        if (it->x25519_want > it->x25519_have) {
+            snprintf(xa, sizeof(xa), "%zu X25519", it->x25519_want - it->x25519_have);
+            add[na++] = xa;
+        } else if (it->x25519_want < it->x25519_have) {
+            snprintf(xr, sizeof(xr), "%zu X25519", it->x25519_have - it->x25519_want);
+            rm[nr++] = xr;
+        }
+        m3_plan_json_item(&j, it->file, states[it->state], add, na, rm, nr,
+                          it->state == SECRETS_PLAN_BROKEN ? (it->error ? it->error : "?")
+                                                           : NULL);
+        free(add);
+        free(rm);
+    }
+    m3_plan_json_end(&j, p->nchange);
 }
 
 /* print_unattributed: the stanzas no key can be told from, which a rekey keeps. */
@@ -49,7 +99,7 @@ print_unattributed(const struct secrets_plan_item *it, const char *sep)
 }
 
 static int
-print_plan(const char *rules)
+print_plan(const char *rules, bool json)
 {
     struct secrets_plan *p = NULL;
     struct m3_diag d = {0};
@@ -67,7 +117,9 @@ print_plan(const char *rules)
         free(registry);
         return M3_EXIT_USAGE;
     }
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < p->n; i++)
+        nbroken += p->v[i].state == SECRETS_PLAN_BROKEN;
+    for (size_t i = 0; i < p->n && !json; i++) {
         const struct secrets_plan_item *it = &p->v[i];
         printf("%s:", m3_shown(it->file));
         switch (it->state) {
@@ -82,7 +134,6 @@ print_plan(const char *rules)
             continue;
         case SECRETS_PLAN_BROKEN:
             printf(" cannot read its header: %s\n", it->error ? m3_shown(it->error) : "?");
-            nbroken++;
             continue;
         case SECRETS_PLAN_CHANGE:
             break;
@@ -101,7 +152,11 @@ print_plan(const char *rules)
         print_unattributed(it, "");
         putchar('\n');
     }
-    printf("%zu of %zu secret%s would change on rekey\n", p->nchange, p->n, p->n == 1 ? "" : "s");
+    if (json)
+        plan_json(p, registry);
+    else
+        printf("%zu of %zu secret%s would change on rekey\n", p->nchange, p->n,
+               p->n == 1 ? "" : "s");
     rc = nbroken ? M3_EXIT_USAGE : p->nchange ? M3_EXIT_NEGATIVE : M3_EXIT_OK;
     secrets_plan_free(p);
     free(registry);
@@ -134,8 +189,7 @@ load_identities(struct keys_identities *ids, const char *const *files, size_t n)
         }
     }
     if (ids->n == 0) {
-        m3_error("no identity to decrypt with");
-        m3_hint("give one with -i FILE, or add an SSH key at ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
+        m3_no_identity(NULL, true);
         return -1;
     }
     return 0;
@@ -251,6 +305,20 @@ out:
 
 /* textconv: the plaintext for git; a file we cannot open shows as a note, not a failure,
  * so one unreadable secret does not break a whole `git diff`/`git log -p`. */
+/* placeholder: what textconv prints for a version it cannot decrypt. It names the version
+ * by a hash of its ciphertext, so that two different versions never look alike: git diff
+ * would otherwise show "no change" for a changed secret. */
+static void
+placeholder(const unsigned char *ct, size_t len, const char *why)
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[17];
+
+    crypto_hash_sha256(h, ct, len);
+    sodium_bin2hex(hex, sizeof(hex), h, 8);
+    printf("(m3age: cannot decrypt this version, sha256 %s...: %s)\n", hex, m3_shown(why));
+}
+
 static int
 textconv(const char *file, const char *const *idfiles, size_t nid)
 {
@@ -295,7 +363,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
             goto out;
         }
         if (arc == 1) {
-            printf("(m3age: cannot decrypt this version: %s)\n", m3_shown(why));
+            placeholder(ct, len, why);
             rc = 0;
             goto out;
         }
@@ -305,8 +373,7 @@ textconv(const char *file, const char *const *idfiles, size_t nid)
         rc = m3_fd_write(&(int){1}, pt, ptlen) == 0 ? 0 : M3_EXIT_USAGE;
         goto out;
     }
-    printf("(m3age: cannot decrypt this version: %s)\n",
-           d.msg[0] ? m3_shown(d.msg) : "no identity");
+    placeholder(ct, len, d.msg[0] ? d.msg : "no identity");
     rc = 0;
 out:
     keys_identities_clear(&ids);
@@ -319,6 +386,8 @@ int
 cmd_diff(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"color", optional_argument, NULL, 'C'},
+        {"json", no_argument, NULL, 'j'},
         {"identity", required_argument, NULL, 'i'},
         {"textconv", no_argument, NULL, 't'},
         {"rules", required_argument, NULL, 'R'},
@@ -328,14 +397,15 @@ cmd_diff(int argc, char **argv)
     const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
     struct keys_identities ids = {0};
     const char *rules = NULL;
-    bool tconv = false;
+    bool tconv = false, json = false;
+    char *range = NULL;
     size_t nid = 0;
     int c, rc = M3_EXIT_USAGE;
 
     if (idfiles == NULL)
         return rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+hi:", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "hi:", longopts, "diff")) != -1) {
         switch (c) {
         case 'i':
             idfiles[nid++] = optarg;
@@ -346,14 +416,24 @@ cmd_diff(int argc, char **argv)
         case 'R':
             rules = optarg;
             break;
+        case 'j':
+            json = true;
+            break;
+        case 'C':
+            if (m3_set_color(optarg) != 0)
+                goto out;
+            break;
         case 'h':
             diff_usage(stdout);
             rc = 0;
             goto out;
         default:
-            diff_usage(stderr);
             goto out;
         }
+    }
+    if (json && (tconv || argc > optind)) {
+        m3_error("diff: --json is for the recipient plan (no FILE)");
+        goto out;
     }
     argc -= optind;
     argv += optind;
@@ -368,15 +448,25 @@ cmd_diff(int argc, char **argv)
             m3_error("the recipient plan needs no identity (-i is for FILE diffs)");
             goto out;
         }
-        rc = print_plan(rules);
+        rc = print_plan(rules, json);
     } else if (argc > 3) {
-        m3_error("too many arguments");
-        diff_usage(stderr);
+        m3_error("diff: too many arguments: FILE [REV [REV]], not '%s'", argv[3]);
+        m3_hint("run 'm3age diff --help' for its usage");
+    } else if (argc == 2 && strstr(argv[1], "..") != NULL && strstr(argv[1], "...") == NULL) {
+        /* git's range A..B (an empty side is HEAD), as git diff takes it */
+        char *dots = strstr(argv[1], "..");
+        if ((range = strdup(argv[1])) == NULL)
+            goto out;
+        range[dots - argv[1]] = '\0';
+        if (load_identities(&ids, idfiles, nid) == 0)
+            rc = diff_file(argv[0], range[0] ? range : "HEAD",
+                           range[dots - argv[1] + 2] ? range + (dots - argv[1]) + 2 : "HEAD", &ids);
     } else if (load_identities(&ids, idfiles, nid) == 0) {
         rc = diff_file(argv[0], argc > 1 ? argv[1] : "HEAD", argc > 2 ? argv[2] : NULL, &ids);
     }
 out:
     keys_identities_clear(&ids);
     free(idfiles);
+    free(range);
     return rc;
 }

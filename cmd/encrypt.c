@@ -40,7 +40,7 @@ cmd_encrypt(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+r:R:i:pao:h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "r:R:i:pao:h", longopts, "encrypt")) != -1) {
         switch (c) {
         case 'r':
             m3_list_push(&a.recipients, optarg);
@@ -70,7 +70,6 @@ cmd_encrypt(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            encrypt_usage(stderr);
             rc = M3_EXIT_USAGE;
             goto out;
         }

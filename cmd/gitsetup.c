@@ -2,6 +2,7 @@
  * own entry point, `m3age git-setup --pre-commit`. */
 #include "cmd/cmd.h"
 #include "cmd/report.h"
+#include "cmd/repo.h"
 #include "secrets/gitsetup.h"
 
 #include <getopt.h>
@@ -19,10 +20,15 @@ gitsetup_usage(FILE *f)
                ".gitattributes, set diff.m3age.textconv to 'm3age diff --textconv' (with the\n"
                "identities given, and cachetextconv off so no plaintext is cached), and install\n"
                "a pre-commit hook that refuses plaintext in the secrets folder and .age files\n"
-               "whose recipients do not match secrets.nix. Running it again is harmless.\n\n"
+               "whose recipients do not match secrets.nix (all of them, against the staged\n"
+               "secrets.nix, when it is staged). Running it again is harmless. git is told to\n"
+               "run 'm3age' from PATH when that is this binary. Warns when no identity is\n"
+               "usable: git diff would then show only 'cannot decrypt' notes.\n\n"
                "  -i, --identity FILE  identity for textconv (repeatable; default: ~/.ssh keys)\n"
                "  --force              replace a pre-commit hook that is not m3age's\n"
-               "  --pre-commit         what the hook runs: check the staged files\n");
+               "  --pre-commit         what the hook runs: check the staged files\n\n"
+               "Exit status: 0 done, 2 error (not in a git work tree, a foreign hook); the hook\n"
+               "exits 1 when it refuses the commit.\n");
 }
 
 static int
@@ -51,6 +57,54 @@ pre_commit(const char *rules)
     return rc;
 }
 
+/* command_name: how git is to call m3age. "m3age" when the m3age found on PATH is this very
+ * binary: a resolved path is a /nix/store/... one on NixOS, which an upgrade and a garbage
+ * collection remove, breaking git diff and the hook. Else this binary's path (a build
+ * folder's m3age, run as ./build/m3age). */
+static const char *
+command_name(const char *self)
+{
+    const char *path = getenv("PATH");
+    char dir[PATH_MAX], real[PATH_MAX];
+
+    while (path != NULL && *path != '\0') {
+        size_t n = strcspn(path, ":");
+        if (n > 0 && n < sizeof(dir) - sizeof("/m3age")) {
+            snprintf(dir, sizeof(dir), "%.*s/m3age", (int)n, path);
+            if (access(dir, X_OK) == 0 && realpath(dir, real) != NULL)
+                return strcmp(real, self) == 0 ? "m3age" : self;
+        }
+        path += n + (path[n] == ':');
+    }
+    return self;
+}
+
+/* warn_no_identity: textconv without a usable identity shows every version as "cannot
+ * decrypt": say so now rather than at the first git diff. */
+static void
+warn_no_identity(const char *const *ids, size_t n)
+{
+    struct m3_list l = {0};
+    size_t usable = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (access(ids[i], R_OK) == 0)
+            usable++;
+        else
+            m3_warn("%s: cannot read this identity: git diff will not decrypt with it", ids[i]);
+    }
+    if (n == 0) {
+        m3_default_identity_paths(&l);
+        usable = l.n;
+        m3_list_free(&l);
+    }
+    if (usable == 0) {
+        m3_warn("no usable identity: git diff will show secrets as 'cannot decrypt' lines "
+                "(each naming its version's hash)");
+        m3_hint("run 'm3age git-setup -i FILE', or add ~/.ssh/id_ed25519 or ~/.ssh/id_rsa");
+    }
+}
+
 int
 cmd_git_setup(int argc, char **argv)
 {
@@ -72,7 +126,7 @@ cmd_git_setup(int argc, char **argv)
     if (ids == NULL)
         return rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hi:", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "hi:", longopts, "git-setup")) != -1) {
         switch (c) {
         case 'i':
             ids[o.nidentity_files++] = optarg;
@@ -91,7 +145,6 @@ cmd_git_setup(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            gitsetup_usage(stderr);
             goto out;
         }
     }
@@ -108,7 +161,7 @@ cmd_git_setup(int argc, char **argv)
         goto out;
     }
     self[n] = '\0';
-    o.m3age = self;
+    o.m3age = command_name(self);
     o.identity_files = ids;
     if ((rc = secrets_git_setup(&o, &r, &d)) != 0) {
         m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
@@ -122,6 +175,7 @@ cmd_git_setup(int argc, char **argv)
            "*.age diff=m3age");
     printf("git config diff.m3age.textconv: %s\n", r.textconv);
     printf("pre-commit hook: %s%s\n", r.hook, r.hook_replaced ? " (replaced the old one)" : "");
+    warn_no_identity(ids, o.nidentity_files);
     rc = 0;
 out:
     free(ids);

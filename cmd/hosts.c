@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd/hostsrekey.h"
+#include "cmd/repo.h"
 
 struct hosts_opts {
     const char *rules;
@@ -44,8 +45,8 @@ hosts_usage(FILE *f)
         "Usage: m3age hosts [list] [HOST...] [--all] [--json]\n"
         "       m3age hosts sync [HOST...] [--from DIR | --known-hosts | --scan] [--rekey]\n"
         "                        [--dry-run] [--accept-new] [--timeout SECONDS] [-i IDENTITY]...\n"
-        "       m3age hosts add HOST [KEY | KEYFILE | --scan] [--to LIST]... [--rekey] "
-        "[--dry-run]\n"
+        "       m3age hosts add HOST [KEY | KEYFILE | --scan] [--to LIST]... [--rekey]\n"
+        "                       [--dry-run] [-i IDENTITY]...\n"
         "       m3age hosts rm HOST [--no-rekey] [--dry-run] [-i IDENTITY]...\n"
         "Common: [--rules FILE]\n\n"
         "Keep the registry's host keys (the `let` binding named after each host in\n"
@@ -62,7 +63,9 @@ hosts_usage(FILE *f)
         "         --scan), and append it to each --to LIST (e.g. servers)\n"
         "  rm     remove HOST's binding and every reference to it, then rekey what it could\n"
         "         read (older versions in git history stay readable by its key)\n\n"
-        "--dry-run prints what would change (exit 1 when something would) and writes nothing.\n");
+        "--dry-run prints what would change (exit 1 when something would) and writes nothing.\n"
+        "When a rekey is to follow (sync/add --rekey, rm), an identity is checked for before\n"
+        "secrets.nix is written: without one, nothing changes (exit 2).\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -224,7 +227,7 @@ open_repo(struct hosts_ctx *c)
     m3_diag_clear(&d);
     if (reg_locate(c->o->rules, getenv("RULES"), ".", &path, NULL, &d) != 0) {
         m3_error("%s", d.msg);
-        m3_hint("pass --rules FILE or set RULES to the registry's path");
+        m3_hint("run it in the repository, or name the registry with --rules FILE");
         return M3_EXIT_USAGE;
     }
     rc = hostkeys_repo_open(path, &c->repo, &d);
@@ -377,6 +380,29 @@ tofu_ok(const struct hosts_ctx *c, const char *host, const struct hostkey *k)
 }
 
 /* ---- rekey glue --------------------------------------------------------------------- */
+
+/* rekey_ready: whether the rekey that is to follow a registry write can run, checked before
+ * the write: a registry rewritten and then "no identity" would leave the user half done,
+ * with the host already gone from the file. skip_opt is how to change the registry alone. */
+static bool
+rekey_ready(struct hosts_ctx *c, size_t n, bool want, const char *skip_opt)
+{
+    struct keys_identities ids = {0};
+    size_t loaded = 0;
+
+    if (n == 0 || !want || c->o->dry_run)
+        return true;
+    if (m3_repo_identities(&c->o->ids, &ids, &loaded) != 0)
+        return false;
+    keys_identities_clear(&ids);
+    if (loaded > 0)
+        return true;
+    m3_no_identity(NULL, true);
+    m3_info("%s was not changed: rekeying %zu secret%s needs an identity (%s changes the "
+            "registry alone)",
+            m3_shown(rel(c, c->repo.rules)), n, n == 1 ? "" : "s", skip_opt);
+    return false;
+}
 
 /* rekey_after: after the registry changed, re-encrypt names[0..n) (or say how to). */
 static int
@@ -572,6 +598,13 @@ hosts_sync(struct hosts_ctx *c)
         }
     }
     if (nchanged > 0 && !c->o->dry_run) {
+        size_t nsecrets = 0;
+        for (size_t i = 0; i < nhosts; i++)
+            nsecrets += aff[i].n;
+        if (!rekey_ready(c, nsecrets, c->o->rekey, "leaving out --rekey")) {
+            rc = M3_EXIT_USAGE;
+            goto out;
+        }
         if (hostkeys_repo_write(&c->repo, &d) != 0) {
             m3_error("%s", d.msg);
             rc = M3_EXIT_USAGE;
@@ -678,15 +711,22 @@ hosts_add(struct hosts_ctx *c)
     for (size_t i = 0; i < c->o->nlists; i++)
         printf("%s: %s list '%s'\n", m3_shown(host), c->o->dry_run ? "would join" : "joined",
                m3_shown(c->o->lists[i]));
+    if (had && c->o->nlists == 0) {
+        /* Nothing changed: no recipient of any secret is new, so nothing is stale. */
+        rc = M3_EXIT_OK;
+        goto out;
+    }
     if (hostkeys_repo_secrets_with(&c->repo, &k, &names, &n) != 0)
+        goto out;
+    if (!rekey_ready(c, n, c->o->rekey, "leaving out --rekey"))
         goto out;
     if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
         m3_error("%s", d.msg);
         goto out;
     }
     if (n > 0)
-        printf("%s: %s now for %zu secret%s\n", m3_shown(host), c->o->dry_run ? "would be" : "is", n,
-               n == 1 ? "" : "s");
+        printf("%s: %s a recipient of %zu secret%s\n", m3_shown(host),
+               c->o->dry_run ? "would be" : "is now", n, n == 1 ? "" : "s");
     rc = rekey_after(c, host, names, n, c->o->rekey) != 0 ? M3_EXIT_USAGE
          : c->o->dry_run && (!had || c->o->nlists > 0)    ? M3_EXIT_NEGATIVE
                                                           : M3_EXIT_OK;
@@ -729,6 +769,8 @@ hosts_rm(struct hosts_ctx *c)
         m3_error("%s", d.msg);
         goto out;
     }
+    if (!rekey_ready(c, n, !c->o->no_rekey, "--no-rekey"))
+        goto out;
     if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
         m3_error("%s", d.msg);
         goto out;
@@ -765,6 +807,16 @@ json_str(const char *s)
             putchar(*s);
     }
     putchar('"');
+}
+
+/* json_opt: json_str, or null for the "-" the table prints for an absent value. */
+static void
+json_opt(const char *s)
+{
+    if (s == NULL || strcmp(s, "-") == 0)
+        fputs("null", stdout);
+    else
+        json_str(s);
 }
 
 struct list_row {
@@ -888,16 +940,16 @@ hosts_list(struct hosts_ctx *c)
 
             printf("%s{\"host\":", i ? "," : "");
             json_str(r->host);
-            printf(",\"registry\":");
-            json_str(r->reg_fp);
+            printf(",\"registry_fingerprint\":");
+            json_opt(r->reg_fp);
             printf(",\"file\":");
             json_str(r->file);
             printf(",\"file_fingerprint\":");
-            json_str(r->file_fp);
+            json_opt(r->file_fp);
             printf(",\"known_hosts\":");
-            json_str(r->kh);
+            json_opt(r->kh);
             printf(",\"known_hosts_fingerprint\":");
-            json_str(r->kh_fp);
+            json_opt(r->kh_fp);
             printf(",\"status\":");
             json_str(r->status);
             printf("}");

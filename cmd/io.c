@@ -182,7 +182,10 @@ m3_out_open(struct m3_out *o, const char *path, mode_t mode)
             break;
     }
     if (o->fd < 0) {
-        m3_error("%s: cannot create output: %s", path, strerror(errno));
+        int e = errno;
+        m3_error("%s: cannot create output: %s", path, strerror(e));
+        if (e == ENOENT && strcmp(dir, ".") != 0)
+            m3_hint("its folder does not exist: create it first ('mkdir -p -m 700 %s')", dir);
         free(o->tmp);
         o->tmp = NULL;
         goto fail;

@@ -21,7 +21,9 @@ keygen_usage(FILE *f)
                "standard error. With --pq (or -pq, as age-keygen spells it), generate a\n"
                "post-quantum hybrid identity (ML-KEM-768 + X25519, AGE-SECRET-KEY-PQ-1...,\n"
                "recipient age1pq1...) instead. With -y, print the recipient of each identity in\n"
-               "IDENTITY_FILE (default: standard input), post-quantum ones included.\n");
+               "IDENTITY_FILE (default: standard input), post-quantum ones included.\n\n"
+               "Exit status: 0 done, 1 IDENTITY_FILE holds no usable identity, 2 usage or\n"
+               "operational error (OUTPUT exists, or its folder does not).\n");
 }
 
 static int
@@ -126,7 +128,7 @@ cmd_keygen(int argc, char **argv)
         if (strcmp(argv[i], "-pq") == 0)
             argv[i] = (char *)"--pq";
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+o:yh", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "o:yh", longopts, "keygen")) != -1) {
         switch (c) {
         case 'o':
             output = optarg;
@@ -142,7 +144,6 @@ cmd_keygen(int argc, char **argv)
             keygen_usage(stdout);
             return 0;
         default:
-            keygen_usage(stderr);
             return M3_EXIT_USAGE;
         }
     }

@@ -3,6 +3,7 @@
 #include "cmd/cmd.h"
 #include "cmd/crypt.h"
 #include "cmd/io.h"
+#include "cmd/report.h"
 #include "keys/keys.h"
 #include "registry/registry.h"
 #include "secrets/plan.h"
@@ -21,15 +22,19 @@ keys_usage(FILE *f)
 {
     fprintf(f, "Usage: m3age keys convert [--private] [FILE|-]\n"
                "       m3age keys inspect FILE.age [-i IDENTITY_FILE]... [-R RECIPIENTS_FILE]...\n"
-               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX]\n\n"
+               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX] [--json]\n\n"
                "convert: print the age X25519 recipient (age1...) of each ssh-ed25519 public key\n"
                "  in FILE (default: standard input), as ssh-to-age does; with --private, the\n"
                "  AGE-SECRET-KEY-1... identity of an OpenSSH ed25519 private key.\n"
                "inspect: list the stanzas of an age file (type, tag) and which of the given keys\n"
                "  each one is for. ssh and tagged P-256 stanzas (piv-p256 of age-plugin-yubikey,\n"
                "  p256tag, mlkem768p256tag) are matched by their tag, with public keys alone;\n"
-               "  X25519 stanzas only by identities (-i). --rules names keys as audit does:\n"
-               "  `m3-ares`, `keys.alice`, or the key itself when no binding names it.\n");
+               "  X25519 stanzas only by identities (-i). The registry's keys are known by the\n"
+               "  names audit gives them (`m3-ares`, `keys.alice`, or the key itself when no\n"
+               "  binding names it): --rules, else RULES, ./secrets.nix or the nearest one above\n"
+               "  (when there is one). --json: the same as JSON (schema in m3age-keys(1)).\n\n"
+               "Exit status: 0 done, 1 bad keys or input (not a key, not an age file), 2 usage\n"
+               "error or a registry that does not load.\n");
 }
 
 /* read_input: a whole file or standard input into secret memory. */
@@ -78,6 +83,13 @@ convert_public(const char *path)
         }
         d.line = lineno;
         m3_error_diag(m3_in_name(path), d.code, &d);
+        if (strncmp(t, "-----BEGIN", 10) == 0)
+            m3_hint("this is a private key: 'm3age keys convert --private %s' prints its age "
+                    "identity",
+                    m3_in_name(path));
+        else if (strncmp(t, "AGE-SECRET-KEY-", 15) == 0)
+            m3_hint("this is an age identity: 'm3age keygen -y %s' prints its recipient",
+                    m3_in_name(path));
         goto out;
     }
     if (done == 0) {
@@ -139,7 +151,7 @@ cmd_keys_convert(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "h", longopts, "keys convert")) != -1) {
         switch (c) {
         case 'p':
             if (private) {
@@ -152,7 +164,6 @@ cmd_keys_convert(int argc, char **argv)
             keys_usage(stdout);
             return 0;
         default:
-            keys_usage(stderr);
             return M3_EXIT_USAGE;
         }
     }
@@ -283,6 +294,42 @@ print_stanza(const struct keys_known *known, const struct age_stanza *s)
         printf("%s%s", m3_shown(known->v[idx[i]].name), i + 1 < n ? ", " : "\n");
 }
 
+/* stanza_json: one stanza of keys inspect --json. */
+static void
+stanza_json(const struct keys_known *known, const struct age_stanza *s, bool first)
+{
+    size_t idx[16], n = keys_known_match(known, s, idx, 16);
+    bool ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
+
+    printf("%s\n    {\"type\": ", first ? "" : ",");
+    m3_json_str(stdout, s->type);
+    printf(", \"tag\": ");
+    if (ssh && s->nargs > 0)
+        m3_json_str(stdout, s->args[0]);
+    else
+        fputs("null", stdout);
+    printf(", \"keys\": [");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            fputs(", ", stdout);
+        m3_json_str(stdout, known->v[idx[i]].name);
+    }
+    printf("]}");
+}
+
+/* default_registry: the registry found as the repository commands find it, for names; NULL
+ * when there is none (keys inspect also works on any age file). */
+static char *
+default_registry(void)
+{
+    char cwd[4096], *path = NULL;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL ||
+        reg_locate(NULL, getenv("RULES"), cwd, &path, NULL, NULL) != 0)
+        return NULL;
+    return path;
+}
+
 static int
 cmd_keys_inspect(int argc, char **argv)
 {
@@ -291,18 +338,21 @@ cmd_keys_inspect(int argc, char **argv)
         {"recipients-file", required_argument, NULL, 'R'},
         {"recipient", required_argument, NULL, 'r'},
         {"rules", required_argument, NULL, 'L'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct keys_known known = {0};
     struct age_header *h = NULL;
     const char *rules = NULL, *path;
+    char *found = NULL;
     struct m3_diag d;
+    bool json = false;
     int c, in = -1, rc = M3_EXIT_USAGE;
 
     optind = 1;
     /* First pass: options only, so that keys are loaded in the order given. */
-    while ((c = getopt_long(argc, argv, "i:R:r:h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "i:R:r:h", longopts, "keys inspect")) != -1) {
         m3_diag_clear(&d);
         switch (c) {
         case 'i':
@@ -326,12 +376,14 @@ cmd_keys_inspect(int argc, char **argv)
             }
             rules = optarg;
             break;
+        case 'j':
+            json = true;
+            break;
         case 'h':
             keys_usage(stdout);
             rc = 0;
             goto out;
         default:
-            keys_usage(stderr);
             goto out;
         }
     }
@@ -340,6 +392,8 @@ cmd_keys_inspect(int argc, char **argv)
         keys_usage(stderr);
         goto out;
     }
+    if (rules == NULL)
+        rules = found = default_registry();
     if (rules != NULL && add_registry_keys(&known, rules) != 0)
         goto out;
     path = argv[optind];
@@ -351,12 +405,22 @@ cmd_keys_inspect(int argc, char **argv)
         m3_error_diag(m3_in_name(path), d.code, &d);
         goto out;
     }
-    printf("%s: %zu stanza%s%s\n", m3_shown(m3_in_name(path)), h->nstanzas, h->nstanzas == 1 ? "" : "s",
-           h->armored ? " (armored)" : "");
-    for (size_t i = 0; i < h->nstanzas; i++)
-        print_stanza(&known, &h->stanzas[i]);
+    if (json) {
+        printf("{\n  \"version\": 1,\n  \"file\": ");
+        m3_json_str(stdout, m3_in_name(path));
+        printf(",\n  \"armored\": %s,\n  \"stanzas\": [", h->armored ? "true" : "false");
+        for (size_t i = 0; i < h->nstanzas; i++)
+            stanza_json(&known, &h->stanzas[i], i == 0);
+        printf("%s]\n}\n", h->nstanzas ? "\n  " : "");
+    } else {
+        printf("%s: %zu stanza%s%s\n", m3_shown(m3_in_name(path)), h->nstanzas,
+               h->nstanzas == 1 ? "" : "s", h->armored ? " (armored)" : "");
+        for (size_t i = 0; i < h->nstanzas; i++)
+            print_stanza(&known, &h->stanzas[i]);
+    }
     rc = 0;
 out:
+    free(found);
     if (in > 0)
         close(in);
     age_header_free(h);

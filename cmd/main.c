@@ -4,6 +4,7 @@
 #include "cmd/io.h"
 #include "libage/age.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,10 +134,33 @@ m3_error_diag(const char *what, int rc, const struct m3_diag *d)
         m3_error("%s: %s", what, msg);
 }
 
+static int color_mode = -1; /* -1 auto, 0 never, 1 always */
+
 bool
 m3_use_color(FILE *stream)
 {
-    return isatty(fileno(stream)) && getenv("NO_COLOR") == NULL;
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+
+    if (color_mode >= 0)
+        return color_mode == 1;
+    return isatty(fileno(stream)) && (no == NULL || no[0] == '\0') &&
+           (term == NULL || strcmp(term, "dumb") != 0);
+}
+
+int
+m3_set_color(const char *arg)
+{
+    if (arg == NULL || strcmp(arg, "always") == 0)
+        color_mode = 1;
+    else if (strcmp(arg, "never") == 0)
+        color_mode = 0;
+    else if (strcmp(arg, "auto") == 0)
+        color_mode = -1;
+    else {
+        m3_error("--color: expected always, never or auto, not '%s'", arg);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -155,12 +179,103 @@ m3_is_help(const char *arg)
 }
 
 int
+m3_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
+          const char *cmd)
+{
+    char opts[64];
+    const char *arg;
+    int c;
+
+    /* ':' first: a missing value returns ':' rather than '?', and opterr = 0 keeps
+     * getopt's own "edit: invalid option" line (prefixed with the bare command) off
+     * stderr. */
+    if ((size_t)snprintf(opts, sizeof(opts), ":%s", optstring) >= sizeof(opts))
+        return '?';
+    opterr = 0;
+    c = getopt_long(argc, argv, opts, longopts, NULL);
+    if (c != '?' && c != ':')
+        return c;
+    /* A long option leaves optopt 0 (unknown) or its value (missing argument); the token
+     * itself is then the argument before optind. A short one is optopt. */
+    arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0) {
+        size_t n = strcspn(arg, "=");
+        if (c == '?')
+            m3_error("%s: unknown option '%.*s'", cmd, (int)n, arg);
+        else
+            m3_error("%s: option '%.*s' needs a value", cmd, (int)n, arg);
+    } else if (c == '?') {
+        m3_error("%s: unknown option '-%c'", cmd, optopt);
+    } else {
+        m3_error("%s: option '-%c' needs a value", cmd, optopt);
+    }
+    m3_hint("run 'm3age %s --help' for its options", cmd);
+    return '?';
+}
+
+int
 cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && m3_is_help(argv[1])) {
+        printf("Usage: m3age version (also m3age --version, m3age -V)\n\n"
+               "Print m3age's version.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        m3_error("version: unexpected argument '%s'", argv[1]);
+        return M3_EXIT_USAGE;
+    }
     printf("m3age %s\n", M3AGE_VERSION);
     return 0;
+}
+
+/* distance: the edit distance of a and b (insertions, deletions, substitutions, and swaps
+ * of two neighbours: "edti"), for "did you mean"; command names are short. */
+static size_t
+distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), d[24][24];
+
+    if (la >= 24 || lb >= 24)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* unknown_command: the error for an unknown command, with the nearest one, as git says. */
+static int
+unknown_command(const char *name)
+{
+    size_t best = 3, at = 0;
+
+    m3_error("unknown command '%s'", name);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        size_t dd = distance(name, commands[i].name);
+        if (dd < best) {
+            best = dd;
+            at = i;
+        }
+    }
+    if (best < 3)
+        m3_hint("did you mean 'm3age %s'? ('m3age --help' lists the commands)", commands[at].name);
+    else
+        m3_hint("run 'm3age --help' for the list of commands");
+    return M3_EXIT_USAGE;
 }
 
 static void
@@ -178,14 +293,18 @@ usage(FILE *f)
 static int
 cmd_help(int argc, char **argv)
 {
+    if (argc > 1 && (m3_is_help(argv[1]) || strcmp(argv[1], "help") == 0)) {
+        printf("Usage: m3age help [COMMAND]\n\n"
+               "Show the list of commands, or COMMAND's help (as 'm3age COMMAND --help').\n");
+        return 0;
+    }
     if (argc > 1) {
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
             if (strcmp(argv[1], commands[i].name) == 0) {
                 char *args[] = {argv[1], (char *)"--help", NULL};
                 return commands[i].fn(2, args);
             }
-        m3_error("unknown command '%s'", argv[1]);
-        return M3_EXIT_USAGE;
+        return unknown_command(argv[1]);
     }
     usage(stdout);
     return 0;
@@ -225,14 +344,12 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
         return cmd_help(argc - 1, argv + 1);
-    if (strcmp(argv[1], "--version") == 0)
-        return cmd_version(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
+        return cmd_version(1, argv + 1);
     if (argv[1][0] == '-' && argv[1][1] != '\0')
         return cmd_age_compat(argc, argv);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    m3_error("unknown command '%s'", argv[1]);
-    m3_hint("run 'm3age --help' for the list of commands");
-    return M3_EXIT_USAGE;
+    return unknown_command(argv[1]);
 }

@@ -103,7 +103,7 @@ locate(const struct reg_opts *o)
 
     if (reg_locate(o->rules, getenv("RULES"), ".", &path, &how, &d) != 0) {
         m3_error("%s", d.msg);
-        m3_hint("pass --rules FILE or set RULES to the registry's path");
+        m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     if (o->verbose)
@@ -276,6 +276,13 @@ edit(const struct reg_opts *o, const char *path)
         }
         age_recipient_free(key);
     }
+    if (strcmp(sub, "add") == 0) {
+        size_t n = strlen(o->args[1]);
+        /* agenix and the NixOS module take any name, so this is a warning: a name without
+         * .age is almost always a typo for one. */
+        if (n < 4 || strcmp(o->args[1] + n - 4, ".age") != 0)
+            m3_warn("%s: the name does not end in .age (age files are NAME.age)", o->args[1]);
+    }
     if ((rc = open_reg(path, &reg, true, &d)) != 0)
         goto out;
     for (size_t i = 0; i < reg.r->nwarnings; i++)
@@ -293,7 +300,7 @@ edit(const struct reg_opts *o, const char *path)
         goto out;
     if ((rc = reg_write_atomic(path, text, len, &d)) != 0)
         goto out;
-    if (o->verbose)
+    if (o->verbose || strcmp(sub, "add") == 0)
         m3_info("%s: %s %s: written", path, sub, o->args[1]);
 out:
     if (rc != 0) {
@@ -495,9 +502,11 @@ cmd_registry(int argc, char **argv)
     const char *sub;
     int rc = M3_EXIT_USAGE;
 
-    if (argc < 2 || m3_is_help(argv[1])) {
-        registry_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? M3_EXIT_USAGE : 0;
+    if (argc < 2)
+        return usage_error("missing subcommand");
+    if (m3_is_help(argv[1])) {
+        registry_usage(stdout);
+        return 0;
     }
     for (int i = 1; i < argc; i++)
         if (m3_is_help(argv[i])) {

@@ -19,12 +19,31 @@ m3_repo_open(const char *rules_opt)
 
     m3_diag_clear(&d);
     if ((rc = secrets_repo_open(&r, rules_opt, getenv("RULES"), &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
-        if (rc == M3_ENOTFOUND)
-            m3_hint("run from the repository, or name the registry with --rules FILE or RULES");
+        const char *env = getenv("RULES");
+
+        /* "secrets.nix:20:36: ...", as audit and the registry commands name it */
+        m3_error("%s", m3_cwd_relative(d.msg[0] ? d.msg : m3_strerror(rc)));
+        if (rules_opt == NULL && env != NULL && *env != '\0')
+            m3_hint("the registry was named by the environment: RULES=%s (unset it to look for "
+                    "secrets.nix)",
+                    env);
+        else if (rc == M3_ENOTFOUND)
+            m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     return r;
+}
+
+const char *
+m3_cwd_relative(const char *s)
+{
+    char cwd[PATH_MAX];
+    size_t n;
+
+    if (getcwd(cwd, sizeof(cwd)) != NULL && (n = strlen(cwd)) > 1 && strncmp(s, cwd, n) == 0 &&
+        s[n] == '/')
+        return s + n + 1;
+    return s;
 }
 
 void
@@ -64,6 +83,30 @@ m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, siz
         return -1;
     }
     return 0;
+}
+
+void
+m3_no_identity(const char *what, bool defaults_apply)
+{
+    if (what != NULL)
+        m3_error("%s: no identity to decrypt with", what);
+    else
+        m3_error("no identity to decrypt with");
+    if (defaults_apply)
+        m3_hint("give one with -i FILE (an age key file or an ssh private key); the default "
+                "keys ~/.ssh/id_ed25519 and ~/.ssh/id_rsa were not found");
+    else
+        m3_hint("give one with -i FILE (an age key file or an ssh private key); the default "
+                "keys ~/.ssh/id_ed25519 and ~/.ssh/id_rsa are used only for the secrets "
+                "secrets.nix names");
+}
+
+void
+m3_passphrase_hint(const char *msg)
+{
+    if (msg != NULL && strstr(msg, "protected by a passphrase and none was given") != NULL)
+        m3_hint("no terminal to ask the passphrase on: run it on a terminal, or give the "
+                "passphrase in M3AGE_PASSPHRASE (scripts)");
 }
 
 char **

@@ -58,7 +58,29 @@ _m3age_secret_names() {
         printf '%s\n' "$json" | grep -o '"[^"]*\.age" *:' | sed 's/^"//; s/" *:$//'
     else
         sed 's/#.*//' "$rules" 2>/dev/null | grep -o '"[^"$]*\.age"' | tr -d '"'
-    fi
+    fi | _m3age_relative "$rules"
+}
+
+# _m3age_relative RULES: names (stdin) as typed from the working directory: in a folder below
+# the registry's (cd secrets), "secrets/wifi.age" is offered as "wifi.age", the name m3age
+# resolves there; other names stay as the registry gives them.
+_m3age_relative() {
+    local dir sub n
+    dir=$(cd "$(dirname "$1")" 2>/dev/null && pwd -P) || { cat; return; }
+    case $(pwd -P)/ in
+    "$dir"/?*) sub=$(pwd -P) sub=${sub#"$dir"/} ;;
+    *) cat; return ;;
+    esac
+    while IFS= read -r n; do
+        n=${n#./}
+        if [[ $n == "$sub"/* ]]; then printf '%s\n' "${n#"$sub"/}"; else printf '%s\n' "$n"; fi
+    done
+}
+
+# _m3age_revisions: git revisions for `m3age diff FILE REV`: HEAD, branches and tags.
+_m3age_revisions() {
+    printf 'HEAD\nHEAD~1\n'
+    git for-each-ref --format='%(refname:short)' refs/heads refs/tags 2>/dev/null
 }
 
 # _m3age_bindings KIND: names the registry binds to a key (KIND=keys) or to a list (lists),
@@ -207,33 +229,35 @@ _m3age() {
         case $sub in
         "") args="convert inspect" ;;
         convert) opts="$opts --private" args=files ;;
-        inspect) opts="$opts -i --identity --rules" args=secrets ;;
+        inspect) opts="$opts -i --identity --rules --json" args=secrets ;;
         esac ;;
     registry)
         case $sub in
         "") args="eval add set-key rm rm-key hosts" ;;
         eval) opts="$opts --rules --json --nix" ;;
         add) opts="$opts --rules" args=secrets
-            [ "$nw" -ge 1 ] && args=keys ;;
+            [ "$nw" -ge 1 ] && args=bindings ;;
         rm) opts="$opts --rules" args=secrets ;;
         set-key | rm-key) opts="$opts --rules"
             [ "$nw" -eq 0 ] && args=keys ;;
         hosts) opts="$opts --rules --json" ;;
         esac ;;
-    edit) opts="$opts -i --identity --editor --unsafe-tmp --rules" args=secrets ;;
-    rekey) opts="$opts -i --identity --host --force --dry-run --jobs --partial --allow-lockout --rules" args=secrets ;;
-    audit) opts="$opts -i --identity --host --json --rules" ;;
-    diff) opts="$opts -i --identity --textconv --rules" args=secrets ;;
-    check) opts="$opts --host --key --scan --timeout --json --rules" ;;
+    edit) opts="$opts -i --identity --editor --unsafe-tmp --allow-empty --rules" args=secrets ;;
+    rekey) opts="$opts -i --identity --host --force --dry-run --json --jobs --partial --allow-lockout --rules" args=secrets ;;
+    audit) opts="$opts -i --identity --host --json --rules --color" ;;
+    diff) opts="$opts -i --identity --textconv --json --rules --color" args=secrets
+        [ -n "$sub" ] && args=revisions ;;
+    check) opts="$opts --host --key --scan --timeout --json --rules --color" ;;
     affected) opts="$opts --json --format --rules"
-        [ "$nw" -eq 0 ] && args="HEAD~1 $(git for-each-ref --format='%(refname:short)' 2>/dev/null)" ;;
+        [ "$nw" -eq 0 ] && args=revisions ;;
     git) opts="$opts -i --identity" ;; # then git's own arguments
-    git-setup) opts="$opts --rules" ;;
+    git-setup) opts="$opts -i --identity --force --pre-commit --rules" ;;
     hosts)
         case $sub in
-        "") args="sync add rm" ;;
+        "") args="list sync add rm" ;;
+        list) opts="$opts --all --json" args=hosts ;;
         sync) opts="$opts --from --known-hosts --scan --accept-new --rekey --dry-run" args=hosts ;;
-        add) opts="$opts --scan --to" args=hosts ;;
+        add) opts="$opts --scan --to --rekey --dry-run -i --identity" args=hosts ;;
         rm) opts="$opts -i --identity" args=hosts ;;
         esac ;;
     help) [ -z "$sub" ] && args="$_m3age_commands" ;;
@@ -249,6 +273,8 @@ _m3age() {
     secrets) _m3age_reply_secrets ;;
     hosts) _m3age_reply_lines "$(_m3age_host_names)" ;;
     keys) _m3age_reply_lines "$(_m3age_bindings keys)" ;;
+    bindings) _m3age_reply_lines "$(_m3age_bindings keys; _m3age_bindings lists)" ;;
+    revisions) _m3age_reply_lines "$(_m3age_revisions)" ;;
     "") ;;
     *) _m3age_reply_words "$args" ;;
     esac

@@ -127,7 +127,7 @@ complete -c m3age -n __m3age_at -l version -d 'print the version'
 # subcommands
 complete -c m3age -n '__m3age_at keys' -a 'convert inspect'
 complete -c m3age -n '__m3age_at registry' -a 'eval add set-key rm rm-key hosts'
-complete -c m3age -n '__m3age_at hosts' -a 'sync add rm'
+complete -c m3age -n '__m3age_at hosts' -a 'list sync add rm'
 complete -c m3age -n '__m3age_at help' -a 'encrypt decrypt keygen keys registry edit rekey audit diff check affected git git-setup hosts version'
 
 # options
@@ -153,6 +153,9 @@ complete -c m3age -n '__m3age_in affected' -l format -x -a 'text json matrix'
 complete -c m3age -n '__m3age_in affected' -x -a '(__fish_git_branches 2>/dev/null; echo HEAD~1)'
 complete -c m3age -n '__m3age_in edit' -l editor -x
 complete -c m3age -n '__m3age_in edit' -l unsafe-tmp
+complete -c m3age -n '__m3age_in edit' -l allow-empty -d 'let an empty stdin blank a secret'
+complete -c m3age -n '__m3age_in rekey; or __m3age_in diff; or __m3age_in keys inspect' -l json -d 'JSON output'
+complete -c m3age -n '__m3age_in audit; or __m3age_in check; or __m3age_in diff' -l color -x -a 'always never auto'
 complete -c m3age -n '__m3age_in rekey' -l force
 complete -c m3age -n '__m3age_in rekey; or __m3age_in hosts sync' -l dry-run
 complete -c m3age -n '__m3age_in rekey' -l jobs -x

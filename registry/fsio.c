@@ -345,6 +345,24 @@ reg_repo_root(const char *path, char **root, struct m3_diag *d)
     return 0;
 }
 
+/* is_module: dir/secrets.nix is a function at the top (`{ config, ... }: { ... }`): a NixOS
+ * module that happens to have the name (hosts/<h>/secrets.nix), never a registry, which agenix
+ * imports as a value. The walk goes on past it. */
+static bool
+is_module(char *dir, size_t n)
+{
+    size_t at = n == 1 && dir[0] == '/' ? 0 : n;
+    struct reg_file *f = NULL;
+    bool fn;
+
+    memcpy(dir + at, "/secrets.nix", sizeof("/secrets.nix"));
+    fn = reg_parse_path(dir, &f, NULL) == 0 && f->root != NULL && f->root->a != NULL &&
+         f->root->a->kind == N_LAMBDA;
+    dir[n] = '\0';
+    reg_file_free(f);
+    return fn;
+}
+
 int
 reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char **path,
            const char **how, struct m3_diag *d)
@@ -366,7 +384,9 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
         return m3_diag_set(d, errno == ENOMEM ? M3_ENOMEM : M3_EIO, "%s: %s", cwd, strerror(errno));
     start = n;
     for (;;) {
-        if (n == start && has(dir, n, "secrets.nix")) { /* as the user named it */
+        bool found = has(dir, n, "secrets.nix") && !is_module(dir, n);
+
+        if (n == start && found) { /* as the user named it */
             free(dir);
             if (how != NULL)
                 *how = "./secrets.nix";
@@ -376,7 +396,7 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
                 *path = NULL;
             return *path ? 0 : m3_diag_set(d, M3_ENOMEM, "out of memory");
         }
-        if (n != start && has(dir, n, "secrets.nix")) {
+        if (n != start && found) {
             memcpy(dir + (n == 1 ? 0 : n), "/secrets.nix", sizeof("/secrets.nix"));
             if (how != NULL)
                 *how = "parent";
@@ -387,8 +407,12 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
             break;
         n = up(dir, n);
     }
-    m3_diag_set(d, M3_ENOTFOUND,
-                "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd, dir);
+    if (n == 1) /* no .git or flake.nix on the way: "/" is no repository root */
+        m3_diag_set(d, M3_ENOTFOUND, "no secrets.nix in '%s' or any folder above it", cwd);
+    else
+        m3_diag_set(d, M3_ENOTFOUND,
+                    "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd,
+                    dir);
     free(dir);
     return M3_ENOTFOUND;
 }

@@ -292,7 +292,7 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
         "-n", "-i", "NONE", "--cmd", "set nobackup nowritebackup noundofile noswapfile", NULL};
     char *argv[64], **envp;
     size_t n = 0;
-    int status;
+    int status, err = 0, pfd[2];
     pid_t pid, parent = getpid();
 
     for (size_t i = 0; editor[i] != NULL && n < 50; i++)
@@ -306,8 +306,16 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
     argv[n] = NULL;
     if ((envp = secrets_child_environ()) == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    /* A failed exec reports its errno through a close-on-exec pipe: the one error line is
+     * then the parent's, prefixed, rather than an unprefixed line from the child. */
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        free(envp);
+        return m3_diag_set(d, M3_EIO, "cannot start the editor: %s", strerror(errno));
+    }
     if ((pid = fork()) < 0) {
         free(envp);
+        close(pfd[0]);
+        close(pfd[1]);
         return m3_diag_set(d, M3_EIO, "cannot start the editor: %s", strerror(errno));
     }
     if (pid == 0) {
@@ -317,11 +325,18 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
         /* An editor must not outlive m3age with the plaintext open (m3age killed by SIGKILL). */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
             _exit(127);
+        close(pfd[0]);
         execvpe(argv[0], argv, envp);
-        fprintf(stderr, "cannot run the editor '%s': %s\n", argv[0], strerror(errno));
+        err = errno;
+        if (write(pfd[1], &err, sizeof(err)) < 0)
+            _exit(127);
         _exit(127);
     }
     free(envp);
+    close(pfd[1]);
+    while (read(pfd[0], &err, sizeof(err)) < 0 && errno == EINTR)
+        ;
+    close(pfd[0]);
     sig_child = pid;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -330,6 +345,9 @@ run_editor(char *const *editor, const char *file, struct m3_diag *d)
         }
     }
     sig_child = 0;
+    if (err != 0)
+        return m3_diag_set(d, M3_ECANCELED, "cannot run the editor '%s': %s", argv[0],
+                           strerror(err));
     if (WIFSIGNALED(status))
         return m3_diag_set(d, M3_ECANCELED, "the editor '%s' was killed by signal %d", argv[0],
                            WTERMSIG(status));
@@ -468,6 +486,99 @@ file_stat(const struct secrets_repo *r, const char *path, struct stat *st, struc
     return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO, "%s: %s", path, strerror(errno));
 }
 
+/* keep_anywhere: keep_edit beside path, else under path's base name in the working
+ * directory, else in the registry's folder: the first folder that takes it. */
+static int
+keep_anywhere(const struct secrets_repo *r, const char *path, struct age_recipient *const *rcpts,
+              size_t n, bool armor, const struct secrets_buf *b, char **kept, struct m3_diag *d)
+{
+    const char *base = strrchr(path, '/');
+    const char *dirs[] = {NULL, ".", r != NULL ? r->dir : NULL};
+    char alt[PATH_MAX];
+    struct m3_diag kd;
+    int rc = M3_EIO;
+
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        const char *p = path;
+        if (i > 0) {
+            if (dirs[i] == NULL ||
+                (size_t)snprintf(alt, sizeof(alt), "%s/%s", dirs[i], base) >= sizeof(alt))
+                continue;
+            p = alt;
+        }
+        free(*kept);
+        *kept = NULL;
+        m3_diag_clear(&kd);
+        if ((rc = keep_edit(r, p, rcpts, n, armor, b, kept, &kd)) == 0)
+            return 0;
+    }
+    free(*kept);
+    *kept = NULL;
+    return m3_diag_set(d, rc, "%s", kd.msg);
+}
+
+/* parent_of: the folder part of path ("." when none) into buf. */
+static void
+parent_of(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(buf, cap, ".");
+    else if (slash == path)
+        snprintf(buf, cap, "/");
+    else
+        snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* check_target_dir: before anyone types a secret, whether its result could be written: the
+ * folder of path, or when it is missing the nearest folder above that exists, must be a
+ * writable folder. *missing says whether folders are to be made. */
+static int
+check_target_dir(const char *path, bool *missing, struct m3_diag *d)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+
+    *missing = false;
+    parent_of(path, dir, sizeof(dir));
+    while (stat(dir, &st) != 0) {
+        if (errno != ENOENT || strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0)
+            return m3_diag_set(d, M3_EIO, "cannot write in '%s': %s", dir, strerror(errno));
+        *missing = true;
+        parent_of(dir, dir, sizeof(dir));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return m3_diag_set(d, M3_EIO, "cannot write in '%s': %s", dir, strerror(ENOTDIR));
+    if (access(dir, W_OK | X_OK) != 0)
+        return m3_diag_set(d, M3_EIO, "cannot write in '%s': %s", dir, strerror(errno));
+    return 0;
+}
+
+/* make_parents: makes the missing folders of path (0777 minus the umask, as mkdir -p). The
+ * nearest folder that exists must not be a symbolic link: a folder made through one could lie
+ * outside the repository (the secret itself is then refused by the confined write anyway). */
+static int
+make_parents(const char *path, struct m3_diag *d)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+
+    parent_of(path, dir, sizeof(dir));
+    if (lstat(dir, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return m3_diag_set(d, M3_EIO,
+                               "'%s' is a symbolic link: m3age makes no folder through one", dir);
+        return 0;
+    }
+    if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0 && make_parents(dir, d) != 0)
+        return M3_EIO;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return m3_diag_set(d, M3_EIO, "cannot create the folder '%s': %s", dir, strerror(errno));
+    return 0;
+}
+
 int
 secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
              struct keys_identities *ids, const struct secrets_edit_opts *o,
@@ -480,11 +591,13 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     struct stat st, st2;
     struct m3_diag rd;
     bool exists, created = false, armor = t->entry->armor;
+    bool missing_dirs = false;
     char *kept = NULL;
     int rc;
 
     *res = SECRETS_EDIT_UNCHANGED;
-    /* Check the recipients before anyone types a secret that could not be saved. */
+    /* Check the recipients and the folder before anyone types a secret that could not be
+     * saved. */
     if ((rc = secrets_entry_recipients(t->entry, &rl, d)) != 0)
         goto out;
     if (rl.n == 0) {
@@ -497,12 +610,28 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     exists = rc == 0;
     rc = 0;
     m3_diag_clear(d);
+    if (!o->no_edit || exists) {
+        struct m3_diag cd;
+        m3_diag_clear(&cd);
+        if ((rc = check_target_dir(t->path, &missing_dirs, &cd)) != 0) {
+            m3_diag_set(d, rc, "%s (checked before the editor: nothing was changed)", cd.msg);
+            goto out;
+        }
+    }
     if (exists && (rc = r != NULL ? secrets_repo_decrypt(r, t->path, ids->v, ids->n, &old, d)
                                   : secrets_decrypt_file(t->path, ids->v, ids->n, &old, d)) != 0)
         goto out;
     if (o->input_fd >= 0 && !o->no_edit) {
         if ((rc = read_fd(o->input_fd, &neu)) != 0) {
             m3_diag_set(d, rc, "cannot read standard input");
+            goto out;
+        }
+        /* cron, a Makefile or `ssh host m3age edit` with nothing on stdin must not blank a
+         * secret that would then deploy as an empty file. */
+        if (neu.len == 0 && exists && old.len > 0 && !o->allow_empty) {
+            rc = m3_diag_set(d, M3_EINVAL,
+                             "read 0 bytes from standard input: not replacing the secret with "
+                             "nothing");
             goto out;
         }
         created = true;
@@ -526,19 +655,23 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
     /* The edit may have taken minutes: read the registry again, and look at the file. */
     m3_diag_clear(&rd);
     if (r != NULL && r->rules != NULL && reg_load_path(r->rules, NULL, &reg, &rd) != 0) {
-        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0) {
+            *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: %s changed during the edit and no longer loads; the "
                              "edit is kept encrypted as %s (%s)",
                              r->rules, kept, rd.msg);
+        }
         goto out;
     }
     if (reg != NULL && (e = reg_registry_find(reg, t->entry->name)) == NULL) {
-        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0) {
+            *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_ESTATE,
                              "not written: its rule was removed from %s during the edit; the edit "
                              "is kept encrypted as %s",
                              r->rules, kept);
+        }
         goto out;
     }
     if (e != NULL && (!same_keys(e, t->entry) || e->armor != t->entry->armor)) {
@@ -556,17 +689,39 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         *res = SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED;
     }
     if (!same_file(exists, &st, file_stat(r, t->path, &st2, NULL) == 0, &st2)) {
-        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0)
+        if ((rc = keep_edit(r, t->path, rl.v, rl.n, armor, &neu, &kept, d)) == 0) {
+            *res = SECRETS_EDIT_KEPT;
             rc = m3_diag_set(d, M3_ESTATE,
                              "not overwritten: another program changed it during the edit; the "
                              "edit is kept encrypted as %s",
                              kept);
+        }
         goto out;
     }
-    if ((rc = r != NULL
-                  ? secrets_repo_encrypt(r, t->path, rl.v, rl.n, armor, neu.p, neu.len, true, d)
-                  : secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0)
+    if ((missing_dirs && (rc = make_parents(t->path, d)) != 0) ||
+        (rc = r != NULL
+               ? secrets_repo_encrypt(r, t->path, rl.v, rl.n, armor, neu.p, neu.len, true, d)
+               : secrets_encrypt_file(t->path, rl.v, rl.n, armor, neu.p, neu.len, d)) != 0) {
+        /* The folder was writable before the editor; keep the edit wherever it still can
+         * be written, encrypted, rather than lose it. */
+        struct m3_diag wd;
+        m3_diag_clear(&wd);
+        if (d != NULL)
+            wd = *d;
+        if (keep_anywhere(r, t->path, rl.v, rl.n, armor, &neu, &kept, d) == 0) {
+            *res = SECRETS_EDIT_KEPT;
+            rc = m3_diag_set(d, M3_EIO, "not written: %s; the edit is kept encrypted as %s", wd.msg,
+                             kept);
+        } else {
+            struct m3_diag kd;
+            m3_diag_clear(&kd);
+            if (d != NULL)
+                kd = *d;
+            m3_diag_set(d, rc, "%s; the edit could not be kept anywhere either: %s", wd.msg,
+                        kd.msg);
+        }
         goto out;
+    }
     if (*res != SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED)
         *res = SECRETS_EDIT_WRITTEN;
 out:

@@ -249,6 +249,69 @@ check_age(struct secrets_hook_result *r, const struct reg_registry *reg,
     return rc;
 }
 
+/* check_staged: the pre-commit check of one staged path (name: its registry name). */
+static int
+check_staged(struct secrets_hook_result *r, const struct reg_registry *reg,
+             const struct secrets_keyset *ks, const char *path, const char *name, bool in_secrets,
+             struct m3_diag *d)
+{
+    unsigned char *blob = NULL;
+    size_t blen = 0, n = strlen(path);
+    const char *base = strrchr(path, '/');
+    bool found, is_age = n > 4 && strcmp(path + n - 4, ".age") == 0;
+    int rc;
+
+    base = base ? base + 1 : path;
+    if ((rc = secrets_git_blob("", path, &blob, &blen, &found, d)) != 0 || !found) {
+        free(blob);
+        return rc;
+    }
+    r->nchecked++;
+    /* what audit notes as not a secret (M3A022/M3A023) is no leak: let it in */
+    if (!is_age && !secrets_is_age_bytes(blob, blen) &&
+        secrets_file_kind(base, blob, blen) > SECRETS_FILE_UNKNOWN) {
+        free(blob);
+        return 0;
+    }
+    if (!secrets_is_age_bytes(blob, blen))
+        rc = problem(r, path, "not an age file: refusing to commit plaintext%s",
+                     in_secrets ? " in the secrets folder" : " under a .age name");
+    else
+        rc = check_age(r, reg, ks, path, name, blob, blen);
+    free(blob);
+    return rc;
+}
+
+/* load_staged: the registry as the commit will have it (the index's version of regrel),
+ * evaluated in the registry's folder regdir (imports from the working tree). */
+static int
+load_staged(const char *registry, const char *regrel, const char *regdir, struct reg_file **f,
+            struct reg_registry **reg, struct m3_diag *d)
+{
+    struct reg_reader reader = {0};
+    struct reg_eval_opts opts = {0};
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    bool found;
+    int rc;
+
+    if ((rc = secrets_git_blob("", regrel, &blob, &len, &found, d)) != 0)
+        return rc;
+    if (!found) {
+        free(blob);
+        return m3_diag_set(d, M3_EIO, "%s: not in the index", regrel);
+    }
+    if ((rc = reg_parse(registry, (const char *)blob, len, f, d)) == 0 &&
+        (rc = reg_reader_repo(regdir, &reader)) == 0) {
+        opts.reader = &reader;
+        opts.base_dir = regdir;
+        rc = reg_registry_load(*f, &opts, reg, d);
+    }
+    reg_reader_fs_free(&reader);
+    free(blob);
+    return rc;
+}
+
 int
 secrets_precommit_check(const char *registry, struct secrets_hook_result **out, struct m3_diag *d)
 {
@@ -257,22 +320,22 @@ secrets_precommit_check(const char *registry, struct secrets_hook_result **out, 
                              NULL};
     struct secrets_hook_result *r = calloc(1, sizeof(*r));
     struct reg_registry *reg = NULL;
+    struct reg_file *staged_file = NULL;
     struct secrets_keyset ks = {0};
-    char top[PATH_MAX], realtop[PATH_MAX], regreal[PATH_MAX], *names = NULL, *tmp = NULL;
+    char top[PATH_MAX], realtop[PATH_MAX], regreal[PATH_MAX], regrel[PATH_MAX];
+    char *names = NULL, *tmp = NULL, *tmp2 = NULL;
     const char *prefix = "";
+    bool staged = false;
     size_t nlen = 0;
     int st, rc;
 
     *out = NULL;
     if (r == NULL)
         return M3_ENOMEM;
-    if ((rc = git_line(top_argv, top, sizeof(top), d)) != 0 ||
-        (rc = reg_load_path(registry, NULL, &reg, d)) != 0)
-        goto out;
-    if ((rc = secrets_keyset_build(&ks, reg)) != 0)
+    if ((rc = git_line(top_argv, top, sizeof(top), d)) != 0)
         goto out;
     /* registry names are relative to the registry's folder; staged paths to the top */
-    if ((tmp = strdup(registry)) == NULL) {
+    if ((tmp = strdup(registry)) == NULL || (tmp2 = strdup(registry)) == NULL) {
         rc = M3_ENOMEM;
         goto out;
     }
@@ -283,12 +346,21 @@ secrets_precommit_check(const char *registry, struct secrets_hook_result **out, 
     size_t tl = strlen(realtop);
     if (strncmp(regreal, realtop, tl) == 0 && regreal[tl] == '/')
         prefix = regreal + tl + 1;
+    snprintf(regrel, sizeof(regrel), "%s%s%s", prefix, *prefix ? "/" : "", basename(tmp2));
     if ((rc = secrets_run_capture(ls_argv, false, &names, &nlen, &st, d)) != 0)
         goto out;
     if (st != 0) {
         rc = m3_diag_set(d, M3_EIO, "git diff --cached failed");
         goto out;
     }
+    for (size_t off = 0; off < nlen && !staged; off += strlen(names + off) + 1)
+        staged = strcmp(names + off, regrel) == 0;
+    /* The commit changes the registry: every secret is checked against the staged version,
+     * so that "edited secrets.nix, forgot to rekey" is refused, not only changed .age files. */
+    rc = staged ? load_staged(registry, regrel, regreal, &staged_file, &reg, d)
+                : reg_load_path(registry, NULL, &reg, d);
+    if (rc != 0 || (rc = secrets_keyset_build(&ks, reg)) != 0)
+        goto out;
     for (size_t off = 0; off < nlen && rc == 0; off += strlen(names + off) + 1) {
         const char *path = names + off, *base = strrchr(path, '/');
         size_t pl = strlen(prefix), n = strlen(path);
@@ -310,34 +382,28 @@ secrets_precommit_check(const char *registry, struct secrets_hook_result **out, 
         if (base[0] == '.' ||
             (!is_age && (!in_secrets || (n > 4 && !strcmp(path + n - 4, ".nix")))))
             continue;
-        unsigned char *blob = NULL;
-        size_t blen = 0;
-        bool found;
-        if ((rc = secrets_git_blob("", path, &blob, &blen, &found, d)) != 0)
-            break;
-        if (!found) {
-            free(blob);
+        rc = check_staged(r, reg, &ks, path, name, in_secrets, d);
+    }
+    for (size_t i = 0; staged && rc == 0 && i < reg->nentries; i++) {
+        char path[PATH_MAX];
+        bool seen = false;
+
+        if (reg->entries[i].name[0] == '/' ||
+            (size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "",
+                             reg->entries[i].name) >= sizeof(path))
             continue;
-        }
-        r->nchecked++;
-        /* what audit notes as not a secret (M3A022/M3A023) is no leak: let it in */
-        if (!is_age && !secrets_is_age_bytes(blob, blen) &&
-            secrets_file_kind(base, blob, blen) > SECRETS_FILE_UNKNOWN) {
-            free(blob);
-            continue;
-        }
-        if (!secrets_is_age_bytes(blob, blen))
-            rc = problem(r, path, "not an age file: refusing to commit plaintext%s",
-                         in_secrets ? " in the secrets folder" : " under a .age name");
-        else
-            rc = check_age(r, reg, &ks, path, name, blob, blen);
-        free(blob);
+        for (size_t off = 0; off < nlen && !seen; off += strlen(names + off) + 1)
+            seen = strcmp(names + off, path) == 0;
+        if (!seen)
+            rc = check_staged(r, reg, &ks, path, reg->entries[i].name, true, d);
     }
 out:
     free(tmp);
+    free(tmp2);
     free(names);
     secrets_keyset_clear(&ks);
     reg_registry_free(reg);
+    reg_file_free(staged_file);
     if (rc != 0)
         secrets_hook_result_free(r);
     else

@@ -12,7 +12,7 @@
 #define SECRETS_HOOK_MARK "git-setup --pre-commit" /* how our hook is recognised */
 
 struct secrets_git_setup_opts {
-    const char *m3age;                 /* absolute path of the m3age binary to call */
+    const char *m3age;                 /* the m3age command: "m3age" (on PATH) or a path */
     const char *const *identity_files; /* passed to the textconv command (made absolute) */
     size_t nidentity_files;
     bool force; /* replace a pre-commit hook that is not ours */
@@ -46,8 +46,10 @@ struct secrets_hook_result {
 
 /* secrets_precommit_check: examines the staged (index) version of every added or modified
  * file in a secrets folder (folders holding registry entries) or named *.age, against the
- * registry at `registry` (working tree version). Run from the work tree's top. Free with
- * secrets_hook_result_free. Errors: the registry's, M3_EIO (git failed). */
+ * registry at `registry` (working tree version). When the registry itself is staged, the
+ * staged registry is used instead, and every secret it names (as in the index) is checked
+ * too: a registry change committed without its rekey is refused. Run from the work tree's
+ * top. Free with secrets_hook_result_free. Errors: the registry's, M3_EIO (git failed). */
 int secrets_precommit_check(const char *registry, struct secrets_hook_result **out,
                             struct m3_diag *d);
 void secrets_hook_result_free(struct secrets_hook_result *r);

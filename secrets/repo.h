@@ -171,6 +171,9 @@ enum secrets_edit_result {
     SECRETS_EDIT_NOT_CREATED, /* there was no file and the editor made none */
     /* written, to the recipients the registry has now: it changed them during the edit */
     SECRETS_EDIT_WRITTEN_REGISTRY_CHANGED,
+    /* not written (secrets_edit returned an error): the edit is kept encrypted elsewhere,
+     * d names that file */
+    SECRETS_EDIT_KEPT,
 };
 
 struct secrets_edit_opts {
@@ -180,15 +183,26 @@ struct secrets_edit_opts {
     bool force;           /* re-encrypt even when unchanged (agenix's EDITOR=:) */
     const char *tmp_base; /* $XDG_RUNTIME_DIR or NULL (then /dev/shm) */
     bool unsafe_tmp;      /* accept a disk-backed tmp_base */
+    bool allow_empty;     /* input_fd may give 0 bytes as the new content of an existing file */
 };
 
 /* secrets_edit: decrypts t (when it exists) into a fresh 0700 folder on tmpfs under its base
  * name, runs the editor on that path (for vim and nvim with swap, undo, backup and viminfo
  * off), and encrypts the result to exactly the entry's publicKeys (armored when the entry
  * says so), replacing the file atomically. The plaintext file is overwritten and removed on
- * every path, including SIGINT, SIGTERM and SIGHUP during the edit. Errors: M3_EINVAL (a
- * disk-backed temp folder without unsafe_tmp), M3_ECANCELED (the editor failed or was
- * killed; the file is untouched), decryption and encryption errors. */
+ * every path, including SIGINT, SIGTERM and SIGHUP during the edit.
+ *
+ * Before the editor starts (or input_fd is read) it checks that the result can be written:
+ * the file's folder, or the nearest one above it that exists, must be writable (missing
+ * folders are made, as agenix does, only when the result is written). When the write still
+ * fails, the edit is encrypted to "NAME.kept-XXXXXX.age" beside the file, else in the
+ * working directory, else in the registry's folder (*res = SECRETS_EDIT_KEPT, M3_EIO, d
+ * names the kept file); plaintext never reaches those folders. An existing file is not
+ * replaced by 0 bytes read from input_fd unless allow_empty (M3_EINVAL, nothing changed).
+ *
+ * Errors: M3_EINVAL (a disk-backed temp folder without unsafe_tmp; empty input), M3_EIO (the
+ * folder cannot be written: checked before the editor), M3_ECANCELED (the editor failed or
+ * was killed; the file is untouched), decryption and encryption errors. */
 int secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
                  struct keys_identities *ids, const struct secrets_edit_opts *o,
                  enum secrets_edit_result *res, struct m3_diag *d);
@@ -196,7 +210,8 @@ int secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
  * armor) changed during the edit it encrypts to the current ones (SECRETS_EDIT_WRITTEN_
  * REGISTRY_CHANGED). When the registry no longer loads, the entry is gone, or the secret file
  * was replaced or changed by another program meanwhile, the file is left alone and the edit
- * is encrypted to "NAME.kept-XXXXXX.age" beside it instead: M3_ESTATE, d names that file. */
+ * is encrypted to "NAME.kept-XXXXXX.age" beside it instead: M3_ESTATE, *res =
+ * SECRETS_EDIT_KEPT, d names that file. */
 
 /* secrets_edit_clean_stale: removes (wiping every file) the private edit folders under
  * tmp_base (NULL: /dev/shm) that belong to this user and to a process that no longer exists:

@@ -329,7 +329,7 @@ test_json_output_is_valid_and_complete() {
     run env NIX_PATH= NIX_REMOTE= nix-instantiate --store dummy:// --readonly-mode --eval --strict --json \
         -E "let a = builtins.fromJSON (builtins.readFile $PWD/audit.json); in [ a.version a.errors (builtins.length a.findings) (builtins.head a.findings).code ]"
     assert_status 0
-    assert_eq "$(cat out)" '[1,3,3,"M3A006"]' # M3A006 + M3A009 on a.age, M3A014
+    assert_eq "$(cat out)" '[2,3,3,"M3A006"]' # M3A006 + M3A009 on a.age, M3A014
 }
 
 test_many_files_same_report_on_one_or_more_threads() {
@@ -404,7 +404,7 @@ test_json_has_every_documented_field() {
     make_repo
     enc secrets/a.age alice
     run "$M3AGE" audit --json
-    for f in version registry secrets hosts errors warnings infos findings; do
+    for f in version registry secrets hosts errors warnings notes findings; do
         assert_contains out "\"$f\": "
         grep -q "^\.It Li $f\|Li $f ,\|, Li $f" "$SRCDIR/man/m3age-audit.1" || _fail "$f not documented in m3age-audit(1)"
     done

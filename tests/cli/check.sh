@@ -119,7 +119,7 @@ test_color_only_on_terminal_and_json() {
     grep -q $'\033\[1;31mFAIL' tty.out || _fail "no color on a terminal: $(head -c 300 tty.out)"
     run "$M3AGE" check --host h1 --json
     assert_status 1
-    assert_contains out '"version": 1'
+    assert_contains out '"version": 2'
     assert_contains out '"code": "M3A006", "severity": "error", "file": "secrets/a.age"'
     assert_not_contains out $'\033['
 }

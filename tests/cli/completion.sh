@@ -71,14 +71,14 @@ test_subcommands() {
     expect_comp 'm3age registry ' add eval hosts rm rm-key set-key
     expect_comp 'm3age registry rm' rm rm-key
     expect_comp 'm3age keys ' convert inspect
-    expect_comp 'm3age hosts ' add rm sync
+    expect_comp 'm3age hosts ' add list rm sync
 }
 
 test_options_per_command() {
     expect_comp 'm3age rekey --' --allow-lockout --dry-run --force --help --host --identity --jobs \
-        --partial --rules
-    expect_comp 'm3age audit --' --help --host --identity --json --rules
-    expect_comp 'm3age check --' --help --host --json --key --rules --scan --timeout
+        --json --partial --rules
+    expect_comp 'm3age audit --' --color --help --host --identity --json --rules
+    expect_comp 'm3age check --' --color --help --host --json --key --rules --scan --timeout
     expect_comp 'm3age registry eval --' --help --json --nix --rules
     expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --rekey --scan
     expect_comp 'm3age encrypt -' --armor --help --output --passphrase --recipient --recipients-file \
@@ -137,7 +137,7 @@ NIX
 test_key_and_list_names_from_the_registry() {
     make_repo
     sed -i 's/^in$/  servers = [ m3-atlas ];\nin/' secrets.nix
-    expect_comp 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
+    expect_comp 'm3age registry add secrets/new.age ' m3-atlas m3tam3re servers
     expect_comp 'm3age registry add secrets/new.age m3tam3re m3-' m3-atlas
     expect_comp 'm3age registry rm-key ' m3-atlas m3tam3re
     expect_comp 'm3age registry set-key m3t' m3tam3re
@@ -331,7 +331,7 @@ test_zsh_completion_candidates() {
     expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
     expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
     expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
-    expect_zsh 'm3age audit --' --help --host --identity --json --rules
+    expect_zsh 'm3age audit --' --color --help --host --identity --json --rules
     expect_zsh 'm3age registry rm-key ' m3-atlas m3tam3re
     expect_zsh 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
     expect_zsh 'm3age keys inspect secrets/wif' secrets/wifi.age

@@ -119,7 +119,7 @@ test_textconv() {
     assert_eq "$(cat out)" "secret of secrets/a.age"
     run "$M3AGE" diff --textconv -i "$AK/h1" secrets/b.age
     assert_status 0
-    assert_contains out "(m3age: cannot decrypt this version:"
+    assert_contains out "(m3age: cannot decrypt this version, sha256 "
     echo plain >p.age
     run "$M3AGE" diff --textconv -i "$AK/h1" p.age
     assert_status 0

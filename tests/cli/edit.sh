@@ -175,8 +175,9 @@ test_decrypt_uses_default_identities_for_registry_secrets() {
     assert_status 1
     cp secrets/a.age /tmp/m3t-outside.$$ && mv /tmp/m3t-outside.$$ "$SHM/a.age"
     run "$M3AGE" decrypt "$SHM/a.age"
-    assert_status 1
-    assert_contains err "no identity specified"
+    assert_status 2
+    assert_contains err "no identity to decrypt with"
+    assert_contains err "used only for the secrets secrets.nix names"
 }
 
 test_edit_and_rekey_have_help() {

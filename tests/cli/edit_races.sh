@@ -76,7 +76,7 @@ test_unrelated_registry_change_during_the_edit_is_no_conflict() {
 sed -i "s|\"secrets/c.age\".publicKeys = \[ h2 \]|\"secrets/c.age\".publicKeys = [ h3 ]|" secrets.nix'
     run "$M3AGE" edit --editor "$PWD/ed" secrets/a.age
     assert_status 0
-    assert_empty err
+    assert_eq "$(cat err)" "m3age: secrets/a.age: saved, encrypted to 2 recipients"
     assert_eq "$(plain secrets/a.age hostkeys/h1)" "new alpha"
 }
 
@@ -330,7 +330,7 @@ test_read_only_secrets_folder_edit_fails_clearly() {
     editor ed 'printf "new alpha\n" >"$1"'
     run "$M3AGE" edit --editor "$PWD/ed" secrets/a.age
     assert_status 2
-    assert_one_error_line "m3age: error: secrets/a.age: cannot create a temp file in secrets: "
+    assert_one_error_line "m3age: error: secrets/a.age: cannot write in 'secrets': "
     assert_same_file before secrets/a.age
     assert_eq "$(ls secrets)" "$(printf 'a.age\nb.age\nc.age')"
     assert_shm_clean
@@ -347,6 +347,17 @@ test_read_only_secrets_folder_rekey_fails_clearly() {
     assert_contains err "cannot create a temp file in "
     assert_same_file before secrets/a.age
     assert_eq "$(ls secrets)" "$(printf 'a.age\nb.age\nc.age')"
+}
+
+test_read_only_folder_is_one_line_for_all_its_files() {
+    mkrepo
+    cp secrets/a.age before
+    ro_secrets
+    run "$M3AGE" rekey --force secrets/a.age secrets/b.age
+    assert_status 1
+    assert_contains err "m3age: error: secrets/a.age and 1 other file: cannot write: cannot create a temp file in "
+    assert_eq "$(grep -c 'cannot create a temp file' err)" 1
+    assert_same_file before secrets/a.age
 }
 
 run_tests

@@ -97,6 +97,52 @@ test_hook_checks_the_staged_version() {
     assert_status 1
 }
 
+test_hook_checks_every_secret_against_a_staged_registry() {
+    setup_repo
+    # The registry changes a's recipients; a.age is not rekeyed and not staged.
+    sed -i 's|"secrets/a.age".publicKeys = users ++ \[ h1 \];|"secrets/a.age".publicKeys = users ++ [ h2 ];|' secrets.nix
+    git add secrets.nix
+    run git commit -qm "registry only"
+    assert_status 1
+    assert_contains err "secrets/a.age: recipients do not match the registry: +h2 -h1 (run 'm3age rekey')"
+    assert_not_contains err "secrets/b.age"
+    assert_eq "$(git rev-list --count HEAD)" 1
+    # The staged registry is the one checked: fixing only the working tree is not enough.
+    git stash -q
+    sed -i 's|"secrets/a.age".publicKeys = users ++ \[ h1 \];|"secrets/a.age".publicKeys = users ++ [ h2 ];|' secrets.nix
+    enc secrets/a.age alice h2
+    git add secrets.nix secrets/a.age
+    run git commit -qm "registry and rekey"
+    assert_status 0
+}
+
+test_textconv_without_identity_never_shows_no_change() {
+    export HOME=$PWD
+    git init -q .
+    make_repo
+    git add -A && git commit -qm v1
+    run "$M3AGE" git-setup
+    assert_status 0
+    assert_contains err "m3age: warning: no usable identity"
+    printf 'changed\n' | "$M3AGE_FIXTURE" encrypt -r "$(pub alice)" -r "$(pub h1)" -o secrets/a.age
+    [ -n "$(git status --porcelain secrets/a.age)" ] || _fail "the change is not seen by git"
+    run git diff secrets/a.age
+    assert_contains out "-(m3age: cannot decrypt this version, sha256 "
+    assert_contains out "+(m3age: cannot decrypt this version, sha256 "
+}
+
+test_git_config_and_hook_name_m3age_from_path() {
+    export HOME=$PWD
+    mkdir bin && ln -s "$M3AGE" bin/m3age
+    git init -q .
+    make_repo
+    PATH=$PWD/bin:$PATH run m3age git-setup -i "$AK/alice"
+    assert_status 0
+    assert_eq "$(git config --get diff.m3age.textconv)" "'m3age' diff --textconv -i '$AK/alice'"
+    assert_contains .git/hooks/pre-commit "exec 'm3age' git-setup --pre-commit"
+    assert_not_contains .git/hooks/pre-commit "$M3AGE"
+}
+
 test_foreign_hook_is_kept_unless_forced() {
     export HOME=$PWD
     git init -q .
@@ -172,7 +218,7 @@ test_m3age_git_wrong_passphrase_is_asked_once() {
         -e "try 3 of 3" -s bad3 -- "$M3AGE" git --no-pager log -p
     assert_status 0
     assert_eq "$(grep -c 'Enter passphrase for' out)" 3
-    assert_eq "$(grep -c '^+(m3age: cannot decrypt this version: .*incorrect passphrase)' agent.out)" 3
+    assert_eq "$(grep -c '^+(m3age: cannot decrypt this version, sha256 [0-9a-f]*\.\.\.: .*incorrect passphrase)' agent.out)" 3
     # with -i the identity is unlocked before git runs: a wrong passphrase stops there
     run "$TOOLS/ptyrun" -o none.out -S -e "passphrase" -s bad1 -e "try 2 of 3" -s bad2 \
         -e "try 3 of 3" -s bad3 -- "$M3AGE" git -i me --no-pager diff
