@@ -96,7 +96,7 @@ cmd_affected(int argc, char **argv)
     int c, rc = M3_EXIT_USAGE;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = m3_getopt(argc, argv, "h", longopts, "affected")) != -1) {
         switch (c) {
         case 'j':
         case 'f':
@@ -113,8 +113,7 @@ cmd_affected(int argc, char **argv)
             affected_usage(stdout);
             rc = M3_EXIT_OK;
             goto out;
-        default:
-            affected_usage(stderr);
+        default: /* m3_getopt said what was wrong */
             goto out;
         }
     }

@@ -55,7 +55,7 @@ test_affected() {
     expect_comp 'm3age affected --' --format --help --json --rules
     expect_comp 'm3age affected --format ' json matrix text
     git init -q -b main .
-    expect_comp 'm3age affected HEAD' HEAD~1
+    expect_comp 'm3age affected HEAD' HEAD HEAD~1
 }
 
 test_commands() {
