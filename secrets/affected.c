@@ -379,18 +379,31 @@ uses_file(const struct reg_host *h, const char *file)
     return false;
 }
 
-/* same_file: whether root_a/rel and root_b/rel hold the same bytes (both absent: same). */
+/* read_module: the bytes of the module rel under root, read as the registry layer reads a
+ * file (links resolved, inside root: reg_confine); NULL when it cannot be read so. */
+static char *
+read_module(const char *root, const char *rel, size_t *len)
+{
+    char path[PATH_MAX], *real = NULL, *buf = NULL;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, rel) >= sizeof(path) ||
+        reg_confine(root, path, &real, NULL) != 0)
+        return NULL;
+    if (reg_read_file(real, &buf, len, NULL) != 0)
+        buf = NULL;
+    free(real);
+    return buf;
+}
+
+/* same_file: whether root_a/rel and root_b/rel hold the same bytes (both unreadable: same). */
 static bool
 same_file(const char *root_a, const char *root_b, const char *rel)
 {
-    char pa[PATH_MAX], pb[PATH_MAX], *a = NULL, *b = NULL;
     size_t alen = 0, blen = 0;
-    bool same;
+    char *a = read_module(root_a, rel, &alen), *b = read_module(root_b, rel, &blen);
+    bool same = (a == NULL && b == NULL) ||
+                (a != NULL && b != NULL && alen == blen && memcmp(a, b, alen) == 0);
 
-    snprintf(pa, sizeof(pa), "%s/%s", root_a, rel);
-    snprintf(pb, sizeof(pb), "%s/%s", root_b, rel);
-    int ra = reg_read_file(pa, &a, &alen, NULL), rb = reg_read_file(pb, &b, &blen, NULL);
-    same = (ra != 0 && rb != 0) || (ra == 0 && rb == 0 && alen == blen && memcmp(a, b, alen) == 0);
     free(a);
     free(b);
     return same;
