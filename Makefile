@@ -1,5 +1,6 @@
 # m3age build. `make` builds build/m3age; `make check` runs every test; `make asan` runs the
-# whole suite under ASan + UBSan; `make bench`, `make demo`, `make install`.
+# whole suite under ASan + UBSan; `make bench`, `make demo`, `make install`; `make fresh-check`
+# runs `make demo` and `make check` in a minimal Debian 12 root (as root).
 # V=1 shows the commands; WERROR=1 turns warnings into errors (CI).
 
 PREFIX     ?= /usr/local

@@ -13,6 +13,13 @@ pkgs_bench="$pkgs_check hyperfine"
 pkgs_valgrind="$pkgs_check valgrind"
 pkgs_demo="$pkgs_build git"
 pkgs_man="mandoc"
+# make fresh-check: a minimal Debian root made with debootstrap, in which `make demo` and
+# `make check` install everything else themselves (build-aux/fresh-check.sh).
+pkgs_fresh="debootstrap git"
+# For interop tests against Node.js programs (none yet): Debian 12's nodejs is 18, npm is
+# Debian's package. A make target that runs such tests lists this profile; nothing installs
+# it before then.
+pkgs_node="$pkgs_check nodejs npm"
 
 want=""
 for profile in "$@"; do
