@@ -16,8 +16,6 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION    := 0.1.0
 
-PKGS := libsodium openssl libssh libbsd
-
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter
 ifeq ($(WERROR),1)

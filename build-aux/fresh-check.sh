@@ -15,6 +15,9 @@
 # the mounts live in a private mount namespace, so the host's mount table never sees them;
 # the root is removed at the end, also when a step fails or the run is interrupted.
 # Exit status: 0 both commands passed, 1 one of them failed, 2 this script could not run.
+# The whole script is one block, read before it runs: a run takes minutes, and bash would
+# otherwise read an edited file from the old offset.
+{
 set -euo pipefail
 
 SUITE=bookworm
@@ -81,9 +84,9 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'say "interrupted (SIGINT); removing the root"; exit 130' INT
+trap 'say "interrupted (SIGTERM); removing the root"; exit 143' TERM
+trap 'say "interrupted (SIGHUP); removing the root"; exit 129' HUP
 
 root=$(mktemp -d "$WORK/m3age-fresh.XXXXXX")
 chmod 755 "$root"
@@ -130,8 +133,11 @@ chroot "$r" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     cd /root/m3age || exit 2
     echo \"fresh-check: # make demo\"
     make demo || { echo \"fresh-check: make demo failed (status \$?)\"; exit 1; }
+    echo \"fresh-check: make demo took \$SECONDS s\"
+    SECONDS=0
     echo \"fresh-check: # make check\"
     make check || { echo \"fresh-check: make check failed (status \$?)\"; exit 1; }
+    echo \"fresh-check: make check took \$SECONDS s\"
 "
 '
 t1=$(date +%s)
@@ -149,3 +155,5 @@ if [ "$status" -ne 0 ]; then
     exit 1
 fi
 say "passed on commit ${commit:0:12}"
+exit 0
+}
