@@ -14,9 +14,9 @@
 # done on the empty root each time). Everything else happens in a private mount namespace
 # (the script runs itself there with --inside): the root is a tmpfs mounted on an empty
 # folder in FRESH_WORK (default /var/tmp), with proc, sys, dev and dev/shm on it, so the
-# host's mount table never sees them, nothing of the run (the tests' plaintexts included)
-# reaches a disk, and all of it is gone when the namespace ends, also when a step fails or
-# the run is interrupted. Processes left running in the root are ended at the end.
+# host's mount table never sees them, and all of it is gone when the namespace ends, also
+# when a step fails or the run is interrupted; only its /tmp is a folder on disk (as on a
+# Debian machine), removed at the end. Processes left running in the root are ended.
 # Exit status: 0 both commands passed, 1 one of them failed, 2 this script could not run.
 # The whole script is one block, read before it runs: a run takes minutes, and bash would
 # otherwise read an edited file from the old offset.
@@ -52,10 +52,10 @@ kill_inside() {
     done
 }
 
-# inside ROOT SRC COMMIT TARBALL: in the private mount namespace. Exit status 0, 1 (make
+# inside ROOT SRC COMMIT TARBALL TMP: in the private mount namespace. Exit status 0, 1 (make
 # demo or make check failed) or 2.
 inside() {
-    local root=$1 src=$2 commit=$3 tarball=$4 t0 status
+    local root=$1 src=$2 commit=$3 tarball=$4 tmp=$5 t0 status
     mount -t tmpfs -o mode=755 fresh-check "$root" || die "cannot mount a tmpfs on $root"
     t0=$(date +%s)
     if [ -f "$tarball" ]; then
@@ -79,12 +79,15 @@ inside() {
     cp /etc/resolv.conf "$root/etc/resolv.conf" || die "cannot copy /etc/resolv.conf"
     { git clone -q "$src" "$root/root/m3age" &&
         git -C "$root/root/m3age" checkout -q --detach "$commit"; } || die "cannot clone $src"
-    # dev/shm: a tmpfs of its own, so the tests' files do not reach the host's /dev/shm
+    # dev/shm: a tmpfs of its own, so the tests' files do not reach the host's /dev/shm;
+    # /tmp on disk, as on a Debian 12 machine (tests check that m3age refuses a disk-backed
+    # temporary folder)
     { mount -t proc proc "$root/proc" && mount -t sysfs sysfs "$root/sys" &&
         mount --rbind /dev "$root/dev" &&
         mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm" &&
+        mount --bind "$tmp" "$root/tmp" &&
         mount --bind "$CACHE/apt-archives" "$root/var/cache/apt/archives"; } ||
-        die "cannot mount proc, sys, dev, dev/shm or the apt cache in $root"
+        die "cannot mount proc, sys, dev, dev/shm, tmp or the apt cache in $root"
     set +e
     chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c '
@@ -126,7 +129,7 @@ arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
 key=$(printf '%s\n' "$SUITE" "$MIRROR" "$VARIANT" "$INCLUDE" "$arch" | sha256sum | cut -c1-12)
 mkdir -p "$CACHE/apt-archives"
 
-root="" log=""
+root="" log="" tmp=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
@@ -135,6 +138,7 @@ cleanup() {
         # an empty folder here: the root was a tmpfs in the namespace, gone with it
         rmdir "$root" 2>/dev/null || printf 'm3age: error: fresh-check: %s is not empty\n' "$root" >&2
     fi
+    [ -z "$tmp" ] || rm -rf --one-file-system "$tmp"
     rm -f "$log"
     exit "$rc"
 }
@@ -145,11 +149,13 @@ trap 'say "interrupted (SIGHUP)"; exit 129' HUP
 
 root=$(mktemp -d "$WORK/m3age-fresh.XXXXXX")
 log=$(mktemp "$WORK/m3age-fresh-log.XXXXXX")
+tmp=$(mktemp -d "$WORK/m3age-fresh-tmp.XXXXXX")
+chmod 1777 "$tmp"
 t1=$(date +%s)
 # In the foreground, so that an interrupt reaches every process of the run.
 set +e
 unshare --mount --propagation private "$src/build-aux/fresh-check.sh" --inside "$root" "$src" \
-    "$commit" "$CACHE/$SUITE-$VARIANT-$arch-$key.tar" </dev/null 2>&1 | tee "$log"
+    "$commit" "$CACHE/$SUITE-$VARIANT-$arch-$key.tar" "$tmp" </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 total=$(grep -E '^total: [0-9]+ passed' "$log" | tail -1 || true)
