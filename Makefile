@@ -1,5 +1,6 @@
 # m3age build. `make` builds build/m3age; `make check` runs every test; `make asan` runs the
-# whole suite under ASan + UBSan; `make bench`, `make demo`, `make install`.
+# whole suite under ASan + UBSan; `make bench`, `make demo`, `make install`; `make fresh-check`
+# runs `make demo` and `make check` in a minimal Debian 12 root (as root).
 # V=1 shows the commands; WERROR=1 turns warnings into errors (CI).
 
 PREFIX     ?= /usr/local
@@ -15,8 +16,6 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION    := 0.1.0
 
-PKGS := libsodium openssl libssh libbsd
-
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter
 ifeq ($(WERROR),1)
@@ -31,11 +30,17 @@ else
 OPT    ?= -O2 -g
 endif
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+# What depends on the installed packages (pkg-config's flags, whether libsodium and libbsd
+# are linked from static archives, the SONAMEs of libssh and libcrypto, the libc run path) is
+# found out by build-aux/config.sh into $(BUILD)/config.mk, after build-aux/deps.sh has
+# installed what was missing (rule below): make remakes that file and reads it again before
+# it builds anything, so the binary is the same whether the packages were there before
+# `make` or `make` installed them (issue 27). The objects and programs depend on it, so a
+# change of flags (STATIC_DEPS=0, another CC) rebuilds them.
+#
 # libssh and libcrypto are not linked into m3age: keys/sshlib.c and libage/cryptolib.c open
 # them with dlopen when first needed (see there), by the SONAME of the library found at build
 # time. Tests and benchmarks that call OpenSSL themselves link libcrypto (TEST_LIBS).
-PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(filter-out libssh openssl,$(PKGS)) 2>/dev/null) -ldl
 # libsodium and libbsd (with the libmd it needs) are linked from their static archives when
 # those are installed (Debian's -dev packages ship them), so m3age needs only libc at start:
 # each shared library costs every process its mapping, relocations and symbol binding (about
@@ -43,19 +48,31 @@ PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(filter-out libssh openssl,$(PKGS)) 2
 # needs m3age rebuilt, as with any statically linked program; STATIC_DEPS=0 links the shared
 # libraries instead (the Nix package does, its libraries having no archives).
 STATIC_DEPS ?= 1
-libdir_of  = $(shell $(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)
-ifeq ($(STATIC_DEPS),1)
-STATIC_ARCHIVES := $(wildcard $(call libdir_of,libsodium)/libsodium.a $(call libdir_of,libbsd)/libbsd.a \
-                              $(call libdir_of,libmd)/libmd.a)
-ifeq ($(words $(STATIC_ARCHIVES)),3)
-PKG_LIBS   = -Wl,-Bstatic -lsodium -lbsd -lmd -Wl,-Bdynamic -ldl
+# The folder of the C library m3age is linked against becomes its run path: the loader then
+# opens libc.so.6 there (and the libraries m3age opens later, which live beside it) instead of
+# mapping /etc/ld.so.cache and unmapping it again, which took 0.3 ms of every process on the
+# virtual machines this was measured on (changes to page tables are dear there): 6-8% of a
+# registry evaluation. LD_LIBRARY_PATH still comes first (a run path, not an rpath); where
+# the folder does not hold the library at run time the loader goes on to the cache as usual.
+# LIBC_RUNPATH= (empty) leaves it out (the Nix package does: its libc is in the store).
+# LIBSSH_SONAME and LIBCRYPTO_SONAME, when given, are used as given (the Nix package names
+# them by store path).
+CONFIG     := $(BUILD)/config.mk
+CONFIG_GIVEN := $(foreach v,LIBC_RUNPATH LIBSSH_SONAME LIBCRYPTO_SONAME,$(if \
+                  $(filter undefined default,$(origin $v)),,$v))
+CONFIG_ENV := $(addprefix -u ,$(filter-out $(CONFIG_GIVEN),LIBC_RUNPATH LIBSSH_SONAME \
+                LIBCRYPTO_SONAME)) CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' \
+              STATIC_DEPS='$(STATIC_DEPS)' $(foreach v,$(CONFIG_GIVEN),$v='$($v)')
+# Goals that build nothing read no configuration (and install no package).
+NO_CONFIG_GOALS := clean format lint-man uninstall fresh-check
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),)
+CONFIG :=
 endif
 endif
-TEST_LIBS  = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null)
-soname_of  = $(shell objdump -p "$$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2)" \
-                  2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
-LIBSSH_SONAME    = $(call soname_of,libssh,libssh.so)
-LIBCRYPTO_SONAME = $(call soname_of,libcrypto,libcrypto.so)
+ifneq ($(CONFIG),)
+include $(CONFIG)
+endif
 
 CPPFLAGS += -I. -D_GNU_SOURCE -DM3AGE_VERSION='"$(VERSION)"'
 ifneq ($(strip $(LIBSSH_SONAME)),)
@@ -66,17 +83,6 @@ CPPFLAGS += -DM3_LIBCRYPTO_SONAME='"$(strip $(LIBCRYPTO_SONAME))"'
 endif
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANLD)
-# The folder of the C library m3age is linked against becomes its run path: the loader then
-# opens libc.so.6 there (and the libraries m3age opens later, which live beside it) instead of
-# mapping /etc/ld.so.cache and unmapping it again, which took 0.3 ms of every process on the
-# virtual machines this was measured on (changes to page tables are dear there): 6-8% of a
-# registry evaluation. LD_LIBRARY_PATH still comes first (a run path, not an rpath); where
-# the folder does not hold the library at run time the loader goes on to the cache as usual.
-# LIBC_RUNPATH= (empty) leaves it out (the Nix package does: its libc is in the store).
-# (Only a folder that holds it: a compiler that cannot say prints the bare name, and the
-# current folder must never become a run path.)
-LIBC_SO      := $(shell $(CC) -print-file-name=libc.so.6 2>/dev/null)
-LIBC_RUNPATH ?= $(if $(filter /%,$(LIBC_SO)),$(if $(wildcard $(LIBC_SO)),$(patsubst %/,%,$(dir $(abspath $(LIBC_SO))))))
 ifneq ($(filter /%,$(LIBC_RUNPATH)),)
 LDFLAGS  += -Wl,--enable-new-dtags,-rpath,$(LIBC_RUNPATH)
 endif
@@ -104,7 +110,7 @@ BIN       := $(BUILD)/m3age
 MANS      := $(wildcard man/*.1 man/*.5 man/*.7)
 
 .PHONY: all deps check test asan bench demo install uninstall clean format lint-man tools \
-        fuzz fuzz-bins valgrind check-build asan-build fuzz-build
+        fuzz fuzz-bins valgrind check-build asan-build fuzz-build fresh-check FORCE
 
 all: $(BIN)
 
@@ -116,6 +122,15 @@ $(BUILD)/.deps-%: build-aux/deps.sh
 
 DEPS_BUILD := $(BUILD)/.deps-build
 $(LIB_OBJS) $(CMD_OBJS): | $(DEPS_BUILD)
+
+# The configuration (above), found out on every run after the build's packages are in place;
+# rewritten only when it changes.
+$(BUILD)/config.mk: build-aux/config.sh $(DEPS_BUILD) FORCE
+	$(Q)env $(CONFIG_ENV) build-aux/config.sh $@
+FORCE:
+
+# What is compiled or linked with the configuration's flags is made again when they change.
+$(LIB_OBJS) $(CMD_OBJS) $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(BENCH_BINS): $(CONFIG)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -228,6 +243,11 @@ mlkem-million: $(BUILD)/bench/mlkem
 
 demo: $(BUILD)/.deps-demo $(BIN)
 	$(Q)BUILD=$(abspath $(BUILD)) examples/demo.sh
+
+# The README's two commands, `make demo` and `make check`, as root in a minimal Debian 12 root
+# made with debootstrap, on a clone of the last commit (build-aux/fresh-check.sh; needs root).
+fresh-check:
+	$(Q)build-aux/fresh-check.sh
 
 lint-man: $(BUILD)/.deps-man
 	$(Q)for m in $(MANS); do mandoc -Tlint -W warning $$m || exit 1; done; echo "man pages: lint clean"

@@ -13,6 +13,14 @@ pkgs_bench="$pkgs_check hyperfine"
 pkgs_valgrind="$pkgs_check valgrind"
 pkgs_demo="$pkgs_build git"
 pkgs_man="mandoc"
+# make fresh-check: a minimal Debian root made with debootstrap, in which `make demo` and
+# `make check` install everything else themselves (build-aux/fresh-check.sh).
+pkgs_fresh="debootstrap git"
+# For interop tests against Node.js programs (none yet): Debian 12's nodejs is 18 (its test
+# runner, `node --test`, is there), npm is Debian's package (or the one a NodeSource nodejs
+# provides, below). A make target that runs such tests lists this profile; nothing installs
+# it before then.
+pkgs_node="$pkgs_check nodejs npm"
 
 want=""
 for profile in "$@"; do
@@ -37,6 +45,16 @@ for p in $want; do
     st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [ "$st" = installed ] || missing="$missing $p"
 done
+[ -n "$missing" ] || exit 0
+# A package that an installed one provides is there too: e.g. npm, which NodeSource's nodejs
+# provides and conflicts with (installing Debian's npm would replace that nodejs).
+provided=$(dpkg-query -W -f='${db:Status-Status} ${Provides}\n' 2>/dev/null |
+    sed -n 's/^installed //p' | tr ',' '\n' | sed 's/(.*)//; s/ //g' | sort -u)
+still=""
+for p in $missing; do
+    printf '%s\n' "$provided" | grep -qxF -- "$p" || still="$still $p"
+done
+missing=$still
 [ -n "$missing" ] || exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
