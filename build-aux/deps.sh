@@ -6,7 +6,11 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libsodium-dev libssl-dev libssh-dev libbsd-dev"
-pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age nix-bin openssh-client openssh-server git mandoc zsh fish valgrind"
+# nodejs and npm: the interop tests with typage (tests/interop/typage.sh), which npm installs
+# into the build folder; Debian 12's nodejs is 18 (typage.mjs gives it the global Web Crypto
+# that Node.js has from 19 on); npm is Debian's package, or the one a NodeSource nodejs
+# provides (below).
+pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age nix-bin openssh-client openssh-server git mandoc zsh fish valgrind nodejs npm"
 pkgs_asan="$pkgs_check clang libclang-rt-14-dev"
 pkgs_fuzz="$pkgs_check clang libclang-rt-14-dev"
 pkgs_bench="$pkgs_check hyperfine"
@@ -16,11 +20,7 @@ pkgs_man="mandoc"
 # make fresh-check: a minimal Debian root made with debootstrap, in which `make demo` and
 # `make check` install everything else themselves (build-aux/fresh-check.sh).
 pkgs_fresh="debootstrap git"
-# For interop tests against Node.js programs (none yet): Debian 12's nodejs is 18 (its test
-# runner, `node --test`, is there), npm is Debian's package (or the one a NodeSource nodejs
-# provides, below). A make target that runs such tests lists this profile; nothing installs
-# it before then.
-pkgs_node="$pkgs_check nodejs npm"
+pkgs_node="nodejs npm"
 
 want=""
 for profile in "$@"; do

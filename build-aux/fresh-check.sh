@@ -77,6 +77,17 @@ inside() {
     fi
     say "root ready in $(($(date +%s) - t0)) s"
     cp /etc/resolv.conf "$root/etc/resolv.conf" || die "cannot copy /etc/resolv.conf"
+    # The network's own certificate authorities (a TLS-inspecting egress, as on this
+    # workplace's machines and many company networks) are the machine's, not the project's:
+    # the root trusts what the host trusts locally, and Node.js (npm, for the typage interop
+    # tests) is pointed at the system store, which it does not read by itself.
+    extra_ca=""
+    if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+        cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" &&
+            chroot "$root" update-ca-certificates >/dev/null 2>&1 ||
+            die "cannot add the host's local certificate authorities to $root"
+        extra_ca=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+    fi
     { git clone -q "$src" "$root/root/m3age" &&
         git -C "$root/root/m3age" checkout -q --detach "$commit"; } || die "cannot clone $src"
     # dev/shm: a tmpfs of its own, so the tests' files do not reach the host's /dev/shm;
@@ -89,7 +100,7 @@ inside() {
         mount --bind "$CACHE/apt-archives" "$root/var/cache/apt/archives"; } ||
         die "cannot mount proc, sys, dev, dev/shm, tmp or the apt cache in $root"
     set +e
-    chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 $extra_ca \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c '
         cd /root/m3age || exit 2
         echo "fresh-check: # make demo"

@@ -5,7 +5,12 @@
 //   recipient ID         the recipient of identity ID
 //   encrypt [-a] R...    stdin encrypted to the recipients (-a: armored), to stdout
 //   decrypt ID...        stdin (binary or armored) decrypted with the identities, to stdout
+import { webcrypto } from "node:crypto";
 import { readFileSync, writeSync } from "node:fs";
+
+// Node.js 18 (Debian 12's nodejs) has Web Crypto only as node:crypto's webcrypto; typage and
+// the @noble libraries under it use the global `crypto`, which Node.js has from 19 on.
+if (globalThis.crypto === undefined) globalThis.crypto = webcrypto;
 
 const age = await import(`${process.env.TYPAGE_DIR}/node_modules/age-encryption/dist/index.js`);
 const [cmd, ...args] = process.argv.slice(2);
