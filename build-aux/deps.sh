@@ -6,7 +6,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libsodium-dev libssl-dev libssh-dev libbsd-dev"
-pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age nix-bin openssh-client openssh-server git mandoc zsh fish valgrind"
+pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age python3 nix-bin openssh-client openssh-server git mandoc zsh fish valgrind"
 pkgs_asan="$pkgs_check clang libclang-rt-14-dev"
 pkgs_fuzz="$pkgs_check clang libclang-rt-14-dev"
 pkgs_bench="$pkgs_check hyperfine"
