@@ -90,10 +90,10 @@ test_missing_yubikey_is_reported_and_never_encrypted_without_it() {
     assert_contains out "M3A006  not encrypted to backup-yubikey"
     run "$M3AGE" rekey --dry-run secrets/tailscale.age
     assert_status 1
-    assert_contains out "secrets/tailscale.age: cannot rekey: keys.nix:6:15: keys.yubikeys.primary: a recipient of the age-plugin-yubikey plugin: m3age cannot encrypt to it"
+    assert_contains out "secrets/tailscale.age: cannot rekey: keys.nix:6:15: keys.yubikeys.primary: age-plugin-yubikey not found in PATH"
     run "$M3AGE" rekey -i "$YK/m3tam3re" secrets/tailscale.age
     assert_status 1
-    assert_contains err "keys.yubikeys.primary: a recipient of the age-plugin-yubikey plugin: m3age cannot encrypt to it"
+    assert_contains err "keys.yubikeys.primary: age-plugin-yubikey not found in PATH"
     assert_same_file secrets/tailscale.age before.age
 }
 
