@@ -547,6 +547,20 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     tally(k);
     if (o->dry_run || k->planned == 0)
         goto done;
+    /* Plugin identities: one session per plugin for all files (one PIN, one touch). */
+    {
+        const struct age_header **hv = calloc(k->n + 1, sizeof(*hv));
+        size_t nh = 0;
+        if (hv == NULL)
+            goto out;
+        for (size_t i = 0; i < k->n; i++)
+            if (k->items[i].state == SECRETS_ITEM_PLANNED && pool.hdrs[i] != NULL)
+                hv[nh++] = pool.hdrs[i];
+        rc = keys_plugin_prefetch(ids->v, ids->n, hv, nh, d);
+        free(hv);
+        if (rc != 0)
+            goto out;
+    }
     /* Files that need a passphrase-protected key: here, one prompt per key, in order. */
     pool.phase = PHASE_DECRYPT;
     for (size_t i = 0; i < k->n; i++)
