@@ -181,6 +181,15 @@ int keys_plugin_find(const char *name, char *out, size_t cap, struct m3_diag *d)
 int keys_plugin_recipient_new(struct age_recipient **out, const char *s, const char *plugin,
                               struct m3_diag *d);
 
+/* keys_plugin_wrap_prefetch: wraps the file keys of n files ahead of their encryption: file
+ * f goes to rcpts[f] (nr[f] recipients, any types) with the 16-byte file key keys[f] (secret
+ * memory, which the encryption then uses: age_encrypt_opts.file_key). One recipient-v1
+ * session per plugin and set of its recipients, for all files at once; the stanzas are kept
+ * by the plugin recipients and given by their wrap of that file key (once). Errors: the
+ * sessions' (as wrap); then nothing is kept for the files of the failed session. */
+int keys_plugin_wrap_prefetch(struct age_recipient *const *const *rcpts, const size_t *nr,
+                              const unsigned char *const *keys, size_t n, struct m3_diag *d);
+
 /* keys_plugin_identity_parse: an AGE-PLUGIN-NAME-1... identity line (M3_ENOMATCH, d untouched,
  * when s is not one; M3_EINVAL when malformed). The plugin is looked up when first needed.
  * Identities of the same plugin share one session: the first unwrap of a header runs one
@@ -194,6 +203,9 @@ int keys_plugin_identity_default(struct age_identity **out, const char *name, st
 
 /* keys_identity_is_plugin: whether id is a plugin identity. */
 bool keys_identity_is_plugin(const struct age_identity *id);
+/* keys_identity_plugin_name: the plugin name of a plugin identity ("m3test"), else NULL.
+ * Valid as long as id. */
+const char *keys_identity_plugin_name(const struct age_identity *id);
 
 /* keys_plugin_prefetch: runs one identity-v1 session per plugin among ids with the stanzas
  * of all n headers, and keeps the file keys it returns (secret memory) for the unwraps of

@@ -105,37 +105,97 @@ answer_user(struct keys_pconn *c, const struct keys_pmsg *m, struct m3_diag *d)
     return 0;
 }
 
+/* parse_index: a decimal file index below n. */
+static bool
+parse_index(const char *s, size_t n, size_t *out)
+{
+    size_t v = 0;
+
+    if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > n)
+            return false;
+        v = v * 10 + (size_t)(*s - '0');
+    }
+    *out = v;
+    return v < n;
+}
+
 /* ---- recipient-v1 ---------------------------------------------------------------------- */
+
+/* Stanzas wrapped ahead of time (keys_plugin_wrap_prefetch) for one file key, by a keyed
+ * hash of the key. The first recipient of a session's set holds the file's stanzas; the
+ * others of the set hold an empty list (the plugin does not say which stanza is whose). */
+struct pwrapped {
+    unsigned char digest[32];
+    struct age_stanza_list sl;
+};
 
 struct precipient {
     char plugin[48];
     char *text; /* the recipient, or the identity (secret memory) when as_identity */
     bool as_identity;
+    pthread_mutex_t lock;
+    struct pwrapped *ready;
+    size_t nready;
 };
 
+static unsigned char digest_key[32];
+static pthread_once_t digest_once = PTHREAD_ONCE_INIT;
+
+static void
+digest_init(void)
+{
+    randombytes_buf(digest_key, sizeof(digest_key));
+}
+
+/* key_digest: a keyed hash of a file key (its key is random per process: nothing about the
+ * file key can be learned from it). */
+static void
+key_digest(const unsigned char *file_key, unsigned char out[32])
+{
+    pthread_once(&digest_once, digest_init);
+    crypto_generichash(out, 32, file_key, AGE_FILE_KEY_SIZE, digest_key, sizeof(digest_key));
+}
+
+/* run_wrap: one recipient-v1 session: the ns recipients (all of one plugin) and the nf file
+ * keys; outs[f] receives file f's stanzas. */
 static int
-run_wrap(const struct precipient *r, const unsigned char *file_key, struct age_stanza_list *out,
-         struct m3_diag *d)
+run_wrap(const struct precipient *const *rs, size_t ns, const unsigned char *const *fks, size_t nf,
+         struct age_stanza_list *outs, struct m3_diag *d)
 {
     struct keys_pconn c;
     struct keys_pmsg m = {0};
-    struct age_stanza_list got = {0};
     char err[PLUGIN_TEXT_MAX] = "";
+    size_t *count = calloc(nf + 1, sizeof(*count));
     int rc;
 
-    if ((rc = keys_pconn_start(&c, r->plugin, "recipient-v1", d)) != 0)
+    if (count == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    if ((rc = keys_pconn_start(&c, rs[0]->plugin, "recipient-v1", d)) != 0) {
+        free(count);
         return rc;
-    c.timeout_ms = ui.timeout_ms;
-    {
-        const char *a[2] = {r->as_identity ? "add-identity" : "add-recipient", r->text};
-        const char *w[1] = {"wrap-file-key"}, *done[1] = {"done"};
-        if ((rc = keys_pconn_grease(&c, d)) != 0 || (rc = keys_pconn_send(&c, a, 2, NULL, 0, d)) ||
-            (rc = keys_pconn_send(&c, w, 1, file_key, AGE_FILE_KEY_SIZE, d)) != 0 ||
-            (rc = keys_pconn_grease(&c, d)) != 0 || (rc = keys_pconn_send(&c, done, 1, NULL, 0, d)))
-            goto out;
     }
+    c.timeout_ms = ui.timeout_ms;
+    rc = keys_pconn_grease(&c, d);
+    for (size_t i = 0; i < ns && rc == 0; i++) {
+        const char *a[2] = {rs[i]->as_identity ? "add-identity" : "add-recipient", rs[i]->text};
+        rc = keys_pconn_send(&c, a, 2, NULL, 0, d);
+    }
+    for (size_t f = 0; f < nf && rc == 0; f++) {
+        const char *w[1] = {"wrap-file-key"};
+        rc = keys_pconn_send(&c, w, 1, fks[f], AGE_FILE_KEY_SIZE, d);
+    }
+    if (rc == 0 && (rc = keys_pconn_grease(&c, d)) == 0) {
+        const char *done[1] = {"done"};
+        rc = keys_pconn_send(&c, done, 1, NULL, 0, d);
+    }
+    if (rc != 0)
+        goto out;
     for (;;) {
         const char *cmd;
+        size_t f;
         if ((rc = keys_pconn_recv(&c, &m, d)) != 0)
             goto out;
         cmd = m.args[0];
@@ -148,20 +208,19 @@ run_wrap(const struct precipient *r, const unsigned char *file_key, struct age_s
         if (strcmp(cmd, "done") == 0)
             break;
         if (strcmp(cmd, "recipient-stanza") == 0) {
-            if (m.nargs < 3 || strcmp(m.args[1], "0") != 0) {
+            if (m.nargs < 3 || !parse_index(m.args[1], nf, &f)) {
                 rc = m3_diag_set(d, M3_EIO,
-                                 "%s: sent a recipient stanza for a file it was "
-                                 "not given",
-                                 c.name);
+                                 "%s: sent a recipient stanza for a file it was not given", c.name);
                 goto out;
             }
-            /* Spec: no more stanzas per file than recipients and identities (one here). */
-            if (got.n == 1) {
+            /* Spec: no more stanzas per file than recipients and identities. */
+            if (count[f] == ns) {
                 rc = m3_diag_set(d, M3_EINVAL, "%s: sent more stanzas than recipients", c.name);
                 goto out;
             }
-            rc = age_stanza_list_add(&got, m.args[2], (const char *const *)m.args + 3, m.nargs - 3,
-                                     m.body, m.body_len);
+            count[f]++;
+            rc = age_stanza_list_add(&outs[f], m.args[2], (const char *const *)m.args + 3,
+                                     m.nargs - 3, m.body, m.body_len);
             if (rc != 0) {
                 m3_diag_set(d, rc, "%s: sent a malformed recipient stanza", c.name);
                 goto out;
@@ -170,7 +229,7 @@ run_wrap(const struct precipient *r, const unsigned char *file_key, struct age_s
             if (err[0] == '\0')
                 text_of(&m, err, sizeof(err));
             if (err[0] == '\0')
-                snprintf(err, sizeof(err), "%s", m.nargs > 1 ? m.args[1] : "error");
+                snprintf(err, sizeof(err), "%.40s", m.nargs > 1 ? m.args[1] : "error");
         } else {
             if ((rc = reply(&c, "unsupported", NULL, NULL, 0, d)) != 0)
                 goto out;
@@ -183,15 +242,27 @@ run_wrap(const struct precipient *r, const unsigned char *file_key, struct age_s
     }
     if (err[0] != '\0')
         rc = m3_diag_set(d, M3_EINVAL, "%s: %s", c.name, err);
-    else if (got.n == 0)
-        rc = m3_diag_set(d, M3_EIO, "%s: returned no stanza for the recipient", c.name);
-    for (size_t i = 0; rc == 0 && i < got.n; i++)
-        rc = age_stanza_list_add(out, got.v[i].type, (const char *const *)got.v[i].args,
-                                 got.v[i].nargs, got.v[i].body, got.v[i].body_len);
+    for (size_t f = 0; rc == 0 && f < nf; f++)
+        if (count[f] == 0)
+            rc = m3_diag_set(d, M3_EIO, "%s: returned no stanza for a file key", c.name);
 out:
     keys_pmsg_free(&m);
     keys_pconn_finish(&c, rc != 0);
-    age_stanza_list_clear(&got);
+    free(count);
+    if (rc != 0)
+        for (size_t f = 0; f < nf; f++)
+            age_stanza_list_clear(&outs[f]);
+    return rc;
+}
+
+static int
+list_append(struct age_stanza_list *out, const struct age_stanza_list *in)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < in->n; i++)
+        rc = age_stanza_list_add(out, in->v[i].type, (const char *const *)in->v[i].args,
+                                 in->v[i].nargs, in->v[i].body, in->v[i].body_len);
     return rc;
 }
 
@@ -199,7 +270,159 @@ static int
 prcpt_wrap(const void *state, const unsigned char *file_key, struct age_stanza_list *out,
            struct m3_diag *d)
 {
-    return run_wrap(state, file_key, out, d);
+    struct precipient *r = (struct precipient *)state;
+    const struct precipient *one[1] = {r};
+    struct age_stanza_list got = {0};
+    unsigned char dg[32];
+    int rc;
+
+    key_digest(file_key, dg);
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nready; i++)
+        if (sodium_memcmp(r->ready[i].digest, dg, 32) == 0) {
+            rc = list_append(out, &r->ready[i].sl);
+            age_stanza_list_clear(&r->ready[i].sl);
+            r->ready[i] = r->ready[--r->nready];
+            pthread_mutex_unlock(&r->lock);
+            return rc == 0 ? 0 : m3_diag_set(d, rc, "out of memory");
+        }
+    pthread_mutex_unlock(&r->lock);
+    if ((rc = run_wrap(one, 1, &file_key, 1, &got, d)) == 0 && (rc = list_append(out, &got)))
+        m3_diag_set(d, rc, "out of memory");
+    age_stanza_list_clear(&got);
+    return rc;
+}
+
+static const struct age_recipient_ops prcpt_ops;
+
+/* A set of one plugin's recipients that some files share, and those files. */
+struct wgroup {
+    const struct precipient **rs;
+    size_t ns;
+    size_t *files;
+    size_t nf;
+};
+
+/* file_set: the recipients of plugin `plugin` among rv, without repeats, into out. */
+static size_t
+file_set(struct age_recipient *const *rv, size_t n, const char *plugin,
+         const struct precipient **out)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct precipient *p = rv[i]->state;
+        bool dup = false;
+        if (rv[i]->ops != &prcpt_ops || strcmp(p->plugin, plugin) != 0)
+            continue;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = out[j] == p;
+        if (!dup)
+            out[k++] = p;
+    }
+    return k;
+}
+
+static int
+wgroup_run(struct wgroup *g, const unsigned char *const *keys, struct m3_diag *d)
+{
+    const unsigned char **fks = calloc(g->nf + 1, sizeof(*fks));
+    struct age_stanza_list *outs = calloc(g->nf + 1, sizeof(*outs));
+    int rc = M3_ENOMEM;
+
+    if (fks == NULL || outs == NULL)
+        goto out;
+    for (size_t f = 0; f < g->nf; f++)
+        fks[f] = keys[g->files[f]];
+    if ((rc = run_wrap(g->rs, g->ns, fks, g->nf, outs, d)) != 0)
+        goto out;
+    for (size_t s = 0; s < g->ns && rc == 0; s++) {
+        struct precipient *r = (struct precipient *)g->rs[s];
+        struct pwrapped *nv;
+        pthread_mutex_lock(&r->lock);
+        if ((nv = realloc(r->ready, (r->nready + g->nf) * sizeof(*nv))) == NULL) {
+            pthread_mutex_unlock(&r->lock);
+            rc = M3_ENOMEM;
+            break;
+        }
+        r->ready = nv;
+        for (size_t f = 0; f < g->nf; f++) {
+            struct pwrapped *w = &r->ready[r->nready++];
+            key_digest(fks[f], w->digest);
+            w->sl = s == 0 ? outs[f] : (struct age_stanza_list){0};
+            if (s == 0)
+                outs[f] = (struct age_stanza_list){0};
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+out:
+    for (size_t f = 0; outs != NULL && f < g->nf; f++)
+        age_stanza_list_clear(&outs[f]);
+    free(outs);
+    free(fks);
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "out of memory");
+    return rc;
+}
+
+int
+keys_plugin_wrap_prefetch(struct age_recipient *const *const *rcpts, const size_t *nr,
+                          const unsigned char *const *keys, size_t n, struct m3_diag *d)
+{
+    struct wgroup *gs = NULL;
+    size_t ng = 0;
+    const struct precipient **set = NULL;
+    int rc = 0;
+
+    for (size_t f = 0; f < n && rc == 0; f++)
+        for (size_t i = 0; i < nr[f] && rc == 0; i++) {
+            const struct precipient *p = rcpts[f][i]->state;
+            size_t k, gi;
+            if (rcpts[f][i]->ops != &prcpt_ops)
+                continue;
+            free(set);
+            if ((set = calloc(nr[f] + 1, sizeof(*set))) == NULL) {
+                rc = M3_ENOMEM;
+                break;
+            }
+            k = file_set(rcpts[f], nr[f], p->plugin, set);
+            for (size_t j = 0; j < i && set[0] == p; j++)
+                if (rcpts[f][j]->state == p)
+                    set[0] = NULL;
+            if (set[0] != p)
+                continue; /* the set was met at its first member */
+            for (gi = 0; gi < ng; gi++)
+                if (gs[gi].ns == k && memcmp(gs[gi].rs, set, k * sizeof(*set)) == 0)
+                    break;
+            if (gi == ng) {
+                struct wgroup *nv = realloc(gs, (ng + 1) * sizeof(*nv));
+                if (nv == NULL) {
+                    rc = M3_ENOMEM;
+                    break;
+                }
+                gs = nv;
+                memset(&gs[ng], 0, sizeof(gs[ng]));
+                gs[ng].rs = set;
+                gs[ng].ns = k;
+                set = NULL;
+                if ((gs[ng++].files = calloc(n, sizeof(size_t))) == NULL) {
+                    rc = M3_ENOMEM;
+                    break;
+                }
+            }
+            gs[gi].files[gs[gi].nf++] = f;
+        }
+    free(set);
+    for (size_t gi = 0; gi < ng && rc == 0; gi++)
+        rc = wgroup_run(&gs[gi], keys, d);
+    for (size_t gi = 0; gi < ng; gi++) {
+        free(gs[gi].rs);
+        free(gs[gi].files);
+    }
+    free(gs);
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "out of memory");
+    return rc;
 }
 
 static char *
@@ -213,8 +436,13 @@ static void
 prcpt_free(void *state)
 {
     struct precipient *r = state;
-    if (r != NULL)
-        age_secret_free(r->text);
+    if (r == NULL)
+        return;
+    age_secret_free(r->text);
+    for (size_t i = 0; i < r->nready; i++)
+        age_stanza_list_clear(&r->ready[i].sl);
+    free(r->ready);
+    pthread_mutex_destroy(&r->lock);
     free(r);
 }
 
@@ -242,6 +470,7 @@ precipient_new(struct age_recipient **out, const char *text, const char *plugin,
     }
     snprintf(r->plugin, sizeof(r->plugin), "%s", plugin);
     r->as_identity = as_identity;
+    pthread_mutex_init(&r->lock, NULL);
     if ((*out = age_recipient_new(&prcpt_ops, r)) == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
     return 0;
@@ -330,23 +559,6 @@ send_stanza(struct keys_pconn *c, size_t file, const struct age_stanza *s, struc
     for (size_t j = 0; j < s->nargs; j++)
         args[3 + j] = s->args[j];
     return keys_pconn_send(c, args, 3 + s->nargs, s->body, s->body_len, d);
-}
-
-/* parse_index: a decimal file index below n. */
-static bool
-parse_index(const char *s, size_t n, size_t *out)
-{
-    size_t v = 0;
-
-    if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > n)
-            return false;
-        v = v * 10 + (size_t)(*s - '0');
-    }
-    *out = v;
-    return v < n;
 }
 
 /* run_unwrap: one identity-v1 session for the headers hs (their entries es, already in the
@@ -673,6 +885,12 @@ bool
 keys_identity_is_plugin(const struct age_identity *id)
 {
     return id != NULL && id->ops == &pid_ops;
+}
+
+const char *
+keys_identity_plugin_name(const struct age_identity *id)
+{
+    return keys_identity_is_plugin(id) ? ((const struct pidentity *)id->state)->g->plugin : NULL;
 }
 
 int
