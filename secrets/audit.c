@@ -49,6 +49,7 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
     {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
     {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
+    {"M3A030", SECRETS_WARNING, "registry key whose age plugin is not installed"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -285,6 +286,12 @@ registry_keys(struct ctx *c)
             continue;
         if (k->kind == SECRETS_KEY_INVALID)
             add(c, "M3A019", reg, 0, NULL, "key %s is not a recipient: %s", k->name, k->error);
+        else if (k->kind == SECRETS_KEY_PLUGIN &&
+                 keys_plugin_find(k->plugin.plugin, NULL, 0, NULL) == M3_ENOTFOUND)
+            add(c, "M3A030", reg, 0, NULL,
+                "key %s needs age-plugin-%s, which is not in PATH: edit and rekey of its files "
+                "stop before writing",
+                k->name, k->plugin.plugin);
         else if (k->rsa_bits > 0 && k->rsa_bits < 3072)
             add(c, "M3A013", reg, 0, NULL,
                 "key %s is ssh-rsa with %u bits (use ssh-ed25519, or RSA of 3072 bits or more)",

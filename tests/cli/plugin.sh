@@ -116,4 +116,20 @@ test_agenix_mode_decrypts_with_a_plugin_identity() {
     assert_eq "$(cat out)" "secret 1"
 }
 
+test_audit_names_a_registry_key_whose_plugin_is_missing() {
+    prepo 2
+    run "$M3AGE" audit
+    assert_not_contains out "M3A030"
+    PATH=/usr/bin:/bin run "$M3AGE" audit
+    assert_contains out "M3A030  key pk needs age-plugin-m3test, which is not in PATH: edit and rekey of its files stop before writing"
+    assert_eq "$(grep -c M3A030 out)" 1 "one finding per key"
+}
+
+test_textconv_decrypts_with_a_plugin_identity() {
+    prepo 1
+    run "$M3AGE" diff --textconv -i pk.id secrets/s1.age
+    assert_status 0
+    assert_eq "$(cat out)" "secret 1"
+}
+
 run_tests
