@@ -23,8 +23,8 @@ ui_confirm(void *ctx, const char *plugin, const char *text, const char *yes, con
     char prompt[512], ans[64];
 
     (void)ctx;
-    snprintf(prompt, sizeof(prompt), "age-plugin-%s: %s ([1] %s%s%s): ", plugin, text, yes,
-             no ? ", [2] " : "", no ? no : "");
+    snprintf(prompt, sizeof(prompt), "age-plugin-%s: %s ([1] %s%s%s): ", plugin, m3_shown(text),
+             yes, no ? ", [2] " : "", no ? no : "");
     /* The answer is the choice's number (as age asks) or its text. */
     for (int tries = 0; tries < 3; tries++) {
         if (readpassphrase(prompt, ans, sizeof(ans), RPP_ECHO_ON | RPP_REQUIRE_TTY) == NULL)
@@ -44,7 +44,7 @@ ui_request(void *ctx, const char *plugin, const char *text, bool secret, char *b
     char prompt[512];
 
     (void)ctx;
-    snprintf(prompt, sizeof(prompt), "age-plugin-%s: %s ", plugin, text);
+    snprintf(prompt, sizeof(prompt), "age-plugin-%s: %s ", plugin, m3_shown(text));
     if (readpassphrase(prompt, buf, cap, RPP_REQUIRE_TTY | (secret ? 0 : RPP_ECHO_ON)) == NULL)
         return -1;
     return 0;

@@ -21,7 +21,9 @@ test_audit_matches_piv_stanzas_to_their_keys() {
     yk_repo
     run "$M3AGE" audit
     assert_status 0
-    assert_eq "$(grep -c 'M3A' out)" 1 "findings"
+    # M3A030: age-plugin-yubikey is not installed here (one finding per key).
+    assert_eq "$(grep -c 'M3A' out)" 3 "findings"
+    assert_eq "$(grep -c "M3A030  key .* needs age-plugin-yubikey, which is not in PATH" out)" 2 "M3A030"
     assert_contains out "secrets/tailscale.age"
     assert_contains out "warning M3A011"
     assert_not_contains out "M3A019"
