@@ -162,6 +162,33 @@ test_confirm_and_request_public() {
     assert_contains tty "Type m3 to go on: m3"
 }
 
+test_a_plugin_opens_native_x25519_stanzas() {
+    need
+    key x25519
+    N=$(sed -n 's/^# native-recipient: //p' x25519.id)
+    age-keygen -o other.key 2>/dev/null
+    printf 'native\n' >plain
+    run age -r "$N" -o go.age plain
+    assert_status 0
+    run "$M3AGE" encrypt -a -r "$(age-keygen -y other.key)" -r "$N" -o m3.age plain
+    assert_status 0
+    for f in go.age m3.age; do
+        run age -d -i x25519.id "$f"
+        assert_status 0
+        assert_eq "$(cat out)" "native"
+        run "$M3AGE" decrypt -i x25519.id "$f"
+        assert_status 0
+        assert_eq "$(cat out)" "native"
+    done
+    # another key's X25519 stanza: no file key, as for age
+    age -r "$(age-keygen -y other.key)" -o not.age plain
+    run age -d -i x25519.id not.age
+    assert_status 1
+    run "$M3AGE" decrypt -i x25519.id not.age
+    assert_status 1
+    assert_contains err "m3age: error: not.age: no identity matched any of the recipients"
+}
+
 # fault MODE MESSAGE: a file for the key in MODE fails to open through age and m3age alike;
 # m3age says MESSAGE in one line and writes nothing.
 fault_decrypt() {
