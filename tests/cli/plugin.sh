@@ -125,6 +125,14 @@ test_audit_names_a_registry_key_whose_plugin_is_missing() {
     assert_eq "$(grep -c M3A030 out)" 1 "one finding per key"
 }
 
+test_audit_verifies_through_a_plugin_started_once() {
+    prepo 4
+    run "$M3AGE" audit -i pk.id
+    assert_status 0
+    assert_not_contains out "M3A018"
+    assert_eq "$(starts identity-v1)" 1 "identity-v1 starts"
+}
+
 test_textconv_decrypts_with_a_plugin_identity() {
     prepo 1
     run "$M3AGE" diff --textconv -i pk.id secrets/s1.age
