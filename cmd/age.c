@@ -23,7 +23,8 @@ age_usage(FILE *f)
         "    -p, --passphrase            Encrypt with a passphrase.\n"
         "    -r, --recipient RECIPIENT   Encrypt to the specified RECIPIENT. Can be repeated.\n"
         "    -R, --recipients-file PATH  Encrypt to recipients listed at PATH. Can be repeated.\n"
-        "    -i, --identity PATH         Use the identity file at PATH. Can be repeated.\n\n"
+        "    -i, --identity PATH         Use the identity file at PATH. Can be repeated.\n"
+        "    -j PLUGIN                   Use the default identity of age-plugin-PLUGIN.\n\n"
         "INPUT defaults to standard input, and OUTPUT defaults to standard output.\n"
         "If OUTPUT exists, it will be overwritten.\n\n"
         "This is m3age in age compatibility mode; see 'm3age --help' for its own commands.\n");
@@ -83,8 +84,9 @@ cmd_age_compat(int argc, char **argv)
             ea.output = da.output = optarg;
             break;
         case 'j':
-            m3_error("plugins (-j) are not supported");
-            goto out;
+            m3_list_push(&ea.plugins, optarg);
+            m3_list_push(&da.plugins, optarg);
+            break;
         case 'V':
             printf("v1.1.1-m3age-%s\n", M3AGE_VERSION);
             rc = 0;
@@ -130,5 +132,7 @@ out:
     m3_list_free(&ea.recipients_files);
     m3_list_free(&ea.identity_files);
     m3_list_free(&da.identity_files);
+    m3_list_free(&da.plugins);
+    m3_list_free(&ea.plugins);
     return rc;
 }

@@ -157,6 +157,21 @@ collect_recipients(const struct m3_encrypt_args *a, struct keys_recipients *rl)
         }
         keys_identities_clear(&ids);
     }
+    for (size_t i = 0; i < a->plugins.n; i++) {
+        struct age_identity *pid = NULL;
+        struct age_recipient *r = NULL;
+        m3_diag_clear(&d);
+        if (keys_plugin_identity_default(&pid, a->plugins.v[i], &d) != 0 ||
+            pid->ops->recipient(pid->state, &r) != 0 || keys_recipients_push(rl, r) != 0) {
+            if (d.msg[0] == '\0')
+                keys_plugin_find(a->plugins.v[i], NULL, 0, &d);
+            m3_error_diag(a->plugins.v[i], d.code ? d.code : M3_ENOTFOUND, &d);
+            age_recipient_free(r);
+            age_identity_free(pid);
+            return -1;
+        }
+        age_identity_free(pid);
+    }
     return 0;
 }
 
@@ -255,6 +270,15 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         if (strcmp(m3_progname, "m3age") == 0 &&
             keys_identity_file_exposed(a->identity_files.v[i], &d))
             m3_warn("%s", d.msg);
+    }
+    for (size_t i = 0; i < a->plugins.n; i++) {
+        struct age_identity *pid;
+        m3_diag_clear(&d);
+        if (keys_plugin_identity_default(&pid, a->plugins.v[i], &d) != 0 ||
+            keys_identities_push(&ids, pid) != 0) {
+            m3_error_diag(a->plugins.v[i], d.code, &d);
+            goto out;
+        }
     }
     if ((in = m3_in_open(a->input)) < 0) {
         rc = M3_EXIT_USAGE;

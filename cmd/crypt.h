@@ -16,6 +16,7 @@ struct m3_encrypt_args {
     struct m3_list recipients;       /* -r */
     struct m3_list recipients_files; /* -R */
     struct m3_list identity_files;   /* -i: encrypt to their recipients */
+    struct m3_list plugins;          /* -j NAME: to the plugin's default identity */
     bool passphrase;                 /* -p */
     bool armor;                      /* -a */
     const char *output;              /* -o, NULL for stdout */
@@ -24,6 +25,7 @@ struct m3_encrypt_args {
 
 struct m3_decrypt_args {
     struct m3_list identity_files; /* -i */
+    struct m3_list plugins;        /* -j NAME: the plugin's default identity */
     const char *output;
     const char *input;
     /* m3age decrypt (not age mode): "no identity" is m3_no_identity's message, status 2;

@@ -44,6 +44,10 @@ int m3_passphrase_cb(void *ctx, const char *prompt, char *buf, size_t cap);
 /* m3_threads: worker threads for payloads: M3AGE_THREADS, else the number of online CPUs. */
 unsigned m3_threads(void);
 
+/* m3_plugin_ui_install: age plugins' messages and prompts on this terminal, and their
+ * timeout from M3AGE_PLUGIN_TIMEOUT (seconds, 0 for none; default 30). */
+void m3_plugin_ui_install(void);
+
 /* m3_install_cleanup_signals: on SIGINT/SIGTERM/SIGHUP remove the current temporary
  * output before exiting. */
 void m3_install_cleanup_signals(void);

@@ -332,6 +332,7 @@ main(int argc, char **argv)
         m3_crypto_init() != 0)
         return M3_EXIT_USAGE;
     m3_install_cleanup_signals();
+    m3_plugin_ui_install();
     if (strcmp(base, "age") == 0) {
         m3_progname = "age";
         return cmd_age_compat(argc, argv);

@@ -102,10 +102,7 @@ keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *
         struct keys_plugin_key pk;
         rc = keys_plugin_parse(s, &pk, d);
         if (rc == 0)
-            return m3_diag_set(d, M3_EUNSUPPORTED,
-                               "a recipient of the age-plugin-%s plugin: m3age cannot encrypt to "
-                               "plugin recipients",
-                               pk.plugin);
+            return keys_plugin_recipient_new(out, s, pk.plugin, d);
         if (rc != M3_ENOMATCH)
             return rc;
     }
@@ -307,6 +304,8 @@ keys_identities_parse_buf(struct keys_identities *l, const char *buf, size_t len
                                                           "without .pub");
         else if (strncmp(t, "AGE-SECRET-KEY-PQ-1", 19) == 0)
             rc = age_pq_identity_parse(&id, t, d);
+        else if (strncmp(t, "AGE-PLUGIN-", 11) == 0)
+            rc = keys_plugin_identity_parse(&id, t, d);
         else
             rc = age_x25519_identity_parse(&id, t, d);
         age_secret_free(line);

@@ -138,6 +138,83 @@ bool keys_plugin_stanza_matches(const struct keys_plugin_key *k, const struct ag
  * mlkem768p256tag): its first argument names its key. */
 bool keys_stanza_is_tagged(const struct age_stanza *s);
 
+/* ---- Plugins (c2sp.org/age-plugin) ------------------------------------------------------
+ * A plugin recipient (age1NAME1...) or identity (AGE-PLUGIN-NAME-1...) is handled by the
+ * program age-plugin-NAME found on PATH, started with --age-plugin=recipient-v1 to wrap or
+ * --age-plugin=identity-v1 to unwrap. Its stderr is the user's. File keys sent to it or
+ * received from it stay in secret memory. What it asks of the user goes through the
+ * callbacks set with keys_plugin_set_ui (cmd/ owns the terminal); text from a plugin is
+ * reduced to one printable line before it reaches them. */
+
+struct keys_plugin_ui {
+    /* msg: shows text. Returns 0 when shown, < 0 when it cannot be (the plugin gets fail). */
+    int (*msg)(void *ctx, const char *plugin, const char *text);
+    /* confirm: asks text with the choices yes and no (no may be NULL). 1 for yes, 0 for no,
+     * < 0 when it cannot ask. */
+    int (*confirm)(void *ctx, const char *plugin, const char *text, const char *yes,
+                   const char *no);
+    /* request: reads a value for text (echo off when secret) into buf (cap bytes, secret
+     * memory), NUL-terminated. 0, or < 0 when it cannot (the plugin gets fail). */
+    int (*request)(void *ctx, const char *plugin, const char *text, bool secret, char *buf,
+                   size_t cap);
+    void *ctx;
+    /* timeout_ms: how long a plugin may stay silent while nothing is pending with the user
+     * (0: forever). Once a plugin has asked the user anything, its session has no timeout. */
+    int timeout_ms;
+};
+#define KEYS_PLUGIN_TIMEOUT_DEFAULT_MS 30000
+
+/* keys_plugin_set_ui: the callbacks every plugin session of the process uses (copied).
+ * Without them, msg/confirm/request get fail and the timeout is the default. */
+void keys_plugin_set_ui(const struct keys_plugin_ui *ui);
+
+/* keys_plugin_find: the path of age-plugin-NAME in PATH's absolute folders into out (cap
+ * bytes; out may be NULL to only check). M3_ENOTFOUND (d says so), M3_EINVAL for a name that
+ * cannot be a file name. */
+int keys_plugin_find(const char *name, char *out, size_t cap, struct m3_diag *d);
+
+/* keys_plugin_recipient_new: a recipient for the plugin recipient text s of plugin `plugin`
+ * (as keys_plugin_parse found). Its wrap runs one recipient-v1 session. M3_ENOTFOUND when
+ * age-plugin-NAME is not on PATH (checked now, so that a missing plugin stops a command
+ * before it writes anything). Wrap errors: M3_EIO (the plugin crashed, timed out, spoke
+ * garbage), M3_EINVAL (it reported an error, or sent more stanzas than recipients). */
+int keys_plugin_recipient_new(struct age_recipient **out, const char *s, const char *plugin,
+                              struct m3_diag *d);
+
+/* keys_plugin_wrap_prefetch: wraps the file keys of n files ahead of their encryption: file
+ * f goes to rcpts[f] (nr[f] recipients, any types) with the 16-byte file key keys[f] (secret
+ * memory, which the encryption then uses: age_encrypt_opts.file_key). One recipient-v1
+ * session per plugin and set of its recipients, for all files at once; the stanzas are kept
+ * by the plugin recipients and given by their wrap of that file key (once). Errors: the
+ * sessions' (as wrap); then nothing is kept for the files of the failed session. */
+int keys_plugin_wrap_prefetch(struct age_recipient *const *const *rcpts, const size_t *nr,
+                              const unsigned char *const *keys, size_t n, struct m3_diag *d);
+
+/* keys_plugin_identity_parse: an AGE-PLUGIN-NAME-1... identity line (M3_ENOMATCH, d untouched,
+ * when s is not one; M3_EINVAL when malformed). The plugin is looked up when first needed.
+ * Identities of the same plugin share one session: the first unwrap of a header runs one
+ * identity-v1 session with all of them. A plugin failure (crash, timeout, garbage, a file key
+ * of the wrong length, an error it reports) makes unwrap return M3_ENOMATCH with d naming
+ * the cause, so that the next identity is tried, as the spec allows. */
+int keys_plugin_identity_parse(struct age_identity **out, const char *s, struct m3_diag *d);
+
+/* keys_plugin_identity_default: the identity `AGE-PLUGIN-NAME-1` with no data (age -j NAME). */
+int keys_plugin_identity_default(struct age_identity **out, const char *name, struct m3_diag *d);
+
+/* keys_identity_is_plugin: whether id is a plugin identity. */
+bool keys_identity_is_plugin(const struct age_identity *id);
+/* keys_identity_plugin_name: the plugin name of a plugin identity ("m3test"), else NULL.
+ * Valid as long as id. */
+const char *keys_identity_plugin_name(const struct age_identity *id);
+
+/* keys_plugin_prefetch: runs one identity-v1 session per plugin among ids with the stanzas
+ * of all n headers, and keeps the file keys it returns (secret memory) for the unwraps of
+ * those headers that follow. So a run over many files starts each plugin once and the user
+ * is asked for a PIN or touch once. Headers already seen are not sent again. Failures are
+ * kept as the unwraps' results; returns 0 or M3_ENOMEM. Thread-safe with unwrap. */
+int keys_plugin_prefetch(struct age_identity *const *ids, size_t nids,
+                         const struct age_header *const *hdrs, size_t n, struct m3_diag *d);
+
 /* ---- Matching stanzas to known keys (keys inspect, audit, lazy rekey) ------------------ */
 
 /* A set of named keys: SSH public keys match ssh-* stanzas by tag; X25519 identities match

@@ -192,6 +192,10 @@ int age_scrypt_identity_new(struct age_identity **out, age_passphrase_fn cb, voi
 struct age_encrypt_opts {
     bool armor;       /* ASCII armor output */
     unsigned threads; /* 0 or 1: this thread only; N: N threads (this one and N-1 workers) */
+    /* file_key: NULL for a fresh random one (always, but for callers that had the key wrapped
+     * ahead of time, keys_plugin_wrap_prefetch). AGE_FILE_KEY_SIZE bytes of secret memory,
+     * random, used for one file only. */
+    const unsigned char *file_key;
 };
 
 struct age_encryptor;

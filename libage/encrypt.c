@@ -57,7 +57,7 @@ io_error(struct age_encryptor *e, struct m3_diag *d)
 
 static int
 write_header(struct age_encryptor *e, struct age_recipient *const *rcpts, size_t n,
-             unsigned threads, struct m3_diag *d)
+             unsigned threads, const unsigned char *given_key, struct m3_diag *d)
 {
     struct age_stanza_list sl = {0};
     struct age_buf hb = {0};
@@ -71,7 +71,10 @@ write_header(struct age_encryptor *e, struct age_recipient *const *rcpts, size_t
         rc = M3_ENOMEM;
         goto out;
     }
-    randombytes_buf(file_key, AGE_FILE_KEY_SIZE);
+    if (given_key != NULL)
+        memcpy(file_key, given_key, AGE_FILE_KEY_SIZE);
+    else
+        randombytes_buf(file_key, AGE_FILE_KEY_SIZE);
     for (size_t i = 0; i < n; i++)
         if ((rc = rcpts[i]->ops->wrap(rcpts[i]->state, file_key, &sl, d)) != 0)
             goto out;
@@ -180,7 +183,7 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         rc = M3_ENOMEM;
         goto fail;
     }
-    if ((rc = write_header(e, rcpts, n, threads, d)) != 0)
+    if ((rc = write_header(e, rcpts, n, threads, opts ? opts->file_key : NULL, d)) != 0)
         goto fail;
     *out = e;
     return 0;

@@ -20,6 +20,21 @@
 let
   cfg = config.m3age;
   hasAgenix = options ? age && options.age ? ageBin;
+  # m3age with cfg.plugins first on its PATH: agenix runs it from the activation script,
+  # whose PATH has no age plugins.
+  pluginPath = lib.concatStringsSep ":" (map (p: "${p}/bin") cfg.plugins);
+  pluginWrapper = pkgs.runCommand "m3age-with-plugins" { } ''
+    mkdir -p $out/bin
+    {
+      echo '#!${pkgs.runtimeShell or "/bin/sh"}'
+      echo 'PATH=${pluginPath}''${PATH:+:$PATH}'
+      echo 'export PATH'
+      echo 'exec ${cfg.package}/bin/m3age "$@"'
+    } >$out/bin/m3age
+    chmod 555 $out/bin/m3age
+  '';
+  ageBin =
+    if cfg.plugins == [ ] then "${cfg.package}/bin/m3age" else "${pluginWrapper}/bin/m3age";
 in
 {
   options.m3age = {
@@ -33,6 +48,12 @@ in
       default = package pkgs;
       defaultText = lib.literalExpression "m3age.packages.\${system}.default";
       description = "The m3age package agenix's activation script runs.";
+    };
+    plugins = lib.mkOption {
+      type = lib.types.listOf lib.types.package;
+      default = [ ];
+      example = lib.literalExpression "[ pkgs.age-plugin-tpm ]";
+      description = "age plugins (packages with bin/age-plugin-NAME) on the PATH of agenix's activation step, for a host that decrypts with a plugin identity (e.g. a TPM-bound host key in age.identityPaths).";
     };
     installCli = lib.mkOption {
       type = lib.types.bool;
@@ -53,7 +74,7 @@ in
       }
       (lib.optionalAttrs hasAgenix {
         # mkDefault: above agenix's own default, below anything the user writes.
-        age.ageBin = lib.mkDefault "${cfg.package}/bin/m3age";
+        age.ageBin = lib.mkDefault ageBin;
       })
       (lib.mkIf cfg.installCli { environment.systemPackages = [ cfg.package ]; })
     ]

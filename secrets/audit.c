@@ -49,6 +49,7 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
     {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
     {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
+    {"M3A030", SECRETS_WARNING, "registry key whose age plugin is not installed"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -285,6 +286,12 @@ registry_keys(struct ctx *c)
             continue;
         if (k->kind == SECRETS_KEY_INVALID)
             add(c, "M3A019", reg, 0, NULL, "key %s is not a recipient: %s", k->name, k->error);
+        else if (k->kind == SECRETS_KEY_PLUGIN &&
+                 keys_plugin_find(k->plugin.plugin, NULL, 0, NULL) == M3_ENOTFOUND)
+            add(c, "M3A030", reg, 0, NULL,
+                "key %s needs age-plugin-%s, which is not in PATH: edit and rekey of its files "
+                "stop before writing",
+                k->name, k->plugin.plugin);
         else if (k->rsa_bits > 0 && k->rsa_bits < 3072)
             add(c, "M3A013", reg, 0, NULL,
                 "key %s is ssh-rsa with %u bits (use ssh-ed25519, or RSA of 3072 bits or more)",
@@ -496,6 +503,43 @@ ids_locked(const struct secrets_audit_opts *o)
     return false;
 }
 
+/* plugin_prefetch: with a plugin identity among -i, the headers of every selected file go to
+ * each plugin in one session (one start, one PIN or touch), before the files are verified.
+ * A file that cannot be read is left to audit_entry, which reports it. */
+static void
+plugin_prefetch(struct ctx *c)
+{
+    const struct age_header **hv;
+    struct age_header **own;
+    size_t n = 0, ne = c->reg->nentries;
+    bool any = false;
+
+    for (size_t i = 0; i < c->o->nids; i++)
+        any = any || keys_identity_is_plugin(c->o->ids[i]);
+    if (!any || (own = calloc(ne + 1, sizeof(*own))) == NULL)
+        return;
+    for (size_t i = 0; i < ne; i++) {
+        const struct reg_entry *e = &c->reg->entries[i];
+        unsigned char *buf = NULL;
+        size_t len;
+        char *rel = NULL;
+        int fd;
+        if (!c->selected[i] || reg_check_name(c->trust, c->regdir, e, &rel, NULL) != 0)
+            continue;
+        fd = secrets_openat_beneath(c->trust_fd, rel, O_RDONLY | O_NONBLOCK, 0);
+        free(rel);
+        if (fd >= 0 && secrets_slurp_fd(fd, &buf, &len) == 0 && secrets_is_age_bytes(buf, len) &&
+            secrets_header_from_buf(buf, len, &own[n], NULL) == 0)
+            n++;
+        free(buf);
+    }
+    hv = (const struct age_header **)own;
+    keys_plugin_prefetch(c->o->ids, c->o->nids, hv, n, NULL);
+    for (size_t i = 0; i < n; i++)
+        age_header_free(own[i]);
+    free(own);
+}
+
 static void
 audit_entries(struct ctx *c)
 {
@@ -504,6 +548,7 @@ audit_entries(struct ctx *c)
     pthread_t th[64];
     unsigned jobs = c->o->jobs, started = 0;
 
+    plugin_prefetch(c);
     /* a passphrase-protected identity unlocks on first use: one prompt, so one thread */
     if (jobs > 64)
         jobs = 64;

@@ -72,8 +72,7 @@ parse_plugin(struct secrets_key *k)
     if (rc == 0) {
         k->kind = SECRETS_KEY_PLUGIN;
         snprintf(k->error, sizeof(k->error),
-                 "a recipient of the age-plugin-%s plugin: m3age cannot encrypt to it (encrypt "
-                 "with age and the plugin)",
+                 "a recipient of the age-plugin-%s plugin, which is not installed",
                  k->plugin.plugin);
     } else {
         k->kind = SECRETS_KEY_INVALID;
@@ -92,8 +91,15 @@ parse_full(struct secrets_key *k)
     unsigned char *copy;
     size_t len;
 
-    if (k->kind == SECRETS_KEY_PLUGIN || parse_plugin(k))
+    if (k->kind == SECRETS_KEY_PLUGIN || parse_plugin(k)) {
+        /* Encrypted to through its plugin; without it, k->error says what is missing. */
+        if (k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL &&
+            keys_recipient_parse(&r, k->text, &d) == 0)
+            k->rcpt = r;
+        else if (k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL && d.code == M3_ENOTFOUND)
+            snprintf(k->error, sizeof(k->error), "%.300s", d.msg);
         return;
+    }
     if (keys_recipient_parse(&r, k->text, &d) != 0) {
         k->kind = SECRETS_KEY_INVALID;
         snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : "not a recipient");

@@ -29,6 +29,7 @@ struct id_key {
     const unsigned char *wire;
     size_t wire_len;
     char *age1;
+    const char *plugin; /* a plugin identity's plugin name */
 };
 
 static ssize_t
@@ -136,7 +137,7 @@ bad_key(const struct secrets_keyset *ks, const struct reg_entry *e, bool writing
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
         if (k == NULL || k->kind == SECRETS_KEY_INVALID ||
-            (writing && k->kind == SECRETS_KEY_PLUGIN))
+            (writing && k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL))
             return (long)i;
     }
     return -1;
@@ -154,6 +155,11 @@ ids_can_open(const struct id_key *ik, size_t nik, const struct secrets_keyset *k
                 return true;
             if (k->kind == SECRETS_KEY_X25519 && ik[j].age1 != NULL &&
                 secrets_keys_equal(ik[j].age1, k->text))
+                return true;
+            /* Only the plugin knows which of its keys an identity is: the same plugin is
+             * taken as able to open it. */
+            if (k->kind == SECRETS_KEY_PLUGIN && ik[j].plugin != NULL &&
+                strcmp(ik[j].plugin, k->plugin.plugin) == 0)
                 return true;
         }
     }
@@ -287,22 +293,23 @@ struct pool {
     const struct secrets_keyset *ks;
     const struct secrets_rekey_opts *o;
     struct age_header **hdrs; /* PHASE_PLAN: the headers of the files to rewrite */
+    unsigned char **fkeys;    /* PHASE_ENCRYPT: file keys wrapped ahead by plugins, or NULL */
     enum phase phase;
     atomic_size_t next;
     atomic_size_t done;
 };
 
-/* encrypt_one: the entry's recipients, each parsed once per run (the keyset's), without
- * duplicates; the folder is synced once per batch by the caller. */
+/* item_rcpts: the entry's recipients, each parsed once per run (the keyset's), without
+ * duplicates, into *out (malloc'd). */
 static int
-encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
-            struct secrets_rekey_item *it, struct m3_diag *d)
+item_rcpts(const struct secrets_keyset *ks, const struct secrets_rekey_item *it,
+           struct age_recipient ***out, size_t *nout, struct m3_diag *d)
 {
     const struct reg_entry *e = it->entry;
     struct age_recipient **rv = calloc(e->nkeys + 1, sizeof(*rv));
     size_t n = 0;
-    int rc;
 
+    *out = NULL;
     if (rv == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
     for (size_t i = 0; i < e->nkeys; i++) {
@@ -317,7 +324,25 @@ encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
         if (!dup)
             rv[n++] = k->rcpt;
     }
-    rc = secrets_repo_encrypt(r, it->path, rv, n, e->armor, it->plain.p, it->plain.len, false, d);
+    *out = rv;
+    *nout = n;
+    return 0;
+}
+
+/* encrypt_one: with the file key wrapped ahead (plugin recipients) or a fresh one; the
+ * folder is synced once per batch by the caller. */
+static int
+encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
+            struct secrets_rekey_item *it, const unsigned char *file_key, struct m3_diag *d)
+{
+    struct age_recipient **rv;
+    size_t n;
+    int rc;
+
+    if ((rc = item_rcpts(ks, it, &rv, &n, d)) != 0)
+        return rc;
+    rc = secrets_repo_encrypt_key(r, it->path, rv, n, it->entry->armor, it->plain.p, it->plain.len,
+                                  false, file_key, d);
     free(rv);
     return rc;
 }
@@ -348,7 +373,7 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     }
     if (it->state != SECRETS_ITEM_PLANNED)
         return;
-    if ((rc = encrypt_one(p->r, p->ks, it, &d)) != 0)
+    if ((rc = encrypt_one(p->r, p->ks, it, p->fkeys ? p->fkeys[it - p->k->items] : NULL, &d)) != 0)
         fail(it, "cannot write", rc, &d);
     else
         it->state = SECRETS_ITEM_REKEYED;
@@ -395,6 +420,57 @@ run_phase(struct pool *p, unsigned jobs, const struct secrets_rekey_opts *o, con
         o->progress(o->progress_ctx, name, p->k->n, p->k->n);
 }
 
+/* wrap_ahead: when files go to plugin recipients, their file keys are made now and wrapped in
+ * one session per plugin for all files (one start, one PIN), before any file is written: a
+ * plugin that fails stops the run with every file as it was. */
+static int
+wrap_ahead(struct pool *p, struct m3_diag *d)
+{
+    struct secrets_rekey *k = p->k;
+    struct age_recipient ***rvs = calloc(k->n + 1, sizeof(*rvs));
+    size_t *nr = calloc(k->n + 1, sizeof(*nr)), nf = 0;
+    const unsigned char **keys = calloc(k->n + 1, sizeof(*keys));
+    bool any = false;
+    int rc = M3_ENOMEM;
+
+    if (rvs == NULL || nr == NULL || keys == NULL)
+        goto out;
+    for (size_t i = 0; i < k->n && !any; i++) {
+        const struct reg_entry *e = k->items[i].entry;
+        for (size_t j = 0; k->items[i].state == SECRETS_ITEM_PLANNED && j < e->nkeys; j++) {
+            const struct secrets_key *sk = secrets_keyset_find(p->ks, e->keys[j]);
+            any = any || (sk != NULL && sk->kind == SECRETS_KEY_PLUGIN);
+        }
+    }
+    rc = 0;
+    if (!any)
+        goto out;
+    rc = M3_ENOMEM;
+    if ((p->fkeys = calloc(k->n + 1, sizeof(*p->fkeys))) == NULL)
+        goto out;
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->items[i].state != SECRETS_ITEM_PLANNED)
+            continue;
+        if ((rc = item_rcpts(p->ks, &k->items[i], &rvs[nf], &nr[nf], d)) != 0)
+            goto out;
+        rc = M3_ENOMEM;
+        if ((p->fkeys[i] = age_secret_alloc(AGE_FILE_KEY_SIZE)) == NULL)
+            goto out;
+        randombytes_buf(p->fkeys[i], AGE_FILE_KEY_SIZE);
+        keys[nf++] = p->fkeys[i];
+    }
+    rc = keys_plugin_wrap_prefetch((struct age_recipient *const *const *)rvs, nr, keys, nf, d);
+out:
+    for (size_t i = 0; rvs != NULL && i < nf; i++)
+        free(rvs[i]);
+    free(rvs);
+    free(nr);
+    free(keys);
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "out of memory");
+    return rc;
+}
+
 static int
 build_id_keys(struct keys_identities *ids, struct id_key **out)
 {
@@ -408,6 +484,8 @@ build_id_keys(struct keys_identities *ids, struct id_key **out)
         if (keys_identity_ssh_wire(ids->v[i], &ik[i].wire, &ik[i].wire_len) == 0)
             continue;
         ik[i].wire = NULL;
+        if ((ik[i].plugin = keys_identity_plugin_name(ids->v[i])) != NULL)
+            continue;
         if (ids->v[i]->ops->recipient != NULL &&
             ids->v[i]->ops->recipient(ids->v[i]->state, &rc) == 0 && rc != NULL) {
             ik[i].age1 = age_recipient_string(rc);
@@ -547,6 +625,20 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     tally(k);
     if (o->dry_run || k->planned == 0)
         goto done;
+    /* Plugin identities: one session per plugin for all files (one PIN, one touch). */
+    {
+        const struct age_header **hv = calloc(k->n + 1, sizeof(*hv));
+        size_t nh = 0;
+        if (hv == NULL)
+            goto out;
+        for (size_t i = 0; i < k->n; i++)
+            if (k->items[i].state == SECRETS_ITEM_PLANNED && pool.hdrs[i] != NULL)
+                hv[nh++] = pool.hdrs[i];
+        rc = keys_plugin_prefetch(ids->v, ids->n, hv, nh, d);
+        free(hv);
+        if (rc != 0)
+            goto out;
+    }
     /* Files that need a passphrase-protected key: here, one prompt per key, in order. */
     pool.phase = PHASE_DECRYPT;
     for (size_t i = 0; i < k->n; i++)
@@ -562,6 +654,8 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
             }
         goto done;
     }
+    if ((rc = wrap_ahead(&pool, d)) != 0)
+        goto out;
     pool.phase = PHASE_ENCRYPT;
     run_phase(&pool, jobs, o, "rekeying");
     if ((rc = for_each_dir(r, k, DIR_SYNC, d)) != 0)
@@ -577,6 +671,9 @@ out:
     for (size_t i = 0; pool.hdrs != NULL && i < k->n; i++)
         age_header_free(pool.hdrs[i]);
     free(pool.hdrs);
+    for (size_t i = 0; pool.fkeys != NULL && i < k->n; i++)
+        age_secret_free(pool.fkeys[i]);
+    free(pool.fkeys);
     for (size_t i = 0; ik != NULL && i < ids->n; i++)
         free(ik[i].age1);
     free(ik);

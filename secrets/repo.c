@@ -636,9 +636,9 @@ secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_
 static int
 encrypt_at(int dfd, const char *base, const char *path, struct age_recipient *const *rcpts,
            size_t n, bool armor, const void *plaintext, size_t len, bool sync_dir,
-           struct m3_diag *d)
+           const unsigned char *file_key, struct m3_diag *d)
 {
-    struct age_encrypt_opts eo = {.armor = armor, .threads = 1};
+    struct age_encrypt_opts eo = {.armor = armor, .threads = 1, .file_key = file_key};
     struct mem_reader mr = {.p = plaintext, .len = len};
     struct mem_writer mw = {.fd = -1};
     struct stat st;
@@ -714,7 +714,7 @@ secrets_encrypt_file_nosync(const char *path, struct age_recipient *const *rcpts
     if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         rc = m3_diag_set(d, M3_EIO, "cannot create a temp file in %s: %s", dir, strerror(errno));
     else
-        rc = encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, d);
+        rc = encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, NULL, d);
     if (dfd >= 0)
         close(dfd);
     free(dir);
@@ -726,12 +726,21 @@ secrets_repo_encrypt(const struct secrets_repo *r, const char *path,
                      struct age_recipient *const *rcpts, size_t n, bool armor,
                      const void *plaintext, size_t len, bool sync_dir, struct m3_diag *d)
 {
+    return secrets_repo_encrypt_key(r, path, rcpts, n, armor, plaintext, len, sync_dir, NULL, d);
+}
+
+int
+secrets_repo_encrypt_key(const struct secrets_repo *r, const char *path,
+                         struct age_recipient *const *rcpts, size_t n, bool armor,
+                         const void *plaintext, size_t len, bool sync_dir,
+                         const unsigned char *file_key, struct m3_diag *d)
+{
     char *base = NULL;
     int dfd, rc;
 
     if ((rc = open_parent(r, path, &dfd, &base, d)) != 0)
         return rc;
-    rc = encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, d);
+    rc = encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, file_key, d);
     close(dfd);
     free(base);
     return rc;

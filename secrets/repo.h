@@ -99,6 +99,12 @@ int secrets_repo_decrypt(const struct secrets_repo *r, const char *path,
 int secrets_repo_encrypt(const struct secrets_repo *r, const char *path,
                          struct age_recipient *const *rcpts, size_t n, bool armor,
                          const void *plaintext, size_t len, bool sync_dir, struct m3_diag *d);
+/* secrets_repo_encrypt_key: as secrets_repo_encrypt with the file key given (secret memory,
+ * random, one file only; NULL for a fresh one): the key keys_plugin_wrap_prefetch wrapped. */
+int secrets_repo_encrypt_key(const struct secrets_repo *r, const char *path,
+                             struct age_recipient *const *rcpts, size_t n, bool armor,
+                             const void *plaintext, size_t len, bool sync_dir,
+                             const unsigned char *file_key, struct m3_diag *d);
 /* secrets_repo_sync_dir: fsync of the folder of the secret file path (makes the renames of
  * a batch durable). Errors: as secrets_repo_open_file, M3_EIO. */
 int secrets_repo_sync_dir(const struct secrets_repo *r, const char *path, struct m3_diag *d);
