@@ -289,7 +289,7 @@ let
   users = [ m3tam3re ];
 in
 {
-  "secrets/wifi.age".publicKeys = users ++ [ ]; # home network
+  "secrets/wifi.age".publicKeys = users; # home network
   "secrets/vpn.age".publicKeys = [ m3tam3re ];
 }
 NIX

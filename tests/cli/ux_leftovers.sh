@@ -1,0 +1,114 @@
+#!/bin/bash
+# ux_leftovers.sh: the rough edges of the new-user walkthrough (docs/findings/ux-walkthrough.md)
+# left after issue 21: each test names its row and checks what a user sees.
+. "$(dirname "$0")/../lib.sh"
+
+K1="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF66AiyVyBre01owvNix6Kpc/U4t2ZQpt/AFISJsJZtD"
+K2="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GoSYD38RcBNQs59kxmGABAcprvMSSOmDzhnOy3mpH"
+K3="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDKaF3xjulp1IVGQVzRVqijLzCVpu9gsdVbNUU/nL9I+"
+
+# row 15: the new entry copies the style most entries use, not only the last entry's
+test_row15_add_uses_the_majority_style() {
+    cat >secrets.nix <<NIX
+let
+  m3tam3re = "$K1";
+  m3-helios = "$K2";
+  users = [ m3tam3re ];
+in
+{
+  "secrets/wifi.age".publicKeys = users ++ [ m3-helios ];
+  "secrets/vpn.age".publicKeys = users;
+  "secrets/mail.age".publicKeys = [ m3tam3re ];
+  "secrets/db.age" = { publicKeys = users; armor = true; };
+}
+NIX
+    head -10 secrets.nix >want
+    echo '  "secrets/grafana.age".publicKeys = users ++ [ m3-helios ];' >>want
+    echo '}' >>want
+    run "$M3AGE" registry add secrets/grafana.age users m3-helios
+    assert_status 0
+    assert_same_file secrets.nix want
+}
+
+# row 20: removing the only element of a list joined by ++ drops `++ [ ]` as well
+test_row20_rm_key_drops_the_emptied_concat_list() {
+    cat >secrets.nix <<NIX
+let
+  m3tam3re = "$K1";
+  m3-ares = "$K2";
+  m3-zeus = "$K3";
+  users = [ m3tam3re ];
+  desktops = [ m3-ares ];
+in
+{
+  "secrets/wifi.age".publicKeys = users ++ desktops ++ [ m3-zeus ]; # home
+  "secrets/zeus.age".publicKeys = [ m3-zeus ] ++ users;
+  "secrets/both.age".publicKeys = users ++ [
+    m3-zeus
+  ];
+  "secrets/vpn.age".publicKeys = users ++ [ m3-ares m3-zeus ];
+}
+NIX
+    cat >want <<NIX
+let
+  m3tam3re = "$K1";
+  m3-ares = "$K2";
+  users = [ m3tam3re ];
+  desktops = [ m3-ares ];
+in
+{
+  "secrets/wifi.age".publicKeys = users ++ desktops; # home
+  "secrets/zeus.age".publicKeys = users;
+  "secrets/both.age".publicKeys = users;
+  "secrets/vpn.age".publicKeys = users ++ [ m3-ares ];
+}
+NIX
+    run "$M3AGE" registry rm-key m3-zeus
+    assert_status 0
+    assert_same_file secrets.nix want
+}
+
+# row 3: a typo'd flag first, one age does not know either: m3age's error and both hints,
+# not age's usage; called as age, age's behaviour is kept
+test_row3_unknown_flag_first_names_it_with_both_hints() {
+    run "$M3AGE" -x
+    assert_status 2
+    assert_lines err 2
+    assert_contains err "m3age: error: unknown flag '-x'"
+    assert_contains err "m3age: hint: 'm3age --help' lists m3age's commands; 'm3age -h' shows"
+    assert_not_contains err "Usage:"
+    assert_empty out
+    ln -s "$BUILD/m3age" age
+    run ./age -x
+    assert_status 1
+    assert_contains err "age: error: unknown or incomplete flag '-x'"
+    assert_contains err "Usage:"
+    run "$M3AGE" -r
+    assert_status 1
+    assert_contains err "unknown or incomplete flag '-r'"
+}
+
+# issue 21 leftover: the JSON rekey plan lists the stanzas a rekey keeps (the text plan's
+# `?1 fido2-hmac stanza ... (kept; --force drops it)`), and keys inspect --json gives the tag
+# of tagged P-256 stanzas as the text output does
+test_plan_json_lists_kept_stanzas_and_inspect_json_p256_tags() {
+    command -v openssl >/dev/null && command -v python3 >/dev/null || skip "no openssl/python3"
+    . "$SRCDIR/tests/cli/yubikey_lib.inc"
+    yk_repo
+    yk_encrypt secrets/tailscale.age m3tam3re -- "$(piv yk-primary)" "$(piv yk-backup)" \
+        "fido2-hmac AbCd"
+    want='{"file": "secrets/tailscale.age", "state": "same", "add": [], "remove": [], "kept": ["1 fido2-hmac stanza"], "error": null}'
+    run "$M3AGE" diff --json
+    assert_status 0
+    assert_contains out "$want"
+    assert_contains out '{"file": "secrets/wifi.age", "state": "same", "add": [], "remove": [], "kept": [], "error": null}'
+    run "$M3AGE" rekey --dry-run --json
+    assert_status 0
+    assert_contains out "$want"
+    run "$M3AGE" keys inspect --json secrets/tailscale.age
+    assert_status 0
+    assert_contains out "{\"type\": \"piv-p256\", \"tag\": \"$TAG_PRIMARY\", \"keys\": [\"keys.yubikeys.primary\"]}"
+    assert_contains out '{"type": "fido2-hmac", "tag": null, "keys": []}'
+}
+
+run_tests
