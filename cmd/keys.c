@@ -304,7 +304,7 @@ stanza_json(const struct keys_known *known, const struct age_stanza *s, bool fir
     printf("%s\n    {\"type\": ", first ? "" : ",");
     m3_json_str(stdout, s->type);
     printf(", \"tag\": ");
-    if (ssh && s->nargs > 0)
+    if ((ssh || keys_stanza_is_tagged(s)) && s->nargs > 0)
         m3_json_str(stdout, s->args[0]);
     else
         fputs("null", stdout);
