@@ -111,4 +111,47 @@ test_plan_json_lists_kept_stanzas_and_inspect_json_p256_tags() {
     assert_contains out '{"type": "fido2-hmac", "tag": null, "keys": []}'
 }
 
+# row 34: a missing ';' that the parser finds only at the next binding gets a hint naming
+# the line it belongs to, in every command, which name the registry alike
+test_row34_missing_semicolon_hint_in_every_command() {
+    cat >secrets.nix <<NIX
+let
+  m3tam3re = "$K1";
+  m3-ares = "$K2";
+in
+{
+  "secrets/wifi.age".publicKeys = [ m3tam3re ];
+  # the VPN
+  "secrets/vpn.age".publicKeys = [ m3tam3re m3-ares ]
+
+  "secrets/x.age".publicKeys = [ m3tam3re ];
+}
+NIX
+    cp secrets.nix before
+    mkdir -p secrets hosts/m3-ares
+    "$M3AGE_FIXTURE" encrypt -r "$K1" -o secrets/wifi.age secrets.nix
+    for c in "registry eval" audit "rekey -n" diff "hosts rm m3-ares" \
+        "keys inspect secrets/wifi.age" "edit secrets/wifi.age"; do
+        # shellcheck disable=SC2086
+        run "$M3AGE" $c
+        assert_status 2
+        assert_eq "$(cat err)" "m3age: error: secrets.nix:10:30: unexpected '=', expected ';'
+m3age: hint: missing ';' at the end of line 8?" "$c"
+    done
+    run "$M3AGE" check --host m3-ares
+    assert_status 2
+    assert_contains err "m3age: hint: missing ';' at the end of line 8?"
+    assert_same_file secrets.nix before
+    sed -i '3s/;$//' secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_eq "$(cat err)" "m3age: error: secrets.nix:4:1: unexpected 'in', expected ';'
+m3age: hint: missing ';' at the end of line 3?" "let"
+    # another syntax error on one line: no such guess
+    printf '{ "secrets/x.age".publicKeys = [ "%s" ] ]; }\n' "$K1" >secrets.nix
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_one_error_line "expected ';'"
+}
+
 run_tests
