@@ -154,4 +154,30 @@ m3age: hint: missing ';' at the end of line 3?" "let"
     assert_one_error_line "expected ';'"
 }
 
+# row 21: a host removed without a rekey leaves its key in a header: hosts rm, audit and
+# check name it by the same tag, said to be a tag (not a piece of the SHA256: fingerprint)
+test_row21_hosts_rm_audit_and_check_show_the_same_tag() {
+    cp -r "$SRCDIR/examples/nixos-config" repo
+    mkdir -p home
+    export HOME=$PWD/home
+    cd repo
+    chmod 600 demo-keys/*
+    ssh-keygen -q -t ed25519 -N '' -C root@m3-zeus -f ../m3-zeus
+    run "$M3AGE" hosts add m3-zeus ../m3-zeus.pub --to servers --rekey -i demo-keys/m3tam3re-age.txt
+    assert_status 0
+    fp=$(ssh-keygen -lf ../m3-zeus.pub | awk '{print $2}')
+    run "$M3AGE" hosts rm m3-zeus --no-rekey
+    assert_status 0
+    t=$(sed -nE 's/.*\(tag ([A-Za-z0-9+\/]{6}) in age headers\).*/\1/p' out)
+    [ -n "$t" ] || _fail "no tag in: $(cat out)"
+    assert_contains out "m3-zeus: removed ssh-ed25519 key $fp (tag $t in age headers) from secrets.nix"
+    grep -aqF -- "-> ssh-ed25519 $t " secrets/m3tam3re-password.age || _fail "tag $t not in the header"
+    run "$M3AGE" audit
+    assert_contains out "still encrypted to unknown ssh-ed25519 key with tag $t, which"
+    assert_not_contains out "(tag "
+    run "$M3AGE" check --host m3-helios
+    assert_status 1
+    assert_contains out "unknown ssh-ed25519 key with tag $t"
+}
+
 run_tests
