@@ -180,4 +180,27 @@ test_row21_hosts_rm_audit_and_check_show_the_same_tag() {
     assert_contains out "unknown ssh-ed25519 key with tag $t"
 }
 
+# row 48: agenix's classic layout (secrets/secrets.nix, names relative to secrets/) without
+# .git: from secrets/, the hosts one level up are found through the flake.nix beside them
+# (reg_trust_root); without that marker the folder is its own root and audit says so
+test_row48_classic_layout_without_git_finds_hosts_above() {
+    cp -r "$SRCDIR/examples/nixos-config" repo
+    sed 's|"secrets/|"|' repo/secrets.nix >repo/secrets/secrets.nix
+    rm repo/secrets.nix
+    echo '{ }' >repo/flake.nix
+    # run from repo/secrets, with out and err kept out of it (not plaintext in secrets/)
+    in_secrets() { run sh -c 'cd repo/secrets && exec "$@"' sh "$@"; }
+    in_secrets "$M3AGE" audit
+    assert_status 0
+    assert_contains out "0 errors, 0 warnings, 0 notes (6 secrets, 7 hosts)"
+    assert_empty err
+    in_secrets "$M3AGE" check --host m3-atlas
+    assert_status 0
+    assert_contains out "m3-atlas: ready (2 secrets)"
+    rm repo/flake.nix
+    in_secrets "$M3AGE" audit
+    assert_contains out "(6 secrets, 0 hosts)"
+    assert_contains err "m3age: warning: no host found"
+}
+
 run_tests
