@@ -203,4 +203,30 @@ test_row48_classic_layout_without_git_finds_hosts_above() {
     assert_contains err "m3age: warning: no host found"
 }
 
+# row 31: a wrong key on a secret of the registry: whom the file is for, by registry name
+# (as keys inspect names them), and the key tried; the registry is read only on that failure
+test_row31_no_match_names_whom_the_secret_is_for() {
+    cp -r "$SRCDIR/examples/nixos-config" repo
+    cd repo
+    chmod 600 demo-keys/*
+    run "$M3AGE" decrypt -i demo-keys/m3-helios.ssh_host_ed25519_key secrets/wifi.age
+    assert_status 1
+    assert_empty out
+    assert_eq "$(cat err)" "m3age: error: secrets/wifi.age: no identity matched any of the recipients
+m3age: hint: secrets/wifi.age (entry 'secrets/wifi.age' of secrets.nix) is encrypted to m3tam3re, m3-ares, m3-kratos, m3-daedalus, 1 X25519 key; the identity tried (demo-keys/m3-helios.ssh_host_ed25519_key) is none of them"
+    # not an entry: age's message alone
+    cp secrets/wifi.age ../copy.age
+    run "$M3AGE" decrypt -i demo-keys/m3-helios.ssh_host_ed25519_key ../copy.age
+    assert_status 1
+    assert_one_error_line "no identity matched any of the recipients"
+    # a plain decrypt does not read the registry: a broken one does not stop it
+    echo '{ broken' >>secrets.nix
+    run "$M3AGE" decrypt -i demo-keys/m3tam3re-age.txt secrets/wifi.age
+    assert_status 0
+    assert_empty err
+    run "$M3AGE" decrypt -i demo-keys/m3-helios.ssh_host_ed25519_key secrets/wifi.age
+    assert_status 1
+    assert_one_error_line "no identity matched any of the recipients"
+}
+
 run_tests
