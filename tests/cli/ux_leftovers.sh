@@ -178,6 +178,11 @@ test_row21_hosts_rm_audit_and_check_show_the_same_tag() {
     run "$M3AGE" check --host m3-helios
     assert_status 1
     assert_contains out "unknown ssh-ed25519 key with tag $t"
+    # the host's folder kept its key: audit names the file that holds it
+    mkdir hosts/m3-zeus
+    cp ../m3-zeus.pub hosts/m3-zeus/ssh_host_ed25519_key.pub
+    run "$M3AGE" audit
+    assert_contains out "still encrypted to unknown ssh-ed25519 key with tag $t, the key in hosts/m3-zeus/ssh_host_ed25519_key.pub, which its registry entry does not list"
 }
 
 # row 48: agenix's classic layout (secrets/secrets.nix, names relative to secrets/) without
