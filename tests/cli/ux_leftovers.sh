@@ -68,6 +68,23 @@ NIX
     assert_same_file secrets.nix want
 }
 
+# row 20 as the walkthrough met it: hosts rm of a host that was the only element of a list
+test_row20_hosts_rm_leaves_no_empty_list() {
+    cp -r "$SRCDIR/examples/nixos-config" repo
+    mkdir -p home
+    export HOME=$PWD/home
+    cd repo
+    ssh-keygen -q -t ed25519 -N '' -C root@m3-zeus -f ../m3-zeus
+    sed -i "s|^in$|  m3-zeus = \"$(cut -d' ' -f1,2 ../m3-zeus.pub)\";\nin|" secrets.nix
+    sed -i 's|"secrets/wifi.age".publicKeys = users ++ workstations;|"secrets/wifi.age".publicKeys = users ++ workstations ++ [ m3-zeus ];|' secrets.nix
+    grep -qF 'users ++ workstations ++ [ m3-zeus ];' secrets.nix || _fail "fixture: $(cat secrets.nix)"
+    run "$M3AGE" hosts rm m3-zeus --no-rekey
+    assert_status 0
+    grep -qF '  "secrets/wifi.age".publicKeys = users ++ workstations;' secrets.nix ||
+        _fail "wifi.age: $(grep wifi secrets.nix)"
+    assert_not_contains secrets.nix "m3-zeus"
+}
+
 # row 3: a typo'd flag first, one age does not know either: m3age's error and both hints,
 # not age's usage; called as age, age's behaviour is kept
 test_row3_unknown_flag_first_names_it_with_both_hints() {
