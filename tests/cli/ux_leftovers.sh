@@ -122,6 +122,8 @@ test_plan_json_lists_kept_stanzas_and_inspect_json_p256_tags() {
     run "$M3AGE" rekey --dry-run --json
     assert_status 0
     assert_contains out "$want"
+    run "$M3AGE" rekey --dry-run --force --json -i "$YK/m3tam3re" secrets/tailscale.age
+    assert_contains out '"remove": ["1 fido2-hmac stanza not attributable to any key"], "kept": []'
     run "$M3AGE" keys inspect --json secrets/tailscale.age
     assert_status 0
     assert_contains out "{\"type\": \"piv-p256\", \"tag\": \"$TAG_PRIMARY\", \"keys\": [\"keys.yubikeys.primary\"]}"
