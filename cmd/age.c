@@ -96,6 +96,16 @@ cmd_age_compat(int argc, char **argv)
             rc = 0;
             goto out;
         default:
+            /* `m3age -x`: a typo'd letter that age does not know either is more likely meant
+             * for m3age than for age; neither usage is the right answer, both hints are. */
+            if (strcmp(m3_progname, "age") != 0 && optopt != 0 &&
+                strchr("edrRiapojhV", optopt) == NULL) {
+                m3_error("unknown flag '%s'", argv[optind - 1]);
+                m3_hint("'m3age --help' lists m3age's commands; 'm3age -h' shows the age "
+                        "flags it takes when called with a flag first");
+                rc = M3_EXIT_USAGE;
+                goto out;
+            }
             m3_error("unknown or incomplete flag '%s'", argv[optind - 1]);
             age_usage(stderr);
             goto out;

@@ -154,7 +154,7 @@ m3_plan_json_begin(struct m3_plan_json *j, FILE *f, const char *registry)
 void
 m3_plan_json_item(struct m3_plan_json *j, const char *file, const char *state,
                   const char *const *add, size_t nadd, const char *const *remove, size_t nremove,
-                  const char *error)
+                  const char *const *kept, size_t nkept, const char *error)
 {
     fprintf(j->f, "%s\n    {\"file\": ", j->n++ ? "," : "");
     m3_json_str(j->f, under(file, j->root));
@@ -162,6 +162,8 @@ m3_plan_json_item(struct m3_plan_json *j, const char *file, const char *state,
     json_list(j->f, add, nadd);
     fprintf(j->f, ", \"remove\": ");
     json_list(j->f, remove, nremove);
+    fprintf(j->f, ", \"kept\": ");
+    json_list(j->f, kept, nkept);
     fprintf(j->f, ", \"error\": ");
     if (error != NULL)
         m3_json_str(j->f, error);

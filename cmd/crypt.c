@@ -4,6 +4,8 @@
 #include "cmd/cmd.h"
 #include "cmd/io.h"
 #include "keys/keys.h"
+#include "secrets/plan.h"
+#include "secrets/repo.h"
 #include "libage/internal.h"
 
 #include <bsd/readpassphrase.h>
@@ -245,6 +247,68 @@ header_is_scrypt(const struct age_header *h)
     return false;
 }
 
+/* whom_hint: after "no identity matched" on a file that is an entry of the registry: whom
+ * its header is for, by registry name (as keys inspect names them), and which identities
+ * were tried. The registry is read only here, on failure: a decrypt that works never pays
+ * for it. Returns whether it said anything (silent when the file is no entry). */
+static bool
+whom_hint(const struct m3_decrypt_args *a, const char *name, const struct age_header *h)
+{
+    struct secrets_repo *r = NULL;
+    struct secrets_target t = {0};
+    struct secrets_keyset ks = {0};
+    struct keys_known known = {0};
+    struct m3_diag d;
+    const char *env = getenv("RULES");
+    char who[768] = "", tried[512] = "";
+    size_t o = 0, nx = 0, nother = 0, idx[16];
+    bool said = false;
+
+    if (a->input == NULL || strcmp(a->input, "-") == 0)
+        return false;
+    m3_diag_clear(&d);
+    if (secrets_repo_open(&r, a->rules, env, &d) != 0 ||
+        secrets_repo_find(r, a->input, &t, NULL) != 0 ||
+        secrets_keyset_build_light(&ks, r->reg) != 0)
+        goto out;
+    for (size_t i = 0; i < ks.n; i++)
+        if (ks.v[i].kind != SECRETS_KEY_INVALID)
+            keys_known_add_recipient(&known, ks.v[i].name, ks.v[i].text, &d);
+    for (size_t i = 0; i < h->nstanzas; i++) {
+        const struct age_stanza *s = &h->stanzas[i];
+        size_t n = keys_known_match(&known, s, idx, 16);
+        if (n > 0 && o < sizeof(who))
+            o += (size_t)snprintf(who + o, sizeof(who) - o, "%s%s", o ? ", " : "",
+                                  m3_shown(known.v[idx[0]].name));
+        else if (n == 0 && strcmp(s->type, "X25519") == 0)
+            nx++;
+        else if (n == 0 && strstr(s->type, "grease") == NULL)
+            nother++;
+    }
+    if (nx > 0 && o < sizeof(who))
+        o += (size_t)snprintf(who + o, sizeof(who) - o, "%s%zu X25519 key%s", o ? ", " : "", nx,
+                              nx == 1 ? "" : "s");
+    if (nother > 0 && o < sizeof(who))
+        o += (size_t)snprintf(who + o, sizeof(who) - o, "%s%zu key%s not in %s", o ? ", " : "",
+                              nother, nother == 1 ? "" : "s", m3_shown(m3_cwd_relative(r->rules)));
+    for (size_t i = 0, p = 0; i < a->identity_files.n && p < sizeof(tried); i++)
+        p += (size_t)snprintf(tried + p, sizeof(tried) - p, "%s%s", i ? ", " : "",
+                              m3_shown(a->identity_files.v[i]));
+    if (o == 0)
+        goto out;
+    m3_hint("%s (entry '%s' of %s) is encrypted to %s; the identit%s tried (%s) %s none of them",
+            name, m3_shown(t.entry->name), m3_shown(m3_cwd_relative(r->rules)), who,
+            a->identity_files.n == 1 ? "y" : "ies", tried, a->identity_files.n == 1 ? "is" : "are");
+    said = true;
+out:
+    keys_known_clear(&known);
+    secrets_keyset_clear(&ks);
+    if (t.entry != NULL)
+        secrets_target_clear(&t);
+    secrets_repo_free(r);
+    return said;
+}
+
 int
 m3_run_decrypt(const struct m3_decrypt_args *a)
 {
@@ -319,10 +383,10 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         m3_error_diag(name, r, &d);
         if (a->native)
             m3_passphrase_hint(d.msg);
-        /* A secret of the registry decrypted with the default keys: say how to see whom it
-         * is for (the registry's names). */
-        if (a->native && a->defaults_apply && r == M3_ENOMATCH &&
-            !header_is_scrypt(age_decryptor_header(dec)))
+        /* A secret of the registry: say whom it is for, by the registry's names; else, where
+         * the default keys were tried, how to see it. */
+        if (a->native && r == M3_ENOMATCH && !header_is_scrypt(age_decryptor_header(dec)) &&
+            !whom_hint(a, name, age_decryptor_header(dec)) && a->defaults_apply)
             m3_hint("'m3age keys inspect %s' shows whose keys it is encrypted to", name);
         goto out;
     }

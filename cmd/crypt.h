@@ -32,6 +32,7 @@ struct m3_decrypt_args {
      * defaults_apply says the registry names the input, so the default keys were tried. */
     bool native;
     bool defaults_apply;
+    const char *rules; /* --rules, for whom_hint: the registry names the recipients */
 };
 
 /* m3_run_encrypt / m3_run_decrypt: run and print errors. Return 0, 1 (bad input, failed

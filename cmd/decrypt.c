@@ -105,6 +105,7 @@ cmd_decrypt(int argc, char **argv)
     }
     a.input = optind < argc ? argv[optind] : NULL;
     a.native = true;
+    a.rules = rules;
     if (registry_defaults(&a, rules) != 0) {
         rc = M3_EXIT_USAGE;
         goto out;

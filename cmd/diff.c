@@ -81,8 +81,8 @@ plan_json(const struct secrets_plan *p, const char *registry)
             rm[nr++] = xr;
         }
         m3_plan_json_item(&j, it->file, states[it->state], add, na, rm, nr,
-                          it->state == SECRETS_PLAN_BROKEN ? (it->error ? it->error : "?")
-                                                           : NULL);
+                          (const char *const *)it->unattributed, it->nunattributed,
+                          it->state == SECRETS_PLAN_BROKEN ? (it->error ? it->error : "?") : NULL);
         free(add);
         free(rm);
     }

@@ -1,5 +1,6 @@
 /* hosts.c: `m3age hosts [list] | sync | add | rm`: host public keys against the registry. */
 #include "cmd/cmd.h"
+#include "libage/ssh.h"
 #include "secrets/hostkeys.h"
 
 #include <getopt.h>
@@ -743,6 +744,7 @@ hosts_rm(struct hosts_ctx *c)
     const char *host;
     struct hostkey cur = {0};
     struct m3_diag d;
+    char tag[AGE_SSH_TAG_LEN + 1];
     const char **names = NULL;
     char **copy = NULL;
     size_t n = 0;
@@ -775,9 +777,12 @@ hosts_rm(struct hosts_ctx *c)
         m3_error("%s", d.msg);
         goto out;
     }
-    printf("%s: %s %s from %s (%zu secret%s)\n", m3_shown(host),
-           c->o->dry_run ? "would remove" : "removed", cur.fp, m3_shown(rel(c, c->repo.rules)), n,
-           n == 1 ? "" : "s");
+    /* The tag too: audit and check name a key left in a header by it, and it is not the start
+     * of the fingerprint (another hash of the same key). */
+    age_ssh_tag_string(cur.wire, cur.wire_len, tag);
+    printf("%s: %s %s key %s (tag %s in age headers) from %s (%zu secret%s)\n", m3_shown(host),
+           c->o->dry_run ? "would remove" : "removed", cur.type, cur.fp, tag,
+           m3_shown(rel(c, c->repo.rules)), n, n == 1 ? "" : "s");
     if (n > 0 && !c->o->dry_run)
         m3_info("note: older versions of %s secret%s in git history stay readable with %s's key;"
                 " rotate the secret values if it is not trusted any more",

@@ -188,7 +188,8 @@ add_registry_keys(struct keys_known *known, const char *rules)
 
     m3_diag_clear(&d);
     if (reg_load_path(rules, NULL, &reg, &d) != 0) {
-        m3_error_diag(rules, d.code, &d);
+        /* d names the registry and the position already, as every command prints it */
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(d.code));
         goto out;
     }
     if (secrets_keyset_build_light(&ks, reg) != 0) {
@@ -304,7 +305,7 @@ stanza_json(const struct keys_known *known, const struct age_stanza *s, bool fir
     printf("%s\n    {\"type\": ", first ? "" : ",");
     m3_json_str(stdout, s->type);
     printf(", \"tag\": ");
-    if (ssh && s->nargs > 0)
+    if ((ssh || keys_stanza_is_tagged(s)) && s->nargs > 0)
         m3_json_str(stdout, s->args[0]);
     else
         fputs("null", stdout);
@@ -324,9 +325,16 @@ default_registry(void)
 {
     char cwd[4096], *path = NULL;
 
+    size_t n;
+
     if (getcwd(cwd, sizeof(cwd)) == NULL ||
         reg_locate(NULL, getenv("RULES"), cwd, &path, NULL, NULL) != 0)
         return NULL;
+    /* named as the other commands name it (m3_find_registry): "secrets.nix" for the working
+     * directory's own */
+    n = strlen(cwd);
+    if (strncmp(path, cwd, n) == 0 && strcmp(path + n, "/secrets.nix") == 0)
+        memmove(path, path + n + 1, strlen(path + n + 1) + 1);
     return path;
 }
 

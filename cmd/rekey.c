@@ -100,6 +100,7 @@ plan_json(const struct secrets_rekey *k, const char *registry)
 
         m3_plan_json_item(&j, it->path, state, (const char *const *)it->added, it->nadded,
                           (const char *const *)it->removed, it->nremoved,
+                          (const char *const *)it->kept, it->nkept,
                           it->state == SECRETS_ITEM_FAILED ? it->msg : NULL);
     }
     m3_plan_json_end(&j, k->planned);

@@ -439,6 +439,40 @@ last_entry_bind(const struct reg_node *set)
     return NULL;
 }
 
+/* entry_style: how an entry binding is written: 1 `"x".publicKeys = ...;`, 2 `"x" = {
+ * publicKeys = ...; };` on one line, 3 the same over several lines, 0 anything else. */
+static int
+entry_style(const struct reg_node *b)
+{
+    const struct reg_node *v = strip(b->b);
+
+    if (b->a->nitems == 2)
+        return 1;
+    if (b->a->nitems == 1 && v->kind == N_SET)
+        return multiline(v) ? 3 : 2;
+    return 0;
+}
+
+/* style_model: the entry whose style a new entry copies: the last one written in the style
+ * most entries use (the last entry's style on a tie). */
+static const struct reg_node *
+style_model(const struct reg_node *set, const struct reg_node *last)
+{
+    size_t count[4] = {0}, i;
+    int best = entry_style(last), k;
+
+    for (i = 0; i < set->nitems; i++)
+        if (set->items[i]->kind == N_BIND)
+            count[entry_style(set->items[i])]++;
+    for (k = 1; k < 4; k++)
+        if (count[k] > count[best])
+            best = k;
+    for (i = set->nitems; i > 0; i--)
+        if (set->items[i - 1]->kind == N_BIND && entry_style(set->items[i - 1]) == best)
+            return set->items[i - 1];
+    return last;
+}
+
 /* publickeys_list: the list literal of a binding written `"x".publicKeys = [...]` or
  * `"x" = { publicKeys = [...]; }`, to copy its style; NULL if there is none. */
 static const struct reg_node *
@@ -550,7 +584,7 @@ reg_edit_add(const struct reg_file *f, const struct reg_registry *r,
              const struct reg_eval_opts *opts, const char *name, const char *const *keynames,
              size_t n, char **out, size_t *len, struct m3_diag *d)
 {
-    const struct reg_node *set = top_set(f), *last, *model = NULL, *inner = NULL;
+    const struct reg_node *set = top_set(f), *last, *sty = NULL, *model = NULL, *inner = NULL;
     struct edits e = {0};
     struct want *w = NULL;
     const char **allkeys = NULL;
@@ -588,11 +622,12 @@ reg_edit_add(const struct reg_file *f, const struct reg_registry *r,
     }
     last = last_entry_bind(set);
     if (last != NULL) {
-        model = publickeys_list(last, &inner);
+        sty = style_model(set, last);
+        model = publickeys_list(sty, &inner);
         indent_of(f, reg_node_off(last), ind, sizeof(ind));
     }
-    if (last != NULL && last->a->nitems == 1 && strip(last->b)->kind == N_SET &&
-        multiline(strip(last->b)) && inner != NULL) {
+    if (sty != NULL && sty->a->nitems == 1 && strip(sty->b)->kind == N_SET &&
+        multiline(strip(sty->b)) && inner != NULL) {
         char iind[64];
         indent_of(f, reg_node_off(inner), iind, sizeof(iind));
         list = format_keys(r, model, keynames, n, iind);
@@ -600,7 +635,7 @@ reg_edit_add(const struct reg_file *f, const struct reg_registry *r,
                                            strlen(ind) + 64)) == NULL)
             goto out;
         sprintf(text, "%s = {\n%spublicKeys = %s;\n%s};", qname, iind, list, ind);
-    } else if (last != NULL && last->a->nitems == 1 && strip(last->b)->kind == N_SET) {
+    } else if (sty != NULL && sty->a->nitems == 1 && strip(sty->b)->kind == N_SET) {
         list = format_keys(r, model, keynames, n, ind);
         if (list == NULL || (text = malloc(strlen(qname) + strlen(list) + 64)) == NULL)
             goto out;
@@ -879,6 +914,26 @@ struct refwalk {
     const struct reg_node *other; /* a use that cannot be removed textually */
 };
 
+/* only_refs: whether n is a non-empty list literal whose every element is a reference to
+ * name, i.e. one that removing name would leave as `[ ]`. */
+static int
+only_refs(const struct reg_node *n, const char *name)
+{
+    size_t i, len;
+    const char *s;
+
+    if (n->kind != N_LIST || n->nitems == 0)
+        return 0;
+    for (i = 0; i < n->nitems; i++) {
+        if (n->items[i]->kind != N_VAR)
+            return 0;
+        s = reg_tok_text(n->file, n->items[i]->tok, &len);
+        if (strlen(name) != len || memcmp(s, name, len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static void
 walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *parent)
 {
@@ -889,6 +944,19 @@ walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *pa
     if (n == w->skip)
         return;
     reg_node_fixed(n, fixed);
+    /* `a ++ [ name ]` becomes `a`, `[ name ] ++ a` becomes `a`: no `++ [ ]` left behind */
+    if (n->kind == N_BINOP && n->flag == TK_CONCAT && only_refs(n->b, w->name)) {
+        size_t from = reg_node_end(n->a);
+        add_splice(w->e, from, reg_node_end(n->b) - from, "");
+        walk_refs(w, n->a, n);
+        return;
+    }
+    if (n->kind == N_BINOP && n->flag == TK_CONCAT && only_refs(n->a, w->name)) {
+        size_t from = reg_node_off(n->a);
+        add_splice(w->e, from, reg_node_off(n->b) - from, "");
+        walk_refs(w, n->b, n);
+        return;
+    }
     if (n->kind == N_VAR) {
         s = reg_tok_text(n->file, n->tok, &len);
         if (strlen(w->name) == len && memcmp(s, w->name, len) == 0) {

@@ -325,6 +325,42 @@ out:
     age_decryptor_free(dec);
 }
 
+/* pub_holder: for a stale key no registry binding holds, known by its stanza tag (desc
+ * "unknown ssh-ed25519 key with tag AbCdEf"): the hosts/<host>/ssh_host_ed25519_key.pub with
+ * that key (a host removed from the registry whose folder stayed), into buf; else false. */
+static bool
+pub_holder(const struct ctx *c, const char *desc, char *buf, size_t cap)
+{
+    char type[40], tag[9], pub[PATH_MAX * 2], t[AGE_SSH_TAG_LEN + 1];
+    bool found = false;
+
+    if (c->hosts == NULL || sscanf(desc, "unknown %39s key with tag %8s", type, tag) != 2 ||
+        strncmp(type, "ssh-", 4) != 0)
+        return false;
+    for (size_t i = 0; i < c->hosts->nhosts && !found; i++) {
+        const char *name = c->hosts->hosts[i].name;
+        struct hostkey k = {0};
+        unsigned char *b = NULL;
+        size_t len;
+        char *text;
+        snprintf(pub, sizeof(pub), "%s/hosts/%s/ssh_host_ed25519_key.pub", c->root, name);
+        if (secrets_slurp(pub, &b, &len) != 0)
+            continue;
+        text = strndup((char *)b, len);
+        free(b);
+        if (text != NULL && hostkey_parse(text, &k, NULL) == 0 && strcmp(k.type, type) == 0) {
+            age_ssh_tag_string(k.wire, k.wire_len, t);
+            if (strcmp(t, tag) == 0) {
+                snprintf(buf, cap, "hosts/%s/ssh_host_ed25519_key.pub", name);
+                found = true;
+            }
+        }
+        hostkey_clear(&k);
+        free(text);
+    }
+    return found;
+}
+
 /* drift: the recipient findings of entry ei, whose drift is kept for audit_host. */
 static void
 drift(struct ctx *c, size_t ei, const struct age_header *h)
@@ -340,11 +376,19 @@ drift(struct ctx *c, size_t ei, const struct age_header *h)
         add(c, "M3A006", e->name, 0, NULL,
             "not encrypted to %s, which its registry entry lists (%s cannot open it)",
             dr.missing[i]->name, dr.missing[i]->name);
-    for (size_t i = 0; i < dr.nstale; i++)
-        add(c, "M3A007", e->name, 0, NULL,
-            "still encrypted to %s, which its registry entry does not list (%s can read "
-            "this version)",
-            dr.stale[i].desc, dr.stale[i].key ? dr.stale[i].key->name : "its holder");
+    for (size_t i = 0; i < dr.nstale; i++) {
+        char holder[PATH_MAX];
+        if (dr.stale[i].key == NULL && pub_holder(c, dr.stale[i].desc, holder, sizeof(holder)))
+            add(c, "M3A007", e->name, 0, NULL,
+                "still encrypted to %s, the key in %s, which its registry entry does not list "
+                "(its holder can read this version)",
+                dr.stale[i].desc, holder);
+        else
+            add(c, "M3A007", e->name, 0, NULL,
+                "still encrypted to %s, which its registry entry does not list (%s can read "
+                "this version)",
+                dr.stale[i].desc, dr.stale[i].key ? dr.stale[i].key->name : "its holder");
+    }
     for (size_t i = 0; i < dr.nunattributed; i++) {
         char what[96];
         secrets_unattributed_text(&dr.unattributed[i], what, sizeof(what));

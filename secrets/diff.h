@@ -22,7 +22,7 @@ struct secrets_plan_item {
     enum secrets_plan_state state;
     char **add; /* registry names of keys a rekey would add */
     size_t nadd;
-    char **remove; /* names (or "unknown ... key (tag ...)") a rekey would remove; a key no
+    char **remove; /* names (or "unknown ... key with tag ...") a rekey would remove; a key no
                       binding names is shown whole (see secrets_key.name) */
     size_t nremove;
     size_t x25519_want, x25519_have; /* age1 keys listed / X25519 stanzas in the file */

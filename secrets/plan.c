@@ -498,7 +498,9 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
         if (st->key != NULL)
             snprintf(st->desc, sizeof(st->desc), "%s", st->key->name);
         else
-            snprintf(st->desc, sizeof(st->desc), "unknown %.40s key (tag %.8s)", s->type,
+            /* "with tag": a tag is 4 bytes of SHA-256 of the key, not the start of its
+             * SHA256: fingerprint (a hash of the same bytes, but its own) */
+            snprintf(st->desc, sizeof(st->desc), "unknown %.40s key with tag %.8s", s->type,
                      s->args[0]);
         out->nstale++;
     }

@@ -92,7 +92,7 @@ const struct secrets_key *secrets_keyset_bound_to(const struct secrets_keyset *k
 /* A recipient a file carries that its registry entry does not list. */
 struct secrets_stale {
     const struct secrets_key *key; /* the registry key it is for (bound elsewhere), or NULL */
-    char desc[160];                /* "m3-kratos", "unknown ssh-ed25519 key (tag AbCdEf)" */
+    char desc[160];                /* "m3-kratos", "unknown ssh-ed25519 key with tag AbCdEf" */
 };
 
 /* Stanzas of one type that no key can be told from (a plugin type m3age knows no tag of,

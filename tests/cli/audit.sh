@@ -109,7 +109,7 @@ test_M3A007_unknown_key_by_tag() {
     enc secrets/a.age alice h1 h3
     run "$M3AGE" audit
     assert_status 1
-    assert_contains out "unknown ssh-ed25519 key (tag "
+    assert_contains out "unknown ssh-ed25519 key with tag "
     enc secrets/a.age alice h1
     run "$M3AGE" audit
     assert_status 0

@@ -60,12 +60,12 @@ test_editor_that_cannot_run_is_one_prefixed_line() {
     ! grep -v '^m3age: ' err | grep -q . || _fail "an unprefixed line: $(cat err)"
 }
 
-test_wrong_key_hints_keys_inspect() {
+test_wrong_key_hints_whom_it_is_for() {
     mkrepo
     # c.age is for h2 only: the user's default key does not open it
     run "$M3AGE" decrypt secrets/c.age
     assert_status 1
-    assert_contains err "m3age: hint: 'm3age keys inspect secrets/c.age' shows whose keys it is encrypted to"
+    assert_contains err "m3age: hint: secrets/c.age (entry 'secrets/c.age' of secrets.nix) is encrypted to h2; the identity tried ($HOME/.ssh/id_ed25519) is none of them"
 }
 
 test_keys_convert_of_a_private_key_hints_private() {

@@ -189,7 +189,8 @@ test_add_host_into_lists_then_rm() {
         _fail "m3-zeus should read exactly m3tam3re-password.age: $(cat eval.json)"
     run "$M3AGE" hosts rm m3-zeus --no-rekey
     assert_status 0
-    assert_contains out "m3-zeus: removed $(fp ../m3-zeus.pub) from secrets.nix (1 secret)"
+    assert_contains out "m3-zeus: removed ssh-ed25519 key $(fp ../m3-zeus.pub) (tag "
+    assert_contains out ") from secrets.nix (1 secret)"
     assert_contains err "git history stay readable"
     untouched
 }

@@ -71,8 +71,8 @@ test_diff_and_rekey_dry_run_print_the_same_json_plan() {
     assert_status 1
     json_ok out
     cp out diff.json
-    assert_contains out '{"file": "secrets/a.age", "state": "change", "add": ["h3"], "remove": ["h1"], "error": null}'
-    assert_contains out '{"file": "secrets/b.age", "state": "same", "add": [], "remove": [], "error": null}'
+    assert_contains out '{"file": "secrets/a.age", "state": "change", "add": ["h3"], "remove": ["h1"], "kept": [], "error": null}'
+    assert_contains out '{"file": "secrets/b.age", "state": "same", "add": [], "remove": [], "kept": [], "error": null}'
     assert_contains out '{"file": "secrets/new.age", "state": "missing"'
     assert_contains out '"changes": 1'
     run "$M3AGE" rekey --dry-run --json

@@ -106,9 +106,9 @@ test_keys_are_named_by_their_binding_in_every_command() {
     assert_contains out "not encrypted to keys.alice"
     run "$M3AGE" diff
     assert_status 1
-    assert_contains out "secrets/a.age: +keys.alice -unknown ssh-ed25519 key (tag"
+    assert_contains out "secrets/a.age: +keys.alice -unknown ssh-ed25519 key with tag"
     run "$M3AGE" rekey --dry-run -i "$AK/h1"
-    assert_contains out "secrets/a.age: rekey: +keys.alice, -unknown ssh-ed25519 key (tag"
+    assert_contains out "secrets/a.age: rekey: +keys.alice, -unknown ssh-ed25519 key with tag"
 }
 
 test_a_host_key_bound_in_a_set_is_the_hosts_key() {

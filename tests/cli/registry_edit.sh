@@ -289,7 +289,7 @@ let
   users = [ m3tam3re ];
 in
 {
-  "secrets/wifi.age".publicKeys = users ++ [ ]; # home network
+  "secrets/wifi.age".publicKeys = users; # home network
   "secrets/vpn.age".publicKeys = [ m3tam3re ];
 }
 NIX
@@ -407,7 +407,8 @@ test_eval_syntax_error_has_position() {
     printf '{\n  "a.age".publicKeys = [ "k" ]\n}\n' >secrets.nix
     run "$M3AGE" registry eval
     assert_status 2
-    assert_one_error_line "m3age: error: secrets.nix:3:1: unexpected '}', expected ';'"
+    assert_eq "$(cat err)" "m3age: error: secrets.nix:3:1: unexpected '}', expected ';'
+m3age: hint: missing ';' at the end of line 2?"
 }
 
 test_eval_warns_on_unknown_attribute() {

@@ -75,11 +75,11 @@ test_lost_yubikey_is_a_removal_by_tag() {
         "$(piv yk-lost)"
     run "$M3AGE" audit
     assert_status 1
-    assert_contains out "M3A007  still encrypted to unknown piv-p256 key (tag $TAG_LOST)"
+    assert_contains out "M3A007  still encrypted to unknown piv-p256 key with tag $TAG_LOST"
     assert_eq "$(grep -c 'M3A007' out)" 1 "M3A007 findings"
     run "$M3AGE" diff
     assert_status 1
-    assert_contains out "secrets/tailscale.age: -unknown piv-p256 key (tag $TAG_LOST)"
+    assert_contains out "secrets/tailscale.age: -unknown piv-p256 key with tag $TAG_LOST"
     assert_contains out "secrets/wifi.age: up to date"
 }
 

@@ -14,7 +14,7 @@ testkit="${M3AGE_TESTKIT:-$src/tests/testkit}"
 seeds="$BUILD/fuzz-seeds"
 mkdir -p "$BUILD/fuzz-corpus" "$BUILD/fuzz-crashes" "$BUILD/fuzz-logs"
 rm -rf "$seeds"
-mkdir -p "$seeds"/{age,armor,decrypt,header,bech32,base64,recipients,identities,openssh,nix,hosts}
+mkdir -p "$seeds"/{age,armor,decrypt,header,bech32,base64,recipients,identities,openssh,nix,hosts,paths}
 
 # ---- seeds -------------------------------------------------------------------------------
 export M3AGE_PASSPHRASE=fuzz M3AGE_SCRYPT_WORK_FACTOR=2
@@ -123,8 +123,8 @@ open(os.path.join(out, "deep-runtime"), "w").write(
     "let xs = builtins.genList (x: x) 5000; d = builtins.foldl' (v: x: [ v ]) [ ] xs; in d == d ++ [ ]")
 PY
 # Path names: what a hostile registry or host module may name (escapes from the repository,
-# absolute paths, odd bytes), for the other developer's path confinement (a harness of its
-# own over the name -> path mapping is still to come).
+# absolute paths, odd bytes), through the registry parser and the host scanner; fuzz_paths
+# takes them bare (a byte choosing the root and the registry's folder, then the name).
 i=0
 for p in secrets/a.age ./secrets/a.age secrets/../../etc/shadow.age /etc/shadow.age \
     "secrets//a.age" "secrets/a b.age" "secrets/\\x.age" "secrets/\${x}.age" ../x.age \
@@ -134,6 +134,16 @@ for p in secrets/a.age ./secrets/a.age secrets/../../etc/shadow.age /etc/shadow.
     printf '{ "%s".publicKeys = [ "%s" ]; }' "$p" "$rcpt" >"$seeds/nix/path$i"
     printf '1{ age.secrets.a.file = ../../%s; age.secrets.b.file = "${self}/%s"; }' "$p" "$p" \
         >"$seeds/hosts/path$i"
+    printf '%s%s' "$((i % 8))" "$p" >"$seeds/paths/p$i"
+done
+i=0
+for p in "" . .. ../.. / // "a/../../b" "secrets/../.." "./../secrets/x.age" "a/./b/../c.age" \
+    "../nixos-config/secrets/x.age" "../../../../../../../../etc/passwd" "x.age/.." \
+    "$(printf '../%.0s' $(seq 1 40))" "$(printf 'a/%.0s' $(seq 1 2000))x.age" "a\0../../x"; do
+    for r in 0 2 3 4 5 6 7; do
+        i=$((i + 1))
+        printf "%s$p" "$r" >"$seeds/paths/q$i"
+    done
 done
 # Host modules: the example hosts and the bad ones, behind a byte choosing the module path.
 n=0
