@@ -178,7 +178,7 @@ cmd_edit(int argc, char **argv)
         else if (r == M3_ESTATE)
             m3_hint("compare the kept file with the current one (m3age diff), then move it "
                     "into place and run m3age rekey");
-        else if (r == M3_EINVAL && o.input_fd >= 0 && !o.allow_empty)
+        else if (res == SECRETS_EDIT_EMPTY_INPUT)
             m3_hint("to blank the secret on purpose, run it again with --allow-empty");
         else if (res == SECRETS_EDIT_KEPT)
             m3_hint("fix the cause, then move the kept file to %s", t.path);
