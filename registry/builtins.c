@@ -340,6 +340,14 @@ b_readFile(ARGS)
 }
 
 static void
+b_fromJSON(ARGS)
+{
+    struct reg_val *s = want(c, args[0], V_STR, at);
+
+    reg_from_json(c, s->str.s, s->str.n, out, at);
+}
+
+static void
 b_import(ARGS)
 {
     *out = *force(c, reg_import(c, path_arg(c, args[0], at), at), at);
@@ -580,7 +588,6 @@ static const struct refusal {
     {"filterSource", "it copies files to the Nix store", 0, 0},
     {"findFile", "it searches NIX_PATH", 0, 0},
     {"floor", "not implemented", 0, 0},
-    {"fromJSON", "not implemented", 0, 0},
     {"fromTOML", "not implemented", 0, 1},
     {"functionArgs", "not implemented", 0, 0},
     {"genericClosure", "not implemented", 0, 0},
@@ -669,6 +676,7 @@ static const struct entry table[] = {
     {"elemAt", 2, b_elemAt, 0},
     {"filter", 2, b_filter, 0},
     {"foldl'", 3, b_foldl, 0},
+    {"fromJSON", 1, b_fromJSON, 0},
     {"genList", 2, b_genList, 0},
     {"getAttr", 2, b_getAttr, 0},
     {"hasAttr", 2, b_hasAttr, 0},

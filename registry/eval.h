@@ -181,6 +181,10 @@ int reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const st
 const char *reg_type_name(const struct reg_val *v);
 void reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
                     char **s, size_t *n);
+/* reg_from_json: *out is the value of the JSON text s (n bytes), as builtins.fromJSON
+ * reads it; throws M3_EEVAL naming the byte where the text is not JSON. */
+void reg_from_json(struct reg_ctx *c, const char *s, size_t n, struct reg_val *out,
+                   const struct reg_node *at);
 struct reg_val *reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at);
 void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *at, char **buf,
                    size_t *len);
