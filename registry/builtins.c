@@ -348,6 +348,32 @@ b_fromJSON(ARGS)
 }
 
 static void
+b_pathExists(ARGS)
+{
+    reg_b_pathExists(c, path_arg(c, args[0], at), out, at);
+}
+
+static void
+b_readDir(ARGS)
+{
+    reg_b_readDir(c, path_arg(c, args[0], at), out, at);
+}
+
+static void
+b_readFileType(ARGS)
+{
+    reg_b_readFileType(c, path_arg(c, args[0], at), out, at);
+}
+
+static void
+b_hashFile(ARGS)
+{
+    struct reg_val *algo = want(c, args[0], V_STR, at);
+
+    reg_b_hashFile(c, algo->str.s, path_arg(c, args[1], at), out, at);
+}
+
+static void
 b_import(ARGS)
 {
     *out = *force(c, reg_import(c, path_arg(c, args[0], at), at), at);
@@ -595,7 +621,6 @@ static const struct refusal {
     {"getEnv", "it depends on the environment", 0, 0},
     {"groupBy", "not implemented", 0, 0},
     {"hasContext", "not implemented", 0, 0},
-    {"hashFile", "it reads the filesystem", 0, 0},
     {"hashString", "not implemented", 0, 0},
     {"intersectAttrs", "not implemented", 0, 0},
     {"langVersion", "not implemented", 1, 0},
@@ -607,9 +632,7 @@ static const struct refusal {
     {"parseDrvName", "not implemented", 0, 0},
     {"partition", "not implemented", 0, 0},
     {"path", "it copies files to the Nix store", 0, 0},
-    {"pathExists", "it reads the filesystem", 0, 0},
     {"placeholder", "it needs the Nix store", 0, 1},
-    {"readDir", "it reads the filesystem", 0, 0},
     {"replaceStrings", "not implemented", 0, 0},
     {"scopedImport", "not implemented", 0, 1},
     {"sort", "not implemented", 0, 0},
@@ -680,6 +703,7 @@ static const struct entry table[] = {
     {"genList", 2, b_genList, 0},
     {"getAttr", 2, b_getAttr, 0},
     {"hasAttr", 2, b_hasAttr, 0},
+    {"hashFile", 2, b_hashFile, 0},
     {"head", 1, b_head, 0},
     {"import", 1, b_import, 1},
     {"isAttrs", 1, b_isAttrs, 0},
@@ -695,7 +719,10 @@ static const struct entry table[] = {
     {"listToAttrs", 1, b_listToAttrs, 0},
     {"map", 2, b_map, 1},
     {"mapAttrs", 2, b_mapAttrs, 0},
+    {"pathExists", 1, b_pathExists, 0},
+    {"readDir", 1, b_readDir, 0},
     {"readFile", 1, b_readFile, 0},
+    {"readFileType", 1, b_readFileType, 0},
     {"removeAttrs", 2, b_removeAttrs, 1},
     {"seq", 2, b_seq, 0},
     {"stringLength", 1, b_stringLength, 0},

@@ -81,12 +81,21 @@ void reg_span_at(const struct reg_file *f, size_t off, size_t len, struct reg_sp
  * path the Nix expression names (relative paths are resolved against the importing file's
  * folder before the call). On success *buf is malloc'd (caller frees) and *len its size.
  * Return 0, M3_ENOTFOUND, M3_EIO or M3_EINVAL (outside the allowed tree), filling d. */
+enum reg_ftype { REG_FT_REGULAR, REG_FT_DIRECTORY, REG_FT_SYMLINK, REG_FT_UNKNOWN };
+
 struct reg_reader {
     int (*read)(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d);
     void *ctx;
     /* is_dir: whether path is a folder (`import ./keys` then reads ./keys/default.nix, as
      * Nix does); NULL where there are no folders. */
     bool (*is_dir)(void *ctx, const char *path);
+    /* kind: the type of path, a final symlink not followed (pathExists, readFileType);
+     * M3_ENOTFOUND when nothing is there. list: the entries of the folder path (readDir) as
+     * records of one byte (enum reg_ftype), the name and a NUL, in a malloc'd *buf of *len
+     * bytes. Both refuse paths outside the allowed tree as read does; NULL where there are
+     * no folders (builtins needing them are then evaluation errors). */
+    int (*kind)(void *ctx, const char *path, enum reg_ftype *type, struct m3_diag *d);
+    int (*list)(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d);
 };
 
 /* reg_reader_fs: a reader over the real filesystem that refuses any path which, after
