@@ -23,7 +23,9 @@ audit_usage(FILE *f)
                "  --host HOST      only this host and the secrets it uses (repeatable)\n"
                "  --json           machine-readable output (schema in m3age-audit(1))\n"
                "  -i, --identity FILE  verify with this identity file (repeatable)\n"
-               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+               "  --nix, --no-nix  evaluate the registry with nix-instantiate, or never\n"
+               "                   (default: only when m3age cannot evaluate it itself)\n\n"
                "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
 }
 
@@ -138,9 +140,14 @@ int
 cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'H'},     {"json", no_argument, NULL, 'j'},
-        {"identity", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"host", required_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},
+        {"identity", required_argument, NULL, 'i'},
+        {"rules", required_argument, NULL, 'R'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char **hosts = calloc((size_t)argc + 1, sizeof(char *));
     const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
@@ -174,6 +181,8 @@ cmd_audit(int argc, char **argv)
             audit_usage(stdout);
             rc = 0;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default:
             audit_usage(stderr);
             goto out;

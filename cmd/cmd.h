@@ -56,6 +56,22 @@ int m3_crypto_init(void);
 /* m3_is_help: true when arg is -h or --help. */
 bool m3_is_help(const char *arg);
 
+/* Evaluating the registry with nix-instantiate (cmd/nix.c). m3_nix_mode is what --nix
+ * (M3_NIX_ALWAYS) and --no-nix (M3_NIX_NEVER) set, as getopt_long flags; by default
+ * (M3_NIX_AUTO) a registry the built-in evaluator refuses as outside its subset is
+ * evaluated by Nix when Nix is installed, with one note saying so. m3_nix_install makes
+ * reg_load_path do that (main calls it once). m3_nix_eval runs nix-instantiate, pure and
+ * read-only, on the registry at path: 0 and its JSON (*json malloc'd, *len bytes), or
+ * M3_ENOTFOUND (no Nix) / M3_EEVAL (Nix failed: d holds its message as one line). */
+enum { M3_NIX_AUTO = 0, M3_NIX_ALWAYS = 1, M3_NIX_NEVER = 2 };
+extern int m3_nix_mode;
+void m3_nix_install(void);
+bool m3_nix_installed(void);
+int m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d);
+/* m3_nix_note: the one line saying that the registry at path, refused by the built-in
+ * evaluator (why), is evaluated with nix-instantiate. */
+void m3_nix_note(const char *path, const struct m3_diag *why);
+
 /* Commands. */
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);

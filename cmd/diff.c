@@ -33,7 +33,9 @@ diff_usage(FILE *f)
             "memory. --textconv prints FILE's plaintext for git (see m3age git-setup).\n\n"
             "  -i, --identity FILE  identity file (repeatable; default: ~/.ssh/id_ed25519,\n"
             "                       ~/.ssh/id_rsa)\n"
-            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+            "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+            "  --nix, --no-nix      evaluate the registry with nix-instantiate, or never\n"
+            "                       (default: only when m3age cannot evaluate it itself)\n\n"
             "Exit status: 0 no difference, 1 differences, 2 error.\n");
 }
 
@@ -305,6 +307,8 @@ cmd_diff(int argc, char **argv)
         {"identity", required_argument, NULL, 'i'},
         {"textconv", no_argument, NULL, 't'},
         {"rules", required_argument, NULL, 'R'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -333,6 +337,8 @@ cmd_diff(int argc, char **argv)
             diff_usage(stdout);
             rc = 0;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default:
             diff_usage(stderr);
             goto out;

@@ -20,13 +20,15 @@ keys_usage(FILE *f)
 {
     fprintf(f, "Usage: m3age keys convert [--private] [FILE|-]\n"
                "       m3age keys inspect FILE.age [-i IDENTITY_FILE]... [-R RECIPIENTS_FILE]...\n"
-               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX]\n\n"
+               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX]\n"
+               "                                   [--nix | --no-nix]\n\n"
                "convert: print the age X25519 recipient (age1...) of each ssh-ed25519 public key\n"
                "  in FILE (default: standard input), as ssh-to-age does; with --private, the\n"
                "  AGE-SECRET-KEY-1... identity of an OpenSSH ed25519 private key.\n"
                "inspect: list the stanzas of an age file (type, tag) and which of the given keys\n"
                "  each one is for. ssh stanzas are matched by their tag, with public keys alone;\n"
-               "  X25519 stanzas only by identities (-i).\n");
+               "  X25519 stanzas only by identities (-i). --nix evaluates SECRETS_NIX with\n"
+               "  nix-instantiate (by default only when m3age cannot), --no-nix never.\n");
 }
 
 /* read_input: a whole file or standard input into secret memory. */
@@ -277,6 +279,8 @@ cmd_keys_inspect(int argc, char **argv)
         {"recipients-file", required_argument, NULL, 'R'},
         {"recipient", required_argument, NULL, 'r'},
         {"rules", required_argument, NULL, 'L'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -311,6 +315,8 @@ cmd_keys_inspect(int argc, char **argv)
                 goto out;
             }
             rules = optarg;
+            break;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
             break;
         case 'h':
             keys_usage(stdout);

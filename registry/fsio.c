@@ -502,6 +502,9 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     if (file != NULL)
         *file = NULL;
     *out = NULL;
+    if (reg_get_fallback() != NULL && reg_get_fallback()->always != NULL &&
+        reg_get_fallback()->always(reg_get_fallback()->ctx))
+        return reg_fallback_load(path, NULL, out, d);
     if ((rc = reg_parse_path(path, &f, d)) != 0 || (rc = reg_file_dir(path, &dir, d)) != 0)
         goto out;
     if ((rc = reg_reader_repo(dir, &reader)) != 0) {
@@ -510,7 +513,9 @@ reg_load_path(const char *path, struct reg_file **file, struct reg_registry **ou
     }
     opts.reader = &reader;
     opts.base_dir = dir;
-    if ((rc = reg_registry_load(f, &opts, out, d)) != 0)
+    if ((rc = reg_registry_load(f, &opts, out, d)) == M3_EUNSUPPORTED && reg_get_fallback() != NULL)
+        rc = reg_fallback_load(path, d, out, d);
+    if (rc != 0)
         goto out;
     if (file != NULL) {
         *file = f;

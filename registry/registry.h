@@ -229,6 +229,32 @@ int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
 int reg_load_path(const char *path, struct reg_file **file, struct reg_registry **out,
                   struct m3_diag *d);
 
+/* A registry outside the built-in evaluator's subset can be evaluated by another evaluator
+ * (cmd/ installs one that runs nix-instantiate). eval gets the registry's path and why the
+ * built-in evaluator refused it (NULL when it was not asked: always), and returns 0 with
+ * the value as JSON in a malloc'd *json, or an error with d filled. While always() is true,
+ * eval is used first and the built-in evaluator not at all. */
+struct reg_fallback {
+    int (*eval)(void *ctx, const char *path, const struct m3_diag *why, char **json, size_t *len,
+                struct m3_diag *d);
+    void *ctx;
+    bool (*always)(void *ctx); /* NULL: never */
+};
+/* reg_set_fallback: the fallback reg_load_path uses from now on (copied; NULL: none). */
+void reg_set_fallback(const struct reg_fallback *fb);
+const struct reg_fallback *reg_get_fallback(void);
+/* reg_fallback_load: the registry at path evaluated by the fallback (why: as for eval).
+ * Errors: the fallback's, those of reg_registry_from_json; M3_ESTATE when there is none. */
+int reg_fallback_load(const char *path, const struct m3_diag *why, struct reg_registry **out,
+                      struct m3_diag *d);
+
+/* reg_registry_from_json: the registry whose value is the JSON text json (as nix-instantiate
+ * --eval --strict --json prints it), named name in messages. Its entries have no spans (no
+ * positions: line 0) and it is `computed`: the writers refuse to edit it.
+ * Errors: as reg_registry_load, M3_EEVAL for text that is not JSON. */
+int reg_registry_from_json(const char *name, const char *json, size_t len,
+                           struct reg_registry **out, struct m3_diag *d);
+
 /* reg_parse_path: reg_parse of the file at path, read straight into the parsed file's own
  * memory (no second copy). Errors: as reg_parse and reg_read_file. */
 int reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d);

@@ -13,7 +13,7 @@ nix_eval() {
 
 # refused FILE WHAT LINE:COL: m3age fails with one error naming WHAT at LINE:COL and --nix.
 refused() {
-    run "$M3AGE" registry eval --json --rules "$1"
+    run "$M3AGE" registry eval --json --no-nix --rules "$1"
     assert_status 2
     assert_empty out
     assert_contains err "m3age: error: $1:$3: $2 is not supported by m3age's evaluator ("
@@ -61,7 +61,7 @@ test_every_nix_builtin_is_known() {
     for n in $NIX_BUILTINS; do
         case $n in true | false | null | builtins) continue ;; esac
         printf '{\n  a = builtins.%s null;\n}\n' "$n" >b.nix
-        run "$M3AGE" registry eval --json --rules b.nix
+        run "$M3AGE" registry eval --json --no-nix --rules b.nix
         assert_not_contains err "missing"
         assert_not_contains err "undefined variable"
         if grep -qF "builtins.$n is not supported" err; then
@@ -146,7 +146,7 @@ test_path_in_output() {
 
 test_path_in_output_registry_commands() {
     printf '{\n  "a.age".publicKeys = [ ./k.pub ];\n}\n' >secrets.nix
-    run "$M3AGE" registry eval --json
+    run "$M3AGE" registry eval --json --no-nix
     assert_status 2
     assert_contains err "secrets.nix:2:26: a path in the output is not supported"
 }
