@@ -130,7 +130,8 @@ m3_find_registry(const char *rules_opt)
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
         m3_error_diag("secrets.nix", rc, &d);
-        m3_hint("run in the repository, or name the registry with --rules FILE");
+        if (rc == M3_ENOTFOUND) /* not when the layout said what to do */
+            m3_hint("run in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     return path;

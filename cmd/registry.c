@@ -107,7 +107,8 @@ locate(const struct reg_opts *o)
 
     if (reg_locate(o->rules, getenv("RULES"), ".", &path, &how, &d) != 0) {
         m3_error("%s", d.msg);
-        m3_hint("pass --rules FILE or set RULES to the registry's path");
+        if (d.code == M3_ENOTFOUND) /* not when the layout said what to do */
+            m3_hint("pass --rules FILE or set RULES to the registry's path");
         return NULL;
     }
     if (o->verbose)

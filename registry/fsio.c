@@ -127,7 +127,7 @@ reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d)
 
     *out = NULL;
     if ((fd = open_ro(path, &rc, d)) < 0)
-        return rc;
+        return reg_layout_file(path, rc, d);
     /* A regular file of known size is read straight into the parsed file's arena; anything
      * else (a named pipe; a file that changes size while it is read, read again from its
      * start) goes through a buffer of its own. */
@@ -153,6 +153,8 @@ reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d)
     if ((rc = read_fd(fd, path, &buf, &len, d)) == 0)
         rc = reg_parse(path, buf, len, out, d);
 out:
+    if (rc == M3_ESYNTAX)
+        rc = reg_layout_file(path, rc, d);
     close(fd);
     reg_file_free(f);
     free(buf);
@@ -447,6 +449,7 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
 {
     char *dir;
     size_t n, start;
+    int rc;
     const char *given = rules_opt != NULL                             ? rules_opt
                         : (rules_env != NULL && rules_env[0] != '\0') ? rules_env
                                                                       : NULL;
@@ -485,8 +488,9 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
     }
     m3_diag_set(d, M3_ENOTFOUND,
                 "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd, dir);
+    rc = reg_layout_search(cwd, dir, M3_ENOTFOUND, d);
     free(dir);
-    return M3_ENOTFOUND;
+    return rc;
 }
 
 int

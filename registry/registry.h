@@ -222,6 +222,16 @@ int reg_repo_root(const char *path, char **root, struct m3_diag *d);
  * base of the file's relative paths. *dir is malloc'd. Errors: M3_EIO, M3_ENOMEM. */
 int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
 
+/* reg_layout_file: when the registry at path could not be opened or parsed (rc), whether
+ * its repository's layout says why: a file encrypted by git-crypt (a locked repository),
+ * a symlink to nothing, a path in a git submodule that is not checked out. Returns a new
+ * code with d rewritten as one line saying what was found and what to do, or rc with d as
+ * it was. reg_layout_search: the same when reg_locate found no secrets.nix from cwd up to
+ * root: a dangling secrets.nix symlink on the way, a submodule not checked out, or
+ * agenix-rekey's layout (its flake.nix, no secrets.nix). */
+int reg_layout_file(const char *path, int rc, struct m3_diag *d);
+int reg_layout_search(const char *cwd, const char *root, int rc, struct m3_diag *d);
+
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
  * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)
  * receives the parsed file, which the caller frees. Errors: as reg_parse and
