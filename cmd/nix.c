@@ -240,6 +240,11 @@ void
 m3_nix_note(const char *path, const struct m3_diag *why)
 {
     const char *cut = strstr(why->msg, " is not supported by m3age's evaluator");
+    static bool said; /* edit reads the registry again before it writes: one note a run */
+
+    if (said)
+        return;
+    said = true;
 
     if (cut != NULL)
         m3_info("note: %.*s is outside the built-in evaluator; evaluating with nix-instantiate "

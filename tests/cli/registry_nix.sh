@@ -137,6 +137,19 @@ test_nix_error_is_one_line() {
     assert_contains err "m3age: error: repo/secrets.nix: no such host (nix-instantiate)"
 }
 
+# edit reads the registry twice (before and after the editor): one note all the same.
+test_edit_falls_back_with_one_note() {
+    have_nix
+    outside_repo
+    cp secrets/a.age before
+    printf 'new secret\n' >new
+    run_in new "$M3AGE" edit -i "$AK/alice" secrets/a.age
+    assert_status 0
+    assert_note
+    run "$M3AGE_FIXTURE" decrypt -i "$AK/h1" secrets/a.age
+    assert_eq "$(cat out)" "new secret"
+}
+
 # The writers need to know where each value is written: they never use Nix.
 test_writers_refuse_nix() {
     outside_repo
@@ -149,6 +162,10 @@ test_writers_refuse_nix() {
     assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
     assert_contains err "m3age: hint: the file was left unchanged; make this edit by hand"
     assert_not_contains err "note:"
+    assert_same_file secrets.nix before
+    run "$M3AGE" hosts sync --nix
+    assert_status 2
+    assert_contains err "m3age: error: --nix: hosts reads and edits the bindings where they are written"
     assert_same_file secrets.nix before
 }
 
