@@ -342,9 +342,14 @@ check_recipients(const struct reg_registry *r)
                 continue;
             reported[key - ks.v] = true;
             bad++;
-            m3_error("%s:%u:%u: '%s': publicKeys element %zu is not a recipient m3age can use: %s",
-                     sp->file != NULL ? sp->file : r->path, sp->line, sp->col, e->name, k + 1,
-                     key->error[0] ? key->error : "malformed");
+            if (sp->line == 0) /* evaluated by Nix: no place to name */
+                m3_error("%s: '%s': publicKeys element %zu is not a recipient m3age can use: %s",
+                         r->path, e->name, k + 1, key->error[0] ? key->error : "malformed");
+            else
+                m3_error("%s:%u:%u: '%s': publicKeys element %zu is not a recipient m3age can "
+                         "use: %s",
+                         sp->file != NULL ? sp->file : r->path, sp->line, sp->col, e->name, k + 1,
+                         key->error[0] ? key->error : "malformed");
         }
     }
     free(reported);

@@ -320,6 +320,8 @@ path_arg(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     reg_force(c, v, at);
     if ((v->t == V_PATH || v->t == V_STR) && v->str.n > 0 && v->str.s[0] == '/')
         return v->str.s;
+    if (v->t == V_STR)
+        reg_throw(c, M3_EEVAL, at, "the string '%s' is not an absolute path", v->str.s);
     reg_throw(c, M3_EEVAL, at, "value is %s while a path was expected", reg_type_name(v));
 }
 

@@ -150,6 +150,18 @@ test_edit_falls_back_with_one_note() {
     assert_eq "$(cat out)" "new secret"
 }
 
+# A bad key in a registry Nix evaluated: the registry and entry named, no made-up position.
+test_bad_key_after_the_fallback() {
+    have_nix
+    mkdir -p repo/.git
+    printf '{ "a.age".publicKeys = [ (builtins.replaceStrings [ ] [ ] "age1bad") ]; }\n' \
+        >repo/secrets.nix
+    run "$M3AGE" registry eval --rules repo/secrets.nix
+    assert_status 2
+    assert_contains err "m3age: error: repo/secrets.nix: 'a.age': publicKeys element 1 is not a recipient m3age can use"
+    assert_not_contains err ":0:0"
+}
+
 # The writers need to know where each value is written: they never use Nix.
 test_writers_refuse_nix() {
     outside_repo
