@@ -67,6 +67,9 @@ enum { M3_NIX_AUTO = 0, M3_NIX_ALWAYS = 1, M3_NIX_NEVER = 2 };
 extern int m3_nix_mode;
 void m3_nix_install(void);
 bool m3_nix_installed(void);
+/* m3_nix_may_fall_back: whether a registry at path that m3age refused may go to Nix: the
+ * default mode, Nix installed, and a regular file (a named pipe cannot be read twice). */
+bool m3_nix_may_fall_back(const char *path);
 int m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d);
 /* m3_nix_note: the one line saying that the registry at path, refused by the built-in
  * evaluator (why), is evaluated with nix-instantiate. */

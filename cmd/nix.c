@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -254,12 +255,22 @@ m3_nix_note(const char *path, const struct m3_diag *why)
         m3_info("note: %s: evaluating with nix-instantiate (--no-nix forbids this)", path);
 }
 
+bool
+m3_nix_may_fall_back(const char *path)
+{
+    struct stat st;
+
+    /* a named pipe m3age has read already cannot be read again by Nix */
+    return m3_nix_mode == M3_NIX_AUTO && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           m3_nix_installed();
+}
+
 static int
 fallback_eval(void *ctx, const char *path, const struct m3_diag *why, char **json, size_t *len,
               struct m3_diag *d)
 {
     (void)ctx;
-    if (why != NULL && (m3_nix_mode == M3_NIX_NEVER || !m3_nix_installed())) {
+    if (why != NULL && !m3_nix_may_fall_back(path)) {
         *d = *why;
         return why->code != 0 ? why->code : M3_EUNSUPPORTED;
     }

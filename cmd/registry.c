@@ -229,7 +229,7 @@ eval_json(const char *path)
     /* written as it is printed (the value is checked whole first: an error writes nothing) */
     if ((rc = open_reg(path, &o, false, &d)) != 0 ||
         (rc = reg_eval_json_fd(o.f, &o.opts, STDOUT_FILENO, &d)) != 0) {
-        if (rc == M3_EUNSUPPORTED && m3_nix_mode == M3_NIX_AUTO && m3_nix_installed()) {
+        if (rc == M3_EUNSUPPORTED && m3_nix_may_fall_back(path)) {
             /* the fallback reg_load_path makes for the other commands, with Nix's bytes */
             m3_nix_note(path, &d);
             close_reg(&o);

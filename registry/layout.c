@@ -15,18 +15,20 @@
 
 #define LAYOUT_FILE_MAX (1u << 20)
 
-/* slurp: the first LAYOUT_FILE_MAX bytes of path, NUL-terminated (malloc'd), or NULL. */
+/* slurp: the first LAYOUT_FILE_MAX bytes of the regular file path, NUL-terminated
+ * (malloc'd), or NULL (a named pipe is not opened for reading twice: it would wait). */
 static char *
 slurp(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    char *b;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    char *b = NULL;
     ssize_t got;
     size_t n = 0;
+    struct stat st;
 
     if (fd < 0)
         return NULL;
-    if ((b = malloc(LAYOUT_FILE_MAX + 1)) != NULL) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (b = malloc(LAYOUT_FILE_MAX + 1)) != NULL) {
         while (n < LAYOUT_FILE_MAX &&
                ((got = read(fd, b + n, LAYOUT_FILE_MAX - n)) > 0 || (got < 0 && errno == EINTR)))
             n += got > 0 ? (size_t)got : 0;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "registry/registry.h"
 #include "registry/syntax.h"
@@ -93,6 +94,7 @@ reg_fallback_load(const char *path, const struct m3_diag *why, struct reg_regist
     struct reg_reader reader = {0};
     struct reg_eval_opts opts = {0};
     struct reg_file *f = NULL;
+    struct stat st;
     char *json = NULL, *dir = NULL;
     size_t len = 0;
     int rc;
@@ -105,9 +107,10 @@ reg_fallback_load(const char *path, const struct m3_diag *why, struct reg_regist
     }
     if ((rc = fallback.eval(fallback.ctx, path, w, &json, &len, d)) != 0)
         goto out;
-    /* the file as m3age parses it, for its let bindings (a file it cannot parse: none) */
-    if (reg_parse_path(path, &f, &ignored) != 0 || reg_file_dir(path, &dir, &ignored) != 0 ||
-        reg_reader_repo(dir, &reader) != 0) {
+    /* the file as m3age parses it, for its let bindings (a file it cannot parse: none; a
+     * named pipe is not read twice) */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || reg_parse_path(path, &f, &ignored) != 0 ||
+        reg_file_dir(path, &dir, &ignored) != 0 || reg_reader_repo(dir, &reader) != 0) {
         reg_file_free(f);
         f = NULL;
     } else {

@@ -162,6 +162,23 @@ test_bad_key_after_the_fallback() {
     assert_not_contains err ":0:0"
 }
 
+# A registry read from a named pipe cannot be read again by Nix: the refusal stands (and
+# nothing waits for a writer that has gone).
+test_named_pipe_is_not_handed_to_nix() {
+    have_nix
+    mkfifo reg.nix
+    printf '{ a = builtins.replaceStrings [ ] [ ] "x"; }\n' >reg.nix &
+    run timeout 30 "$M3AGE" registry eval --json --rules reg.nix
+    wait
+    assert_status 2
+    assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
+    printf '{ a = builtins.replaceStrings [ ] [ ] "x"; }\n' >reg.nix &
+    run timeout 30 "$M3AGE" registry eval --rules reg.nix
+    wait
+    assert_status 2
+    assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
+}
+
 # The writers need to know where each value is written: they never use Nix.
 test_writers_refuse_nix() {
     outside_repo
