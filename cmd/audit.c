@@ -129,7 +129,7 @@ m3_find_registry(const char *rules_opt)
         return NULL;
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
-        m3_error_diag("secrets.nix", rc, &d);
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc)); /* it names what it looked for */
         if (rc == M3_ENOTFOUND) /* not when the layout said what to do */
             m3_hint("run in the repository, or name the registry with --rules FILE");
         return NULL;

@@ -36,6 +36,9 @@ every_command() {
         [ "$(wc -l <err)" -eq 1 ] || _fail "$cmd: not one line: $(cat err)"
         assert_contains err "m3age: error: "
         assert_contains err "$1"
+        # the line names the registry once, not prefixed with a name it already has
+        assert_not_contains err "error: secrets.nix: no secrets.nix"
+        assert_not_contains err "error: secrets.nix: '"
     done
     [ "$before" = "$(snapshot)" ] || _fail "the tree changed"
 }
