@@ -1,6 +1,5 @@
 /* fsio.c: the registry layer's only contact with the filesystem: a reader confined to the
  * repository root, locating secrets.nix, and atomic writes. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "registry/fsdir.h"
 #include "registry/registry.h"
 #include "registry/syntax.h"
 
@@ -167,10 +167,10 @@ struct fs_reader {
     char dir[]; /* reg_reader_repo: the folder whose repository it reads */
 };
 
-/* fs_confine: real is path with every symlink resolved, which must be inside the root. */
-static int
-fs_confine(struct fs_reader *r, const char *path, char *real, struct m3_diag *d)
+int
+reg_fs_confine(void *ctx, const char *path, char *real, struct m3_diag *d)
 {
+    struct fs_reader *r = ctx;
     size_t rl;
     int rc;
 
@@ -197,104 +197,12 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
     struct stat st;
     int rc;
 
-    if ((rc = fs_confine(r, path, real, d)) != 0)
+    if ((rc = reg_fs_confine(r, path, real, d)) != 0)
         return rc;
     /* a folder is read by nobody (import asks is_dir first and reads its default.nix) */
     if (stat(real, &st) == 0 && S_ISDIR(st.st_mode))
         return m3_diag_set(d, M3_EINVAL, "cannot read '%s': Is a directory", path);
     return reg_read_file(real, buf, len, d);
-}
-
-static enum reg_ftype
-ftype(mode_t m)
-{
-    return S_ISREG(m)   ? REG_FT_REGULAR
-           : S_ISDIR(m) ? REG_FT_DIRECTORY
-           : S_ISLNK(m) ? REG_FT_SYMLINK
-                        : REG_FT_UNKNOWN;
-}
-
-/* fs_kind: path is confined when it resolves inside the root; when it does not resolve (a
- * dangling symlink, nothing there) or resolves outside (a symlink out, which is not
- * followed), its nearest existing ancestor must. */
-static int
-fs_kind(void *ctx, const char *path, enum reg_ftype *type, struct m3_diag *d)
-{
-    struct fs_reader *r = ctx;
-    char real[PATH_MAX], *dir = NULL, *slash;
-    struct stat st;
-    int rc = fs_confine(r, path, real, d);
-
-    if (rc != 0 && rc != M3_ENOTFOUND && rc != M3_EINVAL && rc != M3_EIO)
-        return rc;
-    if (rc != 0) {
-        if ((dir = strdup(path)) == NULL)
-            return m3_diag_set(d, M3_ENOMEM, "out of memory");
-        do {
-            slash = strrchr(dir, '/');
-            slash[slash == dir] = '\0';
-        } while ((rc = fs_confine(r, dir, real, d)) != 0 && rc != M3_EINVAL && dir[1] != '\0');
-        free(dir);
-        if (rc == M3_EINVAL)
-            return m3_diag_set(d, rc, "'%s' is outside the repository '%s'", path, r->root);
-        if (rc != 0)
-            return rc;
-    }
-    if (lstat(path, &st) != 0)
-        return m3_diag_set(d, errno == ENOENT || errno == ENOTDIR ? M3_ENOTFOUND : M3_EIO,
-                           "cannot read '%s': %s", path, strerror(errno));
-    *type = ftype(st.st_mode);
-    return 0;
-}
-
-/* fs_list: records of a type byte, the name and its NUL, in directory order. */
-static int
-fs_list(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
-{
-    char real[PATH_MAX], *p = NULL, *np;
-    size_t n = 0, cap = 0, k;
-    DIR *dp;
-    struct dirent *e;
-    struct stat st;
-    int rc;
-
-    *buf = NULL;
-    if ((rc = fs_confine(ctx, path, real, d)) != 0)
-        return rc;
-    if ((dp = opendir(real)) == NULL)
-        return m3_diag_set(d, errno == ENOENT ? M3_ENOTFOUND : M3_EIO,
-                           "cannot open the folder '%s': %s", path, strerror(errno));
-    while ((errno = 0, e = readdir(dp)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        k = strlen(e->d_name);
-        if (n + k + 2 > cap) {
-            cap = (n + k + 2) * 2;
-            if ((np = realloc(p, cap)) == NULL) {
-                rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-                goto out;
-            }
-            p = np;
-        }
-        if (fstatat(dirfd(dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            rc = m3_diag_set(d, M3_EIO, "'%s/%s': %s", path, e->d_name, strerror(errno));
-            goto out;
-        }
-        p[n] = (char)ftype(st.st_mode);
-        memcpy(p + n + 1, e->d_name, k + 1);
-        n += k + 2;
-    }
-    if (errno != 0) {
-        rc = m3_diag_set(d, M3_EIO, "cannot read the folder '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    *buf = p;
-    *len = n;
-    p = NULL;
-out:
-    free(p);
-    closedir(dp);
-    return rc;
 }
 
 static bool
@@ -320,8 +228,8 @@ reg_reader_fs(const char *root, struct reg_reader *out)
     r->len = strlen(r->root);
     out->read = fs_read;
     out->is_dir = fs_is_dir;
-    out->kind = fs_kind;
-    out->list = fs_list;
+    out->kind = reg_fs_kind;
+    out->list = reg_fs_list;
     out->ctx = r;
     return 0;
 }
@@ -337,8 +245,8 @@ reg_reader_repo(const char *dir, struct reg_reader *out)
     memcpy(r->dir, dir, n + 1);
     out->read = fs_read;
     out->is_dir = fs_is_dir;
-    out->kind = fs_kind;
-    out->list = fs_list;
+    out->kind = reg_fs_kind;
+    out->list = reg_fs_list;
     out->ctx = r;
     return 0;
 }
