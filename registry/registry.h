@@ -124,7 +124,7 @@ struct reg_eval_opts {
  * *json is malloc'd and NUL-terminated; the caller frees it. Laziness is observable as in
  * Nix: a binding that is never used is never evaluated.
  * Errors: M3_EEVAL (d names the construct and "file:line:col"), M3_EUNSUPPORTED (outside
- * the subset: <nixpkgs>, lib.*, builtins.readDir, getEnv, fetchers, a top-level function,
+ * the subset: <nixpkgs>, lib.*, getEnv, fetchers, a top-level function,
  * a path in the output; d suggests --nix), M3_ESYNTAX (an imported file), M3_ENOMEM. */
 int reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json,
                   size_t *len, struct m3_diag *d);
