@@ -213,3 +213,39 @@ reg_layout_search(const char *cwd, const char *root, int rc, struct m3_diag *d)
                            root);
     return rc;
 }
+
+int
+reg_layout_entries(const char *path, const struct reg_registry *r, struct m3_diag *d)
+{
+    char dir[PATH_MAX], gm[PATH_MAX + 16], abs[2 * PATH_MAX], sub[PATH_MAX], *root = NULL, *slash;
+    struct m3_diag ignored = {0};
+    size_t rl, i;
+    int rc = 0;
+
+    if (realpath(path, dir) == NULL)
+        return 0;
+    if ((slash = strrchr(dir, '/')) != NULL)
+        slash[slash == dir] = '\0';
+    if (reg_repo_root(dir, &root, &ignored) != 0)
+        return 0;
+    rl = strlen(root);
+    snprintf(gm, sizeof(gm), "%s/.gitmodules", root);
+    for (i = 0; i < r->nentries && access(gm, F_OK) == 0; i++) {
+        const char *name = r->entries[i].name;
+        if (name[0] == '/')
+            snprintf(abs, sizeof(abs), "%s", name);
+        else
+            snprintf(abs, sizeof(abs), "%s/%s", dir,
+                     name[0] == '.' && name[1] == '/' ? name + 2 : name);
+        if (strncmp(abs, root, rl) == 0 && abs[rl] == '/' && access(abs, F_OK) != 0 &&
+            unchecked_submodule(root, abs + rl + 1, sub, sizeof(sub))) {
+            rc = m3_diag_set(d, M3_ESTATE,
+                             "'%s' is in the git submodule '%s', which is not checked out; run "
+                             "'git submodule update --init %s'",
+                             name, sub, sub);
+            break;
+        }
+    }
+    free(root);
+    return rc;
+}

@@ -231,6 +231,10 @@ int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
  * agenix-rekey's layout (its flake.nix, no secrets.nix). */
 int reg_layout_file(const char *path, int rc, struct m3_diag *d);
 int reg_layout_search(const char *cwd, const char *root, int rc, struct m3_diag *d);
+/* reg_layout_entries: M3_ESTATE (d says so, and what to do) when a file of r (the registry
+ * at path) is missing because it lies in a git submodule that is not checked out: a
+ * command would otherwise plan to create it there; else 0. */
+int reg_layout_entries(const char *path, const struct reg_registry *r, struct m3_diag *d);
 
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
  * registry with a reg_reader_fs rooted at the repository root of path. *file (optional)

@@ -733,7 +733,8 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     *out = NULL;
     if ((c.a = calloc(1, sizeof(*c.a))) == NULL)
         return M3_ENOMEM;
-    if ((rc = reg_load_path(o->registry, NULL, &c.reg, d)) != 0 || (rc = setup_paths(&c, d)) != 0)
+    if ((rc = reg_load_path(o->registry, NULL, &c.reg, d)) != 0 ||
+        (rc = reg_layout_entries(o->registry, c.reg, d)) != 0 || (rc = setup_paths(&c, d)) != 0)
         goto out;
     ne = c.reg->nentries;
     c.selected = calloc(ne + 1, sizeof(bool));

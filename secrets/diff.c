@@ -98,7 +98,8 @@ secrets_plan_build(const char *registry, struct secrets_plan **out, struct m3_di
         goto out;
     }
     regdir = dirname(tmp);
-    if ((rc = reg_load_path(registry, NULL, &reg, d)) != 0)
+    if ((rc = reg_load_path(registry, NULL, &reg, d)) != 0 ||
+        (rc = reg_layout_entries(registry, reg, d)) != 0)
         goto out;
     if ((rc = secrets_keyset_build(&ks, reg)) != 0 ||
         (p->v = calloc(reg->nentries + 1, sizeof(*p->v))) == NULL) {

@@ -89,6 +89,28 @@ test_submodule_not_checked_out() {
     assert_status 0
 }
 
+# The registry in the repository, the secrets in a submodule a clone did not fetch: no
+# "missing file" finding, no plan to create one inside the empty submodule folder.
+test_secrets_in_submodule_not_checked_out() {
+    mkdir private main
+    (cd private && git init -q . && echo 'not really age' >wifi.age && commit_all)
+    (cd main && git init -q . && echo "$REGISTRY" >secrets.nix &&
+        git -c protocol.file.allow=always submodule add -q ../private secrets >/dev/null 2>&1 &&
+        commit_all)
+    git clone -q main clone
+    cd clone
+    printf '#!/bin/sh\necho new >"$1"\n' >../ed && chmod +x ../ed
+    for cmd in audit diff "rekey --dry-run" "edit --editor ../ed secrets/wifi.age" \
+        "check --host m3-ares"; do
+        # shellcheck disable=SC2086
+        run "$M3AGE" $cmd
+        assert_status 2
+        assert_empty out
+        assert_one_error_line "m3age: error: 'secrets/wifi.age' is in the git submodule 'secrets', which is not checked out; run 'git submodule update --init secrets'"
+    done
+    [ -z "$(ls -A secrets)" ] || _fail "a file was created in the submodule folder: $(ls -A secrets)"
+}
+
 test_agenix_rekey_layout() {
     git init -q .
     mkdir -p hosts/m3-ares secrets/rekeyed
