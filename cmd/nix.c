@@ -8,6 +8,7 @@
  * fails), no import from derivation, and an environment of PATH alone (getEnv sees nothing,
  * no NIX_PATH, no user configuration through NIX_CONFIG). */
 #include "cmd/cmd.h"
+#include "cmd/repo.h"
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -247,12 +248,14 @@ m3_nix_note(const char *path, const struct m3_diag *why)
         return;
     said = true;
 
+    /* the registry named as its errors name it: "secrets.nix:7:9", not by an absolute path */
     if (cut != NULL)
         m3_info("note: %.*s is outside the built-in evaluator; evaluating with nix-instantiate "
                 "(--no-nix forbids this)",
-                (int)(cut - why->msg), why->msg);
+                (int)(cut - m3_cwd_relative(why->msg)), m3_cwd_relative(why->msg));
     else
-        m3_info("note: %s: evaluating with nix-instantiate (--no-nix forbids this)", path);
+        m3_info("note: %s: evaluating with nix-instantiate (--no-nix forbids this)",
+                m3_cwd_relative(path));
 }
 
 bool
