@@ -248,7 +248,7 @@ _m3age() {
     diff) opts="$opts -i --identity --textconv --json --rules --color --nix --no-nix" args=secrets
         [ -n "$sub" ] && args=revisions ;;
     check) opts="$opts --host --key --scan --timeout --json --rules --color --nix --no-nix" ;;
-    affected) opts="$opts --json --format --rules"
+    affected) opts="$opts --json --format --rules --nix --no-nix"
         [ "$nw" -eq 0 ] && args=revisions ;;
     git) opts="$opts -i --identity" ;; # then git's own arguments
     git-setup) opts="$opts -i --identity --force --pre-commit --rules" ;;

@@ -147,7 +147,7 @@ for c in 'keys inspect' edit rekey audit diff check affected git-setup registry
     complete -c m3age -n "__m3age_in $c" -l rules -r -F -d 'registry file'
 end
 complete -c m3age -n '__m3age_in registry eval' -l json
-for c in 'keys inspect' edit rekey audit diff check 'registry eval'
+for c in 'keys inspect' edit rekey audit diff check affected 'registry eval'
     complete -c m3age -n "__m3age_in $c" -l nix -d 'evaluate the registry with nix-instantiate'
     complete -c m3age -n "__m3age_in $c" -l no-nix -d 'never evaluate the registry with Nix'
 end

@@ -52,7 +52,7 @@ NIX
 }
 
 test_affected() {
-    expect_comp 'm3age affected --' --format --help --json --rules
+    expect_comp 'm3age affected --' --format --help --json --nix --no-nix --rules
     expect_comp 'm3age affected --format ' json matrix text
     git init -q -b main .
     expect_comp 'm3age affected HEAD' HEAD HEAD~1

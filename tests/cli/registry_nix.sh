@@ -215,4 +215,21 @@ test_without_nix_the_refusal_stands() {
     assert_contains err "cannot run nix-instantiate"
 }
 
+# affected reads the registry at two revisions: --no-nix forbids Nix there too, and the
+# fallback is noted once.
+test_affected_takes_nix_and_no_nix() {
+    command -v git >/dev/null || skip "git not installed"
+    outside_repo
+    git init -q && git add -A && git -c user.name=t -c user.email=t@example.org commit -qm init
+    run "$M3AGE" affected HEAD --no-nix
+    assert_status 2
+    assert_contains err "secrets.nix:7:9: builtins.replaceStrings is not supported by m3age's evaluator"
+    assert_not_contains err "note:"
+    command -v nix-instantiate >/dev/null 2>&1 || return 0
+    run "$M3AGE" affected HEAD
+    assert_status 0
+    assert_contains out "no host affected"
+    assert_eq "$(grep -c 'note:' err)" 1 "notes"
+}
+
 run_tests
