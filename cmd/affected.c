@@ -10,7 +10,8 @@
 static void
 affected_usage(FILE *f)
 {
-    fprintf(f, "Usage: m3age affected [REV] [--json | --format text|json|matrix] [--rules FILE]\n\n"
+    fprintf(f, "Usage: m3age affected [REV] [--json | --format text|json|matrix] [--rules FILE]\n"
+               "                      [--nix | --no-nix]\n\n"
                "List the hosts whose deployed secrets differ between REV and the working tree,\n"
                "with why: a secret file a host uses was re-encrypted (its content or its\n"
                "recipients, from the headers: no key needed), its registry entry was added,\n"
@@ -19,7 +20,9 @@ affected_usage(FILE *f)
                "  --json           {\"rev\", \"base\", \"hosts\": [{\"host\", \"reasons\"}], "
                "\"secrets\"}\n"
                "  --format matrix  {\"host\":[...]}: a GitHub/Gitea Actions strategy.matrix\n"
-               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n\n"
+               "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
+               "  --nix, --no-nix  evaluate the registry with nix-instantiate, or never\n"
+               "                   (default: only when m3age cannot evaluate it itself)\n\n"
                "  for h in $(m3age affected --format matrix | jq -r '.host[]'); do\n"
                "    m3age check --host \"$h\"; done\n\n"
                "Exit status: 0 the list (empty when nothing is touched), 2 error.\n");
@@ -85,6 +88,8 @@ cmd_affected(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"format", required_argument, NULL, 'f'},
         {"rules", required_argument, NULL, 'R'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -113,6 +118,8 @@ cmd_affected(int argc, char **argv)
             affected_usage(stdout);
             rc = M3_EXIT_OK;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default: /* m3_getopt said what was wrong */
             goto out;
         }

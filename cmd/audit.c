@@ -26,7 +26,9 @@ audit_usage(FILE *f)
                "  -i, --identity FILE  verify with this identity file (repeatable)\n"
                "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
                "  --color[=WHEN]   always, never or auto (default: auto: a terminal, NO_COLOR\n"
-               "                   unset or empty, TERM not dumb)\n\n"
+               "                   unset or empty, TERM not dumb)\n"
+               "  --nix, --no-nix  evaluate the registry with nix-instantiate, or never\n"
+               "                   (default: only when m3age cannot evaluate it itself)\n\n"
                "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
 }
 
@@ -225,8 +227,9 @@ m3_find_registry(const char *rules_opt)
         return NULL;
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
-        m3_hint("run it in the repository, or name the registry with --rules FILE");
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc)); /* it names what it looked for */
+        if (rc == M3_ENOTFOUND) /* not when the layout said what to do */
+            m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     /* reg_locate returns RULES as given: say where a missing one came from. */
@@ -251,9 +254,14 @@ cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"color", optional_argument, NULL, 'C'},
-        {"host", required_argument, NULL, 'H'},     {"json", no_argument, NULL, 'j'},
-        {"identity", required_argument, NULL, 'i'}, {"rules", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"host", required_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},
+        {"identity", required_argument, NULL, 'i'},
+        {"rules", required_argument, NULL, 'R'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char **hosts = calloc((size_t)argc + 1, sizeof(char *));
     const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
@@ -291,6 +299,8 @@ cmd_audit(int argc, char **argv)
             audit_usage(stdout);
             rc = 0;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default:
             goto out;
         }

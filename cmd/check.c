@@ -27,7 +27,10 @@ check_usage(FILE *f)
                "  --timeout S   give up on an unreachable sshd after S seconds (default 10)\n"
                "  --json        the audit document of m3age-audit(1), for this host\n"
                "  --rules FILE  the registry (default: $RULES, ./secrets.nix or a parent's)\n"
-               "  --color[=WHEN]  always, never or auto (default: auto)\n\n"
+               "  --color[=WHEN]  always, never or auto (default: auto)\n"
+               "  --nix, --no-nix\n"
+               "                evaluate the registry with nix-instantiate, or never\n"
+               "                (default: only when m3age cannot evaluate it itself)\n\n"
                "  m3age check --host m3-aether --scan &&\n"
                "    nixos-rebuild switch --flake .#m3-aether --target-host m3-aether\n\n"
                "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");
@@ -216,10 +219,16 @@ cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"color", optional_argument, NULL, 'C'},
-        {"host", required_argument, NULL, 'H'}, {"key", required_argument, NULL, 'k'},
-        {"scan", no_argument, NULL, 's'},       {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},       {"rules", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"host", required_argument, NULL, 'H'},
+        {"key", required_argument, NULL, 'k'},
+        {"scan", no_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"rules", required_argument, NULL, 'R'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct secrets_audit_opts o = {0};
     struct secrets_audit *a = NULL;
@@ -267,6 +276,8 @@ cmd_check(int argc, char **argv)
             check_usage(stdout);
             rc = 0;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default:
             goto out;
         }

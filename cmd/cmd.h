@@ -72,6 +72,24 @@ struct option;
  * usage text. Set optind = 1 before the first call, as for getopt_long. */
 int m3_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
               const char *cmd);
+/* Evaluating the registry with nix-instantiate (cmd/nix.c). m3_nix_mode is what --nix
+ * (M3_NIX_ALWAYS) and --no-nix (M3_NIX_NEVER) set, as getopt_long flags; by default
+ * (M3_NIX_AUTO) a registry the built-in evaluator refuses as outside its subset is
+ * evaluated by Nix when Nix is installed, with one note saying so. m3_nix_install makes
+ * reg_load_path do that (main calls it once). m3_nix_eval runs nix-instantiate, pure and
+ * read-only, on the registry at path: 0 and its JSON (*json malloc'd, *len bytes), or
+ * M3_ENOTFOUND (no Nix) / M3_EEVAL (Nix failed: d holds its message as one line). */
+enum { M3_NIX_AUTO = 0, M3_NIX_ALWAYS = 1, M3_NIX_NEVER = 2 };
+extern int m3_nix_mode;
+void m3_nix_install(void);
+bool m3_nix_installed(void);
+/* m3_nix_may_fall_back: whether a registry at path that m3age refused may go to Nix: the
+ * default mode, Nix installed, and a regular file (a named pipe cannot be read twice). */
+bool m3_nix_may_fall_back(const char *path);
+int m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d);
+/* m3_nix_note: the one line saying that the registry at path, refused by the built-in
+ * evaluator (why), is evaluated with nix-instantiate. */
+void m3_nix_note(const char *path, const struct m3_diag *why);
 
 /* Commands. */
 int cmd_encrypt(int argc, char **argv);

@@ -39,7 +39,9 @@ diff_usage(FILE *f)
             "                       ~/.ssh/id_rsa)\n"
             "  --rules FILE         the registry (default: $RULES, ./secrets.nix or a parent's)\n"
             "  --json               the plan as JSON (schema in m3age-audit(1))\n"
-            "  --color[=WHEN]       always, never or auto (default: auto)\n\n"
+            "  --color[=WHEN]       always, never or auto (default: auto)\n"
+            "  --nix, --no-nix      evaluate the registry with nix-instantiate, or never\n"
+            "                       (default: only when m3age cannot evaluate it itself)\n\n"
             "Exit status: 0 no difference, 1 differences (the plan has changes), 2 error.\n");
 }
 
@@ -391,6 +393,8 @@ cmd_diff(int argc, char **argv)
         {"identity", required_argument, NULL, 'i'},
         {"textconv", no_argument, NULL, 't'},
         {"rules", required_argument, NULL, 'R'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -427,6 +431,8 @@ cmd_diff(int argc, char **argv)
             diff_usage(stdout);
             rc = 0;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default:
             goto out;
         }

@@ -23,6 +23,8 @@ edit_usage(FILE *f)
                "unless --allow-empty is given.\n\n"
                "  --rules FILE          the registry (default: RULES, ./secrets.nix, or the\n"
                "                        nearest secrets.nix above)\n"
+               "  --nix, --no-nix       evaluate the registry with nix-instantiate, or never\n"
+               "                        (default: only when m3age cannot evaluate it itself)\n"
                "  -i, --identity FILE   identity to decrypt with (repeatable; default:\n"
                "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)\n"
                "  --editor CMD          editor command (default: $VISUAL, $EDITOR, vi); ':' keeps\n"
@@ -62,9 +64,14 @@ int
 cmd_edit(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"rules", required_argument, NULL, 'R'},  {"identity", required_argument, NULL, 'i'},
-        {"editor", required_argument, NULL, 'E'}, {"unsafe-tmp", no_argument, NULL, 'U'},
-        {"allow-empty", no_argument, NULL, 'A'},  {"help", no_argument, NULL, 'h'},
+        {"rules", required_argument, NULL, 'R'},
+        {"identity", required_argument, NULL, 'i'},
+        {"editor", required_argument, NULL, 'E'},
+        {"unsafe-tmp", no_argument, NULL, 'U'},
+        {"allow-empty", no_argument, NULL, 'A'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct m3_list idfiles = {0};
@@ -101,6 +108,8 @@ cmd_edit(int argc, char **argv)
             edit_usage(stdout);
             rc = 0;
             goto out;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         default:
             goto out;
         }
@@ -178,7 +187,7 @@ cmd_edit(int argc, char **argv)
         else if (r == M3_ESTATE)
             m3_hint("compare the kept file with the current one (m3age diff), then move it "
                     "into place and run m3age rekey");
-        else if (r == M3_EINVAL && o.input_fd >= 0 && !o.allow_empty)
+        else if (res == SECRETS_EDIT_EMPTY_INPUT)
             m3_hint("to blank the secret on purpose, run it again with --allow-empty");
         else if (res == SECRETS_EDIT_KEPT)
             m3_hint("fix the cause, then move the kept file to %s", t.path);

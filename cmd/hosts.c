@@ -49,7 +49,7 @@ hosts_usage(FILE *f)
         "       m3age hosts add HOST [KEY | KEYFILE | --scan] [--to LIST]... [--rekey]\n"
         "                       [--dry-run] [-i IDENTITY]...\n"
         "       m3age hosts rm HOST [--no-rekey] [--dry-run] [-i IDENTITY]...\n"
-        "Common: [--rules FILE]\n\n"
+        "Common: [--rules FILE] [--no-nix] (hosts never evaluates the registry with Nix)\n\n"
         "Keep the registry's host keys (the `let` binding named after each host in\n"
         "secrets.nix) equal to the hosts' real SSH host keys.\n\n"
         "  list   each host of hosts/ with its registry key's fingerprint and whether\n"
@@ -117,6 +117,8 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"to", required_argument, NULL, OPT_TO},
         {"identity", required_argument, NULL, 'i'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -182,6 +184,8 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
                 return M3_EXIT_USAGE;
             }
             break;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         case 'h':
             hosts_usage(stdout);
             return -1;
@@ -195,6 +199,9 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
         return usage_error("choose one source: --from, --known-hosts or --scan");
     if (o->rekey && o->no_rekey)
         return usage_error("--rekey and --no-rekey contradict each other");
+    if (m3_nix_mode == M3_NIX_ALWAYS) /* Nix gives values, not where the bindings are written */
+        return usage_error("--nix: hosts reads and edits the bindings where they are written, "
+                           "in a registry m3age evaluates itself");
     o->args = argv + optind;
     o->nargs = argc - optind;
     if (home != NULL && home[0] != '\0') {

@@ -22,7 +22,8 @@ keys_usage(FILE *f)
 {
     fprintf(f, "Usage: m3age keys convert [--private] [FILE|-]\n"
                "       m3age keys inspect FILE.age [-i IDENTITY_FILE]... [-R RECIPIENTS_FILE]...\n"
-               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX] [--json]\n\n"
+               "                                   [-r RECIPIENT]... [--rules SECRETS_NIX] [--json]\n"
+               "                                   [--nix | --no-nix]\n\n"
                "convert: print the age X25519 recipient (age1...) of each ssh-ed25519 public key\n"
                "  in FILE (default: standard input), as ssh-to-age does; with --private, the\n"
                "  AGE-SECRET-KEY-1... identity of an OpenSSH ed25519 private key.\n"
@@ -32,7 +33,9 @@ keys_usage(FILE *f)
                "  X25519 stanzas only by identities (-i). The registry's keys are known by the\n"
                "  names audit gives them (`m3-ares`, `keys.alice`, or the key itself when no\n"
                "  binding names it): --rules, else RULES, ./secrets.nix or the nearest one above\n"
-               "  (when there is one). --json: the same as JSON (schema in m3age-keys(1)).\n\n"
+               "  (when there is one). --json: the same as JSON (schema in m3age-keys(1)).\n"
+               "  --nix evaluates the registry with nix-instantiate (by default only when m3age\n"
+               "  cannot), --no-nix never.\n\n"
                "Exit status: 0 done, 1 bad keys or input (not a key, not an age file), 2 usage\n"
                "error or a registry that does not load.\n");
 }
@@ -347,6 +350,8 @@ cmd_keys_inspect(int argc, char **argv)
         {"recipient", required_argument, NULL, 'r'},
         {"rules", required_argument, NULL, 'L'},
         {"json", no_argument, NULL, 'j'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -386,6 +391,8 @@ cmd_keys_inspect(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
             break;
         case 'h':
             keys_usage(stdout);

@@ -219,8 +219,12 @@ void
 m3_error_diag(const char *what, int rc, const struct m3_diag *d)
 {
     const char *msg = (d != NULL && d->msg[0] != '\0') ? d->msg : m3_strerror(rc);
+    size_t wl = strlen(what);
 
-    if (d != NULL && d->line > 0)
+    /* a message that names its input (a registry's "FILE:L:C: ...") is not named twice */
+    if (strncmp(msg, what, wl) == 0 && msg[wl] == ':')
+        m3_error("%s", msg);
+    else if (d != NULL && d->line > 0)
         m3_error("%s:%u: %s", what, d->line, msg);
     else
         m3_error("%s: %s", what, msg);
@@ -424,7 +428,11 @@ main(int argc, char **argv)
         m3_crypto_init() != 0)
         return M3_EXIT_USAGE;
     m3_install_cleanup_signals();
+<<<<<<< HEAD
     m3_plugin_ui_install();
+=======
+    m3_nix_install();
+>>>>>>> fix
     if (strcmp(base, "age") == 0) {
         m3_progname = "age";
         return cmd_age_compat(argc, argv);

@@ -77,6 +77,10 @@ parse_opts(int argc, char **argv, struct reg_opts *o)
             o->json = true;
         } else if (strcmp(a, "--nix") == 0) {
             o->nix = true;
+            m3_nix_mode = M3_NIX_ALWAYS;
+        } else if (strcmp(a, "--no-nix") == 0) {
+            o->nix = false;
+            m3_nix_mode = M3_NIX_NEVER;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             o->verbose = true;
         } else if (strcmp(a, "--") == 0) {
@@ -103,7 +107,8 @@ locate(const struct reg_opts *o)
 
     if (reg_locate(o->rules, getenv("RULES"), ".", &path, &how, &d) != 0) {
         m3_error("%s", d.msg);
-        m3_hint("run it in the repository, or name the registry with --rules FILE");
+        if (d.code == M3_ENOTFOUND) /* not when the layout said what to do */
+            m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
     }
     if (o->verbose)
@@ -118,8 +123,12 @@ report(int rc, const struct m3_diag *d, const char *path)
         m3_error("%s", d->msg);
     else
         m3_error("%s: %s", path, m3_strerror(rc));
-    if (rc == M3_EUNSUPPORTED && strstr(d->msg, "--nix") != NULL)
-        m3_hint("run 'm3age registry eval --nix' to evaluate '%s' with nix-instantiate", path);
+    if (rc == M3_EUNSUPPORTED && strstr(d->msg, "--nix") != NULL) {
+        if (m3_nix_mode == M3_NIX_NEVER)
+            m3_hint("drop --no-nix to evaluate '%s' with nix-instantiate", path);
+        else if (!m3_nix_installed())
+            m3_hint("install Nix (Debian: nix-bin) to evaluate '%s' with nix-instantiate", path);
+    }
 }
 
 /* load: parses and evaluates the registry at path; prints errors. */
@@ -141,41 +150,31 @@ print_warnings(const struct reg_registry *r)
         m3_warn("%s", r->warnings[i].msg);
 }
 
+/* print_nix: the registry's JSON as nix-instantiate prints it (the shared runner). */
 static int
-run_nix(const char *path)
+print_nix(const char *path)
 {
-    pid_t pid;
-    int st;
+    struct m3_diag d = {0};
+    char *json = NULL;
+    size_t len = 0;
+    int rc = m3_nix_eval(path, &json, &len, &d);
 
-    char *const argv[] = {"nix-instantiate", "--eval", "--strict", "--json", (char *)path, NULL};
-    char **envp = secrets_child_environ();
-
-    if (envp == NULL) {
-        m3_error("out of memory");
+    if (rc != 0) {
+        m3_error("%s", d.msg);
+        if (rc == M3_ENOTFOUND)
+            m3_hint("install Nix (Debian: nix-bin) or drop --nix");
         return M3_EXIT_USAGE;
     }
-    pid = fork();
-    if (pid < 0) {
-        free(envp);
-        m3_error("fork: %s", strerror(errno));
+    rc = fwrite(json, 1, len, stdout) == len &&
+                 (!isatty(STDOUT_FILENO) || fputc('\n', stdout) != EOF)
+             ? 0
+             : M3_EXIT_USAGE;
+    free(json);
+    if (fflush(stdout) != 0 || rc != 0) {
+        m3_error("standard output: %s", strerror(errno));
         return M3_EXIT_USAGE;
     }
-    if (pid == 0) {
-        execvpe(argv[0], argv, envp);
-        fprintf(stderr, "m3age: error: cannot run nix-instantiate: %s\n", strerror(errno));
-        _exit(127);
-    }
-    free(envp);
-    if (waitpid(pid, &st, 0) < 0)
-        return M3_EXIT_USAGE;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-        if (isatty(STDOUT_FILENO))
-            fputc('\n', stdout);
-        return 0;
-    }
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-        m3_hint("install Nix (Debian: nix-bin) or drop --nix");
-    return M3_EXIT_USAGE;
+    return 0;
 }
 
 /* A registry opened for evaluation or editing: its text, syntax tree, evaluation options
@@ -225,10 +224,19 @@ eval_json(const char *path)
     struct m3_diag d = {0};
     int rc, status = M3_EXIT_USAGE;
 
+    if (m3_nix_mode == M3_NIX_ALWAYS)
+        return print_nix(path);
     /* written as it is printed (the value is checked whole first: an error writes nothing) */
     if ((rc = open_reg(path, &o, false, &d)) != 0 ||
-        (rc = reg_eval_json_fd(o.f, &o.opts, STDOUT_FILENO, &d)) != 0)
+        (rc = reg_eval_json_fd(o.f, &o.opts, STDOUT_FILENO, &d)) != 0) {
+        if (rc == M3_EUNSUPPORTED && m3_nix_may_fall_back(path)) {
+            /* the fallback reg_load_path makes for the other commands, with Nix's bytes */
+            m3_nix_note(path, &d);
+            close_reg(&o);
+            return print_nix(path);
+        }
         goto out;
+    }
     /* nix-instantiate --json ends without a newline: keep the bytes identical for pipes (the
      * JSON went to the descriptor itself: stdio holds nothing else to flush) */
     status = 0;
@@ -252,6 +260,8 @@ edit(const struct reg_opts *o, const char *path)
     size_t len;
     int rc;
 
+    if (o->nix) /* Nix gives values, not where they are written */
+        return usage_error("--nix: the writers edit only a registry m3age evaluates itself");
     if ((strcmp(sub, "add") == 0 && o->nargs < 3) ||
         (strcmp(sub, "set-key") == 0 && o->nargs != 3) ||
         ((strcmp(sub, "rm") == 0 || strcmp(sub, "rm-key") == 0) && o->nargs != 2))
@@ -339,9 +349,14 @@ check_recipients(const struct reg_registry *r)
                 continue;
             reported[key - ks.v] = true;
             bad++;
-            m3_error("%s:%u:%u: '%s': publicKeys element %zu is not a recipient m3age can use: %s",
-                     sp->file != NULL ? sp->file : r->path, sp->line, sp->col, e->name, k + 1,
-                     key->error[0] ? key->error : "malformed");
+            if (sp->line == 0) /* evaluated by Nix: no place to name */
+                m3_error("%s: '%s': publicKeys element %zu is not a recipient m3age can use: %s",
+                         r->path, e->name, k + 1, key->error[0] ? key->error : "malformed");
+            else
+                m3_error("%s:%u:%u: '%s': publicKeys element %zu is not a recipient m3age can "
+                         "use: %s",
+                         sp->file != NULL ? sp->file : r->path, sp->line, sp->col, e->name, k + 1,
+                         key->error[0] ? key->error : "malformed");
         }
     }
     free(reported);
@@ -360,8 +375,6 @@ do_eval(const struct reg_opts *o, const char *path)
 
     if (o->nargs > 1)
         return usage_error("eval takes no arguments");
-    if (o->nix)
-        return run_nix(path);
     if (o->json)
         return eval_json(path);
     if (load(path, &f, &r) != 0)

@@ -25,6 +25,8 @@ rekey_usage(FILE *f)
             "--force; X25519 recipients are compared by count. Plugin keys (age1NAME1...,\n"
             "AGE-PLUGIN-NAME-1...) go through age-plugin-NAME, started once per run.\n\n"
             "  --rules FILE          the registry (default: RULES, ./secrets.nix, or above)\n"
+            "  --nix, --no-nix       evaluate the registry with nix-instantiate, or never\n"
+            "                        (default: only when m3age cannot evaluate it itself)\n"
             "  -i, --identity FILE   identity to decrypt with (repeatable; default:\n"
             "                        ~/.ssh/id_ed25519 and ~/.ssh/id_rsa)\n"
             "  --host HOST           the secrets HOST's key may read (repeatable)\n"
@@ -190,11 +192,18 @@ cmd_rekey(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'J'},
-        {"rules", required_argument, NULL, 'R'}, {"identity", required_argument, NULL, 'i'},
-        {"host", required_argument, NULL, 'H'},  {"force", no_argument, NULL, 'f'},
-        {"dry-run", no_argument, NULL, 'n'},     {"jobs", required_argument, NULL, 'j'},
-        {"partial", no_argument, NULL, 'P'},     {"allow-lockout", no_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"rules", required_argument, NULL, 'R'},
+        {"identity", required_argument, NULL, 'i'},
+        {"host", required_argument, NULL, 'H'},
+        {"force", no_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"partial", no_argument, NULL, 'P'},
+        {"allow-lockout", no_argument, NULL, 'L'},
+        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
+        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct secrets_rekey_opts o = {.jobs = 0};
     struct m3_list idfiles = {0}, hosts = {0};
@@ -246,6 +255,8 @@ cmd_rekey(int argc, char **argv)
             o.jobs = (unsigned)v;
             break;
         }
+        case 0: /* --nix, --no-nix: m3_nix_mode set */
+            break;
         case 'h':
             rekey_usage(stdout);
             rc = 0;

@@ -51,7 +51,7 @@ _m3age_secret_names() {
     [ -n "$rules" ] || return 0
     bin=$(_m3age_bin)
     if [ -n "$bin" ]; then
-        json=$("$bin" registry eval --json --rules "$rules" 2>/dev/null </dev/null) || json=
+        json=$("$bin" registry eval --json --no-nix --rules "$rules" 2>/dev/null </dev/null) || json=
     fi
     if [ -n "${json:-}" ]; then
         # Top-level keys are the names; values hold keys, which never end in .age".
@@ -229,12 +229,12 @@ _m3age() {
         case $sub in
         "") args="convert inspect" ;;
         convert) opts="$opts --private" args=files ;;
-        inspect) opts="$opts -i --identity --rules --json" args=secrets ;;
+        inspect) opts="$opts -i --identity --rules --json --nix --no-nix" args=secrets ;;
         esac ;;
     registry)
         case $sub in
         "") args="eval add set-key rm rm-key hosts" ;;
-        eval) opts="$opts --rules --json --nix" ;;
+        eval) opts="$opts --rules --json --nix --no-nix" ;;
         add) opts="$opts --rules" args=secrets
             [ "$nw" -ge 1 ] && args=bindings ;;
         rm) opts="$opts --rules" args=secrets ;;
@@ -242,13 +242,13 @@ _m3age() {
             [ "$nw" -eq 0 ] && args=keys ;;
         hosts) opts="$opts --rules --json" ;;
         esac ;;
-    edit) opts="$opts -i --identity --editor --unsafe-tmp --allow-empty --rules" args=secrets ;;
-    rekey) opts="$opts -i --identity --host --force --dry-run --json --jobs --partial --allow-lockout --rules" args=secrets ;;
-    audit) opts="$opts -i --identity --host --json --rules --color" ;;
-    diff) opts="$opts -i --identity --textconv --json --rules --color" args=secrets
+    edit) opts="$opts -i --identity --editor --unsafe-tmp --allow-empty --rules --nix --no-nix" args=secrets ;;
+    rekey) opts="$opts -i --identity --host --force --dry-run --json --jobs --partial --allow-lockout --rules --nix --no-nix" args=secrets ;;
+    audit) opts="$opts -i --identity --host --json --rules --color --nix --no-nix" ;;
+    diff) opts="$opts -i --identity --textconv --json --rules --color --nix --no-nix" args=secrets
         [ -n "$sub" ] && args=revisions ;;
-    check) opts="$opts --host --key --scan --timeout --json --rules --color" ;;
-    affected) opts="$opts --json --format --rules"
+    check) opts="$opts --host --key --scan --timeout --json --rules --color --nix --no-nix" ;;
+    affected) opts="$opts --json --format --rules --nix --no-nix"
         [ "$nw" -eq 0 ] && args=revisions ;;
     git) opts="$opts -i --identity" ;; # then git's own arguments
     git-setup) opts="$opts -i --identity --force --pre-commit --rules" ;;

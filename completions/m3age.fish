@@ -43,7 +43,7 @@ function __m3age_secrets
     set -l rules (__m3age_registry); or return 0
     set -l json
     if command -q m3age
-        set json (command m3age registry eval --json --rules $rules 2>/dev/null </dev/null | string collect)
+        set json (command m3age registry eval --json --no-nix --rules $rules 2>/dev/null </dev/null | string collect)
     end
     if test -n "$json"
         string match -ar -g '"([^"]*\.age)" *:' -- $json
@@ -147,7 +147,10 @@ for c in 'keys inspect' edit rekey audit diff check affected git-setup registry
     complete -c m3age -n "__m3age_in $c" -l rules -r -F -d 'registry file'
 end
 complete -c m3age -n '__m3age_in registry eval' -l json
-complete -c m3age -n '__m3age_in registry eval' -l nix
+for c in 'keys inspect' edit rekey audit diff check affected 'registry eval'
+    complete -c m3age -n "__m3age_in $c" -l nix -d 'evaluate the registry with nix-instantiate'
+    complete -c m3age -n "__m3age_in $c" -l no-nix -d 'never evaluate the registry with Nix'
+end
 complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check; or __m3age_in affected' -l json
 complete -c m3age -n '__m3age_in affected' -l format -x -a 'text json matrix'
 complete -c m3age -n '__m3age_in affected' -x -a '(__fish_git_branches 2>/dev/null; echo HEAD~1)'

@@ -320,6 +320,8 @@ path_arg(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     reg_force(c, v, at);
     if ((v->t == V_PATH || v->t == V_STR) && v->str.n > 0 && v->str.s[0] == '/')
         return v->str.s;
+    if (v->t == V_STR)
+        reg_throw(c, M3_EEVAL, at, "the string '%s' is not an absolute path", v->str.s);
     reg_throw(c, M3_EEVAL, at, "value is %s while a path was expected", reg_type_name(v));
 }
 
@@ -337,6 +339,40 @@ b_readFile(ARGS)
     out->src = at;
     out->str.s = buf;
     out->str.n = len;
+}
+
+static void
+b_fromJSON(ARGS)
+{
+    struct reg_val *s = want(c, args[0], V_STR, at);
+
+    reg_from_json(c, s->str.s, s->str.n, out, at);
+}
+
+static void
+b_pathExists(ARGS)
+{
+    reg_b_pathExists(c, path_arg(c, args[0], at), out, at);
+}
+
+static void
+b_readDir(ARGS)
+{
+    reg_b_readDir(c, path_arg(c, args[0], at), out, at);
+}
+
+static void
+b_readFileType(ARGS)
+{
+    reg_b_readFileType(c, path_arg(c, args[0], at), out, at);
+}
+
+static void
+b_hashFile(ARGS)
+{
+    struct reg_val *algo = want(c, args[0], V_STR, at);
+
+    reg_b_hashFile(c, algo->str.s, path_arg(c, args[1], at), out, at);
 }
 
 static void
@@ -580,7 +616,6 @@ static const struct refusal {
     {"filterSource", "it copies files to the Nix store", 0, 0},
     {"findFile", "it searches NIX_PATH", 0, 0},
     {"floor", "not implemented", 0, 0},
-    {"fromJSON", "not implemented", 0, 0},
     {"fromTOML", "not implemented", 0, 1},
     {"functionArgs", "not implemented", 0, 0},
     {"genericClosure", "not implemented", 0, 0},
@@ -588,7 +623,6 @@ static const struct refusal {
     {"getEnv", "it depends on the environment", 0, 0},
     {"groupBy", "not implemented", 0, 0},
     {"hasContext", "not implemented", 0, 0},
-    {"hashFile", "it reads the filesystem", 0, 0},
     {"hashString", "not implemented", 0, 0},
     {"intersectAttrs", "not implemented", 0, 0},
     {"langVersion", "not implemented", 1, 0},
@@ -600,9 +634,7 @@ static const struct refusal {
     {"parseDrvName", "not implemented", 0, 0},
     {"partition", "not implemented", 0, 0},
     {"path", "it copies files to the Nix store", 0, 0},
-    {"pathExists", "it reads the filesystem", 0, 0},
     {"placeholder", "it needs the Nix store", 0, 1},
-    {"readDir", "it reads the filesystem", 0, 0},
     {"replaceStrings", "not implemented", 0, 0},
     {"scopedImport", "not implemented", 0, 1},
     {"sort", "not implemented", 0, 0},
@@ -669,9 +701,11 @@ static const struct entry table[] = {
     {"elemAt", 2, b_elemAt, 0},
     {"filter", 2, b_filter, 0},
     {"foldl'", 3, b_foldl, 0},
+    {"fromJSON", 1, b_fromJSON, 0},
     {"genList", 2, b_genList, 0},
     {"getAttr", 2, b_getAttr, 0},
     {"hasAttr", 2, b_hasAttr, 0},
+    {"hashFile", 2, b_hashFile, 0},
     {"head", 1, b_head, 0},
     {"import", 1, b_import, 1},
     {"isAttrs", 1, b_isAttrs, 0},
@@ -687,7 +721,10 @@ static const struct entry table[] = {
     {"listToAttrs", 1, b_listToAttrs, 0},
     {"map", 2, b_map, 1},
     {"mapAttrs", 2, b_mapAttrs, 0},
+    {"pathExists", 1, b_pathExists, 0},
+    {"readDir", 1, b_readDir, 0},
     {"readFile", 1, b_readFile, 0},
+    {"readFileType", 1, b_readFileType, 0},
     {"removeAttrs", 2, b_removeAttrs, 1},
     {"seq", 2, b_seq, 0},
     {"stringLength", 1, b_stringLength, 0},

@@ -181,6 +181,21 @@ int reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const st
 const char *reg_type_name(const struct reg_val *v);
 void reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
                     char **s, size_t *n);
+/* reg_from_json: *out is the value of the JSON text s (n bytes), as builtins.fromJSON
+ * reads it; throws M3_EEVAL naming the byte where the text is not JSON. */
+void reg_from_json(struct reg_ctx *c, const char *s, size_t n, struct reg_val *out,
+                   const struct reg_node *at);
+/* The filesystem builtins (fsbuiltins.c), on an absolute path, through c's reader: the
+ * path confined to the repository as readFile's is; hashFile's algo is md5, sha1, sha256 or
+ * sha512. They throw M3_EEVAL (a missing file, a path outside the repository). */
+void reg_b_pathExists(struct reg_ctx *c, const char *path, struct reg_val *out,
+                      const struct reg_node *at);
+void reg_b_readFileType(struct reg_ctx *c, const char *path, struct reg_val *out,
+                        const struct reg_node *at);
+void reg_b_readDir(struct reg_ctx *c, const char *path, struct reg_val *out,
+                   const struct reg_node *at);
+void reg_b_hashFile(struct reg_ctx *c, const char *algo, const char *path, struct reg_val *out,
+                    const struct reg_node *at);
 struct reg_val *reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at);
 void reg_read_path(struct reg_ctx *c, const char *path, const struct reg_node *at, char **buf,
                    size_t *len);

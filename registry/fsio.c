@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "registry/fsdir.h"
 #include "registry/registry.h"
 #include "registry/syntax.h"
 
@@ -126,7 +127,7 @@ reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d)
 
     *out = NULL;
     if ((fd = open_ro(path, &rc, d)) < 0)
-        return rc;
+        return reg_layout_file(path, rc, d);
     /* A regular file of known size is read straight into the parsed file's arena; anything
      * else (a named pipe; a file that changes size while it is read, read again from its
      * start) goes through a buffer of its own. */
@@ -152,6 +153,8 @@ reg_parse_path(const char *path, struct reg_file **out, struct m3_diag *d)
     if ((rc = read_fd(fd, path, &buf, &len, d)) == 0)
         rc = reg_parse(path, buf, len, out, d);
 out:
+    if (rc == M3_ESYNTAX)
+        rc = reg_layout_file(path, rc, d);
     close(fd);
     reg_file_free(f);
     free(buf);
@@ -164,10 +167,10 @@ struct fs_reader {
     char dir[]; /* reg_reader_repo: the folder whose repository it reads */
 };
 
-/* fs_root: the reader's root, found (reg_trust_root of its folder) on first use. */
-static int
-fs_root(struct fs_reader *r, struct m3_diag *d)
+int
+reg_fs_root(void *ctx, const char **root, struct m3_diag *d)
 {
+    struct fs_reader *r = ctx;
     int rc;
 
     if (r->root == NULL) {
@@ -175,18 +178,30 @@ fs_root(struct fs_reader *r, struct m3_diag *d)
             return rc;
         r->len = strlen(r->root);
     }
+    *root = r->root;
     return 0;
+}
+
+int
+reg_fs_confine(void *ctx, const char *path, char **real, struct m3_diag *d)
+{
+    const char *root;
+    int rc;
+
+    *real = NULL;
+    if ((rc = reg_fs_root(ctx, &root, d)) != 0)
+        return rc;
+    return reg_confine(root, path, real, d);
 }
 
 static int
 fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
-    struct fs_reader *r = ctx;
     char *real = NULL;
     struct stat st;
     int rc;
 
-    if ((rc = fs_root(r, d)) != 0 || (rc = reg_confine(r->root, path, &real, d)) != 0)
+    if ((rc = reg_fs_confine(ctx, path, &real, d)) != 0)
         return rc;
     /* a folder is read by nobody (import asks is_dir first and reads its default.nix) */
     if (stat(real, &st) == 0 && S_ISDIR(st.st_mode))
@@ -200,13 +215,12 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 static bool
 fs_is_dir(void *ctx, const char *path)
 {
-    struct fs_reader *r = ctx;
     char *real = NULL;
     struct stat st;
     bool is = false;
 
     /* confined as reads are: what lies outside is not even said to exist */
-    if (fs_root(r, NULL) == 0 && reg_confine(r->root, path, &real, NULL) == 0)
+    if (reg_fs_confine(ctx, path, &real, NULL) == 0)
         is = stat(real, &st) == 0 && S_ISDIR(st.st_mode);
     free(real);
     return is;
@@ -226,6 +240,8 @@ reg_reader_fs(const char *root, struct reg_reader *out)
     r->len = strlen(r->root);
     out->read = fs_read;
     out->is_dir = fs_is_dir;
+    out->kind = reg_fs_kind;
+    out->list = reg_fs_list;
     out->ctx = r;
     return 0;
 }
@@ -241,6 +257,8 @@ reg_reader_repo(const char *dir, struct reg_reader *out)
     memcpy(r->dir, dir, n + 1);
     out->read = fs_read;
     out->is_dir = fs_is_dir;
+    out->kind = reg_fs_kind;
+    out->list = reg_fs_list;
     out->ctx = r;
     return 0;
 }
@@ -369,6 +387,7 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
 {
     char *dir;
     size_t n, start;
+    int rc;
     const char *given = rules_opt != NULL                             ? rules_opt
                         : (rules_env != NULL && rules_env[0] != '\0') ? rules_env
                                                                       : NULL;
@@ -413,8 +432,9 @@ reg_locate(const char *rules_opt, const char *rules_env, const char *cwd, char *
         m3_diag_set(d, M3_ENOTFOUND,
                     "no secrets.nix in '%s' or its parents up to the repository root '%s'", cwd,
                     dir);
+    rc = reg_layout_search(cwd, dir, M3_ENOTFOUND, d);
     free(dir);
-    return M3_ENOTFOUND;
+    return rc;
 }
 
 /* load_path: reg_load_path; with check, every secret name must stay inside the root. */
@@ -431,6 +451,9 @@ load_path(const char *path, struct reg_file **file, struct reg_registry **out, b
     if (file != NULL)
         *file = NULL;
     *out = NULL;
+    if (reg_get_fallback() != NULL && reg_get_fallback()->always != NULL &&
+        reg_get_fallback()->always(reg_get_fallback()->ctx))
+        return reg_fallback_load(path, NULL, out, d);
     if ((rc = reg_parse_path(path, &f, d)) != 0 || (rc = reg_file_dir(path, &dir, d)) != 0)
         goto out;
     if ((rc = reg_reader_repo(dir, &reader)) != 0) {
@@ -439,7 +462,9 @@ load_path(const char *path, struct reg_file **file, struct reg_registry **out, b
     }
     opts.reader = &reader;
     opts.base_dir = dir;
-    if ((rc = reg_registry_load(f, &opts, out, d)) != 0)
+    if ((rc = reg_registry_load(f, &opts, out, d)) == M3_EUNSUPPORTED && reg_get_fallback() != NULL)
+        rc = reg_fallback_load(path, d, out, d);
+    if (rc != 0)
         goto out;
     if (check && (rc = reg_check_names(*out, dir, d)) != 0) {
         reg_registry_free(*out);

@@ -366,6 +366,7 @@ match_punct(const char *p, size_t rest, enum reg_tok *kind)
 static inline int push_tok(struct lexer *lx, enum reg_tok kind, size_t triv, size_t off,
                            size_t len);
 static int push_mode(struct lexer *lx, enum mode m);
+static int lex_error(struct lexer *lx, size_t off, const char *what);
 
 /* match_path_start: Nix's PATH_SEG before `${`: path characters and slashes ending in '/'
  * (with a slash in them), directly followed by `${`; 0 otherwise. */
@@ -398,6 +399,8 @@ lex_path(struct lexer *lx)
     }
     while (i < lx->n && (is_path_char(s[i]) || s[i] == '/'))
         i++;
+    if (i > start && s[i - 1] == '/' && !(i + 1 < lx->n && s[i] == '$' && s[i + 1] == '{'))
+        return lex_error(lx, i, "path has a trailing slash");
     if (i > start) {
         lx->i = i;
         return push_tok(lx, TK_STR_PART, start, start, i - start);
@@ -786,6 +789,12 @@ lex_expr_one(struct lexer *lx)
     }
     if ((kind == TK_PATH || kind == TK_HPATH) && p[best - 1] == '/')
         return lex_error(lx, off, "path has a trailing slash");
+    /* ${ inside a segment (./keys/root_${host}.pub): Nix's PATH, then its interpolation */
+    if ((kind == TK_PATH || kind == TK_HPATH) && best + 1 < rest && p[best] == '$' &&
+        p[best + 1] == '{') {
+        lx->i = off + best;
+        return push_mode(lx, MODE_PATH) ?: push_tok(lx, TK_PATH_START, triv, off, best);
+    }
     lx->i = off + best;
     return push_tok(lx, kind, triv, off, best);
 }

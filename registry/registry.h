@@ -81,12 +81,21 @@ void reg_span_at(const struct reg_file *f, size_t off, size_t len, struct reg_sp
  * path the Nix expression names (relative paths are resolved against the importing file's
  * folder before the call). On success *buf is malloc'd (caller frees) and *len its size.
  * Return 0, M3_ENOTFOUND, M3_EIO or M3_EINVAL (outside the allowed tree), filling d. */
+enum reg_ftype { REG_FT_REGULAR, REG_FT_DIRECTORY, REG_FT_SYMLINK, REG_FT_UNKNOWN };
+
 struct reg_reader {
     int (*read)(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d);
     void *ctx;
     /* is_dir: whether path is a folder (`import ./keys` then reads ./keys/default.nix, as
      * Nix does); NULL where there are no folders. */
     bool (*is_dir)(void *ctx, const char *path);
+    /* kind: the type of path, a final symlink not followed (pathExists, readFileType);
+     * M3_ENOTFOUND when nothing is there. list: the entries of the folder path (readDir) as
+     * records of one byte (enum reg_ftype), the name and a NUL, in a malloc'd *buf of *len
+     * bytes. Both refuse paths outside the allowed tree as read does; NULL where there are
+     * no folders (builtins needing them are then evaluation errors). */
+    int (*kind)(void *ctx, const char *path, enum reg_ftype *type, struct m3_diag *d);
+    int (*list)(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d);
 };
 
 /* reg_reader_fs: a reader over the real filesystem that refuses any path which, after
@@ -115,7 +124,7 @@ struct reg_eval_opts {
  * *json is malloc'd and NUL-terminated; the caller frees it. Laziness is observable as in
  * Nix: a binding that is never used is never evaluated.
  * Errors: M3_EEVAL (d names the construct and "file:line:col"), M3_EUNSUPPORTED (outside
- * the subset: <nixpkgs>, lib.*, builtins.readDir, getEnv, fetchers, a top-level function,
+ * the subset: <nixpkgs>, lib.*, getEnv, fetchers, a top-level function,
  * a path in the output; d suggests --nix), M3_ESYNTAX (an imported file), M3_ENOMEM. */
 int reg_eval_json(const struct reg_file *f, const struct reg_eval_opts *opts, char **json,
                   size_t *len, struct m3_diag *d);
@@ -265,6 +274,20 @@ int reg_check_names(const struct reg_registry *r, const char *dir, struct m3_dia
  * base of the file's relative paths. *dir is malloc'd. Errors: M3_EIO, M3_ENOMEM. */
 int reg_file_dir(const char *path, char **dir, struct m3_diag *d);
 
+/* reg_layout_file: when the registry at path could not be opened or parsed (rc), whether
+ * its repository's layout says why: a file encrypted by git-crypt (a locked repository),
+ * a symlink to nothing, a path in a git submodule that is not checked out. Returns a new
+ * code with d rewritten as one line saying what was found and what to do, or rc with d as
+ * it was. reg_layout_search: the same when reg_locate found no secrets.nix from cwd up to
+ * root: a dangling secrets.nix symlink on the way, a submodule not checked out, or
+ * agenix-rekey's layout (its flake.nix, no secrets.nix). */
+int reg_layout_file(const char *path, int rc, struct m3_diag *d);
+int reg_layout_search(const char *cwd, const char *root, int rc, struct m3_diag *d);
+/* reg_layout_entries: M3_ESTATE (d says so, and what to do) when a file of r (the registry
+ * at path) is missing because it lies in a git submodule that is not checked out: a
+ * command would otherwise plan to create it there; else 0. */
+int reg_layout_entries(const char *path, const struct reg_registry *r, struct m3_diag *d);
+
 /* reg_load_path: convenience for cmd/ and secrets/: reads path, parses it, and loads the
  * registry with a reader confined to the trusted root of its folder (reg_trust_root); a
  * secret name that is absolute or leads outside that root fails the load (reg_check_name),
@@ -277,6 +300,32 @@ int reg_load_path(const char *path, struct reg_file **file, struct reg_registry 
  * the one caller that reports them (audit) and must not open them. */
 int reg_load_path_lax(const char *path, struct reg_file **file, struct reg_registry **out,
                       struct m3_diag *d);
+
+/* A registry outside the built-in evaluator's subset can be evaluated by another evaluator
+ * (cmd/ installs one that runs nix-instantiate). eval gets the registry's path and why the
+ * built-in evaluator refused it (NULL when it was not asked: always), and returns 0 with
+ * the value as JSON in a malloc'd *json, or an error with d filled. While always() is true,
+ * eval is used first and the built-in evaluator not at all. */
+struct reg_fallback {
+    int (*eval)(void *ctx, const char *path, const struct m3_diag *why, char **json, size_t *len,
+                struct m3_diag *d);
+    void *ctx;
+    bool (*always)(void *ctx); /* NULL: never */
+};
+/* reg_set_fallback: the fallback reg_load_path uses from now on (copied; NULL: none). */
+void reg_set_fallback(const struct reg_fallback *fb);
+const struct reg_fallback *reg_get_fallback(void);
+/* reg_fallback_load: the registry at path evaluated by the fallback (why: as for eval).
+ * Errors: the fallback's, those of reg_registry_from_json; M3_ESTATE when there is none. */
+int reg_fallback_load(const char *path, const struct m3_diag *why, struct reg_registry **out,
+                      struct m3_diag *d);
+
+/* reg_registry_from_json: the registry whose value is the JSON text json (as nix-instantiate
+ * --eval --strict --json prints it), named name in messages. Its entries have no spans (no
+ * positions: line 0) and it is `computed`: the writers refuse to edit it.
+ * Errors: as reg_registry_load, M3_EEVAL for text that is not JSON. */
+int reg_registry_from_json(const char *name, const char *json, size_t len,
+                           struct reg_registry **out, struct m3_diag *d);
 
 /* reg_parse_path: reg_parse of the file at path, read straight into the parsed file's own
  * memory (no second copy). Errors: as reg_parse and reg_read_file. */

@@ -975,7 +975,7 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
         return M3_ENOMEM;
     /* lax: a name outside the repository is a finding (M3A025), not a failed load */
     if ((rc = reg_load_path_lax(o->registry, NULL, &c.reg, d)) != 0 ||
-        (rc = setup_paths(&c, d)) != 0)
+        (rc = reg_layout_entries(o->registry, c.reg, d)) != 0 || (rc = setup_paths(&c, d)) != 0)
         goto out;
     ne = c.reg->nentries;
     c.selected = calloc(ne + 1, sizeof(bool));

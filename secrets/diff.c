@@ -130,6 +130,7 @@ secrets_plan_build(const char *registry, struct secrets_plan **out, struct m3_di
         goto out;
     }
     if ((rc = reg_load_path(registry, NULL, &reg, d)) != 0 ||
+        (rc = reg_layout_entries(registry, reg, d)) != 0 ||
         (rc = reg_file_dir(registry, &pl.dir, d)) != 0 ||
         (rc = reg_trust_root(pl.dir, &pl.root, d)) != 0)
         goto out;

@@ -629,6 +629,7 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         /* cron, a Makefile or `ssh host m3age edit` with nothing on stdin must not blank a
          * secret that would then deploy as an empty file. */
         if (neu.len == 0 && exists && old.len > 0 && !o->allow_empty) {
+            *res = SECRETS_EDIT_EMPTY_INPUT;
             rc = m3_diag_set(d, M3_EINVAL,
                              "read 0 bytes from standard input: not replacing the secret with "
                              "nothing");

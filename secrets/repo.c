@@ -51,7 +51,8 @@ secrets_repo_open(struct secrets_repo **out, const char *rules_opt, const char *
         goto out;
     if ((rc = reg_locate(rules_opt, rules_env, cwd, &r->rules, &r->how, d)) != 0)
         goto out;
-    if ((rc = reg_load_path(r->rules, &r->file, &r->reg, d)) != 0)
+    if ((rc = reg_load_path(r->rules, &r->file, &r->reg, d)) != 0 ||
+        (rc = reg_layout_entries(r->rules, r->reg, d)) != 0)
         goto out;
     rc = M3_ENOMEM;
     if ((dir = dir_of(r->rules)) == NULL)

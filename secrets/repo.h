@@ -180,6 +180,9 @@ enum secrets_edit_result {
     /* not written (secrets_edit returned an error): the edit is kept encrypted elsewhere,
      * d names that file */
     SECRETS_EDIT_KEPT,
+    /* not written (M3_EINVAL): input_fd gave 0 bytes for an existing secret and allow_empty
+     * was not set */
+    SECRETS_EDIT_EMPTY_INPUT,
 };
 
 struct secrets_edit_opts {
@@ -204,7 +207,8 @@ struct secrets_edit_opts {
  * fails, the edit is encrypted to "NAME.kept-XXXXXX.age" beside the file, else in the
  * working directory, else in the registry's folder (*res = SECRETS_EDIT_KEPT, M3_EIO, d
  * names the kept file); plaintext never reaches those folders. An existing file is not
- * replaced by 0 bytes read from input_fd unless allow_empty (M3_EINVAL, nothing changed).
+ * replaced by 0 bytes read from input_fd unless allow_empty (M3_EINVAL, *res =
+ * SECRETS_EDIT_EMPTY_INPUT, nothing changed).
  *
  * Errors: M3_EINVAL (a disk-backed temp folder without unsafe_tmp; empty input), M3_EIO (the
  * folder cannot be written: checked before the editor), M3_ECANCELED (the editor failed or

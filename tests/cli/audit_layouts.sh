@@ -220,10 +220,10 @@ test_audit_sees_shared_modules_and_only_real_leaks() {
     # the rest said for what it is, as notes
     local f
     for f in m3-atlas.pub known_hosts recipients.txt justfile rekey.sh .env.example README.md; do
-        grep -A1 "^$f\$" out | grep -q 'info    M3A022' || _fail "$f: not an M3A022 note: $(cat out)"
+        grep -A1 "^$f\$" out | grep -q 'note    M3A022' || _fail "$f: not an M3A022 note: $(cat out)"
     done
     for f in legacy.enc crypted.bin app.yaml backup.gpg; do
-        grep -A1 "^$f\$" out | grep -q 'info    M3A023' || _fail "$f: not an M3A023 note: $(cat out)"
+        grep -A1 "^$f\$" out | grep -q 'note    M3A023' || _fail "$f: not an M3A023 note: $(cat out)"
     done
     grep -A1 '^legacy.enc$' out | grep -q "openssl enc" || _fail "legacy.enc: $(cat out)"
     grep -A1 '^backup.gpg$' out | grep -q "OpenPGP" || _fail "backup.gpg: $(cat out)"
@@ -246,8 +246,8 @@ test_audit_json_says_which_module_and_host_use_each_secret() {
     assert_contains out '{"file": "dkim-key.age", "host": "m3-hermes", "module": "modules/services/mail.nix", "line": 1}'
     assert_contains out '{"file": "syncthing-key.age", "host": "m3-ares", "module": "modules/services/syncthing.nix", "line": 1}'
     assert_contains out '"code": "M3A011", "severity": "warning", "file": "old-vpn.age"'
-    assert_contains out '"code": "M3A023", "severity": "info", "file": "legacy.enc"'
-    assert_contains out '"code": "M3A022", "severity": "info", "file": "m3-atlas.pub"'
+    assert_contains out '"code": "M3A023", "severity": "note", "file": "legacy.enc"'
+    assert_contains out '"code": "M3A022", "severity": "note", "file": "m3-atlas.pub"'
     # m3-aether's own flake list has no modules/common.nix: it does not use that secret
     assert_not_contains out '{"file": "nix-access-tokens.age", "host": "m3-aether"'
     python3 -c 'import json,sys; d=json.load(open("out")); assert len(d["uses"]) == 33, len(d["uses"])' ||
@@ -279,7 +279,11 @@ test_check_host_lists_what_its_modules_deploy() {
     sed -i 's/users ++ servers ++ \[ m3-aether \]/users ++ [ m3-atlas m3-helios m3-aether ]/' secrets/secrets.nix
     run "$M3AGE" check --rules secrets/secrets.nix --host m3-hermes
     assert_status 1
-    assert_contains out "tailscale-auth-key.age: host m3-hermes uses it (age.secrets.tailscale-auth-key in modules/services/tailscale.nix:3)"
+    # one line per secret: its first finding, then the other codes (M3A009: the host uses it)
+    assert_contains out "FAIL  tailscale-auth-key.age: still encrypted to m3-hermes, which its registry entry does not list"
+    grep 'FAIL  tailscale-auth-key.age' out | grep -q 'M3A009' || _fail "no M3A009: $(cat out)"
+    run "$M3AGE" audit --rules secrets/secrets.nix
+    assert_contains out "host m3-hermes uses it (age.secrets.tailscale-auth-key in modules/services/tailscale.nix:3)"
     run "$M3AGE" check --rules secrets/secrets.nix --host common
     assert_status 2
     assert_contains err "no host 'common': other hosts import hosts/common"

@@ -52,7 +52,7 @@ NIX
 }
 
 test_affected() {
-    expect_comp 'm3age affected --' --format --help --json --rules
+    expect_comp 'm3age affected --' --format --help --json --nix --no-nix --rules
     expect_comp 'm3age affected --format ' json matrix text
     git init -q -b main .
     expect_comp 'm3age affected HEAD' HEAD HEAD~1
@@ -76,10 +76,10 @@ test_subcommands() {
 
 test_options_per_command() {
     expect_comp 'm3age rekey --' --allow-lockout --dry-run --force --help --host --identity --jobs \
-        --json --partial --rules
-    expect_comp 'm3age audit --' --color --help --host --identity --json --rules
-    expect_comp 'm3age check --' --color --help --host --json --key --rules --scan --timeout
-    expect_comp 'm3age registry eval --' --help --json --nix --rules
+        --json --nix --no-nix --partial --rules
+    expect_comp 'm3age audit --' --color --help --host --identity --json --nix --no-nix --rules
+    expect_comp 'm3age check --' --color --help --host --json --key --nix --no-nix --rules --scan --timeout
+    expect_comp 'm3age registry eval --' --help --json --nix --no-nix --rules
     expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --rekey --scan
     expect_comp 'm3age encrypt -' --armor --help --output --passphrase --recipient --recipients-file \
         -R -a -o -p -r
@@ -331,7 +331,7 @@ test_zsh_completion_candidates() {
     expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
     expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
     expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
-    expect_zsh 'm3age audit --' --color --help --host --identity --json --rules
+    expect_zsh 'm3age audit --' --color --help --host --identity --json --nix --no-nix --rules
     expect_zsh 'm3age registry rm-key ' m3-atlas m3tam3re
     expect_zsh 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
     expect_zsh 'm3age keys inspect secrets/wif' secrets/wifi.age

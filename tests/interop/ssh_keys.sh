@@ -122,7 +122,11 @@ test_wrong_passphrase_not_interactive() {
     age -R "$KEYS/rsa2048_pw.pub" -o f.age plain
     run setsid -w "$M3AGE" decrypt -i "$KEYS/rsa2048_pw" -o no f.age
     assert_status 1
-    assert_one_error_line "protected by a passphrase"
+    # the error, and the hint saying where a passphrase can come from without a terminal
+    assert_lines err 2
+    assert_eq "$(sed -n 1p err)" "m3age: error: f.age: $KEYS/rsa2048_pw: the key is protected by a passphrase and none was given"
+    assert_contains err "m3age: hint: no terminal to ask the passphrase on"
+    assert_contains err "M3AGE_PASSPHRASE"
     M3AGE_PASSPHRASE=wrong run setsid -w "$M3AGE" decrypt -i "$KEYS/rsa2048_pw" -o no f.age
     assert_status 1
     assert_one_error_line "rsa2048_pw: incorrect passphrase"

@@ -113,18 +113,18 @@ static const struct error_case failures[] = {
     {"builtins.getEnv \"HOME\"", M3_EUNSUPPORTED,
      "secrets.nix:1:1: builtins.getEnv is not supported by m3age's evaluator (it depends on the "
      "environment); use --nix to evaluate with nix-instantiate"},
-    {"{\n  a = builtins.readDir ./keys;\n}", M3_EUNSUPPORTED,
-     "secrets.nix:2:7: builtins.readDir is not supported by m3age's evaluator (it reads the "
-     "filesystem); use --nix to evaluate with nix-instantiate"},
+    {"{\n  a = builtins.toFile \"k\" \"x\";\n}", M3_EUNSUPPORTED,
+     "secrets.nix:2:7: builtins.toFile is not supported by m3age's evaluator (it writes to the "
+     "Nix store); use --nix to evaluate with nix-instantiate"},
     {"{ a = [ builtins.currentSystem ]; }", M3_EUNSUPPORTED,
      "secrets.nix:1:9: builtins.currentSystem is not supported by m3age's evaluator (it depends "
      "on the machine); use --nix to evaluate with nix-instantiate"},
     {"{ a = fetchTarball \"https://example.org/x.tar.gz\"; }", M3_EUNSUPPORTED,
      "secrets.nix:1:7: builtins.fetchTarball is not supported by m3age's evaluator (it fetches "
      "from the network); use --nix to evaluate with nix-instantiate"},
-    {"{ a = __readDir ./.; }", M3_EUNSUPPORTED,
-     "secrets.nix:1:7: builtins.readDir is not supported by m3age's evaluator (it reads the "
-     "filesystem); use --nix to evaluate with nix-instantiate"},
+    {"{ a = __getEnv \"HOME\"; }", M3_EUNSUPPORTED,
+     "secrets.nix:1:7: builtins.getEnv is not supported by m3age's evaluator (it depends on the "
+     "environment); use --nix to evaluate with nix-instantiate"},
     {"{ keys }: keys", M3_EUNSUPPORTED,
      "secrets.nix:1:1: a top-level function is not supported by m3age's evaluator (nothing calls "
      "it); use --nix to evaluate with nix-instantiate"},

@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.hashFile "sha256" ./fs/dangling.pub) ]; }

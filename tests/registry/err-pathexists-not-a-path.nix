@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = if builtins.pathExists 1 then [ ] else [ ]; }

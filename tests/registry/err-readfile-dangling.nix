@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.readFile ./fs/dangling.pub) ]; }

@@ -1,1 +1,0 @@
-{ "a.age".publicKeys = builtins.attrNames (builtins.readDir ./keys); }
