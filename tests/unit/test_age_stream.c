@@ -6,6 +6,8 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "libage/age.h"
 #include "libage/stream.h"
@@ -431,4 +433,34 @@ Test(stream, scrypt_round_trip_and_wrong_passphrase, .init = setup)
     age_identity_free(bad);
     free(ct.p);
     free(out.p);
+}
+
+/* The process-wide random generator (util.c): libsodium's randombytes goes through it once
+ * age_init ran; successive draws differ, and a forked child never repeats its parent's
+ * next output (its state is reseeded from the kernel after fork). */
+Test(random, generator_installed_and_fork_safe, .init = setup, .fini = teardown)
+{
+    unsigned char a[32], b[32], child[32];
+    int pfd[2], st;
+    pid_t pid;
+
+    cr_assert_str_eq(randombytes_implementation_name(), "m3age-chacha20-fke");
+    randombytes_buf(a, sizeof(a));
+    randombytes_buf(b, sizeof(b));
+    cr_assert(memcmp(a, b, sizeof(a)) != 0);
+    cr_assert_eq(pipe(pfd), 0);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        randombytes_buf(child, sizeof(child));
+        _exit(write(pfd[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+    }
+    randombytes_buf(a, sizeof(a));
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert_eq(read(pfd[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    cr_assert(memcmp(a, child, sizeof(a)) != 0, "the child drew its parent's bytes");
+    for (uint32_t i = 0; i < 1000; i++)
+        cr_assert_lt(randombytes_uniform(7), 7u);
+    close(pfd[0]);
+    close(pfd[1]);
 }
