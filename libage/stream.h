@@ -16,6 +16,8 @@
 
 struct age_chunk_job {
     unsigned char *p; /* in-place buffer: plaintext then tag, or ciphertext||tag */
+    unsigned char *out; /* seal only: NULL seals in place; else p (len bytes of plaintext)
+                         * is read and out receives the ciphertext then the tag */
     size_t len;       /* plaintext length (seal) or ciphertext length incl. tag (open) */
     uint64_t counter;
     bool final;

@@ -464,3 +464,54 @@ Test(random, generator_installed_and_fork_safe, .init = setup, .fini = teardown)
     close(pfd[0]);
     close(pfd[1]);
 }
+
+/* age_encrypt's input path with readers that hand out fixed amounts per call (1 byte, a
+ * page, a chunk, more than a batch): the same ciphertext length and plaintext back, at
+ * sizes that end at, just after and just before a batch (256 KiB) end. */
+struct step_reader {
+    const unsigned char *p;
+    size_t len, pos, step;
+};
+
+static ssize_t
+step_read(void *ctx, void *buf, size_t len)
+{
+    struct step_reader *r = ctx;
+    size_t n = r->len - r->pos;
+
+    if (n > len)
+        n = len;
+    if (n > r->step)
+        n = r->step;
+    memcpy(buf, r->p + r->pos, n);
+    r->pos += n;
+    return (ssize_t)n;
+}
+
+Test(stream, input_path_read_granularity, .init = setup, .fini = teardown)
+{
+    static const size_t sizes[] = {262143, 262144, 262145, 524288, 4096};
+    static const size_t steps[] = {1, 4096, 65536, 262145, (size_t)-1};
+    struct age_recipient *rs[] = {rc};
+
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+        for (size_t ti = 0; ti < sizeof(steps) / sizeof(steps[0]); ti++)
+            for (unsigned th = 1; th <= 2; th++) {
+                size_t n = sizes[si], chunks = (n + 65535) / 65536;
+                unsigned char *pt = pattern(n);
+                struct step_reader r = {pt, n, 0, steps[ti]};
+                struct age_encrypt_opts o = {.threads = th};
+                struct mem ct = {0}, out = {0};
+                struct m3_diag d = {0};
+                cr_assert_eq(age_encrypt(rs, 1, &o, step_read, &r, mem_write, &ct, &d), 0, "%s",
+                             d.msg);
+                cr_assert_eq(ct.len, payload_start(&ct) + n + 16 * chunks);
+                cr_assert_eq(decrypt_buf(&ct, &out, th, true, &d), 0, "size %zu step %zu: %s", n,
+                             steps[ti], d.msg);
+                cr_assert_eq(out.len, n);
+                cr_assert(memcmp(out.p, pt, n) == 0);
+                free(pt);
+                free(ct.p);
+                free(out.p);
+            }
+}
