@@ -24,6 +24,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A secret file's bytes, read whole while its header was read (plan phase). */
+struct raw_file {
+    unsigned char *p; /* malloc'd, or NULL: the file was larger than the header read */
+    size_t len;
+};
+
 /* What an identity of this run can open: an SSH wire key or an age1 recipient string. */
 struct id_key {
     const unsigned char *wire;
@@ -41,6 +47,19 @@ fd_read(void *ctx, void *buf, size_t len)
         n = read(fd, buf, len);
     while (n < 0 && errno == EINTR);
     return n;
+}
+
+/* mem_read: age_read_fn over a raw_file, consumed from the front. */
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct raw_file *m = ctx;
+    size_t n = m->len < len ? m->len : len;
+
+    memcpy(buf, m->p, n);
+    m->p += n;
+    m->len -= n;
+    return (ssize_t)n;
 }
 
 static int
@@ -62,12 +81,12 @@ push_name(char ***v, size_t *n, const char *buf)
  * anything else (armor, a header larger than the buffer, an error) goes through
  * age_header_read, which also gives the precise message. */
 static int
-read_header(int fd, struct age_header **h, struct m3_diag *d)
+read_header(int fd, struct age_header **h, struct raw_file *raw, struct m3_diag *d)
 {
     static const char magic[] = "age-encryption.org/v1\n";
     unsigned char buf[16384];
     size_t got = 0;
-    ssize_t n;
+    ssize_t n = -1;
 
     while (got < sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - got)) != 0) {
         if (n < 0 && errno == EINTR)
@@ -75,6 +94,12 @@ read_header(int fd, struct age_header **h, struct m3_diag *d)
         if (n < 0)
             return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
         got += (size_t)n;
+    }
+    /* The whole file is in buf (most secrets are a few hundred bytes): keep it, so that
+     * decrypting it later does not open it again. Ciphertext: not secret memory. */
+    if (n == 0 && (raw->p = malloc(got ? got : 1)) != NULL) {
+        memcpy(raw->p, buf, got);
+        raw->len = got;
     }
     if (got > sizeof(magic) && memcmp(buf, magic, sizeof(magic) - 1) == 0 &&
         age_header_parse(h, buf, got, NULL, NULL) == 0)
@@ -184,7 +209,8 @@ fail(struct secrets_rekey_item *it, const char *what, int rc, const struct m3_di
  * header of a file to rewrite is kept in *hp for check_item. */
 static int
 plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
-          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it, struct age_header **hp)
+          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it, struct age_header **hp,
+          struct raw_file *raw)
 {
     const struct reg_entry *e = it->entry;
     struct age_header *h = NULL;
@@ -201,11 +227,11 @@ plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
         fail(it, "", rc, &d);
         return 0;
     }
-    rc = read_header(fd, &h, &d);
+    rc = read_header(fd, &h, raw, &d);
     close(fd);
     if (rc != 0) {
         fail(it, "", rc, &d);
-        return 0;
+        goto out;
     }
     if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 ||
         (rc = note_drift(ks, it, &dr, o->force)) != 0)
@@ -231,6 +257,10 @@ plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
         it->state = SECRETS_ITEM_UP_TO_DATE;
     }
 out:
+    if (it->state != SECRETS_ITEM_PLANNED) { /* only a file to rewrite is decrypted */
+        free(raw->p);
+        raw->p = NULL;
+    }
     secrets_drift_clear(&dr);
     age_header_free(h);
     return rc;
@@ -287,10 +317,31 @@ struct pool {
     const struct secrets_keyset *ks;
     const struct secrets_rekey_opts *o;
     struct age_header **hdrs; /* PHASE_PLAN: the headers of the files to rewrite */
+    struct raw_file *raw;     /* PHASE_PLAN: the whole bytes of small files to rewrite */
     enum phase phase;
     atomic_size_t next;
     atomic_size_t done;
 };
+
+/* decrypt_item: the planned file's plaintext into it->plain (secret memory), from the bytes
+ * the plan phase kept, or from the file (opened again only when it was too large to keep). */
+static int
+decrypt_item(const struct pool *p, struct secrets_rekey_item *it, const struct raw_file *raw,
+             struct m3_diag *d)
+{
+    struct raw_file m;
+    int rc;
+
+    if (raw->p == NULL)
+        return secrets_repo_decrypt(p->r, it->path, p->ids->v, p->ids->n, &it->plain, d);
+    if (p->ids->n == 0)
+        return m3_diag_set(d, M3_ENOMATCH, "no identity to decrypt with");
+    m = *raw;
+    rc = age_decrypt(p->ids->v, p->ids->n, mem_read, &m, secrets_buf_write, &it->plain, 1, d);
+    if (rc == 0 && it->plain.p == NULL)
+        rc = secrets_buf_append(&it->plain, "", 0);
+    return rc;
+}
 
 /* encrypt_one: the entry's recipients, each parsed once per run (the keyset's), without
  * duplicates; the folder is synced once per batch by the caller. */
@@ -330,7 +381,8 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
 
     m3_diag_clear(&d);
     if (p->phase == PHASE_PLAN) {
-        if (plan_item(p->r, p->ks, p->o, it, &p->hdrs[it - p->k->items]) != 0) {
+        if (plan_item(p->r, p->ks, p->o, it, &p->hdrs[it - p->k->items],
+                      &p->raw[it - p->k->items]) != 0) {
             m3_diag_set(&d, M3_ENOMEM, "out of memory");
             fail(it, "", M3_ENOMEM, &d);
         }
@@ -339,8 +391,10 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     if (p->phase == PHASE_DECRYPT) {
         if (it->state != SECRETS_ITEM_PLANNED || it->plain.p != NULL)
             return;
-        if ((rc = secrets_repo_decrypt(p->r, it->path, p->ids->v, p->ids->n, &it->plain, &d)) !=
-            0) {
+        rc = decrypt_item(p, it, &p->raw[it - p->k->items], &d);
+        free(p->raw[it - p->k->items].p);
+        p->raw[it - p->k->items].p = NULL;
+        if (rc != 0) {
             secrets_buf_free(&it->plain);
             fail(it, "cannot decrypt", rc, &d);
         }
@@ -511,7 +565,8 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     rc = M3_ENOMEM;
     k->n = n ? n : r->reg->nentries;
     if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL ||
-        (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL)
+        (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL ||
+        (pool.raw = calloc(k->n + 1, sizeof(*pool.raw))) == NULL)
         goto out;
     for (size_t i = 0; i < k->n; i++) {
         struct secrets_rekey_item *it = &k->items[i];
@@ -577,6 +632,9 @@ out:
     for (size_t i = 0; pool.hdrs != NULL && i < k->n; i++)
         age_header_free(pool.hdrs[i]);
     free(pool.hdrs);
+    for (size_t i = 0; pool.raw != NULL && i < k->n; i++)
+        free(pool.raw[i].p);
+    free(pool.raw);
     for (size_t i = 0; ik != NULL && i < ids->n; i++)
         free(ik[i].age1);
     free(ik);
