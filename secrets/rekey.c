@@ -231,6 +231,7 @@ plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
     close(fd);
     if (rc != 0) {
         fail(it, "", rc, &d);
+        rc = 0; /* reported: the run goes on */
         goto out;
     }
     if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 ||
