@@ -353,7 +353,8 @@ age_stream_free(struct age_stream *s)
 size_t
 age_batch_size(void)
 {
-    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
+    /* a page to spare: decrypt.c places a batch at its input offset within a page */
+    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD + 4096, page = 4096;
 
     return (n + page - 1) / page * page;
 }

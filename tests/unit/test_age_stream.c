@@ -515,3 +515,53 @@ Test(stream, input_path_read_granularity, .init = setup, .fini = teardown)
                 free(out.p);
             }
 }
+
+/* The cause of issue 25's slow reads: every read() of a large input after the first batch
+ * lands at the same offset within a page as the bytes it reads have in the input (so the
+ * kernel copies between mutually aligned addresses), and encryption reads a whole batch per
+ * call (no look-ahead byte between batches). */
+struct rec_reader {
+    const unsigned char *p;
+    size_t len, pos, calls, misaligned;
+};
+
+static ssize_t
+rec_read(void *ctx, void *buf, size_t len)
+{
+    struct rec_reader *r = ctx;
+    size_t n = r->len - r->pos < len ? r->len - r->pos : len;
+
+    if (r->pos >= 300000 && n > 0 && (uintptr_t)buf % 4096 != r->pos % 4096)
+        r->misaligned++;
+    r->calls++;
+    memcpy(buf, r->p + r->pos, n);
+    r->pos += n;
+    return (ssize_t)n;
+}
+
+Test(stream, large_input_reads_are_page_aligned_with_the_input, .init = setup, .fini = teardown)
+{
+    size_t n = 16 * 262144 + 12345;
+    unsigned char *pt = pattern(n);
+    struct rec_reader r = {pt, n, 0, 0, 0};
+    struct age_recipient *rs[] = {rc};
+    struct age_encrypt_opts o = {.threads = 1};
+    struct mem ct = {0}, out = {0};
+    struct m3_diag d = {0};
+    struct age_decryptor *dec;
+
+    cr_assert_eq(age_encrypt(rs, 1, &o, rec_read, &r, mem_write, &ct, &d), 0, "%s", d.msg);
+    cr_assert_eq(r.misaligned, 0, "encrypt: %zu reads misaligned with the input", r.misaligned);
+    cr_assert_leq(r.calls, 17 + 8 + 2, "encrypt: %zu reads for 17 batches", r.calls);
+    r = (struct rec_reader){ct.p, ct.len, 0, 0, 0};
+    cr_assert_eq(age_decryptor_new(&dec, rec_read, &r, &d), 0);
+    cr_assert_eq(age_decryptor_unwrap(dec, &id, 1, &d), 0, "%s", d.msg);
+    cr_assert_eq(age_decryptor_stream(dec, mem_write, &out, 1, &d), 0, "%s", d.msg);
+    age_decryptor_free(dec);
+    cr_assert_eq(r.misaligned, 0, "decrypt: %zu reads misaligned with the input", r.misaligned);
+    cr_assert_eq(out.len, n);
+    cr_assert(memcmp(out.p, pt, n) == 0);
+    free(pt);
+    free(ct.p);
+    free(out.p);
+}
