@@ -319,6 +319,9 @@ struct pool {
     const struct secrets_rekey_opts *o;
     struct age_header **hdrs; /* PHASE_PLAN: the headers of the files to rewrite */
     struct raw_file *raw;     /* PHASE_PLAN: the whole bytes of small files to rewrite */
+    int *dfd;                 /* PHASE_ENCRYPT: each item's folder, opened once per run, or -1 */
+    int *dirs;                /* the folders opened (ndirs), closed at the end of the run */
+    size_t ndirs;
     enum phase phase;
     atomic_size_t next;
     atomic_size_t done;
@@ -348,7 +351,7 @@ decrypt_item(const struct pool *p, struct secrets_rekey_item *it, const struct r
  * duplicates; the folder is synced once per batch by the caller. */
 static int
 encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
-            struct secrets_rekey_item *it, struct m3_diag *d)
+            struct secrets_rekey_item *it, int dfd, struct m3_diag *d)
 {
     const struct reg_entry *e = it->entry;
     struct age_recipient **rv = calloc(e->nkeys + 1, sizeof(*rv));
@@ -369,7 +372,12 @@ encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
         if (!dup)
             rv[n++] = k->rcpt;
     }
-    rc = secrets_repo_encrypt(r, it->path, rv, n, e->armor, it->plain.p, it->plain.len, false, d);
+    if (dfd >= 0)
+        rc = secrets_repo_encrypt_at(dfd, strrchr(it->path, '/') + 1, it->path, rv, n, e->armor,
+                                     it->plain.p, it->plain.len, false, d);
+    else
+        rc = secrets_repo_encrypt(r, it->path, rv, n, e->armor, it->plain.p, it->plain.len, false,
+                                  d);
     free(rv);
     return rc;
 }
@@ -403,7 +411,7 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     }
     if (it->state != SECRETS_ITEM_PLANNED)
         return;
-    if ((rc = encrypt_one(p->r, p->ks, it, &d)) != 0)
+    if ((rc = encrypt_one(p->r, p->ks, it, p->dfd[it - p->k->items], &d)) != 0)
         fail(it, "cannot write", rc, &d);
     else
         it->state = SECRETS_ITEM_REKEYED;
@@ -502,6 +510,46 @@ tally(struct secrets_rekey *k)
 
 enum dir_op { DIR_CLEAN, DIR_SYNC };
 
+/* open_dirs: opens the folder of each planned file once (beneath the root, as
+ * secrets_repo_encrypt does) and gives it to every planned file in it, so that writing 500
+ * files in one folder opens it once, not 500 times. A file whose name is not a plain last
+ * component of its path, or whose folder cannot be opened here, keeps -1: it is written by
+ * secrets_repo_encrypt, which reports what is wrong with it. */
+static void
+open_dirs(const struct secrets_repo *r, struct pool *p)
+{
+    struct secrets_rekey *k = p->k;
+
+    for (size_t i = 0; i < k->n; i++) {
+        const char *path = k->items[i].path, *slash = strrchr(path, '/');
+        char *base = NULL;
+        struct m3_diag d;
+        int fd;
+        if (k->items[i].state != SECRETS_ITEM_PLANNED || p->dfd[i] >= 0 || slash == NULL ||
+            slash == path || strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0 ||
+            slash[1] == '\0')
+            continue;
+        m3_diag_clear(&d);
+        if (secrets_repo_open_dir(r, path, &fd, &base, &d) != 0)
+            continue;
+        if (strcmp(base, slash + 1) != 0) {
+            close(fd);
+            free(base);
+            continue;
+        }
+        free(base);
+        p->dirs[p->ndirs++] = fd;
+        /* every later planned file whose path has the same folder part */
+        for (size_t j = i; j < k->n; j++) {
+            const char *q = k->items[j].path, *qs = strrchr(q, '/');
+            if (k->items[j].state == SECRETS_ITEM_PLANNED && p->dfd[j] < 0 && qs != NULL &&
+                qs - q == slash - path && memcmp(q, path, (size_t)(slash - path)) == 0 &&
+                qs[1] != '\0' && strcmp(qs + 1, ".") != 0 && strcmp(qs + 1, "..") != 0)
+                p->dfd[j] = fd;
+        }
+    }
+}
+
 /* for_each_dir: cleans (before the run) or syncs (after its renames) each folder the items
  * are in, once. Syncing one folder after all its renames is what one sync per file would
  * give when the batch completes, and no file is reported rekeyed before it: a crash before
@@ -567,7 +615,9 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     k->n = n ? n : r->reg->nentries;
     if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL ||
         (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL ||
-        (pool.raw = calloc(k->n + 1, sizeof(*pool.raw))) == NULL)
+        (pool.raw = calloc(k->n + 1, sizeof(*pool.raw))) == NULL ||
+        (pool.dfd = malloc((k->n + 1) * sizeof(*pool.dfd))) == NULL ||
+        (pool.dirs = calloc(k->n + 1, sizeof(*pool.dirs))) == NULL)
         goto out;
     for (size_t i = 0; i < k->n; i++) {
         struct secrets_rekey_item *it = &k->items[i];
@@ -618,6 +668,9 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
             }
         goto done;
     }
+    for (size_t i = 0; i < k->n; i++)
+        pool.dfd[i] = -1;
+    open_dirs(r, &pool);
     pool.phase = PHASE_ENCRYPT;
     run_phase(&pool, jobs, o, "rekeying");
     if ((rc = for_each_dir(r, k, DIR_SYNC, d)) != 0)
@@ -636,6 +689,10 @@ out:
     for (size_t i = 0; pool.raw != NULL && i < k->n; i++)
         free(pool.raw[i].p);
     free(pool.raw);
+    for (size_t i = 0; i < pool.ndirs; i++)
+        close(pool.dirs[i]);
+    free(pool.dirs);
+    free(pool.dfd);
     for (size_t i = 0; ik != NULL && i < ids->n; i++)
         free(ik[i].age1);
     free(ik);
