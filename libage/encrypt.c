@@ -200,6 +200,7 @@ seal_batch(struct age_encryptor *e, size_t count, size_t last_len, bool final, s
     for (size_t i = 0; i < count; i++) {
         jobs[i].p = e->buf + i * AGE_CT_CHUNK;
         jobs[i].out = NULL;
+        jobs[i].fn = NULL;
         jobs[i].len = (i == count - 1) ? last_len : AGE_CHUNK_SIZE;
         jobs[i].counter = e->counter++;
         jobs[i].final = final && i == count - 1;
@@ -366,14 +367,73 @@ age_encryptor_free(struct age_encryptor *e)
  * workers, one batch is sealed while the next is read and the one before written. */
 #define IN_BYTES ((size_t)AGE_BATCH_CHUNKS * AGE_CHUNK_SIZE)
 #define OUT_BYTES ((size_t)AGE_BATCH_CHUNKS * AGE_CT_CHUNK)
+/* Armored output with workers: base64 costs about as much CPU as sealing, so the previous
+ * batch's text is encoded in ARMOR_PIECES jobs beside the current batch's chunks, by every
+ * thread, instead of by this one alone after its reads. */
+#define ARMOR_PIECES 4
+#define ARMOR_TEXT_BYTES (OUT_BYTES / 48 * 65)
 
 struct enc_io {
     unsigned char *in[2];  /* plaintext (secret memory), page aligned */
     size_t in_cap[2];      /* in[0] grows from a page (a small file stays small) */
     unsigned char *out[2]; /* ciphertext (not secret) */
     size_t out_cap[2];
-    struct age_chunk_job jobs[2][AGE_BATCH_CHUNKS];
+    struct age_chunk_job jobs[2][AGE_BATCH_CHUNKS + ARMOR_PIECES];
+    char *text;         /* armored lines of the pending batch (ciphertext: not secret) */
+    size_t text_groups; /* how many 48-byte groups text holds; 0: none */
 };
+
+static void
+armor_job(struct age_chunk_job *j)
+{
+    age_armor_encode_groups((char *)j->out, j->p, j->len);
+}
+
+/* armor_jobs: when the pending batch (out[k], bytes long) is to be armored with workers,
+ * sets up io->jobs[k2][first..) to encode its whole groups into io->text; returns how many
+ * jobs (0: it is armored by the writer alone). */
+static size_t
+armor_jobs(struct age_encryptor *e, struct enc_io *io, int k, size_t bytes, int k2, size_t first)
+{
+    size_t head, groups, per, done = 0, n = 0;
+
+    io->text_groups = 0;
+    if (e->armor == NULL || !age_stream_parallel(e->stream))
+        return 0;
+    head = age_armor_head(e->armor);
+    if (bytes <= head + 1)
+        return 0;
+    groups = (bytes - head - 1) / 48;
+    if (groups == 0 || (io->text == NULL && (io->text = malloc(ARMOR_TEXT_BYTES)) == NULL))
+        return 0; /* the writer armors it alone */
+    per = (groups + ARMOR_PIECES - 1) / ARMOR_PIECES;
+    for (; done < groups; n++) {
+        struct age_chunk_job *j = &io->jobs[k2][first + n];
+        size_t g = groups - done < per ? groups - done : per;
+        j->fn = armor_job;
+        j->p = io->out[k] + head + 48 * done;
+        j->out = (unsigned char *)io->text + 65 * done;
+        j->len = g;
+        j->ok = false;
+        done += g;
+    }
+    io->text_groups = groups;
+    return n;
+}
+
+/* write_out: writes out[k] (bytes long), through the lines armor_jobs had encoded if any. */
+static int
+write_out(struct age_encryptor *e, struct enc_io *io, int k, size_t bytes)
+{
+    int rc;
+
+    if (io->text_groups > 0)
+        rc = age_armor_write_lines(e->armor, io->out[k], bytes, io->text, io->text_groups);
+    else
+        rc = out_write(e, io->out[k], bytes);
+    io->text_groups = 0;
+    return rc;
+}
 
 /* read_in: fills in[k] from the input until it holds IN_BYTES or the input ends (*eof);
  * in[0] grows on the way (whole pages, so reads stay page aligned). *have: bytes read. */
@@ -414,7 +474,7 @@ read_in(struct age_encryptor *e, struct enc_io *io, int k, age_read_fn rd, void 
  * chunk is final when `final`. *bytes: the ciphertext length. */
 static int
 seal_start(struct age_encryptor *e, struct enc_io *io, int k, size_t have, bool final,
-           size_t *bytes, size_t *count, struct m3_diag *d)
+           size_t *bytes, size_t *count, size_t pend_bytes, struct m3_diag *d)
 {
     size_t n = have == 0 ? 1 : (have + AGE_CHUNK_SIZE - 1) / AGE_CHUNK_SIZE, need;
     int rc;
@@ -439,14 +499,16 @@ seal_start(struct age_encryptor *e, struct enc_io *io, int k, size_t have, bool 
         j->counter = e->counter++;
         j->final = final && i == n - 1;
         j->ok = false;
+        j->fn = NULL;
     }
     if ((rc = age_stream_prepare(e->counter, d)) != 0) {
         e->failed = true;
         return rc;
     }
-    age_stream_start(e->stream, io->jobs[k], n, true);
     *bytes = need;
-    *count = n;
+    /* the pending batch (out[1 - k]), if any, is armored by the same jobs */
+    *count = n + (pend_bytes > 0 ? armor_jobs(e, io, 1 - k, pend_bytes, k, n) : 0);
+    age_stream_start(e->stream, io->jobs[k], *count, true);
     return 0;
 }
 
@@ -488,17 +550,23 @@ encrypt_input(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *
             }
             return out_write(e, io->out[1 - cur], pend_bytes) != 0 ? io_error(e, d) : 0;
         }
-        if ((rc = seal_start(e, io, cur, have, eof, &bytes, &count, d)) != 0)
+        if ((rc = seal_start(e, io, cur, have, eof, &bytes, &count, pending ? pend_bytes : 0, d)) !=
+            0)
             return rc;
-        /* The batch just read has data, so the pending one did not hold the final chunk. */
-        if (pending && out_write(e, io->out[1 - cur], pend_bytes) != 0) {
-            age_stream_wait(e->stream);
-            return io_error(e, d);
+        /* The batch just read has data, so the pending one did not hold the final chunk.
+         * Unless the jobs armor it (then it is written once they are done), it goes now. */
+        if (pending && io->text_groups == 0) {
+            if (out_write(e, io->out[1 - cur], pend_bytes) != 0) {
+                age_stream_wait(e->stream);
+                return io_error(e, d);
+            }
+            pending = false;
         }
-        pending = false;
         if (eof) {
             if ((rc = seal_end(e, io, cur, count, d)) != 0)
                 return rc;
+            if (pending && write_out(e, io, 1 - cur, pend_bytes) != 0)
+                return io_error(e, d);
             return out_write(e, io->out[cur], bytes) != 0 ? io_error(e, d) : 0;
         }
         /* A full batch: more may follow. Workers, if wanted, start now (a file of one batch
@@ -516,6 +584,8 @@ encrypt_input(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *
         rc2 = seal_end(e, io, cur, count, rc != 0 ? NULL : d);
         if (rc != 0 || (rc = rc2) != 0)
             return rc;
+        if (pending && write_out(e, io, 1 - cur, pend_bytes) != 0)
+            return io_error(e, d);
         if (e->threads > 1 && !age_stream_parallel(e->stream)) {
             struct age_stream *s = NULL;
             if ((rc = age_stream_new(&s, e->payload_key, e->threads)) != 0) {
@@ -551,6 +621,7 @@ out:
         age_secret_free(io.in[k]);
         free(io.out[k]);
     }
+    free(io.text);
     age_encryptor_free(e);
     return rc;
 }

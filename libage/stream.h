@@ -22,6 +22,9 @@ struct age_chunk_job {
     uint64_t counter;
     bool final;
     bool ok; /* open: authenticated */
+    /* when set, the job is fn(job) instead of a chunk (work shared with the chunks of a
+     * batch, e.g. armoring the previous one); p, out and len are then fn's */
+    void (*fn)(struct age_chunk_job *job);
 };
 
 struct age_stream;

@@ -62,6 +62,22 @@ for s in 4097 262144 262145 786433 3145728; do
     eval "test_pipe_${s}_blocks_of_300000_threads_2() { from_pipe $s 2 300000; }"
 done
 
+# Armored, on two threads the previous batch's lines are encoded by the workers beside the
+# current batch's chunks: Go age checks the armor strictly (64 columns, a short last line).
+armored() { # armored SIZE THREADS
+    setup "$1"
+    M3AGE_THREADS=$2 run "$M3AGE" encrypt -a -r "$(cat go.pub)" -o f.age plain
+    assert_status 0
+    awk 'length($0) > 64 { exit 1 }' f.age || _fail "armor line longer than 64 columns"
+    run age -d -i go.key f.age
+    assert_status 0
+    assert_same_file out plain
+}
+for s in 0 47 48 262144 262145 524288 786433 3145728 3145777; do
+    eval "test_armored_${s}_threads_2() { armored $s 2; }"
+done
+test_armored_786433_threads_1() { armored 786433 1; }
+
 # A stream Go age wrote and m3age reads back to the same bytes: the other direction of the
 # sizes that end at a batch boundary.
 test_age_to_m3age_at_batch_ends() {
