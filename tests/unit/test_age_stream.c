@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "libage/age.h"
+#include "libage/armor.h"
 #include "libage/stream.h"
 
 struct mem {
@@ -564,4 +565,43 @@ Test(stream, large_input_reads_are_page_aligned_with_the_input, .init = setup, .
     free(pt);
     free(ct.p);
     free(out.p);
+}
+
+/* The armor writer fed whole lines encoded elsewhere (age_armor_write_lines, as parallel
+ * armoring does) writes exactly what it writes when given the bytes: for every amount the
+ * writer holds before (0 to 48 bytes, including a full group held back) and lengths around
+ * whole groups. */
+Test(armor, write_lines_same_as_write)
+{
+    unsigned char *p = pattern(5000);
+    char *text = malloc(5000 / 48 * 65 + 65);
+
+    for (size_t pre = 0; pre <= 48; pre++)
+        for (size_t len = 1; len < 400; len += (len < 100 ? 1 : 7)) {
+            struct mem a = {0}, b = {0};
+            struct age_armor_writer *wa = age_armor_writer_new(mem_write, &a);
+            struct age_armor_writer *wb = age_armor_writer_new(mem_write, &b);
+            size_t head, groups = 0;
+            cr_assert(wa != NULL && wb != NULL);
+            cr_assert_eq(age_armor_write(wa, p + 3000, pre), 0);
+            cr_assert_eq(age_armor_write(wb, p + 3000, pre), 0);
+            head = age_armor_head(wb);
+            if (len > head + 1)
+                groups = (len - head - 1) / 48;
+            age_armor_encode_groups(text, p + head, groups);
+            cr_assert_eq(age_armor_write(wa, p, len), 0);
+            cr_assert_eq(age_armor_write_lines(wb, p, len, text, groups), 0);
+            cr_assert_eq(age_armor_write(wa, p + 4000, 5), 0);
+            cr_assert_eq(age_armor_write(wb, p + 4000, 5), 0);
+            cr_assert_eq(age_armor_writer_finish(wa), 0);
+            cr_assert_eq(age_armor_writer_finish(wb), 0);
+            cr_assert_eq(a.len, b.len, "pre %zu len %zu", pre, len);
+            cr_assert(memcmp(a.p, b.p, a.len) == 0, "pre %zu len %zu", pre, len);
+            age_armor_writer_free(wa);
+            age_armor_writer_free(wb);
+            free(a.p);
+            free(b.p);
+        }
+    free(text);
+    free(p);
 }
