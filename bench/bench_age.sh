@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench/bench_age.sh: m3age's age implementation against Go age and raw OpenSSL, in one run
-# (issue 2, point 6). On a tmpfs (/dev/shm) file of 1 GiB (BENCH_QUICK=1: 128 MiB):
+# (issue 2, point 6; targets of issue 25). On a tmpfs (/dev/shm) file of 1 GiB (BENCH_QUICK=1:
+# 128 MiB):
 #   - encrypt and decrypt to /dev/null, m3age on one thread and on every core
 #     (M3AGE_THREADS), against Go age, and against OpenSSL's raw ChaCha20-Poly1305 rate over
 #     64 KiB chunks (build/bench/aead_raw, same run)
@@ -9,6 +10,14 @@
 #   - reading a 20-stanza header (build/bench/age_header)
 # Each line gives the figures, the ratio and the issue's target, then "ok" or "MISSED".
 # Times are the best of several runs. BENCH_TMP overrides the folder (default /dev/shm).
+# Issue 25's targets hold on every x86-64 class, whatever its ChaCha20 speed: so they are
+# ratios to what this machine can do, measured in the same run: one thread reaches 95% of
+# the read+seal limit 1/(1/read + 1/seal) (a single thread that reads its input and seals
+# it can do no better), two threads 1.8x one, armor 4x Go age and 80% of binary, and per
+# CPU-second never less than Go age. The CPU model and its vector extensions are printed
+# first: OpenSSL's ChaCha20 runs twice as fast with AVX-512 as with AVX2 only, which moves
+# the limit and every ratio to Go age. The figures behind issue 25 came from an AMD EPYC
+# with AVX2 and no AVX-512 (2 cores), where the kernel's read copy was the cost to cut.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${BUILD:=$here/../build}"
@@ -93,6 +102,14 @@ rss() { # rss CMD...: peak resident set size in KiB
     tail -1 "$dir/rss"
 }
 
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | grep -xE 'avx2|avx512f|avx512vl|vaes|sha_ni' | sort | tr '\n' ' ')
+case " $flags " in
+*" avx512f "*) class="AVX-512" ;;
+*" avx2 "*) class="AVX2, no AVX-512" ;;
+*) class="no AVX2" ;;
+esac
+echo "cpu: ${cpu:-unknown} ($class; flags: ${flags:-none}), $CORES cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "file: $MIB MiB on $(df --output=fstype "$dir" | tail -1) ($dir), $CORES cores, best of $RUNS runs"
 echo "m3age $("$M3AGE" --version 2>/dev/null | head -1), Go age $(age --version)"
 
@@ -114,18 +131,49 @@ echo "raw ChaCha20-Poly1305 over 64 KiB chunks, one thread: OpenSSL seal $ossl_s
 # cannot beat 1 / (1/read + 1/seal), whatever it does.
 t_read=$(best $RUNS dd if="$dir/plain" of=/dev/null bs=64K)
 rd_rate=$(rate "$t_read")
+lim_seal=$(awk -v r="$rd_rate" -v a="$ossl_seal" 'BEGIN { printf "%.0f", 1 / (1 / r + 1 / a) }')
+lim_open=$(awk -v r="$rd_rate" -v a="$ossl_open" 'BEGIN { printf "%.0f", 1 / (1 / r + 1 / a) }')
 echo "read() of the file alone in 64 KiB blocks (dd): $rd_rate MiB/s; so one thread that reads and seals tops out at" \
-    "$(awk -v r="$rd_rate" -v a="$ossl_seal" 'BEGIN { c = 1 / (1 / r + 1 / a); printf "%.0f MiB/s, %.0f%% of the raw seal rate", c, 100 * c / a }')"
+    "$lim_seal MiB/s ($(awk -v c="$lim_seal" -v a="$ossl_seal" 'BEGIN { printf "%.0f", 100 * c / a }')% of the raw seal rate)," \
+    "one that reads and opens at $lim_open MiB/s (the read+seal and read+open limits)"
 echo "  per CPU-second: OpenSSL seal $ossl_seal_c MiB/s, open $ossl_open_c MiB/s"
 
-t_enc1=$(M3AGE_THREADS=1 best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")
-t_encn=$(M3AGE_THREADS=$CORES best $RUNS "$M3AGE" encrypt -r "$R" "$dir/plain")
-t_genc=$(best $RUNS age -r "$R" "$dir/plain")
-t_dec1=$(M3AGE_THREADS=1 best $RUNS "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")
-t_decn=$(M3AGE_THREADS=$CORES best $RUNS "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")
-t_gdec=$(best $RUNS age -d -i "$dir/key" "$dir/enc.age")
-t_aenc=$(best 2 "$M3AGE" encrypt -a -r "$R" "$dir/plain")
-t_gaenc=$(best 2 age -a -r "$R" "$dir/plain")
+# The eight commands in turn, RUNS rounds (armored ones in two): m3age and Go age alternate,
+# so that a change in the machine's load weighs on both alike; each keeps its best times.
+declare -A BW BC
+trial() { # trial NAME CMD...: one run of CMD; NAME's best wall and CPU, or "fail"
+    local name=$1 t
+    shift
+    [ "${BW[$name]:-}" = fail ] && return
+    TIMEFORMAT='%3R %3U %3S'
+    if ! { time "$@" >/dev/null 2>"$dir/err"; } 2>"$dir/time"; then
+        printf '  %s: %s\n' "${*##*/}" "$(head -1 "$dir/err")" >>"$dir/failures"
+        BW[$name]=fail
+        return
+    fi
+    t=$(tail -1 "$dir/time")
+    read -r "BW[$name]" "BC[$name]" < <(awk -v t="$t" -v bw="${BW[$name]:-}" -v bc="${BC[$name]:-}" 'BEGIN {
+        split(t, f, " "); w = f[1]; c = f[2] + f[3]
+        if (bw == "" || w < bw) bw = w
+        if (bc == "" || c < bc) bc = c
+        print bw, bc }')
+}
+for ((round = 0; round < RUNS; round++)); do
+    M3AGE_THREADS=1 trial enc1 "$M3AGE" encrypt -r "$R" "$dir/plain"
+    trial genc age -r "$R" "$dir/plain"
+    M3AGE_THREADS=$CORES trial encn "$M3AGE" encrypt -r "$R" "$dir/plain"
+    M3AGE_THREADS=1 trial dec1 "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age"
+    trial gdec age -d -i "$dir/key" "$dir/enc.age"
+    M3AGE_THREADS=$CORES trial decn "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age"
+    if [ "$round" -lt 2 ]; then
+        trial aenc "$M3AGE" encrypt -a -r "$R" "$dir/plain"
+        trial gaenc age -a -r "$R" "$dir/plain"
+    fi
+done
+tpair() { [ "${BW[$1]}" = fail ] && echo fail || echo "${BW[$1]} ${BC[$1]}"; }
+t_enc1=$(tpair enc1) t_encn=$(tpair encn) t_genc=$(tpair genc)
+t_dec1=$(tpair dec1) t_decn=$(tpair decn) t_gdec=$(tpair gdec)
+t_aenc=$(tpair aenc) t_gaenc=$(tpair gaenc)
 enc1=$(rate "$t_enc1") encn=$(rate "$t_encn") genc=$(rate "$t_genc")
 dec1=$(rate "$t_dec1") decn=$(rate "$t_decn") gdec=$(rate "$t_gdec")
 aenc=$(rate "$t_aenc") gaenc=$(rate "$t_gaenc")
@@ -134,20 +182,44 @@ echo "per CPU-second (MiB/s, all threads' CPU time): m3age encrypt $(cpurate "$t
     "armored $(cpurate "$t_aenc"); Go age encrypt $(cpurate "$t_genc"), decrypt $(cpurate "$t_gdec")," \
     "armored $(cpurate "$t_gaenc")"
 
-verdict "encrypt, 1 thread" m3age "$enc1" "Go age" "$genc" 1.5
-verdict "encrypt, $CORES threads" m3age "$encn" "Go age" "$genc" 2.5
-verdict "decrypt, 1 thread" m3age "$dec1" "Go age" "$gdec" 1.5
-verdict "decrypt, $CORES threads" m3age "$decn" "Go age" "$gdec" 2.5
-verdict "encrypt, 1 thread vs raw AEAD" m3age "$enc1" "OpenSSL seal" "$ossl_seal" 0.85
-verdict "decrypt, 1 thread vs raw AEAD" m3age "$dec1" "OpenSSL open" "$ossl_open" 0.85
-verdict "armored encrypt" m3age "$aenc" "Go age" "$gaenc" 4
-# on a busy machine wall time is shared with other processes; CPU time is not
+cr_enc1=$(cpurate "$t_enc1") cr_encn=$(cpurate "$t_encn") cr_genc=$(cpurate "$t_genc")
+cr_dec1=$(cpurate "$t_dec1") cr_decn=$(cpurate "$t_decn") cr_gdec=$(cpurate "$t_gdec")
+cr_aenc=$(cpurate "$t_aenc") cr_gaenc=$(cpurate "$t_gaenc")
+verdict "encrypt, 1 thread vs the read+seal limit" m3age "$enc1" "limit" "$lim_seal" 0.95
+verdict "decrypt, 1 thread vs the read+open limit" m3age "$dec1" "limit" "$lim_open" 0.95
+# "at least Go age's speed wherever Go age is near that limit" (within 10% of it)
+if [ "$genc" != fail ] && awk -v g="$genc" -v l="$lim_seal" 'BEGIN { exit !(g >= 0.9 * l) }'; then
+    verdict "encrypt, 1 thread (Go age is within 10% of the limit)" m3age "$enc1" "Go age" "$genc" 1
+else
+    echo "encrypt, 1 thread: m3age $enc1 MiB/s, Go age $genc MiB/s (Go age is not near the limit: no target)"
+fi
+if [ "$CORES" -ge 2 ]; then
+    verdict "encrypt, $CORES threads vs 1" "$CORES threads" "$encn" "1 thread" "$enc1" 1.8
+    verdict "decrypt, $CORES threads vs 1" "$CORES threads" "$decn" "1 thread" "$dec1" 1.8
+fi
+verdict "armored encrypt vs Go age" m3age "$aenc" "Go age" "$gaenc" 4
+verdict "armored encrypt vs binary ($CORES threads)" armored "$aenc" binary "$encn" 0.8
+echo "  (against Go age, wall: encrypt 1 thread $(awk -v a="$enc1" -v b="$genc" 'BEGIN { printf "%.2f", a / b }')x," \
+    "$CORES threads $(awk -v a="$encn" -v b="$genc" 'BEGIN { printf "%.2f", a / b }')x; decrypt 1 thread" \
+    "$(awk -v a="$dec1" -v b="$gdec" 'BEGIN { printf "%.2f", a / b }')x, $CORES threads" \
+    "$(awk -v a="$decn" -v b="$gdec" 'BEGIN { printf "%.2f", a / b }')x)"
+# per CPU-second (all threads' CPU time): never below Go age, for each of the five figures
+verdict "per CPU-second, encrypt 1 thread" m3age "$cr_enc1" "Go age" "$cr_genc" 1
+verdict "per CPU-second, encrypt $CORES threads" m3age "$cr_encn" "Go age" "$cr_genc" 1
+verdict "per CPU-second, decrypt 1 thread" m3age "$cr_dec1" "Go age" "$cr_gdec" 1
+verdict "per CPU-second, decrypt $CORES threads" m3age "$cr_decn" "Go age" "$cr_gdec" 1
+verdict "per CPU-second, armored encrypt" m3age "$cr_aenc" "Go age" "$cr_gaenc" 1
+# on a busy machine wall time is shared with other processes; CPU time is not: the same
+# limits from CPU time (dd's and aead_raw -c's), against m3age's one-thread CPU rates
+rd_c=$(cpurate "$t_read")
+echo "  (per CPU-second: read+seal limit" \
+    "$(awk -v r="$rd_c" -v a="$ossl_seal_c" 'BEGIN { printf "%.0f", 1 / (1 / r + 1 / a) }') MiB/s," \
+    "m3age encrypt 1 thread at $(awk -v r="$rd_c" -v a="$ossl_seal_c" -v m="$cr_enc1" 'BEGIN { printf "%.0f", 100 * m * (1 / r + 1 / a) }')% of it;" \
+    "read+open limit $(awk -v r="$rd_c" -v a="$ossl_open_c" 'BEGIN { printf "%.0f", 1 / (1 / r + 1 / a) }') MiB/s," \
+    "m3age decrypt 1 thread at $(awk -v r="$rd_c" -v a="$ossl_open_c" -v m="$cr_dec1" 'BEGIN { printf "%.0f", 100 * m * (1 / r + 1 / a) }')% of it)"
 echo "  (per CPU-second: m3age 1 thread / OpenSSL: encrypt" \
-    "$(awk -v a="$(cpurate "$t_enc1")" -v b="$ossl_seal_c" 'BEGIN { printf "%.2f", a / b }')x," \
-    "decrypt $(awk -v a="$(cpurate "$t_dec1")" -v b="$ossl_open_c" 'BEGIN { printf "%.2f", a / b }')x;" \
-    "m3age 1 thread / Go age: encrypt" \
-    "$(awk -v a="$(cpurate "$t_enc1")" -v b="$(cpurate "$t_genc")" 'BEGIN { printf "%.2f", a / b }')x," \
-    "decrypt $(awk -v a="$(cpurate "$t_dec1")" -v b="$(cpurate "$t_gdec")" 'BEGIN { printf "%.2f", a / b }')x)"
+    "$(awk -v a="$cr_enc1" -v b="$ossl_seal_c" 'BEGIN { printf "%.2f", a / b }')x," \
+    "decrypt $(awk -v a="$cr_dec1" -v b="$ossl_open_c" 'BEGIN { printf "%.2f", a / b }')x)"
 
 r_enc=$(rss "$M3AGE" encrypt -r "$R" "$dir/plain")
 r_dec=$(rss "$M3AGE" decrypt -i "$dir/key" "$dir/enc.age")

@@ -428,11 +428,8 @@ main(int argc, char **argv)
         m3_crypto_init() != 0)
         return M3_EXIT_USAGE;
     m3_install_cleanup_signals();
-<<<<<<< HEAD
     m3_plugin_ui_install();
-=======
     m3_nix_install();
->>>>>>> fix
     if (strcmp(base, "age") == 0) {
         m3_progname = "age";
         return cmd_age_compat(argc, argv);

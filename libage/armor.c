@@ -373,6 +373,45 @@ age_armor_write(void *writer, const void *buf, size_t len)
     return 0;
 }
 
+size_t
+age_armor_head(const struct age_armor_writer *w)
+{
+    return w->nrem < 48 ? (48 - w->nrem) % 48 : 0;
+}
+
+size_t
+age_armor_encode_groups(char *out, const unsigned char *in, size_t ngroups)
+{
+    age_armor_encoder_init();
+    for (size_t i = 0; i < ngroups; i++) {
+        encode_group(out + i * (COLS + 1), in + 48 * i);
+        out[i * (COLS + 1) + COLS] = '\n';
+    }
+    return ngroups * (COLS + 1);
+}
+
+int
+age_armor_write_lines(struct age_armor_writer *w, const unsigned char *p, size_t len,
+                      const char *text, size_t ngroups)
+{
+    size_t head = age_armor_head(w), skip = head + 48 * ngroups;
+
+    if (ngroups == 0 || skip >= len)
+        return age_armor_write(w, p, len);
+    if (begin(w) != 0)
+        return -1;
+    /* the group held, completed by the head bytes, goes first: something follows it */
+    if (w->nrem > 0) {
+        memcpy(w->rem + w->nrem, p, head);
+        if (encode_lines(w, w->rem, 1) != 0)
+            return -1;
+        w->nrem = 0;
+    }
+    if (w->wr(w->ctx, text, ngroups * (COLS + 1)) != 0)
+        return -1;
+    return age_armor_write(w, p + skip, len - skip);
+}
+
 int
 age_armor_writer_finish(struct age_armor_writer *w)
 {

@@ -23,6 +23,7 @@ struct age_decryptor {
     size_t pre_len, pre_pos;
     struct age_armor_reader *armor;
     bool src_eof;
+    uint64_t raw_off; /* bytes the read callback returned so far (pre included) */
 
     struct age_header *hdr;
     unsigned char *hdr_raw;
@@ -67,6 +68,8 @@ raw_read(void *ctx, void *buf, size_t len)
     do
         n = dec->rd(dec->rctx, buf, len);
     while (n < 0 && errno == EINTR);
+    if (n > 0)
+        dec->raw_off += (uint64_t)n;
     return n;
 }
 
@@ -110,6 +113,7 @@ detect_armor(struct age_decryptor *dec, struct m3_diag *d)
         if (n == 0)
             break;
         dec->pre_len += (size_t)n;
+        dec->raw_off += (uint64_t)n;
     }
     if (age_looks_armored(dec->pre, dec->pre_len)) {
         if ((dec->armor = age_armor_reader_new(raw_read, dec)) == NULL)
@@ -357,6 +361,20 @@ ensure_stream(struct age_decryptor *dec, unsigned threads)
 #define payload_error(dec, ...)                                                                    \
     ((dec)->pending_err = m3_diag_set(&(dec)->err_diag, M3_EPAYLOAD, __VA_ARGS__))
 
+/* batch_shift: where in a whole-batch buffer the batch starting `back` bytes before the next
+ * unread input byte goes: at the same offset within a page as that byte has in the input
+ * (a file read from its start), so that the kernel's copy for read() runs between mutually
+ * aligned addresses (see encrypt.c: AMD's rep movsb is far slower otherwise) and the data
+ * still fits (age_batch_size has a page to spare). Armored input is decoded, not read:
+ * no shift. */
+static size_t
+batch_shift(const struct age_decryptor *dec, size_t back)
+{
+    if (dec->armor != NULL)
+        return 0;
+    return (size_t)((dec->raw_off - (dec->pre_len - dec->pre_pos) - back) % 4096);
+}
+
 /* read_batch: fills buf with the next batch of ciphertext (carried bytes first) and sets up
  * its jobs. *count is 0 when the input ended where a chunk was due. */
 static int
@@ -364,12 +382,14 @@ read_batch(struct age_decryptor *dec, unsigned char *buf, struct age_chunk_job *
            bool *eof, struct m3_diag *d)
 {
     size_t want = BATCH_BYTES + 1, have = 0, last_len, n, lim;
-    bool growing = buf == dec->buf; /* only dec->buf starts small; buf2 is a whole batch */
+    /* only dec->buf starts small (and then holds its batch from its start); buf2 and a
+     * grown dec->buf hold a whole batch and a page more */
+    bool growing = buf == dec->buf && dec->cap < age_batch_size();
     ssize_t got;
 
     if (growing && age_batch_grow(&dec->buf, &dec->cap, 0, dec->have + dec->carry + 1) != 0)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
-    buf = growing ? dec->buf : buf;
+    buf = growing ? dec->buf : buf + batch_shift(dec, dec->carry);
     if (dec->carry > 0) {
         memmove(buf, dec->carry_from + BATCH_BYTES, dec->carry);
         have = dec->carry;

@@ -81,8 +81,9 @@ job_sodium(struct age_stream *s, unsigned t, struct age_chunk_job *j, const unsi
     bool retry;
 
     if (encrypt) {
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(j->p, j->p + j->len, NULL, j->p, j->len,
-                                                           NULL, 0, NULL, nonce, s->key);
+        unsigned char *o = j->out != NULL ? j->out : j->p;
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(o, o + j->len, NULL, j->p, j->len, NULL,
+                                                           0, NULL, nonce, s->key);
         return true;
     }
     if (j->len < AGE_TAG_SIZE)
@@ -112,6 +113,10 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encrypt)
     unsigned char nonce[12];
     int outl = 0, fl = 0;
 
+    if (j->fn != NULL) {
+        j->fn(j);
+        return true;
+    }
     make_nonce(nonce, j->counter, j->final);
     if (j->counter < AGE_SODIUM_CHUNKS)
         return job_sodium(s, t, j, nonce, encrypt);
@@ -120,9 +125,10 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encrypt)
     if (EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, encrypt) != 1)
         return false;
     if (encrypt) {
-        if (EVP_CipherUpdate(c, j->p, &outl, j->p, (int)j->len) != 1 ||
-            EVP_CipherFinal_ex(c, j->p + outl, &fl) != 1 ||
-            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, AGE_TAG_SIZE, j->p + j->len) != 1)
+        unsigned char *o = j->out != NULL ? j->out : j->p;
+        if (EVP_CipherUpdate(c, o, &outl, j->p, (int)j->len) != 1 ||
+            EVP_CipherFinal_ex(c, o + outl, &fl) != 1 ||
+            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, AGE_TAG_SIZE, o + j->len) != 1)
             return false;
         return true;
     }
@@ -351,7 +357,8 @@ age_stream_free(struct age_stream *s)
 size_t
 age_batch_size(void)
 {
-    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD, page = 4096;
+    /* a page to spare: decrypt.c places a batch at its input offset within a page */
+    size_t n = AGE_BATCH_CHUNKS * AGE_CT_CHUNK + AGE_LOOKAHEAD + 4096, page = 4096;
 
     return (n + page - 1) / page * page;
 }

@@ -16,10 +16,15 @@
 
 struct age_chunk_job {
     unsigned char *p; /* in-place buffer: plaintext then tag, or ciphertext||tag */
+    unsigned char *out; /* seal only: NULL seals in place; else p (len bytes of plaintext)
+                         * is read and out receives the ciphertext then the tag */
     size_t len;       /* plaintext length (seal) or ciphertext length incl. tag (open) */
     uint64_t counter;
     bool final;
     bool ok; /* open: authenticated */
+    /* when set, the job is fn(job) instead of a chunk (work shared with the chunks of a
+     * batch, e.g. armoring the previous one); p, out and len are then fn's */
+    void (*fn)(struct age_chunk_job *job);
 };
 
 struct age_stream;

@@ -3,17 +3,150 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result = M3_ENOMEM;
 
+/* Randomness. libsodium's default source on Linux asks the kernel (getrandom) on every
+ * randombytes_buf call: a rekey drew 11 times per file (file key, payload nonce, one
+ * ephemeral share per recipient, a temp name), each call tens of microseconds on a virtual
+ * machine, more than the file's X25519 work. So every randombytes_* call of the process
+ * (libage's, libsodium's own, the other layers') goes to the generator below, installed
+ * as libsodium's implementation before sodium_init:
+ *   - one state per thread (no lock), 32 bytes of secret memory, seeded with 32 bytes from
+ *     the kernel's CSPRNG (libsodium's getrandom-based source) on the thread's first use,
+ *     again after every 2^16 requests, and again in a child after fork (the state would
+ *     otherwise be shared with the parent: a generation counter bumped by pthread_atfork);
+ *   - each request: ChaCha20 under the state key with nonce 1 gives the output, then
+ *     ChaCha20 with nonce 0 gives the next key, which replaces the old one at once ("fast
+ *     key erasure"): output blocks are ChaCha20 keystream under a uniformly random 256-bit
+ *     key never used twice with a nonce, so they are indistinguishable from random as long
+ *     as ChaCha20 is a PRF, and a later compromise of the state reveals nothing of earlier
+ *     outputs (file keys of files already written), because the key that made them is gone.
+ * File keys, ephemeral X25519 scalars and nonces are therefore still drawn from a CSPRNG
+ * seeded by the kernel; only the number of system calls changes (one per thread and run).
+ * A thread whose state cannot be allocated falls back to the kernel for each request. */
+#define RNG_RESEED_REQUESTS 65536u
+#define RNG_PIECE ((size_t)1 << 20) /* bytes per ChaCha20 run, far below its 2^38 limit */
+
+struct rng_state {
+    unsigned char key[32];
+    uint64_t gen; /* rng_fork_gen when seeded */
+    uint32_t requests;
+};
+
+static pthread_key_t rng_key;
+static _Atomic bool rng_ready; /* after sodium_init: before, its own setup draws (canary) */
+static _Atomic uint64_t rng_fork_gen = 1;
+
+static void
+rng_after_fork(void)
+{
+    atomic_fetch_add(&rng_fork_gen, 1);
+}
+
+static void
+rng_thread_exit(void *p)
+{
+    age_secret_free(p); /* wiped */
+}
+
+static void
+rng_buf(void *const buf, const size_t size)
+{
+    static const unsigned char nonce_out[12] = {1}, nonce_key[12] = {0};
+    unsigned char *p = buf, next[32];
+    bool ready = atomic_load(&rng_ready);
+    struct rng_state *st = ready ? pthread_getspecific(rng_key) : NULL;
+    size_t n = size;
+
+    if (st == NULL && ready && (st = age_secret_alloc(sizeof(*st))) != NULL &&
+        pthread_setspecific(rng_key, st) != 0) {
+        age_secret_free(st);
+        st = NULL;
+    }
+    if (st == NULL) {
+        randombytes_sysrandom_implementation.buf(buf, size);
+        return;
+    }
+    if (st->gen != atomic_load(&rng_fork_gen) || st->requests >= RNG_RESEED_REQUESTS) {
+        randombytes_sysrandom_implementation.buf(st->key, sizeof(st->key));
+        st->gen = atomic_load(&rng_fork_gen);
+        st->requests = 0;
+    }
+    do {
+        size_t k = n < RNG_PIECE ? n : RNG_PIECE;
+        crypto_stream_chacha20_ietf(p, k, nonce_out, st->key);
+        crypto_stream_chacha20_ietf(next, sizeof(next), nonce_key, st->key);
+        memcpy(st->key, next, sizeof(next));
+        p += k;
+        n -= k;
+    } while (n > 0);
+    st->requests++;
+    sodium_memzero(next, sizeof(next));
+}
+
+static uint32_t
+rng_random(void)
+{
+    uint32_t r;
+
+    rng_buf(&r, sizeof(r));
+    return r;
+}
+
+/* rng_uniform: uniform in [0, upper) by rejection (no modulo bias). */
+static uint32_t
+rng_uniform(const uint32_t upper)
+{
+    uint32_t min, r;
+
+    if (upper < 2)
+        return 0;
+    min = (1U + ~upper) % upper; /* 2^32 mod upper */
+    do
+        r = rng_random();
+    while (r < min);
+    return r % upper;
+}
+
+static const char *
+rng_name(void)
+{
+    return "m3age-chacha20-fke";
+}
+
+static void
+rng_stir(void)
+{
+    /* Seeding is lazy, per thread (sodium_init calls this under age_init's once). */
+}
+
+static randombytes_implementation rng_impl = {
+    .implementation_name = rng_name,
+    .random = rng_random,
+    .stir = rng_stir,
+    .uniform = rng_uniform,
+    .buf = rng_buf,
+    .close = NULL,
+};
+
 static void
 do_init(void)
 {
+    bool keyed = pthread_key_create(&rng_key, rng_thread_exit) == 0 &&
+                 pthread_atfork(NULL, NULL, rng_after_fork) == 0;
+
+    randombytes_set_implementation(&rng_impl);
     if (sodium_init() < 0)
         return;
+    /* From here the per-thread states may be allocated (age_secret_alloc needs age_init). */
+    atomic_store(&rng_ready, keyed);
     init_result = 0;
 }
 

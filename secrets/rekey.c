@@ -24,6 +24,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A secret file's bytes, read whole while its header was read (plan phase). */
+struct raw_file {
+    unsigned char *p; /* malloc'd, or NULL: the file was larger than the header read */
+    size_t len;
+};
+
 /* What an identity of this run can open: an SSH wire key or an age1 recipient string. */
 struct id_key {
     const unsigned char *wire;
@@ -42,6 +48,19 @@ fd_read(void *ctx, void *buf, size_t len)
         n = read(fd, buf, len);
     while (n < 0 && errno == EINTR);
     return n;
+}
+
+/* mem_read: age_read_fn over a raw_file, consumed from the front. */
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len)
+{
+    struct raw_file *m = ctx;
+    size_t n = m->len < len ? m->len : len;
+
+    memcpy(buf, m->p, n);
+    m->p += n;
+    m->len -= n;
+    return (ssize_t)n;
 }
 
 static int
@@ -63,12 +82,12 @@ push_name(char ***v, size_t *n, const char *buf)
  * anything else (armor, a header larger than the buffer, an error) goes through
  * age_header_read, which also gives the precise message. */
 static int
-read_header(int fd, struct age_header **h, struct m3_diag *d)
+read_header(int fd, struct age_header **h, struct raw_file *raw, struct m3_diag *d)
 {
     static const char magic[] = "age-encryption.org/v1\n";
     unsigned char buf[16384];
     size_t got = 0;
-    ssize_t n;
+    ssize_t n = -1;
 
     while (got < sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - got)) != 0) {
         if (n < 0 && errno == EINTR)
@@ -76,6 +95,12 @@ read_header(int fd, struct age_header **h, struct m3_diag *d)
         if (n < 0)
             return m3_diag_set(d, M3_EIO, "%s", strerror(errno));
         got += (size_t)n;
+    }
+    /* The whole file is in buf (most secrets are a few hundred bytes): keep it, so that
+     * decrypting it later does not open it again. Ciphertext: not secret memory. */
+    if (n == 0 && (raw->p = malloc(got ? got : 1)) != NULL) {
+        memcpy(raw->p, buf, got);
+        raw->len = got;
     }
     if (got > sizeof(magic) && memcmp(buf, magic, sizeof(magic) - 1) == 0 &&
         age_header_parse(h, buf, got, NULL, NULL) == 0)
@@ -190,7 +215,8 @@ fail(struct secrets_rekey_item *it, const char *what, int rc, const struct m3_di
  * header of a file to rewrite is kept in *hp for check_item. */
 static int
 plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
-          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it, struct age_header **hp)
+          const struct secrets_rekey_opts *o, struct secrets_rekey_item *it, struct age_header **hp,
+          struct raw_file *raw)
 {
     const struct reg_entry *e = it->entry;
     struct age_header *h = NULL;
@@ -207,11 +233,12 @@ plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
         fail(it, "", rc, &d);
         return 0;
     }
-    rc = read_header(fd, &h, &d);
+    rc = read_header(fd, &h, raw, &d);
     close(fd);
     if (rc != 0) {
         fail(it, "", rc, &d);
-        return 0;
+        rc = 0; /* reported: the run goes on */
+        goto out;
     }
     if ((rc = secrets_drift_compute(ks, e, h, &dr)) != 0 ||
         (rc = note_drift(ks, it, &dr, o->force)) != 0)
@@ -237,6 +264,10 @@ plan_item(const struct secrets_repo *r, const struct secrets_keyset *ks,
         it->state = SECRETS_ITEM_UP_TO_DATE;
     }
 out:
+    if (it->state != SECRETS_ITEM_PLANNED) { /* only a file to rewrite is decrypted */
+        free(raw->p);
+        raw->p = NULL;
+    }
     secrets_drift_clear(&dr);
     age_header_free(h);
     return rc;
@@ -294,10 +325,34 @@ struct pool {
     const struct secrets_rekey_opts *o;
     struct age_header **hdrs; /* PHASE_PLAN: the headers of the files to rewrite */
     unsigned char **fkeys;    /* PHASE_ENCRYPT: file keys wrapped ahead by plugins, or NULL */
+    struct raw_file *raw;     /* PHASE_PLAN: the whole bytes of small files to rewrite */
+    int *dfd;                 /* PHASE_ENCRYPT: each item's folder, opened once per run, or -1 */
+    int *dirs;                /* the folders opened (ndirs), closed at the end of the run */
+    size_t ndirs;
     enum phase phase;
     atomic_size_t next;
     atomic_size_t done;
 };
+
+/* decrypt_item: the planned file's plaintext into it->plain (secret memory), from the bytes
+ * the plan phase kept, or from the file (opened again only when it was too large to keep). */
+static int
+decrypt_item(const struct pool *p, struct secrets_rekey_item *it, const struct raw_file *raw,
+             struct m3_diag *d)
+{
+    struct raw_file m;
+    int rc;
+
+    if (raw->p == NULL)
+        return secrets_repo_decrypt(p->r, it->path, p->ids->v, p->ids->n, &it->plain, d);
+    if (p->ids->n == 0)
+        return m3_diag_set(d, M3_ENOMATCH, "no identity to decrypt with");
+    m = *raw;
+    rc = age_decrypt(p->ids->v, p->ids->n, mem_read, &m, secrets_buf_write, &it->plain, 1, d);
+    if (rc == 0 && it->plain.p == NULL)
+        rc = secrets_buf_append(&it->plain, "", 0);
+    return rc;
+}
 
 /* item_rcpts: the entry's recipients, each parsed once per run (the keyset's), without
  * duplicates, into *out (malloc'd). */
@@ -329,11 +384,13 @@ item_rcpts(const struct secrets_keyset *ks, const struct secrets_rekey_item *it,
     return 0;
 }
 
-/* encrypt_one: with the file key wrapped ahead (plugin recipients) or a fresh one; the
- * folder is synced once per batch by the caller. */
+/* encrypt_one: with the file key wrapped ahead (plugin recipients) or a fresh one, into the
+ * item's folder opened once per run (dfd) or, when -1, opened for this file; the folder is
+ * synced once per batch by the caller. */
 static int
 encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
-            struct secrets_rekey_item *it, const unsigned char *file_key, struct m3_diag *d)
+            struct secrets_rekey_item *it, int dfd, const unsigned char *file_key,
+            struct m3_diag *d)
 {
     struct age_recipient **rv;
     size_t n;
@@ -341,8 +398,13 @@ encrypt_one(const struct secrets_repo *r, const struct secrets_keyset *ks,
 
     if ((rc = item_rcpts(ks, it, &rv, &n, d)) != 0)
         return rc;
-    rc = secrets_repo_encrypt_key(r, it->path, rv, n, it->entry->armor, it->plain.p, it->plain.len,
-                                  false, file_key, d);
+    if (dfd >= 0)
+        rc = secrets_repo_encrypt_at(dfd, strrchr(it->path, '/') + 1, it->path, rv, n,
+                                     it->entry->armor, it->plain.p, it->plain.len, false, file_key,
+                                     d);
+    else
+        rc = secrets_repo_encrypt_key(r, it->path, rv, n, it->entry->armor, it->plain.p,
+                                      it->plain.len, false, file_key, d);
     free(rv);
     return rc;
 }
@@ -355,7 +417,8 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
 
     m3_diag_clear(&d);
     if (p->phase == PHASE_PLAN) {
-        if (plan_item(p->r, p->ks, p->o, it, &p->hdrs[it - p->k->items]) != 0) {
+        if (plan_item(p->r, p->ks, p->o, it, &p->hdrs[it - p->k->items],
+                      &p->raw[it - p->k->items]) != 0) {
             m3_diag_set(&d, M3_ENOMEM, "out of memory");
             fail(it, "", M3_ENOMEM, &d);
         }
@@ -364,8 +427,10 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     if (p->phase == PHASE_DECRYPT) {
         if (it->state != SECRETS_ITEM_PLANNED || it->plain.p != NULL)
             return;
-        if ((rc = secrets_repo_decrypt(p->r, it->path, p->ids->v, p->ids->n, &it->plain, &d)) !=
-            0) {
+        rc = decrypt_item(p, it, &p->raw[it - p->k->items], &d);
+        free(p->raw[it - p->k->items].p);
+        p->raw[it - p->k->items].p = NULL;
+        if (rc != 0) {
             secrets_buf_free(&it->plain);
             fail(it, "cannot decrypt", rc, &d);
         }
@@ -373,7 +438,8 @@ work_one(struct pool *p, struct secrets_rekey_item *it)
     }
     if (it->state != SECRETS_ITEM_PLANNED)
         return;
-    if ((rc = encrypt_one(p->r, p->ks, it, p->fkeys ? p->fkeys[it - p->k->items] : NULL, &d)) != 0)
+    if ((rc = encrypt_one(p->r, p->ks, it, p->dfd[it - p->k->items],
+                          p->fkeys ? p->fkeys[it - p->k->items] : NULL, &d)) != 0)
         fail(it, "cannot write", rc, &d);
     else
         it->state = SECRETS_ITEM_REKEYED;
@@ -525,6 +591,46 @@ tally(struct secrets_rekey *k)
 
 enum dir_op { DIR_CLEAN, DIR_SYNC };
 
+/* open_dirs: opens the folder of each planned file once (beneath the root, as
+ * secrets_repo_encrypt does) and gives it to every planned file in it, so that writing 500
+ * files in one folder opens it once, not 500 times. A file whose name is not a plain last
+ * component of its path, or whose folder cannot be opened here, keeps -1: it is written by
+ * secrets_repo_encrypt, which reports what is wrong with it. */
+static void
+open_dirs(const struct secrets_repo *r, struct pool *p)
+{
+    struct secrets_rekey *k = p->k;
+
+    for (size_t i = 0; i < k->n; i++) {
+        const char *path = k->items[i].path, *slash = strrchr(path, '/');
+        char *base = NULL;
+        struct m3_diag d;
+        int fd;
+        if (k->items[i].state != SECRETS_ITEM_PLANNED || p->dfd[i] >= 0 || slash == NULL ||
+            slash == path || strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0 ||
+            slash[1] == '\0')
+            continue;
+        m3_diag_clear(&d);
+        if (secrets_repo_open_dir(r, path, &fd, &base, &d) != 0)
+            continue;
+        if (strcmp(base, slash + 1) != 0) {
+            close(fd);
+            free(base);
+            continue;
+        }
+        free(base);
+        p->dirs[p->ndirs++] = fd;
+        /* every later planned file whose path has the same folder part */
+        for (size_t j = i; j < k->n; j++) {
+            const char *q = k->items[j].path, *qs = strrchr(q, '/');
+            if (k->items[j].state == SECRETS_ITEM_PLANNED && p->dfd[j] < 0 && qs != NULL &&
+                qs - q == slash - path && memcmp(q, path, (size_t)(slash - path)) == 0 &&
+                qs[1] != '\0' && strcmp(qs + 1, ".") != 0 && strcmp(qs + 1, "..") != 0)
+                p->dfd[j] = fd;
+        }
+    }
+}
+
 /* for_each_dir: cleans (before the run) or syncs (after its renames) each folder the items
  * are in, once. Syncing one folder after all its renames is what one sync per file would
  * give when the batch completes, and no file is reported rekeyed before it: a crash before
@@ -589,7 +695,10 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     rc = M3_ENOMEM;
     k->n = n ? n : r->reg->nentries;
     if ((k->items = calloc(k->n + 1, sizeof(*k->items))) == NULL ||
-        (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL)
+        (pool.hdrs = calloc(k->n + 1, sizeof(*pool.hdrs))) == NULL ||
+        (pool.raw = calloc(k->n + 1, sizeof(*pool.raw))) == NULL ||
+        (pool.dfd = malloc((k->n + 1) * sizeof(*pool.dfd))) == NULL ||
+        (pool.dirs = calloc(k->n + 1, sizeof(*pool.dirs))) == NULL)
         goto out;
     for (size_t i = 0; i < k->n; i++) {
         struct secrets_rekey_item *it = &k->items[i];
@@ -656,6 +765,9 @@ secrets_rekey_run(struct secrets_repo *r, const struct reg_entry *const *es, siz
     }
     if ((rc = wrap_ahead(&pool, d)) != 0)
         goto out;
+    for (size_t i = 0; i < k->n; i++)
+        pool.dfd[i] = -1;
+    open_dirs(r, &pool);
     pool.phase = PHASE_ENCRYPT;
     run_phase(&pool, jobs, o, "rekeying");
     if ((rc = for_each_dir(r, k, DIR_SYNC, d)) != 0)
@@ -674,6 +786,13 @@ out:
     for (size_t i = 0; pool.fkeys != NULL && i < k->n; i++)
         age_secret_free(pool.fkeys[i]);
     free(pool.fkeys);
+    for (size_t i = 0; pool.raw != NULL && i < k->n; i++)
+        free(pool.raw[i].p);
+    free(pool.raw);
+    for (size_t i = 0; i < pool.ndirs; i++)
+        close(pool.dirs[i]);
+    free(pool.dirs);
+    free(pool.dfd);
     for (size_t i = 0; ik != NULL && i < ids->n; i++)
         free(ik[i].age1);
     free(ik);

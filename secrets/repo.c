@@ -747,6 +747,22 @@ secrets_repo_encrypt_key(const struct secrets_repo *r, const char *path,
     return rc;
 }
 
+int
+secrets_repo_open_dir(const struct secrets_repo *r, const char *path, int *dfd, char **base,
+                      struct m3_diag *d)
+{
+    return open_parent(r, path, dfd, base, d);
+}
+
+int
+secrets_repo_encrypt_at(int dfd, const char *base, const char *path,
+                        struct age_recipient *const *rcpts, size_t n, bool armor,
+                        const void *plaintext, size_t len, bool sync_dir,
+                        const unsigned char *file_key, struct m3_diag *d)
+{
+    return encrypt_at(dfd, base, path, rcpts, n, armor, plaintext, len, sync_dir, file_key, d);
+}
+
 /* is_temp_name: the name of a temp file encrypt_at makes: ".BASE.m3tmp." and 12 hex digits. */
 static bool
 is_temp_name(const char *name)

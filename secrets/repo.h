@@ -105,6 +105,17 @@ int secrets_repo_encrypt_key(const struct secrets_repo *r, const char *path,
                              struct age_recipient *const *rcpts, size_t n, bool armor,
                              const void *plaintext, size_t len, bool sync_dir,
                              const unsigned char *file_key, struct m3_diag *d);
+/* secrets_repo_open_dir / secrets_repo_encrypt_at: secrets_repo_encrypt in two steps, so
+ * that a run writing many files opens each folder once: the folder of the secret file path,
+ * opened beneath the root (*dfd, closed by the caller; *base, malloc'd, the file's name in
+ * it), then the file base replaced in that folder (path names it in messages), with
+ * file_key as secrets_repo_encrypt_key. Errors: as secrets_repo_encrypt. */
+int secrets_repo_open_dir(const struct secrets_repo *r, const char *path, int *dfd, char **base,
+                          struct m3_diag *d);
+int secrets_repo_encrypt_at(int dfd, const char *base, const char *path,
+                            struct age_recipient *const *rcpts, size_t n, bool armor,
+                            const void *plaintext, size_t len, bool sync_dir,
+                            const unsigned char *file_key, struct m3_diag *d);
 /* secrets_repo_sync_dir: fsync of the folder of the secret file path (makes the renames of
  * a batch durable). Errors: as secrets_repo_open_file, M3_EIO. */
 int secrets_repo_sync_dir(const struct secrets_repo *r, const char *path, struct m3_diag *d);

@@ -6,8 +6,11 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "libage/age.h"
+#include "libage/armor.h"
 #include "libage/stream.h"
 
 struct mem {
@@ -431,4 +434,174 @@ Test(stream, scrypt_round_trip_and_wrong_passphrase, .init = setup)
     age_identity_free(bad);
     free(ct.p);
     free(out.p);
+}
+
+/* The process-wide random generator (util.c): libsodium's randombytes goes through it once
+ * age_init ran; successive draws differ, and a forked child never repeats its parent's
+ * next output (its state is reseeded from the kernel after fork). */
+Test(random, generator_installed_and_fork_safe, .init = setup, .fini = teardown)
+{
+    unsigned char a[32], b[32], child[32];
+    int pfd[2], st;
+    pid_t pid;
+
+    cr_assert_str_eq(randombytes_implementation_name(), "m3age-chacha20-fke");
+    randombytes_buf(a, sizeof(a));
+    randombytes_buf(b, sizeof(b));
+    cr_assert(memcmp(a, b, sizeof(a)) != 0);
+    cr_assert_eq(pipe(pfd), 0);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        randombytes_buf(child, sizeof(child));
+        _exit(write(pfd[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+    }
+    randombytes_buf(a, sizeof(a));
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert_eq(read(pfd[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    cr_assert(memcmp(a, child, sizeof(a)) != 0, "the child drew its parent's bytes");
+    for (uint32_t i = 0; i < 1000; i++)
+        cr_assert_lt(randombytes_uniform(7), 7u);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
+/* age_encrypt's input path with readers that hand out fixed amounts per call (1 byte, a
+ * page, a chunk, more than a batch): the same ciphertext length and plaintext back, at
+ * sizes that end at, just after and just before a batch (256 KiB) end. */
+struct step_reader {
+    const unsigned char *p;
+    size_t len, pos, step;
+};
+
+static ssize_t
+step_read(void *ctx, void *buf, size_t len)
+{
+    struct step_reader *r = ctx;
+    size_t n = r->len - r->pos;
+
+    if (n > len)
+        n = len;
+    if (n > r->step)
+        n = r->step;
+    memcpy(buf, r->p + r->pos, n);
+    r->pos += n;
+    return (ssize_t)n;
+}
+
+Test(stream, input_path_read_granularity, .init = setup, .fini = teardown)
+{
+    static const size_t sizes[] = {262143, 262144, 262145, 524288, 4096};
+    static const size_t steps[] = {1, 4096, 65536, 262145, (size_t)-1};
+    struct age_recipient *rs[] = {rc};
+
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+        for (size_t ti = 0; ti < sizeof(steps) / sizeof(steps[0]); ti++)
+            for (unsigned th = 1; th <= 2; th++) {
+                size_t n = sizes[si], chunks = (n + 65535) / 65536;
+                unsigned char *pt = pattern(n);
+                struct step_reader r = {pt, n, 0, steps[ti]};
+                struct age_encrypt_opts o = {.threads = th};
+                struct mem ct = {0}, out = {0};
+                struct m3_diag d = {0};
+                cr_assert_eq(age_encrypt(rs, 1, &o, step_read, &r, mem_write, &ct, &d), 0, "%s",
+                             d.msg);
+                cr_assert_eq(ct.len, payload_start(&ct) + n + 16 * chunks);
+                cr_assert_eq(decrypt_buf(&ct, &out, th, true, &d), 0, "size %zu step %zu: %s", n,
+                             steps[ti], d.msg);
+                cr_assert_eq(out.len, n);
+                cr_assert(memcmp(out.p, pt, n) == 0);
+                free(pt);
+                free(ct.p);
+                free(out.p);
+            }
+}
+
+/* The cause of issue 25's slow reads: every read() of a large input after the first batch
+ * lands at the same offset within a page as the bytes it reads have in the input (so the
+ * kernel copies between mutually aligned addresses), and encryption reads a whole batch per
+ * call (no look-ahead byte between batches). */
+struct rec_reader {
+    const unsigned char *p;
+    size_t len, pos, calls, misaligned;
+};
+
+static ssize_t
+rec_read(void *ctx, void *buf, size_t len)
+{
+    struct rec_reader *r = ctx;
+    size_t n = r->len - r->pos < len ? r->len - r->pos : len;
+
+    if (r->pos >= 300000 && n > 0 && (uintptr_t)buf % 4096 != r->pos % 4096)
+        r->misaligned++;
+    r->calls++;
+    memcpy(buf, r->p + r->pos, n);
+    r->pos += n;
+    return (ssize_t)n;
+}
+
+Test(stream, large_input_reads_are_page_aligned_with_the_input, .init = setup, .fini = teardown)
+{
+    size_t n = 16 * 262144 + 12345;
+    unsigned char *pt = pattern(n);
+    struct rec_reader r = {pt, n, 0, 0, 0};
+    struct age_recipient *rs[] = {rc};
+    struct age_encrypt_opts o = {.threads = 1};
+    struct mem ct = {0}, out = {0};
+    struct m3_diag d = {0};
+    struct age_decryptor *dec;
+
+    cr_assert_eq(age_encrypt(rs, 1, &o, rec_read, &r, mem_write, &ct, &d), 0, "%s", d.msg);
+    cr_assert_eq(r.misaligned, 0, "encrypt: %zu reads misaligned with the input", r.misaligned);
+    cr_assert_leq(r.calls, 17 + 8 + 2, "encrypt: %zu reads for 17 batches", r.calls);
+    r = (struct rec_reader){ct.p, ct.len, 0, 0, 0};
+    cr_assert_eq(age_decryptor_new(&dec, rec_read, &r, &d), 0);
+    cr_assert_eq(age_decryptor_unwrap(dec, &id, 1, &d), 0, "%s", d.msg);
+    cr_assert_eq(age_decryptor_stream(dec, mem_write, &out, 1, &d), 0, "%s", d.msg);
+    age_decryptor_free(dec);
+    cr_assert_eq(r.misaligned, 0, "decrypt: %zu reads misaligned with the input", r.misaligned);
+    cr_assert_eq(out.len, n);
+    cr_assert(memcmp(out.p, pt, n) == 0);
+    free(pt);
+    free(ct.p);
+    free(out.p);
+}
+
+/* The armor writer fed whole lines encoded elsewhere (age_armor_write_lines, as parallel
+ * armoring does) writes exactly what it writes when given the bytes: for every amount the
+ * writer holds before (0 to 48 bytes, including a full group held back) and lengths around
+ * whole groups. */
+Test(armor, write_lines_same_as_write)
+{
+    unsigned char *p = pattern(5000);
+    char *text = malloc(5000 / 48 * 65 + 65);
+
+    for (size_t pre = 0; pre <= 48; pre++)
+        for (size_t len = 1; len < 400; len += (len < 100 ? 1 : 7)) {
+            struct mem a = {0}, b = {0};
+            struct age_armor_writer *wa = age_armor_writer_new(mem_write, &a);
+            struct age_armor_writer *wb = age_armor_writer_new(mem_write, &b);
+            size_t head, groups = 0;
+            cr_assert(wa != NULL && wb != NULL);
+            cr_assert_eq(age_armor_write(wa, p + 3000, pre), 0);
+            cr_assert_eq(age_armor_write(wb, p + 3000, pre), 0);
+            head = age_armor_head(wb);
+            if (len > head + 1)
+                groups = (len - head - 1) / 48;
+            age_armor_encode_groups(text, p + head, groups);
+            cr_assert_eq(age_armor_write(wa, p, len), 0);
+            cr_assert_eq(age_armor_write_lines(wb, p, len, text, groups), 0);
+            cr_assert_eq(age_armor_write(wa, p + 4000, 5), 0);
+            cr_assert_eq(age_armor_write(wb, p + 4000, 5), 0);
+            cr_assert_eq(age_armor_writer_finish(wa), 0);
+            cr_assert_eq(age_armor_writer_finish(wb), 0);
+            cr_assert_eq(a.len, b.len, "pre %zu len %zu", pre, len);
+            cr_assert(memcmp(a.p, b.p, a.len) == 0, "pre %zu len %zu", pre, len);
+            age_armor_writer_free(wa);
+            age_armor_writer_free(wb);
+            free(a.p);
+            free(b.p);
+        }
+    free(text);
+    free(p);
 }
