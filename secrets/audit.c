@@ -351,6 +351,11 @@ drift(struct ctx *c, size_t ei, const struct age_header *h)
             "%zu X25519 recipient%s in the file, %zu age1 key%s in its registry entry",
             dr.x25519_have, dr.x25519_have == 1 ? "" : "s", dr.x25519_want,
             dr.x25519_want == 1 ? "" : "s");
+    if (dr.pq_want != dr.pq_have)
+        add(c, "M3A008", e->name, 0, NULL,
+            "%zu post-quantum (mlkem768x25519) recipient%s in the file, %zu age1pq1 key%s in its "
+            "registry entry",
+            dr.pq_have, dr.pq_have == 1 ? "" : "s", dr.pq_want, dr.pq_want == 1 ? "" : "s");
     c->drifts[ei] = dr;
     c->parsed[ei] = true;
 }

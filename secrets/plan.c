@@ -8,6 +8,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* is_pq_text: an age1pq1 (mlkem768x25519) recipient, in either case (bech32). */
+static bool
+is_pq_text(const char *s)
+{
+    return strncasecmp(s, "age1pq1", 7) == 0;
+}
+
+/* counted_kind: the kind of a key whose stanzas name no key (compared by count), for the
+ * stanza type `type`; SECRETS_KEY_INVALID for any other type. */
+static enum secrets_key_kind
+counted_kind(const char *type)
+{
+    if (strcmp(type, "X25519") == 0)
+        return SECRETS_KEY_X25519;
+    if (strcmp(type, "mlkem768x25519") == 0)
+        return SECRETS_KEY_PQ;
+    return SECRETS_KEY_INVALID;
+}
 
 static size_t
 hash_str(const char *s)
@@ -103,7 +123,7 @@ parse_full(struct secrets_key *k)
     if (k->kind != SECRETS_KEY_INVALID)
         return; /* parse_light already set what the drift needs */
     if (age_recipient_ssh_wire(r, &wire, &len) != 0) {
-        k->kind = SECRETS_KEY_X25519;
+        k->kind = age_recipient_is_pq(r) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
     } else if ((copy = malloc(len)) != NULL) {
         memcpy(copy, wire, len);
         set_ssh(k, copy, len);
@@ -127,7 +147,7 @@ parse_light(struct secrets_key *k)
     if (parse_plugin(k))
         return;
     if (strncmp(k->text, "age1", 4) == 0) {
-        k->kind = SECRETS_KEY_X25519;
+        k->kind = is_pq_text(k->text) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
         return;
     }
     if ((strncmp(k->text, "ssh-ed25519 ", 12) != 0 && strncmp(k->text, "ssh-rsa ", 8) != 0) ||
@@ -390,6 +410,14 @@ stanza_is_key(const struct age_stanza *s, const struct secrets_key *k)
            strcmp(s->type, k->ssh_type) == 0;
 }
 
+/* plugin_free_kind: the counted kind an age1 key text is of (no plugin recipient is passed
+ * here: callers look at the entry's age1 keys, whose plugins have their own kind). */
+static enum secrets_key_kind
+plugin_free_kind(const char *text)
+{
+    return is_pq_text(text) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
+}
+
 bool
 secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                        const struct reg_entry *e)
@@ -405,16 +433,16 @@ secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                 return true;
         return false;
     }
-    if (k->kind != SECRETS_KEY_X25519 || e == NULL)
+    if ((k->kind != SECRETS_KEY_X25519 && k->kind != SECRETS_KEY_PQ) || e == NULL)
         return false;
     for (size_t i = 0; i < e->nkeys; i++) {
         if (strcmp(e->keys[i], k->text) == 0)
             listed = true;
-        if (strncmp(e->keys[i], "age1", 4) == 0)
+        if (strncmp(e->keys[i], "age1", 4) == 0 && plugin_free_kind(e->keys[i]) == k->kind)
             want++;
     }
     for (size_t i = 0; i < h->nstanzas; i++)
-        if (strcmp(h->stanzas[i].type, "X25519") == 0)
+        if (counted_kind(h->stanzas[i].type) == k->kind)
             have++;
     return listed && have >= want;
 }
@@ -454,14 +482,20 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
         keys[nkeys++] = k;
         if (k->kind == SECRETS_KEY_X25519)
             out->x25519_want++;
+        else if (k->kind == SECRETS_KEY_PQ)
+            out->pq_want++;
     }
     /* one pass over the stanzas: each is matched to the entry's keys once */
     for (size_t i = 0; i < h->nstanzas; i++) {
         const struct age_stanza *s = &h->stanzas[i];
         struct secrets_stale *st = &out->stale[out->nstale];
         bool ours = false;
-        if (strcmp(s->type, "X25519") == 0) {
+        if (counted_kind(s->type) == SECRETS_KEY_X25519) {
             out->x25519_have++;
+            continue;
+        }
+        if (counted_kind(s->type) == SECRETS_KEY_PQ) {
+            out->pq_have++;
             continue;
         }
         if (is_grease(s->type))
@@ -536,23 +570,24 @@ secrets_unattributed_text(const struct secrets_unattributed *u, char *buf, size_
     snprintf(buf, cap, "%zu %s stanza%s", u->count, u->type, u->count == 1 ? "" : "s");
 }
 
-char *
-secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+/* added_text: secrets_x25519_added_text for the keys of kind `kind`, named `what`. */
+static char *
+added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n,
+           enum secrets_key_kind kind, const char *what)
 {
-    size_t cap = 128, len;
+    size_t cap = 160, len;
     char *out = malloc(cap);
     bool first = true;
 
     if (out == NULL)
         return NULL;
-    len =
-        (size_t)snprintf(out, cap, "%zu X25519 recipient%s not in the registry before (one of: ", n,
-                         n == 1 ? "" : "s");
+    len = (size_t)snprintf(out, cap, "%zu %s recipient%s not in the registry before (one of: ", n,
+                           what, n == 1 ? "" : "s");
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
         bool dup = false;
         size_t nl;
-        if (k == NULL || k->kind != SECRETS_KEY_X25519)
+        if (k == NULL || k->kind != kind)
             continue;
         for (size_t j = 0; j < i && !dup; j++)
             dup = strcmp(e->keys[j], e->keys[i]) == 0;
@@ -574,11 +609,25 @@ secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entr
     return out;
 }
 
+char *
+secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+{
+    return added_text(ks, e, n, SECRETS_KEY_X25519, "X25519");
+}
+
+char *
+secrets_pq_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+{
+    return added_text(ks, e, n, SECRETS_KEY_PQ, "post-quantum (mlkem768x25519)");
+}
+
 bool
 secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k)
 {
     if (k->kind == SECRETS_KEY_X25519)
         return dr->x25519_have >= dr->x25519_want;
+    if (k->kind == SECRETS_KEY_PQ)
+        return dr->pq_have >= dr->pq_want;
     if (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_NONE)
         return true; /* cannot be told from the header */
     if (k->kind != SECRETS_KEY_SSH && k->kind != SECRETS_KEY_PLUGIN)
@@ -592,7 +641,8 @@ secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *
 bool
 secrets_drift_none(const struct secrets_drift *dr)
 {
-    return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have;
+    return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have &&
+           dr->pq_want == dr->pq_have;
 }
 
 struct mem_rd {

@@ -4,7 +4,9 @@
  *
  * ssh-ed25519 and ssh-rsa stanzas, and the tagged P-256 stanzas of plugin keys (piv-p256,
  * p256tag, mlkem768p256tag), carry a tag of their key and are matched to registry keys by it.
- * X25519 stanzas name no key: they are compared by count. A stanza of any other type (a
+ * X25519 and mlkem768x25519 stanzas name no key: they are compared by count, each type against
+ * the entry's keys of that type (age1... and age1pq1...), so swapping a classical key for a
+ * post-quantum one is seen as drift. A stanza of any other type (a
  * plugin m3age knows no tag of, scrypt) cannot be attributed to any key: it is reported as
  * unattributed, never as a recipient to remove. */
 #ifndef M3_SECRETS_PLAN_H
@@ -22,6 +24,7 @@ enum secrets_key_kind {
     SECRETS_KEY_X25519,  /* age1... */
     SECRETS_KEY_SSH,     /* ssh-ed25519 / ssh-rsa */
     SECRETS_KEY_PLUGIN,  /* age1PLUGIN1... (age1yubikey1...): recognised, not encryptable */
+    SECRETS_KEY_PQ,      /* age1pq1... (mlkem768x25519): its stanzas name no key, like X25519 */
 };
 
 /* One distinct key text of the registry, parsed once. */
@@ -111,6 +114,8 @@ struct secrets_drift {
     size_t nstale;
     size_t x25519_want; /* age1 keys in the entry */
     size_t x25519_have; /* X25519 stanzas in the file */
+    size_t pq_want;     /* age1pq1 keys in the entry */
+    size_t pq_have;     /* mlkem768x25519 stanzas in the file */
     struct secrets_unattributed *unattributed; /* by type, in header order */
     size_t nunattributed;
 };
@@ -135,15 +140,19 @@ void secrets_unattributed_text(const struct secrets_unattributed *u, char *buf, 
  * age1...)", every candidate by its label. malloc'd, NULL when out of memory. */
 char *secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e,
                                 size_t n);
+/* secrets_pq_added_text: the same for n mlkem768x25519 recipients ("1 post-quantum
+ * (mlkem768x25519) recipient not in the registry before (one of: ...)"), the entry's age1pq1
+ * keys. malloc'd, NULL when out of memory. */
+char *secrets_pq_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n);
 
 /* secrets_drift_has_key: whether the file dr was computed for has a stanza for k, a key of
  * its entry (the answer for an X25519 key: the file has as many X25519 stanzas as the entry
  * has age1 keys), without keeping the header. */
 bool secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k);
 
-/* secrets_header_has_key: whether h has a stanza for key k. For an X25519 key this cannot
- * be known from the header: the answer is true when the file has at least as many X25519
- * stanzas as the entry e has age1 keys and e lists k. */
+/* secrets_header_has_key: whether h has a stanza for key k. For an X25519 (age1pq1) key this
+ * cannot be known from the header: the answer is true when the file has at least as many
+ * X25519 (mlkem768x25519) stanzas as the entry e has age1 (age1pq1) keys and e lists k. */
 bool secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                             const struct reg_entry *e);
 

@@ -106,6 +106,13 @@ note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
         if (rc != 0)
             return rc;
     }
+    if (dr->pq_want > dr->pq_have) {
+        char *t = secrets_pq_added_text(ks, e, dr->pq_want - dr->pq_have);
+        rc = t == NULL ? M3_ENOMEM : push_name(&it->added, &it->nadded, t);
+        free(t);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t i = 0; i < dr->nstale; i++)
         if ((rc = push_name(&it->removed, &it->nremoved, dr->stale[i].desc)) != 0)
             return rc;
@@ -113,6 +120,15 @@ note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
         size_t n = dr->x25519_have - dr->x25519_want;
         snprintf(buf, sizeof(buf),
                  "%zu X25519 recipient%s no longer in the registry (the header cannot tell which)",
+                 n, n == 1 ? "" : "s");
+        if ((rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
+            return rc;
+    }
+    if (dr->pq_have > dr->pq_want) {
+        size_t n = dr->pq_have - dr->pq_want;
+        snprintf(buf, sizeof(buf),
+                 "%zu post-quantum (mlkem768x25519) recipient%s no longer in the registry (the "
+                 "header cannot tell which)",
                  n, n == 1 ? "" : "s");
         if ((rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
             return rc;
@@ -152,8 +168,8 @@ ids_can_open(const struct id_key *ik, size_t nik, const struct secrets_keyset *k
             if (k->kind == SECRETS_KEY_SSH && ik[j].wire != NULL && ik[j].wire_len == k->wire_len &&
                 memcmp(ik[j].wire, k->wire, k->wire_len) == 0)
                 return true;
-            if (k->kind == SECRETS_KEY_X25519 && ik[j].age1 != NULL &&
-                secrets_keys_equal(ik[j].age1, k->text))
+            if ((k->kind == SECRETS_KEY_X25519 || k->kind == SECRETS_KEY_PQ) &&
+                ik[j].age1 != NULL && secrets_keys_equal(ik[j].age1, k->text))
                 return true;
         }
     }

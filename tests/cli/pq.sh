@@ -110,6 +110,46 @@ test_edit_and_rekey_with_pq_keys_and_no_mixing() {
     assert_no_temp .
 }
 
+test_pq_stanzas_counted_against_age1pq1_keys() {
+    local r x
+    r=$(pq_key a.txt) || _fail "keygen failed"
+    "$M3AGE_FIXTURE" keygen -o x.txt 2>/dev/null
+    x=$("$M3AGE_FIXTURE" keygen -y x.txt)
+    printf 'let\n  u = "%s";\nin\n{\n  "wifi.age".publicKeys = [ u ];\n}\n' "$r" >secrets.nix
+    echo psk >plain
+    "$M3AGE_FIXTURE" encrypt -r "$r" -o wifi.age plain || _fail "encrypt failed"
+    # in step: no drift, no finding, nothing to rekey
+    run "$M3AGE" diff
+    assert_status 0
+    run "$M3AGE" audit
+    assert_not_contains out "M3A007"
+    assert_not_contains out "M3A021"
+    assert_not_contains out "M3A008"
+    run "$M3AGE" keys inspect --rules secrets.nix -i a.txt wifi.age
+    assert_status 0
+    assert_contains out "mlkem768x25519"
+    assert_contains out "a.txt [post-quantum]"
+    # a file still encrypted to a classical key where the entry now lists a PQ one: drift
+    "$M3AGE_FIXTURE" encrypt -r "$x" -o wifi.age plain || _fail "encrypt failed"
+    run "$M3AGE" diff
+    assert_status 1
+    assert_contains out "1 post-quantum (mlkem768x25519) recipient not in the registry before (one of: u)"
+    assert_contains out "1 X25519 recipient no longer in the registry"
+    run "$M3AGE" audit
+    assert_contains out "0 post-quantum (mlkem768x25519) recipients in the file, 1 age1pq1 key"
+    run "$M3AGE" rekey -i x.txt -i a.txt
+    assert_status 0
+    assert_contains wifi.age "-> mlkem768x25519 "
+    assert_not_contains wifi.age "-> X25519 "
+    run "$M3AGE" decrypt -i a.txt wifi.age
+    assert_eq "$(cat out)" "psk"
+    # in step again: a lazy rekey leaves the file alone
+    cp wifi.age before.age
+    run "$M3AGE" rekey -i a.txt
+    assert_status 0
+    assert_same_file wifi.age before.age
+}
+
 test_malformed_pq_recipients_named() {
     local r bad
     r=$(pq_key a.txt) || _fail "keygen failed"
