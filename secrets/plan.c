@@ -89,7 +89,11 @@ parse_plugin(struct secrets_key *k)
 
     if (rc == M3_ENOMATCH)
         return false;
-    if (rc == 0) {
+    if (rc == 0 &&
+        (strcmp(k->plugin.plugin, "tag") == 0 || strcmp(k->plugin.plugin, "tagpq") == 0)) {
+        k->kind = SECRETS_KEY_PLUGIN;
+        k->native = true;
+    } else if (rc == 0) {
         k->kind = SECRETS_KEY_PLUGIN;
         snprintf(k->error, sizeof(k->error),
                  "a recipient of the age-plugin-%s plugin: m3age cannot encrypt to it (encrypt "
@@ -112,7 +116,7 @@ parse_full(struct secrets_key *k)
     unsigned char *copy;
     size_t len;
 
-    if (k->kind == SECRETS_KEY_PLUGIN || parse_plugin(k))
+    if ((k->kind == SECRETS_KEY_PLUGIN || parse_plugin(k)) && !k->native)
         return;
     if (keys_recipient_parse(&r, k->text, &d) != 0) {
         k->kind = SECRETS_KEY_INVALID;
@@ -121,7 +125,7 @@ parse_full(struct secrets_key *k)
     }
     k->rcpt = r;
     if (k->kind != SECRETS_KEY_INVALID)
-        return; /* parse_light already set what the drift needs */
+        return; /* parse_light (or parse_plugin) already set what the drift needs */
     if (age_recipient_ssh_wire(r, &wire, &len) != 0) {
         k->kind = age_recipient_is_pq(r) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
     } else if ((copy = malloc(len)) != NULL) {
@@ -410,12 +414,15 @@ stanza_is_key(const struct age_stanza *s, const struct secrets_key *k)
            strcmp(s->type, k->ssh_type) == 0;
 }
 
-/* plugin_free_kind: the counted kind an age1 key text is of (no plugin recipient is passed
- * here: callers look at the entry's age1 keys, whose plugins have their own kind). */
+/* age1_kind: the counted kind of an age1 key text: SECRETS_KEY_PQ for age1pq1, X25519 when
+ * its only '1' is the separator after "age" (bech32 data has none), else (a plugin or tagged
+ * recipient, whose stanzas are matched by tag) SECRETS_KEY_INVALID. */
 static enum secrets_key_kind
-plugin_free_kind(const char *text)
+age1_kind(const char *text)
 {
-    return is_pq_text(text) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
+    if (is_pq_text(text))
+        return SECRETS_KEY_PQ;
+    return strrchr(text, '1') == text + 3 ? SECRETS_KEY_X25519 : SECRETS_KEY_INVALID;
 }
 
 bool
@@ -438,7 +445,7 @@ secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
     for (size_t i = 0; i < e->nkeys; i++) {
         if (strcmp(e->keys[i], k->text) == 0)
             listed = true;
-        if (strncmp(e->keys[i], "age1", 4) == 0 && plugin_free_kind(e->keys[i]) == k->kind)
+        if (strncmp(e->keys[i], "age1", 4) == 0 && age1_kind(e->keys[i]) == k->kind)
             want++;
     }
     for (size_t i = 0; i < h->nstanzas; i++)

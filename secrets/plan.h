@@ -23,7 +23,8 @@ enum secrets_key_kind {
     SECRETS_KEY_INVALID, /* not a recipient m3age can encrypt to (error in `error`) */
     SECRETS_KEY_X25519,  /* age1... */
     SECRETS_KEY_SSH,     /* ssh-ed25519 / ssh-rsa */
-    SECRETS_KEY_PLUGIN,  /* age1PLUGIN1... (age1yubikey1...): recognised, not encryptable */
+    SECRETS_KEY_PLUGIN,  /* age1PLUGIN1... (age1yubikey1...): recognised, matched by tag;
+                            encryptable only when `native` (age1tag1, age1tagpq1) */
     SECRETS_KEY_PQ,      /* age1pq1... (mlkem768x25519): its stanzas name no key, like X25519 */
 };
 
@@ -50,6 +51,8 @@ struct secrets_key {
     char error[384];   /* why the key is invalid; for SECRETS_KEY_PLUGIN why m3age cannot
                           encrypt to it */
     struct keys_plugin_key plugin; /* SECRETS_KEY_PLUGIN: its plugin and tag */
+    bool native; /* SECRETS_KEY_PLUGIN written as a plugin recipient but of a native type m3age
+                    encrypts to (age1tag1, age1tagpq1: c2sp.org/age's tagged types) */
     /* the parsed recipient, owned by the keyset (NULL when invalid, or not parsed yet after
      * secrets_keyset_build_light): parsed once per run, so an Ed25519 key is converted to
      * X25519 once, not once per file. Its wrap reads only its state: threads may share it. */

@@ -152,7 +152,7 @@ bad_key(const struct secrets_keyset *ks, const struct reg_entry *e, bool writing
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
         if (k == NULL || k->kind == SECRETS_KEY_INVALID ||
-            (writing && k->kind == SECRETS_KEY_PLUGIN))
+            (writing && k->kind == SECRETS_KEY_PLUGIN && !k->native))
             return (long)i;
     }
     return -1;
