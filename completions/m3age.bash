@@ -221,7 +221,7 @@ _m3age() {
         esac ;;
     edit) opts="$opts -i --identity --editor --unsafe-tmp --rules" args=secrets ;;
     rekey) opts="$opts -i --identity --host --force --dry-run --jobs --partial --allow-lockout --rules" args=secrets ;;
-    audit) opts="$opts -i --identity --host --json --rules" ;;
+    audit) opts="$opts -i --identity --host --json --require-pq --rules" ;;
     diff) opts="$opts -i --identity --textconv --rules" args=secrets ;;
     check) opts="$opts --host --key --scan --timeout --json --rules" ;;
     git) opts="$opts -i --identity" ;; # then git's own arguments

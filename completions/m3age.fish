@@ -148,6 +148,7 @@ end
 complete -c m3age -n '__m3age_in registry eval' -l json
 complete -c m3age -n '__m3age_in registry eval' -l nix
 complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check' -l json
+complete -c m3age -n '__m3age_in audit' -l require-pq -d 'every secret not post-quantum is an error'
 complete -c m3age -n '__m3age_in edit' -l editor -x
 complete -c m3age -n '__m3age_in edit' -l unsafe-tmp
 complete -c m3age -n '__m3age_in rekey' -l force

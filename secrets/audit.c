@@ -49,6 +49,8 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
     {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
     {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
+    {"M3A027", SECRETS_ERROR, "registry entry mixing post-quantum and classical keys"},
+    {"M3A028", SECRETS_ERROR, "secret not post-quantum protected (with --require-pq)"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
 
@@ -70,6 +72,7 @@ struct ctx {
     bool *used;                   /* per registry entry: some host uses it */
     bool *parsed;                 /* per registry entry: the header was read */
     struct secrets_drift *drifts; /* per parsed entry: its drift (headers are not kept) */
+    enum secrets_pq_state *pq;    /* per entry: whether its file is post-quantum protected */
     int rc;
 };
 
@@ -292,6 +295,45 @@ registry_keys(struct ctx *c)
     }
 }
 
+/* pq_mixes: entries whose keys mix post-quantum and classical recipients, at the position of
+ * their first classical key (edit and rekey refuse to encrypt such a file). */
+static void
+pq_mixes(struct ctx *c)
+{
+    for (size_t i = 0; i < c->reg->nentries; i++) {
+        const struct reg_entry *e = &c->reg->entries[i];
+        char names[512];
+        size_t first = 0;
+        if (!c->selected[i] || !secrets_entry_pq_mix(&c->ks, e, &first, names, sizeof(names)))
+            continue;
+        const struct reg_span *sp = &e->key_spans[first];
+        add(c, "M3A027", c->o->registry, e->name_span.line, NULL,
+            "'%s' lists post-quantum and classical keys (classical: %s; the first written at "
+            "line %u, column %u): its file would not be post-quantum, and edit and rekey refuse "
+            "to encrypt it; drop the classical keys or the post-quantum ones",
+            e->name, names, sp->line, sp->col);
+    }
+}
+
+/* pq_states: the post-quantum state of every examined secret, in registry order. */
+static int
+pq_states(struct ctx *c)
+{
+    struct secrets_audit *a = c->a;
+
+    if ((a->pq = calloc(c->reg->nentries + 1, sizeof(*a->pq))) == NULL)
+        return M3_ENOMEM;
+    for (size_t i = 0; i < c->reg->nentries; i++) {
+        if (!c->selected[i])
+            continue;
+        if ((a->pq[a->npq].file = strdup(c->reg->entries[i].name)) == NULL)
+            return M3_ENOMEM;
+        a->pq[a->npq++].state = c->pq[i];
+        a->npq_yes += c->pq[i] == SECRETS_PQ_YES;
+    }
+    return 0;
+}
+
 static void
 verify_payload(struct ctx *c, const char *name, const unsigned char *buf, size_t len)
 {
@@ -417,6 +459,17 @@ audit_entry(struct ctx *c, size_t i)
     if ((rc = secrets_header_from_buf(buf, len, &h, &d)) != 0) {
         add(c, "M3A003", e->name, 0, NULL, "%s", d.msg[0] ? d.msg : m3_strerror(rc));
         goto out;
+    }
+    {
+        char classical[256];
+        c->pq[i] =
+            secrets_header_is_pq(h, classical, sizeof(classical)) ? SECRETS_PQ_YES : SECRETS_PQ_NO;
+        if (c->pq[i] == SECRETS_PQ_NO && c->o->require_pq)
+            add(c, "M3A028", e->name, 0, NULL,
+                "not post-quantum protected: classical stanzas open it (%s), so a copy kept "
+                "today opens with a quantum computer later; list only age1pq1 or age1tagpq1 "
+                "keys for it and run 'm3age rekey'",
+                classical[0] ? classical : "no post-quantum stanza");
     }
     drift(c, i, h);
     if (c->o->nids > 0)
@@ -898,8 +951,9 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     c.used = calloc(ne + 1, sizeof(bool));
     c.parsed = calloc(ne + 1, sizeof(bool));
     c.drifts = calloc(ne + 1, sizeof(*c.drifts));
+    c.pq = calloc(ne + 1, sizeof(*c.pq));
     if (c.selected == NULL || c.used == NULL || c.parsed == NULL || c.drifts == NULL ||
-        secrets_keyset_build(&c.ks, c.reg) != 0) {
+        c.pq == NULL || secrets_keyset_build(&c.ks, c.reg) != 0) {
         rc = M3_ENOMEM;
         goto out;
     }
@@ -953,9 +1007,12 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
             reg_check_name(c.trust, c.regdir, &c.reg->entries[i], NULL, NULL) != 0)
             c.selected[i] = true;
     registry_keys(&c);
+    pq_mixes(&c);
     for (size_t i = 0; i < ne; i++)
         c.a->nsecrets += c.selected[i];
     audit_entries(&c);
+    if (c.rc == 0 && pq_states(&c) != 0)
+        c.rc = M3_ENOMEM;
     if (c.hosts != NULL && c.hosts->nhosts > 0 &&
         (c.a->hosts = calloc(c.hosts->nhosts, sizeof(*c.a->hosts))) == NULL)
         c.rc = M3_ENOMEM;
@@ -1001,6 +1058,7 @@ out:
     for (size_t i = 0; c.drifts && i < ne; i++)
         secrets_drift_clear(&c.drifts[i]);
     free(c.drifts);
+    free(c.pq);
     free(c.selected);
     free(c.used);
     free(c.parsed);
@@ -1042,6 +1100,9 @@ secrets_audit_free(struct secrets_audit *a)
         free(a->hosts[i].key_source);
     }
     free(a->hosts);
+    for (size_t i = 0; i < a->npq; i++)
+        free(a->pq[i].file);
+    free(a->pq);
     free(a->v);
     free(a);
 }

@@ -652,6 +652,80 @@ secrets_drift_none(const struct secrets_drift *dr)
            dr->pq_want == dr->pq_have;
 }
 
+bool
+secrets_key_is_pq(const struct secrets_key *k)
+{
+    return k->kind == SECRETS_KEY_PQ ||
+           (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_P256_PQ);
+}
+
+bool
+secrets_key_is_classical(const struct secrets_key *k)
+{
+    return k->kind == SECRETS_KEY_X25519 || k->kind == SECRETS_KEY_SSH ||
+           (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_P256);
+}
+
+bool
+secrets_entry_pq_mix(const struct secrets_keyset *ks, const struct reg_entry *e, size_t *first,
+                     char *names, size_t cap)
+{
+    bool pq = false, classical = false;
+    size_t len = 0;
+
+    if (names != NULL && cap > 0)
+        names[0] = '\0';
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        if (k == NULL)
+            continue;
+        pq |= secrets_key_is_pq(k);
+        if (!secrets_key_is_classical(k))
+            continue;
+        if (!classical)
+            *first = i;
+        classical = true;
+        if (names != NULL && len < cap) {
+            bool dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = strcmp(e->keys[j], e->keys[i]) == 0;
+            if (!dup)
+                len += (size_t)snprintf(names + len, cap - len, "%s%s", len ? ", " : "", k->name);
+        }
+    }
+    return pq && classical;
+}
+
+bool
+secrets_header_is_pq(const struct age_header *h, char *classical, size_t cap)
+{
+    size_t npq = 0, nclassical = 0, len = 0;
+    bool *seen = calloc(h->nstanzas + 1, sizeof(*seen));
+
+    if (classical != NULL && cap > 0)
+        classical[0] = '\0';
+    for (size_t i = 0; i < h->nstanzas; i++) {
+        const char *t = h->stanzas[i].type;
+        size_t n = 0;
+        if (strcmp(t, "mlkem768x25519") == 0 || strcmp(t, "mlkem768p256tag") == 0) {
+            npq++;
+            continue;
+        }
+        if (is_grease(t) || seen == NULL || seen[i])
+            continue;
+        for (size_t j = i; j < h->nstanzas; j++)
+            if (strcmp(h->stanzas[j].type, t) == 0)
+                n += seen[j] = true;
+        nclassical += n;
+        if (classical != NULL && len < cap)
+            len +=
+                (size_t)snprintf(classical + len, cap - len, "%s%zu %.40s", len ? ", " : "", n, t);
+    }
+    bool ok = seen != NULL && npq > 0 && nclassical == 0;
+    free(seen);
+    return ok;
+}
+
 struct mem_rd {
     const unsigned char *p;
     size_t len, off;

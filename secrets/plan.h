@@ -159,6 +159,22 @@ bool secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_
 bool secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                             const struct reg_entry *e);
 
+/* secrets_key_is_pq: whether k is a post-quantum recipient (age1pq1, age1tagpq1). */
+bool secrets_key_is_pq(const struct secrets_key *k);
+/* secrets_key_is_classical: whether k is a recipient known to be classical (age1 X25519, SSH,
+ * age1tag1 and age1yubikey P-256); false for plugins of unknown type and invalid keys. */
+bool secrets_key_is_classical(const struct secrets_key *k);
+/* secrets_entry_pq_mix: whether entry e lists both post-quantum and classical keys (a file
+ * for it would not be post-quantum, and encryption refuses it). When it does, *first gets the
+ * index in e->keys of its first classical key, and names (when not NULL) the classical keys'
+ * names ("m3-ares, m3tam3re"), cut to cap. */
+bool secrets_entry_pq_mix(const struct secrets_keyset *ks, const struct reg_entry *e, size_t *first,
+                          char *names, size_t cap);
+/* secrets_header_is_pq: whether every stanza of h (grease aside) is of a post-quantum type
+ * (mlkem768x25519, mlkem768p256tag), and there is one. When not, classical (when not NULL)
+ * gets the types of the others, each with its count: "2 X25519, 1 ssh-ed25519". */
+bool secrets_header_is_pq(const struct age_header *h, char *classical, size_t cap);
+
 /* secrets_header_from_buf: the header of the age file in buf (binary or armored). Binary
  * files are parsed in place (age_header_read sets up a whole decryptor, with a 1 MiB secret
  * buffer, which dominates an audit of many small files). Errors: as age_header_read. */

@@ -262,6 +262,8 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
     const struct reg_entry *e = it->entry;
     struct m3_diag d;
     long bad = bad_key(ks, e, true);
+    char names[512];
+    size_t first;
 
     m3_diag_clear(&d);
     for (size_t i = 0; i < ids->n && !it->locked_first; i++) {
@@ -284,6 +286,13 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
             e->key_spans[bad].col, k && k->kind == SECRETS_KEY_PLUGIN ? k->name : "",
             k && k->kind == SECRETS_KEY_PLUGIN ? ": " : "", k ? k->error : "not a recipient");
         fail(it, "", M3_EINVAL, &d);
+    } else if (secrets_entry_pq_mix(ks, e, &first, names, sizeof(names))) {
+        /* libage refuses it too, but can name the keys only by their text */
+        m3_diag_set(&d, M3_EINVAL,
+                    "post-quantum recipients cannot be mixed with classical ones, which would "
+                    "make the file not post-quantum; classical: %s",
+                    names);
+        fail(it, "refusing to write", M3_EINVAL, &d);
     } else if (!o->allow_lockout && !ids_can_open(ik, ids->n, ks, e)) {
         m3_diag_set(&d, M3_EINVAL,
                     "none of this run's identities could open the new file "
