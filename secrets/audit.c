@@ -605,8 +605,14 @@ out:
 static void
 audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *ah)
 {
-    const struct secrets_key *k = secrets_keyset_bound_to(&c->ks, h->name);
+    const struct secrets_key *k = secrets_keyset_bound_to(&c->ks, h->name), *kpq = NULL;
+    char pqname[300];
 
+    /* a host's post-quantum identity (m3age hosts sync): bound to HOST-pq beside its SSH key,
+     * which the secrets it reads list instead */
+    snprintf(pqname, sizeof(pqname), "%s-pq", h->name);
+    if ((kpq = secrets_keyset_named(&c->ks, pqname)) != NULL && !secrets_key_is_pq(kpq))
+        kpq = NULL;
     ah->has_key = k != NULL;
     if (k == NULL && (h->nsecrets > 0 || h->nunresolved > 0)) {
         char dir[PATH_MAX];
@@ -697,15 +703,19 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
         if (k == NULL)
             continue;
         const struct reg_entry *e = &c->reg->entries[ei];
+        const struct secrets_key *hk = k;
         bool listed = false;
         for (size_t m = 0; m < e->nkeys && !listed; m++)
             listed = strcmp(e->keys[m], k->text) == 0;
+        for (size_t m = 0; kpq != NULL && m < e->nkeys && !listed; m++)
+            if (strcmp(e->keys[m], kpq->text) == 0)
+                listed = (hk = kpq) != NULL;
         if (!listed)
             add(c, "M3A009", e->name, 0, h->name,
                 "host %s uses it (age.secrets.%s in %s:%u) but its registry entry does not "
                 "list %s: activation would fail",
                 h->name, s->secret, s->span.file, s->span.line, h->name);
-        else if (c->parsed[ei] && !secrets_drift_has_key(&c->drifts[ei], k))
+        else if (c->parsed[ei] && !secrets_drift_has_key(&c->drifts[ei], hk))
             add(c, "M3A009", e->name, 0, h->name,
                 "host %s uses it but the file is not encrypted to its key: activation would "
                 "fail (run 'm3age rekey %s')",
