@@ -883,6 +883,33 @@ hosts_rm(struct hosts_ctx *c)
     /* The names live in the registry that the edit replaces. */
     if ((copy = strv_dup(names, n)) == NULL)
         goto out;
+    /* and the secrets of its post-quantum identity (HOST-pq), which go with it */
+    if (hostkeys_repo_pq_binding(&c->repo, host) != NULL) {
+        const char **pqn = NULL;
+        size_t npq = 0;
+        if (hostkeys_repo_secrets_with_text(&c->repo, hostkeys_repo_pq_binding(&c->repo, host),
+                                            &pqn, &npq) != 0)
+            goto out;
+        for (size_t i = 0; i < npq; i++) {
+            bool dup = false;
+            char **nv;
+            for (size_t j = 0; j < n && !dup; j++)
+                dup = strcmp(copy[j], pqn[i]) == 0;
+            if (dup)
+                continue;
+            if ((nv = realloc(copy, (n + 2) * sizeof(*nv))) == NULL) {
+                free(pqn);
+                goto out;
+            }
+            copy = nv;
+            if ((copy[n] = strdup(pqn[i])) == NULL) {
+                free(pqn);
+                goto out;
+            }
+            copy[++n] = NULL;
+        }
+        free(pqn);
+    }
     if (hostkeys_repo_rm_host(&c->repo, host, &d) != 0) {
         m3_error("%s", d.msg);
         goto out;

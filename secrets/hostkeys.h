@@ -152,7 +152,8 @@ int hostkeys_repo_add_to_list(struct hostkeys_repo *repo, const char *list, cons
                               struct m3_diag *d);
 
 /* hostkeys_repo_rm_host: removes the binding host and every reference to it in list
- * literals (reg_edit_rm_key). Errors as reg_edit_rm_key. */
+ * literals (reg_edit_rm_key), and the same for HOST-pq, its post-quantum identity, when
+ * bound. Errors as reg_edit_rm_key. */
 int hostkeys_repo_rm_host(struct hostkeys_repo *repo, const char *host, struct m3_diag *d);
 
 /* hostkeys_repo_secrets_with: the names of the registry entries (secrets) whose publicKeys

@@ -334,10 +334,19 @@ hostkeys_repo_rm_host(struct hostkeys_repo *repo, const char *host, struct m3_di
     size_t len = 0;
     int rc;
 
+    char pqname[300];
+
     if ((rc = reg_edit_rm_key(repo->file, repo->reg, &repo->opts, host, &text, &len, d)) != 0)
         return rc;
     if ((rc = reload(repo, text, len, d)) == 0)
         repo->dirty = true;
+    free(text);
+    text = NULL;
+    /* its post-quantum identity goes with it: the secrets it reads list HOST-pq */
+    hostkeys_pq_name(host, pqname, sizeof(pqname));
+    if (rc == 0 && reg_registry_keybind(repo->reg, pqname) != NULL &&
+        (rc = reg_edit_rm_key(repo->file, repo->reg, &repo->opts, pqname, &text, &len, d)) == 0)
+        rc = reload(repo, text, len, d);
     free(text);
     return rc;
 }

@@ -67,6 +67,15 @@ test_sync_pq_from_hosts_folder_moves_and_rekeys_the_hosts_secrets() {
     assert_status 0
     assert_not_contains out "M3A009"
     assert_contains out "post-quantum protected: 6 of 6 secrets"
+    # a host removed takes its post-quantum identity along: it reads nothing any more
+    run "$M3AGE" hosts rm m3-aether -i u.txt
+    assert_status 0
+    assert_contains out "(2 secrets)"
+    ! grep -q 'm3-aether' secrets.nix || _fail "m3-aether still in the registry: $(grep m3-aether secrets.nix)"
+    run "$M3AGE" decrypt -i ../id-m3-aether.txt secrets/wireguard-aether.age
+    assert_status 1
+    run "$M3AGE" decrypt -i ../id-m3-aether.txt secrets/m3tam3re-password.age
+    assert_status 1
 }
 
 test_sync_pq_from_a_folder_and_errors_named() {
