@@ -88,6 +88,14 @@ test_sync_pq_from_a_folder_and_errors_named() {
     grep -q '^  servers = \[ m3-atlas-pq m3-helios m3-hermes m3-aether \];' secrets.nix ||
         _fail "servers: $(grep servers secrets.nix)"
     assert_contains err "run 'm3age rekey --host m3-atlas'"
+    # the hint works: the host's two secrets are found through m3-atlas-pq; the one it
+    # shares with classical hosts is refused, so (all or nothing) neither is written
+    cp secrets/restic-atlas.age restic.before
+    run "$M3AGE" rekey --host m3-atlas -i demo-keys/m3tam3re-age.txt -i u.txt
+    assert_status 1
+    assert_contains out "0 rekeyed, 0 already up to date, 1 failed, 1 not written"
+    assert_contains err "secrets/m3tam3re-password.age: refusing to write: post-quantum recipients cannot be mixed"
+    assert_same_file secrets/restic-atlas.age restic.before
     # a host with nothing to collect, and a file that is not a post-quantum recipient
     cp secrets.nix before.nix
     run "$M3AGE" hosts sync --pq m3-helios --from ../collected
