@@ -15,7 +15,8 @@
 static void
 audit_usage(FILE *f)
 {
-    fprintf(f, "Usage: m3age audit [--host HOST]... [--json] [-i IDENTITY]... [--rules FILE]\n\n"
+    fprintf(f, "Usage: m3age audit [--host HOST]... [--json] [--require-pq] [-i IDENTITY]...\n"
+               "                   [--rules FILE]\n\n"
                "Check the registry, the age files' headers and the hosts' modules for what\n"
                "would break or leak at deployment: missing or stray files, recipient drift,\n"
                "hosts using secrets not encrypted to their key, weak or duplicate keys,\n"
@@ -23,6 +24,8 @@ audit_usage(FILE *f)
                "file an identity opens has its MAC and payload verified.\n\n"
                "  --host HOST      only this host and the secrets it uses (repeatable)\n"
                "  --json           machine-readable output (schema in m3age-audit(1))\n"
+               "  --require-pq     every secret that is not post-quantum protected is an error\n"
+               "                   (M3A028): for public repositories\n"
                "  -i, --identity FILE  verify with this identity file (repeatable)\n"
                "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
                "  --color[=WHEN]   always, never or auto (default: auto: a terminal, NO_COLOR\n"
@@ -112,8 +115,18 @@ m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
         m3_json_str(f, x->message);
         fputc('}', f);
     }
+    /* per secret: whether its file is post-quantum protected (null: no readable header) */
+    fprintf(f, "%s],\n  \"post_quantum\": [", a->n ? "\n  " : "");
+    for (size_t i = 0; i < a->npq; i++) {
+        fprintf(f, "%s\n    {\"file\": ", i ? "," : "");
+        m3_json_str(f, a->pq[i].file);
+        fprintf(f, ", \"protected\": %s}",
+                a->pq[i].state == SECRETS_PQ_YES  ? "true"
+                : a->pq[i].state == SECRETS_PQ_NO ? "false"
+                                                  : "null");
+    }
     /* which host uses which secret, and the module that says so */
-    fprintf(f, "%s],\n  \"uses\": [", a->n ? "\n  " : "");
+    fprintf(f, "%s],\n  \"uses\": [", a->npq ? "\n  " : "");
     size_t nu = 0;
     for (size_t i = 0; i < a->nhosts; i++)
         for (size_t j = 0; j < a->hosts[i].nfiles; j++, nu++) {
@@ -215,6 +228,34 @@ m3_report_human(FILE *f, const struct secrets_audit *a, bool color)
             a->nhosts == 1 ? "" : "s");
 }
 
+/* print_pq: which secrets are post-quantum protected, one line (names of those that are not
+ * listed). */
+static void
+print_pq(FILE *f, const struct secrets_audit *a)
+{
+    size_t unknown = 0;
+
+    if (a->npq == 0)
+        return;
+    fprintf(f, "post-quantum protected: %zu of %zu secret%s", a->npq_yes, a->npq,
+            a->npq == 1 ? "" : "s");
+    if (a->npq_yes < a->npq) {
+        bool first = true;
+        fputs(" (not:", f);
+        for (size_t i = 0; i < a->npq; i++) {
+            if (a->pq[i].state == SECRETS_PQ_NO) {
+                fprintf(f, "%s %s", first ? "" : ",", m3_shown(a->pq[i].file));
+                first = false;
+            }
+            unknown += a->pq[i].state == SECRETS_PQ_UNKNOWN;
+        }
+        if (unknown > 0)
+            fprintf(f, "%s %zu unreadable", first ? "" : ";", unknown);
+        fputc(')', f);
+    }
+    fputc('\n', f);
+}
+
 char *
 m3_find_registry(const char *rules_opt)
 {
@@ -258,6 +299,7 @@ cmd_audit(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"identity", required_argument, NULL, 'i'},
         {"rules", required_argument, NULL, 'R'},
+        {"require-pq", no_argument, NULL, 'Q'},
         {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
         {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
         {"help", no_argument, NULL, 'h'},
@@ -284,6 +326,9 @@ cmd_audit(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'Q':
+            o.require_pq = true;
             break;
         case 'i':
             idfiles[o.nidentity_files++] = optarg;
@@ -330,8 +375,10 @@ cmd_audit(int argc, char **argv)
     }
     if (json)
         m3_report_json(stdout, a, registry);
-    else
+    else {
         m3_report_human(stdout, a, m3_use_color(stdout));
+        print_pq(stdout, a);
+    }
     /* "0 errors" over no host at all reads as a pass; say that the host checks did not run. */
     if (a->nhosts == 0 && o.nhosts == 0)
         m3_warn("no host found (no hosts/HOST/ folder beside %s or at the repository root): "

@@ -151,6 +151,13 @@ print_plan(const char *rules, bool json)
                    "which)%s",
                    red, it->x25519_have - it->x25519_want,
                    it->x25519_have - it->x25519_want == 1 ? "" : "s", reset);
+        if (it->pq_want > it->pq_have && it->pq_added != NULL)
+            printf(" %s+%s%s", green, m3_shown(it->pq_added), reset);
+        else if (it->pq_want < it->pq_have)
+            printf(" %s-%zu post-quantum (mlkem768x25519) recipient%s no longer in the registry "
+                   "(the header cannot tell which)%s",
+                   red, it->pq_have - it->pq_want, it->pq_have - it->pq_want == 1 ? "" : "s",
+                   reset);
         print_unattributed(it, "");
         putchar('\n');
     }

@@ -12,6 +12,7 @@
 
 #include "cmd/hostsrekey.h"
 #include "cmd/repo.h"
+#include "secrets/diff.h"
 
 struct hosts_opts {
     const char *rules;
@@ -22,6 +23,7 @@ struct hosts_opts {
     bool dry_run;          /* --dry-run */
     bool accept_new;       /* --accept-new */
     bool json, all;        /* list: --json, --all */
+    bool pq;               /* sync: --pq (the hosts' post-quantum recipients) */
     long timeout;          /* --timeout */
     const char *lists[32]; /* --to LIST */
     size_t nlists;
@@ -46,6 +48,8 @@ hosts_usage(FILE *f)
         "Usage: m3age hosts [list] [HOST...] [--all] [--json]\n"
         "       m3age hosts sync [HOST...] [--from DIR | --known-hosts | --scan] [--rekey]\n"
         "                        [--dry-run] [--accept-new] [--timeout SECONDS] [-i IDENTITY]...\n"
+        "       m3age hosts sync --pq [HOST...] [--from DIR | --scan] [--rekey] [--dry-run]\n"
+        "                        [-i IDENTITY]...\n"
         "       m3age hosts add HOST [KEY | KEYFILE | --scan] [--to LIST]... [--rekey]\n"
         "                       [--dry-run] [-i IDENTITY]...\n"
         "       m3age hosts rm HOST [--no-rekey] [--dry-run] [-i IDENTITY]...\n"
@@ -60,6 +64,10 @@ hosts_usage(FILE *f)
         "         host's sshd, honouring ~/.ssh/config) and rewrite the bindings that differ.\n"
         "         With --scan a key that differs from known_hosts is refused unless\n"
         "         --accept-new. --rekey re-encrypts the secrets the host can read.\n"
+        "         --pq: collect each host's post-quantum recipient instead (its NixOS module's\n"
+        "         m3age.hostPqIdentity; hosts/<host>/host-pq.pub, --from DIR: DIR/<host>-pq.pub,\n"
+        "         --scan: 'ssh HOST cat /var/lib/m3age/host-pq.pub'), bind it to HOST-pq beside\n"
+        "         the SSH key and move the host's secrets to it (with --rekey, re-encrypted)\n"
         "  add    bind HOST to KEY (a key line or .pub file; default: its hosts/ file, or\n"
         "         --scan), and append it to each --to LIST (e.g. servers)\n"
         "  rm     remove HOST's binding and every reference to it, then rekey what it could\n"
@@ -97,6 +105,7 @@ enum {
     OPT_JSON,
     OPT_ALL,
     OPT_TIMEOUT,
+    OPT_PQ,
     OPT_TO
 };
 
@@ -116,6 +125,7 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
         {"all", no_argument, NULL, OPT_ALL},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"to", required_argument, NULL, OPT_TO},
+        {"pq", no_argument, NULL, OPT_PQ},
         {"identity", required_argument, NULL, 'i'},
         {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
         {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
@@ -164,6 +174,9 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
             break;
         case OPT_ALL:
             o->all = true;
+            break;
+        case OPT_PQ:
+            o->pq = true;
             break;
         case OPT_TIMEOUT: {
             char *end;
@@ -530,6 +543,151 @@ out:
     return res;
 }
 
+/* pq_source: the host's post-quantum recipient from the chosen source (malloc'd into *out).
+ * Errors are printed unless the source just has none and quiet_missing. */
+static int
+pq_source(struct hosts_ctx *c, const char *host, char **out, char *origin, size_t cap,
+          bool quiet_missing)
+{
+    struct m3_diag d;
+    char *path = NULL;
+    int rc;
+
+    m3_diag_clear(&d);
+    if (c->o->scan) {
+        /* the recipient is a file on the host: reading it needs a login, which only the
+         * operator's ssh has (its config, agent and known_hosts); nothing else runs there */
+        char timeout[48], *text = NULL;
+        const char *argv[12];
+        size_t len = 0, na = 0;
+        int status = 0;
+
+        argv[na++] = "ssh";
+        /* the config the SSH-key scan honours ($HOME's, which ssh itself would not read
+         * when HOME is not the passwd entry's) */
+        if (c->o->ssh_config != NULL && access(c->o->ssh_config, R_OK) == 0) {
+            argv[na++] = "-F";
+            argv[na++] = c->o->ssh_config;
+        }
+        argv[na++] = "-o";
+        argv[na++] = "BatchMode=yes";
+        argv[na++] = "-o";
+        argv[na++] = timeout;
+        argv[na++] = "--";
+        argv[na++] = host;
+        argv[na++] = "cat";
+        argv[na++] = HOSTKEYS_PQ_REMOTE;
+        argv[na] = NULL;
+
+        snprintf(timeout, sizeof(timeout), "ConnectTimeout=%ld",
+                 c->o->timeout > 0 ? c->o->timeout : (long)HOSTKEYS_DEFAULT_TIMEOUT);
+        snprintf(origin, cap, "ssh %s cat %s", host, HOSTKEYS_PQ_REMOTE);
+        rc = secrets_run_capture(argv, true, &text, &len, &status, &d);
+        if (rc != 0 || status != 0) {
+            m3_error("%s: cannot read %s over ssh (%s)", host, HOSTKEYS_PQ_REMOTE,
+                     rc != 0         ? d.msg
+                     : status == 255 ? "ssh failed to connect or log in"
+                                     : "no such file on the host?");
+            m3_hint("enable m3age.hostPqIdentity in %s's NixOS configuration and deploy it, "
+                    "or check 'ssh %s cat %s'",
+                    host, host, HOSTKEYS_PQ_REMOTE);
+            free(text);
+            return rc != 0 ? rc : M3_EIO;
+        }
+        rc = hostkeys_pq_parse(text != NULL ? text : "", out, &d);
+        free(text);
+        if (rc != 0)
+            m3_error("%s: %s: %s", host, origin, d.msg);
+        return rc;
+    }
+    if (c->o->from != NULL)
+        rc = asprintf(&path, "%s/%s-pq.pub", c->o->from, host) < 0 ? M3_ENOMEM : 0;
+    else
+        rc = asprintf(&path, "%s/%s/%s", c->repo.hostsdir, host, HOSTKEYS_PQ_FILE) < 0 ? M3_ENOMEM
+                                                                                       : 0;
+    if (rc != 0) {
+        m3_error("out of memory");
+        return rc;
+    }
+    snprintf(origin, cap, "%s", rel(c, path));
+    rc = hostkeys_pq_read_file(path, out, &d);
+    if (rc != 0 && !(rc == M3_ENOTFOUND && quiet_missing))
+        m3_error("%s", d.msg[0] == '/' ? rel(c, d.msg) : d.msg);
+    if (rc == M3_ENOTFOUND && !quiet_missing)
+        m3_hint("enable m3age.hostPqIdentity in %s's NixOS configuration, deploy, and copy its "
+                "%s here (or use --scan)",
+                host, HOSTKEYS_PQ_REMOTE);
+    free(path);
+    return rc;
+}
+
+/* short_rcpt: "age1pq1abcdefgh...wxyz" for messages (a recipient is ~2000 characters). */
+static void
+short_rcpt(const char *r, char *buf, size_t cap)
+{
+    size_t n = strlen(r);
+    snprintf(buf, cap, "%.16s...%s", r, n > 8 ? r + n - 8 : "");
+}
+
+static enum sync_result
+sync_host_pq(struct hosts_ctx *c, const char *host, bool named, char ***affected, size_t *naffected)
+{
+    char origin[PATH_MAX + 64], *src = NULL, shown[40], pqname[300];
+    const char **names = NULL, *cur;
+    struct hostkey ssh = {0};
+    struct m3_diag d;
+    enum sync_result res = SYNC_ERROR;
+    size_t n = 0;
+    int rc;
+
+    m3_diag_clear(&d);
+    hostkeys_pq_name(host, pqname, sizeof(pqname));
+    if ((rc = hostkeys_repo_binding(&c->repo, host, &ssh, &d)) == M3_ENOTFOUND) {
+        m3_error("%s: not in the registry (%s has no binding '%s')", host, c->repo.rules, host);
+        m3_hint("add it with 'm3age hosts add %s' first", host);
+        return named ? SYNC_ERROR : SYNC_MISSING;
+    }
+    hostkey_clear(&ssh);
+    rc = pq_source(c, host, &src, origin, sizeof(origin), !named);
+    if (rc == M3_ENOTFOUND && !named) {
+        printf("%s: no post-quantum recipient in %s, skipped\n", m3_shown(host),
+               c->o->from ? m3_shown(c->o->from) : "its hosts/ folder");
+        return SYNC_SAME;
+    }
+    if (rc != 0)
+        return SYNC_ERROR;
+    short_rcpt(src, shown, sizeof(shown));
+    cur = hostkeys_repo_pq_binding(&c->repo, host);
+    if (cur != NULL && strcmp(cur, src) == 0 && !hostkeys_repo_uses_host(&c->repo, host)) {
+        printf("%s: post-quantum, up to date (%s)\n", m3_shown(host), shown);
+        res = SYNC_SAME;
+        goto out;
+    }
+    if (cur != NULL && strcmp(cur, src) != 0)
+        m3_warn("%s: POST-QUANTUM IDENTITY CHANGED: the registry's %s is not %s's", host, pqname,
+                origin);
+    if ((rc = hostkeys_repo_set_pq(&c->repo, host, src, &d)) != 0) {
+        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        if (rc == M3_EUNSUPPORTED)
+            m3_hint("list %s instead of %s in the entries by hand", pqname, host);
+        goto out;
+    }
+    if ((rc = hostkeys_repo_secrets_with_text(&c->repo, src, &names, &n)) != 0 ||
+        (*affected = strv_dup(names, n)) == NULL) {
+        m3_error("out of memory");
+        goto out;
+    }
+    *naffected = n;
+    printf("%s: %s %s = %s (%s); %zu secret%s list%s it\n", m3_shown(host),
+           c->o->dry_run ? "would bind" : "bound", pqname, shown, m3_shown(origin), n,
+           n == 1 ? "" : "s", n == 1 ? "s" : "");
+    res = SYNC_CHANGED;
+out:
+    free(names);
+    free(src);
+    return res;
+}
+
 struct host_affected {
     const char *host;
     char **names;
@@ -585,7 +743,8 @@ hosts_sync(struct hosts_ctx *c)
             errors = true;
             continue;
         }
-        switch (sync_host(c, hosts[i], named, &names, &n)) {
+        switch (c->o->pq ? sync_host_pq(c, hosts[i], named, &names, &n)
+                         : sync_host(c, hosts[i], named, &names, &n)) {
         case SYNC_SAME:
             break;
         case SYNC_CHANGED:
@@ -774,6 +933,33 @@ hosts_rm(struct hosts_ctx *c)
     /* The names live in the registry that the edit replaces. */
     if ((copy = strv_dup(names, n)) == NULL)
         goto out;
+    /* and the secrets of its post-quantum identity (HOST-pq), which go with it */
+    if (hostkeys_repo_pq_binding(&c->repo, host) != NULL) {
+        const char **pqn = NULL;
+        size_t npq = 0;
+        if (hostkeys_repo_secrets_with_text(&c->repo, hostkeys_repo_pq_binding(&c->repo, host),
+                                            &pqn, &npq) != 0)
+            goto out;
+        for (size_t i = 0; i < npq; i++) {
+            bool dup = false;
+            char **nv;
+            for (size_t j = 0; j < n && !dup; j++)
+                dup = strcmp(copy[j], pqn[i]) == 0;
+            if (dup)
+                continue;
+            if ((nv = realloc(copy, (n + 2) * sizeof(*nv))) == NULL) {
+                free(pqn);
+                goto out;
+            }
+            copy = nv;
+            if ((copy[n] = strdup(pqn[i])) == NULL) {
+                free(pqn);
+                goto out;
+            }
+            copy[++n] = NULL;
+        }
+        free(pqn);
+    }
     if (hostkeys_repo_rm_host(&c->repo, host, &d) != 0) {
         m3_error("%s", d.msg);
         goto out;
@@ -838,6 +1024,7 @@ struct list_row {
     char kh_fp[HOSTKEYS_FP_SIZE + 16];
     const char *file; /* same, differs, missing, bad */
     const char *kh;   /* same, differs, - */
+    const char *pq;   /* yes (HOST-pq bound, its secrets list it), partly (some list HOST), no */
     const char *status;
 };
 
@@ -886,6 +1073,12 @@ list_row(struct hosts_ctx *c, const char *host, struct list_row *r)
         case KH_ABSENT:
             break;
         }
+    }
+    {
+        const char *p = hostkeys_repo_pq_binding(&c->repo, host);
+        r->pq = p == NULL || strncmp(p, "age1pq1", 7) != 0 ? "no"
+                : hostkeys_repo_uses_host(&c->repo, host)  ? "partly"
+                                                           : "yes";
     }
     if (!have_reg) {
         r->status = "not in registry";
@@ -962,12 +1155,16 @@ hosts_list(struct hosts_ctx *c)
             json_opt(r->kh);
             printf(",\"known_hosts_fingerprint\":");
             json_opt(r->kh_fp);
+            printf(",\"post_quantum\":");
+            json_str(r->pq);
             printf(",\"status\":");
             json_str(r->status);
             printf("}");
         }
         printf("]\n");
     } else {
+        size_t npq = 0;
+
         printf("%-14s %-51s %-8s %-11s %s\n", "HOST", "REGISTRY KEY", "FILE", "KNOWN_HOSTS",
                "STATUS");
         for (size_t i = 0; i < nhosts; i++) {
@@ -975,12 +1172,24 @@ hosts_list(struct hosts_ctx *c)
 
             printf("%-14s %-51s %-8s %-11s %s\n", m3_shown(r->host), r->reg_fp, r->file, r->kh,
                    r->status);
+            if (strcmp(r->pq, "no") != 0)
+                printf("%14s   post-quantum identity: %s-pq%s\n", "", m3_shown(r->host),
+                       strcmp(r->pq, "yes") == 0
+                           ? ""
+                           : " (some secrets still list the SSH key: run 'm3age hosts sync --pq')");
+            npq += strcmp(r->pq, "no") != 0;
             if (strcmp(r->file, "differs") == 0 || strcmp(r->file, "present") == 0)
                 printf("%14s   hosts/%s/ssh_host_ed25519_key.pub has %s\n", "", m3_shown(r->host),
                        r->file_fp);
             if (strcmp(r->kh, "differs") == 0)
                 printf("%14s   known_hosts has %s\n", "", r->kh_fp);
         }
+        if (npq > 0) /* a classical fleet's listing stays as it was */
+            printf("post-quantum identities: %zu of %zu host%s%s\n", npq, nhosts,
+                   nhosts == 1 ? "" : "s",
+                   npq < nhosts ? " (the others decrypt with their classical SSH host key; see "
+                                  "m3age.hostPqIdentity)"
+                                : "");
         if (!all_ok)
             m3_hint("'m3age hosts sync' updates the registry from hosts/; "
                     "'m3age hosts add HOST' adds a missing host");
@@ -1024,6 +1233,10 @@ cmd_hosts(int argc, char **argv)
     if (strcmp(sub, "list") == 0 && (o.from || o.known_hosts || o.scan || o.rekey || o.dry_run ||
                                      o.accept_new || o.nlists > 0)) {
         rc = usage_error("these options belong to 'hosts sync', 'add' or 'rm'");
+        goto out;
+    }
+    if (o.pq && (strcmp(sub, "sync") != 0 || o.known_hosts || o.accept_new)) {
+        rc = usage_error("--pq belongs to 'hosts sync', with hosts/, --from or --scan");
         goto out;
     }
     if (strcmp(sub, "sync") == 0 && (o.nlists > 0 || o.json || o.all)) {

@@ -30,12 +30,13 @@ keys_usage(FILE *f)
                "inspect: list the stanzas of an age file (type, tag) and which of the given keys\n"
                "  each one is for. ssh and tagged P-256 stanzas (piv-p256 of age-plugin-yubikey,\n"
                "  p256tag, mlkem768p256tag) are matched by their tag, with public keys alone;\n"
-               "  X25519 stanzas only by identities (-i). The registry's keys are known by the\n"
-               "  names audit gives them (`m3-ares`, `keys.alice`, or the key itself when no\n"
-               "  binding names it): --rules, else RULES, ./secrets.nix or the nearest one above\n"
-               "  (when there is one). --json: the same as JSON (schema in m3age-keys(1)).\n"
-               "  --nix evaluates the registry with nix-instantiate (by default only when m3age\n"
-               "  cannot), --no-nix never.\n\n"
+               "  X25519 and mlkem768x25519 stanzas only by identities (-i). Post-quantum\n"
+               "  stanzas (mlkem768x25519, mlkem768p256tag) are marked [post-quantum]. The\n"
+               "  registry's keys are known by the names audit gives them (`m3-ares`,\n"
+               "  `keys.alice`, or the key itself when no binding names it): --rules, else\n"
+               "  RULES, ./secrets.nix or the nearest one above (when there is one). --json:\n"
+               "  the same as JSON (schema in m3age-keys(1)). --nix evaluates the registry with\n"
+               "  nix-instantiate (by default only when m3age cannot), --no-nix never.\n\n"
                "Exit status: 0 done, 1 bad keys or input (not a key, not an age file), 2 usage\n"
                "error or a registry that does not load.\n");
 }
@@ -284,18 +285,22 @@ print_stanza(const struct keys_known *known, const struct age_stanza *s)
     size_t idx[16], n = keys_known_match(known, s, idx, 16);
     bool ssh = strcmp(s->type, "ssh-ed25519") == 0 || strcmp(s->type, "ssh-rsa") == 0;
     bool tagged = (ssh || keys_stanza_is_tagged(s)) && s->nargs > 0;
+    bool pq = strcmp(s->type, "mlkem768x25519") == 0 || strcmp(s->type, "mlkem768p256tag") == 0;
     size_t tl = strlen(s->type);
 
     printf("  %-12s %-7s ", m3_shown(s->type), tagged ? m3_shown(s->args[0]) : "-");
     if (n == 0)
-        printf("%s\n", tagged                           ? "unknown key"
-                       : strcmp(s->type, "X25519") == 0 ? "unknown (X25519 stanzas name no key)"
-                       : strcmp(s->type, "scrypt") == 0 ? "passphrase"
-                       : tl > 7 && strcmp(s->type + tl - 7, "-grease") == 0
-                           ? "grease (for no key)"
-                           : "not attributable (its type names no key m3age can recognise)");
+        printf("%s", tagged                           ? "unknown key"
+                     : strcmp(s->type, "X25519") == 0 ? "unknown (X25519 stanzas name no key)"
+                     : strcmp(s->type, "mlkem768x25519") == 0
+                         ? "unknown (mlkem768x25519 stanzas name no key)"
+                     : strcmp(s->type, "scrypt") == 0 ? "passphrase"
+                     : tl > 7 && strcmp(s->type + tl - 7, "-grease") == 0
+                         ? "grease (for no key)"
+                         : "not attributable (its type names no key m3age can recognise)");
     for (size_t i = 0; i < n; i++)
-        printf("%s%s", m3_shown(known->v[idx[i]].name), i + 1 < n ? ", " : "\n");
+        printf("%s%s", m3_shown(known->v[idx[i]].name), i + 1 < n ? ", " : "");
+    printf("%s\n", pq ? " [post-quantum]" : "");
 }
 
 /* stanza_json: one stanza of keys inspect --json. */

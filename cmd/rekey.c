@@ -301,6 +301,13 @@ cmd_rekey(int argc, char **argv)
         free(key);
         if (r != 0)
             goto out;
+        /* a host's post-quantum identity (m3age hosts sync --pq), bound to HOST-pq */
+        char pqname[300];
+        snprintf(pqname, sizeof(pqname), "%s-pq", hosts.v[i]);
+        const struct reg_keybind *pq = reg_registry_keybind(repo->reg, pqname);
+        if (pq != NULL && !pq->is_list && pq->nvalues == 1 &&
+            secrets_entries_for_key(repo, pq->values[0], &es, &nes) != 0)
+            goto out;
         if (nes == before)
             m3_warn("host '%s': no secret in %s is encrypted to its key", hosts.v[i], repo->rules);
     }

@@ -244,7 +244,7 @@ _m3age() {
         esac ;;
     edit) opts="$opts -i --identity --editor --unsafe-tmp --allow-empty --rules --nix --no-nix" args=secrets ;;
     rekey) opts="$opts -i --identity --host --force --dry-run --json --jobs --partial --allow-lockout --rules --nix --no-nix" args=secrets ;;
-    audit) opts="$opts -i --identity --host --json --rules --color --nix --no-nix" ;;
+    audit) opts="$opts -i --identity --host --json --require-pq --rules --color --nix --no-nix" ;;
     diff) opts="$opts -i --identity --textconv --json --rules --color --nix --no-nix" args=secrets
         [ -n "$sub" ] && args=revisions ;;
     check) opts="$opts --host --key --scan --timeout --json --rules --color --nix --no-nix" ;;

@@ -152,6 +152,7 @@ for c in 'keys inspect' edit rekey audit diff check affected 'registry eval'
     complete -c m3age -n "__m3age_in $c" -l no-nix -d 'never evaluate the registry with Nix'
 end
 complete -c m3age -n '__m3age_in registry hosts; or __m3age_in audit; or __m3age_in check; or __m3age_in affected' -l json
+complete -c m3age -n '__m3age_in audit' -l require-pq -d 'every secret not post-quantum is an error'
 complete -c m3age -n '__m3age_in affected' -l format -x -a 'text json matrix'
 complete -c m3age -n '__m3age_in affected' -x -a '(__fish_git_branches 2>/dev/null; echo HEAD~1)'
 complete -c m3age -n '__m3age_in edit' -l editor -x

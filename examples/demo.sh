@@ -85,5 +85,28 @@ cp secrets.nix "$work/secrets.nix.before"
 step m3age hosts sync m3-atlas --from "$work/newkeys" --rekey -i demo-keys/m3tam3re_id_ed25519
 say "Only the binding changed in secrets.nix:"
 step diff "$work/secrets.nix.before" secrets.nix || true
+
+say "Post-quantum: a public repository's files are what 'harvest now, decrypt later' collects."
+say "1. The user gets a post-quantum identity; the registry lists it instead of the classical keys:"
+step m3age keygen --pq -o m3tam3re-pq.key
+step sh -c 'm3age registry set-key m3tam3re-pq "$(m3age keygen -y m3tam3re-pq.key)"'
+sed -i -e 's|^  users = \[ m3tam3re m3tam3re-age \];|  users = [ m3tam3re-pq ];|' \
+    -e 's|"secrets/wifi.age".publicKeys = .*;|"secrets/wifi.age".publicKeys = users ++ workstations;|' secrets.nix
+step grep -n "users = " secrets.nix
+say "2. Each host made its own at activation (m3age.hostPqIdentity.enable = true in its NixOS"
+say "   configuration) and wrote its recipient to /var/lib/m3age/host-pq.pub; collected into"
+say "   hosts/<host>/host-pq.pub (or read over ssh with --scan). Here the demo stands in for them:"
+mkdir -p "$work/hostids"
+for h in m3-ares m3-kratos m3-daedalus m3-atlas m3-helios m3-hermes m3-aether; do
+    m3age keygen --pq -o "$work/hostids/$h.txt" 2>/dev/null
+    m3age keygen -y "$work/hostids/$h.txt" >"hosts/$h/host-pq.pub"
+done
+step m3age hosts sync --pq
+step m3age hosts || echo "(exit status $?: m3-atlas's new SSH key is not in hosts/ yet)"
+say "3. Re-encrypt every secret to the post-quantum keys, then prove nothing is left classical:"
+step m3age rekey -i demo-keys/m3tam3re_id_ed25519 -i m3tam3re-pq.key
+step m3age audit --require-pq
+step m3age keys inspect secrets/restic-atlas.age
+step m3age decrypt -i "$work/hostids/m3-atlas.txt" secrets/restic-atlas.age
 echo
 echo "demo done."

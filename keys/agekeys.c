@@ -98,6 +98,9 @@ keys_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *
     *out = NULL;
     if (strncmp(s, "age1pq1", 7) == 0)
         return age_pq_recipient_parse(out, s, d);
+    /* the tagged types are native (c2sp.org/age), though written as plugin recipients */
+    if (strncmp(s, "age1tag1", 8) == 0 || strncmp(s, "age1tagpq1", 10) == 0)
+        return age_tag_recipient_parse(out, s, d);
     {
         struct keys_plugin_key pk;
         rc = keys_plugin_parse(s, &pk, d);

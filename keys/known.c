@@ -1,7 +1,7 @@
 /* known.c: which known keys a header's stanzas are for, without private keys where the
- * format allows it (ssh-* and the tagged P-256 stanzas carry a tag of the key; X25519
- * stanzas carry nothing that names the recipient, so only identities can recognise them,
- * by trial unwrapping). */
+ * format allows it (ssh-* and the tagged P-256 stanzas carry a tag of the key; X25519 and
+ * mlkem768x25519 stanzas carry nothing that names the recipient, so only identities can recognise
+ * them, by trial unwrapping). */
 #include "keys/keys.h"
 #include "keys/openssh.h"
 
@@ -108,7 +108,7 @@ keys_known_add_identity(struct keys_known *k, const char *name, struct age_ident
             goto nomem;
         age_identity_free(id);
     } else {
-        e->id = id; /* X25519: kept to recognise its stanzas */
+        e->id = id; /* X25519, mlkem768x25519: kept to recognise its stanzas */
     }
     k->n++;
     return 0;
@@ -132,8 +132,9 @@ keys_known_match(const struct keys_known *k, const struct age_stanza *s, size_t 
         } else if (e->wire != NULL) {
             if (age_stanza_matches_key(s, e->wire, e->wire_len))
                 idx[n++] = i;
-        } else if (e->id != NULL && age_identity_is_x25519(e->id) &&
-                   strcmp(s->type, "X25519") == 0) {
+        } else if (e->id != NULL &&
+                   ((age_identity_is_x25519(e->id) && strcmp(s->type, "X25519") == 0) ||
+                    (age_identity_is_pq(e->id) && strcmp(s->type, "mlkem768x25519") == 0))) {
             if (fk == NULL && (fk = age_secret_alloc(AGE_FILE_KEY_SIZE)) == NULL)
                 break;
             if (e->id->ops->unwrap(e->id->state, s, 1, fk, NULL) == 0)

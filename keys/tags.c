@@ -136,25 +136,20 @@ keys_stanza_is_tagged(const struct age_stanza *s)
            strcmp(s->type, "mlkem768p256tag") == 0;
 }
 
-/* hpke_tag: HKDF-Extract-SHA-256(salt = label, ikm = enc || hash)[:4], the tag of a p256tag
- * or mlkem768p256tag stanza whose encapsulated key is enc (HKDF-Extract is HMAC keyed with
- * the salt). */
+/* hpke_tag_is: whether tag_b64 is the tag (age_tag_compute) of a stanza of type `type` whose
+ * encapsulated key is enc_b64, for the key whose hash is `hash`. */
 static bool
-hpke_tag_is(const char *label, const char *enc_b64, size_t enc_len, const unsigned char hash[4],
+hpke_tag_is(const char *type, const char *enc_b64, size_t enc_len, const unsigned char hash[4],
             const char *tag_b64)
 {
-    unsigned char enc[MLKEM768P256TAG_ENC], tag[4], mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
+    unsigned char enc[MLKEM768P256TAG_ENC], tag[AGE_STANZA_TAG_SIZE], want[AGE_STANZA_TAG_SIZE];
     size_t n = 0;
 
     if (age_b64_decode(tag_b64, strlen(tag_b64), tag, sizeof(tag), &n) != 0 || n != 4 ||
         age_b64_decode(enc_b64, strlen(enc_b64), enc, sizeof(enc), &n) != 0 || n != enc_len)
         return false;
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)label, strlen(label));
-    crypto_auth_hmacsha256_update(&st, enc, enc_len);
-    crypto_auth_hmacsha256_update(&st, hash, 4);
-    crypto_auth_hmacsha256_final(&st, mac);
-    return sodium_memcmp(mac, tag, 4) == 0;
+    age_tag_compute(type, enc, enc_len, hash, want);
+    return sodium_memcmp(want, tag, sizeof(tag)) == 0;
 }
 
 bool
@@ -167,10 +162,8 @@ keys_plugin_stanza_matches(const struct keys_plugin_key *k, const struct age_sta
                n == 4 && memcmp(tag, k->hash, 4) == 0;
     }
     if (k->scheme == KEYS_TAG_P256 && strcmp(s->type, "p256tag") == 0 && s->nargs == 2)
-        return hpke_tag_is("age-encryption.org/p256tag", s->args[1], P256TAG_ENC, k->hash,
-                           s->args[0]);
+        return hpke_tag_is("p256tag", s->args[1], P256TAG_ENC, k->hash, s->args[0]);
     if (k->scheme == KEYS_TAG_P256_PQ && strcmp(s->type, "mlkem768p256tag") == 0 && s->nargs == 2)
-        return hpke_tag_is("age-encryption.org/mlkem768p256tag", s->args[1], MLKEM768P256TAG_ENC,
-                           k->hash, s->args[0]);
+        return hpke_tag_is("mlkem768p256tag", s->args[1], MLKEM768P256TAG_ENC, k->hash, s->args[0]);
     return false;
 }

@@ -180,6 +180,22 @@ bool age_identity_is_pq(const struct age_identity *id);
 /* age_recipient_is_pq: the recipient is post-quantum (AGE_RECIPIENT_PQ). */
 bool age_recipient_is_pq(const struct age_recipient *r);
 
+/* The tagged recipient types (hardware keys): age1tag1... (a compressed P-256 point; p256tag
+ * stanzas, HPKE with DHKEM(P-256)) and age1tagpq1... (an ML-KEM-768 key and an uncompressed
+ * P-256 point; mlkem768p256tag stanzas, HPKE with MLKEM768-P256, post-quantum). m3age
+ * encrypts to them; their identities are a plugin's. */
+#define AGE_STANZA_TAG_SIZE 4
+/* age_tag_recipient_parse: an age1tag1 or age1tagpq1 recipient. Errors: M3_EINVAL (bad bech32,
+ * wrong length, invalid ML-KEM key, point not on the curve: d names the cause), M3_ECRYPTO
+ * family when libcrypto cannot be opened, M3_ENOMEM. */
+int age_tag_recipient_parse(struct age_recipient **out, const char *s, struct m3_diag *d);
+/* age_tag_compute: the tag of a p256tag or mlkem768p256tag stanza (stanza_type) whose
+ * encapsulated key is enc, for the key whose 4-byte hash is hash (SHA-256 of the compressed
+ * point, or of the uncompressed point of an age1tagpq key, truncated):
+ * HKDF-Extract-SHA-256(salt = "age-encryption.org/" || stanza_type, ikm = enc || hash)[:4]. */
+void age_tag_compute(const char *stanza_type, const unsigned char *enc, size_t enc_len,
+                     const unsigned char hash[4], unsigned char tag[AGE_STANZA_TAG_SIZE]);
+
 /* scrypt: passphrase encryption. The recipient copies the passphrase into secret memory.
  * The identity asks cb (with prompt_name in the prompt) when it meets an scrypt stanza, and
  * refuses work factors above max_log2n (0 means AGE_SCRYPT_MAX_LOG2N). */

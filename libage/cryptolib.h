@@ -2,7 +2,7 @@
  *
  * libcrypto is used for what libsodium does not do (RSA-OAEP for ssh-rsa, the ciphers of
  * protected OpenSSH and PEM keys, the bignums behind bcrypt_pbkdf's constants, HMAC-SHA-1 of
- * hashed known_hosts lines, SHA-3 and SHAKE for ML-KEM, P-256 for HPKE) and for the payload
+ * hashed known_hosts lines, P-256 for HPKE's tagged types) and for the payload
  * chunks of large files (libage/stream.c).
  * Linked normally, the dynamic loader binds its ~4,100 symbol relocations when every m3age
  * process starts (it is linked with BIND_NOW): about 3.3 million instructions, three

@@ -38,9 +38,6 @@ pq_wrap(const void *state, const unsigned char *file_key, struct age_stanza_list
     char *enc64 = NULL;
     int rc;
 
-    /* ML-KEM hashes with libcrypto's SHA-3: say so if it cannot be opened */
-    if ((rc = m3_crypto_load(d)) != 0)
-        return rc;
     rc = age_hpke_seal_base(KEM, r->pk, info, sizeof(info) - 1, NULL, 0, file_key,
                             AGE_FILE_KEY_SIZE, enc, body, NULL);
     if (rc == M3_EINVAL)
@@ -273,8 +270,7 @@ age_pq_identity_parse(struct age_identity **out, const char *s, struct m3_diag *
                          "malformed post-quantum secret key (expected AGE-SECRET-KEY-PQ-1...)");
         goto out;
     }
-    if ((rc = m3_crypto_load(d)) == 0)
-        rc = age_pq_identity_from_seed(out, seed);
+    rc = age_pq_identity_from_seed(out, seed);
 out:
     age_secret_free(seed);
     return rc;

@@ -912,6 +912,7 @@ struct refwalk {
     struct edits *e;
     const struct reg_node *skip;  /* the binding being removed */
     const struct reg_node *other; /* a use that cannot be removed textually */
+    const char *rename;           /* when set: list references are renamed to it, not removed */
 };
 
 /* only_refs: whether n is a non-empty list literal whose every element is a reference to
@@ -960,7 +961,9 @@ walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *pa
     if (n->kind == N_VAR) {
         s = reg_tok_text(n->file, n->tok, &len);
         if (strlen(w->name) == len && memcmp(s, w->name, len) == 0) {
-            if (parent != NULL && parent->kind == N_LIST)
+            if (parent != NULL && parent->kind == N_LIST && w->rename != NULL)
+                add_splice(w->e, reg_node_off(n), reg_node_end(n) - reg_node_off(n), w->rename);
+            else if (parent != NULL && parent->kind == N_LIST)
                 remove_node(n->file, n, w->e);
             else if (w->other == NULL)
                 w->other = n;
@@ -980,6 +983,55 @@ walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *pa
             walk_refs(w, fixed[i], n);
     for (i = 0; i < reg_node_nitems(n); i++)
         walk_refs(w, n->items[i], n);
+}
+
+int
+reg_edit_rename_ref(const struct reg_file *f, const struct reg_registry *r,
+                    const struct reg_eval_opts *opts, const char *from, const char *to, char **out,
+                    size_t *len, struct m3_diag *d)
+{
+    const struct reg_node *b = let_bind(f, from);
+    const struct reg_keybind *kb = reg_registry_keybind(r, from), *kt = reg_registry_keybind(r, to);
+    struct edits e = {0};
+    struct refwalk rw = {.name = from, .e = &e, .rename = to};
+    struct want *w = NULL;
+    const char ***store = NULL;
+    int rc;
+
+    *out = NULL;
+    if (b == NULL || kb == NULL || kb->is_list || kt == NULL || kt->is_list || kt->nvalues != 1)
+        return m3_diag_set(d, M3_ENOTFOUND,
+                           "%s: '%s' and '%s' must be keys bound in the top-level let", f->name,
+                           from, to);
+    rw.skip = b;
+    walk_refs(&rw, f->root, NULL);
+    if (rw.other != NULL) {
+        unsigned line, col;
+        reg_linecol(f, reg_node_off(rw.other), &line, &col);
+        edits_free(&e);
+        return m3_diag_set(d, M3_EUNSUPPORTED,
+                           "%s:%u:%u: " READ_ONLY "'%s' is used outside a list literal; edit "
+                           "that use by hand",
+                           f->name, line, col, from);
+    }
+    rc = M3_ENOMEM;
+    if ((w = want_from(r, 0)) == NULL || (store = calloc(r->nentries + 1, sizeof(*store))) == NULL)
+        goto out;
+    if ((rc = keys_replaced(r, &kb->value_span, kt->values[0], w, store)) != 0 ||
+        (rc = apply(f, &e, out, len)) != 0)
+        goto out;
+    rc = verify(f, opts, *out, *len, w, r->nentries, NULL, d);
+out:
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "out of memory");
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    edits_free(&e);
+    free_store(store, r->nentries);
+    free(w);
+    return rc;
 }
 
 int

@@ -368,6 +368,14 @@ int reg_edit_rm(const struct reg_file *f, const struct reg_registry *r,
                 const struct reg_eval_opts *opts, const char *name, char **out, size_t *len,
                 struct m3_diag *d);
 
+/* reg_edit_rename_ref: every bare reference to the let binding `from` in list literals
+ * becomes a reference to `to` (another key bound in the top let): the entries that listed
+ * from's key list to's. The binding `from` stays. M3_ENOTFOUND if either is not a key bound in
+ * the top let; M3_EUNSUPPORTED if `from` has a use outside a list literal. */
+int reg_edit_rename_ref(const struct reg_file *f, const struct reg_registry *r,
+                        const struct reg_eval_opts *opts, const char *from, const char *to,
+                        char **out, size_t *len, struct m3_diag *d);
+
 /* reg_edit_rm_key: removes the let binding keyname and every bare reference to it in list
  * literals. M3_ENOTFOUND if not bound; M3_EUNSUPPORTED if another use remains. */
 int reg_edit_rm_key(const struct reg_file *f, const struct reg_registry *r,

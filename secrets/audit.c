@@ -49,6 +49,8 @@ const struct secrets_code secrets_audit_codes[] = {
     {"M3A024", SECRETS_INFO, "module import that cannot be followed without Nix"},
     {"M3A025", SECRETS_ERROR, "registry name that is absolute or leads outside the repository"},
     {"M3A026", SECRETS_ERROR, "secret file that is a symbolic link, or reached through one"},
+    {"M3A027", SECRETS_ERROR, "registry entry mixing post-quantum and classical keys"},
+    {"M3A028", SECRETS_ERROR, "secret not post-quantum protected (with --require-pq)"},
     {"M3A030", SECRETS_WARNING, "registry key whose age plugin is not installed"},
 };
 const size_t secrets_audit_ncodes = sizeof(secrets_audit_codes) / sizeof(secrets_audit_codes[0]);
@@ -71,6 +73,7 @@ struct ctx {
     bool *used;                   /* per registry entry: some host uses it */
     bool *parsed;                 /* per registry entry: the header was read */
     struct secrets_drift *drifts; /* per parsed entry: its drift (headers are not kept) */
+    enum secrets_pq_state *pq;    /* per entry: whether its file is post-quantum protected */
     int rc;
 };
 
@@ -286,7 +289,7 @@ registry_keys(struct ctx *c)
             continue;
         if (k->kind == SECRETS_KEY_INVALID)
             add(c, "M3A019", reg, 0, NULL, "key %s is not a recipient: %s", k->name, k->error);
-        else if (k->kind == SECRETS_KEY_PLUGIN &&
+        else if (k->kind == SECRETS_KEY_PLUGIN && !k->native &&
                  keys_plugin_find(k->plugin.plugin, NULL, 0, NULL) == M3_ENOTFOUND)
             add(c, "M3A030", reg, 0, NULL,
                 "key %s needs age-plugin-%s, which is not in PATH: edit and rekey of its files "
@@ -297,6 +300,45 @@ registry_keys(struct ctx *c)
                 "key %s is ssh-rsa with %u bits (use ssh-ed25519, or RSA of 3072 bits or more)",
                 k->name, k->rsa_bits);
     }
+}
+
+/* pq_mixes: entries whose keys mix post-quantum and classical recipients, at the position of
+ * their first classical key (edit and rekey refuse to encrypt such a file). */
+static void
+pq_mixes(struct ctx *c)
+{
+    for (size_t i = 0; i < c->reg->nentries; i++) {
+        const struct reg_entry *e = &c->reg->entries[i];
+        char names[512];
+        size_t first = 0;
+        if (!c->selected[i] || !secrets_entry_pq_mix(&c->ks, e, &first, names, sizeof(names)))
+            continue;
+        const struct reg_span *sp = &e->key_spans[first];
+        add(c, "M3A027", c->o->registry, e->name_span.line, NULL,
+            "'%s' lists post-quantum and classical keys (classical: %s; the first written at "
+            "line %u, column %u): its file would not be post-quantum, and edit and rekey refuse "
+            "to encrypt it; drop the classical keys or the post-quantum ones",
+            e->name, names, sp->line, sp->col);
+    }
+}
+
+/* pq_states: the post-quantum state of every examined secret, in registry order. */
+static int
+pq_states(struct ctx *c)
+{
+    struct secrets_audit *a = c->a;
+
+    if ((a->pq = calloc(c->reg->nentries + 1, sizeof(*a->pq))) == NULL)
+        return M3_ENOMEM;
+    for (size_t i = 0; i < c->reg->nentries; i++) {
+        if (!c->selected[i])
+            continue;
+        if ((a->pq[a->npq].file = strdup(c->reg->entries[i].name)) == NULL)
+            return M3_ENOMEM;
+        a->pq[a->npq++].state = c->pq[i];
+        a->npq_yes += c->pq[i] == SECRETS_PQ_YES;
+    }
+    return 0;
 }
 
 static void
@@ -402,6 +444,11 @@ drift(struct ctx *c, size_t ei, const struct age_header *h)
             "%zu X25519 recipient%s in the file, %zu age1 key%s in its registry entry",
             dr.x25519_have, dr.x25519_have == 1 ? "" : "s", dr.x25519_want,
             dr.x25519_want == 1 ? "" : "s");
+    if (dr.pq_want != dr.pq_have)
+        add(c, "M3A008", e->name, 0, NULL,
+            "%zu post-quantum (mlkem768x25519) recipient%s in the file, %zu age1pq1 key%s in its "
+            "registry entry",
+            dr.pq_have, dr.pq_have == 1 ? "" : "s", dr.pq_want, dr.pq_want == 1 ? "" : "s");
     c->drifts[ei] = dr;
     c->parsed[ei] = true;
 }
@@ -463,6 +510,17 @@ audit_entry(struct ctx *c, size_t i)
     if ((rc = secrets_header_from_buf(buf, len, &h, &d)) != 0) {
         add(c, "M3A003", e->name, 0, NULL, "%s", d.msg[0] ? d.msg : m3_strerror(rc));
         goto out;
+    }
+    {
+        char classical[256];
+        c->pq[i] =
+            secrets_header_is_pq(h, classical, sizeof(classical)) ? SECRETS_PQ_YES : SECRETS_PQ_NO;
+        if (c->pq[i] == SECRETS_PQ_NO && c->o->require_pq)
+            add(c, "M3A028", e->name, 0, NULL,
+                "not post-quantum protected: classical stanzas open it (%s), so a copy kept "
+                "today opens with a quantum computer later; list only age1pq1 or age1tagpq1 "
+                "keys for it and run 'm3age rekey'",
+                classical[0] ? classical : "no post-quantum stanza");
     }
     drift(c, i, h);
     if (c->o->nids > 0)
@@ -636,8 +694,14 @@ out:
 static void
 audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *ah)
 {
-    const struct secrets_key *k = secrets_keyset_bound_to(&c->ks, h->name);
+    const struct secrets_key *k = secrets_keyset_bound_to(&c->ks, h->name), *kpq = NULL;
+    char pqname[300];
 
+    /* a host's post-quantum identity (m3age hosts sync): bound to HOST-pq beside its SSH key,
+     * which the secrets it reads list instead */
+    snprintf(pqname, sizeof(pqname), "%s-pq", h->name);
+    if ((kpq = secrets_keyset_named(&c->ks, pqname)) != NULL && !secrets_key_is_pq(kpq))
+        kpq = NULL;
     ah->has_key = k != NULL;
     if (k == NULL && (h->nsecrets > 0 || h->nunresolved > 0)) {
         char dir[PATH_MAX];
@@ -728,15 +792,19 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
         if (k == NULL)
             continue;
         const struct reg_entry *e = &c->reg->entries[ei];
+        const struct secrets_key *hk = k;
         bool listed = false;
         for (size_t m = 0; m < e->nkeys && !listed; m++)
             listed = strcmp(e->keys[m], k->text) == 0;
+        for (size_t m = 0; kpq != NULL && m < e->nkeys && !listed; m++)
+            if (strcmp(e->keys[m], kpq->text) == 0)
+                listed = (hk = kpq) != NULL;
         if (!listed)
             add(c, "M3A009", e->name, 0, h->name,
                 "host %s uses it (age.secrets.%s in %s:%u) but its registry entry does not "
                 "list %s: activation would fail",
                 h->name, s->secret, s->span.file, s->span.line, h->name);
-        else if (c->parsed[ei] && !secrets_drift_has_key(&c->drifts[ei], k))
+        else if (c->parsed[ei] && !secrets_drift_has_key(&c->drifts[ei], hk))
             add(c, "M3A009", e->name, 0, h->name,
                 "host %s uses it but the file is not encrypted to its key: activation would "
                 "fail (run 'm3age rekey %s')",
@@ -982,8 +1050,9 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     c.used = calloc(ne + 1, sizeof(bool));
     c.parsed = calloc(ne + 1, sizeof(bool));
     c.drifts = calloc(ne + 1, sizeof(*c.drifts));
+    c.pq = calloc(ne + 1, sizeof(*c.pq));
     if (c.selected == NULL || c.used == NULL || c.parsed == NULL || c.drifts == NULL ||
-        secrets_keyset_build(&c.ks, c.reg) != 0) {
+        c.pq == NULL || secrets_keyset_build(&c.ks, c.reg) != 0) {
         rc = M3_ENOMEM;
         goto out;
     }
@@ -1037,9 +1106,12 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
             reg_check_name(c.trust, c.regdir, &c.reg->entries[i], NULL, NULL) != 0)
             c.selected[i] = true;
     registry_keys(&c);
+    pq_mixes(&c);
     for (size_t i = 0; i < ne; i++)
         c.a->nsecrets += c.selected[i];
     audit_entries(&c);
+    if (c.rc == 0 && pq_states(&c) != 0)
+        c.rc = M3_ENOMEM;
     if (c.hosts != NULL && c.hosts->nhosts > 0 &&
         (c.a->hosts = calloc(c.hosts->nhosts, sizeof(*c.a->hosts))) == NULL)
         c.rc = M3_ENOMEM;
@@ -1085,6 +1157,7 @@ out:
     for (size_t i = 0; c.drifts && i < ne; i++)
         secrets_drift_clear(&c.drifts[i]);
     free(c.drifts);
+    free(c.pq);
     free(c.selected);
     free(c.used);
     free(c.parsed);
@@ -1126,6 +1199,9 @@ secrets_audit_free(struct secrets_audit *a)
         free(a->hosts[i].key_source);
     }
     free(a->hosts);
+    for (size_t i = 0; i < a->npq; i++)
+        free(a->pq[i].file);
+    free(a->pq);
     free(a->v);
     free(a);
 }

@@ -53,6 +53,17 @@ struct secrets_audit_opts {
     bool host_key_from_repo;
     /* threads reading and verifying the files (0 or 1: this thread only) */
     unsigned jobs;
+    /* every secret whose file is not post-quantum protected is a finding (M3A028): for
+     * repositories that are public */
+    bool require_pq;
+};
+
+/* Whether a secret's file is post-quantum protected: every stanza of its header is of a
+ * post-quantum type (mlkem768x25519, mlkem768p256tag), so no classical key opens it. */
+enum secrets_pq_state {
+    SECRETS_PQ_UNKNOWN, /* no readable header (missing, not age, refused) */
+    SECRETS_PQ_NO,
+    SECRETS_PQ_YES,
 };
 
 struct secrets_audit {
@@ -62,6 +73,13 @@ struct secrets_audit {
     size_t nsecrets;    /* registry entries examined */
     size_t nhosts;      /* hosts examined */
     bool hosts_scanned; /* false when the repository has no hosts/ folder */
+    /* per examined secret, in registry order: its registry name and whether it is
+     * post-quantum protected */
+    struct secrets_audit_pq {
+        char *file;
+        enum secrets_pq_state state;
+    } * pq;
+    size_t npq, npq_yes;
     /* for each examined host (in order), the secrets it uses (registry names): used by
      * `check` to print one line per secret */
     struct secrets_audit_host {

@@ -83,6 +83,8 @@ plan_item(const struct secrets_keyset *ks, const struct reg_entry *e, const stru
         goto out;
     it->x25519_want = dr.x25519_want;
     it->x25519_have = dr.x25519_have;
+    it->pq_want = dr.pq_want;
+    it->pq_have = dr.pq_have;
     it->state = secrets_drift_none(&dr) ? SECRETS_PLAN_SAME : SECRETS_PLAN_CHANGE;
     it->add = names_of(dr.missing, dr.nmissing);
     it->nadd = dr.nmissing;
@@ -100,6 +102,9 @@ plan_item(const struct secrets_keyset *ks, const struct reg_entry *e, const stru
     }
     if (dr.x25519_want > dr.x25519_have && (it->x25519_added = secrets_x25519_added_text(
                                                 ks, e, dr.x25519_want - dr.x25519_have)) == NULL)
+        rc = M3_ENOMEM;
+    if (dr.pq_want > dr.pq_have &&
+        (it->pq_added = secrets_pq_added_text(ks, e, dr.pq_want - dr.pq_have)) == NULL)
         rc = M3_ENOMEM;
     if (it->add == NULL || it->remove == NULL || it->unattributed == NULL)
         rc = M3_ENOMEM;
@@ -180,6 +185,7 @@ secrets_plan_free(struct secrets_plan *p)
         free(it->remove);
         free(it->unattributed);
         free(it->x25519_added);
+        free(it->pq_added);
         free(it->file);
         free(it->error);
     }

@@ -29,6 +29,8 @@ struct secrets_plan_item {
     /* when x25519_want > x25519_have: "1 X25519 recipient not in the registry before (one
      * of: NAME, age1...)" (secrets_x25519_added_text), else NULL */
     char *x25519_added;
+    size_t pq_want, pq_have; /* age1pq1 keys listed / mlkem768x25519 stanzas in the file */
+    char *pq_added;          /* the same as x25519_added (secrets_pq_added_text) */
     char **unattributed; /* "1 piv-p256 stanza": stanzas no key can be told from, which a
                             rekey keeps (it refuses to drop them unless forced) */
     size_t nunattributed;

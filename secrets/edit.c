@@ -13,6 +13,7 @@
  * has then; when the secret file itself was replaced meanwhile, or its rule is gone, the file
  * is not overwritten and the edit is kept, encrypted, beside it. */
 #include "libage/internal.h"
+#include "secrets/plan.h"
 #include "secrets/repo.h"
 
 #include <dirent.h>
@@ -579,6 +580,28 @@ make_parents(const char *path, struct m3_diag *d)
     return 0;
 }
 
+/* check_pq_mix: an entry listing post-quantum and classical keys is refused before the
+ * editor runs (libage would refuse to encrypt what was typed), naming the classical keys as
+ * the registry does. */
+static int
+check_pq_mix(const struct secrets_repo *r, const struct secrets_target *t, struct m3_diag *d)
+{
+    struct secrets_keyset ks;
+    char names[512];
+    size_t first = 0;
+    int rc = 0;
+
+    if (secrets_keyset_build_light(&ks, r->reg) != 0)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    if (secrets_entry_pq_mix(&ks, t->entry, &first, names, sizeof(names)))
+        rc = m3_diag_set(d, M3_EINVAL,
+                         "%s: post-quantum recipients cannot be mixed with classical ones, which "
+                         "would make the file not post-quantum; classical: %s",
+                         t->path, names);
+    secrets_keyset_clear(&ks);
+    return rc;
+}
+
 int
 secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
              struct keys_identities *ids, const struct secrets_edit_opts *o,
@@ -604,6 +627,8 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
         rc = m3_diag_set(d, M3_EINVAL, "%s: the registry gives it no recipients", t->path);
         goto out;
     }
+    if (r != NULL && (rc = check_pq_mix(r, t, d)) != 0)
+        goto out;
     /* The file is reached beneath the repository root, never through a link. */
     if ((rc = file_stat(r, t->path, &st, d)) != 0 && rc != M3_ENOTFOUND)
         goto out;

@@ -241,6 +241,10 @@ check_age(struct secrets_hook_result *r, const struct reg_registry *reg,
             snprintf(change + strlen(change), sizeof(change) - strlen(change),
                      " (X25519: %zu in the file, %zu in the registry)", dr.x25519_have,
                      dr.x25519_want);
+        if (dr.pq_want != dr.pq_have)
+            snprintf(change + strlen(change), sizeof(change) - strlen(change),
+                     " (mlkem768x25519: %zu in the file, %zu in the registry)", dr.pq_have,
+                     dr.pq_want);
         rc =
             problem(r, path, "recipients do not match the registry:%s (run 'm3age rekey')", change);
     }

@@ -152,7 +152,8 @@ int hostkeys_repo_add_to_list(struct hostkeys_repo *repo, const char *list, cons
                               struct m3_diag *d);
 
 /* hostkeys_repo_rm_host: removes the binding host and every reference to it in list
- * literals (reg_edit_rm_key). Errors as reg_edit_rm_key. */
+ * literals (reg_edit_rm_key), and the same for HOST-pq, its post-quantum identity, when
+ * bound. Errors as reg_edit_rm_key. */
 int hostkeys_repo_rm_host(struct hostkeys_repo *repo, const char *host, struct m3_diag *d);
 
 /* hostkeys_repo_secrets_with: the names of the registry entries (secrets) whose publicKeys
@@ -160,6 +161,46 @@ int hostkeys_repo_rm_host(struct hostkeys_repo *repo, const char *host, struct m
  * until the next edit); free the array only. Errors: M3_ENOMEM. */
 int hostkeys_repo_secrets_with(const struct hostkeys_repo *repo, const struct hostkey *key,
                                const char ***names, size_t *n);
+
+/* ---- post-quantum host identities ---------------------------------------------------- *
+ * A host can hold a post-quantum identity (the NixOS module's m3age.hostPqIdentity: generated
+ * on the host, its age1pq1 recipient written to HOSTKEYS_PQ_REMOTE). The registry binds its
+ * recipient to HOST-pq beside the SSH key bound to HOST, and the secrets the host reads list
+ * HOST-pq instead of HOST (the SSH key stays: it names the host for `hosts` and `check`). */
+
+#define HOSTKEYS_PQ_FILE "host-pq.pub"                  /* hosts/<host>/host-pq.pub */
+#define HOSTKEYS_PQ_REMOTE "/var/lib/m3age/host-pq.pub" /* on the host */
+
+/* hostkeys_pq_parse: the age1pq1 recipient in text: exactly one recipient line, blank lines
+ * and '#' comments allowed (a host-pq.pub file, or what a host printed). *out is malloc'd.
+ * Errors: M3_EINVAL (no line, several, not a valid age1pq1 recipient: d says why). */
+int hostkeys_pq_parse(const char *text, char **out, struct m3_diag *d);
+
+/* hostkeys_pq_read_file: hostkeys_pq_parse of the file at path. Errors: M3_ENOTFOUND, M3_EIO,
+ * M3_EINVAL with "PATH: " at the start of d's message. */
+int hostkeys_pq_read_file(const char *path, char **out, struct m3_diag *d);
+
+/* hostkeys_pq_name: "HOST-pq" into buf (cap bytes). */
+void hostkeys_pq_name(const char *host, char *buf, size_t cap);
+
+/* hostkeys_repo_pq_binding: the recipient bound to HOST-pq (a pointer into repo->reg, valid
+ * until the next edit), or NULL when there is none or it is not one string. */
+const char *hostkeys_repo_pq_binding(const struct hostkeys_repo *repo, const char *host);
+
+/* hostkeys_repo_uses_host: whether a list literal still references the binding HOST (the
+ * secrets of a host with a PQ identity should list HOST-pq). */
+bool hostkeys_repo_uses_host(const struct hostkeys_repo *repo, const char *host);
+
+/* hostkeys_repo_set_pq: binds HOST-pq to recipient, then makes every list reference to HOST
+ * a reference to HOST-pq (reg_edit_rename_ref), in memory; write with hostkeys_repo_write.
+ * Errors: as reg_edit_set_key and reg_edit_rename_ref. */
+int hostkeys_repo_set_pq(struct hostkeys_repo *repo, const char *host, const char *recipient,
+                         struct m3_diag *d);
+
+/* hostkeys_repo_secrets_with_text: hostkeys_repo_secrets_with for a key given as text
+ * (compared exactly: age1pq1 recipients have one spelling). */
+int hostkeys_repo_secrets_with_text(const struct hostkeys_repo *repo, const char *key,
+                                    const char ***names, size_t *n);
 
 /* hostkeys_repo_write: writes the edited text back atomically (reg_write_atomic) when dirty. */
 int hostkeys_repo_write(struct hostkeys_repo *repo, struct m3_diag *d);

@@ -2,6 +2,8 @@
  * lists of hosts, and the secrets a host key can read. Edits go through the registry's
  * format-preserving writers and are re-evaluated before they are kept. */
 #include "secrets/hostkeys.h"
+#include "keys/keys.h"
+#include "libage/internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -332,10 +334,19 @@ hostkeys_repo_rm_host(struct hostkeys_repo *repo, const char *host, struct m3_di
     size_t len = 0;
     int rc;
 
+    char pqname[300];
+
     if ((rc = reg_edit_rm_key(repo->file, repo->reg, &repo->opts, host, &text, &len, d)) != 0)
         return rc;
     if ((rc = reload(repo, text, len, d)) == 0)
         repo->dirty = true;
+    free(text);
+    text = NULL;
+    /* its post-quantum identity goes with it: the secrets it reads list HOST-pq */
+    hostkeys_pq_name(host, pqname, sizeof(pqname));
+    if (rc == 0 && reg_registry_keybind(repo->reg, pqname) != NULL &&
+        (rc = reg_edit_rm_key(repo->file, repo->reg, &repo->opts, pqname, &text, &len, d)) == 0)
+        rc = reload(repo, text, len, d);
     free(text);
     return rc;
 }
@@ -385,4 +396,152 @@ hostkeys_repo_write(struct hostkeys_repo *repo, struct m3_diag *d)
     if ((rc = reg_write_atomic(repo->rules, text, len, d)) == 0)
         repo->dirty = false;
     return rc;
+}
+
+/* ---- post-quantum host identities ---------------------------------------------------- */
+
+int
+hostkeys_pq_parse(const char *text, char **out, struct m3_diag *d)
+{
+    struct age_recipient *r = NULL;
+    char *found = NULL;
+    const char *p = text;
+    int rc;
+
+    *out = NULL;
+    while (*p != '\0') {
+        size_t n = strcspn(p, "\n"), b = 0;
+        while (b < n && (p[b] == ' ' || p[b] == '\t'))
+            b++;
+        while (n > b && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+            n--;
+        if (n > b && p[b] != '#') {
+            if (found != NULL) {
+                free(found);
+                return m3_diag_set(d, M3_EINVAL,
+                                   "more than one line (expected one age1pq1 "
+                                   "recipient)");
+            }
+            if ((found = strndup(p + b, n - b)) == NULL)
+                return m3_diag_set(d, M3_ENOMEM, "out of memory");
+        }
+        p += strcspn(p, "\n");
+        if (*p == '\n')
+            p++;
+    }
+    if (found == NULL)
+        return m3_diag_set(d, M3_EINVAL, "no recipient in it (expected one age1pq1 recipient)");
+    if (strncmp(found, "age1pq1", 7) != 0) {
+        free(found);
+        return m3_diag_set(d, M3_EINVAL, "not an age1pq1 post-quantum recipient");
+    }
+    if ((rc = keys_recipient_parse(&r, found, d)) != 0) {
+        free(found);
+        return rc;
+    }
+    age_recipient_free(r);
+    *out = found;
+    return 0;
+}
+
+int
+hostkeys_pq_read_file(const char *path, char **out, struct m3_diag *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = keys_read_file(path, 64 * 1024, &buf, &len, d)) != 0 && errno == ENOENT)
+        rc = M3_ENOTFOUND;
+    if (rc == 0)
+        rc = hostkeys_pq_parse(buf, out, d);
+    if (rc != 0) {
+        struct m3_diag inner = d != NULL ? *d : (struct m3_diag){0};
+        m3_diag_set(d, rc, "%s: %s", path, inner.msg);
+    }
+    age_secret_free(buf);
+    return rc;
+}
+
+void
+hostkeys_pq_name(const char *host, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s-pq", host);
+}
+
+const char *
+hostkeys_repo_pq_binding(const struct hostkeys_repo *repo, const char *host)
+{
+    char name[300];
+    const struct reg_keybind *b;
+
+    hostkeys_pq_name(host, name, sizeof(name));
+    b = reg_registry_keybind(repo->reg, name);
+    return b != NULL && !b->is_list && b->nvalues == 1 ? b->values[0] : NULL;
+}
+
+bool
+hostkeys_repo_uses_host(const struct hostkeys_repo *repo, const char *host)
+{
+    const struct reg_keybind *b = reg_registry_keybind(repo->reg, host);
+
+    if (b == NULL || b->is_list || b->nvalues != 1)
+        return false;
+    for (size_t i = 0; i < repo->reg->nentries; i++)
+        for (size_t j = 0; j < repo->reg->entries[i].nkeys; j++)
+            if (repo->reg->entries[i].key_spans[j].off == b->value_span.off &&
+                repo->reg->entries[i].key_spans[j].file == b->value_span.file)
+                return true;
+    return false;
+}
+
+int
+hostkeys_repo_set_pq(struct hostkeys_repo *repo, const char *host, const char *recipient,
+                     struct m3_diag *d)
+{
+    char name[300], *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    hostkeys_pq_name(host, name, sizeof(name));
+    if ((rc = reg_edit_set_key(repo->file, repo->reg, &repo->opts, name, recipient, &text, &len,
+                               d)) != 0 ||
+        (rc = reload(repo, text, len, d)) != 0)
+        goto out;
+    repo->dirty = true;
+    free(text);
+    text = NULL;
+    if (hostkeys_repo_uses_host(repo, host) &&
+        ((rc = reg_edit_rename_ref(repo->file, repo->reg, &repo->opts, host, name, &text, &len,
+                                   d)) != 0 ||
+         (rc = reload(repo, text, len, d)) != 0))
+        goto out;
+out:
+    free(text);
+    return rc;
+}
+
+int
+hostkeys_repo_secrets_with_text(const struct hostkeys_repo *repo, const char *key,
+                                const char ***names, size_t *n)
+{
+    const char **v;
+    size_t nv = 0;
+
+    *names = NULL;
+    *n = 0;
+    if (repo->reg->nentries == 0)
+        return 0;
+    if ((v = calloc(repo->reg->nentries, sizeof(*v))) == NULL)
+        return M3_ENOMEM;
+    for (size_t i = 0; i < repo->reg->nentries; i++)
+        for (size_t j = 0; j < repo->reg->entries[i].nkeys; j++)
+            if (strcmp(repo->reg->entries[i].keys[j], key) == 0) {
+                v[nv++] = repo->reg->entries[i].name;
+                break;
+            }
+    *names = v;
+    *n = nv;
+    return 0;
 }

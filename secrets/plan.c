@@ -8,6 +8,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* is_pq_text: an age1pq1 (mlkem768x25519) recipient, in either case (bech32). */
+static bool
+is_pq_text(const char *s)
+{
+    return strncasecmp(s, "age1pq1", 7) == 0;
+}
+
+/* counted_kind: the kind of a key whose stanzas name no key (compared by count), for the
+ * stanza type `type`; SECRETS_KEY_INVALID for any other type. */
+static enum secrets_key_kind
+counted_kind(const char *type)
+{
+    if (strcmp(type, "X25519") == 0)
+        return SECRETS_KEY_X25519;
+    if (strcmp(type, "mlkem768x25519") == 0)
+        return SECRETS_KEY_PQ;
+    return SECRETS_KEY_INVALID;
+}
 
 static size_t
 hash_str(const char *s)
@@ -69,7 +89,11 @@ parse_plugin(struct secrets_key *k)
 
     if (rc == M3_ENOMATCH)
         return false;
-    if (rc == 0) {
+    if (rc == 0 &&
+        (strcmp(k->plugin.plugin, "tag") == 0 || strcmp(k->plugin.plugin, "tagpq") == 0)) {
+        k->kind = SECRETS_KEY_PLUGIN;
+        k->native = true;
+    } else if (rc == 0) {
         k->kind = SECRETS_KEY_PLUGIN;
         snprintf(k->error, sizeof(k->error),
                  "a recipient of the age-plugin-%s plugin, which is not installed",
@@ -92,12 +116,17 @@ parse_full(struct secrets_key *k)
     size_t len;
 
     if (k->kind == SECRETS_KEY_PLUGIN || parse_plugin(k)) {
-        /* Encrypted to through its plugin; without it, k->error says what is missing. */
+        /* Encrypted to through its plugin, or natively for the tagged types (k->native);
+         * without the plugin, k->error says what is missing. */
         if (k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL &&
-            keys_recipient_parse(&r, k->text, &d) == 0)
+            keys_recipient_parse(&r, k->text, &d) == 0) {
             k->rcpt = r;
-        else if (k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL && d.code == M3_ENOTFOUND)
+        } else if (k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL && k->native) {
+            k->kind = SECRETS_KEY_INVALID;
+            snprintf(k->error, sizeof(k->error), "%s", d.msg[0] ? d.msg : "not a recipient");
+        } else if (k->kind == SECRETS_KEY_PLUGIN && k->rcpt == NULL && d.code == M3_ENOTFOUND) {
             snprintf(k->error, sizeof(k->error), "%.300s", d.msg);
+        }
         return;
     }
     if (keys_recipient_parse(&r, k->text, &d) != 0) {
@@ -107,9 +136,9 @@ parse_full(struct secrets_key *k)
     }
     k->rcpt = r;
     if (k->kind != SECRETS_KEY_INVALID)
-        return; /* parse_light already set what the drift needs */
+        return; /* parse_light (or parse_plugin) already set what the drift needs */
     if (age_recipient_ssh_wire(r, &wire, &len) != 0) {
-        k->kind = SECRETS_KEY_X25519;
+        k->kind = age_recipient_is_pq(r) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
     } else if ((copy = malloc(len)) != NULL) {
         memcpy(copy, wire, len);
         set_ssh(k, copy, len);
@@ -133,7 +162,7 @@ parse_light(struct secrets_key *k)
     if (parse_plugin(k))
         return;
     if (strncmp(k->text, "age1", 4) == 0) {
-        k->kind = SECRETS_KEY_X25519;
+        k->kind = is_pq_text(k->text) ? SECRETS_KEY_PQ : SECRETS_KEY_X25519;
         return;
     }
     if ((strncmp(k->text, "ssh-ed25519 ", 12) != 0 && strncmp(k->text, "ssh-rsa ", 8) != 0) ||
@@ -396,6 +425,17 @@ stanza_is_key(const struct age_stanza *s, const struct secrets_key *k)
            strcmp(s->type, k->ssh_type) == 0;
 }
 
+/* age1_kind: the counted kind of an age1 key text: SECRETS_KEY_PQ for age1pq1, X25519 when
+ * its only '1' is the separator after "age" (bech32 data has none), else (a plugin or tagged
+ * recipient, whose stanzas are matched by tag) SECRETS_KEY_INVALID. */
+static enum secrets_key_kind
+age1_kind(const char *text)
+{
+    if (is_pq_text(text))
+        return SECRETS_KEY_PQ;
+    return strrchr(text, '1') == text + 3 ? SECRETS_KEY_X25519 : SECRETS_KEY_INVALID;
+}
+
 bool
 secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                        const struct reg_entry *e)
@@ -411,16 +451,16 @@ secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                 return true;
         return false;
     }
-    if (k->kind != SECRETS_KEY_X25519 || e == NULL)
+    if ((k->kind != SECRETS_KEY_X25519 && k->kind != SECRETS_KEY_PQ) || e == NULL)
         return false;
     for (size_t i = 0; i < e->nkeys; i++) {
         if (strcmp(e->keys[i], k->text) == 0)
             listed = true;
-        if (strncmp(e->keys[i], "age1", 4) == 0)
+        if (strncmp(e->keys[i], "age1", 4) == 0 && age1_kind(e->keys[i]) == k->kind)
             want++;
     }
     for (size_t i = 0; i < h->nstanzas; i++)
-        if (strcmp(h->stanzas[i].type, "X25519") == 0)
+        if (counted_kind(h->stanzas[i].type) == k->kind)
             have++;
     return listed && have >= want;
 }
@@ -460,14 +500,20 @@ secrets_drift_compute(const struct secrets_keyset *ks, const struct reg_entry *e
         keys[nkeys++] = k;
         if (k->kind == SECRETS_KEY_X25519)
             out->x25519_want++;
+        else if (k->kind == SECRETS_KEY_PQ)
+            out->pq_want++;
     }
     /* one pass over the stanzas: each is matched to the entry's keys once */
     for (size_t i = 0; i < h->nstanzas; i++) {
         const struct age_stanza *s = &h->stanzas[i];
         struct secrets_stale *st = &out->stale[out->nstale];
         bool ours = false;
-        if (strcmp(s->type, "X25519") == 0) {
+        if (counted_kind(s->type) == SECRETS_KEY_X25519) {
             out->x25519_have++;
+            continue;
+        }
+        if (counted_kind(s->type) == SECRETS_KEY_PQ) {
+            out->pq_have++;
             continue;
         }
         if (is_grease(s->type))
@@ -544,23 +590,24 @@ secrets_unattributed_text(const struct secrets_unattributed *u, char *buf, size_
     snprintf(buf, cap, "%zu %s stanza%s", u->count, u->type, u->count == 1 ? "" : "s");
 }
 
-char *
-secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+/* added_text: secrets_x25519_added_text for the keys of kind `kind`, named `what`. */
+static char *
+added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n,
+           enum secrets_key_kind kind, const char *what)
 {
-    size_t cap = 128, len;
+    size_t cap = 160, len;
     char *out = malloc(cap);
     bool first = true;
 
     if (out == NULL)
         return NULL;
-    len =
-        (size_t)snprintf(out, cap, "%zu X25519 recipient%s not in the registry before (one of: ", n,
-                         n == 1 ? "" : "s");
+    len = (size_t)snprintf(out, cap, "%zu %s recipient%s not in the registry before (one of: ", n,
+                           what, n == 1 ? "" : "s");
     for (size_t i = 0; i < e->nkeys; i++) {
         const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
         bool dup = false;
         size_t nl;
-        if (k == NULL || k->kind != SECRETS_KEY_X25519)
+        if (k == NULL || k->kind != kind)
             continue;
         for (size_t j = 0; j < i && !dup; j++)
             dup = strcmp(e->keys[j], e->keys[i]) == 0;
@@ -582,11 +629,25 @@ secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entr
     return out;
 }
 
+char *
+secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+{
+    return added_text(ks, e, n, SECRETS_KEY_X25519, "X25519");
+}
+
+char *
+secrets_pq_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n)
+{
+    return added_text(ks, e, n, SECRETS_KEY_PQ, "post-quantum (mlkem768x25519)");
+}
+
 bool
 secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k)
 {
     if (k->kind == SECRETS_KEY_X25519)
         return dr->x25519_have >= dr->x25519_want;
+    if (k->kind == SECRETS_KEY_PQ)
+        return dr->pq_have >= dr->pq_want;
     if (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_NONE)
         return true; /* cannot be told from the header */
     if (k->kind != SECRETS_KEY_SSH && k->kind != SECRETS_KEY_PLUGIN)
@@ -600,7 +661,82 @@ secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *
 bool
 secrets_drift_none(const struct secrets_drift *dr)
 {
-    return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have;
+    return dr->nmissing == 0 && dr->nstale == 0 && dr->x25519_want == dr->x25519_have &&
+           dr->pq_want == dr->pq_have;
+}
+
+bool
+secrets_key_is_pq(const struct secrets_key *k)
+{
+    return k->kind == SECRETS_KEY_PQ ||
+           (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_P256_PQ);
+}
+
+bool
+secrets_key_is_classical(const struct secrets_key *k)
+{
+    return k->kind == SECRETS_KEY_X25519 || k->kind == SECRETS_KEY_SSH ||
+           (k->kind == SECRETS_KEY_PLUGIN && k->plugin.scheme == KEYS_TAG_P256);
+}
+
+bool
+secrets_entry_pq_mix(const struct secrets_keyset *ks, const struct reg_entry *e, size_t *first,
+                     char *names, size_t cap)
+{
+    bool pq = false, classical = false;
+    size_t len = 0;
+
+    if (names != NULL && cap > 0)
+        names[0] = '\0';
+    for (size_t i = 0; i < e->nkeys; i++) {
+        const struct secrets_key *k = secrets_keyset_find(ks, e->keys[i]);
+        if (k == NULL)
+            continue;
+        pq |= secrets_key_is_pq(k);
+        if (!secrets_key_is_classical(k))
+            continue;
+        if (!classical)
+            *first = i;
+        classical = true;
+        if (names != NULL && len < cap) {
+            bool dup = false;
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = strcmp(e->keys[j], e->keys[i]) == 0;
+            if (!dup)
+                len += (size_t)snprintf(names + len, cap - len, "%s%s", len ? ", " : "", k->name);
+        }
+    }
+    return pq && classical;
+}
+
+bool
+secrets_header_is_pq(const struct age_header *h, char *classical, size_t cap)
+{
+    size_t npq = 0, nclassical = 0, len = 0;
+    bool *seen = calloc(h->nstanzas + 1, sizeof(*seen));
+
+    if (classical != NULL && cap > 0)
+        classical[0] = '\0';
+    for (size_t i = 0; i < h->nstanzas; i++) {
+        const char *t = h->stanzas[i].type;
+        size_t n = 0;
+        if (strcmp(t, "mlkem768x25519") == 0 || strcmp(t, "mlkem768p256tag") == 0) {
+            npq++;
+            continue;
+        }
+        if (is_grease(t) || seen == NULL || seen[i])
+            continue;
+        for (size_t j = i; j < h->nstanzas; j++)
+            if (strcmp(h->stanzas[j].type, t) == 0)
+                n += seen[j] = true;
+        nclassical += n;
+        if (classical != NULL && len < cap)
+            len +=
+                (size_t)snprintf(classical + len, cap - len, "%s%zu %.40s", len ? ", " : "", n, t);
+    }
+    bool ok = seen != NULL && npq > 0 && nclassical == 0;
+    free(seen);
+    return ok;
 }
 
 struct mem_rd {

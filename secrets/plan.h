@@ -4,7 +4,9 @@
  *
  * ssh-ed25519 and ssh-rsa stanzas, and the tagged P-256 stanzas of plugin keys (piv-p256,
  * p256tag, mlkem768p256tag), carry a tag of their key and are matched to registry keys by it.
- * X25519 stanzas name no key: they are compared by count. A stanza of any other type (a
+ * X25519 and mlkem768x25519 stanzas name no key: they are compared by count, each type against
+ * the entry's keys of that type (age1... and age1pq1...), so swapping a classical key for a
+ * post-quantum one is seen as drift. A stanza of any other type (a
  * plugin m3age knows no tag of, scrypt) cannot be attributed to any key: it is reported as
  * unattributed, never as a recipient to remove. */
 #ifndef M3_SECRETS_PLAN_H
@@ -21,7 +23,9 @@ enum secrets_key_kind {
     SECRETS_KEY_INVALID, /* not a recipient m3age can encrypt to (error in `error`) */
     SECRETS_KEY_X25519,  /* age1... */
     SECRETS_KEY_SSH,     /* ssh-ed25519 / ssh-rsa */
-    SECRETS_KEY_PLUGIN,  /* age1PLUGIN1... (age1yubikey1...): recognised, not encryptable */
+    SECRETS_KEY_PLUGIN,  /* age1PLUGIN1... (age1yubikey1...): recognised, matched by tag;
+                            encryptable only when `native` (age1tag1, age1tagpq1) */
+    SECRETS_KEY_PQ,      /* age1pq1... (mlkem768x25519): its stanzas name no key, like X25519 */
 };
 
 /* One distinct key text of the registry, parsed once. */
@@ -47,6 +51,8 @@ struct secrets_key {
     char error[384];   /* why the key is invalid; for SECRETS_KEY_PLUGIN why m3age cannot
                           encrypt to it */
     struct keys_plugin_key plugin; /* SECRETS_KEY_PLUGIN: its plugin and tag */
+    bool native; /* SECRETS_KEY_PLUGIN written as a plugin recipient but of a native type m3age
+                    encrypts to (age1tag1, age1tagpq1: c2sp.org/age's tagged types) */
     /* the parsed recipient, owned by the keyset (NULL when invalid, or not parsed yet after
      * secrets_keyset_build_light): parsed once per run, so an Ed25519 key is converted to
      * X25519 once, not once per file. Its wrap reads only its state: threads may share it. */
@@ -111,6 +117,8 @@ struct secrets_drift {
     size_t nstale;
     size_t x25519_want; /* age1 keys in the entry */
     size_t x25519_have; /* X25519 stanzas in the file */
+    size_t pq_want;     /* age1pq1 keys in the entry */
+    size_t pq_have;     /* mlkem768x25519 stanzas in the file */
     struct secrets_unattributed *unattributed; /* by type, in header order */
     size_t nunattributed;
 };
@@ -135,17 +143,37 @@ void secrets_unattributed_text(const struct secrets_unattributed *u, char *buf, 
  * age1...)", every candidate by its label. malloc'd, NULL when out of memory. */
 char *secrets_x25519_added_text(const struct secrets_keyset *ks, const struct reg_entry *e,
                                 size_t n);
+/* secrets_pq_added_text: the same for n mlkem768x25519 recipients ("1 post-quantum
+ * (mlkem768x25519) recipient not in the registry before (one of: ...)"), the entry's age1pq1
+ * keys. malloc'd, NULL when out of memory. */
+char *secrets_pq_added_text(const struct secrets_keyset *ks, const struct reg_entry *e, size_t n);
 
 /* secrets_drift_has_key: whether the file dr was computed for has a stanza for k, a key of
  * its entry (the answer for an X25519 key: the file has as many X25519 stanzas as the entry
  * has age1 keys), without keeping the header. */
 bool secrets_drift_has_key(const struct secrets_drift *dr, const struct secrets_key *k);
 
-/* secrets_header_has_key: whether h has a stanza for key k. For an X25519 key this cannot
- * be known from the header: the answer is true when the file has at least as many X25519
- * stanzas as the entry e has age1 keys and e lists k. */
+/* secrets_header_has_key: whether h has a stanza for key k. For an X25519 (age1pq1) key this
+ * cannot be known from the header: the answer is true when the file has at least as many
+ * X25519 (mlkem768x25519) stanzas as the entry e has age1 (age1pq1) keys and e lists k. */
 bool secrets_header_has_key(const struct age_header *h, const struct secrets_key *k,
                             const struct reg_entry *e);
+
+/* secrets_key_is_pq: whether k is a post-quantum recipient (age1pq1, age1tagpq1). */
+bool secrets_key_is_pq(const struct secrets_key *k);
+/* secrets_key_is_classical: whether k is a recipient known to be classical (age1 X25519, SSH,
+ * age1tag1 and age1yubikey P-256); false for plugins of unknown type and invalid keys. */
+bool secrets_key_is_classical(const struct secrets_key *k);
+/* secrets_entry_pq_mix: whether entry e lists both post-quantum and classical keys (a file
+ * for it would not be post-quantum, and encryption refuses it). When it does, *first gets the
+ * index in e->keys of its first classical key, and names (when not NULL) the classical keys'
+ * names ("m3-ares, m3tam3re"), cut to cap. */
+bool secrets_entry_pq_mix(const struct secrets_keyset *ks, const struct reg_entry *e, size_t *first,
+                          char *names, size_t cap);
+/* secrets_header_is_pq: whether every stanza of h (grease aside) is of a post-quantum type
+ * (mlkem768x25519, mlkem768p256tag), and there is one. When not, classical (when not NULL)
+ * gets the types of the others, each with its count: "2 X25519, 1 ssh-ed25519". */
+bool secrets_header_is_pq(const struct age_header *h, char *classical, size_t cap);
 
 /* secrets_header_from_buf: the header of the age file in buf (binary or armored). Binary
  * files are parsed in place (age_header_read sets up a whole decryptor, with a 1 MiB secret

@@ -132,6 +132,13 @@ note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
         if (rc != 0)
             return rc;
     }
+    if (dr->pq_want > dr->pq_have) {
+        char *t = secrets_pq_added_text(ks, e, dr->pq_want - dr->pq_have);
+        rc = t == NULL ? M3_ENOMEM : push_name(&it->added, &it->nadded, t);
+        free(t);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t i = 0; i < dr->nstale; i++)
         if ((rc = push_name(&it->removed, &it->nremoved, dr->stale[i].desc)) != 0)
             return rc;
@@ -139,6 +146,15 @@ note_drift(const struct secrets_keyset *ks, struct secrets_rekey_item *it,
         size_t n = dr->x25519_have - dr->x25519_want;
         snprintf(buf, sizeof(buf),
                  "%zu X25519 recipient%s no longer in the registry (the header cannot tell which)",
+                 n, n == 1 ? "" : "s");
+        if ((rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
+            return rc;
+    }
+    if (dr->pq_have > dr->pq_want) {
+        size_t n = dr->pq_have - dr->pq_want;
+        snprintf(buf, sizeof(buf),
+                 "%zu post-quantum (mlkem768x25519) recipient%s no longer in the registry (the "
+                 "header cannot tell which)",
                  n, n == 1 ? "" : "s");
         if ((rc = push_name(&it->removed, &it->nremoved, buf)) != 0)
             return rc;
@@ -178,8 +194,8 @@ ids_can_open(const struct id_key *ik, size_t nik, const struct secrets_keyset *k
             if (k->kind == SECRETS_KEY_SSH && ik[j].wire != NULL && ik[j].wire_len == k->wire_len &&
                 memcmp(ik[j].wire, k->wire, k->wire_len) == 0)
                 return true;
-            if (k->kind == SECRETS_KEY_X25519 && ik[j].age1 != NULL &&
-                secrets_keys_equal(ik[j].age1, k->text))
+            if ((k->kind == SECRETS_KEY_X25519 || k->kind == SECRETS_KEY_PQ) &&
+                ik[j].age1 != NULL && secrets_keys_equal(ik[j].age1, k->text))
                 return true;
             /* Only the plugin knows which of its keys an identity is: the same plugin is
              * taken as able to open it. */
@@ -283,6 +299,8 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
     const struct reg_entry *e = it->entry;
     struct m3_diag d;
     long bad = bad_key(ks, e, true);
+    char names[512];
+    size_t first;
 
     m3_diag_clear(&d);
     for (size_t i = 0; i < ids->n && !it->locked_first; i++) {
@@ -305,6 +323,13 @@ check_item(const struct secrets_keyset *ks, const struct id_key *ik, struct keys
             e->key_spans[bad].col, k && k->kind == SECRETS_KEY_PLUGIN ? k->name : "",
             k && k->kind == SECRETS_KEY_PLUGIN ? ": " : "", k ? k->error : "not a recipient");
         fail(it, "", M3_EINVAL, &d);
+    } else if (secrets_entry_pq_mix(ks, e, &first, names, sizeof(names))) {
+        /* libage refuses it too, but can name the keys only by their text */
+        m3_diag_set(&d, M3_EINVAL,
+                    "post-quantum recipients cannot be mixed with classical ones, which would "
+                    "make the file not post-quantum; classical: %s",
+                    names);
+        fail(it, "refusing to write", M3_EINVAL, &d);
     } else if (!o->allow_lockout && !ids_can_open(ik, ids->n, ks, e)) {
         m3_diag_set(&d, M3_EINVAL,
                     "none of this run's identities could open the new file "
@@ -505,7 +530,7 @@ wrap_ahead(struct pool *p, struct m3_diag *d)
         const struct reg_entry *e = k->items[i].entry;
         for (size_t j = 0; k->items[i].state == SECRETS_ITEM_PLANNED && j < e->nkeys; j++) {
             const struct secrets_key *sk = secrets_keyset_find(p->ks, e->keys[j]);
-            any = any || (sk != NULL && sk->kind == SECRETS_KEY_PLUGIN);
+            any = any || (sk != NULL && sk->kind == SECRETS_KEY_PLUGIN && !sk->native);
         }
     }
     rc = 0;

@@ -77,7 +77,7 @@ test_subcommands() {
 test_options_per_command() {
     expect_comp 'm3age rekey --' --allow-lockout --dry-run --force --help --host --identity --jobs \
         --json --nix --no-nix --partial --rules
-    expect_comp 'm3age audit --' --color --help --host --identity --json --nix --no-nix --rules
+    expect_comp 'm3age audit --' --color --help --host --identity --json --nix --no-nix --require-pq --rules
     expect_comp 'm3age check --' --color --help --host --json --key --nix --no-nix --rules --scan --timeout
     expect_comp 'm3age registry eval --' --help --json --nix --no-nix --rules
     expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --rekey --scan
@@ -331,7 +331,7 @@ test_zsh_completion_candidates() {
     expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
     expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
     expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
-    expect_zsh 'm3age audit --' --color --help --host --identity --json --nix --no-nix --rules
+    expect_zsh 'm3age audit --' --color --help --host --identity --json --nix --no-nix --require-pq --rules
     expect_zsh 'm3age registry rm-key ' m3-atlas m3tam3re
     expect_zsh 'm3age registry add secrets/new.age ' m3-atlas m3tam3re
     expect_zsh 'm3age keys inspect secrets/wif' secrets/wifi.age

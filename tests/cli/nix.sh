@@ -75,7 +75,7 @@ test_nixos_module_sets_agebin_to_m3age() {
     expect ageBinPriority 1000
     expect assertionsOk '[true]'
     expect systemPackages '["m3age-0.1.0"]'
-    expect optionNames '["enable","installCli","package","plugins"]'
+    expect optionNames '["enable","hostPqIdentity","installCli","package","plugins"]'
 }
 
 test_nixos_module_without_agenix_fails_with_a_message() {
