@@ -945,14 +945,17 @@ walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *pa
     if (n == w->skip)
         return;
     reg_node_fixed(n, fixed);
-    /* `a ++ [ name ]` becomes `a`, `[ name ] ++ a` becomes `a`: no `++ [ ]` left behind */
-    if (n->kind == N_BINOP && n->flag == TK_CONCAT && only_refs(n->b, w->name)) {
+    /* removing: `a ++ [ name ]` becomes `a`, `[ name ] ++ a` becomes `a`: no `++ [ ]` left
+     * behind (a rename keeps the list, its element renamed) */
+    if (w->rename == NULL && n->kind == N_BINOP && n->flag == TK_CONCAT &&
+        only_refs(n->b, w->name)) {
         size_t from = reg_node_end(n->a);
         add_splice(w->e, from, reg_node_end(n->b) - from, "");
         walk_refs(w, n->a, n);
         return;
     }
-    if (n->kind == N_BINOP && n->flag == TK_CONCAT && only_refs(n->a, w->name)) {
+    if (w->rename == NULL && n->kind == N_BINOP && n->flag == TK_CONCAT &&
+        only_refs(n->a, w->name)) {
         size_t from = reg_node_off(n->a);
         add_splice(w->e, from, reg_node_off(n->b) - from, "");
         walk_refs(w, n->b, n);

@@ -52,6 +52,9 @@ test_sync_pq_from_hosts_folder_moves_and_rekeys_the_hosts_secrets() {
     assert_status 0
     assert_contains out "m3-ares: post-quantum, up to date"
     assert_contains out "m3-aether: bound m3-aether-pq = age1pq1"
+    # a host alone in its '++ [ HOST ]' keeps the list, renamed (rm-key drops such a list)
+    grep -q '^  "secrets/restic-atlas.age".publicKeys = users ++ \[ m3-atlas-pq \];' secrets.nix ||
+        _fail "restic-atlas: $(grep restic-atlas secrets.nix)"
     # each host opens its secrets with its post-quantum identity
     run "$M3AGE" decrypt -i ../id-m3-ares.txt secrets/wifi.age
     assert_status 0
