@@ -74,6 +74,8 @@ test_nixos_module_options_types_and_docs() {
     assert_contains out '"enable":{"default":null,"description":"Whether agenix decrypts secrets at activation with m3age (sets age.ageBin).","type":"boolean"}'
     assert_contains out '"package":{"default":"m3age.packages.${system}.default","description":"The m3age package agenix'"'"'s activation script runs.","type":"package"}'
     assert_contains out '"installCli":{"default":null,"description":"Whether to put m3age (and its agenix name) in environment.systemPackages.","type":"boolean"}'
+    # a group of options is documented option by option
+    assert_contains out '"hostPqIdentity":{"directory":{"default":null,"description":"The state folder of the host'"'"'s post-quantum identity.","type":"string"}'
     # a wrong type is the module system's error, naming the option
     run env NIX_PATH= HOME="$PWD" nix-instantiate --store dummy:// --readonly-mode --eval --strict -E \
         "(import $SRCDIR/tests/nix/vendor-eval.nix { vendor = \"$VENDOR\"; extraModule = { m3age.enable = \"yes\"; }; }).nixosAgeBin"
@@ -87,7 +89,8 @@ test_nixos_module_without_agenix_asserts() {
         let lib = import $VENDOR/nixpkgs-lib/lib;
             eval = lib.evalModules { modules = [
               { options.assertions = lib.mkOption { type = lib.types.listOf lib.types.unspecified; default = [ ]; };
-                options.environment.systemPackages = lib.mkOption { type = lib.types.listOf lib.types.package; default = [ ]; }; }
+                options.environment.systemPackages = lib.mkOption { type = lib.types.listOf lib.types.package; default = [ ]; };
+                options.system.activationScripts = lib.mkOption { type = lib.types.attrsOf lib.types.unspecified; default = { }; }; }
               (import $SRCDIR/nix/nixos-module.nix { package = _: { type = \"derivation\"; name = \"m3age\"; outPath = \"/m3age\"; }; })
               { _module.args.pkgs = { }; } ]; };
         in map (a: a.message) (lib.filter (a: !a.assertion) eval.config.assertions)"

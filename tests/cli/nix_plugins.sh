@@ -84,4 +84,38 @@ NIX
     assert_contains err "age-plugin-m3test not found in PATH"
 }
 
+test_plugins_and_a_post_quantum_host_identity_together() {
+    # the plugin wrapper is agenix's ageBin, and it gets the host's post-quantum identity
+    # beside the SSH host keys; the identity itself is made by the unwrapped m3age
+    need_nix
+    cat >both.nix <<NIX
+let
+  stub = import $SRCDIR/tests/nix/stub.nix;
+  m = stub.evalModule {
+    module = import $SRCDIR/nix/nixos-module.nix { };
+    options = stub.agenixNixosOptions // {
+      age = stub.agenixNixosOptions.age // {
+        identityPaths = stub.lib.mkOption { default = [ ]; };
+      };
+    };
+    config.m3age.package = { type = "derivation"; name = "m3age"; outPath = "$PWD/pkg"; };
+    config.m3age.plugins = [ { type = "derivation"; name = "p"; outPath = "$PWD/plug"; } ];
+    config.m3age.hostPqIdentity.enable = true;
+    config.services.openssh.hostKeys = [ { path = "/etc/ssh/ssh_host_ed25519_key"; type = "ed25519"; } ];
+  };
+in
+{
+  ageBin = m.config.age.ageBin.content;
+  identityPaths = m.config.age.identityPaths;
+  keygen = builtins.match ".*($PWD/pkg/bin/m3age keygen --pq).*" m.config.system.activationScripts.m3ageHostPqIdentity.text;
+}
+NIX
+    run env NIX_PATH= NIX_REMOTE= HOME="$PWD" nix-instantiate --store dummy:// --readonly-mode \
+        --eval --strict --json both.nix
+    assert_status 0
+    assert_contains out '-m3age-with-plugins/bin/m3age"'
+    assert_contains out '"identityPaths":["/var/lib/m3age/host-pq.txt","/etc/ssh/ssh_host_ed25519_key"]'
+    assert_contains out "\"keygen\":[\"$PWD/pkg/bin/m3age keygen --pq\"]"
+}
+
 run_tests

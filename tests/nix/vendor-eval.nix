@@ -163,13 +163,21 @@ let
   };
 
   failed = cfg: map (a: a.message) (lib.filter (a: !a.assertion) cfg.assertions);
+  # an option's type, description and default text; a group of options (m3age.hostPqIdentity)
+  # as a set of its options
   optionDocs =
     opts:
-    lib.mapAttrs (n: o: {
-      type = o.type.description;
-      description = o.description;
-      default = o.defaultText.text or null;
-    }) (lib.filterAttrs (n: _: n != "_module") opts);
+    lib.mapAttrs (
+      n: o:
+      if lib.isOption o then
+        {
+          type = o.type.description;
+          description = o.description;
+          default = o.defaultText.text or null;
+        }
+      else
+        optionDocs o
+    ) (lib.filterAttrs (n: _: n != "_module") opts);
   act = nixos.config.system.activationScripts;
   unscript =
     s:
