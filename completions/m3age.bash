@@ -256,7 +256,7 @@ _m3age() {
         case $sub in
         "") args="list sync add rm" ;;
         list) opts="$opts --all --json" args=hosts ;;
-        sync) opts="$opts --from --known-hosts --scan --accept-new --rekey --dry-run" args=hosts ;;
+        sync) opts="$opts --from --known-hosts --scan --accept-new --rekey --dry-run --pq" args=hosts ;;
         add) opts="$opts --scan --to --rekey --dry-run -i --identity" args=hosts ;;
         rm) opts="$opts -i --identity" args=hosts ;;
         esac ;;

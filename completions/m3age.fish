@@ -173,6 +173,7 @@ complete -c m3age -n '__m3age_in check; or __m3age_in hosts sync; or __m3age_in 
 complete -c m3age -n '__m3age_in hosts sync' -l from -x -a '(__fish_complete_directories)'
 complete -c m3age -n '__m3age_in hosts sync' -l known-hosts
 complete -c m3age -n '__m3age_in hosts sync' -l accept-new
+complete -c m3age -n '__m3age_in hosts sync' -l pq -d 'collect post-quantum recipients'
 complete -c m3age -n '__m3age_in hosts sync' -l rekey
 complete -c m3age -n '__m3age_in hosts add' -l to -x -a '(__m3age_bindings lists)'
 complete -c m3age -n '__m3age_in registry add; and test (count (__m3age_words)) -ge 3' -a '(__m3age_bindings keys)'

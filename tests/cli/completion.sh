@@ -80,7 +80,7 @@ test_options_per_command() {
     expect_comp 'm3age audit --' --color --help --host --identity --json --nix --no-nix --require-pq --rules
     expect_comp 'm3age check --' --color --help --host --json --key --nix --no-nix --rules --scan --timeout
     expect_comp 'm3age registry eval --' --help --json --nix --no-nix --rules
-    expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --rekey --scan
+    expect_comp 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --pq --rekey --scan
     expect_comp 'm3age encrypt -' --armor --help --output --passphrase --recipient --recipients-file \
         -R -a -o -p -r
 }
@@ -330,6 +330,7 @@ test_zsh_completion_candidates() {
     expect_zsh 'm3age rekey --host ' m3-aether m3-ares m3-atlas
     expect_zsh 'm3age registry ' add eval hosts rm rm-key set-key
     expect_zsh 'm3age hosts sync ' m3-aether m3-ares m3-atlas
+    expect_zsh 'm3age hosts sync --' --accept-new --dry-run --from --help --known-hosts --pq --rekey --scan
     expect_zsh 'agenix -e ' secrets/db-password.age secrets/wifi.age secrets/wireguard-atlas.age
     expect_zsh 'm3age audit --' --color --help --host --identity --json --nix --no-nix --require-pq --rules
     expect_zsh 'm3age registry rm-key ' m3-atlas m3tam3re
