@@ -219,6 +219,20 @@ start_rekey_at_prompt() {
     grep -qi passphrase tty1 || _fail "rekey never asked for the passphrase: $(cat tty1)"
 }
 
+# stop_rekey: ends the rekey started by start_rekey_at_prompt and waits for m3age itself, not
+# only ptyrun: m3age, left behind on the closed terminal, holds the repository's lock until
+# it has exited.
+stop_rekey() {
+    local child
+    child=$(pgrep -P "$pid" | head -1)
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        [ -n "$child" ] && kill -0 "$child" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+
 test_edit_during_a_rekey_fails_clearly() {
     mkrepo
     protect_user_key
@@ -230,8 +244,7 @@ test_edit_during_a_rekey_fails_clearly() {
     assert_status 2
     first_error "m3age: error: $PWD/secrets.nix: another m3age run is changing this repository"
     assert_contains err "m3age: hint: wait for it to finish"
-    kill $pid
-    wait $pid 2>/dev/null || true
+    stop_rekey
     assert_same_file a.before secrets/a.age
     assert_no_temp secrets
 }
@@ -246,8 +259,7 @@ test_two_rekeys_at_once_the_second_fails_clearly() {
     assert_status 2
     assert_contains err "another m3age run is changing this repository"
     assert_same_file a.before secrets/a.age
-    kill $pid
-    wait $pid 2>/dev/null || true
+    stop_rekey
     # With the first gone, the lock is free again.
     run "$M3AGE" rekey -i hostkeys/h1
     assert_status 0
