@@ -149,7 +149,10 @@ install_hook(const struct secrets_git_setup_opts *o, struct secrets_git_setup_re
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return m3_diag_set(d, M3_EIO, "%s: %s", dir, strerror(errno));
     snprintf(tmp, sizeof(tmp), "%s.m3tmp", r->hook);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755)) < 0)
+    /* a new file, never through a link left at the temp name (the hooks folder is the
+     * repository's core.hooksPath, maybe shared): a stale one is removed first, itself */
+    unlink(tmp);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755)) < 0)
         return m3_diag_set(d, M3_EIO, "%s: %s", tmp, strerror(errno));
     len = strlen(text);
     if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0755) != 0 || fsync(fd) != 0 ||

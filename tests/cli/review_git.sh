@@ -110,4 +110,21 @@ test_leaves_no_temporary_folder() {
     assert_eq "$(git -C repo status --porcelain)" "" "repository changed"
 }
 
+# git-setup writes the pre-commit hook into the hooks folder git names (core.hooksPath, which
+# may be a folder others can write to): a link planted at its temp name is not followed.
+test_git_setup_hook_is_not_written_through_a_planted_link() {
+    command -v git >/dev/null || skip "git not installed"
+    git init -q -b main repo
+    mkdir shared
+    git -C repo config core.hooksPath "$PWD/shared"
+    echo 'the victim file' >victim
+    ln -s "$PWD/victim" shared/pre-commit.m3tmp
+    run bash -c 'cd repo && "$@"' _ "$M3AGE" git-setup
+    assert_status 0
+    assert_eq "$(cat victim)" "the victim file" "the file the link points to"
+    assert_contains shared/pre-commit "git-setup --pre-commit"
+    [ ! -L shared/pre-commit ] || _fail "the hook is a link"
+    assert_absent shared/pre-commit.m3tmp
+}
+
 run_tests
