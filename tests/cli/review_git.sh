@@ -127,4 +127,26 @@ test_git_setup_hook_is_not_written_through_a_planted_link() {
     assert_absent shared/pre-commit.m3tmp
 }
 
+# A cloned repository whose .gitattributes is a link to a file of the user's (a private key):
+# git-setup must not read it and write its bytes back into the repository as a regular file
+# (the user would commit and push it).
+test_git_setup_refuses_a_gitattributes_link() {
+    command -v git >/dev/null || skip "git not installed"
+    mkdir home upstream
+    echo 'PRIVATE KEY OF THE USER' >home/id_ed25519
+    git init -q -b main upstream
+    ln -s "$PWD/home/id_ed25519" upstream/.gitattributes
+    (cd upstream && git add -A && git commit -qm 'attributes')
+    git clone -q upstream clone
+    run bash -c 'cd clone && "$@"' _ "$M3AGE" git-setup
+    assert_status 2
+    assert_one_error_line ".gitattributes: a symbolic link (refused"
+    [ -L clone/.gitattributes ] || _fail ".gitattributes was replaced"
+    ! grep -rq 'PRIVATE KEY OF THE USER' clone --exclude-dir=.git ||
+        _fail "the user's file was copied into the repository"
+    assert_eq "$(git -C clone status --porcelain)" "" "repository changed"
+    assert_eq "$(git -C clone config --get diff.m3age.textconv || true)" "" "textconv set"
+    assert_absent clone/.git/hooks/pre-commit
+}
+
 run_tests
