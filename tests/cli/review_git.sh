@@ -149,4 +149,16 @@ test_git_setup_refuses_a_gitattributes_link() {
     assert_absent clone/.git/hooks/pre-commit
 }
 
+# `m3age git` runs git with a decryption agent; git and what it starts (an alias, a hook, a
+# pager, the repository's commands) never get M3AGE_PASSPHRASE: the agent is m3age itself.
+test_git_agent_children_never_get_the_passphrase() {
+    command -v git >/dev/null || skip "git not installed"
+    git init -q -b main repo
+    run env M3AGE_PASSPHRASE=hunter2-do-not-leak bash -c 'cd repo && "$@"' _ "$M3AGE" git \
+        -c alias.spy='!env >../seen' spy
+    assert_status 0
+    grep -q '^M3AGE_AGENT_TOKEN_FD=' seen || _fail "git's child has no agent: $(grep M3AGE seen)"
+    ! grep -q hunter2 seen || _fail "git's child saw M3AGE_PASSPHRASE"
+}
+
 run_tests
