@@ -8,6 +8,7 @@
 #include "libage/internal.h"
 #include "libage/ssh.h"
 #include "secrets/diff.h"
+#include "secrets/repo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +36,8 @@ git_usage(FILE *f)
             "m3age git-setup configures: each identity's passphrase is asked once for the whole\n"
             "git command instead of once per file. The keys stay in this process, which other\n"
             "processes cannot read (it is not dumpable) and which answers only git's\n"
-            "descendants; it removes its socket and wipes them when git exits.\n\n"
+            "descendants; it removes its socket and wipes them when git exits. git and the\n"
+            "programs it starts do not get M3AGE_PASSPHRASE.\n\n"
             "  -i, --identity FILE  unlock this identity before git starts, so its passphrase\n"
             "                       is asked before git's pager takes the terminal (give the\n"
             "                       ones git-setup was given; repeatable). Other identities\n"
@@ -265,7 +267,7 @@ cmd_git(int argc, char **argv)
     char token[M3_AGENT_TOKEN_HEX + 1], dir[PATH_MAX] = "", sock[PATH_MAX] = "", real[PATH_MAX];
     const char *base = getenv("XDG_RUNTIME_DIR");
     int lfd = -1, tfd = -1, status = 0, rc = M3_EXIT_USAGE, n;
-    char tfd_text[16];
+    char tfd_text[16], **envp = NULL;
     bool handlers = false;
     pid_t pid = -1;
 
@@ -369,6 +371,13 @@ cmd_git(int argc, char **argv)
         m3_error("out of memory");
         goto out;
     }
+    /* git and everything it starts (pager, hooks, aliases, textconv) get the environment
+     * without M3AGE_PASSPHRASE, as every child of m3age does: the agent, which unlocks the
+     * keys, is this process */
+    if ((envp = secrets_child_environ()) == NULL) {
+        m3_error("out of memory");
+        goto out;
+    }
     /* like system(3): the terminal's ^C and ^\ are for git; TERM and HUP end both */
     sigaction(SIGINT, &sa_ign, &old_int);
     sigaction(SIGQUIT, &sa_ign, &old_quit);
@@ -393,7 +402,7 @@ cmd_git(int argc, char **argv)
             _exit(127);
         gv[0] = "git";
         memcpy(gv + 1, argv + optind, (size_t)(argc - optind) * sizeof(char *));
-        execvp("git", gv);
+        execvpe("git", gv, envp);
         fprintf(stderr, "%s: error: cannot run git: %s\n", m3_progname, strerror(errno));
         _exit(127);
     }
@@ -416,6 +425,7 @@ cmd_git(int argc, char **argv)
     }
     rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+    free(envp);
     if (lfd >= 0)
         close(lfd);
     if (tfd >= 0)

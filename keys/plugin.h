@@ -35,7 +35,8 @@ struct keys_pmsg {
     size_t body_len;
 };
 
-/* keys_pconn_start: starts age-plugin-NAME with --age-plugin=STATE_MACHINE. */
+/* keys_pconn_start: starts age-plugin-NAME with --age-plugin=STATE_MACHINE, with the
+ * environment less M3AGE_PASSPHRASE (a plugin is another program). */
 int keys_pconn_start(struct keys_pconn *c, const char *name, const char *state_machine,
                      struct m3_diag *d);
 /* keys_pconn_finish: closes the connection and reaps the plugin (killing it when it does not

@@ -54,7 +54,7 @@ int
 keys_pconn_start(struct keys_pconn *c, const char *name, const char *state_machine,
                  struct m3_diag *d)
 {
-    char path[4096], arg[64];
+    char path[4096], arg[64], **envp;
     int sv[2];
     pid_t pid;
     int rc;
@@ -66,14 +66,28 @@ keys_pconn_start(struct keys_pconn *c, const char *name, const char *state_machi
     if ((rc = keys_plugin_find(name, path, sizeof(path), d)) != 0)
         return rc;
     snprintf(arg, sizeof(arg), "--age-plugin=%s", state_machine);
+    /* The plugin is another program: it gets the environment without M3AGE_PASSPHRASE (as
+     * every child of m3age does), built before fork (the child only calls execve). */
+    size_t ne = 0;
+    while (environ[ne] != NULL)
+        ne++;
+    if ((envp = calloc(ne + 1, sizeof(*envp))) == NULL)
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    for (size_t i = 0, j = 0; i < ne; i++)
+        if (strncmp(environ[i], "M3AGE_PASSPHRASE=", 17) != 0)
+            envp[j++] = environ[i];
     /* A socket pair rather than pipes: send(MSG_NOSIGNAL) turns a plugin that died into an
      * error instead of a SIGPIPE. */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return m3_diag_set(d, M3_EIO, "%s: %s", c->name, strerror(errno));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", c->name, strerror(errno));
+        free(envp);
+        return rc;
+    }
     if ((pid = fork()) < 0) {
         rc = m3_diag_set(d, M3_EIO, "%s: %s", c->name, strerror(errno));
         close(sv[0]);
         close(sv[1]);
+        free(envp);
         return rc;
     }
     if (pid == 0) {
@@ -81,9 +95,11 @@ keys_pconn_start(struct keys_pconn *c, const char *name, const char *state_machi
         if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0)
             _exit(127);
         signal(SIGPIPE, SIG_DFL);
-        execl(path, path, arg, (char *)NULL);
+        char *const argv[] = {path, arg, NULL};
+        execve(path, argv, envp);
         _exit(127);
     }
+    free(envp);
     close(sv[1]);
     c->fd = sv[0];
     c->pid = pid;

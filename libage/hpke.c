@@ -74,11 +74,15 @@ static void
 hmac_parts(unsigned char out[32], const unsigned char *key, size_t key_len,
            const struct age_bytes *in, size_t n)
 {
+    static const unsigned char empty[1];
     crypto_auth_hmacsha256_state st;
 
-    crypto_auth_hmacsha256_init(&st, key, key_len);
+    /* HPKE's empty salt (and empty psk_id, info or ikm parts) may come as NULL: libsodium's
+     * init declares its key pointer nonnull, so an empty key is given as a real one */
+    crypto_auth_hmacsha256_init(&st, key_len > 0 ? key : empty, key_len);
     for (size_t i = 0; i < n; i++)
-        crypto_auth_hmacsha256_update(&st, in[i].p, in[i].len);
+        if (in[i].len > 0)
+            crypto_auth_hmacsha256_update(&st, in[i].p, in[i].len);
     crypto_auth_hmacsha256_final(&st, out);
     sodium_memzero(&st, sizeof(st));
 }

@@ -226,7 +226,8 @@ reg_arena_strndup(struct reg_arena *a, const char *s, size_t n)
     char *p = reg_arena_alloc_raw(a, n + 1);
 
     if (p != NULL) {
-        memcpy(p, s, n);
+        if (n > 0) /* s may be NULL for an empty string (memcpy's pointers are nonnull) */
+            memcpy(p, s, n);
         p[n] = '\0';
     }
     return p;

@@ -584,7 +584,8 @@ index_has(const char *index, size_t hashlen, const char *rel)
         size_t start = off, fixed = 40 + hashlen + 2, nl;
         unsigned flags;
         const char *name;
-        if (len - off < fixed)
+        /* off passes len when the last entry's NUL padding is cut off */
+        if (off > len || len - off < fixed)
             goto out;
         flags = (unsigned)(unsigned char)buf[off + fixed - 2] << 8 |
                 (unsigned)(unsigned char)buf[off + fixed - 1];

@@ -73,11 +73,19 @@ static int
 add_attributes(const char *top, bool *added, struct m3_diag *d)
 {
     char path[PATH_MAX + 32], *buf = NULL, *nb;
+    struct stat st;
     size_t len = 0;
     int rc;
 
     *added = false;
     snprintf(path, sizeof(path), "%s/.gitattributes", top);
+    /* The repository's own file only: a link committed in its place may point at any file of
+     * the user's (a private key), which would be read and written back into the repository. */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return m3_diag_set(d, M3_EINVAL,
+                           "%s: %s (refused: git-setup edits only a regular file of the "
+                           "repository)",
+                           path, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
     rc = reg_read_file(path, &buf, &len, d);
     if (rc == M3_ENOTFOUND) {
         buf = strdup("");
@@ -149,7 +157,10 @@ install_hook(const struct secrets_git_setup_opts *o, struct secrets_git_setup_re
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return m3_diag_set(d, M3_EIO, "%s: %s", dir, strerror(errno));
     snprintf(tmp, sizeof(tmp), "%s.m3tmp", r->hook);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755)) < 0)
+    /* a new file, never through a link left at the temp name (the hooks folder is the
+     * repository's core.hooksPath, maybe shared): a stale one is removed first, itself */
+    unlink(tmp);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755)) < 0)
         return m3_diag_set(d, M3_EIO, "%s: %s", tmp, strerror(errno));
     len = strlen(text);
     if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0755) != 0 || fsync(fd) != 0 ||

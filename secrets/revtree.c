@@ -15,12 +15,15 @@ int
 secrets_revtree_git(const char *dir, const char *const *args, size_t nargs, char **out,
                     struct m3_diag *d)
 {
-    const char *argv[16] = {"git", "-C", dir};
+    /* the repository may be untrusted: no fsmonitor command, no hook (read-only plumbing
+     * runs neither today; this keeps it so) */
+    const char *argv[20] = {"git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+                            "-C",  dir};
     char *buf = NULL;
-    size_t len = 0, n = 3;
+    size_t len = 0, n = 7;
     int status = 0, rc;
 
-    for (size_t i = 0; i < nargs && n < 15; i++)
+    for (size_t i = 0; i < nargs && n < 19; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
     if ((rc = secrets_run_capture(argv, true, &buf, &len, &status, d)) != 0)
@@ -95,47 +98,115 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 
 /* extract: the tree of commit hash into dir/tree, with its own index in dir/tree/.git (read
  * by reg_trust_root as a work tree's, so the revision's files are confined to the same root
- * as the working tree's): `git read-tree` and `git checkout-index` with GIT_INDEX_FILE
- * there and the work tree there, so neither the repository's index nor its work tree is
- * touched. */
+ * as the working tree's): `git read-tree` and `git checkout-index` with dir/tree/.git as
+ * their repository (GIT_DIR, its index there) and the repository's object folder
+ * (GIT_OBJECT_DIRECTORY), so neither the repository's index nor its work tree is touched.
+ * The repository may be untrusted, and a checkout runs commands its config names (a smudge
+ * or process filter that the commit's .gitattributes selects, core.fsmonitor): the
+ * repository's own config and info/attributes are therefore not read (the private GIT_DIR
+ * has a config of ours), nor the user's global and the system config
+ * (GIT_CONFIG_GLOBAL=/dev/null, GIT_CONFIG_NOSYSTEM, GIT_ATTR_NOSYSTEM), so a filter the
+ * commit's .gitattributes names has no driver and the blobs are written as stored. */
 static int
 extract(const char *top, const char *hash, const char *dir, struct m3_diag *d)
 {
-    char tree[PATH_MAX], gitdir[PATH_MAX], wt[PATH_MAX + 16], ix[PATH_MAX + 32];
-    char *fmt = NULL;
-    int status = 0, rc;
+    char tree[PATH_MAX], gitdir[PATH_MAX], path[PATH_MAX + 16];
+    char *fmt = NULL, *objects = NULL, *e_dir = NULL, *e_wt = NULL, *e_ix = NULL, *e_obj = NULL;
+    int status = 0, rc = 0;
+    FILE *f;
 
     if ((size_t)snprintf(tree, sizeof(tree), "%s/tree", dir) >= sizeof(tree) ||
         (size_t)snprintf(gitdir, sizeof(gitdir), "%s/.git", tree) >= sizeof(gitdir))
         return m3_diag_set(d, M3_EIO, "%s: path too long", dir);
-    snprintf(wt, sizeof(wt), "--work-tree=%s", tree);
-    snprintf(ix, sizeof(ix), "GIT_INDEX_FILE=%s/index", gitdir);
     if (mkdir(tree, 0700) != 0 || mkdir(gitdir, 0700) != 0)
         return m3_diag_set(d, M3_EIO, "%s: %s", tree, strerror(errno));
-    const char *rt[] = {"env", ix, "git", "-C", top, wt, "read-tree", hash, NULL};
-    const char *co[] = {"env", ix, "git", "-C", top, wt, "checkout-index", "--all", NULL};
-    for (int i = 0; i < 2; i++) {
-        if ((rc = secrets_run_capture(i == 0 ? rt : co, true, NULL, NULL, &status, d)) != 0)
-            return rc;
-        if (status != 0)
-            return m3_diag_set(d, M3_EIO, "git %s of %.12s failed (status %d)",
-                               i == 0 ? "read-tree" : "checkout-index", hash, status);
-    }
+    /* the object folder as an absolute path (a linked work tree's: the common one's) */
+    if ((rc = secrets_revtree_git(
+             top, (const char *[]){"rev-parse", "--path-format=absolute", "--git-path", "objects"},
+             4, &objects, d)) != 0)
+        return rc == M3_ENOTFOUND ? m3_diag_set(d, M3_EIO, "%s: git names no object folder", top)
+                                  : rc;
     /* a SHA-256 repository's index is read with its hash length when the config says so */
     if (secrets_revtree_git(top, (const char *[]){"rev-parse", "--show-object-format"}, 2, &fmt,
-                            NULL) == 0 &&
-        strcmp(fmt, "sha1") != 0) {
-        char cfg[PATH_MAX + 8];
-        FILE *f;
-        snprintf(cfg, sizeof(cfg), "%s/config", gitdir);
-        if ((f = fopen(cfg, "w")) == NULL ||
-            fprintf(f, "[extensions]\n\tobjectformat = %s\n", fmt) < 0 || fclose(f) != 0) {
-            free(fmt);
-            return m3_diag_set(d, M3_EIO, "%s: %s", cfg, strerror(errno));
+                            NULL) != 0) {
+        free(fmt);
+        fmt = NULL;
+    }
+    /* the private repository: HEAD, refs/ and a config of ours (GIT_DIR needs the three) */
+    snprintf(path, sizeof(path), "%s/refs", gitdir);
+    if (mkdir(path, 0700) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/HEAD", gitdir);
+    if ((f = fopen(path, "w")) == NULL || fputs("ref: refs/heads/m3age\n", f) < 0 ||
+        fclose(f) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/config", gitdir);
+    if ((f = fopen(path, "w")) == NULL ||
+        (fmt != NULL && strcmp(fmt, "sha1") != 0
+             ? fprintf(f,
+                       "[core]\n\trepositoryformatversion = 1\n[extensions]\n\tobjectformat = %s\n",
+                       fmt)
+             : fprintf(f, "[core]\n\trepositoryformatversion = 0\n")) < 0 ||
+        fclose(f) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (asprintf(&e_dir, "GIT_DIR=%s", gitdir) < 0 ||
+        asprintf(&e_wt, "GIT_WORK_TREE=%s", tree) < 0 ||
+        asprintf(&e_ix, "GIT_INDEX_FILE=%s/index", gitdir) < 0 ||
+        asprintf(&e_obj, "GIT_OBJECT_DIRECTORY=%s", objects) < 0) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
+    const char *rt[] = {"env",
+                        "-u",
+                        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                        "-u",
+                        "GIT_CONFIG",
+                        "-u",
+                        "GIT_CONFIG_PARAMETERS",
+                        "-u",
+                        "GIT_CONFIG_COUNT",
+                        e_dir,
+                        e_wt,
+                        e_ix,
+                        e_obj,
+                        "GIT_CONFIG_NOSYSTEM=1",
+                        "GIT_CONFIG_GLOBAL=/dev/null",
+                        "GIT_ATTR_NOSYSTEM=1",
+                        "git",
+                        "-c",
+                        "core.fsmonitor=false",
+                        "-c",
+                        "core.hooksPath=/dev/null",
+                        "read-tree",
+                        hash,
+                        NULL};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1) { /* the same environment: `git checkout-index --all` */
+            rt[21] = "checkout-index";
+            rt[22] = "--all";
+        }
+        if ((rc = secrets_run_capture(rt, true, NULL, NULL, &status, d)) != 0)
+            goto out;
+        if (status != 0) {
+            rc = m3_diag_set(d, M3_EIO, "git %s of %.12s failed (status %d)",
+                             i == 0 ? "read-tree" : "checkout-index", hash, status);
+            goto out;
         }
     }
+out:
     free(fmt);
-    return 0;
+    free(objects);
+    free(e_dir);
+    free(e_wt);
+    free(e_ix);
+    free(e_obj);
+    return rc;
 }
 
 int

@@ -19,7 +19,8 @@ struct secrets_revtree {
  * folder under tmp_base (NULL: /tmp) with `git read-tree` and `git checkout-index` and its own
  * index (GIT_INDEX_FILE): the repository's index and work tree are not touched, and
  * reg_trust_root sees the copy's top as a work tree's, as it sees the repository's. git runs
- * from PATH. Free (and remove the folder) with secrets_revtree_free.
+ * from PATH, never with a command the repository's config names (core.fsmonitor, hooks,
+ * filters: the checkout reads no config but ours, so blobs are written as stored). Free (and remove the folder) with secrets_revtree_free.
  * Errors: M3_ENOTFOUND (git says path is in no repository, rev is no commit, a revision
  * starting with '-', or no default: one commit and no upstream), M3_EIO (git cannot run or
  * fails to write the files), M3_ENOMEM. */

@@ -299,6 +299,27 @@ Test(registry_fs, trust_root_is_the_git_work_tree_only_when_it_tracks_the_folder
     assert_trust_root("wt/dl/fleet/secrets/secrets.nix", "wt");
 }
 
+/* A hostile index (a repository unpacked from someone else's tarball): two entries
+ * announced, the first one's NUL padding cut off by the end of the file. Reading it stays
+ * inside the file (ASan: no heap over-read) and the folder counts as not tracked. */
+Test(registry_fs, trust_root_reads_a_truncated_index_entry_within_the_file)
+{
+    unsigned char ix[12 + 62 + 3] = {'D', 'I', 'R', 'C', 0, 0, 0, 2, 0, 0, 0, 2};
+    FILE *f;
+
+    mk("repo/.git");
+    mk("repo/fleet/secrets");
+    touch("repo/fleet/secrets/secrets.nix");
+    /* entry: ctime .. size, a SHA-1, flags (name length 2), "ab", NUL: 65 bytes, the 7
+     * bytes of padding to 72 missing */
+    ix[12 + 61] = 2;
+    memcpy(ix + 12 + 62, "ab", 3);
+    cr_assert_not_null(f = fopen(at("repo/.git/index"), "wb"));
+    cr_assert_eq(fwrite(ix, 1, sizeof(ix), f), sizeof(ix));
+    cr_assert_eq(fclose(f), 0);
+    assert_trust_root("repo/fleet/secrets/secrets.nix", "repo/fleet/secrets");
+}
+
 Test(registry_fs, path_within_folds_dots_by_name_and_refuses_what_leaves_the_root)
 {
     char *rel = NULL;
