@@ -3,6 +3,8 @@
  * inputs given in parts, and XOF outputs longer than a block (a squeeze of several blocks is
  * the prefix property SampleNTT relies on). The ML-KEM known answers exercise it further. */
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,4 +66,51 @@ Test(sha3, bad_arguments)
 
     cr_expect_eq(age_sha3(AGE_SHA3_256, &none, 1, out, 64), M3_EINVAL);
     cr_expect_eq(age_sha3((enum age_sha3_alg)9, &none, 1, out, 32), M3_EINVAL);
+}
+
+/* The same hashes through OpenSSL's EVP (libcrypto, which the tests link): every length from 0
+ * to past two blocks of the widest rate (168 bytes, SHAKE128), in one part and split in two,
+ * and XOF outputs of every length up to three blocks, so that every padding position and
+ * every squeeze boundary of our Keccak is compared with an independent implementation. */
+static void
+openssl_hash(enum age_sha3_alg alg, const unsigned char *in, size_t len, unsigned char *out,
+             size_t out_len)
+{
+    const EVP_MD *md = alg == AGE_SHA3_256   ? EVP_sha3_256()
+                       : alg == AGE_SHA3_512 ? EVP_sha3_512()
+                       : alg == AGE_SHAKE128 ? EVP_shake128()
+                                             : EVP_shake256();
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int n = 0;
+
+    cr_assert_not_null(c);
+    cr_assert_eq(EVP_DigestInit_ex(c, md, NULL), 1);
+    cr_assert_eq(EVP_DigestUpdate(c, in, len), 1);
+    if (alg == AGE_SHAKE128 || alg == AGE_SHAKE256)
+        cr_assert_eq(EVP_DigestFinalXOF(c, out, out_len), 1);
+    else
+        cr_assert_eq(EVP_DigestFinal_ex(c, out, &n), 1);
+    EVP_MD_CTX_free(c);
+}
+
+Test(sha3, agrees_with_openssl_at_every_length)
+{
+    static const enum age_sha3_alg algs[] = {AGE_SHA3_256, AGE_SHA3_512, AGE_SHAKE128,
+                                             AGE_SHAKE256};
+    static const size_t fixed[] = {32, 64};
+    unsigned char msg[400], ours[504], theirs[504];
+
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char)(i * 131 + 7);
+    for (size_t a = 0; a < 4; a++)
+        for (size_t len = 0; len <= 340; len++) {
+            bool xof = algs[a] == AGE_SHAKE128 || algs[a] == AGE_SHAKE256;
+            size_t out_len = xof ? 1 + (len * 37) % 503 : fixed[algs[a] == AGE_SHA3_512];
+            struct age_bytes parts[2] = {{msg, len / 3}, {msg + len / 3, len - len / 3}};
+
+            openssl_hash(algs[a], msg, len, theirs, out_len);
+            cr_assert_eq(age_sha3(algs[a], parts, 2, ours, out_len), 0);
+            cr_assert(memcmp(ours, theirs, out_len) == 0, "alg %zu, %zu bytes in, %zu out", a,
+                      len, out_len);
+        }
 }
