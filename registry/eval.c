@@ -10,14 +10,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "registry/eval.h"
+#include "registry/evaluator.h"
 
 #define MAX_DEPTH 4000
 
 /* The depth count alone does not bound the stack: frames are several times larger under
- * AddressSanitizer (a `make asan` run overflowed 8 MiB at depth 4000). too_deep() also stops
- * when the evaluation has used half of the stack limit, measured from where reg_ctx_init
- * was called (evaluations run on the thread that set up their context). */
+ * AddressSanitizer (a `make asan` run overflowed 8 MiB at depth 4000). reg_too_deep() also
+ * stops when the evaluation has used half of the stack limit, measured from where
+ * reg_ctx_init was called (evaluations run on the thread that set up their context). */
 static _Thread_local const char *stack_base;
 static _Thread_local size_t stack_budget;
 
@@ -43,15 +43,13 @@ reg_stack_low(void)
     return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
 }
 
-static int
-too_deep(struct reg_ctx *c)
+int
+reg_too_deep(struct reg_ctx *c)
 {
     return ++c->depth > MAX_DEPTH || reg_stack_low();
 }
 
 #define NIX_HINT "; use --nix to evaluate with nix-instantiate"
-
-static struct reg_val *eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
 
 _Noreturn void
 reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fmt, ...)
@@ -84,40 +82,17 @@ reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what, 
     reg_throw(c, M3_EUNSUPPORTED, at, "%s is not supported by m3age's evaluator (%s)", what, why);
 }
 
-static _Noreturn __attribute__((noinline, cold)) void
-out_of_memory(struct reg_ctx *c)
+_Noreturn void
+reg_out_of_memory(struct reg_ctx *c)
 {
     reg_throw(c, M3_ENOMEM, NULL, "%s: out of memory (an evaluation may use at most 1 GiB)",
               reg_file_name(c->files[0].f));
 }
 
-/* alloc: n zeroed bytes of the evaluation's arena. Inline, so that the zeroing of a value
- * of constant size is a few stores rather than a call. */
-static inline __attribute__((always_inline)) void *
-alloc(struct reg_ctx *c, size_t n)
-{
-    void *p = reg_arena_alloc(c->arena, n);
-
-    if (p == NULL)
-        out_of_memory(c);
-    return p;
-}
-
-/* alloc_raw: n bytes, not zeroed, for a buffer its caller fills at once. */
-static inline __attribute__((always_inline)) void *
-alloc_raw(struct reg_ctx *c, size_t n)
-{
-    void *p = reg_arena_alloc_raw(c->arena, n);
-
-    if (p == NULL)
-        out_of_memory(c);
-    return p;
-}
-
 struct reg_val *
 reg_new(struct reg_ctx *c, enum reg_vtype t)
 {
-    struct reg_val *v = alloc(c, sizeof(*v));
+    struct reg_val *v = reg_alloc(c, sizeof(*v));
 
     v->t = t;
     return v;
@@ -127,7 +102,7 @@ struct reg_val *
 reg_new_str(struct reg_ctx *c, const char *s, size_t n)
 {
     struct reg_val *v = reg_new(c, V_STR);
-    char *p = alloc_raw(c, n + 1);
+    char *p = reg_alloc_raw(c, n + 1);
 
     memcpy(p, s, n);
     p[n] = '\0';
@@ -139,7 +114,7 @@ reg_new_str(struct reg_ctx *c, const char *s, size_t n)
 struct reg_set *
 reg_new_set(struct reg_ctx *c, size_t n)
 {
-    struct reg_set *s = alloc(c, sizeof(*s) + n * sizeof(s->a[0]));
+    struct reg_set *s = reg_alloc(c, sizeof(*s) + n * sizeof(s->a[0]));
 
     s->n = n;
     return s;
@@ -209,7 +184,7 @@ push_forcing(struct reg_ctx *c, struct reg_val *v)
     if (c->nforcing == c->capforcing) {
         /* in the arena (its pages are mapped already); a grown stack leaves the old copy */
         size_t cap = c->capforcing ? c->capforcing * 2 : 64;
-        struct reg_forcing *p = alloc_raw(c, cap * sizeof(*p));
+        struct reg_forcing *p = reg_alloc_raw(c, cap * sizeof(*p));
         if (c->nforcing > 0)
             memcpy(p, c->forcing, c->nforcing * sizeof(*p));
         c->forcing = p;
@@ -233,7 +208,7 @@ reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
         reg_throw(c, M3_EEVAL, at, "infinite recursion encountered");
     if (v->t != V_THUNK)
         return;
-    if (too_deep(c))
+    if (reg_too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
     push_forcing(c, v);
     n = v->th.node;
@@ -260,7 +235,7 @@ reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
         r = a->v;
         reg_force(c, r, n);
     } else {
-        r = eval(c, n, v->th.env);
+        r = reg_eval(c, n, v->th.env);
     }
     *v = *r;
     c->nforcing--;
@@ -273,7 +248,7 @@ reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     size_t i;
 
     reg_force(c, v, at);
-    if (too_deep(c))
+    if (reg_too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
     if (v->t == V_LIST)
         for (i = 0; i < v->list.n; i++)
@@ -306,7 +281,7 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         }
     } else if (n->kind == N_STR &&
                (n->nitems == 0 || (n->nitems == 1 && n->items[0]->kind == N_STRLIT))) {
-        return eval(c, n, env);
+        return reg_eval(c, n, env);
     }
     v = reg_new(c, V_THUNK);
     v->th.node = n;
@@ -371,7 +346,7 @@ frame_index(struct reg_ctx *c, struct reg_env *e)
 
     while (cap < s->n * 2)
         cap *= 2;
-    e->hidx = alloc(c, cap * sizeof(*e->hidx));
+    e->hidx = reg_alloc(c, cap * sizeof(*e->hidx));
     e->hmask = cap - 1;
     for (i = 0; i < s->n; i++) {
         for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
@@ -459,7 +434,7 @@ int
 reg_global(struct reg_ctx *c, const char *name, size_t len)
 {
     if (c->globals == NULL)
-        c->globals = alloc(c, sizeof(*c->globals));
+        c->globals = reg_alloc(c, sizeof(*c->globals));
     return reg_set_get(globals(c), name, len) != NULL;
 }
 
@@ -498,7 +473,7 @@ sb_put(struct reg_ctx *c, struct sbuf *b, const char *s, size_t n)
         char *p;
         while (cap < b->n + n + 1)
             cap *= 2;
-        p = alloc(c, cap);
+        p = reg_alloc(c, cap);
         if (b->n)
             memcpy(p, b->p, b->n);
         b->p = p;
@@ -519,7 +494,7 @@ void
 reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
                char **s, size_t *n)
 {
-    if (too_deep(c))
+    if (reg_too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
     coerce_str(c, v, at, to_string, s, n);
     c->depth--;
@@ -653,7 +628,7 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
             continue;
         }
         s = reg_tok_text(n->file, p->tok, &len);
-        tmp = alloc(c, len + 1);
+        tmp = reg_alloc(c, len + 1);
         dl = decode_lit(c, p, s, len, 1, tmp);
         for (k = 0; k < dl; k++) {
             if (at_start) {
@@ -683,12 +658,12 @@ eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env
             size_t in;
             at_start = 0;
             dropped = 0;
-            reg_coerce_str(c, eval(c, p->a, env), p->a, 0, &is, &in);
+            reg_coerce_str(c, reg_eval(c, p->a, env), p->a, 0, &is, &in);
             sb_put(c, &b, is, in);
             continue;
         }
         s = reg_tok_text(n->file, p->tok, &len);
-        tmp = alloc(c, len + 1);
+        tmp = reg_alloc(c, len + 1);
         dl = decode_lit(c, p, s, len, 1, tmp);
         for (k = 0; k < dl; k++) {
             if (at_start) {
@@ -742,7 +717,7 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         /* the usual string: one literal, decoded into a buffer of its size */
         size_t len;
         const char *s = reg_tok_text(n->file, n->items[0]->tok, &len);
-        char *p = alloc_raw(c, len + 1);
+        char *p = reg_alloc_raw(c, len + 1);
         v = reg_new(c, V_STR);
         v->str.n = decode_lit(c, n->items[0], s, len, 0, p);
         p[v->str.n] = '\0';
@@ -762,7 +737,7 @@ eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         } else {
             char *is;
             size_t in;
-            struct reg_val *iv = eval(c, p->a, env);
+            struct reg_val *iv = reg_eval(c, p->a, env);
             reg_coerce_str(c, iv, p->a, 0, &is, &in);
             sb_put(c, &b, is, in);
         }
@@ -787,11 +762,11 @@ loaded_of(struct reg_ctx *c, const struct reg_file *f)
 }
 
 /* canon: joins base and rel (rel may be absolute) and removes ".", ".." and "//". */
-static char *
-canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
+char *
+reg_canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
 {
     size_t blen = strlen(base), n = 0, i = 0;
-    char *in = alloc(c, blen + rlen + 3), *out = alloc(c, blen + rlen + 3);
+    char *in = reg_alloc(c, blen + rlen + 3), *out = reg_alloc(c, blen + rlen + 3);
 
     if (rlen > 0 && rel[0] == '/') {
         memcpy(in, rel, rlen);
@@ -830,8 +805,8 @@ canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
     return out;
 }
 
-static struct reg_val *
-path_val(struct reg_ctx *c, const char *s, const struct reg_node *src)
+struct reg_val *
+reg_path_val(struct reg_ctx *c, const char *s, const struct reg_node *src)
 {
     struct reg_val *v = reg_new(c, V_PATH);
 
@@ -866,7 +841,7 @@ def_add(struct reg_ctx *c, struct defs *ds)
 {
     if (ds->n == ds->cap) {
         size_t cap = ds->cap ? ds->cap * 2 : ds->hint ? ds->hint : 2;
-        struct def *p = alloc_raw(c, cap * sizeof(*p)); /* def_add zeroes each */
+        struct def *p = reg_alloc_raw(c, cap * sizeof(*p)); /* def_add zeroes each */
         if (ds->n)
             memcpy(p, ds->v, ds->n * sizeof(*p));
         ds->v = p;
@@ -892,12 +867,12 @@ attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size
         /* "secrets/wifi.age": the literal itself, decoded, without a value */
         size_t n;
         const char *t = reg_tok_text(a->file, a->items[0]->tok, &n);
-        s = alloc_raw(c, n + 1);
+        s = reg_alloc_raw(c, n + 1);
         *len = decode_lit(c, a->items[0], t, n, 0, s);
         s[*len] = '\0';
         return s;
     }
-    v = a->kind == N_INTERP ? eval(c, a->a, env) : eval(c, a, env);
+    v = a->kind == N_INTERP ? reg_eval(c, a->a, env) : reg_eval(c, a, env);
     reg_force(c, v, a);
     if (v->t == V_NULL && a->kind == N_INTERP)
         return NULL;
@@ -967,7 +942,7 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
             size_t total = np + path->nitems, len;
             struct def *d;
             /* one allocation for the three arrays */
-            char *mem = alloc(c, total * (sizeof(char *) + sizeof(size_t) + sizeof(void *)));
+            char *mem = reg_alloc(c, total * (sizeof(char *) + sizeof(size_t) + sizeof(void *)));
             const char **names = (const char **)mem;
             size_t *lens = (size_t *)(mem + total * sizeof(char *));
             const struct reg_node **pos =
@@ -1004,9 +979,9 @@ collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, st
                 size_t len;
                 const char *name = attr_name(c, b->items[k], inner, &len);
                 d = def_add(c, ds);
-                d->names = alloc(c, (np + 1) * sizeof(*d->names));
-                d->lens = alloc(c, (np + 1) * sizeof(*d->lens));
-                d->pos = alloc(c, (np + 1) * sizeof(*d->pos));
+                d->names = reg_alloc(c, (np + 1) * sizeof(*d->names));
+                d->lens = reg_alloc(c, (np + 1) * sizeof(*d->lens));
+                d->pos = reg_alloc(c, (np + 1) * sizeof(*d->pos));
                 if (np > 0) {
                     memcpy(d->names, prefix, np * sizeof(*prefix));
                     memcpy(d->lens, plens, np * sizeof(*plens));
@@ -1071,7 +1046,7 @@ static void
 sort_defs(struct reg_ctx *c, struct def *ds, size_t n, size_t k)
 {
     if (n > 1)
-        merge_defs(ds, alloc_raw(c, n * sizeof(*ds)), n, &k);
+        merge_defs(ds, reg_alloc_raw(c, n * sizeof(*ds)), n, &k);
 }
 
 static void
@@ -1193,7 +1168,7 @@ build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inn
             dynamic_dup(c, ds + i, j - i, k);
             lit = first->nnames == k + 1 && first->value != NULL ? reg_unparen(first->value) : NULL;
             if (lit != NULL && lit->kind == N_SET && lit->flag) {
-                vin = alloc(c, sizeof(*vin));
+                vin = reg_alloc(c, sizeof(*vin));
                 vin->up = inner;
                 vin->building = 1;
             }
@@ -1233,7 +1208,7 @@ reg_built(struct reg_ctx *c, const struct reg_node *n)
     struct reg_loaded *l = loaded_of(c, n->file);
 
     if (l->built == NULL)
-        l->built = alloc(c, l->f->nbinders / 8 + 1);
+        l->built = reg_alloc(c, l->f->nbinders / 8 + 1);
     l->built[n->tok / 8] |= (unsigned char)(1u << (n->tok % 8));
 }
 
@@ -1246,7 +1221,7 @@ eval_set(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env, int r
     struct reg_val *v = reg_new(c, V_SET);
 
     if (rec) {
-        inner = alloc(c, sizeof(*inner));
+        inner = reg_alloc(c, sizeof(*inner));
         inner->up = env;
         inner->building = 1;
     }
@@ -1291,7 +1266,7 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         reg_throw(c, M3_EEVAL, at, "attempt to call something which is not a function but %s",
                   reg_type_name(f));
     lam = f->th.node;
-    env = alloc(c, sizeof(*env));
+    env = reg_alloc(c, sizeof(*env));
     env->up = f->th.env;
     if (lam->a == NULL) {
         size_t len;
@@ -1323,9 +1298,9 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         for (i = 0; i < formals->nitems; i++) {
             struct def *d = def_add(c, &ds);
             fm = formals->items[i];
-            d->names = alloc(c, sizeof(*d->names));
-            d->lens = alloc(c, sizeof(*d->lens));
-            d->pos = alloc(c, sizeof(*d->pos));
+            d->names = reg_alloc(c, sizeof(*d->names));
+            d->lens = reg_alloc(c, sizeof(*d->lens));
+            d->pos = reg_alloc(c, sizeof(*d->pos));
             d->names[0] = reg_tok_text(lam->file, fm->tok, &d->lens[0]);
             d->names[0] = reg_arena_strndup(c->arena, d->names[0], d->lens[0]);
             d->pos[0] = fm;
@@ -1334,9 +1309,9 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         }
         if (reg_lambda_named(lam)) { /* args@{ ... } or { ... }@args */
             struct def *d = def_add(c, &ds);
-            d->names = alloc(c, sizeof(*d->names));
-            d->lens = alloc(c, sizeof(*d->lens));
-            d->pos = alloc(c, sizeof(*d->pos));
+            d->names = reg_alloc(c, sizeof(*d->names));
+            d->lens = reg_alloc(c, sizeof(*d->lens));
+            d->pos = reg_alloc(c, sizeof(*d->pos));
             d->names[0] = reg_tok_text(lam->file, lam->tok, &d->lens[0]);
             d->names[0] = reg_arena_strndup(c->arena, d->names[0], d->lens[0]);
             d->pos[0] = lam;
@@ -1366,304 +1341,11 @@ reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_
         env->building = 0;
         reg_built(c, formals);
     }
-    if (too_deep(c))
+    if (reg_too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
-    r = eval(c, lam->b, env);
+    r = reg_eval(c, lam->b, env);
     c->depth--;
     *out = *r;
-}
-
-/* ---- operators ---- */
-
-static int val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
-                  const struct reg_node *at);
-
-int
-reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
-{
-    int r;
-
-    if (too_deep(c))
-        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
-    r = val_eq(c, a, b, at);
-    c->depth--;
-    return r;
-}
-
-static int
-val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
-{
-    size_t i;
-
-    reg_force(c, a, at);
-    reg_force(c, b, at);
-    if (a->t == V_INT && b->t == V_FLOAT)
-        return (double)a->i == b->f;
-    if (a->t == V_FLOAT && b->t == V_INT)
-        return a->f == (double)b->i;
-    if (a->t != b->t)
-        return 0;
-    switch (a->t) {
-    case V_NULL:
-        return 1;
-    case V_BOOL:
-        return a->b == b->b;
-    case V_INT:
-        return a->i == b->i;
-    case V_FLOAT:
-        return a->f == b->f;
-    case V_STR:
-    case V_PATH:
-        return a->str.n == b->str.n && memcmp(a->str.s, b->str.s, a->str.n) == 0;
-    case V_LIST:
-        if (a->list.n != b->list.n)
-            return 0;
-        for (i = 0; i < a->list.n; i++)
-            if (a->list.v[i] != b->list.v[i] && !reg_val_eq(c, a->list.v[i], b->list.v[i], at))
-                return 0;
-        return 1;
-    case V_SET:
-        if (a->set->n != b->set->n)
-            return 0;
-        for (i = 0; i < a->set->n; i++) {
-            if (reg_name_cmp(a->set->a[i].name, a->set->a[i].len, b->set->a[i].name,
-                             b->set->a[i].len) != 0)
-                return 0;
-            if (a->set->a[i].v != b->set->a[i].v &&
-                !reg_val_eq(c, a->set->a[i].v, b->set->a[i].v, at))
-                return 0;
-        }
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static int
-as_bool(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
-{
-    reg_force(c, v, at);
-    if (v->t != V_BOOL)
-        reg_throw(c, M3_EEVAL, at, "value is %s while a Boolean was expected", reg_type_name(v));
-    return v->b;
-}
-
-static struct reg_val *
-mkbool(struct reg_ctx *c, int b)
-{
-    struct reg_val *v = reg_new(c, V_BOOL);
-
-    v->b = b != 0;
-    return v;
-}
-
-static struct reg_val *
-arith(struct reg_ctx *c, int op, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
-{
-    struct reg_val *v;
-
-    if ((a->t != V_INT && a->t != V_FLOAT) || (b->t != V_INT && b->t != V_FLOAT))
-        reg_throw(c, M3_EEVAL, n, "cannot apply '%s' to %s and %s", reg_tok_name(op),
-                  reg_type_name(a), reg_type_name(b));
-    if (a->t == V_INT && b->t == V_INT) {
-        v = reg_new(c, V_INT);
-        switch (op) {
-        case TK_PLUS:
-            v->i = (long long)((unsigned long long)a->i + (unsigned long long)b->i);
-            break;
-        case TK_MINUS:
-            v->i = (long long)((unsigned long long)a->i - (unsigned long long)b->i);
-            break;
-        case TK_STAR:
-            v->i = (long long)((unsigned long long)a->i * (unsigned long long)b->i);
-            break;
-        default:
-            if (b->i == 0)
-                reg_throw(c, M3_EEVAL, n, "division by zero");
-            if (a->i == INT64_MIN && b->i == -1)
-                reg_throw(c, M3_EEVAL, n, "integer overflow in division");
-            v->i = a->i / b->i;
-        }
-        return v;
-    }
-    {
-        double x = a->t == V_INT ? (double)a->i : a->f, y = b->t == V_INT ? (double)b->i : b->f;
-        v = reg_new(c, V_FLOAT);
-        switch (op) {
-        case TK_PLUS:
-            v->f = x + y;
-            break;
-        case TK_MINUS:
-            v->f = x - y;
-            break;
-        case TK_STAR:
-            v->f = x * y;
-            break;
-        default:
-            if (y == 0)
-                reg_throw(c, M3_EEVAL, n, "division by zero");
-            v->f = x / y;
-        }
-    }
-    return v;
-}
-
-static int less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
-                     const struct reg_node *n);
-
-static int
-lt(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
-{
-    reg_force(c, a, n);
-    reg_force(c, b, n);
-    if ((a->t == V_INT || a->t == V_FLOAT) && (b->t == V_INT || b->t == V_FLOAT)) {
-        if (a->t == V_INT && b->t == V_INT)
-            return a->i < b->i;
-        return (a->t == V_INT ? (double)a->i : a->f) < (b->t == V_INT ? (double)b->i : b->f);
-    }
-    if ((a->t == V_STR && b->t == V_STR) || (a->t == V_PATH && b->t == V_PATH))
-        return reg_name_cmp(a->str.s, a->str.n, b->str.s, b->str.n) < 0;
-    if (a->t == V_LIST && b->t == V_LIST) {
-        /* as Nix 2.8 does: the first elements that are not equal decide, else the shorter */
-        for (size_t i = 0;; i++) {
-            if (i == b->list.n)
-                return 0;
-            if (i == a->list.n)
-                return 1;
-            if (!reg_val_eq(c, a->list.v[i], b->list.v[i], n))
-                return less_than(c, a->list.v[i], b->list.v[i], n);
-        }
-    }
-    reg_throw(c, M3_EEVAL, n, "cannot compare %s with %s", reg_type_name(a), reg_type_name(b));
-}
-
-static int
-less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
-{
-    int r;
-
-    if (too_deep(c))
-        reg_throw(c, M3_EEVAL, n, "stack overflow (value nested too deeply)");
-    r = lt(c, a, b, n);
-    c->depth--;
-    return r;
-}
-
-static struct reg_val *
-eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
-{
-    int op = n->flag;
-    struct reg_val *a, *b, *v;
-    size_t i, j;
-
-    switch (op) {
-    case TK_AND:
-        return mkbool(c,
-                      as_bool(c, eval(c, n->a, env), n->a) && as_bool(c, eval(c, n->b, env), n->b));
-    case TK_OR:
-        return mkbool(c,
-                      as_bool(c, eval(c, n->a, env), n->a) || as_bool(c, eval(c, n->b, env), n->b));
-    case TK_IMPL:
-        return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a) ||
-                             as_bool(c, eval(c, n->b, env), n->b));
-    default:
-        break;
-    }
-    a = eval(c, n->a, env);
-    b = eval(c, n->b, env);
-    switch (op) {
-    case TK_EQ:
-        return mkbool(c, reg_val_eq(c, a, b, n));
-    case TK_NEQ:
-        return mkbool(c, !reg_val_eq(c, a, b, n));
-    case TK_LT:
-        return mkbool(c, less_than(c, a, b, n));
-    case TK_GT:
-        return mkbool(c, less_than(c, b, a, n));
-    case TK_LEQ:
-        return mkbool(c, !less_than(c, b, a, n));
-    case TK_GEQ:
-        return mkbool(c, !less_than(c, a, b, n));
-    case TK_CONCAT:
-        if (a->t != V_LIST)
-            reg_throw(c, M3_EEVAL, n->a, "value is %s while a list was expected", reg_type_name(a));
-        if (b->t != V_LIST)
-            reg_throw(c, M3_EEVAL, n->b, "value is %s while a list was expected", reg_type_name(b));
-        v = reg_new(c, V_LIST);
-        v->src = n;
-        v->list.n = a->list.n + b->list.n;
-        v->list.v = alloc(c, (v->list.n + 1) * sizeof(*v->list.v));
-        memcpy(v->list.v, a->list.v, a->list.n * sizeof(*v->list.v));
-        memcpy(v->list.v + a->list.n, b->list.v, b->list.n * sizeof(*v->list.v));
-        return v;
-    case TK_UPDATE:
-        if (a->t != V_SET || b->t != V_SET)
-            reg_throw(c, M3_EEVAL, n, "value is %s while a set was expected",
-                      reg_type_name(a->t != V_SET ? a : b));
-        {
-            struct reg_set *s = reg_new_set(c, a->set->n + b->set->n);
-            size_t o = 0;
-            for (i = 0, j = 0; i < a->set->n || j < b->set->n;) {
-                int r = i == a->set->n   ? 1
-                        : j == b->set->n ? -1
-                                         : reg_name_cmp(a->set->a[i].name, a->set->a[i].len,
-                                                        b->set->a[j].name, b->set->a[j].len);
-                if (r < 0)
-                    s->a[o++] = a->set->a[i++];
-                else if (r > 0)
-                    s->a[o++] = b->set->a[j++];
-                else
-                    s->a[o++] = b->set->a[j++], i++;
-            }
-            s->n = o;
-            v = reg_new(c, V_SET);
-            v->set = s;
-            v->src = n;
-            return v;
-        }
-    case TK_PLUS:
-        if (a->t == V_PATH) {
-            char *s;
-            size_t sn;
-            reg_coerce_str(c, b, n->b, 0, &s, &sn);
-            {
-                char *joined = alloc(c, a->str.n + sn + 1);
-                memcpy(joined, a->str.s, a->str.n);
-                memcpy(joined + a->str.n, s, sn);
-                joined[a->str.n + sn] = '\0';
-                return path_val(c, canon(c, "/", joined, a->str.n + sn), n);
-            }
-        }
-        if (a->t == V_STR) {
-            char *s;
-            size_t sn;
-            if (b->t == V_PATH)
-                reg_unsupported(c, n->b, "a path added to a string", "Nix copies it to the store");
-            reg_coerce_str(c, b, n->b, 0, &s, &sn);
-            v = reg_new(c, V_STR);
-            {
-                char *p = alloc(c, a->str.n + sn + 1);
-                memcpy(p, a->str.s, a->str.n);
-                memcpy(p + a->str.n, s, sn);
-                p[a->str.n + sn] = '\0';
-                v->str.s = p;
-                v->str.n = a->str.n + sn;
-            }
-            v->src = n;
-            return v;
-        }
-        /* fallthrough */
-    default:
-        reg_force(c, a, n->a);
-        reg_force(c, b, n->b);
-        if (op == TK_PLUS && a->t == V_SET) {
-            char *s;
-            size_t sn;
-            reg_coerce_str(c, a, n->a, 0, &s, &sn);
-            return reg_new_str(c, s, sn);
-        }
-        return arith(c, op, a, b, n);
-    }
 }
 
 /* ---- selection ---- */
@@ -1701,8 +1383,8 @@ select_path(struct reg_ctx *c, struct reg_val *v, const struct reg_node *path, s
 
 /* ---- the evaluator ---- */
 
-static struct reg_val *
-eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+struct reg_val *
+reg_eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 {
     struct reg_val *v, *a;
     size_t i, len;
@@ -1712,7 +1394,7 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     switch (n->kind) {
     case N_FILE:
     case N_PAREN:
-        v = eval(c, n->a, env);
+        v = reg_eval(c, n->a, env);
         return v;
     case N_VAR:
         s = reg_tok_text(n->file, n->tok, &len);
@@ -1748,7 +1430,7 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         return v;
     case N_PATH:
         s = reg_tok_text(n->file, n->tok, &len);
-        return path_val(c, canon(c, loaded_of(c, n->file)->dir, s, len), n);
+        return reg_path_val(c, reg_canon(c, loaded_of(c, n->file)->dir, s, len), n);
     case N_PATH_INTERP: {
         struct sbuf b = {0};
         sb_put(c, &b, "", 0);
@@ -1760,13 +1442,13 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
             } else {
                 char *is;
                 size_t in;
-                reg_coerce_str(c, eval(c, part->a, env), part->a, 1, &is, &in);
+                reg_coerce_str(c, reg_eval(c, part->a, env), part->a, 1, &is, &in);
                 sb_put(c, &b, is, in);
             }
         }
         if (b.p[0] == '~')
             reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
-        return path_val(c, canon(c, loaded_of(c, n->file)->dir, b.p, b.n), n);
+        return reg_path_val(c, reg_canon(c, loaded_of(c, n->file)->dir, b.p, b.n), n);
     }
     case N_HPATH:
         reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
@@ -1784,7 +1466,7 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     case N_LIST:
         v = reg_new(c, V_LIST);
         v->list.n = n->nitems;
-        v->list.v = alloc(c, (n->nitems + 1) * sizeof(*v->list.v));
+        v->list.v = reg_alloc(c, (n->nitems + 1) * sizeof(*v->list.v));
         for (i = 0; i < n->nitems; i++)
             v->list.v[i] = thunk(c, n->items[i], env);
         v->src = n;
@@ -1806,20 +1488,20 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         eval_set(c, n, env, 1, &inner);
         if (n == c->top_let)
             c->top_let_env = inner;
-        return eval(c, n->a, inner);
+        return reg_eval(c, n->a, inner);
     }
     case N_WITH: {
-        struct reg_env *w = alloc(c, sizeof(*w));
+        struct reg_env *w = reg_alloc(c, sizeof(*w));
         w->up = env;
         w->with = thunk(c, n->a, env);
-        return eval(c, n->b, w);
+        return reg_eval(c, n->b, w);
     }
     case N_ASSERT:
-        if (!as_bool(c, eval(c, n->a, env), n->a))
+        if (!reg_as_bool(c, reg_eval(c, n->a, env), n->a))
             reg_throw(c, M3_EEVAL, n, "assertion failed");
-        return eval(c, n->b, env);
+        return reg_eval(c, n->b, env);
     case N_IF:
-        return eval(c, as_bool(c, eval(c, n->a, env), n->a) ? n->b : n->c, env);
+        return reg_eval(c, reg_as_bool(c, reg_eval(c, n->a, env), n->a) ? n->b : n->c, env);
     case N_LAMBDA:
         v = reg_new(c, V_LAMBDA);
         v->th.node = n;
@@ -1828,27 +1510,27 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         return v;
     case N_APP:
         v = reg_new(c, V_NULL);
-        reg_apply(c, eval(c, n->a, env), thunk(c, n->b, env), v, n);
+        reg_apply(c, reg_eval(c, n->a, env), thunk(c, n->b, env), v, n);
         return v;
     case N_SELECT:
-        a = eval(c, n->a, env);
+        a = reg_eval(c, n->a, env);
         v = select_path(c, a, n->b, env, n->c != NULL ? &missing : NULL);
         if (missing)
-            return eval(c, n->c, env);
+            return reg_eval(c, n->c, env);
         reg_force(c, v, n);
         return v;
     case N_HASATTR:
-        a = eval(c, n->a, env);
+        a = reg_eval(c, n->a, env);
         select_path(c, a, n->b, env, &missing);
-        return mkbool(c, !missing);
+        return reg_mkbool(c, !missing);
     case N_BINOP:
-        return eval_binop(c, n, env);
+        return reg_eval_binop(c, n, env);
     case N_NOT:
-        return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a));
+        return reg_mkbool(c, !reg_as_bool(c, reg_eval(c, n->a, env), n->a));
     case N_NEG: {
         struct reg_val zero = {.t = V_INT};
-        a = eval(c, n->a, env);
-        return arith(c, TK_MINUS, &zero, a, n);
+        a = reg_eval(c, n->a, env);
+        return reg_arith(c, TK_MINUS, &zero, a, n);
     }
     default:
         reg_throw(c, M3_EEVAL, n, "internal error: cannot evaluate node %d", n->kind);
@@ -1891,7 +1573,7 @@ reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at)
     if (c->opts != NULL && c->opts->reader != NULL && c->opts->reader->is_dir != NULL &&
         c->opts->reader->is_dir(c->opts->reader->ctx, path)) {
         size_t pl = strlen(path);
-        char *def = alloc_raw(c, pl + sizeof("/default.nix"));
+        char *def = reg_alloc_raw(c, pl + sizeof("/default.nix"));
         memcpy(def, path, pl);
         memcpy(def + (pl > 0 && path[pl - 1] == '/' ? pl - 1 : pl), "/default.nix",
                sizeof("/default.nix"));
@@ -1933,7 +1615,7 @@ reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at)
     else if (slash != NULL)
         *slash = '\0';
     {
-        struct reg_val *v = eval(c, f->root, c->globals);
+        struct reg_val *v = reg_eval(c, f->root, c->globals);
         size_t idx = (size_t)(l - c->files);
         c->files[idx].value = v;
         return v;
@@ -2022,8 +1704,8 @@ reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out)
     if (setjmp(jb) != 0)
         return c->rc;
     if (c->globals == NULL)
-        c->globals = alloc(c, sizeof(*c->globals)); /* its names come with the first lookup */
-    v = eval(c, c->files[0].f->root, c->globals);
+        c->globals = reg_alloc(c, sizeof(*c->globals)); /* its names come with the first lookup */
+    v = reg_eval(c, c->files[0].f->root, c->globals);
     if (deep)
         reg_force_deep(c, v, c->files[0].f->root->a);
     *out = v;
