@@ -1,5 +1,5 @@
-/* evaluator.h: what the evaluator's own files share (internal to eval.c, scopes.c and
- * operators.c).
+/* evaluator.h: what the evaluator's own files share (internal to eval.c, scopes.c,
+ * strings.c and operators.c).
  *
  * eval.h is the evaluator as builtins.c, json.c and model.c see it; this header adds what
  * only the evaluator's pieces need of each other: the arena allocation that throws on
@@ -57,11 +57,26 @@ struct reg_val *reg_lookup(struct reg_ctx *c, struct reg_env *env, const char *n
 /* reg_loaded_of: the loaded file f (the main file when f is not one of c's). */
 struct reg_loaded *reg_loaded_of(struct reg_ctx *c, const struct reg_file *f);
 
+/* strings.c */
+
+/* reg_sbuf: a growing NUL-terminated string in the arena ({0} is empty, p NULL until the
+ * first reg_sb_put); reg_sb_put appends s (n bytes). */
+struct reg_sbuf {
+    char *p;
+    size_t n, cap;
+};
+void reg_sb_put(struct reg_ctx *c, struct reg_sbuf *b, const char *s, size_t n);
+
 /* reg_decode_lit: the literal part p (of a "..." string, or of an indented one when ind),
  * whose text is s, decoded into out; its decoded length. Throws M3_EUNSUPPORTED on a NUL
  * byte. */
 size_t reg_decode_lit(struct reg_ctx *c, const struct reg_node *p, const char *s, size_t len,
                       int ind, char *out);
+/* reg_eval_string, reg_eval_ind_string: the string value of node n (N_STR, N_IND_STR) in
+ * env, its interpolations evaluated and coerced. */
+struct reg_val *reg_eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
+struct reg_val *reg_eval_ind_string(struct reg_ctx *c, const struct reg_node *n,
+                                    struct reg_env *env);
 
 /* reg_canon: joins base and rel (rel may be absolute) and removes ".", ".." and "//"; the
  * result is in the arena. reg_path_val: a new path value for the canonical path s. */
