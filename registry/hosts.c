@@ -3,7 +3,9 @@
  * what their `imports` reach (see reg_hosts_scan). modscan.c finds the secrets and the
  * imports in each module; this file owns the graph: it reads flake.nix, follows imports
  * breadth first within the repository (bounded in depth and count, each file parsed once),
- * walks the host folders, and says what it did not follow and why. */
+ * walks the host folders, and says what it did not follow and why. Those three stay in one
+ * file because they fill one private structure, struct reg_graph (the module cache, the
+ * queue of the host being scanned, flake.nix's lists); split, it would become shared. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
