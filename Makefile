@@ -148,8 +148,8 @@ $(LIB): $(LIB_OBJS)
 # lock then shares a page with the data every process writes (stdout, environ), before
 # io.o's 4 KiB of cleanup path (one page fault less).
 HOT_OBJS := $(addprefix $(BUILD)/obj/,registry/arena.o cmd/main.o cmd/io.o cmd/registry.o \
-              libage/error.o $(addprefix registry/,fsio.o lexer.o parser.o binds.o eval.o builtins.o \
-              json.o model.o))
+              libage/error.o $(addprefix registry/,fsio.o lexer.o parser.o binds.o eval.o scopes.o \
+              strings.o operators.o builtins.o json.o model.o))
 
 $(BIN): $(CMD_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")

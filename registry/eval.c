@@ -2,7 +2,17 @@
  *
  * Semantics follow Nix 2.8: attribute sets are sorted by name; lexical bindings shadow
  * every `with`; inherited names in rec sets and lets come from the enclosing scope; split
- * attribute paths merge, duplicates are errors. */
+ * attribute paths merge, duplicates are errors.
+ *
+ * This file owns the core every other piece leans on: values and their allocation, forcing
+ * (thunks, black holes, the depth and stack guard), variable lookup, paths, selection, the
+ * dispatch over node kinds (reg_eval), imports and the entry points with their error frame.
+ * They stay together because they are one recursion: reg_eval makes thunks, lookup forces
+ * them, reg_force_slow calls reg_eval, and reg_eval_try restores the thunks an error unwinds
+ * through; split, the inline lookup and forcing paths each evaluation step takes would
+ * become calls between files. Paths and imports are small, and cases of the dispatch. The
+ * scopes (scopes.c), strings (strings.c) and operators (operators.c) are apart;
+ * registry/evaluator.h declares what they share. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,14 +20,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "registry/eval.h"
+#include "registry/evaluator.h"
 
 #define MAX_DEPTH 4000
 
 /* The depth count alone does not bound the stack: frames are several times larger under
- * AddressSanitizer (a `make asan` run overflowed 8 MiB at depth 4000). too_deep() also stops
- * when the evaluation has used half of the stack limit, measured from where reg_ctx_init
- * was called (evaluations run on the thread that set up their context). */
+ * AddressSanitizer (a `make asan` run overflowed 8 MiB at depth 4000). reg_too_deep() also
+ * stops when the evaluation has used half of the stack limit, measured from where
+ * reg_ctx_init was called (evaluations run on the thread that set up their context). */
 static _Thread_local const char *stack_base;
 static _Thread_local size_t stack_budget;
 
@@ -43,15 +53,13 @@ reg_stack_low(void)
     return stack_base != NULL && stack_base > p && (size_t)(stack_base - p) > stack_budget;
 }
 
-static int
-too_deep(struct reg_ctx *c)
+int
+reg_too_deep(struct reg_ctx *c)
 {
     return ++c->depth > MAX_DEPTH || reg_stack_low();
 }
 
 #define NIX_HINT "; use --nix to evaluate with nix-instantiate"
-
-static struct reg_val *eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env);
 
 _Noreturn void
 reg_throw(struct reg_ctx *c, int code, const struct reg_node *at, const char *fmt, ...)
@@ -84,40 +92,17 @@ reg_unsupported(struct reg_ctx *c, const struct reg_node *at, const char *what, 
     reg_throw(c, M3_EUNSUPPORTED, at, "%s is not supported by m3age's evaluator (%s)", what, why);
 }
 
-static _Noreturn __attribute__((noinline, cold)) void
-out_of_memory(struct reg_ctx *c)
+_Noreturn void
+reg_out_of_memory(struct reg_ctx *c)
 {
     reg_throw(c, M3_ENOMEM, NULL, "%s: out of memory (an evaluation may use at most 1 GiB)",
               reg_file_name(c->files[0].f));
 }
 
-/* alloc: n zeroed bytes of the evaluation's arena. Inline, so that the zeroing of a value
- * of constant size is a few stores rather than a call. */
-static inline __attribute__((always_inline)) void *
-alloc(struct reg_ctx *c, size_t n)
-{
-    void *p = reg_arena_alloc(c->arena, n);
-
-    if (p == NULL)
-        out_of_memory(c);
-    return p;
-}
-
-/* alloc_raw: n bytes, not zeroed, for a buffer its caller fills at once. */
-static inline __attribute__((always_inline)) void *
-alloc_raw(struct reg_ctx *c, size_t n)
-{
-    void *p = reg_arena_alloc_raw(c->arena, n);
-
-    if (p == NULL)
-        out_of_memory(c);
-    return p;
-}
-
 struct reg_val *
 reg_new(struct reg_ctx *c, enum reg_vtype t)
 {
-    struct reg_val *v = alloc(c, sizeof(*v));
+    struct reg_val *v = reg_alloc(c, sizeof(*v));
 
     v->t = t;
     return v;
@@ -127,7 +112,7 @@ struct reg_val *
 reg_new_str(struct reg_ctx *c, const char *s, size_t n)
 {
     struct reg_val *v = reg_new(c, V_STR);
-    char *p = alloc_raw(c, n + 1);
+    char *p = reg_alloc_raw(c, n + 1);
 
     memcpy(p, s, n);
     p[n] = '\0';
@@ -139,7 +124,7 @@ reg_new_str(struct reg_ctx *c, const char *s, size_t n)
 struct reg_set *
 reg_new_set(struct reg_ctx *c, size_t n)
 {
-    struct reg_set *s = alloc(c, sizeof(*s) + n * sizeof(s->a[0]));
+    struct reg_set *s = reg_alloc(c, sizeof(*s) + n * sizeof(s->a[0]));
 
     s->n = n;
     return s;
@@ -209,7 +194,7 @@ push_forcing(struct reg_ctx *c, struct reg_val *v)
     if (c->nforcing == c->capforcing) {
         /* in the arena (its pages are mapped already); a grown stack leaves the old copy */
         size_t cap = c->capforcing ? c->capforcing * 2 : 64;
-        struct reg_forcing *p = alloc_raw(c, cap * sizeof(*p));
+        struct reg_forcing *p = reg_alloc_raw(c, cap * sizeof(*p));
         if (c->nforcing > 0)
             memcpy(p, c->forcing, c->nforcing * sizeof(*p));
         c->forcing = p;
@@ -233,7 +218,7 @@ reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
         reg_throw(c, M3_EEVAL, at, "infinite recursion encountered");
     if (v->t != V_THUNK)
         return;
-    if (too_deep(c))
+    if (reg_too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
     push_forcing(c, v);
     n = v->th.node;
@@ -260,7 +245,7 @@ reg_force_slow(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
         r = a->v;
         reg_force(c, r, n);
     } else {
-        r = eval(c, n, v->th.env);
+        r = reg_eval(c, n, v->th.env);
     }
     *v = *r;
     c->nforcing--;
@@ -273,7 +258,7 @@ reg_force_deep(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
     size_t i;
 
     reg_force(c, v, at);
-    if (too_deep(c))
+    if (reg_too_deep(c))
         reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
     if (v->t == V_LIST)
         for (i = 0; i < v->list.n; i++)
@@ -291,8 +276,8 @@ seen(const struct reg_node *n)
     n->file->seen[n->tok / 8] |= (unsigned char)(1u << (n->tok % 8));
 }
 
-static struct reg_val *
-thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+struct reg_val *
+reg_thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 {
     struct reg_val *v;
 
@@ -306,7 +291,7 @@ thunk(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         }
     } else if (n->kind == N_STR &&
                (n->nitems == 0 || (n->nitems == 1 && n->items[0]->kind == N_STRLIT))) {
-        return eval(c, n, env);
+        return reg_eval(c, n, env);
     }
     v = reg_new(c, V_THUNK);
     v->th.node = n;
@@ -371,7 +356,7 @@ frame_index(struct reg_ctx *c, struct reg_env *e)
 
     while (cap < s->n * 2)
         cap *= 2;
-    e->hidx = alloc(c, cap * sizeof(*e->hidx));
+    e->hidx = reg_alloc(c, cap * sizeof(*e->hidx));
     e->hmask = cap - 1;
     for (i = 0; i < s->n; i++) {
         for (h = name_hash(s->a[i].name, s->a[i].len); e->hidx[h & e->hmask] != 0; h++)
@@ -459,7 +444,7 @@ int
 reg_global(struct reg_ctx *c, const char *name, size_t len)
 {
     if (c->globals == NULL)
-        c->globals = alloc(c, sizeof(*c->globals));
+        c->globals = reg_alloc(c, sizeof(*c->globals));
     return reg_set_get(globals(c), name, len) != NULL;
 }
 
@@ -483,300 +468,17 @@ lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
     return lookup_rest(c, env, name, len, at, lexical_only);
 }
 
-/* ---- strings ---- */
-
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void
-sb_put(struct reg_ctx *c, struct sbuf *b, const char *s, size_t n)
+struct reg_val *
+reg_lookup(struct reg_ctx *c, struct reg_env *env, const char *name, size_t len,
+           const struct reg_node *at, int lexical_only)
 {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        char *p;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        p = alloc(c, cap);
-        if (b->n)
-            memcpy(p, b->p, b->n);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at,
-                       int to_string, char **s, size_t *n);
-
-/* reg_coerce_str, reg_val_eq and less_than recurse into values, which can nest deeper than
- * any source (a foldl' builds a list a million levels deep): each level is counted as
- * forcing is. */
-void
-reg_coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string,
-               char **s, size_t *n)
-{
-    if (too_deep(c))
-        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
-    coerce_str(c, v, at, to_string, s, n);
-    c->depth--;
-}
-
-static void
-coerce_str(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at, int to_string, char **s,
-           size_t *n)
-{
-    char num[64];
-    const struct reg_attr *a;
-
-    reg_force(c, v, at);
-    switch (v->t) {
-    case V_STR:
-        *s = (char *)v->str.s;
-        *n = v->str.n;
-        return;
-    case V_PATH:
-        if (!to_string)
-            reg_unsupported(c, at, "a path interpolated into a string",
-                            "Nix copies it to the store");
-        *s = (char *)v->str.s;
-        *n = v->str.n;
-        return;
-    case V_SET:
-        if ((a = reg_set_get(v->set, "__toString", 10)) != NULL) {
-            struct reg_val *r = reg_new(c, V_NULL);
-            reg_apply(c, a->v, v, r, at);
-            reg_coerce_str(c, r, at, to_string, s, n);
-            return;
-        }
-        if ((a = reg_set_get(v->set, "outPath", 7)) != NULL) {
-            reg_coerce_str(c, a->v, at, to_string, s, n);
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    if (to_string) {
-        struct sbuf b = {0};
-        size_t i;
-        switch (v->t) {
-        case V_INT:
-            *n = (size_t)snprintf(num, sizeof(num), "%lld", v->i);
-            *s = reg_arena_strndup(c->arena, num, *n);
-            return;
-        case V_FLOAT:
-            *n = (size_t)snprintf(num, sizeof(num), "%f", v->f);
-            *s = reg_arena_strndup(c->arena, num, *n);
-            return;
-        case V_BOOL:
-            *s = v->b ? "1" : "";
-            *n = v->b ? 1 : 0;
-            return;
-        case V_NULL:
-            *s = "";
-            *n = 0;
-            return;
-        case V_LIST:
-            sb_put(c, &b, "", 0);
-            for (i = 0; i < v->list.n; i++) {
-                char *es;
-                size_t en;
-                reg_coerce_str(c, v->list.v[i], at, 1, &es, &en);
-                sb_put(c, &b, es, en);
-                if (i + 1 < v->list.n && v->list.v[i]->t != V_LIST)
-                    sb_put(c, &b, " ", 1);
-                else if (i + 1 < v->list.n && v->list.v[i]->list.n > 0)
-                    sb_put(c, &b, " ", 1);
-            }
-            *s = b.p;
-            *n = b.n;
-            return;
-        default:
-            break;
-        }
-    }
-    reg_throw(c, M3_EEVAL, at, "cannot coerce %s to a string", reg_type_name(v));
-}
-
-/* ind_escape: whether part p of an indented string is an escape: ''$, ''' or ''\x. */
-static int
-ind_escape(const struct reg_node *n, const struct reg_node *p)
-{
-    size_t len;
-    const char *s = reg_tok_text(n->file, p->tok, &len);
-
-    return len >= 3 && s[0] == '\'' && s[1] == '\'';
-}
-
-/* decode_lit: the literal part p (of a "..." string, or of an indented one when ind), whose
- * text is s, decoded into out; its decoded length. A NUL byte is refused: Nix cuts a
- * string there (it decodes strings as C strings), and a value m3age printed whole would
- * differ from Nix's without a word. */
-static size_t
-decode_lit(struct reg_ctx *c, const struct reg_node *p, const char *s, size_t len, int ind,
-           char *out)
-{
-    size_t n = reg_decode_str_part(s, len, ind, out);
-
-    if (memchr(out, '\0', n) != NULL)
-        reg_unsupported(c, p, "a NUL byte in a string", "Nix would cut the string there");
-    return n;
-}
-
-/* strip_indent: Nix's rule for '' strings: drop the smallest indentation of the non-blank
- * lines, and a last line made only of spaces. As in Nix 2.8, an escape ends the leading
- * spaces of its line where the smallest indentation is measured, as ${ } does; when the
- * spaces are dropped, what it stands for is text like any other (an escaped newline starts
- * a line). */
-static struct reg_val *
-eval_ind_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
-{
-    size_t i, k, min = (size_t)-1, cur = 0, dropped = 0;
-    int at_start = 1;
-    struct sbuf b = {0};
-    char *tmp;
-
-    for (i = 0; i < n->nitems; i++) {
-        const struct reg_node *p = n->items[i];
-        size_t len, dl;
-        const char *s;
-        if (p->kind == N_INTERP || ind_escape(n, p)) {
-            if (at_start) {
-                at_start = 0;
-                if (cur < min)
-                    min = cur;
-            }
-            continue;
-        }
-        s = reg_tok_text(n->file, p->tok, &len);
-        tmp = alloc(c, len + 1);
-        dl = decode_lit(c, p, s, len, 1, tmp);
-        for (k = 0; k < dl; k++) {
-            if (at_start) {
-                if (tmp[k] == ' ')
-                    cur++;
-                else if (tmp[k] == '\n')
-                    cur = 0;
-                else {
-                    at_start = 0;
-                    if (cur < min)
-                        min = cur;
-                }
-            } else if (tmp[k] == '\n') {
-                at_start = 1;
-                cur = 0;
-            }
-        }
-    }
-    at_start = 1;
-    sb_put(c, &b, "", 0);
-    for (i = 0; i < n->nitems; i++) {
-        const struct reg_node *p = n->items[i];
-        size_t len, dl, start = b.n;
-        const char *s;
-        if (p->kind == N_INTERP) {
-            char *is;
-            size_t in;
-            at_start = 0;
-            dropped = 0;
-            reg_coerce_str(c, eval(c, p->a, env), p->a, 0, &is, &in);
-            sb_put(c, &b, is, in);
-            continue;
-        }
-        s = reg_tok_text(n->file, p->tok, &len);
-        tmp = alloc(c, len + 1);
-        dl = decode_lit(c, p, s, len, 1, tmp);
-        for (k = 0; k < dl; k++) {
-            if (at_start) {
-                if (tmp[k] == ' ') {
-                    if (dropped++ >= min)
-                        sb_put(c, &b, " ", 1);
-                } else if (tmp[k] == '\n') {
-                    dropped = 0;
-                    sb_put(c, &b, "\n", 1);
-                } else {
-                    at_start = 0;
-                    dropped = 0;
-                    sb_put(c, &b, tmp + k, 1);
-                }
-            } else {
-                sb_put(c, &b, tmp + k, 1);
-                if (tmp[k] == '\n')
-                    at_start = 1;
-            }
-        }
-        if (i == n->nitems - 1) {
-            /* the last line, if only spaces, goes */
-            char *nl = NULL;
-            for (k = b.n; k > start; k--)
-                if (b.p[k - 1] == '\n') {
-                    nl = b.p + k - 1;
-                    break;
-                }
-            if (nl != NULL) {
-                char *q = nl + 1;
-                while (q < b.p + b.n && *q == ' ')
-                    q++;
-                if (q == b.p + b.n) {
-                    b.n = (size_t)(nl + 1 - b.p);
-                    b.p[b.n] = '\0';
-                }
-            }
-        }
-    }
-    return reg_new_str(c, b.p, b.n);
-}
-
-static struct reg_val *
-eval_string(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
-{
-    struct sbuf b = {0};
-    struct reg_val *v;
-    size_t i;
-
-    if (n->nitems == 1 && n->items[0]->kind == N_STRLIT) {
-        /* the usual string: one literal, decoded into a buffer of its size */
-        size_t len;
-        const char *s = reg_tok_text(n->file, n->items[0]->tok, &len);
-        char *p = alloc_raw(c, len + 1);
-        v = reg_new(c, V_STR);
-        v->str.n = decode_lit(c, n->items[0], s, len, 0, p);
-        p[v->str.n] = '\0';
-        v->str.s = p;
-        return v;
-    }
-    sb_put(c, &b, "", 0);
-    for (i = 0; i < n->nitems; i++) {
-        const struct reg_node *p = n->items[i];
-        if (p->kind == N_STRLIT) {
-            size_t len;
-            const char *s = reg_tok_text(n->file, p->tok, &len);
-            if (b.n + len + 1 > b.cap)
-                sb_put(c, &b, s, 0), sb_put(c, &b, s, len), b.n -= len;
-            b.n += decode_lit(c, p, s, len, 0, b.p + b.n);
-            b.p[b.n] = '\0';
-        } else {
-            char *is;
-            size_t in;
-            struct reg_val *iv = eval(c, p->a, env);
-            reg_coerce_str(c, iv, p->a, 0, &is, &in);
-            sb_put(c, &b, is, in);
-        }
-    }
-    v = reg_new(c, V_STR);
-    v->str.s = b.p;
-    v->str.n = b.n;
-    return v;
+    return lookup(c, env, name, len, at, lexical_only);
 }
 
 /* ---- paths ---- */
 
-static struct reg_loaded *
-loaded_of(struct reg_ctx *c, const struct reg_file *f)
+struct reg_loaded *
+reg_loaded_of(struct reg_ctx *c, const struct reg_file *f)
 {
     size_t i;
 
@@ -787,11 +489,11 @@ loaded_of(struct reg_ctx *c, const struct reg_file *f)
 }
 
 /* canon: joins base and rel (rel may be absolute) and removes ".", ".." and "//". */
-static char *
-canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
+char *
+reg_canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
 {
     size_t blen = strlen(base), n = 0, i = 0;
-    char *in = alloc(c, blen + rlen + 3), *out = alloc(c, blen + rlen + 3);
+    char *in = reg_alloc(c, blen + rlen + 3), *out = reg_alloc(c, blen + rlen + 3);
 
     if (rlen > 0 && rel[0] == '/') {
         memcpy(in, rel, rlen);
@@ -830,8 +532,8 @@ canon(struct reg_ctx *c, const char *base, const char *rel, size_t rlen)
     return out;
 }
 
-static struct reg_val *
-path_val(struct reg_ctx *c, const char *s, const struct reg_node *src)
+struct reg_val *
+reg_path_val(struct reg_ctx *c, const char *s, const struct reg_node *src)
 {
     struct reg_val *v = reg_new(c, V_PATH);
 
@@ -839,831 +541,6 @@ path_val(struct reg_ctx *c, const char *s, const struct reg_node *src)
     v->str.n = strlen(s);
     v->src = src;
     return v;
-}
-
-/* ---- attribute sets ---- */
-
-struct def {
-    const char **names; /* attribute path, evaluated */
-    size_t *lens;
-    size_t nnames;
-    const struct reg_node **pos;    /* node naming each element */
-    const struct reg_node *value;   /* value expression (N_BIND), or NULL */
-    const struct reg_node *inherit; /* N_INHERIT, with name = names[last] */
-    const struct reg_node *attr;    /* the inherited attribute node */
-    struct reg_val *from;           /* inherit (e) */
-    size_t seq;
-};
-
-struct defs {
-    struct def *v;
-    size_t n, cap;
-    size_t hint; /* expected count, for the first allocation */
-};
-
-static struct def *
-def_add(struct reg_ctx *c, struct defs *ds)
-{
-    if (ds->n == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : ds->hint ? ds->hint : 2;
-        struct def *p = alloc_raw(c, cap * sizeof(*p)); /* def_add zeroes each */
-        if (ds->n)
-            memcpy(p, ds->v, ds->n * sizeof(*p));
-        ds->v = p;
-        ds->cap = cap;
-    }
-    memset(&ds->v[ds->n], 0, sizeof(ds->v[0]));
-    ds->v[ds->n].seq = ds->n;
-    return &ds->v[ds->n++];
-}
-
-/* attr_name: the name an attribute-path element stands for; NULL for a dynamic null. */
-static const char *
-attr_name(struct reg_ctx *c, const struct reg_node *a, struct reg_env *env, size_t *len)
-{
-    struct reg_val *v;
-    char *s;
-
-    if (a->kind == N_ATTR_ID) {
-        const char *t = reg_tok_text(a->file, a->tok, len);
-        return reg_arena_strndup(c->arena, t, *len);
-    }
-    if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
-        /* "secrets/wifi.age": the literal itself, decoded, without a value */
-        size_t n;
-        const char *t = reg_tok_text(a->file, a->items[0]->tok, &n);
-        s = alloc_raw(c, n + 1);
-        *len = decode_lit(c, a->items[0], t, n, 0, s);
-        s[*len] = '\0';
-        return s;
-    }
-    v = a->kind == N_INTERP ? eval(c, a->a, env) : eval(c, a, env);
-    reg_force(c, v, a);
-    if (v->t == V_NULL && a->kind == N_INTERP)
-        return NULL;
-    if (v->t != V_STR)
-        reg_throw(c, M3_EEVAL, a, "value is %s while a string was expected", reg_type_name(v));
-    s = (char *)v->str.s;
-    *len = v->str.n;
-    return s;
-}
-
-/* literal: whether a string node is one Nix's parser makes a plain string of ("...", or an
- * indented string of one literal run). */
-static int
-literal(const struct reg_node *s)
-{
-    size_t i;
-
-    if (s->kind == N_IND_STR)
-        return s->nitems == 1 && s->items[0]->kind == N_STRLIT;
-    if (s->kind != N_STR)
-        return 0;
-    for (i = 0; i < s->nitems; i++)
-        if (s->items[i]->kind != N_STRLIT)
-            return 0;
-    return 1;
-}
-
-int
-reg_attr_is_static(const struct reg_node *a)
-{
-    if (a->kind == N_ATTR_ID)
-        return 1;
-    if (a->kind == N_INTERP)
-        a = reg_unparen(a->a);
-    return literal(a);
-}
-
-const char *
-reg_attr_static(struct reg_ctx *c, const struct reg_node *a, size_t *len)
-{
-    if (a->kind == N_ATTR_ID)
-        return reg_tok_text(a->file, a->tok, len);
-    if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
-        /* "secrets/wifi.age": the token itself when it has nothing to decode (no escape,
-         * no carriage return) */
-        const char *t = reg_tok_text(a->file, a->items[0]->tok, len);
-        if (memchr(t, '\\', *len) == NULL && memchr(t, '\r', *len) == NULL &&
-            memchr(t, '\0', *len) == NULL)
-            return t;
-    }
-    if (!reg_attr_is_static(a))
-        return NULL;
-    return attr_name(c, a->kind == N_INTERP ? reg_unparen(a->a) : a, NULL, len);
-}
-
-static void
-collect_binds(struct reg_ctx *c, struct defs *ds, const struct reg_node *set, struct reg_env *env,
-              struct reg_env *inner, const char **prefix, size_t *plens,
-              const struct reg_node **ppos, size_t np)
-{
-    size_t i, k;
-
-    for (i = 0; i < set->nitems; i++) {
-        const struct reg_node *b = set->items[i];
-        if (b->kind == N_BIND) {
-            const struct reg_node *path = b->a;
-            size_t total = np + path->nitems, len;
-            struct def *d;
-            /* one allocation for the three arrays */
-            char *mem = alloc(c, total * (sizeof(char *) + sizeof(size_t) + sizeof(void *)));
-            const char **names = (const char **)mem;
-            size_t *lens = (size_t *)(mem + total * sizeof(char *));
-            const struct reg_node **pos =
-                (const struct reg_node **)(mem + total * (sizeof(char *) + sizeof(size_t)));
-            int skip = 0;
-            for (k = 0; k < np; k++) {
-                names[k] = prefix[k];
-                lens[k] = plens[k];
-                pos[k] = ppos[k];
-            }
-            for (k = 0; k < path->nitems; k++) {
-                names[np + k] = attr_name(c, path->items[k], inner, &len);
-                if (names[np + k] == NULL) {
-                    skip = 1;
-                    break;
-                }
-                lens[np + k] = len;
-                pos[np + k] = path->items[k];
-            }
-            if (skip)
-                continue;
-            d = def_add(c, ds);
-            d->names = names;
-            d->lens = lens;
-            d->pos = pos;
-            d->nnames = total;
-            d->value = b->b;
-        } else {
-            struct reg_val *from = NULL;
-            if (b->a != NULL)
-                from = thunk(c, b->a, inner);
-            for (k = 0; k < b->nitems; k++) {
-                struct def *d;
-                size_t len;
-                const char *name = attr_name(c, b->items[k], inner, &len);
-                d = def_add(c, ds);
-                d->names = alloc(c, (np + 1) * sizeof(*d->names));
-                d->lens = alloc(c, (np + 1) * sizeof(*d->lens));
-                d->pos = alloc(c, (np + 1) * sizeof(*d->pos));
-                if (np > 0) {
-                    memcpy(d->names, prefix, np * sizeof(*prefix));
-                    memcpy(d->lens, plens, np * sizeof(*plens));
-                    memcpy(d->pos, ppos, np * sizeof(*ppos));
-                }
-                d->names[np] = name;
-                d->lens[np] = len;
-                d->pos[np] = b->items[k];
-                d->nnames = np + 1;
-                d->inherit = b;
-                d->attr = b->items[k];
-                d->from = from;
-            }
-        }
-    }
-    (void)env;
-}
-
-static int
-def_cmp(const void *x, const void *y, void *depth)
-{
-    size_t sort_depth = *(size_t *)depth;
-    const struct def *a = x, *b = y;
-    int r = reg_name_cmp(a->names[sort_depth], a->lens[sort_depth], b->names[sort_depth],
-                         b->lens[sort_depth]);
-
-    if (r != 0)
-        return r;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-/* sort_defs: ds[0..n) in def_cmp order at depth k (a total order: seq breaks ties). A merge
- * sort through arena scratch rather than qsort_r: glibc's qsort asks the kernel for the
- * machine's memory size (sysinfo) and mallocs a buffer on every large call, and its code is
- * pages that a one-shot evaluation would otherwise never touch. */
-static void
-merge_defs(struct def *ds, struct def *tmp, size_t n, size_t *k)
-{
-    size_t i, j, h = n / 2, o = 0;
-
-    if (n <= 8) {
-        for (i = 1; i < n; i++) {
-            struct def x = ds[i];
-            for (j = i; j > 0 && def_cmp(&ds[j - 1], &x, k) > 0; j--)
-                ds[j] = ds[j - 1];
-            ds[j] = x;
-        }
-        return;
-    }
-    merge_defs(ds, tmp, h, k);
-    merge_defs(ds + h, tmp, n - h, k);
-    if (def_cmp(&ds[h - 1], &ds[h], k) < 0)
-        return; /* already in order */
-    for (i = 0, j = h; i < h && j < n;)
-        tmp[o++] = def_cmp(&ds[i], &ds[j], k) <= 0 ? ds[i++] : ds[j++];
-    while (i < h)
-        tmp[o++] = ds[i++];
-    memcpy(ds, tmp, o * sizeof(*ds)); /* the rest, ds[j..n), is in place */
-}
-
-static void
-sort_defs(struct reg_ctx *c, struct def *ds, size_t n, size_t k)
-{
-    if (n > 1)
-        merge_defs(ds, alloc_raw(c, n * sizeof(*ds)), n, &k);
-}
-
-static void
-dup_error(struct reg_ctx *c, const struct def *d, size_t k, const struct def *first)
-{
-    unsigned line, col;
-    const struct reg_node *p = first->pos[k];
-    char path[200];
-    size_t i, o = 0;
-
-    for (i = 0; i <= k && o < sizeof(path) - 1; i++)
-        o += (size_t)snprintf(path + o, sizeof(path) - o, "%s%.*s", i ? "." : "", (int)d->lens[i],
-                              d->names[i]);
-    reg_linecol(p->file, reg_node_off(p), &line, &col);
-    reg_throw(c, M3_EEVAL, d->pos[k], "attribute '%s' already defined at %s:%u:%u", path,
-              p->file->name, line, col);
-}
-
-/* dynamic_dup: the n > 1 definitions ds[0..n) of one name at depth k, in file order, may
- * not give it with ${ }: Nix adds such names one by one once the set's other names are in,
- * and a name that is there already is an error, never merged. */
-static void
-dynamic_dup(struct reg_ctx *c, const struct def *ds, size_t n, size_t k)
-{
-    const struct def *first = NULL, *dyn = NULL;
-    size_t m;
-    unsigned line, col;
-
-    for (m = 0; m < n && first == NULL; m++)
-        if (reg_attr_is_static(ds[m].pos[k]))
-            first = &ds[m];
-    for (m = 0; m < n && dyn == NULL; m++)
-        if (!reg_attr_is_static(ds[m].pos[k])) {
-            if (first == NULL)
-                first = &ds[m]; /* no static one: the second dynamic one is the error */
-            else
-                dyn = &ds[m];
-        }
-    if (dyn == NULL)
-        return;
-    reg_linecol(first->pos[k]->file, reg_node_off(first->pos[k]), &line, &col);
-    reg_throw(c, M3_EEVAL, dyn->pos[k], "dynamic attribute '%.*s' already defined at %s:%u:%u",
-              (int)(dyn->lens[k] > 150 ? 150 : dyn->lens[k]), dyn->names[k],
-              first->pos[k]->file->name, line, col);
-}
-
-/* build: the set made of ds[0..n) (all sharing names[0..k)), values in env `inner`,
- * inherited names from `outer`. */
-static struct reg_set *
-build(struct reg_ctx *c, struct def *ds, size_t n, size_t k, struct reg_env *inner,
-      struct reg_env *outer)
-{
-    size_t i, j, groups = 0, g;
-    struct reg_set *s;
-
-    for (i = 1; i < n && def_cmp(&ds[i - 1], &ds[i], &k) < 0; i++)
-        ;
-    if (i < n)
-        sort_defs(c, ds, n, k);
-    for (i = 0; i < n; i = j) {
-        for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
-                                              ds[j].lens[k]) == 0;
-             j++)
-            ;
-        groups++;
-    }
-    s = reg_new_set(c, groups);
-    for (i = 0, g = 0; i < n; i = j, g++) {
-        struct reg_attr *a = &s->a[g];
-        for (j = i + 1; j < n && reg_name_cmp(ds[i].names[k], ds[i].lens[k], ds[j].names[k],
-                                              ds[j].lens[k]) == 0;
-             j++)
-            ;
-        a->name = ds[i].names[k];
-        a->len = ds[i].lens[k];
-        a->pos = ds[i].pos[k];
-        if (j == i + 1 && ds[i].nnames == k + 1) {
-            struct def *d = &ds[i];
-            if (d->value != NULL) {
-                a->v = thunk(c, d->value, inner);
-            } else if (d->from != NULL) {
-                a->v = reg_new(c, V_THUNK);
-                a->v->th.node = d->attr;
-                a->v->th.env = inner;
-                a->v->th.from = d->from;
-                a->v->th.name = d->names[k];
-                a->v->th.len = d->lens[k];
-            } else {
-                a->v = lookup(c, outer, d->names[k], d->lens[k], d->attr, 1);
-                if (a->v == NULL) {
-                    a->v = reg_new(c, V_THUNK);
-                    a->v->th.node = d->attr;
-                    a->v->th.env = outer;
-                    a->v->th.name = d->names[k];
-                    a->v->th.len = d->lens[k];
-                }
-            }
-            continue;
-        }
-        if (j == i + 1) {
-            /* one definition of a longer path ("a.age".publicKeys = ...): its own set */
-            struct reg_val *v = reg_new(c, V_SET);
-            v->set = build(c, &ds[i], 1, k + 1, inner, outer);
-            v->src = ds[i].pos[k];
-            a->v = v;
-            continue;
-        }
-        /* several definitions: all must be nested paths or set literals, merged (in their
-         * order in the file, ds[i..j) being sorted by it within a name) as Nix's parser
-         * merges them: into the first one, so that the whole set is recursive when that
-         * one is a `rec { }`, and not otherwise. Names given by ${ } never merge. */
-        {
-            struct defs sub = {0};
-            size_t m;
-            const struct def *first = &ds[i];
-            const struct reg_node *lit;
-            struct reg_env *vin = inner;
-            struct reg_val *v;
-            dynamic_dup(c, ds + i, j - i, k);
-            lit = first->nnames == k + 1 && first->value != NULL ? reg_unparen(first->value) : NULL;
-            if (lit != NULL && lit->kind == N_SET && lit->flag) {
-                vin = alloc(c, sizeof(*vin));
-                vin->up = inner;
-                vin->building = 1;
-            }
-            for (m = i; m < j; m++) {
-                struct def *d = &ds[m];
-                if (d->nnames > k + 1) {
-                    struct def *nd = def_add(c, &sub);
-                    size_t seq = nd->seq;
-                    *nd = *d;
-                    nd->seq = seq;
-                } else if (d->value != NULL && (lit = reg_unparen(d->value))->kind == N_SET) {
-                    collect_binds(c, &sub, lit, inner, vin, d->names, d->lens, d->pos, k + 1);
-                } else {
-                    dup_error(c, m == i ? &ds[i + 1] : d, k, first);
-                }
-            }
-            v = reg_new(c, V_SET);
-            /* values in the merged set's scope; `inherit x;` from the scope around it */
-            v->set = build(c, sub.v, sub.n, k + 1, vin, inner);
-            v->src = first->pos[k];
-            for (m = i; m < j; m++) /* the literals' names are checked: built with the others */
-                if (ds[m].nnames == k + 1 && ds[m].value != NULL)
-                    reg_built(c, reg_unparen(ds[m].value));
-            if (vin != inner) {
-                vin->vars = v->set;
-                vin->building = 0;
-            }
-            a->v = v;
-        }
-    }
-    return s;
-}
-
-void
-reg_built(struct reg_ctx *c, const struct reg_node *n)
-{
-    struct reg_loaded *l = loaded_of(c, n->file);
-
-    if (l->built == NULL)
-        l->built = alloc(c, l->f->nbinders / 8 + 1);
-    l->built[n->tok / 8] |= (unsigned char)(1u << (n->tok % 8));
-}
-
-static struct reg_val *
-eval_set(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env, int rec,
-         struct reg_env **envout)
-{
-    struct defs ds = {0};
-    struct reg_env *inner = env;
-    struct reg_val *v = reg_new(c, V_SET);
-
-    if (rec) {
-        inner = alloc(c, sizeof(*inner));
-        inner->up = env;
-        inner->building = 1;
-    }
-    ds.hint = n->nitems;
-    collect_binds(c, &ds, n, env, inner, NULL, NULL, NULL, 0);
-    v->set = build(c, ds.v, ds.n, 0, inner, env);
-    v->src = n;
-    reg_built(c, n); /* built without an error: its names are as Nix's parser wants them */
-    if (rec) {
-        inner->vars = v->set;
-        inner->building = 0;
-    }
-    if (envout != NULL)
-        *envout = inner;
-    return v;
-}
-
-/* ---- application ---- */
-
-void
-reg_apply(struct reg_ctx *c, struct reg_val *f, struct reg_val *arg, struct reg_val *out,
-          const struct reg_node *at)
-{
-    const struct reg_node *lam, *fm;
-    struct reg_env *env;
-    struct reg_val *r;
-    size_t i, n = 0;
-
-    reg_force(c, f, at);
-    if (f->t == V_PRIM) {
-        struct reg_val nf = *f;
-        nf.prim.args[nf.prim.nargs++] = arg;
-        if (nf.prim.nargs == nf.prim.p->arity) {
-            c->cur_prim = nf.prim.p;
-            nf.prim.p->fn(c, nf.prim.args, out, at);
-            return;
-        }
-        *out = nf;
-        return;
-    }
-    if (f->t != V_LAMBDA)
-        reg_throw(c, M3_EEVAL, at, "attempt to call something which is not a function but %s",
-                  reg_type_name(f));
-    lam = f->th.node;
-    env = alloc(c, sizeof(*env));
-    env->up = f->th.env;
-    if (lam->a == NULL) {
-        size_t len;
-        env->vars = reg_new_set(c, 1);
-        env->vars->a[0].name = reg_tok_text(lam->file, lam->tok, &len);
-        env->vars->a[0].name = reg_arena_strndup(c->arena, env->vars->a[0].name, len);
-        env->vars->a[0].len = len;
-        env->vars->a[0].v = arg;
-    } else {
-        struct defs ds = {0};
-        const struct reg_node *formals = lam->a;
-        reg_force(c, arg, at);
-        if (arg->t != V_SET)
-            reg_throw(c, M3_EEVAL, at, "value is %s while a set was expected", reg_type_name(arg));
-        if (!formals->flag) {
-            for (i = 0; i < arg->set->n; i++) {
-                int found = 0;
-                for (size_t k = 0; k < formals->nitems && !found; k++) {
-                    size_t len;
-                    const char *nm = reg_tok_text(lam->file, formals->items[k]->tok, &len);
-                    found = reg_name_cmp(nm, len, arg->set->a[i].name, arg->set->a[i].len) == 0;
-                }
-                if (!found)
-                    reg_throw(c, M3_EEVAL, at, "function called with unexpected argument '%s'",
-                              arg->set->a[i].name);
-            }
-        }
-        env->building = 1;
-        for (i = 0; i < formals->nitems; i++) {
-            struct def *d = def_add(c, &ds);
-            fm = formals->items[i];
-            d->names = alloc(c, sizeof(*d->names));
-            d->lens = alloc(c, sizeof(*d->lens));
-            d->pos = alloc(c, sizeof(*d->pos));
-            d->names[0] = reg_tok_text(lam->file, fm->tok, &d->lens[0]);
-            d->names[0] = reg_arena_strndup(c->arena, d->names[0], d->lens[0]);
-            d->pos[0] = fm;
-            d->nnames = 1;
-            d->value = fm->a;
-        }
-        if (reg_lambda_named(lam)) { /* args@{ ... } or { ... }@args */
-            struct def *d = def_add(c, &ds);
-            d->names = alloc(c, sizeof(*d->names));
-            d->lens = alloc(c, sizeof(*d->lens));
-            d->pos = alloc(c, sizeof(*d->pos));
-            d->names[0] = reg_tok_text(lam->file, lam->tok, &d->lens[0]);
-            d->names[0] = reg_arena_strndup(c->arena, d->names[0], d->lens[0]);
-            d->pos[0] = lam;
-            d->nnames = 1;
-        }
-        sort_defs(c, ds.v, ds.n, 0);
-        env->vars = reg_new_set(c, ds.n);
-        for (i = 0; i < ds.n; i++) {
-            struct reg_attr *a = &env->vars->a[n++];
-            const struct reg_attr *given = reg_set_get(arg->set, ds.v[i].names[0], ds.v[i].lens[0]);
-            if (i > 0 && reg_name_cmp(ds.v[i].names[0], ds.v[i].lens[0], ds.v[i - 1].names[0],
-                                      ds.v[i - 1].lens[0]) == 0)
-                reg_throw(c, M3_EEVAL, ds.v[i].pos[0], "duplicate formal function argument '%s'",
-                          ds.v[i].names[0]);
-            a->name = ds.v[i].names[0];
-            a->len = ds.v[i].lens[0];
-            if (ds.v[i].pos[0] == lam)
-                a->v = arg;
-            else if (given != NULL)
-                a->v = given->v;
-            else if (ds.v[i].value != NULL)
-                a->v = thunk(c, ds.v[i].value, env);
-            else
-                reg_throw(c, M3_EEVAL, at, "function called without required argument '%s'",
-                          a->name);
-        }
-        env->building = 0;
-        reg_built(c, formals);
-    }
-    if (too_deep(c))
-        reg_throw(c, M3_EEVAL, at, "stack overflow (possible infinite recursion)");
-    r = eval(c, lam->b, env);
-    c->depth--;
-    *out = *r;
-}
-
-/* ---- operators ---- */
-
-static int val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
-                  const struct reg_node *at);
-
-int
-reg_val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
-{
-    int r;
-
-    if (too_deep(c))
-        reg_throw(c, M3_EEVAL, at, "stack overflow (value nested too deeply)");
-    r = val_eq(c, a, b, at);
-    c->depth--;
-    return r;
-}
-
-static int
-val_eq(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *at)
-{
-    size_t i;
-
-    reg_force(c, a, at);
-    reg_force(c, b, at);
-    if (a->t == V_INT && b->t == V_FLOAT)
-        return (double)a->i == b->f;
-    if (a->t == V_FLOAT && b->t == V_INT)
-        return a->f == (double)b->i;
-    if (a->t != b->t)
-        return 0;
-    switch (a->t) {
-    case V_NULL:
-        return 1;
-    case V_BOOL:
-        return a->b == b->b;
-    case V_INT:
-        return a->i == b->i;
-    case V_FLOAT:
-        return a->f == b->f;
-    case V_STR:
-    case V_PATH:
-        return a->str.n == b->str.n && memcmp(a->str.s, b->str.s, a->str.n) == 0;
-    case V_LIST:
-        if (a->list.n != b->list.n)
-            return 0;
-        for (i = 0; i < a->list.n; i++)
-            if (a->list.v[i] != b->list.v[i] && !reg_val_eq(c, a->list.v[i], b->list.v[i], at))
-                return 0;
-        return 1;
-    case V_SET:
-        if (a->set->n != b->set->n)
-            return 0;
-        for (i = 0; i < a->set->n; i++) {
-            if (reg_name_cmp(a->set->a[i].name, a->set->a[i].len, b->set->a[i].name,
-                             b->set->a[i].len) != 0)
-                return 0;
-            if (a->set->a[i].v != b->set->a[i].v &&
-                !reg_val_eq(c, a->set->a[i].v, b->set->a[i].v, at))
-                return 0;
-        }
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static int
-as_bool(struct reg_ctx *c, struct reg_val *v, const struct reg_node *at)
-{
-    reg_force(c, v, at);
-    if (v->t != V_BOOL)
-        reg_throw(c, M3_EEVAL, at, "value is %s while a Boolean was expected", reg_type_name(v));
-    return v->b;
-}
-
-static struct reg_val *
-mkbool(struct reg_ctx *c, int b)
-{
-    struct reg_val *v = reg_new(c, V_BOOL);
-
-    v->b = b != 0;
-    return v;
-}
-
-static struct reg_val *
-arith(struct reg_ctx *c, int op, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
-{
-    struct reg_val *v;
-
-    if ((a->t != V_INT && a->t != V_FLOAT) || (b->t != V_INT && b->t != V_FLOAT))
-        reg_throw(c, M3_EEVAL, n, "cannot apply '%s' to %s and %s", reg_tok_name(op),
-                  reg_type_name(a), reg_type_name(b));
-    if (a->t == V_INT && b->t == V_INT) {
-        v = reg_new(c, V_INT);
-        switch (op) {
-        case TK_PLUS:
-            v->i = (long long)((unsigned long long)a->i + (unsigned long long)b->i);
-            break;
-        case TK_MINUS:
-            v->i = (long long)((unsigned long long)a->i - (unsigned long long)b->i);
-            break;
-        case TK_STAR:
-            v->i = (long long)((unsigned long long)a->i * (unsigned long long)b->i);
-            break;
-        default:
-            if (b->i == 0)
-                reg_throw(c, M3_EEVAL, n, "division by zero");
-            if (a->i == INT64_MIN && b->i == -1)
-                reg_throw(c, M3_EEVAL, n, "integer overflow in division");
-            v->i = a->i / b->i;
-        }
-        return v;
-    }
-    {
-        double x = a->t == V_INT ? (double)a->i : a->f, y = b->t == V_INT ? (double)b->i : b->f;
-        v = reg_new(c, V_FLOAT);
-        switch (op) {
-        case TK_PLUS:
-            v->f = x + y;
-            break;
-        case TK_MINUS:
-            v->f = x - y;
-            break;
-        case TK_STAR:
-            v->f = x * y;
-            break;
-        default:
-            if (y == 0)
-                reg_throw(c, M3_EEVAL, n, "division by zero");
-            v->f = x / y;
-        }
-    }
-    return v;
-}
-
-static int less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b,
-                     const struct reg_node *n);
-
-static int
-lt(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
-{
-    reg_force(c, a, n);
-    reg_force(c, b, n);
-    if ((a->t == V_INT || a->t == V_FLOAT) && (b->t == V_INT || b->t == V_FLOAT)) {
-        if (a->t == V_INT && b->t == V_INT)
-            return a->i < b->i;
-        return (a->t == V_INT ? (double)a->i : a->f) < (b->t == V_INT ? (double)b->i : b->f);
-    }
-    if ((a->t == V_STR && b->t == V_STR) || (a->t == V_PATH && b->t == V_PATH))
-        return reg_name_cmp(a->str.s, a->str.n, b->str.s, b->str.n) < 0;
-    if (a->t == V_LIST && b->t == V_LIST) {
-        /* as Nix 2.8 does: the first elements that are not equal decide, else the shorter */
-        for (size_t i = 0;; i++) {
-            if (i == b->list.n)
-                return 0;
-            if (i == a->list.n)
-                return 1;
-            if (!reg_val_eq(c, a->list.v[i], b->list.v[i], n))
-                return less_than(c, a->list.v[i], b->list.v[i], n);
-        }
-    }
-    reg_throw(c, M3_EEVAL, n, "cannot compare %s with %s", reg_type_name(a), reg_type_name(b));
-}
-
-static int
-less_than(struct reg_ctx *c, struct reg_val *a, struct reg_val *b, const struct reg_node *n)
-{
-    int r;
-
-    if (too_deep(c))
-        reg_throw(c, M3_EEVAL, n, "stack overflow (value nested too deeply)");
-    r = lt(c, a, b, n);
-    c->depth--;
-    return r;
-}
-
-static struct reg_val *
-eval_binop(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
-{
-    int op = n->flag;
-    struct reg_val *a, *b, *v;
-    size_t i, j;
-
-    switch (op) {
-    case TK_AND:
-        return mkbool(c,
-                      as_bool(c, eval(c, n->a, env), n->a) && as_bool(c, eval(c, n->b, env), n->b));
-    case TK_OR:
-        return mkbool(c,
-                      as_bool(c, eval(c, n->a, env), n->a) || as_bool(c, eval(c, n->b, env), n->b));
-    case TK_IMPL:
-        return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a) ||
-                             as_bool(c, eval(c, n->b, env), n->b));
-    default:
-        break;
-    }
-    a = eval(c, n->a, env);
-    b = eval(c, n->b, env);
-    switch (op) {
-    case TK_EQ:
-        return mkbool(c, reg_val_eq(c, a, b, n));
-    case TK_NEQ:
-        return mkbool(c, !reg_val_eq(c, a, b, n));
-    case TK_LT:
-        return mkbool(c, less_than(c, a, b, n));
-    case TK_GT:
-        return mkbool(c, less_than(c, b, a, n));
-    case TK_LEQ:
-        return mkbool(c, !less_than(c, b, a, n));
-    case TK_GEQ:
-        return mkbool(c, !less_than(c, a, b, n));
-    case TK_CONCAT:
-        if (a->t != V_LIST)
-            reg_throw(c, M3_EEVAL, n->a, "value is %s while a list was expected", reg_type_name(a));
-        if (b->t != V_LIST)
-            reg_throw(c, M3_EEVAL, n->b, "value is %s while a list was expected", reg_type_name(b));
-        v = reg_new(c, V_LIST);
-        v->src = n;
-        v->list.n = a->list.n + b->list.n;
-        v->list.v = alloc(c, (v->list.n + 1) * sizeof(*v->list.v));
-        memcpy(v->list.v, a->list.v, a->list.n * sizeof(*v->list.v));
-        memcpy(v->list.v + a->list.n, b->list.v, b->list.n * sizeof(*v->list.v));
-        return v;
-    case TK_UPDATE:
-        if (a->t != V_SET || b->t != V_SET)
-            reg_throw(c, M3_EEVAL, n, "value is %s while a set was expected",
-                      reg_type_name(a->t != V_SET ? a : b));
-        {
-            struct reg_set *s = reg_new_set(c, a->set->n + b->set->n);
-            size_t o = 0;
-            for (i = 0, j = 0; i < a->set->n || j < b->set->n;) {
-                int r = i == a->set->n   ? 1
-                        : j == b->set->n ? -1
-                                         : reg_name_cmp(a->set->a[i].name, a->set->a[i].len,
-                                                        b->set->a[j].name, b->set->a[j].len);
-                if (r < 0)
-                    s->a[o++] = a->set->a[i++];
-                else if (r > 0)
-                    s->a[o++] = b->set->a[j++];
-                else
-                    s->a[o++] = b->set->a[j++], i++;
-            }
-            s->n = o;
-            v = reg_new(c, V_SET);
-            v->set = s;
-            v->src = n;
-            return v;
-        }
-    case TK_PLUS:
-        if (a->t == V_PATH) {
-            char *s;
-            size_t sn;
-            reg_coerce_str(c, b, n->b, 0, &s, &sn);
-            {
-                char *joined = alloc(c, a->str.n + sn + 1);
-                memcpy(joined, a->str.s, a->str.n);
-                memcpy(joined + a->str.n, s, sn);
-                joined[a->str.n + sn] = '\0';
-                return path_val(c, canon(c, "/", joined, a->str.n + sn), n);
-            }
-        }
-        if (a->t == V_STR) {
-            char *s;
-            size_t sn;
-            if (b->t == V_PATH)
-                reg_unsupported(c, n->b, "a path added to a string", "Nix copies it to the store");
-            reg_coerce_str(c, b, n->b, 0, &s, &sn);
-            v = reg_new(c, V_STR);
-            {
-                char *p = alloc(c, a->str.n + sn + 1);
-                memcpy(p, a->str.s, a->str.n);
-                memcpy(p + a->str.n, s, sn);
-                p[a->str.n + sn] = '\0';
-                v->str.s = p;
-                v->str.n = a->str.n + sn;
-            }
-            v->src = n;
-            return v;
-        }
-        /* fallthrough */
-    default:
-        reg_force(c, a, n->a);
-        reg_force(c, b, n->b);
-        if (op == TK_PLUS && a->t == V_SET) {
-            char *s;
-            size_t sn;
-            reg_coerce_str(c, a, n->a, 0, &s, &sn);
-            return reg_new_str(c, s, sn);
-        }
-        return arith(c, op, a, b, n);
-    }
 }
 
 /* ---- selection ---- */
@@ -1675,7 +552,7 @@ select_path(struct reg_ctx *c, struct reg_val *v, const struct reg_node *path, s
     size_t i, len;
 
     for (i = 0; i < path->nitems; i++) {
-        const char *name = attr_name(c, path->items[i], env, &len);
+        const char *name = reg_attr_name(c, path->items[i], env, &len);
         const struct reg_attr *a;
         reg_force(c, v, path->items[i]);
         if (v->t != V_SET || name == NULL) {
@@ -1701,8 +578,8 @@ select_path(struct reg_ctx *c, struct reg_val *v, const struct reg_node *path, s
 
 /* ---- the evaluator ---- */
 
-static struct reg_val *
-eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
+struct reg_val *
+reg_eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
 {
     struct reg_val *v, *a;
     size_t i, len;
@@ -1712,7 +589,7 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     switch (n->kind) {
     case N_FILE:
     case N_PAREN:
-        v = eval(c, n->a, env);
+        v = reg_eval(c, n->a, env);
         return v;
     case N_VAR:
         s = reg_tok_text(n->file, n->tok, &len);
@@ -1739,34 +616,34 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         v->src = n;
         return v;
     case N_STR:
-        v = eval_string(c, n, env);
+        v = reg_eval_string(c, n, env);
         v->src = n;
         return v;
     case N_IND_STR:
-        v = eval_ind_string(c, n, env);
+        v = reg_eval_ind_string(c, n, env);
         v->src = n;
         return v;
     case N_PATH:
         s = reg_tok_text(n->file, n->tok, &len);
-        return path_val(c, canon(c, loaded_of(c, n->file)->dir, s, len), n);
+        return reg_path_val(c, reg_canon(c, reg_loaded_of(c, n->file)->dir, s, len), n);
     case N_PATH_INTERP: {
-        struct sbuf b = {0};
-        sb_put(c, &b, "", 0);
+        struct reg_sbuf b = {0};
+        reg_sb_put(c, &b, "", 0);
         for (i = 0; i < n->nitems; i++) {
             const struct reg_node *part = n->items[i];
             if (part->kind == N_STRLIT) {
                 s = reg_tok_text(n->file, part->tok, &len);
-                sb_put(c, &b, s, len);
+                reg_sb_put(c, &b, s, len);
             } else {
                 char *is;
                 size_t in;
-                reg_coerce_str(c, eval(c, part->a, env), part->a, 1, &is, &in);
-                sb_put(c, &b, is, in);
+                reg_coerce_str(c, reg_eval(c, part->a, env), part->a, 1, &is, &in);
+                reg_sb_put(c, &b, is, in);
             }
         }
         if (b.p[0] == '~')
             reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
-        return path_val(c, canon(c, loaded_of(c, n->file)->dir, b.p, b.n), n);
+        return reg_path_val(c, reg_canon(c, reg_loaded_of(c, n->file)->dir, b.p, b.n), n);
     }
     case N_HPATH:
         reg_unsupported(c, n, "a '~/' path", "it depends on $HOME");
@@ -1784,17 +661,17 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     case N_LIST:
         v = reg_new(c, V_LIST);
         v->list.n = n->nitems;
-        v->list.v = alloc(c, (n->nitems + 1) * sizeof(*v->list.v));
+        v->list.v = reg_alloc(c, (n->nitems + 1) * sizeof(*v->list.v));
         for (i = 0; i < n->nitems; i++)
-            v->list.v[i] = thunk(c, n->items[i], env);
+            v->list.v[i] = reg_thunk(c, n->items[i], env);
         v->src = n;
         return v;
     case N_SET:
-        return eval_set(c, n, env, n->flag, NULL);
+        return reg_eval_set(c, n, env, n->flag, NULL);
     case N_LET_SET: {
         struct reg_env *inner;
         const struct reg_attr *body;
-        v = eval_set(c, n, env, 1, &inner);
+        v = reg_eval_set(c, n, env, 1, &inner);
         body = reg_set_get(v->set, "body", 4);
         if (body == NULL)
             reg_throw(c, M3_EEVAL, n, "attribute 'body' missing");
@@ -1803,23 +680,23 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
     }
     case N_LET: {
         struct reg_env *inner;
-        eval_set(c, n, env, 1, &inner);
+        reg_eval_set(c, n, env, 1, &inner);
         if (n == c->top_let)
             c->top_let_env = inner;
-        return eval(c, n->a, inner);
+        return reg_eval(c, n->a, inner);
     }
     case N_WITH: {
-        struct reg_env *w = alloc(c, sizeof(*w));
+        struct reg_env *w = reg_alloc(c, sizeof(*w));
         w->up = env;
-        w->with = thunk(c, n->a, env);
-        return eval(c, n->b, w);
+        w->with = reg_thunk(c, n->a, env);
+        return reg_eval(c, n->b, w);
     }
     case N_ASSERT:
-        if (!as_bool(c, eval(c, n->a, env), n->a))
+        if (!reg_as_bool(c, reg_eval(c, n->a, env), n->a))
             reg_throw(c, M3_EEVAL, n, "assertion failed");
-        return eval(c, n->b, env);
+        return reg_eval(c, n->b, env);
     case N_IF:
-        return eval(c, as_bool(c, eval(c, n->a, env), n->a) ? n->b : n->c, env);
+        return reg_eval(c, reg_as_bool(c, reg_eval(c, n->a, env), n->a) ? n->b : n->c, env);
     case N_LAMBDA:
         v = reg_new(c, V_LAMBDA);
         v->th.node = n;
@@ -1828,27 +705,27 @@ eval(struct reg_ctx *c, const struct reg_node *n, struct reg_env *env)
         return v;
     case N_APP:
         v = reg_new(c, V_NULL);
-        reg_apply(c, eval(c, n->a, env), thunk(c, n->b, env), v, n);
+        reg_apply(c, reg_eval(c, n->a, env), reg_thunk(c, n->b, env), v, n);
         return v;
     case N_SELECT:
-        a = eval(c, n->a, env);
+        a = reg_eval(c, n->a, env);
         v = select_path(c, a, n->b, env, n->c != NULL ? &missing : NULL);
         if (missing)
-            return eval(c, n->c, env);
+            return reg_eval(c, n->c, env);
         reg_force(c, v, n);
         return v;
     case N_HASATTR:
-        a = eval(c, n->a, env);
+        a = reg_eval(c, n->a, env);
         select_path(c, a, n->b, env, &missing);
-        return mkbool(c, !missing);
+        return reg_mkbool(c, !missing);
     case N_BINOP:
-        return eval_binop(c, n, env);
+        return reg_eval_binop(c, n, env);
     case N_NOT:
-        return mkbool(c, !as_bool(c, eval(c, n->a, env), n->a));
+        return reg_mkbool(c, !reg_as_bool(c, reg_eval(c, n->a, env), n->a));
     case N_NEG: {
         struct reg_val zero = {.t = V_INT};
-        a = eval(c, n->a, env);
-        return arith(c, TK_MINUS, &zero, a, n);
+        a = reg_eval(c, n->a, env);
+        return reg_arith(c, TK_MINUS, &zero, a, n);
     }
     default:
         reg_throw(c, M3_EEVAL, n, "internal error: cannot evaluate node %d", n->kind);
@@ -1891,7 +768,7 @@ reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at)
     if (c->opts != NULL && c->opts->reader != NULL && c->opts->reader->is_dir != NULL &&
         c->opts->reader->is_dir(c->opts->reader->ctx, path)) {
         size_t pl = strlen(path);
-        char *def = alloc_raw(c, pl + sizeof("/default.nix"));
+        char *def = reg_alloc_raw(c, pl + sizeof("/default.nix"));
         memcpy(def, path, pl);
         memcpy(def + (pl > 0 && path[pl - 1] == '/' ? pl - 1 : pl), "/default.nix",
                sizeof("/default.nix"));
@@ -1933,7 +810,7 @@ reg_import(struct reg_ctx *c, const char *path, const struct reg_node *at)
     else if (slash != NULL)
         *slash = '\0';
     {
-        struct reg_val *v = eval(c, f->root, c->globals);
+        struct reg_val *v = reg_eval(c, f->root, c->globals);
         size_t idx = (size_t)(l - c->files);
         c->files[idx].value = v;
         return v;
@@ -2022,8 +899,8 @@ reg_eval_run(struct reg_ctx *c, int deep, struct reg_val **out)
     if (setjmp(jb) != 0)
         return c->rc;
     if (c->globals == NULL)
-        c->globals = alloc(c, sizeof(*c->globals)); /* its names come with the first lookup */
-    v = eval(c, c->files[0].f->root, c->globals);
+        c->globals = reg_alloc(c, sizeof(*c->globals)); /* its names come with the first lookup */
+    v = reg_eval(c, c->files[0].f->root, c->globals);
     if (deep)
         reg_force_deep(c, v, c->files[0].f->root->a);
     *out = v;

@@ -1,8 +1,11 @@
-/* hosts.c: which secret files each host's modules use, found syntactically (no module
- * evaluation): every binding whose attribute path reads ...age.secrets.NAME.file, in any
- * nesting of sets (`age.secrets = { NAME = { file = ...; }; }`), under functions, lets,
- * withs, ifs and applications such as lib.mkIf; and which modules a host has: its folder,
- * the lists flake.nix gives it, and what their `imports` reach (see reg_hosts_scan). */
+/* hosts.c: which modules each host has, and so which secrets it uses: the files of its
+ * folder hosts/<host>/, the modules lists flake.nix gives it under nixosConfigurations, and
+ * what their `imports` reach (see reg_hosts_scan). modscan.c finds the secrets and the
+ * imports in each module; this file owns the graph: it reads flake.nix, follows imports
+ * breadth first within the repository (bounded in depth and count, each file parsed once),
+ * walks the host folders, and says what it did not follow and why. Those three stay in one
+ * file because they fill one private structure, struct reg_graph (the module cache, the
+ * queue of the host being scanned, flake.nix's lists); split, it would become shared. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,495 +14,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "registry/syntax.h"
+#include "registry/hosts.h"
 
-#define MAX_PATH_ELEMS 32
 #define MAX_IMPORT_DEPTH 32
 #define MAX_MODULES 4096
-#define MAX_PARAMS 8
-
-struct graph;
-
-/* a name a lambda of flake.nix binds (a helper's host-name parameter) */
-struct param {
-    const char *s;
-    size_t len;
-};
 /* How deep folders under hosts/<host>/ are scanned: a host's modules sit a few folders
  * down; a cloned repository can hold thousands of nested folders, and each level is one
  * scan_dir frame (two PATH_MAX buffers). */
 #define MAX_DIR_DEPTH 64
-
-struct scan {
-    const struct reg_file *f;
-    const char *module_rel;
-    const char *span_name; /* the name spans point to (owned by the caller) */
-    struct reg_host *h;
-    int rc;
-    /* following imports (NULL for reg_scan_module alone) */
-    struct graph *g;
-    unsigned depth;    /* imports between the host's roots and this module */
-    bool flake;        /* reading flake.nix: collect its modules lists, record nothing */
-    bool inline_walk;  /* a flake list for h: walk the inline modules in it */
-    const char *subst; /* the host name that params stand for in paths */
-    struct param params[MAX_PARAMS];
-    size_t nparams;
-    unsigned lambdas; /* lambdas around the node (flake.nix: outputs is the first) */
-};
-
-static char *
-node_text(const struct reg_node *n)
-{
-    size_t off = reg_node_off(n), end = reg_node_end(n);
-    char *s = malloc(end - off + 1);
-
-    if (s != NULL) {
-        memcpy(s, n->file->src + off, end - off);
-        s[end - off] = '\0';
-    }
-    return s;
-}
-
-static const struct reg_node *
-strip(const struct reg_node *n)
-{
-    while (n->kind == N_PAREN)
-        n = n->a;
-    return n;
-}
-
-/* elem_name: a static attribute name, or "*" for a dynamic one (malloc'd). */
-static char *
-elem_name(const struct reg_node *a)
-{
-    size_t len;
-    const char *s;
-    char *out;
-
-    if (a->kind == N_ATTR_ID) {
-        s = reg_tok_text(a->file, a->tok, &len);
-    } else if (a->kind == N_STR && a->nitems == 1 && a->items[0]->kind == N_STRLIT) {
-        s = reg_tok_text(a->file, a->items[0]->tok, &len);
-        if ((out = malloc(len + 1)) == NULL)
-            return NULL;
-        out[reg_decode_str_part(s, len, 0, out)] = '\0';
-        return out;
-    } else {
-        s = "*";
-        len = 1;
-    }
-    if ((out = malloc(len + 1)) != NULL) {
-        memcpy(out, s, len);
-        out[len] = '\0';
-    }
-    return out;
-}
-
-/* is_root_ref: `self`, `inputs.self`, `inputs.X` (a flake input taken as this repository),
- * optionally followed by `.outPath`. */
-static int
-is_root_ref(const struct reg_node *n)
-{
-    size_t len;
-    const char *s;
-
-    n = strip(n);
-    if (n->kind == N_VAR) {
-        s = reg_tok_text(n->file, n->tok, &len);
-        return len == 4 && memcmp(s, "self", 4) == 0;
-    }
-    if (n->kind == N_SELECT && n->c == NULL && strip(n->a)->kind == N_VAR) {
-        s = reg_tok_text(n->file, strip(n->a)->tok, &len);
-        if (len == 4 && memcmp(s, "self", 4) == 0)
-            return n->b->nitems == 1;
-        return len == 6 && memcmp(s, "inputs", 6) == 0 && n->b->nitems <= 2;
-    }
-    return 0;
-}
-
-/* subst_of: the host name an interpolation stands for (`${name}` of a helper taking the host
- * name in a flake list), or NULL. */
-static const char *
-subst_of(const struct scan *sc, const struct reg_node *interp)
-{
-    const struct reg_node *v = strip(interp->a);
-    size_t len;
-    const char *t;
-
-    if (sc == NULL || sc->subst == NULL || v->kind != N_VAR)
-        return NULL;
-    t = reg_tok_text(v->file, v->tok, &len);
-    for (size_t i = 0; i < sc->nparams; i++)
-        if (sc->params[i].len == len && memcmp(sc->params[i].s, t, len) == 0)
-            return sc->subst;
-    return NULL;
-}
-
-/* literal: the decoded text of a string made only of literal parts (and, with sc, the
- * interpolations subst_of knows), or NULL. */
-static char *
-literal(const struct scan *sc, const struct reg_node *n, size_t from)
-{
-    size_t i, cap = 1, o = 0, len;
-    char *out;
-
-    n = strip(n);
-    if (n->kind != N_STR)
-        return NULL;
-    for (i = from; i < n->nitems; i++) {
-        const char *sub = n->items[i]->kind == N_INTERP ? subst_of(sc, n->items[i]) : NULL;
-        if (n->items[i]->kind != N_STRLIT && sub == NULL)
-            return NULL;
-        if (sub != NULL)
-            len = strlen(sub);
-        else
-            reg_tok_text(n->file, n->items[i]->tok, &len);
-        cap += len;
-    }
-    if ((out = malloc(cap)) == NULL)
-        return NULL;
-    for (i = from; i < n->nitems; i++) {
-        const char *s = reg_tok_text(n->file, n->items[i]->tok, &len);
-        if (n->items[i]->kind == N_INTERP) {
-            s = subst_of(sc, n->items[i]);
-            memcpy(out + o, s, strlen(s));
-            o += strlen(s);
-            continue;
-        }
-        o += reg_decode_str_part(s, len, 0, out + o);
-    }
-    if (memchr(out, '\0', o) != NULL) {
-        /* no file is named with a NUL byte ("\0" in the string, or the byte itself) */
-        free(out);
-        return NULL;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/* normalise: base (a repository-relative folder, may be "") joined with rel, without "."
- * and ".."; NULL when it leaves the repository or names its root (no file). */
-static char *
-normalise(const char *base, const char *rel)
-{
-    size_t n = strlen(base) + strlen(rel) + 2, o = 0;
-    char *in = malloc(n), *out = malloc(n), *tok, *save = NULL;
-
-    if (in == NULL || out == NULL) {
-        free(in);
-        free(out);
-        return NULL;
-    }
-    snprintf(in, n, "%s/%s", base, rel);
-    out[0] = '\0';
-    for (tok = strtok_r(in, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
-        if (strcmp(tok, ".") == 0)
-            continue;
-        if (strcmp(tok, "..") == 0) {
-            if (o == 0) {
-                free(in);
-                free(out);
-                return NULL;
-            }
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-            out[o] = '\0';
-            continue;
-        }
-        o += (size_t)sprintf(out + o, "%s%s", o ? "/" : "", tok);
-    }
-    free(in);
-    if (o == 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* resolve_path_interp: ./hosts/${name} in a flake list, the parameter replaced by the host. */
-static char *
-resolve_path_interp(const struct scan *s, const struct reg_node *v, const char *dir)
-{
-    char buf[PATH_MAX];
-    size_t o = 0, len;
-
-    for (size_t i = 0; i < v->nitems; i++) {
-        const char *t;
-        if (v->items[i]->kind == N_INTERP) {
-            if ((t = subst_of(s, v->items[i])) == NULL)
-                return NULL;
-            len = strlen(t);
-        } else {
-            t = reg_tok_text(v->file, v->items[i]->tok, &len);
-        }
-        if (o + len >= sizeof(buf) || memchr(t, '\0', len) != NULL)
-            return NULL;
-        memcpy(buf + o, t, len);
-        o += len;
-    }
-    buf[o] = '\0';
-    return o > 0 && buf[0] != '/' ? normalise(dir, buf) : NULL;
-}
-
-/* resolve: the repository-relative file a value names, or NULL. */
-static char *
-resolve(const struct scan *s, const struct reg_node *v)
-{
-    char dir[PATH_MAX], *lit, *r = NULL, *slash;
-    size_t len;
-    const char *t;
-
-    snprintf(dir, sizeof(dir), "%s", s->module_rel);
-    slash = strrchr(dir, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    else
-        dir[0] = '\0';
-    v = strip(v);
-    if (v->kind == N_PATH) {
-        t = reg_tok_text(v->file, v->tok, &len);
-        if (t[0] == '/')
-            return NULL;
-        lit = malloc(len + 1);
-        if (lit == NULL)
-            return NULL;
-        memcpy(lit, t, len);
-        lit[len] = '\0';
-        r = normalise(dir, lit);
-        free(lit);
-        return r;
-    }
-    if (v->kind == N_PATH_INTERP)
-        return resolve_path_interp(s, v, dir);
-    if (v->kind == N_STR && v->nitems >= 2 && v->items[0]->kind == N_INTERP &&
-        is_root_ref(v->items[0]->a)) {
-        if ((lit = literal(s, v, 1)) == NULL)
-            return NULL;
-        r = normalise("", lit);
-        free(lit);
-        return r;
-    }
-    if (v->kind == N_BINOP && v->flag == TK_PLUS && (lit = literal(s, v->b, 0)) != NULL) {
-        const struct reg_node *l = strip(v->a);
-        if (is_root_ref(l)) {
-            r = normalise("", lit);
-        } else if (l->kind == N_PATH) {
-            char *base = resolve(s, l);
-            if (base != NULL)
-                r = normalise(base, lit);
-            free(base);
-        }
-        free(lit);
-        return r;
-    }
-    return NULL;
-}
-
-/* is_input_ref: inputs.X (X not self), the root of another flake input. */
-static bool
-is_input_ref(const struct reg_node *n)
-{
-    size_t len;
-    const char *t;
-
-    n = strip(n);
-    if (n->kind != N_SELECT || n->c != NULL || strip(n->a)->kind != N_VAR ||
-        n->b->items[0]->kind != N_ATTR_ID)
-        return false;
-    t = reg_tok_text(n->file, strip(n->a)->tok, &len);
-    if (len != 6 || memcmp(t, "inputs", 6) != 0)
-        return false;
-    t = reg_tok_text(n->file, n->b->items[0]->tok, &len);
-    return !(len == 4 && memcmp(t, "self", 4) == 0);
-}
-
-static bool
-from_input(const struct reg_node *v)
-{
-    v = strip(v);
-    if (v->kind == N_STR && v->nitems >= 1 && v->items[0]->kind == N_INTERP)
-        return is_input_ref(v->items[0]->a);
-    return v->kind == N_BINOP && v->flag == TK_PLUS && is_input_ref(v->a);
-}
-
-static void
-record(struct scan *s, const char *secret, const struct reg_node *v)
-{
-    struct reg_host *h = s->h;
-    char *file = resolve(s, v);
-    struct reg_span sp;
-
-    reg_node_span(v, &sp);
-    sp.file = s->span_name;
-    if (file != NULL) {
-        struct reg_host_secret *x = realloc(h->secrets, (h->nsecrets + 1) * sizeof(*x));
-        if (x == NULL)
-            goto oom;
-        h->secrets = x;
-        x = &h->secrets[h->nsecrets];
-        if ((x->secret = strdup(secret)) == NULL)
-            goto oom;
-        x->file = file;
-        x->span = sp;
-        x->from_input = from_input(v);
-        h->nsecrets++;
-    } else {
-        struct reg_host_unresolved *u = realloc(h->unresolved, (h->nunresolved + 1) * sizeof(*u));
-        if (u == NULL)
-            goto oom;
-        h->unresolved = u;
-        u = &h->unresolved[h->nunresolved];
-        if ((u->secret = strdup(secret)) == NULL || (u->text = node_text(v)) == NULL) {
-            free(u->secret);
-            goto oom;
-        }
-        u->span = sp;
-        h->nunresolved++;
-    }
-    return;
-oom:
-    free(file);
-    s->rc = M3_ENOMEM;
-}
-
-static void imports_value(struct scan *s, const struct reg_node *v);
-static void flake_binding(struct scan *s, char **p, size_t n, const struct reg_node *v);
-
-/* check: a binding with full path p[0..n) and value v. */
-static void
-check(struct scan *s, char **p, size_t n, const struct reg_node *v)
-{
-    size_t i;
-
-    if (s->flake) {
-        flake_binding(s, p, n, v);
-        return;
-    }
-    if (s->g != NULL && n == 1 && strcmp(p[0], "imports") == 0)
-        imports_value(s, v);
-    for (i = 0; i + 1 < n; i++) {
-        if (strcmp(p[i], "age") != 0 || strcmp(p[i + 1], "secrets") != 0)
-            continue;
-        if (n == i + 4 && strcmp(p[i + 3], "file") == 0)
-            record(s, p[i + 2], v);
-        return;
-    }
-}
-
-static void walk(struct scan *s, const struct reg_node *n, char **p, size_t np);
-
-static void
-walk_set(struct scan *s, const struct reg_node *set, char **p, size_t np)
-{
-    size_t i, k;
-
-    for (i = 0; i < set->nitems && s->rc == 0; i++) {
-        const struct reg_node *b = set->items[i];
-        char *full[MAX_PATH_ELEMS];
-        size_t nfull = np;
-        if (b->kind != N_BIND)
-            continue;
-        if (np > 0)
-            memcpy(full, p, np * sizeof(*p));
-        for (k = 0; k < b->a->nitems && nfull < MAX_PATH_ELEMS; k++) {
-            if ((full[nfull] = elem_name(b->a->items[k])) == NULL) {
-                s->rc = M3_ENOMEM;
-                break;
-            }
-            nfull++;
-        }
-        if (s->rc == 0) {
-            check(s, full, nfull, b->b);
-            walk(s, b->b, full, nfull);
-        }
-        for (k = np; k < nfull; k++)
-            free(full[k]);
-    }
-}
-
-static void
-add_param(struct scan *s, const struct reg_file *f, uint32_t tok)
-{
-    if (s->nparams < MAX_PARAMS) {
-        s->params[s->nparams].s = reg_tok_text(f, tok, &s->params[s->nparams].len);
-        s->nparams++;
-    }
-}
-
-/* walk_lambda: flake.nix: a lambda's names may be a helper's host name (`mkHost = name:`). */
-static void
-walk_lambda(struct scan *s, const struct reg_node *n, char **p, size_t np)
-{
-    size_t saved = s->nparams;
-
-    s->lambdas++;
-    if (s->lambdas > 1) {
-        if (reg_lambda_named(n))
-            add_param(s, n->file, n->tok);
-        for (size_t i = 0; n->a != NULL && i < n->a->nitems; i++)
-            if (n->a->items[i]->kind == N_FORMAL)
-                add_param(s, n->file, n->a->items[i]->tok);
-    }
-    walk(s, n->b, p, np);
-    s->nparams = saved;
-    s->lambdas--;
-}
-
-static void
-walk(struct scan *s, const struct reg_node *n, char **p, size_t np)
-{
-    struct reg_node *fixed[3];
-    size_t i;
-
-    if (s->rc != 0)
-        return;
-    reg_node_fixed(n, fixed);
-    switch (n->kind) {
-    case N_SET:
-        walk_set(s, n, p, np);
-        return;
-    case N_LET:
-        if (s->flake)
-            walk_set(s, n, p, np); /* let mkHost = name: ...; in */
-        walk(s, n->a, p, np);
-        return;
-    case N_LAMBDA:
-        if (s->flake) {
-            walk_lambda(s, n, p, np);
-            return;
-        }
-        break;
-    case N_STR:
-    case N_IND_STR:
-    case N_ATTRPATH:
-    case N_SELECT:
-    case N_FORMALS:
-        return;
-    default:
-        break;
-    }
-    for (i = 0; i < 3; i++)
-        if (fixed[i] != NULL)
-            walk(s, fixed[i], p, np);
-    for (i = 0; i < reg_node_nitems(n); i++)
-        walk(s, n->items[i], p, np);
-}
-
-int
-reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg_host *h,
-                struct m3_diag *d)
-{
-    struct scan s = {.f = f, .module_rel = module_rel, .span_name = f->name, .h = h};
-
-    walk(&s, f->root, NULL, 0);
-    if (s.rc != 0)
-        return m3_diag_set(d, s.rc, "out of memory");
-    return 0;
-}
-
-/* ---- following imports ---- */
 
 struct queued {
     const char *rel; /* interned in hs->files */
@@ -511,7 +33,7 @@ struct queued {
 struct flake_list {
     const struct reg_node *v;
     char *host;
-    struct param params[MAX_PARAMS];
+    struct reg_scan_param params[MAX_PARAMS];
     size_t nparams;
 };
 
@@ -521,7 +43,7 @@ struct module {
     char *err;          /* why, when f is NULL */
 };
 
-struct graph {
+struct reg_graph {
     const char *root;
     char real[PATH_MAX]; /* root's real path */
     struct reg_hosts *hs;
@@ -561,7 +83,7 @@ intern(struct reg_hosts *hs, const char *rel)
 /* unfollowed: notes that n (in s's module) cannot be followed; once per place and reason, its
  * host dropped when several hosts meet it. */
 static void
-unfollowed(struct scan *s, const struct reg_node *n, const char *why)
+unfollowed(struct reg_scan *s, const struct reg_node *n, const char *why)
 {
     struct reg_hosts *hs = s->g->hs;
     struct reg_host_unfollowed *u;
@@ -588,7 +110,7 @@ unfollowed(struct scan *s, const struct reg_node *n, const char *why)
     u = &u[hs->nunfollowed];
     u->span = sp;
     u->host = host ? strdup(host) : NULL;
-    u->text = node_text(n);
+    u->text = reg_scan_node_text(n);
     u->why = strdup(why);
     if ((host && u->host == NULL) || u->text == NULL || u->why == NULL) {
         free(u->host);
@@ -609,7 +131,7 @@ unfollowed(struct scan *s, const struct reg_node *n, const char *why)
 /* module_path: the repository-relative real path of the module rel names (a folder: its
  * default.nix), or NULL with *why set: missing, or outside the repository by a symlink. */
 static char *
-module_path(const struct graph *g, const char *rel, const char **why)
+module_path(const struct reg_graph *g, const char *rel, const char **why)
 {
     char full[PATH_MAX * 2], real[PATH_MAX];
     struct stat st;
@@ -644,7 +166,7 @@ module_path(const struct graph *g, const char *rel, const char **why)
 }
 
 static int
-enqueue(struct graph *g, const char *rel, unsigned depth, bool fatal)
+enqueue(struct reg_graph *g, const char *rel, unsigned depth, bool fatal)
 {
     struct queued *q;
     const char *name = intern(g->hs, rel);
@@ -658,12 +180,12 @@ enqueue(struct graph *g, const char *rel, unsigned depth, bool fatal)
 
 /* follow: the module the node n names, imported from s's module. */
 static void
-follow(struct scan *s, const struct reg_node *n)
+follow(struct reg_scan *s, const struct reg_node *n)
 {
     const char *why = "a computed import (write it as a path)";
-    char *rel = resolve(s, n), *path = NULL;
+    char *rel = reg_scan_resolve(s, n), *path = NULL;
 
-    if (rel == NULL && strip(n)->kind == N_PATH)
+    if (rel == NULL && reg_scan_strip(n)->kind == N_PATH)
         why = "outside the repository: not read";
     else if (rel != NULL && s->depth + 1 > MAX_IMPORT_DEPTH)
         why = "more than 32 imports deep: not followed";
@@ -683,7 +205,7 @@ var_named(const struct reg_node *n, const char *name)
     size_t len, nl = strlen(name);
     const char *t;
 
-    n = strip(n);
+    n = reg_scan_strip(n);
     if (n->kind == N_VAR)
         t = reg_tok_text(n->file, n->tok, &len);
     else if (n->kind == N_SELECT && n->c == NULL &&
@@ -698,16 +220,16 @@ var_named(const struct reg_node *n, const char *name)
 static const struct reg_node *
 root_var(const struct reg_node *n)
 {
-    n = strip(n);
+    n = reg_scan_strip(n);
     while (n->kind == N_SELECT)
-        n = strip(n->a);
+        n = reg_scan_strip(n->a);
     return n->kind == N_VAR ? n : NULL;
 }
 
 static void
-import_item(struct scan *s, const struct reg_node *it)
+import_item(struct reg_scan *s, const struct reg_node *it)
 {
-    const struct reg_node *n = strip(it), *r;
+    const struct reg_node *n = reg_scan_strip(it), *r;
 
     switch (n->kind) {
     case N_SET:
@@ -715,14 +237,15 @@ import_item(struct scan *s, const struct reg_node *it)
     case N_LET:
         /* an inline module: a module's own walk sees it; a flake list's is walked here */
         if (s->inline_walk)
-            walk(s, n, NULL, 0);
+            reg_scan_walk(s, n, NULL, 0);
         return;
     case N_SELECT:
     case N_VAR:
         /* a module of another flake (inputs.agenix.nixosModules.default, agenix.nixosModules.age):
          * nothing of this repository; self.nixosModules.X is, and is not followed */
         r = root_var(n);
-        if (r != NULL && (is_root_ref(n->kind == N_SELECT ? n->a : n) || var_named(r, "self")))
+        if (r != NULL &&
+            (reg_scan_is_root_ref(n->kind == N_SELECT ? n->a : n) || var_named(r, "self")))
             unfollowed(s, n, "a module of this flake by name: not followed");
         else if (n->kind == N_VAR)
             unfollowed(s, n, "a module given by a variable: not followed");
@@ -734,7 +257,7 @@ import_item(struct scan *s, const struct reg_node *it)
                 follow(s, n->b);
                 return;
             }
-            n = strip(n->a);
+            n = reg_scan_strip(n->a);
         }
         unfollowed(s, it, "a computed import (write it as a path)");
         return;
@@ -743,26 +266,26 @@ import_item(struct scan *s, const struct reg_node *it)
     }
 }
 
-/* imports_value: the value of `imports` (or of a flake list): lists, ++, lib.optional(s). */
-static void
-imports_value(struct scan *s, const struct reg_node *v)
+/* reg_scan_imports: the value of `imports` (or of a flake list): lists, ++, lib.optional(s). */
+void
+reg_scan_imports(struct reg_scan *s, const struct reg_node *v)
 {
-    v = strip(v);
+    v = reg_scan_strip(v);
     if (s->rc != 0)
         return;
     if (v->kind == N_LIST) {
         for (size_t i = 0; i < v->nitems && s->rc == 0; i++)
             import_item(s, v->items[i]);
     } else if (v->kind == N_BINOP && v->flag == TK_CONCAT) {
-        imports_value(s, v->a);
-        imports_value(s, v->b);
-    } else if (v->kind == N_APP &&
-               (var_named(v->a, "optionals") || var_named(v->a, "mkIf") ||
-                (strip(v->a)->kind == N_APP &&
-                 (var_named(strip(v->a)->a, "optionals") || var_named(strip(v->a)->a, "mkIf"))))) {
-        imports_value(s, v->b); /* conditional: taken as imported (the safe side) */
-    } else if (v->kind == N_APP && strip(v->a)->kind == N_APP &&
-               var_named(strip(v->a)->a, "optional")) {
+        reg_scan_imports(s, v->a);
+        reg_scan_imports(s, v->b);
+    } else if (v->kind == N_APP && (var_named(v->a, "optionals") || var_named(v->a, "mkIf") ||
+                                    (reg_scan_strip(v->a)->kind == N_APP &&
+                                     (var_named(reg_scan_strip(v->a)->a, "optionals") ||
+                                      var_named(reg_scan_strip(v->a)->a, "mkIf"))))) {
+        reg_scan_imports(s, v->b); /* conditional: taken as imported (the safe side) */
+    } else if (v->kind == N_APP && reg_scan_strip(v->a)->kind == N_APP &&
+               var_named(reg_scan_strip(v->a)->a, "optional")) {
         import_item(s, v->b);
     } else {
         unfollowed(s, v, "a computed list of imports (write it as a list of paths)");
@@ -776,13 +299,13 @@ ends_configurations(const char *e)
     return n > 14 && strcmp(e + n - 14, "Configurations") == 0;
 }
 
-/* flake_binding: in flake.nix, `nixosConfigurations.H = ...` names host H; a `modules` list
- * under nixosConfigurations.H is H's, one in a helper lambda (or under nixosConfigurations
+/* reg_scan_flake_binding: in flake.nix, `nixosConfigurations.H = ...` names host H; a `modules`
+ * list under nixosConfigurations.H is H's, one in a helper lambda (or under nixosConfigurations
  * without a host name: genAttrs, mapAttrs) is every other host's. */
-static void
-flake_binding(struct scan *s, char **p, size_t n, const struct reg_node *v)
+void
+reg_scan_flake_binding(struct reg_scan *s, char **p, size_t n, const struct reg_node *v)
 {
-    struct graph *g = s->g;
+    struct reg_graph *g = s->g;
     size_t k;
     const char *host = NULL;
 
@@ -834,7 +357,7 @@ flake_binding(struct scan *s, char **p, size_t n, const struct reg_node *v)
 
 /* read_flake: flake.nix's lists and host names (a flake.nix that does not parse: a note). */
 static int
-read_flake(struct graph *g)
+read_flake(struct reg_graph *g)
 {
     const char *why;
     char *rel = module_path(g, "flake.nix", &why), *buf = NULL, full[PATH_MAX * 2];
@@ -875,12 +398,12 @@ read_flake(struct graph *g)
         return 0;
     }
     free(buf);
-    struct scan s = {.f = g->flake,
-                     .module_rel = g->flake_rel,
-                     .span_name = g->flake_rel,
-                     .g = g,
-                     .flake = true};
-    walk(&s, g->flake->root, NULL, 0);
+    struct reg_scan s = {.f = g->flake,
+                         .module_rel = g->flake_rel,
+                         .span_name = g->flake_rel,
+                         .g = g,
+                         .flake = true};
+    reg_scan_walk(&s, g->flake->root, NULL, 0);
     rc = s.rc;
     return rc != 0 ? m3_diag_set(g->d, rc, "out of memory") : 0;
 }
@@ -888,7 +411,7 @@ read_flake(struct graph *g)
 /* module_of: the parsed module rel (read once for all hosts); NULL with *err when it does not
  * parse or cannot be read. */
 static int
-module_of(struct graph *g, const char *rel, struct module **out)
+module_of(struct reg_graph *g, const char *rel, struct module **out)
 {
     char full[PATH_MAX * 2], *buf = NULL;
     size_t len;
@@ -926,7 +449,7 @@ module_of(struct graph *g, const char *rel, struct module **out)
 
 /* mark_reached: rel is under hosts/X/ for a host X other than h: X's folder is imported. */
 static void
-mark_reached(struct graph *g, const struct reg_host *h, const char *rel)
+mark_reached(struct reg_graph *g, const struct reg_host *h, const char *rel)
 {
     const char *x = rel + 6, *slash;
 
@@ -942,7 +465,7 @@ mark_reached(struct graph *g, const struct reg_host *h, const char *rel)
 
 /* scan_host: h's folder, its flake lists, then what their imports reach (breadth first). */
 static int
-scan_host(struct graph *g, struct reg_host *h)
+scan_host(struct reg_graph *g, struct reg_host *h)
 {
     bool own = false;
     int rc = 0;
@@ -953,16 +476,16 @@ scan_host(struct graph *g, struct reg_host *h)
         const struct flake_list *l = &g->lists[i];
         if (l->host != NULL ? strcmp(l->host, h->name) != 0 : own)
             continue;
-        struct scan s = {.f = g->flake,
-                         .module_rel = g->flake_rel,
-                         .span_name = g->flake_rel,
-                         .h = h,
-                         .g = g,
-                         .inline_walk = true,
-                         .subst = h->name,
-                         .nparams = l->nparams};
+        struct reg_scan s = {.f = g->flake,
+                             .module_rel = g->flake_rel,
+                             .span_name = g->flake_rel,
+                             .h = h,
+                             .g = g,
+                             .inline_walk = true,
+                             .subst = h->name,
+                             .nparams = l->nparams};
         memcpy(s.params, l->params, sizeof(s.params));
-        imports_value(&s, l->v);
+        reg_scan_imports(&s, l->v);
         rc = s.rc;
     }
     while (rc == 0 && g->qhead < g->nq) {
@@ -977,7 +500,8 @@ scan_host(struct graph *g, struct reg_host *h)
             mark_reached(g, h, q.rel);
         if ((rc = module_of(g, q.rel, &m)) != 0)
             break;
-        struct scan s = {.module_rel = q.rel, .span_name = q.rel, .h = h, .g = g, .depth = q.depth};
+        struct reg_scan s = {
+            .module_rel = q.rel, .span_name = q.rel, .h = h, .g = g, .depth = q.depth};
         if (m == NULL || m->f == NULL) {
             if (q.fatal && m != NULL) {
                 rc = m3_diag_set(g->d, M3_ESYNTAX, "%s", m->err);
@@ -1010,7 +534,7 @@ scan_host(struct graph *g, struct reg_host *h)
             continue;
         }
         s.f = m->f;
-        walk(&s, m->f->root, NULL, 0);
+        reg_scan_walk(&s, m->f->root, NULL, 0);
         if ((rc = s.rc) != 0)
             rc = m3_diag_set(g->d, rc, "out of memory");
     }
@@ -1072,7 +596,7 @@ free_names(char **v, size_t n)
 
 /* scan_dir: queues every .nix file under rel (symlinks not followed), in name order. */
 static int
-scan_dir(struct graph *g, const char *rel, unsigned depth)
+scan_dir(struct reg_graph *g, const char *rel, unsigned depth)
 {
     char path[PATH_MAX], sub[PATH_MAX], **names = NULL;
     size_t n = 0, i;
@@ -1130,7 +654,7 @@ reg_hosts_free_host(struct reg_host *h)
 /* drop_reached: a folder under hosts/ that other hosts import (hosts/common) is not a host,
  * unless flake.nix names it in nixosConfigurations. */
 static void
-drop_reached(struct graph *g)
+drop_reached(struct reg_graph *g)
 {
     struct reg_hosts *hs = g->hs;
     size_t o = 0;
@@ -1150,7 +674,7 @@ drop_reached(struct graph *g)
 }
 
 static void
-graph_clear(struct graph *g)
+graph_clear(struct reg_graph *g)
 {
     for (size_t i = 0; i < g->nmods; i++) {
         reg_file_free(g->mods[i].f);
@@ -1198,7 +722,7 @@ int
 reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
 {
     struct reg_hosts *hs = calloc(1, sizeof(*hs));
-    struct graph g = {.root = root, .hs = hs, .d = d};
+    struct reg_graph g = {.root = root, .hs = hs, .d = d};
     char path[PATH_MAX], **names = NULL;
     size_t n = 0, i;
     int rc = 0;
