@@ -10,7 +10,7 @@ pkgs_build="gcc make pkg-config libsodium-dev libssl-dev libssh-dev libbsd-dev"
 # into the build folder; Debian 12's nodejs is 18 (typage.mjs gives it the global Web Crypto
 # that Node.js has from 19 on); npm is Debian's package, or the one a NodeSource nodejs
 # provides (below).
-pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age python3 nix-bin openssh-client openssh-server git mandoc zsh fish valgrind nodejs npm"
+pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age python3 python3-yaml nix-bin openssh-client openssh-server git mandoc zsh fish valgrind nodejs npm"
 pkgs_asan="$pkgs_check clang libclang-rt-14-dev"
 pkgs_fuzz="$pkgs_check clang libclang-rt-14-dev"
 pkgs_bench="$pkgs_check hyperfine"

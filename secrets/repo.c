@@ -17,6 +17,19 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+/* valgrind 3.19 (Debian 12's) does not know openat2: under it every process would print a
+ * five-line warning on its first secret before falling back to the walk below, and `make
+ * valgrind` compares stderr. The client request is a no-op sequence of instructions when
+ * not under valgrind; without the header (a build machine without valgrind) it is 0. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define M3_UNDER_VALGRIND() (RUNNING_ON_VALGRIND != 0)
+#endif
+#endif
+#ifndef M3_UNDER_VALGRIND
+#define M3_UNDER_VALGRIND() 0
+#endif
 
 static char *
 dir_of(const char *path)
@@ -170,6 +183,8 @@ secrets_openat_beneath(int root_fd, const char *rel, int flags, mode_t mode)
     static atomic_int have_openat2 = 1; /* rekey opens from several threads */
     long fd;
 
+    if (have_openat2 && M3_UNDER_VALGRIND())
+        have_openat2 = 0; /* the walk, as on kernels before 5.6 (see the includes) */
     if (have_openat2) {
         struct stat st;
         fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));

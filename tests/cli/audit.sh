@@ -435,9 +435,10 @@ test_color_only_on_terminal() {
     run "$M3AGE" audit
     assert_not_contains out $'\033['
     command -v script >/dev/null || skip "script(1) not installed"
-    env -u NO_COLOR script -qec "$M3AGE audit" /dev/null >tty.out </dev/null || true
+    # (TERM=dumb, as where the caller has none, means no color: a terminal that can show it)
+    env -u NO_COLOR TERM=xterm script -qec "$M3AGE audit" /dev/null >tty.out </dev/null || true
     grep -q $'\033\[1;31m' tty.out || _fail "no color on a terminal: $(head -c 300 tty.out)"
-    NO_COLOR=1 script -qec "$M3AGE audit" /dev/null >tty2.out </dev/null || true
+    NO_COLOR=1 TERM=xterm script -qec "$M3AGE audit" /dev/null >tty2.out </dev/null || true
     ! grep -q $'\033\[1;31m' tty2.out || _fail "color despite NO_COLOR"
 }
 

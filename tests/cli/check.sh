@@ -115,7 +115,7 @@ test_color_only_on_terminal_and_json() {
     assert_status 1
     assert_not_contains out $'\033['
     command -v script >/dev/null || skip "script(1) not installed"
-    env -u NO_COLOR script -qec "$M3AGE check --host h1" /dev/null >tty.out </dev/null || true
+    env -u NO_COLOR TERM=xterm script -qec "$M3AGE check --host h1" /dev/null >tty.out </dev/null || true
     grep -q $'\033\[1;31mFAIL' tty.out || _fail "no color on a terminal: $(head -c 300 tty.out)"
     run "$M3AGE" check --host h1 --json
     assert_status 1

@@ -132,6 +132,9 @@ test_textconv_without_identity_never_shows_no_change() {
 }
 
 test_git_config_and_hook_name_m3age_from_path() {
+    # m3age names itself `m3age` when PATH's m3age is the program running; under make
+    # valgrind PATH's m3age is the wrapper script, and the program running is memcheck
+    [ -z "${M3AGE_WRAPPER:-}" ] || skip "PATH's m3age is the valgrind wrapper, not m3age itself"
     export HOME=$PWD
     mkdir bin && ln -s "$M3AGE" bin/m3age
     git init -q .
