@@ -1,6 +1,7 @@
 /* audit.c: `m3age audit`: every finding about the repository, before deployment. */
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "cmd/opts.h"
 #include "cmd/report.h"
 #include "keys/keys.h"
 #include "registry/registry.h"
@@ -300,9 +301,7 @@ cmd_audit(int argc, char **argv)
         {"identity", required_argument, NULL, 'i'},
         {"rules", required_argument, NULL, 'R'},
         {"require-pq", no_argument, NULL, 'Q'},
-        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
-        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
-        {"help", no_argument, NULL, 'h'},
+        M3_OPTS_NIX_HELP,
         {NULL, 0, NULL, 0},
     };
     const char **hosts = calloc((size_t)argc + 1, sizeof(char *));
@@ -336,18 +335,10 @@ cmd_audit(int argc, char **argv)
         case 'R':
             rules = optarg;
             break;
-        case 'C':
-            if (m3_set_color(optarg) != 0)
+        default:
+            if (m3_opt_end(c, audit_usage, &rc))
                 goto out;
             break;
-        case 'h':
-            audit_usage(stdout);
-            rc = 0;
-            goto out;
-        case 0: /* --nix, --no-nix: m3_nix_mode set */
-            break;
-        default:
-            goto out;
         }
     }
     if (optind < argc) {

@@ -1,6 +1,7 @@
 /* check.c: `m3age check --host H`: the pre-deploy gate for one host. */
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "cmd/opts.h"
 #include "cmd/report.h"
 #include "keys/keys.h"
 #include "libage/internal.h"
@@ -225,9 +226,7 @@ cmd_check(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"rules", required_argument, NULL, 'R'},
-        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
-        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
-        {"help", no_argument, NULL, 'h'},
+        M3_OPTS_NIX_HELP,
         {NULL, 0, NULL, 0},
     };
     struct secrets_audit_opts o = {0};
@@ -268,18 +267,10 @@ cmd_check(int argc, char **argv)
         case 'R':
             rules = optarg;
             break;
-        case 'C':
-            if (m3_set_color(optarg) != 0)
+        default:
+            if (m3_opt_end(c, check_usage, &rc))
                 goto out;
             break;
-        case 'h':
-            check_usage(stdout);
-            rc = 0;
-            goto out;
-        case 0: /* --nix, --no-nix: m3_nix_mode set */
-            break;
-        default:
-            goto out;
         }
     }
     if (optind < argc) {

@@ -4,6 +4,7 @@
 #include "cmd/agentproto.h"
 #include "cmd/cmd.h"
 #include "cmd/io.h"
+#include "cmd/opts.h"
 #include "cmd/repo.h"
 #include "cmd/report.h"
 #include "keys/keys.h"
@@ -400,9 +401,7 @@ cmd_diff(int argc, char **argv)
         {"identity", required_argument, NULL, 'i'},
         {"textconv", no_argument, NULL, 't'},
         {"rules", required_argument, NULL, 'R'},
-        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
-        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
-        {"help", no_argument, NULL, 'h'},
+        M3_OPTS_NIX_HELP,
         {NULL, 0, NULL, 0},
     };
     const char **idfiles = calloc((size_t)argc + 1, sizeof(char *));
@@ -430,18 +429,10 @@ cmd_diff(int argc, char **argv)
         case 'j':
             json = true;
             break;
-        case 'C':
-            if (m3_set_color(optarg) != 0)
+        default:
+            if (m3_opt_end(c, diff_usage, &rc))
                 goto out;
             break;
-        case 'h':
-            diff_usage(stdout);
-            rc = 0;
-            goto out;
-        case 0: /* --nix, --no-nix: m3_nix_mode set */
-            break;
-        default:
-            goto out;
         }
     }
     if (json && (tconv || argc > optind)) {

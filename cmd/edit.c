@@ -1,5 +1,6 @@
 /* edit.c: `m3age edit FILE`: edit a secret of the repository. */
 #include "cmd/cmd.h"
+#include "cmd/opts.h"
 #include "cmd/repo.h"
 
 #include <getopt.h>
@@ -69,9 +70,7 @@ cmd_edit(int argc, char **argv)
         {"editor", required_argument, NULL, 'E'},
         {"unsafe-tmp", no_argument, NULL, 'U'},
         {"allow-empty", no_argument, NULL, 'A'},
-        {"nix", no_argument, &m3_nix_mode, M3_NIX_ALWAYS},
-        {"no-nix", no_argument, &m3_nix_mode, M3_NIX_NEVER},
-        {"help", no_argument, NULL, 'h'},
+        M3_OPTS_NIX_HELP,
         {NULL, 0, NULL, 0},
     };
     struct m3_list idfiles = {0};
@@ -104,14 +103,10 @@ cmd_edit(int argc, char **argv)
         case 'A':
             o.allow_empty = true;
             break;
-        case 'h':
-            edit_usage(stdout);
-            rc = 0;
-            goto out;
-        case 0: /* --nix, --no-nix: m3_nix_mode set */
-            break;
         default:
-            goto out;
+            if (m3_opt_end(c, edit_usage, &rc))
+                goto out;
+            break;
         }
     }
     if (argc - optind != 1) {

@@ -1,45 +1,14 @@
-/* hosts.c: `m3age hosts [list] | sync | add | rm`: host public keys against the registry. */
-#include "cmd/cmd.h"
-#include "libage/ssh.h"
-#include "secrets/hostkeys.h"
+/* hosts.c: `m3age hosts [list] | sync | add | rm`: host public keys against the registry.
+ * This file: the help, the options, the dispatcher and the helpers the subcommands share
+ * (cmd/hosts.h); each subcommand is in its own cmd/hosts_*.c. */
+#include "cmd/hosts.h"
+#include "cmd/repo.h"
 
 #include <getopt.h>
 #include <stdarg.h>
-#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include "cmd/hostsrekey.h"
-#include "cmd/repo.h"
-#include "secrets/diff.h"
-
-struct hosts_opts {
-    const char *rules;
-    const char *from;      /* --from DIR */
-    bool known_hosts;      /* --known-hosts */
-    bool scan;             /* --scan */
-    bool rekey, no_rekey;  /* --rekey, --no-rekey */
-    bool dry_run;          /* --dry-run */
-    bool accept_new;       /* --accept-new */
-    bool json, all;        /* list: --json, --all */
-    bool pq;               /* sync: --pq (the hosts' post-quantum recipients) */
-    long timeout;          /* --timeout */
-    const char *lists[32]; /* --to LIST */
-    size_t nlists;
-    struct m3_list ids;     /* -i FILE */
-    char *ssh_config;       /* ~/.ssh/config */
-    char *known_hosts_path; /* ~/.ssh/known_hosts */
-    char **args;
-    int nargs;
-};
-
-struct hosts_ctx {
-    struct hosts_opts *o;
-    struct hostkeys_repo repo;
-    struct hostkeys_scan_opts scan;
-};
-
 static void
 hosts_usage(FILE *f)
 {
@@ -77,10 +46,8 @@ hosts_usage(FILE *f)
         "secrets.nix is written: without one, nothing changes (exit 2).\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
+int
+hosts_usage_error(const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -141,7 +108,7 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
     while ((c = getopt_long(argc, argv, ":i:h", lo, NULL)) != -1) {
         if (c >= OPT_RULES && c < OPT_TO) {
             if (seen[c])
-                return usage_error("option '%s' given twice", argv[optind - 1]);
+                return hosts_usage_error("option '%s' given twice", argv[optind - 1]);
             seen[c] = true;
         }
         switch (c) {
@@ -183,12 +150,13 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
 
             o->timeout = strtol(optarg, &end, 10);
             if (*end != '\0' || o->timeout < 1 || o->timeout > 3600)
-                return usage_error("--timeout takes seconds from 1 to 3600, not '%s'", optarg);
+                return hosts_usage_error("--timeout takes seconds from 1 to 3600, not '%s'",
+                                         optarg);
             break;
         }
         case OPT_TO:
             if (o->nlists == sizeof(o->lists) / sizeof(o->lists[0]))
-                return usage_error("too many --to options");
+                return hosts_usage_error("too many --to options");
             o->lists[o->nlists++] = optarg;
             break;
         case 'i':
@@ -203,18 +171,19 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
             hosts_usage(stdout);
             return -1;
         case ':':
-            return usage_error("option '%s' needs a value", argv[optind - 1]);
+            return hosts_usage_error("option '%s' needs a value", argv[optind - 1]);
         default:
-            return usage_error("unknown option '%s'", argv[optind - 1]);
+            return hosts_usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if ((o->from != NULL) + o->known_hosts + o->scan > 1)
-        return usage_error("choose one source: --from, --known-hosts or --scan");
+        return hosts_usage_error("choose one source: --from, --known-hosts or --scan");
     if (o->rekey && o->no_rekey)
-        return usage_error("--rekey and --no-rekey contradict each other");
+        return hosts_usage_error("--rekey and --no-rekey contradict each other");
     if (m3_nix_mode == M3_NIX_ALWAYS) /* Nix gives values, not where the bindings are written */
-        return usage_error("--nix: hosts reads and edits the bindings where they are written, "
-                           "in a registry m3age evaluates itself");
+        return hosts_usage_error(
+            "--nix: hosts reads and edits the bindings where they are written, "
+            "in a registry m3age evaluates itself");
     o->args = argv + optind;
     o->nargs = argc - optind;
     if (home != NULL && home[0] != '\0') {
@@ -227,9 +196,9 @@ parse_opts(int argc, char **argv, struct hosts_opts *o)
     return 0;
 }
 
-/* rel: path relative to the registry's folder when inside it, for shorter messages. */
-static const char *
-rel(const struct hosts_ctx *c, const char *path)
+/* hosts_rel: path relative to the registry's folder when inside it, for shorter messages. */
+const char *
+hosts_rel(const struct hosts_ctx *c, const char *path)
 {
     size_t n = strlen(c->repo.dir);
 
@@ -264,13 +233,11 @@ open_repo(struct hosts_ctx *c)
 
 /* ---- where keys come from ----------------------------------------------------------- */
 
-enum kh_verdict { KH_ABSENT, KH_SAME, KH_DIFFERS };
-
-/* known_hosts_check: what ~/.ssh/known_hosts says of key for host (by its name, and by the
+/* hosts_known_hosts_check: what ~/.ssh/known_hosts says of key for host (by its name, and by the
  * address its ssh config resolves it to). *other gets a known key when it differs. */
-static enum kh_verdict
-known_hosts_check(const struct hosts_ctx *c, const char *host, const struct hostkey *key,
-                  struct hostkey *other)
+enum kh_verdict
+hosts_known_hosts_check(const struct hosts_ctx *c, const char *host, const struct hostkey *key,
+                        struct hostkey *other)
 {
     struct hostkey *keys = NULL;
     const struct hostkey *pick;
@@ -301,11 +268,11 @@ known_hosts_check(const struct hosts_ctx *c, const char *host, const struct host
     return v;
 }
 
-/* source_key: the host's key from the chosen source. origin describes where it came from.
+/* hosts_source_key: the host's key from the chosen source. origin describes where it came from.
  * Errors are printed; returns the M3_E* code (M3_ENOTFOUND when the source has no key). */
-static int
-source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char *origin, size_t cap,
-           bool quiet_missing)
+int
+hosts_source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char *origin, size_t cap,
+                 bool quiet_missing)
 {
     struct m3_diag d;
     char *path = NULL;
@@ -364,7 +331,7 @@ source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char *origi
         m3_error("out of memory");
         return rc;
     }
-    snprintf(origin, cap, "%s", rel(c, path));
+    snprintf(origin, cap, "%s", hosts_rel(c, path));
     rc = hostkeys_read_file(path, k, &d);
     if (rc != 0 && !(rc == M3_ENOTFOUND && quiet_missing))
         m3_error("%s", d.msg);
@@ -372,17 +339,17 @@ source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char *origi
     return rc;
 }
 
-/* tofu_ok: for a scanned key, the known_hosts rule: a key that differs from the one ssh
+/* hosts_tofu_ok: for a scanned key, the known_hosts rule: a key that differs from the one ssh
  * already trusts is not taken without --accept-new. Prints why. */
-static bool
-tofu_ok(const struct hosts_ctx *c, const char *host, const struct hostkey *k)
+bool
+hosts_tofu_ok(const struct hosts_ctx *c, const char *host, const struct hostkey *k)
 {
     struct hostkey other = {0};
     enum kh_verdict v;
 
     if (!c->o->scan)
         return true;
-    v = known_hosts_check(c, host, k, &other);
+    v = hosts_known_hosts_check(c, host, k, &other);
     if (v == KH_ABSENT)
         m3_info("%s: not in known_hosts: trusting %s on first use", host, k->fp);
     if (v == KH_DIFFERS) {
@@ -402,11 +369,11 @@ tofu_ok(const struct hosts_ctx *c, const char *host, const struct hostkey *k)
 
 /* ---- rekey glue --------------------------------------------------------------------- */
 
-/* rekey_ready: whether the rekey that is to follow a registry write can run, checked before
+/* hosts_rekey_ready: whether the rekey that is to follow a registry write can run, checked before
  * the write: a registry rewritten and then "no identity" would leave the user half done,
  * with the host already gone from the file. skip_opt is how to change the registry alone. */
-static bool
-rekey_ready(struct hosts_ctx *c, size_t n, bool want, const char *skip_opt)
+bool
+hosts_rekey_ready(struct hosts_ctx *c, size_t n, bool want, const char *skip_opt)
 {
     struct keys_identities ids = {0};
     size_t loaded = 0;
@@ -421,13 +388,13 @@ rekey_ready(struct hosts_ctx *c, size_t n, bool want, const char *skip_opt)
     m3_no_identity(NULL, true);
     m3_info("%s was not changed: rekeying %zu secret%s needs an identity (%s changes the "
             "registry alone)",
-            m3_shown(rel(c, c->repo.rules)), n, n == 1 ? "" : "s", skip_opt);
+            m3_shown(hosts_rel(c, c->repo.rules)), n, n == 1 ? "" : "s", skip_opt);
     return false;
 }
 
-/* rekey_after: after the registry changed, re-encrypt names[0..n) (or say how to). */
-static int
-rekey_after(struct hosts_ctx *c, const char *host, const char **names, size_t n, bool want)
+/* hosts_rekey_after: after the registry changed, re-encrypt names[0..n) (or say how to). */
+int
+hosts_rekey_after(struct hosts_ctx *c, const char *host, const char **names, size_t n, bool want)
 {
     if (n == 0)
         return 0;
@@ -445,13 +412,9 @@ rekey_after(struct hosts_ctx *c, const char *host, const char **names, size_t n,
     return hosts_rekey(c->repo.rules, names, n, &c->o->ids);
 }
 
-/* ---- hosts sync --------------------------------------------------------------------- */
-
-enum sync_result { SYNC_SAME, SYNC_CHANGED, SYNC_REFUSED, SYNC_MISSING, SYNC_ERROR };
-
-/* strv_dup: malloc'd copies of v[0..n) (the registry's strings die with the next edit). */
-static char **
-strv_dup(const char **v, size_t n)
+/* hosts_strv_dup: malloc'd copies of v[0..n) (the registry's strings die with the next edit). */
+char **
+hosts_strv_dup(const char **v, size_t n)
 {
     char **w = calloc(n + 1, sizeof(*w));
 
@@ -465,744 +428,12 @@ strv_dup(const char **v, size_t n)
     return w;
 }
 
-static void
-strv_free(char **v, size_t n)
+void
+hosts_strv_free(char **v, size_t n)
 {
     for (size_t i = 0; v != NULL && i < n; i++)
         free(v[i]);
     free(v);
-}
-
-static enum sync_result
-sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, size_t *naffected)
-{
-    char **copy = NULL;
-    struct hostkey cur = {0}, src = {0};
-    struct m3_diag d;
-    char origin[PATH_MAX + 32];
-    enum sync_result res = SYNC_ERROR;
-    const char **names = NULL;
-    size_t n = 0;
-    int rc;
-
-    m3_diag_clear(&d);
-    rc = hostkeys_repo_binding(&c->repo, host, &cur, &d);
-    if (rc == M3_ENOTFOUND) {
-        m3_error("%s: not in the registry (%s has no binding '%s')", host, c->repo.rules, host);
-        m3_hint("add it with 'm3age hosts add %s'", host);
-        res = named ? SYNC_ERROR : SYNC_MISSING;
-        goto out;
-    }
-    if (rc != 0) {
-        m3_error("%s", d.msg);
-        goto out;
-    }
-    rc = source_key(c, host, &src, origin, sizeof(origin), !named);
-    if (rc == M3_ENOTFOUND && !named) {
-        printf("%s: no key in %s, skipped\n", m3_shown(host),
-               c->o->known_hosts ? "known_hosts"
-               : c->o->from      ? m3_shown(c->o->from)
-                                 : "its hosts/ folder");
-        res = SYNC_SAME;
-        goto out;
-    }
-    if (rc != 0)
-        goto out;
-    if (hostkey_equal(&cur, &src)) {
-        printf("%s: up to date (%s)\n", m3_shown(host), cur.fp);
-        res = SYNC_SAME;
-        goto out;
-    }
-    if (!tofu_ok(c, host, &src)) {
-        res = SYNC_REFUSED;
-        goto out;
-    }
-    m3_warn("%s: HOST KEY CHANGED: the registry has %s, %s has %s", host, cur.fp, origin, src.fp);
-    if ((rc = hostkeys_repo_secrets_with(&c->repo, &cur, &names, &n)) != 0 ||
-        (copy = strv_dup(names, n)) == NULL) {
-        m3_error("out of memory");
-        goto out;
-    }
-    if ((rc = hostkeys_repo_set_key(&c->repo, host, &src, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
-        if (rc == M3_EUNSUPPORTED)
-            m3_hint("edit the binding of '%s' by hand, or make it a plain string", host);
-        goto out;
-    }
-    printf("%s: %s %s -> %s (%s)\n", m3_shown(host), c->o->dry_run ? "would change" : "changed",
-           cur.fp, src.fp, m3_shown(origin));
-    *affected = copy;
-    *naffected = n;
-    copy = NULL;
-    res = SYNC_CHANGED;
-out:
-    strv_free(copy, n);
-    free(names);
-    hostkey_clear(&cur);
-    hostkey_clear(&src);
-    return res;
-}
-
-/* pq_source: the host's post-quantum recipient from the chosen source (malloc'd into *out).
- * Errors are printed unless the source just has none and quiet_missing. */
-static int
-pq_source(struct hosts_ctx *c, const char *host, char **out, char *origin, size_t cap,
-          bool quiet_missing)
-{
-    struct m3_diag d;
-    char *path = NULL;
-    int rc;
-
-    m3_diag_clear(&d);
-    if (c->o->scan) {
-        /* the recipient is a file on the host: reading it needs a login, which only the
-         * operator's ssh has (its config, agent and known_hosts); nothing else runs there */
-        char timeout[48], *text = NULL;
-        const char *argv[12];
-        size_t len = 0, na = 0;
-        int status = 0;
-
-        argv[na++] = "ssh";
-        /* the config the SSH-key scan honours ($HOME's, which ssh itself would not read
-         * when HOME is not the passwd entry's) */
-        if (c->o->ssh_config != NULL && access(c->o->ssh_config, R_OK) == 0) {
-            argv[na++] = "-F";
-            argv[na++] = c->o->ssh_config;
-        }
-        argv[na++] = "-o";
-        argv[na++] = "BatchMode=yes";
-        argv[na++] = "-o";
-        argv[na++] = timeout;
-        argv[na++] = "--";
-        argv[na++] = host;
-        argv[na++] = "cat";
-        argv[na++] = HOSTKEYS_PQ_REMOTE;
-        argv[na] = NULL;
-
-        snprintf(timeout, sizeof(timeout), "ConnectTimeout=%ld",
-                 c->o->timeout > 0 ? c->o->timeout : (long)HOSTKEYS_DEFAULT_TIMEOUT);
-        snprintf(origin, cap, "ssh %s cat %s", host, HOSTKEYS_PQ_REMOTE);
-        rc = secrets_run_capture(argv, true, &text, &len, &status, &d);
-        if (rc != 0 || status != 0) {
-            m3_error("%s: cannot read %s over ssh (%s)", host, HOSTKEYS_PQ_REMOTE,
-                     rc != 0         ? d.msg
-                     : status == 255 ? "ssh failed to connect or log in"
-                                     : "no such file on the host?");
-            m3_hint("enable m3age.hostPqIdentity in %s's NixOS configuration and deploy it, "
-                    "or check 'ssh %s cat %s'",
-                    host, host, HOSTKEYS_PQ_REMOTE);
-            free(text);
-            return rc != 0 ? rc : M3_EIO;
-        }
-        rc = hostkeys_pq_parse(text != NULL ? text : "", out, &d);
-        free(text);
-        if (rc != 0)
-            m3_error("%s: %s: %s", host, origin, d.msg);
-        return rc;
-    }
-    if (c->o->from != NULL)
-        rc = asprintf(&path, "%s/%s-pq.pub", c->o->from, host) < 0 ? M3_ENOMEM : 0;
-    else
-        rc = asprintf(&path, "%s/%s/%s", c->repo.hostsdir, host, HOSTKEYS_PQ_FILE) < 0 ? M3_ENOMEM
-                                                                                       : 0;
-    if (rc != 0) {
-        m3_error("out of memory");
-        return rc;
-    }
-    snprintf(origin, cap, "%s", rel(c, path));
-    rc = hostkeys_pq_read_file(path, out, &d);
-    if (rc != 0 && !(rc == M3_ENOTFOUND && quiet_missing))
-        m3_error("%s", d.msg[0] == '/' ? rel(c, d.msg) : d.msg);
-    if (rc == M3_ENOTFOUND && !quiet_missing)
-        m3_hint("enable m3age.hostPqIdentity in %s's NixOS configuration, deploy, and copy its "
-                "%s here (or use --scan)",
-                host, HOSTKEYS_PQ_REMOTE);
-    free(path);
-    return rc;
-}
-
-/* short_rcpt: "age1pq1abcdefgh...wxyz" for messages (a recipient is ~2000 characters). */
-static void
-short_rcpt(const char *r, char *buf, size_t cap)
-{
-    size_t n = strlen(r);
-    snprintf(buf, cap, "%.16s...%s", r, n > 8 ? r + n - 8 : "");
-}
-
-static enum sync_result
-sync_host_pq(struct hosts_ctx *c, const char *host, bool named, char ***affected, size_t *naffected)
-{
-    char origin[PATH_MAX + 64], *src = NULL, shown[40], pqname[300];
-    const char **names = NULL, *cur;
-    struct hostkey ssh = {0};
-    struct m3_diag d;
-    enum sync_result res = SYNC_ERROR;
-    size_t n = 0;
-    int rc;
-
-    m3_diag_clear(&d);
-    hostkeys_pq_name(host, pqname, sizeof(pqname));
-    if ((rc = hostkeys_repo_binding(&c->repo, host, &ssh, &d)) == M3_ENOTFOUND) {
-        m3_error("%s: not in the registry (%s has no binding '%s')", host, c->repo.rules, host);
-        m3_hint("add it with 'm3age hosts add %s' first", host);
-        return named ? SYNC_ERROR : SYNC_MISSING;
-    }
-    hostkey_clear(&ssh);
-    rc = pq_source(c, host, &src, origin, sizeof(origin), !named);
-    if (rc == M3_ENOTFOUND && !named) {
-        printf("%s: no post-quantum recipient in %s, skipped\n", m3_shown(host),
-               c->o->from ? m3_shown(c->o->from) : "its hosts/ folder");
-        return SYNC_SAME;
-    }
-    if (rc != 0)
-        return SYNC_ERROR;
-    short_rcpt(src, shown, sizeof(shown));
-    cur = hostkeys_repo_pq_binding(&c->repo, host);
-    if (cur != NULL && strcmp(cur, src) == 0 && !hostkeys_repo_uses_host(&c->repo, host)) {
-        printf("%s: post-quantum, up to date (%s)\n", m3_shown(host), shown);
-        res = SYNC_SAME;
-        goto out;
-    }
-    if (cur != NULL && strcmp(cur, src) != 0)
-        m3_warn("%s: POST-QUANTUM IDENTITY CHANGED: the registry's %s is not %s's", host, pqname,
-                origin);
-    if ((rc = hostkeys_repo_set_pq(&c->repo, host, src, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
-        if (rc == M3_EUNSUPPORTED)
-            m3_hint("list %s instead of %s in the entries by hand", pqname, host);
-        goto out;
-    }
-    if ((rc = hostkeys_repo_secrets_with_text(&c->repo, src, &names, &n)) != 0 ||
-        (*affected = strv_dup(names, n)) == NULL) {
-        m3_error("out of memory");
-        goto out;
-    }
-    *naffected = n;
-    printf("%s: %s %s = %s (%s); %zu secret%s list%s it\n", m3_shown(host),
-           c->o->dry_run ? "would bind" : "bound", pqname, shown, m3_shown(origin), n,
-           n == 1 ? "" : "s", n == 1 ? "s" : "");
-    res = SYNC_CHANGED;
-out:
-    free(names);
-    free(src);
-    return res;
-}
-
-struct host_affected {
-    const char *host;
-    char **names;
-    size_t n;
-};
-
-static void
-affected_free(struct host_affected *a, size_t n)
-{
-    for (size_t i = 0; a != NULL && i < n; i++)
-        strv_free(a[i].names, a[i].n);
-    free(a);
-}
-
-static int
-hosts_sync(struct hosts_ctx *c)
-{
-    char **found = NULL;
-    const char **hosts;
-    size_t nhosts, nfound = 0, nchanged = 0;
-    struct host_affected *aff = NULL;
-    struct m3_diag d;
-    bool errors = false, refused = false, missing = false, named = c->o->nargs > 0;
-    int rc;
-
-    m3_diag_clear(&d);
-    if (named) {
-        hosts = (const char **)c->o->args;
-        nhosts = (size_t)c->o->nargs;
-    } else {
-        if (hostkeys_repo_hosts(&c->repo, &found, &nfound, &d) != 0) {
-            m3_error("%s", d.msg);
-            return M3_EXIT_USAGE;
-        }
-        if (nfound == 0) {
-            m3_error("no host folders in %s", c->repo.hostsdir);
-            m3_hint("name the hosts: 'm3age hosts sync HOST...'");
-            return M3_EXIT_USAGE;
-        }
-        hosts = (const char **)found;
-        nhosts = nfound;
-    }
-    if ((aff = calloc(nhosts, sizeof(*aff))) == NULL) {
-        rc = M3_EXIT_USAGE;
-        goto out;
-    }
-    for (size_t i = 0; i < nhosts; i++) {
-        char **names = NULL;
-        size_t n = 0;
-
-        if (!hostkeys_valid_host_name(hosts[i])) {
-            m3_error("'%s' is not a host name", hosts[i]);
-            errors = true;
-            continue;
-        }
-        switch (c->o->pq ? sync_host_pq(c, hosts[i], named, &names, &n)
-                         : sync_host(c, hosts[i], named, &names, &n)) {
-        case SYNC_SAME:
-            break;
-        case SYNC_CHANGED:
-            nchanged++;
-            aff[i].host = hosts[i];
-            aff[i].names = names;
-            aff[i].n = n;
-            break;
-        case SYNC_REFUSED:
-            refused = true;
-            break;
-        case SYNC_MISSING:
-            missing = true;
-            break;
-        case SYNC_ERROR:
-            errors = true;
-            break;
-        }
-    }
-    if (nchanged > 0 && !c->o->dry_run) {
-        size_t nsecrets = 0;
-        for (size_t i = 0; i < nhosts; i++)
-            nsecrets += aff[i].n;
-        if (!rekey_ready(c, nsecrets, c->o->rekey, "leaving out --rekey")) {
-            rc = M3_EXIT_USAGE;
-            goto out;
-        }
-        if (hostkeys_repo_write(&c->repo, &d) != 0) {
-            m3_error("%s", d.msg);
-            rc = M3_EXIT_USAGE;
-            goto out;
-        }
-        printf("updated %s (%zu host key%s)\n", m3_shown(rel(c, c->repo.rules)), nchanged,
-               nchanged == 1 ? "" : "s");
-    }
-    for (size_t i = 0; i < nhosts; i++)
-        if (aff[i].host != NULL &&
-            rekey_after(c, aff[i].host, (const char **)aff[i].names, aff[i].n, c->o->rekey) != 0)
-            errors = true;
-    if (errors)
-        rc = M3_EXIT_USAGE;
-    else if (refused || missing || (c->o->dry_run && nchanged > 0))
-        rc = M3_EXIT_NEGATIVE;
-    else
-        rc = M3_EXIT_OK;
-out:
-    affected_free(aff, aff ? nhosts : 0);
-    for (size_t i = 0; i < nfound; i++)
-        free(found[i]);
-    free(found);
-    return rc;
-}
-
-/* ---- hosts add / rm ----------------------------------------------------------------- */
-
-static int
-hosts_add(struct hosts_ctx *c)
-{
-    const char *host, *keyarg = NULL;
-    struct hostkey k = {0}, cur = {0};
-    struct m3_diag d;
-    char origin[PATH_MAX + 32];
-    const char **names = NULL;
-    size_t n = 0;
-    bool had;
-    int rc = M3_EXIT_USAGE;
-
-    m3_diag_clear(&d);
-    if (c->o->nargs < 1 || c->o->nargs > 2)
-        return usage_error("hosts add takes HOST and optionally KEY");
-    host = c->o->args[0];
-    if (c->o->nargs == 2)
-        keyarg = c->o->args[1];
-    if (keyarg != NULL && c->o->scan)
-        return usage_error("give KEY or --scan, not both");
-    if (c->o->from != NULL || c->o->known_hosts)
-        return usage_error("hosts add reads KEY, its hosts/ file or --scan");
-    if (!hostkeys_valid_host_name(host)) {
-        m3_error("'%s' is not a host name (letters, digits, '-', '_', '.')", host);
-        return M3_EXIT_USAGE;
-    }
-    if (keyarg != NULL && strncmp(keyarg, "ssh-", 4) == 0 && strchr(keyarg, ' ') != NULL) {
-        snprintf(origin, sizeof(origin), "the command line");
-        if (hostkey_parse(keyarg, &k, &d) != 0) {
-            m3_error("%s: %s", host, d.msg);
-            goto out;
-        }
-    } else if (keyarg != NULL) {
-        snprintf(origin, sizeof(origin), "%s", keyarg);
-        if (hostkeys_read_file(keyarg, &k, &d) != 0) {
-            m3_error("%s", d.msg);
-            goto out;
-        }
-    } else if (source_key(c, host, &k, origin, sizeof(origin), false) != 0) {
-        if (!c->o->scan)
-            m3_hint("give the key: 'm3age hosts add %s \"ssh-ed25519 AAAA...\"' or --scan", host);
-        goto out;
-    }
-    if (!tofu_ok(c, host, &k)) {
-        rc = M3_EXIT_NEGATIVE;
-        goto out;
-    }
-    rc = hostkeys_repo_binding(&c->repo, host, &cur, &d);
-    had = rc == 0;
-    if (rc != 0 && rc != M3_ENOTFOUND) {
-        m3_error("%s", d.msg);
-        rc = M3_EXIT_USAGE;
-        goto out;
-    }
-    if (had && !hostkey_equal(&cur, &k)) {
-        m3_error("%s is already in the registry with %s (%s has %s)", host, cur.fp, origin, k.fp);
-        m3_hint("to replace its key, run 'm3age hosts sync %s'", host);
-        rc = M3_EXIT_USAGE;
-        goto out;
-    }
-    rc = M3_EXIT_USAGE;
-    if (!had && hostkeys_repo_set_key(&c->repo, host, &k, &d) != 0) {
-        m3_error("%s", d.msg);
-        goto out;
-    }
-    for (size_t i = 0; i < c->o->nlists; i++)
-        if (hostkeys_repo_add_to_list(&c->repo, c->o->lists[i], host, &d) != 0) {
-            m3_error("%s", d.msg);
-            goto out;
-        }
-    if (!had)
-        printf("%s: %s %s (%s, from %s)\n", m3_shown(host), c->o->dry_run ? "would add" : "added",
-               k.fp, k.type, m3_shown(origin));
-    else if (c->o->nlists == 0)
-        printf("%s: already in the registry with this key (%s)\n", m3_shown(host), k.fp);
-    for (size_t i = 0; i < c->o->nlists; i++)
-        printf("%s: %s list '%s'\n", m3_shown(host), c->o->dry_run ? "would join" : "joined",
-               m3_shown(c->o->lists[i]));
-    if (had && c->o->nlists == 0) {
-        /* Nothing changed: no recipient of any secret is new, so nothing is stale. */
-        rc = M3_EXIT_OK;
-        goto out;
-    }
-    if (hostkeys_repo_secrets_with(&c->repo, &k, &names, &n) != 0)
-        goto out;
-    if (!rekey_ready(c, n, c->o->rekey, "leaving out --rekey"))
-        goto out;
-    if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
-        m3_error("%s", d.msg);
-        goto out;
-    }
-    if (n > 0)
-        printf("%s: %s a recipient of %zu secret%s\n", m3_shown(host),
-               c->o->dry_run ? "would be" : "is now", n, n == 1 ? "" : "s");
-    rc = rekey_after(c, host, names, n, c->o->rekey) != 0 ? M3_EXIT_USAGE
-         : c->o->dry_run && (!had || c->o->nlists > 0)    ? M3_EXIT_NEGATIVE
-                                                          : M3_EXIT_OK;
-out:
-    free(names);
-    hostkey_clear(&k);
-    hostkey_clear(&cur);
-    return rc;
-}
-
-static int
-hosts_rm(struct hosts_ctx *c)
-{
-    const char *host;
-    struct hostkey cur = {0};
-    struct m3_diag d;
-    char tag[AGE_SSH_TAG_LEN + 1];
-    const char **names = NULL;
-    char **copy = NULL;
-    size_t n = 0;
-    int rc = M3_EXIT_USAGE;
-
-    m3_diag_clear(&d);
-    if (c->o->nargs != 1)
-        return usage_error("hosts rm takes one HOST");
-    if (c->o->from || c->o->known_hosts || c->o->scan || c->o->nlists > 0)
-        return usage_error("hosts rm takes no key source and no --to");
-    host = c->o->args[0];
-    if (hostkeys_repo_binding(&c->repo, host, &cur, &d) != 0) {
-        m3_error("%s", d.msg);
-        if (d.code == M3_ENOTFOUND)
-            m3_hint("'m3age hosts' lists the hosts the registry knows");
-        goto out;
-    }
-    if (hostkeys_repo_secrets_with(&c->repo, &cur, &names, &n) != 0)
-        goto out;
-    /* The names live in the registry that the edit replaces. */
-    if ((copy = strv_dup(names, n)) == NULL)
-        goto out;
-    /* and the secrets of its post-quantum identity (HOST-pq), which go with it */
-    if (hostkeys_repo_pq_binding(&c->repo, host) != NULL) {
-        const char **pqn = NULL;
-        size_t npq = 0;
-        if (hostkeys_repo_secrets_with_text(&c->repo, hostkeys_repo_pq_binding(&c->repo, host),
-                                            &pqn, &npq) != 0)
-            goto out;
-        for (size_t i = 0; i < npq; i++) {
-            bool dup = false;
-            char **nv;
-            for (size_t j = 0; j < n && !dup; j++)
-                dup = strcmp(copy[j], pqn[i]) == 0;
-            if (dup)
-                continue;
-            if ((nv = realloc(copy, (n + 2) * sizeof(*nv))) == NULL) {
-                free(pqn);
-                goto out;
-            }
-            copy = nv;
-            if ((copy[n] = strdup(pqn[i])) == NULL) {
-                free(pqn);
-                goto out;
-            }
-            copy[++n] = NULL;
-        }
-        free(pqn);
-    }
-    if (hostkeys_repo_rm_host(&c->repo, host, &d) != 0) {
-        m3_error("%s", d.msg);
-        goto out;
-    }
-    if (!rekey_ready(c, n, !c->o->no_rekey, "--no-rekey"))
-        goto out;
-    if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
-        m3_error("%s", d.msg);
-        goto out;
-    }
-    /* The tag too: audit and check name a key left in a header by it, and it is not the start
-     * of the fingerprint (another hash of the same key). */
-    age_ssh_tag_string(cur.wire, cur.wire_len, tag);
-    printf("%s: %s %s key %s (tag %s in age headers) from %s (%zu secret%s)\n", m3_shown(host),
-           c->o->dry_run ? "would remove" : "removed", cur.type, cur.fp, tag,
-           m3_shown(rel(c, c->repo.rules)), n, n == 1 ? "" : "s");
-    if (n > 0 && !c->o->dry_run)
-        m3_info("note: older versions of %s secret%s in git history stay readable with %s's key;"
-                " rotate the secret values if it is not trusted any more",
-                n == 1 ? "that" : "those", n == 1 ? "" : "s", host);
-    rc = rekey_after(c, host, (const char **)copy, n, !c->o->no_rekey) != 0 ? M3_EXIT_USAGE
-         : c->o->dry_run                                                    ? M3_EXIT_NEGATIVE
-                                                                            : M3_EXIT_OK;
-out:
-    strv_free(copy, n);
-    free(names);
-    hostkey_clear(&cur);
-    return rc;
-}
-
-/* ---- hosts (list) ------------------------------------------------------------------- */
-
-static void
-json_str(const char *s)
-{
-    putchar('"');
-    for (; s != NULL && *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
-/* json_opt: json_str, or null for the "-" the table prints for an absent value. */
-static void
-json_opt(const char *s)
-{
-    if (s == NULL || strcmp(s, "-") == 0)
-        fputs("null", stdout);
-    else
-        json_str(s);
-}
-
-struct list_row {
-    const char *host;
-    char reg_fp[HOSTKEYS_FP_SIZE + 16];
-    char file_fp[HOSTKEYS_FP_SIZE + 16];
-    char kh_fp[HOSTKEYS_FP_SIZE + 16];
-    const char *file; /* same, differs, missing, bad */
-    const char *kh;   /* same, differs, - */
-    const char *pq;   /* yes (HOST-pq bound, its secrets list it), partly (some list HOST), no */
-    const char *status;
-};
-
-static bool
-list_row(struct hosts_ctx *c, const char *host, struct list_row *r)
-{
-    struct hostkey reg = {0}, file = {0}, other = {0};
-    struct m3_diag d;
-    char *path;
-    bool have_reg, have_file, ok = true;
-    int rc;
-
-    memset(r, 0, sizeof(*r));
-    r->host = host;
-    m3_diag_clear(&d);
-    rc = hostkeys_repo_binding(&c->repo, host, &reg, &d);
-    have_reg = rc == 0;
-    snprintf(r->reg_fp, sizeof(r->reg_fp), "%s",
-             have_reg             ? reg.fp
-             : rc == M3_ENOTFOUND ? "-"
-                                  : "(not a key)");
-    path = hostkeys_host_pub_path(c->repo.hostsdir, host);
-    rc = path ? hostkeys_read_file(path, &file, &d) : M3_ENOMEM;
-    free(path);
-    have_file = rc == 0;
-    snprintf(r->file_fp, sizeof(r->file_fp), "%s", have_file ? file.fp : "-");
-    r->file = rc == M3_ENOTFOUND           ? "missing"
-              : !have_file                 ? "bad"
-              : !have_reg                  ? "present"
-              : hostkey_equal(&reg, &file) ? "same"
-                                           : "differs";
-    r->kh = "-";
-    snprintf(r->kh_fp, sizeof(r->kh_fp), "-");
-    if (have_reg || have_file) {
-        const struct hostkey *want = have_reg ? &reg : &file;
-
-        switch (known_hosts_check(c, host, want, &other)) {
-        case KH_SAME:
-            r->kh = "same";
-            snprintf(r->kh_fp, sizeof(r->kh_fp), "%s", want->fp);
-            break;
-        case KH_DIFFERS:
-            r->kh = "differs";
-            snprintf(r->kh_fp, sizeof(r->kh_fp), "%s", other.fp);
-            break;
-        case KH_ABSENT:
-            break;
-        }
-    }
-    {
-        const char *p = hostkeys_repo_pq_binding(&c->repo, host);
-        r->pq = p == NULL || strncmp(p, "age1pq1", 7) != 0 ? "no"
-                : hostkeys_repo_uses_host(&c->repo, host)  ? "partly"
-                                                           : "yes";
-    }
-    if (!have_reg) {
-        r->status = "not in registry";
-        ok = false;
-    } else if (strcmp(r->file, "differs") == 0 || strcmp(r->file, "bad") == 0 ||
-               strcmp(r->kh, "differs") == 0) {
-        r->status = "DISAGREE";
-        ok = false;
-    } else {
-        r->status = "ok";
-    }
-    hostkey_clear(&reg);
-    hostkey_clear(&file);
-    hostkey_clear(&other);
-    return ok;
-}
-
-static int
-hosts_list(struct hosts_ctx *c)
-{
-    char **found = NULL;
-    const char **hosts = NULL;
-    size_t nfound = 0, nhosts = 0;
-    struct list_row *rows = NULL;
-    struct m3_diag d;
-    bool all_ok = true;
-    int rc = M3_EXIT_USAGE;
-
-    m3_diag_clear(&d);
-    if (c->o->nargs > 0) {
-        hosts = (const char **)c->o->args;
-        nhosts = (size_t)c->o->nargs;
-    } else {
-        if (hostkeys_repo_hosts(&c->repo, &found, &nfound, &d) != 0) {
-            m3_error("%s", d.msg);
-            return M3_EXIT_USAGE;
-        }
-        if ((hosts = calloc(nfound + c->repo.reg->nkeybinds + 1, sizeof(*hosts))) == NULL)
-            goto out;
-        for (size_t i = 0; i < nfound; i++)
-            hosts[nhosts++] = found[i];
-        /* --all: also every registry binding that holds one SSH key (users included). */
-        for (size_t i = 0; c->o->all && i < c->repo.reg->nkeybinds; i++) {
-            const struct reg_keybind *b = &c->repo.reg->keybinds[i];
-            bool dup = false;
-
-            if (b->is_list || b->nvalues != 1 || strncmp(b->values[0], "ssh-", 4) != 0)
-                continue;
-            for (size_t j = 0; j < nfound && !dup; j++)
-                dup = strcmp(found[j], b->name) == 0;
-            if (!dup)
-                hosts[nhosts++] = b->name;
-        }
-    }
-    if (nhosts > 0 && (rows = calloc(nhosts, sizeof(*rows))) == NULL)
-        goto out;
-    for (size_t i = 0; i < nhosts; i++)
-        if (!list_row(c, hosts[i], &rows[i]))
-            all_ok = false;
-    if (c->o->json) {
-        printf("[");
-        for (size_t i = 0; i < nhosts; i++) {
-            const struct list_row *r = &rows[i];
-
-            printf("%s{\"host\":", i ? "," : "");
-            json_str(r->host);
-            printf(",\"registry_fingerprint\":");
-            json_opt(r->reg_fp);
-            printf(",\"file\":");
-            json_str(r->file);
-            printf(",\"file_fingerprint\":");
-            json_opt(r->file_fp);
-            printf(",\"known_hosts\":");
-            json_opt(r->kh);
-            printf(",\"known_hosts_fingerprint\":");
-            json_opt(r->kh_fp);
-            printf(",\"post_quantum\":");
-            json_str(r->pq);
-            printf(",\"status\":");
-            json_str(r->status);
-            printf("}");
-        }
-        printf("]\n");
-    } else {
-        size_t npq = 0;
-
-        printf("%-14s %-51s %-8s %-11s %s\n", "HOST", "REGISTRY KEY", "FILE", "KNOWN_HOSTS",
-               "STATUS");
-        for (size_t i = 0; i < nhosts; i++) {
-            const struct list_row *r = &rows[i];
-
-            printf("%-14s %-51s %-8s %-11s %s\n", m3_shown(r->host), r->reg_fp, r->file, r->kh,
-                   r->status);
-            if (strcmp(r->pq, "no") != 0)
-                printf("%14s   post-quantum identity: %s-pq%s\n", "", m3_shown(r->host),
-                       strcmp(r->pq, "yes") == 0
-                           ? ""
-                           : " (some secrets still list the SSH key: run 'm3age hosts sync --pq')");
-            npq += strcmp(r->pq, "no") != 0;
-            if (strcmp(r->file, "differs") == 0 || strcmp(r->file, "present") == 0)
-                printf("%14s   hosts/%s/ssh_host_ed25519_key.pub has %s\n", "", m3_shown(r->host),
-                       r->file_fp);
-            if (strcmp(r->kh, "differs") == 0)
-                printf("%14s   known_hosts has %s\n", "", r->kh_fp);
-        }
-        if (npq > 0) /* a classical fleet's listing stays as it was */
-            printf("post-quantum identities: %zu of %zu host%s%s\n", npq, nhosts,
-                   nhosts == 1 ? "" : "s",
-                   npq < nhosts ? " (the others decrypt with their classical SSH host key; see "
-                                  "m3age.hostPqIdentity)"
-                                : "");
-        if (!all_ok)
-            m3_hint("'m3age hosts sync' updates the registry from hosts/; "
-                    "'m3age hosts add HOST' adds a missing host");
-    }
-    rc = all_ok ? M3_EXIT_OK : M3_EXIT_NEGATIVE;
-out:
-    free(rows);
-    if (c->o->nargs == 0)
-        free(hosts);
-    for (size_t i = 0; i < nfound; i++)
-        free(found[i]);
-    free(found);
-    return rc;
 }
 
 int
@@ -1232,15 +463,15 @@ cmd_hosts(int argc, char **argv)
     }
     if (strcmp(sub, "list") == 0 && (o.from || o.known_hosts || o.scan || o.rekey || o.dry_run ||
                                      o.accept_new || o.nlists > 0)) {
-        rc = usage_error("these options belong to 'hosts sync', 'add' or 'rm'");
+        rc = hosts_usage_error("these options belong to 'hosts sync', 'add' or 'rm'");
         goto out;
     }
     if (o.pq && (strcmp(sub, "sync") != 0 || o.known_hosts || o.accept_new)) {
-        rc = usage_error("--pq belongs to 'hosts sync', with hosts/, --from or --scan");
+        rc = hosts_usage_error("--pq belongs to 'hosts sync', with hosts/, --from or --scan");
         goto out;
     }
     if (strcmp(sub, "sync") == 0 && (o.nlists > 0 || o.json || o.all)) {
-        rc = usage_error("hosts sync takes no --to, --json or --all");
+        rc = hosts_usage_error("hosts sync takes no --to, --json or --all");
         goto out;
     }
     if ((rc = open_repo(&c)) != 0)

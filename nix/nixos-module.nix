@@ -19,6 +19,7 @@
 
 let
   cfg = config.m3age;
+  common = import ./common.nix { inherit lib; };
   hasAgenix = options ? age && options.age ? ageBin;
   # m3age with cfg.plugins first on its PATH: agenix runs it from the activation script,
   # whose PATH has no age plugins.
@@ -41,28 +42,18 @@ let
   pqPub = "${pqDir}/host-pq.pub";
 in
 {
-  options.m3age = {
-    enable = lib.mkOption {
-      type = lib.types.bool;
-      default = true;
-      description = "Whether agenix decrypts secrets at activation with m3age (sets age.ageBin).";
-    };
-    package = lib.mkOption {
-      type = lib.types.package;
-      default = package pkgs;
-      defaultText = lib.literalExpression "m3age.packages.\${system}.default";
-      description = "The m3age package agenix's activation script runs.";
-    };
+  options.m3age = common.options {
+    default = package pkgs;
+    enables = "Whether agenix decrypts secrets at activation with m3age (sets age.ageBin).";
+    runs = "agenix's activation script";
+    packages = "environment.systemPackages";
+  }
+  // {
     plugins = lib.mkOption {
       type = lib.types.listOf lib.types.package;
       default = [ ];
       example = lib.literalExpression "[ pkgs.age-plugin-tpm ]";
       description = "age plugins (packages with bin/age-plugin-NAME) on the PATH of agenix's activation step, for a host that decrypts with a plugin identity (e.g. a TPM-bound host key in age.identityPaths).";
-    };
-    installCli = lib.mkOption {
-      type = lib.types.bool;
-      default = true;
-      description = "Whether to put m3age (and its agenix name) in environment.systemPackages.";
     };
     # A post-quantum identity for the host, so that its secrets need not open with its
     # classical SSH host key (see `m3age hosts sync --pq`).
@@ -88,14 +79,7 @@ in
 
   config = lib.mkIf cfg.enable (
     lib.mkMerge [
-      {
-        assertions = [
-          {
-            assertion = hasAgenix;
-            message = "m3age: the option age.ageBin does not exist; import agenix's NixOS module (agenix.nixosModules.default) next to m3age's.";
-          }
-        ];
-      }
+      (common.needsAgenix hasAgenix "m3age: the option age.ageBin does not exist; import agenix's NixOS module (agenix.nixosModules.default) next to m3age's.")
       (lib.optionalAttrs hasAgenix {
         # mkDefault: above agenix's own default, below anything the user writes.
         age.ageBin = lib.mkDefault ageBin;

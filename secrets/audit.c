@@ -193,22 +193,6 @@ secrets_slurp(const char *path, unsigned char **buf, size_t *len)
     return secrets_slurp_fd(fd, buf, len);
 }
 
-struct mem_rd {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-static ssize_t
-mem_read(void *ctx, void *buf, size_t len)
-{
-    struct mem_rd *m = ctx;
-    size_t n = m->len - m->off < len ? m->len - m->off : len;
-
-    memcpy(buf, m->p + m->off, n);
-    m->off += n;
-    return (ssize_t)n;
-}
-
 static int
 discard(void *ctx, const void *buf, size_t len)
 {
@@ -344,12 +328,12 @@ pq_states(struct ctx *c)
 static void
 verify_payload(struct ctx *c, const char *name, const unsigned char *buf, size_t len)
 {
-    struct mem_rd m = {buf, len, 0};
+    struct secrets_mem_rd m = {buf, len, 0};
     struct age_decryptor *dec = NULL;
     struct m3_diag d = {0};
     int rc;
 
-    if ((rc = age_decryptor_new(&dec, mem_read, &m, &d)) != 0)
+    if ((rc = age_decryptor_new(&dec, secrets_mem_read, &m, &d)) != 0)
         goto out; /* already reported from the header */
     rc = age_decryptor_unwrap(dec, c->o->ids, c->o->nids, &d);
     if (rc == M3_ENOMATCH)

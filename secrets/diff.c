@@ -195,22 +195,6 @@ secrets_plan_free(struct secrets_plan *p)
 
 /* ---- decryption into secret memory ---------------------------------------------------- */
 
-struct mem_rd {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-static ssize_t
-mem_read(void *ctx, void *buf, size_t len)
-{
-    struct mem_rd *m = ctx;
-    size_t n = m->len - m->off < len ? m->len - m->off : len;
-
-    memcpy(buf, m->p + m->off, n);
-    m->off += n;
-    return (ssize_t)n;
-}
-
 struct sbuf {
     unsigned char *p;
     size_t len, cap;
@@ -246,13 +230,13 @@ int
 secrets_decrypt_mem(const unsigned char *ct, size_t len, struct age_identity *const *ids,
                     size_t nids, unsigned char **pt, size_t *pt_len, struct m3_diag *d)
 {
-    struct mem_rd m = {ct, len, 0};
+    struct secrets_mem_rd m = {ct, len, 0};
     struct sbuf b = {0};
     int rc;
 
     *pt = NULL;
     *pt_len = 0;
-    if ((rc = age_decrypt(ids, nids, mem_read, &m, sbuf_write, &b, 1, d)) != 0) {
+    if ((rc = age_decrypt(ids, nids, secrets_mem_read, &m, sbuf_write, &b, 1, d)) != 0) {
         age_secret_free(b.p);
         return rc;
     }

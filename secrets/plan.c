@@ -739,15 +739,10 @@ secrets_header_is_pq(const struct age_header *h, char *classical, size_t cap)
     return ok;
 }
 
-struct mem_rd {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-static ssize_t
-mem_read(void *ctx, void *buf, size_t len)
+ssize_t
+secrets_mem_read(void *ctx, void *buf, size_t len)
 {
-    struct mem_rd *m = ctx;
+    struct secrets_mem_rd *m = ctx;
     size_t n = m->len - m->off < len ? m->len - m->off : len;
 
     memcpy(buf, m->p + m->off, n);
@@ -760,9 +755,9 @@ secrets_header_from_buf(const unsigned char *buf, size_t len, struct age_header 
                         struct m3_diag *d)
 {
     static const char magic[] = "age-encryption.org/";
-    struct mem_rd m = {buf, len, 0};
+    struct secrets_mem_rd m = {buf, len, 0};
 
     if (len >= sizeof(magic) - 1 && memcmp(buf, magic, sizeof(magic) - 1) == 0)
         return age_header_parse(out, buf, len, NULL, d);
-    return age_header_read(out, mem_read, &m, d);
+    return age_header_read(out, secrets_mem_read, &m, d);
 }

@@ -175,6 +175,14 @@ bool secrets_entry_pq_mix(const struct secrets_keyset *ks, const struct reg_entr
  * gets the types of the others, each with its count: "2 X25519, 1 ssh-ed25519". */
 bool secrets_header_is_pq(const struct age_header *h, char *classical, size_t cap);
 
+/* secrets_mem_rd, secrets_mem_read: an age_read_fn over a buffer in memory, handed out from
+ * off on; ctx is a struct secrets_mem_rd. Never fails; 0 at the end. */
+struct secrets_mem_rd {
+    const unsigned char *p;
+    size_t len, off;
+};
+ssize_t secrets_mem_read(void *ctx, void *buf, size_t len);
+
 /* secrets_header_from_buf: the header of the age file in buf (binary or armored). Binary
  * files are parsed in place (age_header_read sets up a whole decryptor, with a 1 MiB secret
  * buffer, which dominates an audit of many small files). Errors: as age_header_read. */
