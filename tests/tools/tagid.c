@@ -141,10 +141,12 @@ main(int argc, char **argv)
 
     if (argc != 4 || age_init() != 0 || setup(&t, argv[2], argv[3], &rcpt) != 0) {
         fprintf(stderr, "usage: tagid recipient|decrypt tag|tagpq SEEDHEX\n");
+        free(rcpt);
         return 2;
     }
     if (strcmp(argv[1], "recipient") == 0) {
         printf("%s\n", rcpt);
+        free(rcpt);
         return 0;
     }
     for (;;) {
@@ -157,6 +159,8 @@ main(int argc, char **argv)
     m3_diag_clear(&d);
     if (age_decrypt(ids, 1, mem_read, &m, out_write, NULL, 1, &d) != 0) {
         fprintf(stderr, "tagid: %s\n", d.msg[0] ? d.msg : "cannot decrypt");
+        free(m.p);
+        free(rcpt);
         return 1;
     }
     free(m.p);
