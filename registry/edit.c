@@ -988,6 +988,43 @@ walk_refs(struct refwalk *w, const struct reg_node *n, const struct reg_node *pa
         walk_refs(w, n->items[i], n);
 }
 
+/* key_edit_end: the end of reg_edit_rename_ref and reg_edit_rm_key: "out of memory" for
+ * M3_ENOMEM, *out freed on failure, the edits and the wanted-keys tables freed. Returns rc. */
+static int
+key_edit_end(int rc, struct edits *e, const char ***store, struct want *w, size_t n, char **out,
+             struct m3_diag *d)
+{
+    if (rc == M3_ENOMEM)
+        m3_diag_set(d, rc, "out of memory");
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    edits_free(e);
+    free_store(store, n);
+    free(w);
+    return rc;
+}
+
+/* walk_list_refs: walk_refs over the whole file for rw->name (rw->skip: its binding), which
+ * the writers can edit only where it stands in a list literal: a use anywhere else is one
+ * line naming it, and rw's edits are freed. */
+static int
+walk_list_refs(const struct reg_file *f, struct refwalk *rw, struct m3_diag *d)
+{
+    unsigned line, col;
+
+    walk_refs(rw, f->root, NULL);
+    if (rw->other == NULL)
+        return 0;
+    reg_linecol(f, reg_node_off(rw->other), &line, &col);
+    edits_free(rw->e);
+    return m3_diag_set(d, M3_EUNSUPPORTED,
+                       "%s:%u:%u: " READ_ONLY "'%s' is used outside a list literal; edit that "
+                       "use by hand",
+                       f->name, line, col, rw->name);
+}
+
 int
 reg_edit_rename_ref(const struct reg_file *f, const struct reg_registry *r,
                     const struct reg_eval_opts *opts, const char *from, const char *to, char **out,
@@ -1007,16 +1044,8 @@ reg_edit_rename_ref(const struct reg_file *f, const struct reg_registry *r,
                            "%s: '%s' and '%s' must be keys bound in the top-level let", f->name,
                            from, to);
     rw.skip = b;
-    walk_refs(&rw, f->root, NULL);
-    if (rw.other != NULL) {
-        unsigned line, col;
-        reg_linecol(f, reg_node_off(rw.other), &line, &col);
-        edits_free(&e);
-        return m3_diag_set(d, M3_EUNSUPPORTED,
-                           "%s:%u:%u: " READ_ONLY "'%s' is used outside a list literal; edit "
-                           "that use by hand",
-                           f->name, line, col, from);
-    }
+    if ((rc = walk_list_refs(f, &rw, d)) != 0)
+        return rc;
     rc = M3_ENOMEM;
     if ((w = want_from(r, 0)) == NULL || (store = calloc(r->nentries + 1, sizeof(*store))) == NULL)
         goto out;
@@ -1025,16 +1054,7 @@ reg_edit_rename_ref(const struct reg_file *f, const struct reg_registry *r,
         goto out;
     rc = verify(f, opts, *out, *len, w, r->nentries, NULL, d);
 out:
-    if (rc == M3_ENOMEM)
-        m3_diag_set(d, rc, "out of memory");
-    if (rc != 0) {
-        free(*out);
-        *out = NULL;
-    }
-    edits_free(&e);
-    free_store(store, r->nentries);
-    free(w);
-    return rc;
+    return key_edit_end(rc, &e, store, w, r->nentries, out, d);
 }
 
 int
@@ -1056,16 +1076,8 @@ reg_edit_rm_key(const struct reg_file *f, const struct reg_registry *r,
         return m3_diag_set(d, M3_ENOTFOUND, "%s: '%s' is not bound in the top-level let", f->name,
                            keyname);
     rw.skip = b;
-    walk_refs(&rw, f->root, NULL);
-    if (rw.other != NULL) {
-        unsigned line, col;
-        reg_linecol(f, reg_node_off(rw.other), &line, &col);
-        edits_free(&e);
-        return m3_diag_set(d, M3_EUNSUPPORTED,
-                           "%s:%u:%u: " READ_ONLY "'%s' is used outside a list literal; edit "
-                           "that use by hand",
-                           f->name, line, col, keyname);
-    }
+    if ((rc = walk_list_refs(f, &rw, d)) != 0)
+        return rc;
     remove_node(f, b, &e);
     rc = M3_ENOMEM;
     if ((w = want_from(r, 0)) == NULL || (store = calloc(r->nentries + 1, sizeof(*store))) == NULL)
@@ -1086,14 +1098,5 @@ reg_edit_rm_key(const struct reg_file *f, const struct reg_registry *r,
         goto out;
     rc = verify(f, opts, *out, *len, w, r->nentries, NULL, d);
 out:
-    if (rc == M3_ENOMEM)
-        m3_diag_set(d, rc, "out of memory");
-    if (rc != 0) {
-        free(*out);
-        *out = NULL;
-    }
-    edits_free(&e);
-    free_store(store, r->nentries);
-    free(w);
-    return rc;
+    return key_edit_end(rc, &e, store, w, r->nentries, out, d);
 }
