@@ -50,19 +50,6 @@ fd_read(void *ctx, void *buf, size_t len)
     return n;
 }
 
-/* mem_read: age_read_fn over a raw_file, consumed from the front. */
-static ssize_t
-mem_read(void *ctx, void *buf, size_t len)
-{
-    struct raw_file *m = ctx;
-    size_t n = m->len < len ? m->len : len;
-
-    memcpy(buf, m->p, n);
-    m->p += n;
-    m->len -= n;
-    return (ssize_t)n;
-}
-
 static int
 push_name(char ***v, size_t *n, const char *buf)
 {
@@ -365,15 +352,15 @@ static int
 decrypt_item(const struct pool *p, struct secrets_rekey_item *it, const struct raw_file *raw,
              struct m3_diag *d)
 {
-    struct raw_file m;
+    struct secrets_mem_rd m = {raw->p, raw->len, 0};
     int rc;
 
     if (raw->p == NULL)
         return secrets_repo_decrypt(p->r, it->path, p->ids->v, p->ids->n, &it->plain, d);
     if (p->ids->n == 0)
         return m3_diag_set(d, M3_ENOMATCH, "no identity to decrypt with");
-    m = *raw;
-    rc = age_decrypt(p->ids->v, p->ids->n, mem_read, &m, secrets_buf_write, &it->plain, 1, d);
+    rc = age_decrypt(p->ids->v, p->ids->n, secrets_mem_read, &m, secrets_buf_write, &it->plain, 1,
+                     d);
     if (rc == 0 && it->plain.p == NULL)
         rc = secrets_buf_append(&it->plain, "", 0);
     return rc;

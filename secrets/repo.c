@@ -1,6 +1,7 @@
 /* repo.c: the repository: registry, secret paths, identities, and whole-file encrypt and
  * decrypt with atomic replacement. */
 #include "secrets/repo.h"
+#include "secrets/plan.h"
 #include "libage/internal.h"
 
 #include <dirent.h>
@@ -623,22 +624,6 @@ fd_write(void *ctx, const void *buf, size_t len)
     return 0;
 }
 
-struct mem_reader {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-static ssize_t
-mem_read(void *ctx, void *buf, size_t len)
-{
-    struct mem_reader *m = ctx;
-    size_t n = m->len - m->off < len ? m->len - m->off : len;
-
-    memcpy(buf, m->p + m->off, n);
-    m->off += n;
-    return (ssize_t)n;
-}
-
 int
 secrets_encrypt_file(const char *path, struct age_recipient *const *rcpts, size_t n, bool armor,
                      const void *plaintext, size_t len, struct m3_diag *d)
@@ -655,7 +640,7 @@ encrypt_at(int dfd, const char *base, const char *path, struct age_recipient *co
            const unsigned char *file_key, struct m3_diag *d)
 {
     struct age_encrypt_opts eo = {.armor = armor, .threads = 1, .file_key = file_key};
-    struct mem_reader mr = {.p = plaintext, .len = len};
+    struct secrets_mem_rd mr = {.p = plaintext, .len = len};
     struct mem_writer mw = {.fd = -1};
     struct stat st;
     unsigned char rnd[6];
@@ -688,7 +673,7 @@ encrypt_at(int dfd, const char *base, const char *path, struct age_recipient *co
         rc = m3_diag_set(d, M3_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
-    if ((rc = age_encrypt(rcpts, n, &eo, mem_read, &mr, fd_write, &mw, d)) != 0)
+    if ((rc = age_encrypt(rcpts, n, &eo, secrets_mem_read, &mr, fd_write, &mw, d)) != 0)
         goto out;
     if (fsync(mw.fd) != 0 || close(mw.fd) != 0) {
         mw.fd = -1;
