@@ -11,6 +11,9 @@ cp -r "$here/nixos-config" "$work/repo"
 chmod 600 "$work"/repo/demo-keys/*
 cd "$work/repo"
 export PATH="$BUILD:$PATH"
+# a git repository, as a configuration repository is (m3age affected compares revisions)
+git init -q && git add -A &&
+    git -c user.name=m3tam3re -c user.email=m3tam3re@example.invalid commit -qm "as cloned"
 
 if [ -t 1 ]; then b=$(printf '\033[1m') n=$(printf '\033[0m'); else b= n=; fi
 step() { printf '\n%s$ %s%s\n' "$b" "$*" "$n"; "$@"; }
@@ -62,6 +65,8 @@ sed -i 's|"secrets/wifi.age".publicKeys = users ++ workstations;|"secrets/wifi.a
 step m3age rekey -i $me --dry-run --host m3-aether || echo "(exit status $?: the plan has changes)"
 step m3age rekey -i $me
 step m3age rekey -i $me --host m3-aether
+say "Which hosts' deployed secrets this work changed since the last commit (headers, no key):"
+step m3age affected HEAD
 
 
 say "Before deploying: the audit reads the registry, the headers and the hosts' modules (no key):"
