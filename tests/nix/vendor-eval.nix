@@ -69,17 +69,21 @@ let
     default = { };
   };
 
+  # The assertions and warnings every module system here has.
+  checks = {
+    assertions = mkOption {
+      type = types.listOf types.unspecified;
+      default = [ ];
+    };
+    warnings = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+    };
+  };
+
   # What agenix's age.nix and m3age's module read or set in NixOS, and nothing else.
   nixosStubs = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      warnings = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
+    options = checks // {
       environment.systemPackages = mkOption {
         type = types.listOf types.package;
         default = [ ];
@@ -112,15 +116,7 @@ let
   };
 
   hmStubs = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      warnings = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-      };
+    options = checks // {
       home.homeDirectory = mkOption {
         type = types.str;
         default = hmHome;
