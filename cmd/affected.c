@@ -143,7 +143,7 @@ cmd_affected(int argc, char **argv)
     o.registry = registry;
     o.tmp_base = getenv("TMPDIR");
     if ((rc = secrets_affected_run(&o, &a, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         if (rc == M3_ENOTFOUND && o.rev == NULL)
             m3_hint("name the revision to compare with: m3age affected REV (e.g. origin/main)");
         rc = M3_EXIT_USAGE;
