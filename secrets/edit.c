@@ -687,6 +687,8 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
                              "not written: %s changed during the edit and no longer loads; the "
                              "edit is kept encrypted as %s (%s)",
                              r->rules, kept, rd.msg);
+            if (rd.hint[0] != '\0') /* the parser's guess at the fix (a missing ';') */
+                m3_diag_hint(d, "%s", rd.hint);
         }
         goto out;
     }
