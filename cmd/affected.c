@@ -2,8 +2,10 @@
 #include "cmd/cmd.h"
 #include "cmd/report.h"
 #include "secrets/affected.h"
+#include "secrets/interrupt.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,7 +100,7 @@ cmd_affected(int argc, char **argv)
     struct m3_diag d = {0};
     const char *rules = NULL, *format = NULL;
     char *registry = NULL;
-    int c, rc = M3_EXIT_USAGE;
+    int c, sig, rc = M3_EXIT_USAGE;
 
     optind = 1;
     while ((c = m3_getopt(argc, argv, "h", longopts, "affected")) != -1) {
@@ -143,7 +145,13 @@ cmd_affected(int argc, char **argv)
     o.registry = registry;
     o.tmp_base = getenv("TMPDIR");
     if ((rc = secrets_affected_run(&o, &a, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
+        if (rc == M3_ECANCELED && (sig = secrets_interrupted()) != 0) {
+            /* its copy of the revision removed: now end as the signal would have */
+            free(registry);
+            signal(sig, SIG_DFL);
+            raise(sig);
+        }
         if (rc == M3_ENOTFOUND && o.rev == NULL)
             m3_hint("name the revision to compare with: m3age affected REV (e.g. origin/main)");
         rc = M3_EXIT_USAGE;

@@ -269,7 +269,7 @@ m3_find_registry(const char *rules_opt)
         return NULL;
     }
     if ((rc = reg_locate(rules_opt, getenv("RULES"), cwd, &path, NULL, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc)); /* it names what it looked for */
+        m3_diag_error(rc, &d);  /* it names what it looked for */
         if (rc == M3_ENOTFOUND) /* not when the layout said what to do */
             m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
@@ -360,7 +360,7 @@ cmd_audit(int argc, char **argv)
     o.identity_files = idfiles;
     o.jobs = m3_threads();
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         rc = M3_EXIT_USAGE;
         goto out;
     }

@@ -112,11 +112,11 @@ scan_key(const char *host, long timeout, char **source)
     so.config = config;
     so.timeout = timeout;
     if ((rc = hostkeys_resolve(host, &so, &addr, &port, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         goto out;
     }
     if ((rc = hostkeys_scan(host, &so, &k, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         goto out;
     }
     if (asprintf(source, "the scan of %s (%s port %u)", host, addr, port) < 0 ||
@@ -301,7 +301,7 @@ cmd_check(int argc, char **argv)
     o.host_key_source = source;
     o.host_key_from_repo = true;
     if ((rc = secrets_audit_run(&o, &a, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         rc = M3_EXIT_USAGE;
         goto out;
     }

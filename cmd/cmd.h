@@ -36,8 +36,17 @@ void m3_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void m3_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void m3_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* m3_error_diag: "m3age: error: WHAT: <diag message or m3_strerror(rc)>". */
+/* m3_error_diag: "m3age: error: WHAT: <diag message or m3_strerror(rc)>", then the diag's
+ * hint, if it has one, as "m3age: hint: ...". */
 void m3_error_diag(const char *what, int rc, const struct m3_diag *d);
+
+/* m3_diag_error: "m3age: error: <diag message or m3_strerror(rc)>" for a message that names
+ * its input, then the diag's hint, if any. d may be NULL. */
+void m3_diag_error(int rc, const struct m3_diag *d);
+
+/* m3_diag_hint_print: "m3age: hint: <d's hint>" when d (may be NULL) has one; for callers
+ * that print d's message their own way. */
+void m3_diag_hint_print(const struct m3_diag *d);
 
 /* m3_shown: s as it may be printed for a reader: control characters and DEL as \xNN, as
  * messages show them (stdout reports print names, keys and paths that anyone with push

@@ -127,6 +127,7 @@ collect_recipients(const struct m3_encrypt_args *a, struct keys_recipients *rl)
         m3_diag_clear(&d);
         if (keys_recipients_add(rl, a->recipients.v[i], &d) != 0) {
             m3_error("recipient '%.80s': %s", a->recipients.v[i], d.msg);
+            m3_diag_hint_print(&d);
             return -1;
         }
     }

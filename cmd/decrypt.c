@@ -27,6 +27,7 @@ registry_defaults(struct m3_decrypt_args *a, const char *rules)
         if (rc == M3_ENOTFOUND && rules == NULL && (env == NULL || *env == '\0'))
             return 0;
         m3_error("%s", m3_cwd_relative(d.msg[0] ? d.msg : m3_strerror(rc)));
+        m3_diag_hint_print(&d);
         return -1;
     }
     if (secrets_repo_find(r, a->input, &t, NULL) == 0) {

@@ -116,7 +116,7 @@ print_plan(const char *rules, bool json)
     if (registry == NULL)
         return rc;
     if ((rc = secrets_plan_build(registry, &p, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         free(registry);
         return M3_EXIT_USAGE;
     }
@@ -266,7 +266,7 @@ side(const char *file, const char *rev, struct keys_identities *ids, unsigned ch
         rc = secrets_git_blob(rev, file, &ct, &len, found, &d);
     if (rc != 0) {
         if (d.msg[0])
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
         else
             m3_error("%s: %s", what, strerror(errno));
         return -1;
@@ -304,7 +304,7 @@ diff_file(const char *file, const char *rev_a, const char *rev_b, struct keys_id
     fflush(stdout);
     rc = secrets_unified_diff(a, alen, la, b, blen, lb, m3_use_color(stdout), 1, &d);
     if (rc < 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         rc = M3_EXIT_USAGE;
     }
 out:

@@ -121,7 +121,7 @@ cmd_edit(int argc, char **argv)
         goto out;
     m3_diag_clear(&d);
     if ((r = secrets_repo_find(repo, argv[optind], &t, &d)) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         if (r == M3_ENOTFOUND)
             m3_hint("add its rule first: 'm3age registry add %s KEYNAME...' (e.g. users "
                     "m3-atlas)",
@@ -161,7 +161,7 @@ cmd_edit(int argc, char **argv)
     o.tmp_base = getenv("XDG_RUNTIME_DIR");
     m3_diag_clear(&d);
     if ((r = secrets_repo_lock(repo, &d)) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         if (r == M3_ESTATE)
             m3_hint("wait for it to finish, then run this again");
         goto out;

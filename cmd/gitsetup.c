@@ -45,6 +45,7 @@ pre_commit(const char *rules)
     free(registry);
     if (rc != 0) {
         m3_error("pre-commit: %s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_hint_print(&d);
         return M3_EXIT_USAGE;
     }
     for (size_t i = 0; i < r->n; i++)
@@ -164,7 +165,7 @@ cmd_git_setup(int argc, char **argv)
     o.m3age = command_name(self);
     o.identity_files = ids;
     if ((rc = secrets_git_setup(&o, &r, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         if (rc == M3_ESTATE)
             m3_hint("add 'm3age git-setup --pre-commit' to it yourself, or replace it with "
                     "'m3age git-setup --force'");

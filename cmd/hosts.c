@@ -216,14 +216,14 @@ open_repo(struct hosts_ctx *c)
 
     m3_diag_clear(&d);
     if (reg_locate(c->o->rules, getenv("RULES"), ".", &path, NULL, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         m3_hint("run it in the repository, or name the registry with --rules FILE");
         return M3_EXIT_USAGE;
     }
     rc = hostkeys_repo_open(path, &c->repo, &d);
     free(path);
     if (rc != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         return M3_EXIT_USAGE;
     }
     c->scan.config = c->o->ssh_config;
@@ -283,7 +283,7 @@ hosts_source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char 
         snprintf(origin, cap, "scan of %s", host);
         rc = hostkeys_scan(host, &c->scan, k, &d);
         if (rc != 0) {
-            m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+            m3_diag_error(rc, &d);
             if (rc == M3_EIO)
                 m3_hint("check that %s is up and its sshd reachable (ssh -v %s), or use --timeout",
                         host, host);
@@ -308,7 +308,7 @@ hosts_source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char 
         rc = hostkeys_known_hosts(c->o->known_hosts_path, names, nn, port, &keys, &n, &d);
         free(hostname);
         if (rc != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             return rc;
         }
         if ((pick = hostkeys_pick(keys, n)) == NULL) {
@@ -334,7 +334,7 @@ hosts_source_key(struct hosts_ctx *c, const char *host, struct hostkey *k, char 
     snprintf(origin, cap, "%s", hosts_rel(c, path));
     rc = hostkeys_read_file(path, k, &d);
     if (rc != 0 && !(rc == M3_ENOTFOUND && quiet_missing))
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
     free(path);
     return rc;
 }

@@ -37,12 +37,13 @@ hosts_add(struct hosts_ctx *c)
         snprintf(origin, sizeof(origin), "the command line");
         if (hostkey_parse(keyarg, &k, &d) != 0) {
             m3_error("%s: %s", host, d.msg);
+            m3_diag_hint_print(&d);
             goto out;
         }
     } else if (keyarg != NULL) {
         snprintf(origin, sizeof(origin), "%s", keyarg);
         if (hostkeys_read_file(keyarg, &k, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             goto out;
         }
     } else if (hosts_source_key(c, host, &k, origin, sizeof(origin), false) != 0) {
@@ -57,7 +58,7 @@ hosts_add(struct hosts_ctx *c)
     rc = hostkeys_repo_binding(&c->repo, host, &cur, &d);
     had = rc == 0;
     if (rc != 0 && rc != M3_ENOTFOUND) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         rc = M3_EXIT_USAGE;
         goto out;
     }
@@ -69,12 +70,12 @@ hosts_add(struct hosts_ctx *c)
     }
     rc = M3_EXIT_USAGE;
     if (!had && hostkeys_repo_set_key(&c->repo, host, &k, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         goto out;
     }
     for (size_t i = 0; i < c->o->nlists; i++)
         if (hostkeys_repo_add_to_list(&c->repo, c->o->lists[i], host, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             goto out;
         }
     if (!had)
@@ -95,7 +96,7 @@ hosts_add(struct hosts_ctx *c)
     if (!hosts_rekey_ready(c, n, c->o->rekey, "leaving out --rekey"))
         goto out;
     if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         goto out;
     }
     if (n > 0)

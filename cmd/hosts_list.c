@@ -127,7 +127,7 @@ hosts_list(struct hosts_ctx *c)
         nhosts = (size_t)c->o->nargs;
     } else {
         if (hostkeys_repo_hosts(&c->repo, &found, &nfound, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             return M3_EXIT_USAGE;
         }
         if ((hosts = calloc(nfound + c->repo.reg->nkeybinds + 1, sizeof(*hosts))) == NULL)

@@ -26,7 +26,7 @@ hosts_rm(struct hosts_ctx *c)
         return hosts_usage_error("hosts rm takes no key source and no --to");
     host = c->o->args[0];
     if (hostkeys_repo_binding(&c->repo, host, &cur, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         if (d.code == M3_ENOTFOUND)
             m3_hint("'m3age hosts' lists the hosts the registry knows");
         goto out;
@@ -64,13 +64,13 @@ hosts_rm(struct hosts_ctx *c)
         free(pqn);
     }
     if (hostkeys_repo_rm_host(&c->repo, host, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         goto out;
     }
     if (!hosts_rekey_ready(c, n, !c->o->no_rekey, "--no-rekey"))
         goto out;
     if (!c->o->dry_run && hostkeys_repo_write(&c->repo, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         goto out;
     }
     /* The tag too: audit and check name a key left in a header by it, and it is not the start

@@ -33,7 +33,7 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
         goto out;
     }
     if (rc != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         goto out;
     }
     rc = hosts_source_key(c, host, &src, origin, sizeof(origin), !named);
@@ -63,7 +63,7 @@ sync_host(struct hosts_ctx *c, const char *host, bool named, char ***affected, s
         goto out;
     }
     if ((rc = hostkeys_repo_set_key(&c->repo, host, &src, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         if (rc == M3_EUNSUPPORTED)
             m3_hint("edit the binding of '%s' by hand, or make it a plain string", host);
         goto out;
@@ -135,8 +135,10 @@ pq_source(struct hosts_ctx *c, const char *host, char **out, char *origin, size_
         }
         rc = hostkeys_pq_parse(text != NULL ? text : "", out, &d);
         free(text);
-        if (rc != 0)
+        if (rc != 0) {
             m3_error("%s: %s: %s", host, origin, d.msg);
+            m3_diag_hint_print(&d);
+        }
         return rc;
     }
     if (c->o->from != NULL)
@@ -150,8 +152,10 @@ pq_source(struct hosts_ctx *c, const char *host, char **out, char *origin, size_
     }
     snprintf(origin, cap, "%s", hosts_rel(c, path));
     rc = hostkeys_pq_read_file(path, out, &d);
-    if (rc != 0 && !(rc == M3_ENOTFOUND && quiet_missing))
+    if (rc != 0 && !(rc == M3_ENOTFOUND && quiet_missing)) {
         m3_error("%s", d.msg[0] == '/' ? hosts_rel(c, d.msg) : d.msg);
+        m3_diag_hint_print(&d);
+    }
     if (rc == M3_ENOTFOUND && !quiet_missing)
         m3_hint("enable m3age.hostPqIdentity in %s's NixOS configuration, deploy, and copy its "
                 "%s here (or use --scan)",
@@ -206,7 +210,7 @@ sync_host_pq(struct hosts_ctx *c, const char *host, bool named, char ***affected
         m3_warn("%s: POST-QUANTUM IDENTITY CHANGED: the registry's %s is not %s's", host, pqname,
                 origin);
     if ((rc = hostkeys_repo_set_pq(&c->repo, host, src, &d)) != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         if (rc == M3_EUNSUPPORTED)
             m3_hint("list %s instead of %s in the entries by hand", pqname, host);
         goto out;
@@ -258,7 +262,7 @@ hosts_sync(struct hosts_ctx *c)
         nhosts = (size_t)c->o->nargs;
     } else {
         if (hostkeys_repo_hosts(&c->repo, &found, &nfound, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             return M3_EXIT_USAGE;
         }
         if (nfound == 0) {
@@ -312,7 +316,7 @@ hosts_sync(struct hosts_ctx *c)
             goto out;
         }
         if (hostkeys_repo_write(&c->repo, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             rc = M3_EXIT_USAGE;
             goto out;
         }

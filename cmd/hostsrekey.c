@@ -49,6 +49,7 @@ hosts_rekey(const char *rules, const char *const *names, size_t n, const struct 
     r = secrets_rekey_run(repo, es, nes, &ids, &o, &k, &d);
     if (r != 0 && r != M3_EPAYLOAD) {
         m3_error("rekey: %s", d.msg[0] ? d.msg : m3_strerror(r));
+        m3_diag_hint_print(&d);
         goto out;
     }
     for (size_t i = 0; i < k->n; i++) {

@@ -130,7 +130,7 @@ convert_private(const char *path)
         /* Passphrase errors already name the key file. */
         size_t nl = strlen(m3_in_name(path));
         if (strncmp(d.msg, m3_in_name(path), nl) == 0 && d.msg[nl] == ':')
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
         else
             m3_error_diag(m3_in_name(path), d.code, &d);
         goto out;
@@ -193,7 +193,7 @@ add_registry_keys(struct keys_known *known, const char *rules)
     m3_diag_clear(&d);
     if (reg_load_path(rules, NULL, &reg, &d) != 0) {
         /* d names the registry and the position already, as every command prints it */
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(d.code));
+        m3_diag_error(d.code, &d);
         goto out;
     }
     if (secrets_keyset_build_light(&ks, reg) != 0) {
@@ -384,6 +384,7 @@ cmd_keys_inspect(int argc, char **argv)
         case 'r':
             if (keys_known_add_recipient(&known, optarg, optarg, &d) != 0) {
                 m3_error("recipient '%.80s': %s", optarg, d.msg);
+                m3_diag_hint_print(&d);
                 goto out;
             }
             break;

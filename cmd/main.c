@@ -4,7 +4,6 @@
 #include "cmd/io.h"
 #include "libage/age.h"
 
-#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -63,15 +62,6 @@ vmsg(const char *level, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
-static __attribute__((format(printf, 2, 3))) void
-msg(const char *level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vmsg(level, fmt, ap);
-    va_end(ap);
-}
-
 const char *
 m3_shown(const char *s)
 {
@@ -98,94 +88,13 @@ m3_shown(const char *s)
     return ring[(next - 1) % 8];
 }
 
-/* line_at: the offset of the 1-based line n of s (len bytes), or len when it has fewer. */
-static size_t
-line_at(const char *s, size_t len, unsigned long n)
-{
-    size_t o = 0;
-
-    while (n > 1 && o < len) {
-        const char *nl = memchr(s + o, '\n', len - o);
-        if (nl == NULL)
-            return len;
-        o = (size_t)(nl - s) + 1;
-        n--;
-    }
-    return n > 1 ? len : o;
-}
-
-/* missing_semicolon: for a registry syntax error "FILE:L:C: unexpected X, expected ';'" where
- * the text of line L before column C is where a binding starts (an attribute path, or
- * nothing: `in`), the line above it that does not end with ';' (blank and comment lines
- * skipped), whose ';' the parser missed only on reaching line L; else 0. Nix, and the
- * parser, see `"x"\n  "y".publicKeys` as an application and stop at the `=`. */
-static unsigned long
-missing_semicolon(const char *msg)
-{
-    const char *u = strstr(msg, ": unexpected "), *p;
-    size_t len = 0, o, e, n;
-    unsigned long line, col, prev = 0, l;
-    char path[PATH_MAX], *src = NULL;
-    FILE *f;
-
-    if (u == NULL || strlen(u) < 25 || strcmp(msg + strlen(msg) - 12, "expected ';'") != 0)
-        return 0;
-    for (p = u; p > msg && p[-1] >= '0' && p[-1] <= '9'; p--)
-        ;
-    if (p == u || p == msg || p[-1] != ':')
-        return 0;
-    col = strtoul(p, NULL, 10);
-    for (u = --p; p > msg && p[-1] >= '0' && p[-1] <= '9'; p--)
-        ;
-    if (p == u || p == msg || p[-1] != ':' || (size_t)(p - 1 - msg) >= sizeof(path))
-        return 0;
-    line = strtoul(p, NULL, 10);
-    memcpy(path, msg, (size_t)(p - 1 - msg));
-    path[p - 1 - msg] = '\0';
-    if (line < 2 || col < 1 || (f = fopen(path, "r")) == NULL)
-        return 0;
-    /* registries are small; one larger than this gets no hint */
-    if ((src = malloc(1 << 20)) != NULL)
-        len = fread(src, 1, 1 << 20, f);
-    fclose(f);
-    if (src == NULL || len == 1 << 20)
-        goto out;
-    o = line_at(src, len, line);
-    for (e = o; e < len && e - o + 1 < col; e++)
-        if (!isalnum((unsigned char)src[e]) && strchr(" \t\"._-'/${}", src[e]) == NULL)
-            goto out;
-    if (e - o + 1 != col)
-        goto out;
-    for (l = line - 1; l > 0 && prev == 0; l--) {
-        o = line_at(src, len, l);
-        for (e = o; e < len && src[e] != '\n'; e++)
-            ;
-        for (n = o; n < e && (src[n] == ' ' || src[n] == '\t'); n++)
-            ;
-        if (n == e || src[n] == '#')
-            continue;
-        while (e > n && (src[e - 1] == ' ' || src[e - 1] == '\t' || src[e - 1] == '\r'))
-            e--;
-        prev = src[e - 1] == ';' ? (unsigned long)-1 : l;
-    }
-out:
-    free(src);
-    return prev == (unsigned long)-1 ? 0 : prev;
-}
-
 void
 m3_error(const char *fmt, ...)
 {
     va_list ap;
-    char buf[2048];
-    unsigned long l;
-
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    vmsg("error: ", fmt, ap);
     va_end(ap);
-    msg("error: ", "%s", buf);
-    if ((l = missing_semicolon(buf)) > 0)
-        m3_hint("missing ';' at the end of line %lu?", l);
 }
 
 void
@@ -228,6 +137,21 @@ m3_error_diag(const char *what, int rc, const struct m3_diag *d)
         m3_error("%s:%u: %s", what, d->line, msg);
     else
         m3_error("%s: %s", what, msg);
+    m3_diag_hint_print(d);
+}
+
+void
+m3_diag_error(int rc, const struct m3_diag *d)
+{
+    m3_error("%s", d != NULL && d->msg[0] != '\0' ? d->msg : m3_strerror(rc));
+    m3_diag_hint_print(d);
+}
+
+void
+m3_diag_hint_print(const struct m3_diag *d)
+{
+    if (d != NULL && d->hint[0] != '\0')
+        m3_hint("%s", d->hint);
 }
 
 static int color_mode = -1; /* -1 auto, 0 never, 1 always */

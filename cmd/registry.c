@@ -106,7 +106,7 @@ locate(const struct reg_opts *o)
     char *path = NULL;
 
     if (reg_locate(o->rules, getenv("RULES"), ".", &path, &how, &d) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         if (d.code == M3_ENOTFOUND) /* not when the layout said what to do */
             m3_hint("run it in the repository, or name the registry with --rules FILE");
         return NULL;
@@ -120,7 +120,7 @@ static void
 report(int rc, const struct m3_diag *d, const char *path)
 {
     if (d->msg[0] != '\0')
-        m3_error("%s", d->msg);
+        m3_diag_error(d->code, d);
     else
         m3_error("%s: %s", path, m3_strerror(rc));
     if (rc == M3_EUNSUPPORTED && strstr(d->msg, "--nix") != NULL) {
@@ -160,7 +160,7 @@ print_nix(const char *path)
     int rc = m3_nix_eval(path, &json, &len, &d);
 
     if (rc != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         if (rc == M3_ENOTFOUND)
             m3_hint("install Nix (Debian: nix-bin) or drop --nix");
         return M3_EXIT_USAGE;
@@ -479,7 +479,7 @@ do_hosts(const struct reg_opts *o)
         free(path);
     }
     if (rc != 0 || (rc = reg_hosts_scan(root, &hs, &d)) != 0) {
-        m3_error("%s", d.msg);
+        m3_diag_error(d.code, &d);
         free(root);
         return M3_EXIT_USAGE;
     }

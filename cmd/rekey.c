@@ -277,7 +277,7 @@ cmd_rekey(int argc, char **argv)
         struct secrets_target t;
         m3_diag_clear(&d);
         if (secrets_repo_find(repo, argv[i], &t, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             goto out;
         }
         const struct reg_entry **nv = realloc(es, (nes + 1) * sizeof(*es));
@@ -294,7 +294,7 @@ cmd_rekey(int argc, char **argv)
         size_t before = nes;
         m3_diag_clear(&d);
         if (secrets_host_key(repo, hosts.v[i], &key, &d) != 0) {
-            m3_error("%s", d.msg);
+            m3_diag_error(d.code, &d);
             goto out;
         }
         r = secrets_entries_for_key(repo, key, &es, &nes);
@@ -327,7 +327,7 @@ cmd_rekey(int argc, char **argv)
     r = secrets_rekey_run(repo, es, nes, &ids, &o, &k, &d);
     if (r != 0 && r != M3_EPAYLOAD) {
         if (!loader.reported)
-            m3_error("%s", d.msg[0] ? d.msg : m3_strerror(r));
+            m3_diag_error(r, &d);
         goto out;
     }
     if (k->temps_cleaned > 0)

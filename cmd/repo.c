@@ -23,6 +23,7 @@ m3_repo_open(const char *rules_opt)
 
         /* "secrets.nix:20:36: ...", as audit and the registry commands name it */
         m3_error("%s", m3_cwd_relative(d.msg[0] ? d.msg : m3_strerror(rc)));
+        m3_diag_hint_print(&d);
         if (rules_opt == NULL && env != NULL && *env != '\0')
             m3_hint("the registry was named by the environment: RULES=%s (unset it to look for "
                     "secrets.nix)",
@@ -79,7 +80,7 @@ m3_repo_identities(const struct m3_list *files, struct keys_identities *ids, siz
     rc = secrets_identities_load(ids, files->v, files->n, getenv("HOME"), m3_passphrase_cb, NULL,
                                  loaded, &d);
     if (rc != 0) {
-        m3_error("%s", d.msg[0] ? d.msg : m3_strerror(rc));
+        m3_diag_error(rc, &d);
         return -1;
     }
     return 0;

@@ -55,7 +55,20 @@ m3_diag_set(struct m3_diag *d, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
     va_end(ap);
+    d->hint[0] = '\0';
     return code;
+}
+
+void
+m3_diag_hint(struct m3_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(d->hint, sizeof(d->hint), fmt, ap);
+    va_end(ap);
 }
 
 void

@@ -32,15 +32,22 @@ struct m3_diag {
     unsigned line; /* 1-based, 0 when not applicable */
     unsigned col;  /* 1-based, 0 when not applicable */
     char msg[384]; /* one line, no trailing newline, never holds secret material */
+    char hint[96]; /* a guess at the fix ("missing ';' ..."), or empty; printed after msg */
 };
 
 /* m3_strerror: a short static description of an M3_E* code. */
 const char *m3_strerror(int code);
 
-/* m3_diag_set: when d is non-NULL, formats the message into d (truncating) and records code.
- * Returns code, so callers can write `return m3_diag_set(d, M3_EHEADER, "...")`. */
+/* m3_diag_set: when d is non-NULL, formats the message into d (truncating), records code and
+ * empties the hint (a hint belongs to the message it follows). Returns code, so callers can
+ * write `return m3_diag_set(d, M3_EHEADER, "...")`. */
 int m3_diag_set(struct m3_diag *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* m3_diag_hint: when d is non-NULL, formats a hint into d (truncating): one line that guesses
+ * the fix of the error just set, shown after it as "m3age: hint: ...". Call it after
+ * m3_diag_set; it changes neither the message nor the code. */
+void m3_diag_hint(struct m3_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* m3_diag_clear: empties d (no-op for NULL). */
 void m3_diag_clear(struct m3_diag *d);

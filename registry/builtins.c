@@ -1,4 +1,5 @@
 /* builtins.c: the builtins registries use, and named refusals for the impure ones. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +588,95 @@ b_baseNameOf(ARGS)
     *out = *reg_new_str(c, s + i, n - i);
 }
 
+/* b_substring: Nix 2.8 takes start and length as C ints (the integers truncated to 32 bits,
+ * as in `builtins.substring 4294967297 1 "abc"` == "b"), coerces the string before it
+ * checks the start, gives "" from a start at or past the end, and reads a negative length
+ * as "to the end". */
+static void
+b_substring(ARGS)
+{
+    int32_t start = (int32_t)(uint32_t)want(c, args[0], V_INT, at)->i;
+    int32_t len = (int32_t)(uint32_t)want(c, args[1], V_INT, at)->i;
+    char *s;
+    size_t n, k;
+
+    reg_coerce_str(c, args[2], at, 0, &s, &n);
+    if (start < 0)
+        reg_throw(c, M3_EEVAL, at, "negative start position in 'substring'");
+    if ((size_t)start >= n) {
+        *out = *reg_new_str(c, "", 0);
+        return;
+    }
+    k = n - (size_t)start;
+    if (len >= 0 && (size_t)len < k)
+        k = (size_t)len;
+    *out = *reg_new_str(c, s + start, k);
+}
+
+/* replace: one pass of replaceStrings over s (n bytes) with the nf pairs from/to, into r
+ * when it is non-NULL; the length of the result. At each position the first `from` that
+ * matches wins; an empty one matches everywhere, the end included, and keeps the byte. */
+static size_t
+replace(struct reg_val **from, struct reg_val **to, size_t nf, const char *s, size_t n, char *r)
+{
+    size_t p = 0, o = 0, i;
+
+    while (p <= n) {
+        for (i = 0; i < nf; i++)
+            if (from[i]->str.n <= n - p && memcmp(s + p, from[i]->str.s, from[i]->str.n) == 0)
+                break;
+        if (i < nf) {
+            if (r != NULL)
+                memcpy(r + o, to[i]->str.s, to[i]->str.n);
+            o += to[i]->str.n;
+        }
+        if (i < nf && from[i]->str.n > 0) {
+            p += from[i]->str.n;
+            continue;
+        }
+        if (p < n) {
+            if (r != NULL)
+                r[o] = s[p];
+            o++;
+        }
+        p++;
+    }
+    return o;
+}
+
+/* b_replaceStrings: Nix 2.8's order: both lists, their lengths, every `from`, every `to`,
+ * then the string (strings only: no coercion). */
+static void
+b_replaceStrings(ARGS)
+{
+    struct reg_val *from = want(c, args[0], V_LIST, at), *to = want(c, args[1], V_LIST, at), *s;
+    size_t i, n, nf = from->list.n, room = 0;
+    char *r;
+
+    if (nf != to->list.n)
+        reg_throw(c, M3_EEVAL, at,
+                  "'from' and 'to' arguments to 'replaceStrings' have different lengths");
+    for (i = 0; i < nf; i++)
+        want(c, from->list.v[i], V_STR, at);
+    for (i = 0; i < nf; i++) {
+        want(c, to->list.v[i], V_STR, at);
+        room = to->list.v[i]->str.n > room ? to->list.v[i]->str.n : room;
+    }
+    s = want(c, args[2], V_STR, at);
+    /* the result is at most (n + 1) * (room + 1) bytes: refuse what cannot be counted */
+    if (room > 0 && s->str.n + 1 > (SIZE_MAX / 2) / (room + 1))
+        reg_throw(c, M3_ENOMEM, at, "out of memory");
+    n = replace(from->list.v, to->list.v, nf, s->str.s, s->str.n, NULL);
+    if ((r = reg_arena_alloc_raw(c->arena, n + 1)) == NULL)
+        reg_throw(c, M3_ENOMEM, at, "out of memory");
+    replace(from->list.v, to->list.v, nf, s->str.s, s->str.n, r);
+    r[n] = '\0';
+    out->t = V_STR;
+    out->plain = 0;
+    out->str.s = r;
+    out->str.n = n;
+}
+
 /* Nix 2.8's builtins that this evaluator refuses, each with the reason given to the user.
  * constant: a value rather than a function; global: also bound without `builtins.`. */
 static const struct refusal {
@@ -635,7 +725,6 @@ static const struct refusal {
     {"partition", "not implemented", 0, 0},
     {"path", "it copies files to the Nix store", 0, 0},
     {"placeholder", "it needs the Nix store", 0, 1},
-    {"replaceStrings", "not implemented", 0, 0},
     {"scopedImport", "not implemented", 0, 1},
     {"sort", "not implemented", 0, 0},
     {"split", "not implemented", 0, 0},
@@ -643,7 +732,6 @@ static const struct refusal {
     {"storeDir", "it needs the Nix store", 1, 0},
     {"storePath", "it needs the Nix store", 0, 0},
     {"sub", "not implemented", 0, 0},
-    {"substring", "not implemented", 0, 0},
     {"toFile", "it writes to the Nix store", 0, 0},
     {"toJSON", "not implemented", 0, 0},
     {"toPath", "not implemented", 0, 0},
@@ -726,8 +814,10 @@ static const struct entry table[] = {
     {"readFile", 1, b_readFile, 0},
     {"readFileType", 1, b_readFileType, 0},
     {"removeAttrs", 2, b_removeAttrs, 1},
+    {"replaceStrings", 3, b_replaceStrings, 0},
     {"seq", 2, b_seq, 0},
     {"stringLength", 1, b_stringLength, 0},
+    {"substring", 3, b_substring, 0},
     {"tail", 1, b_tail, 0},
     {"throw", 1, b_throw, 1},
     {"toString", 1, b_toString, 1},

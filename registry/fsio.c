@@ -194,10 +194,25 @@ reg_fs_confine(void *ctx, const char *path, char **real, struct m3_diag *d)
     return reg_confine(root, path, real, d);
 }
 
+/* gitcrypt_locked: whether buf is a file as git-crypt stores it, which a clone shows until
+ * 'git-crypt unlock' (its header: "\0GITCRYPT\0"). */
+static bool
+gitcrypt_locked(const char *buf, size_t len)
+{
+    static const char magic[] = "\0GITCRYPT\0";
+
+    return len >= sizeof(magic) - 1 && memcmp(buf, magic, sizeof(magic) - 1) == 0;
+}
+
+/* fs_read: the reader's read. A file still encrypted by git-crypt is refused by name, as a
+ * locked registry is (layout.c): an imported one would fail on its first byte, a read one
+ * would be ciphertext. */
 static int
 fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
 {
+    struct fs_reader *r = ctx;
     char *real = NULL;
+    const char *name;
     struct stat st;
     int rc;
 
@@ -206,8 +221,18 @@ fs_read(void *ctx, const char *path, char **buf, size_t *len, struct m3_diag *d)
     /* a folder is read by nobody (import asks is_dir first and reads its default.nix) */
     if (stat(real, &st) == 0 && S_ISDIR(st.st_mode))
         rc = m3_diag_set(d, M3_EINVAL, "cannot read '%s': Is a directory", path);
-    else
-        rc = reg_read_file(real, buf, len, d);
+    else if ((rc = reg_read_file(real, buf, len, d)) == 0 && gitcrypt_locked(*buf, *len)) {
+        free(*buf);
+        *buf = NULL;
+        *len = 0;
+        /* named from the repository's root, as the registry's own files are */
+        name =
+            strncmp(real, r->root, r->len) == 0 && real[r->len] == '/' ? real + r->len + 1 : real;
+        rc = m3_diag_set(d, M3_ESTATE,
+                         "%s: encrypted by git-crypt (the repository is locked); run "
+                         "'git-crypt unlock' and try again",
+                         name);
+    }
     free(real);
     return rc;
 }

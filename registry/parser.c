@@ -39,7 +39,8 @@ struct parser {
      * order). */
     struct reg_node **stk;
     size_t nstk, capstk;
-    size_t capbind; /* room of f->binders */
+    size_t capbind;     /* room of f->binders */
+    unsigned semi_line; /* fail_semi's guess: the line missing its ';' (0: none) */
 };
 
 /* A list of children being parsed: where its items start on the parser's stack. */
@@ -79,6 +80,8 @@ fail_at(struct parser *p, uint32_t tok, const char *expected)
                     what, expected);
     else
         m3_diag_set(p->d, M3_ESYNTAX, "%s:%u:%u: unexpected %s", p->f->name, line, col, what);
+    if (p->semi_line > 0)
+        m3_diag_hint(p->d, "missing ';' at the end of line %u?", p->semi_line);
     fail_code(p, M3_ESYNTAX);
 }
 
@@ -321,6 +324,50 @@ parse_attrpath(struct parser *p)
     return n;
 }
 
+static unsigned
+tok_line(const struct parser *p, uint32_t i)
+{
+    unsigned line, col;
+
+    reg_linecol(p->f, p->t[i].off, &line, &col);
+    return line;
+}
+
+/* fail_semi: a binding or inherit whose first token is v0 has no ';' at p->pos. When the
+ * token there starts its line, or ends an attribute path that starts it (`"x".publicKeys`
+ * then `=`), and that line's first token was taken into the binding, the ';' is most likely
+ * missing at the end of the line before: Nix reads `[ k ]\n  "y".publicKeys` as an
+ * application and stops only at the `=`. The diag then carries that guess as a hint. */
+static _Noreturn void
+fail_semi(struct parser *p, uint32_t v0)
+{
+    uint32_t e = p->pos, s = e;
+    unsigned line = tok_line(p, e), prev, col;
+    const struct reg_token *t;
+
+    while (s > v0 && tok_line(p, s - 1) == line)
+        s--;
+    for (uint32_t i = s; i < e && p->t[e].kind == TK_ASSIGN; i++)
+        switch (p->t[i].kind) {
+        case TK_ID:
+        case TK_OR_KW:
+        case TK_DOT:
+        case TK_STR_OPEN:
+        case TK_STR_PART:
+        case TK_STR_CLOSE:
+            break;
+        default:
+            s = v0; /* not an attribute path: no guess */
+        }
+    if (s > v0 && (s == e || p->t[e].kind == TK_ASSIGN) && p->t[s - 1].kind != TK_SEMI) {
+        t = &p->t[s - 1];
+        /* the line where that token ends (a string may span lines) */
+        reg_linecol(p->f, t->off + (t->len > 0 ? t->len - 1 : 0), &prev, &col);
+        p->semi_line = prev;
+    }
+    fail_at(p, e, "';'");
+}
+
 /* binds up to (not including) `}` or `in`. */
 static void
 parse_binds(struct parser *p, struct vec *v, enum reg_tok end)
@@ -339,7 +386,7 @@ parse_binds(struct parser *p, struct vec *v, enum reg_tok end)
             while (p->t[p->pos].kind != TK_SEMI) {
                 enum reg_tok k = p->t[p->pos].kind;
                 if (k != TK_ID && k != TK_OR_KW && k != TK_STR_OPEN && k != TK_DOLLAR_CURLY)
-                    fail_at(p, p->pos, "';'");
+                    fail_semi(p, b->t0 + 1);
                 vec_push(p, &names, parse_attr(p));
             }
             p->pos++;
@@ -352,7 +399,9 @@ parse_binds(struct parser *p, struct vec *v, enum reg_tok end)
             b->a = parse_attrpath(p);
             expect(p, TK_ASSIGN, "'='");
             b->b = parse_expr(p);
-            expect(p, TK_SEMI, "';'");
+            if (p->t[p->pos].kind != TK_SEMI)
+                fail_semi(p, b->b->t0);
+            p->pos++;
         }
         finish(p, b);
         vec_push(p, v, b);

@@ -100,7 +100,9 @@ struct reg_reader {
 
 /* reg_reader_fs: a reader over the real filesystem that refuses any path which, after
  * resolving symlinks, is not inside root (an absolute path; copied into the reader's
- * context). Free the context with reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
+ * context). Its read refuses a file still encrypted by git-crypt with M3_ESTATE and a
+ * message naming it from root and saying to run 'git-crypt unlock'. Free the context with
+ * reg_reader_fs_free(). Errors: M3_ENOMEM, M3_EINVAL. */
 int reg_reader_fs(const char *root, struct reg_reader *out);
 /* reg_reader_repo: reg_reader_fs for the trusted root of the folder dir (reg_trust_root),
  * found when the first file is read: evaluating a registry that reads no file does not walk

@@ -4,6 +4,7 @@
 #include "secrets/audit.h"
 #include "registry/registry.h"
 #include "secrets/diff.h"
+#include "secrets/interrupt.h"
 #include "secrets/plan.h"
 #include "secrets/repo.h"
 #include "secrets/revtree.h"
@@ -535,7 +536,11 @@ secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affec
         rc = m3_diag_set(d, M3_EIO, "%s: %s", o->registry, strerror(errno));
         goto out;
     }
-    if ((rc = secrets_revtree_open(&t, regreal, o->rev, o->tmp_base, d)) != 0)
+    /* the copy of the revision is removed however the run ends, SIGINT and SIGTERM
+     * included: until it is, they only stop the run (interrupt.h) */
+    secrets_interrupt_arm();
+    if ((rc = secrets_revtree_open(&t, regreal, o->rev, o->tmp_base, d)) != 0 ||
+        (rc = secrets_interrupt_check(d)) != 0)
         goto out;
     if (under(regreal, t->top) == NULL) {
         rc = m3_diag_set(d, M3_EINVAL, "%s: outside the git repository %s", o->registry, t->top);
@@ -548,9 +553,11 @@ secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affec
         rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = side_load(&cur, NULL, t->top, t->tree, d)) != 0)
+    if ((rc = side_load(&cur, NULL, t->top, t->tree, d)) != 0 ||
+        (rc = secrets_interrupt_check(d)) != 0)
         goto out;
-    if ((rc = side_load(&old, &cur, t->top, t->tree, d)) == 0)
+    if ((rc = side_load(&old, &cur, t->top, t->tree, d)) == 0 &&
+        (rc = secrets_interrupt_check(d)) == 0)
         rc = collect(&old, &cur, a, d);
     if (rc != 0)
         secrets_revtree_relabel(t, d);
@@ -558,6 +565,9 @@ out:
     side_free(&old);
     side_free(&cur);
     secrets_revtree_free(t);
+    secrets_interrupt_disarm();
+    if (secrets_interrupted()) /* whatever else failed, or finished, meanwhile */
+        rc = secrets_interrupt_check(d);
     free(tmp);
     free(rdir);
     if (rc != 0)

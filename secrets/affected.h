@@ -49,7 +49,9 @@ struct secrets_affected {
  * Errors: M3_ENOTFOUND (not a git repository, an unknown revision, or no default: a
  * repository with one commit and no upstream; d says which), M3_EINVAL (a secret that is a
  * link), the registry's and the host scan's errors at either revision (a revision's are
- * prefixed "REV:"), M3_EIO, M3_ENOMEM. */
+ * prefixed "REV:"), M3_EIO, M3_ENOMEM, M3_ECANCELED (SIGINT, SIGTERM or SIGHUP during the
+ * run: it stops, removes the folder and returns; secrets_interrupted() names the signal,
+ * for the caller to end the process with). */
 int secrets_affected_run(const struct secrets_affected_opts *o, struct secrets_affected **out,
                          struct m3_diag *d);
 void secrets_affected_free(struct secrets_affected *a);

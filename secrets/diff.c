@@ -4,6 +4,7 @@
 #include "libage/internal.h"
 #include "registry/registry.h"
 #include "secrets/audit.h"
+#include "secrets/interrupt.h"
 #include "secrets/plan.h"
 #include "secrets/repo.h"
 
@@ -285,6 +286,10 @@ secrets_run_capture(const char *const *argv, bool quiet, char **out, size_t *len
     }
     free(envp);
     close(pfd[1]);
+    /* an interrupted operation stops the program rather than wait for it (interrupt.h) */
+    secrets_interrupt_child(pid);
+    if (secrets_interrupted())
+        kill(pid, SIGTERM);
     for (;;) {
         if (n + 65536 + 1 > cap) {
             cap = cap ? cap * 2 : 65536 * 2;
@@ -294,6 +299,7 @@ secrets_run_capture(const char *const *argv, bool quiet, char **out, size_t *len
                 close(pfd[0]);
                 kill(pid, SIGTERM);
                 waitpid(pid, NULL, 0);
+                secrets_interrupt_child(0);
                 return m3_diag_set(d, M3_EIO, "%s: output too large", argv[0]);
             }
             buf = nb;
@@ -308,6 +314,7 @@ secrets_run_capture(const char *const *argv, bool quiet, char **out, size_t *len
     close(pfd[0]);
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    secrets_interrupt_child(0);
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (*status == 127) {
         free(buf);

@@ -193,7 +193,7 @@ wipe_tree_at(int dfd, int depth)
     static const char zeros[4096];
     struct dirent *de;
     struct stat st;
-    int lfd = dup(dfd);
+    int lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
     DIR *dh = lfd >= 0 ? fdopendir(lfd) : NULL;
 
     if (dh == NULL) {
@@ -248,7 +248,7 @@ secrets_edit_clean_stale(const char *tmp_base)
 
     if (bfd < 0)
         return 0;
-    if ((lfd = dup(bfd)) < 0 || (dh = fdopendir(lfd)) == NULL) {
+    if ((lfd = fcntl(bfd, F_DUPFD_CLOEXEC, 0)) < 0 || (dh = fdopendir(lfd)) == NULL) {
         if (lfd >= 0)
             close(lfd);
         close(bfd);
@@ -687,6 +687,8 @@ secrets_edit(const struct secrets_repo *r, const struct secrets_target *t,
                              "not written: %s changed during the edit and no longer loads; the "
                              "edit is kept encrypted as %s (%s)",
                              r->rules, kept, rd.msg);
+            if (rd.hint[0] != '\0') /* the parser's guess at the fix (a missing ';') */
+                m3_diag_hint(d, "%s", rd.hint);
         }
         goto out;
     }

@@ -793,7 +793,7 @@ secrets_repo_clean_temps(const struct secrets_repo *r, const char *path)
     if (open_parent(r, path, &dfd, &base, NULL) != 0)
         return 0;
     free(base);
-    if ((lfd = dup(dfd)) < 0 || (dh = fdopendir(lfd)) == NULL) {
+    if ((lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) < 0 || (dh = fdopendir(lfd)) == NULL) {
         if (lfd >= 0)
             close(lfd);
         close(dfd);

@@ -1,6 +1,7 @@
 /* revtree.c: a git revision's files in a private temporary folder (see revtree.h). */
 #include "secrets/revtree.h"
 #include "secrets/diff.h"
+#include "secrets/interrupt.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -28,6 +29,10 @@ secrets_revtree_git(const char *dir, const char *const *args, size_t nargs, char
     argv[n] = NULL;
     if ((rc = secrets_run_capture(argv, true, &buf, &len, &status, d)) != 0)
         return rc;
+    if ((rc = secrets_interrupt_check(d)) != 0) { /* git was stopped: its status means nothing */
+        free(buf);
+        return rc;
+    }
     if (status != 0) {
         free(buf);
         return m3_diag_set(d, M3_ENOTFOUND, "git %s failed (status %d)", args[0], status);
@@ -191,7 +196,8 @@ extract(const char *top, const char *hash, const char *dir, struct m3_diag *d)
             rt[21] = "checkout-index";
             rt[22] = "--all";
         }
-        if ((rc = secrets_run_capture(rt, true, NULL, NULL, &status, d)) != 0)
+        if ((rc = secrets_run_capture(rt, true, NULL, NULL, &status, d)) != 0 ||
+            (rc = secrets_interrupt_check(d)) != 0)
             goto out;
         if (status != 0) {
             rc = m3_diag_set(d, M3_EIO, "git %s of %.12s failed (status %d)",
@@ -245,6 +251,10 @@ secrets_revtree_open(struct secrets_revtree **out, const char *path, const char 
     }
     rc = extract(t->top, t->rev, t->dir, d);
 out:
+    /* an interruption is what made git fail, whatever the message says (resolve_rev
+     * rewrites its errors) */
+    if (rc != 0 && secrets_interrupted())
+        rc = secrets_interrupt_check(d);
     if (rc != 0)
         secrets_revtree_free(t);
     else

@@ -20,10 +20,11 @@ struct secrets_revtree {
  * index (GIT_INDEX_FILE): the repository's index and work tree are not touched, and
  * reg_trust_root sees the copy's top as a work tree's, as it sees the repository's. git runs
  * from PATH, never with a command the repository's config names (core.fsmonitor, hooks,
- * filters: the checkout reads no config but ours, so blobs are written as stored). Free (and remove the folder) with secrets_revtree_free.
- * Errors: M3_ENOTFOUND (git says path is in no repository, rev is no commit, a revision
- * starting with '-', or no default: one commit and no upstream), M3_EIO (git cannot run or
- * fails to write the files), M3_ENOMEM. */
+ * filters: the checkout reads no config but ours, so blobs are written as stored). Free (and remove
+ * the folder) with secrets_revtree_free. Errors: M3_ENOTFOUND (git says path is in no repository,
+ * rev is no commit, a revision starting with '-', or no default: one commit and no upstream),
+ * M3_EIO (git cannot run or fails to write the files), M3_ENOMEM, M3_ECANCELED (interrupted while
+ * secrets_interrupt_arm is in force: git stopped, the folder removed). */
 int secrets_revtree_open(struct secrets_revtree **out, const char *path, const char *rev,
                          const char *tmp_base, struct m3_diag *d);
 void secrets_revtree_free(struct secrets_revtree *t);
@@ -33,7 +34,8 @@ void secrets_revtree_free(struct secrets_revtree *t);
 void secrets_revtree_relabel(const struct secrets_revtree *t, struct m3_diag *d);
 
 /* secrets_revtree_git: runs `git -C dir ARGS...` quietly; *out (optional) gets its stdout with
- * trailing newlines cut. Errors: M3_ENOTFOUND (git exited non-zero), M3_EIO (cannot run). */
+ * trailing newlines cut. Errors: M3_ENOTFOUND (git exited non-zero), M3_EIO (cannot run),
+ * M3_ECANCELED (interrupted: secrets/interrupt.h). */
 int secrets_revtree_git(const char *dir, const char *const *args, size_t nargs, char **out,
                         struct m3_diag *d);
 

@@ -284,6 +284,46 @@ test_leaves_the_repository_and_tmp_as_they_were() {
     assert_eq "$(ls -A tmp)" "" "temporary folder left"
 }
 
+# interrupted (SIGINT, SIGTERM) while git writes the revision's files (a git first in PATH
+# that hangs there, as a large repository's checkout takes its time): git is stopped, the
+# temporary folder removed, and m3age ends as the signal would have ended it
+test_interrupted_leaves_no_temporary_folder() {
+    need_tools
+    fixture
+    local sig want pid st i real_git
+    real_git=$(command -v git)
+    mkdir bin tmp
+    cat >bin/git <<EOF
+#!/bin/sh
+case " \$* " in *" checkout-index "*) echo \$\$ >"$PWD/hanging"; exec sleep 60 ;; esac
+exec "$real_git" "\$@"
+EOF
+    chmod +x bin/git
+    (cd repo && git status --porcelain) >before
+    for sig in INT TERM; do
+        rm -f hanging
+        (cd repo && PATH="$PWD/../bin:$PATH" TMPDIR="$PWD/../tmp" exec "$M3AGE" affected HEAD \
+            >../out 2>../err </dev/null) &
+        pid=$!
+        for i in $(seq 300); do [ -s hanging ] && break; sleep 0.1; done
+        [ -s hanging ] || _fail "git checkout-index never ran: $(cat err)"
+        [ -n "$(ls -A tmp)" ] || _fail "no temporary folder while git runs"
+        kill -"$sig" "$pid"
+        set +e
+        wait "$pid"
+        st=$?
+        set -e
+        assert_eq "$(ls -A tmp)" "" "SIG$sig: temporary folder left"
+        want=$((128 + $(kill -l "$sig")))
+        assert_eq "$st" "$want" "SIG$sig: exit status"
+        assert_eq "$(cat err)" "m3age: error: interrupted by SIG$sig" "SIG$sig: message"
+        assert_empty out
+        if kill -0 "$(cat hanging)" 2>/dev/null; then _fail "SIG$sig: git left running"; fi
+    done
+    (cd repo && git status --porcelain) >after
+    assert_same_file before after
+}
+
 # a secret committed as a link is not followed, at either revision: the command fails closed
 test_a_linked_secret_is_refused() {
     need_tools

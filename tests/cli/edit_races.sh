@@ -110,6 +110,20 @@ test_registry_broken_during_the_edit_keeps_the_edit_encrypted() {
     assert_shm_clean
 }
 
+# the registry broken during the edit by a missing ';': the parser's guess at the fix is
+# shown after the error, as for any command that reads the registry
+test_registry_missing_semicolon_during_the_edit_gets_the_hint() {
+    mkrepo
+    editor ed 'printf "new alpha\n" >"$1"; sed -i "9s/;\$//" secrets.nix'
+    run "$M3AGE" edit --editor "$PWD/ed" secrets/a.age
+    assert_status 1
+    first_error "m3age: error: secrets/a.age: not written: $PWD/secrets.nix changed during the edit and no longer loads"
+    assert_contains err "($PWD/secrets.nix:10:19: unexpected '=', expected ';')"
+    assert_eq "$(sed -n 2p err)" "m3age: hint: missing ';' at the end of line 9?"
+    assert_eq "$(plain "$(kept_file)")" "new alpha"
+    assert_shm_clean
+}
+
 test_secret_replaced_during_the_edit_is_not_overwritten() {
     mkrepo
     # Another program (a git pull, a second editor session) writes the file meanwhile.

@@ -54,6 +54,30 @@ test_git_crypt_locked_registry() {
     assert_contains err "encrypted by git-crypt"
 }
 
+# A file that secrets.nix imports or reads, still encrypted by git-crypt (the registry itself
+# is not): the same words, naming that file, at the import or readFile that reached it.
+test_git_crypt_locked_import_and_readfile() {
+    local locked="encrypted by git-crypt (the repository is locked); run 'git-crypt unlock' and try again"
+    git init -q .
+    mkdir keys
+    { printf '\0GITCRYPT\0'; head -c 64 /dev/urandom; } >hosts.nix
+    { printf '\0GITCRYPT\0'; head -c 64 /dev/urandom; } >keys/m3-ares.pub
+    printf 'let\n  hosts = import ./hosts.nix;\nin\n{ "secrets/wifi.age".publicKeys = [ hosts.m3-ares ]; }\n' \
+        >secrets.nix
+    commit_all
+    every_command "m3age: error: secrets.nix:2:11: hosts.nix: $locked"
+    printf '{ "secrets/wifi.age".publicKeys = [ (builtins.readFile ./keys/m3-ares.pub) ]; }\n' \
+        >secrets.nix
+    commit_all
+    every_command "m3age: error: secrets.nix:1:38: keys/m3-ares.pub: $locked"
+    # from a subfolder, still named from the repository's root
+    mkdir -p hosts/m3-ares
+    cd hosts/m3-ares
+    run "$M3AGE" registry eval
+    assert_status 2
+    assert_contains err "secrets.nix:1:38: keys/m3-ares.pub: $locked"
+}
+
 test_dangling_registry_symlink() {
     git init -q .
     ln -s ../private/secrets.nix secrets.nix

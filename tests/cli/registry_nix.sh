@@ -9,14 +9,14 @@ command -v ssh-keygen >/dev/null || { echo "registry_nix: skipped (no ssh-keygen
 
 have_nix() { command -v nix-instantiate >/dev/null 2>&1 || skip "nix-instantiate not installed"; }
 
-# A registry whose h1 key goes through builtins.replaceStrings (outside the subset).
-OUTSIDE='  h1x = builtins.replaceStrings [ "@" ] [ "" ] "@${h1}";'
+# A registry whose h1 key goes through builtins.unsafeDiscardStringContext (outside the subset).
+OUTSIDE='  h1x = builtins.unsafeDiscardStringContext "${h1}";'
 outside_repo() {
     make_repo
     write_registry "$OUTSIDE" '  "secrets/a.age".publicKeys = users ++ [ h1x ];
   "secrets/b.age".publicKeys = users ++ [ h2 ];'
 }
-NOTE="secrets.nix:7:9: builtins.replaceStrings is outside the built-in evaluator; evaluating with nix-instantiate (--no-nix forbids this)"
+NOTE="secrets.nix:7:9: builtins.unsafeDiscardStringContext is outside the built-in evaluator; evaluating with nix-instantiate (--no-nix forbids this)"
 # assert_note: stderr is the note alone, naming the registry as its errors do (relative).
 assert_note() {
     assert_lines err 1
@@ -41,7 +41,7 @@ test_no_nix_forbids_the_fallback() {
         # shellcheck disable=SC2086
         run "$M3AGE" $cmd --no-nix
         assert_status 2
-        assert_contains err "secrets.nix:7:9: builtins.replaceStrings is not supported by m3age's evaluator"
+        assert_contains err "secrets.nix:7:9: builtins.unsafeDiscardStringContext is not supported by m3age's evaluator"
         assert_not_contains err "note:"
         assert_not_contains err "secrets.nix:7: secrets.nix" # the location named once
         [ "$(grep -c '^m3age: error: ' err)" -eq 1 ] || _fail "$cmd: not one error line: $(cat err)"
@@ -97,11 +97,11 @@ test_nix_runs_restricted() {
     have_nix
     mkdir -p repo/.git
     cd repo
-    printf '{ a = builtins.replaceStrings [ ] [ ] "x"; b = builtins.readFile /etc/passwd; }\n' >secrets.nix
+    printf '{ a = builtins.unsafeDiscardStringContext "x"; b = builtins.readFile /etc/passwd; }\n' >secrets.nix
     run "$M3AGE" registry eval --json
     assert_status 2
     assert_empty out
-    assert_contains err "m3age: note: secrets.nix:1:7: builtins.replaceStrings is outside"
+    assert_contains err "m3age: note: secrets.nix:1:7: builtins.unsafeDiscardStringContext is outside"
     assert_contains err "access to absolute path '/etc/passwd' is forbidden in restricted mode"
     printf '{ a = builtins.fetchurl "http://127.0.0.1:9/x"; }\n' >secrets.nix
     run "$M3AGE" registry eval --json
@@ -128,7 +128,7 @@ test_nix_runs_restricted() {
 test_nix_error_is_one_line() {
     have_nix
     mkdir -p repo/.git
-    printf '{\n  a = builtins.replaceStrings [ ] [ ] "x";\n  b = throw "no such host";\n}\n' \
+    printf '{\n  a = builtins.unsafeDiscardStringContext "x";\n  b = throw "no such host";\n}\n' \
         >repo/secrets.nix
     run "$M3AGE" audit --rules repo/secrets.nix
     assert_status 2
@@ -157,7 +157,7 @@ test_edit_falls_back_with_one_note() {
 test_bad_key_after_the_fallback() {
     have_nix
     mkdir -p repo/.git
-    printf '{ "a.age".publicKeys = [ (builtins.replaceStrings [ ] [ ] "age1bad") ]; }\n' \
+    printf '{ "a.age".publicKeys = [ (builtins.unsafeDiscardStringContext "age1bad") ]; }\n' \
         >repo/secrets.nix
     run "$M3AGE" registry eval --rules repo/secrets.nix
     assert_status 2
@@ -170,16 +170,16 @@ test_bad_key_after_the_fallback() {
 test_named_pipe_is_not_handed_to_nix() {
     have_nix
     mkfifo reg.nix
-    printf '{ a = builtins.replaceStrings [ ] [ ] "x"; }\n' >reg.nix &
+    printf '{ a = builtins.unsafeDiscardStringContext "x"; }\n' >reg.nix &
     run timeout 30 "$M3AGE" registry eval --json --rules reg.nix
     wait
     assert_status 2
-    assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
-    printf '{ a = builtins.replaceStrings [ ] [ ] "x"; }\n' >reg.nix &
+    assert_contains err "builtins.unsafeDiscardStringContext is not supported by m3age's evaluator"
+    printf '{ a = builtins.unsafeDiscardStringContext "x"; }\n' >reg.nix &
     run timeout 30 "$M3AGE" registry eval --rules reg.nix
     wait
     assert_status 2
-    assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
+    assert_contains err "builtins.unsafeDiscardStringContext is not supported by m3age's evaluator"
 }
 
 # The writers need to know where each value is written: they never use Nix.
@@ -191,7 +191,7 @@ test_writers_refuse_nix() {
     assert_contains err "m3age: error: --nix: the writers edit only a registry m3age evaluates itself"
     run "$M3AGE" registry rm secrets/b.age
     assert_status 2
-    assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
+    assert_contains err "builtins.unsafeDiscardStringContext is not supported by m3age's evaluator"
     assert_contains err "m3age: hint: the file was left unchanged; make this edit by hand"
     assert_not_contains err "note:"
     assert_same_file secrets.nix before
@@ -208,7 +208,7 @@ test_without_nix_the_refusal_stands() {
     ln -s "$(command -v git)" bin/git
     PATH=$PWD/bin run "$M3AGE" registry eval
     assert_status 2
-    assert_contains err "builtins.replaceStrings is not supported by m3age's evaluator"
+    assert_contains err "builtins.unsafeDiscardStringContext is not supported by m3age's evaluator"
     assert_contains err "m3age: hint: install Nix (Debian: nix-bin) to evaluate 'secrets.nix' with nix-instantiate"
     PATH=$PWD/bin run "$M3AGE" registry eval --json --nix
     assert_status 2
@@ -223,7 +223,7 @@ test_affected_takes_nix_and_no_nix() {
     git init -q && git add -A && git -c user.name=t -c user.email=t@example.org commit -qm init
     run "$M3AGE" affected HEAD --no-nix
     assert_status 2
-    assert_contains err "secrets.nix:7:9: builtins.replaceStrings is not supported by m3age's evaluator"
+    assert_contains err "secrets.nix:7:9: builtins.unsafeDiscardStringContext is not supported by m3age's evaluator"
     assert_not_contains err "note:"
     command -v nix-instantiate >/dev/null 2>&1 || return 0
     run "$M3AGE" affected HEAD

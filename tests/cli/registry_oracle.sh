@@ -60,6 +60,21 @@ for f in "$CORPUS"/*.nix "$CORPUS"/*.nix.bad; do
     esac
 done
 
+# builtins.substring and builtins.replaceStrings fail as Nix 2.8 does, with its words: the
+# message after "FILE:L:C: " is the text of nix-instantiate's "error: " line.
+test_substring_replacestrings_errors_say_what_nix_says() {
+    local f want
+    have_nix || skip "nix-instantiate not installed: the comparison was skipped"
+    for f in "$CORPUS"/err-substring-*.nix "$CORPUS"/err-replacestrings-*.nix; do
+        run "$M3AGE" registry eval --json --no-nix --rules "$f"
+        assert_status 2
+        if nix_eval "$f" >nixout 2>nixerr; then _fail "nix-instantiate accepted $f"; fi
+        want=$(sed -n 's/^error: //p' nixerr | head -1)
+        [ -n "$want" ] || _fail "no error line from nix-instantiate: $(cat nixerr)"
+        assert_eq "$(sed -E 's/^m3age: error: [^:]+:[0-9]+:[0-9]+: //' err)" "$want" "$f"
+    done
+}
+
 # A registry that is not a regular file (a named pipe) is read the general way rather than
 # by its size: the same output, and a syntax error still names it. (The pipe is opened once:
 # opening it again after its writer has gone would wait for ever, hence the timeout.)

@@ -134,6 +134,42 @@ Test(registry_parse, syntax_errors_name_position_and_token)
     }
 }
 
+/* A binding whose value runs into the next line's binding (or into `}`, `in`) misses its ';'
+ * at the end of the line before: the diag says which; other syntax errors carry no hint. */
+static const struct {
+    const char *src;
+    unsigned hint; /* the line named by "missing ';' at the end of line N?", 0: no hint */
+} semi[] = {
+    {"{\n  a = 1\n}\n", 2},
+    {"{\n  \"a.age\".publicKeys = [ k ] # VPN\n\n  # next\n  \"b.age\".publicKeys = [ k ];\n}", 2},
+    {"let\n  k = \"x\"\nin\n{ }", 2},
+    {"{\n  a = ''\n    text\n  ''\n  b.c = 1;\n}", 4},
+    {"{\n  inherit a b\n  c = 1;\n}", 2},
+    {"let\n  inherit a\nin a", 2},
+    {"{ a = 1 2 = 3; }", 0},              /* one line: no guess */
+    {"{ a = [ 1 ] ]; }", 0},              /* not a binding running on */
+    {"{ a = 1 ; b }", 0},                 /* expected '=' */
+    {"{\n  a = with b;\n  c = 1;\n}", 0}, /* the line above ends with ';' */
+    {"{\n  a =\n    b c = 1;\n}", 0},     /* the value starts on that line */
+    {"{\n  a = f\n    (x) = 1;\n}", 0},   /* not an attribute path before '=' */
+    {"{ a = 1; } }", 0},
+    {"[ 1 2", 0},
+};
+
+Test(registry_parse, missing_semicolon_hint_names_the_line)
+{
+    for (size_t i = 0; i < sizeof(semi) / sizeof(semi[0]); i++) {
+        struct reg_file *f = NULL;
+        struct m3_diag d = {0};
+        char want[64] = "";
+        int rc = reg_parse("secrets.nix", semi[i].src, strlen(semi[i].src), &f, &d);
+        cr_assert_eq(rc, M3_ESYNTAX, "case %zu (%s): rc %d", i, semi[i].src, rc);
+        if (semi[i].hint > 0)
+            snprintf(want, sizeof(want), "missing ';' at the end of line %u?", semi[i].hint);
+        cr_assert_str_eq(d.hint, want, "case %zu (%s): %s", i, semi[i].src, d.msg);
+    }
+}
+
 Test(registry_parse, spans_give_line_and_column)
 {
     struct reg_file *f = NULL;

@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.replaceStrings "a" [ "b" ] "age1") ]; }

@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.replaceStrings [ "a" ] [ 1 ] "age1") ]; }

@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.substring (-1) 2 "age1") ]; }

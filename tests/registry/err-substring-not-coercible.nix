@@ -1,0 +1,1 @@
+{ "a.age".publicKeys = [ (builtins.substring 0 1 42) ]; }
