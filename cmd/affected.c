@@ -138,6 +138,7 @@ cmd_affected(int argc, char **argv)
         affected_usage(stderr);
         goto out;
     }
+    m3_nix_hosts_install();
     if ((registry = m3_find_registry(rules)) == NULL)
         goto out;
     o.registry = registry;

@@ -141,8 +141,8 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
     bool key_bad = false, stale = false;
     size_t failing = 0; /* files (and other subjects) with an error: what the summary counts */
 
-    printf("%s: %zu secret%s used by its modules\n", m3_shown(host), h ? h->nfiles : 0,
-           h && h->nfiles == 1 ? "" : "s");
+    printf("%s: %zu secret%s used by its modules%s\n", m3_shown(host), h ? h->nfiles : 0,
+           h && h->nfiles == 1 ? "" : "s", h && h->from_nix ? " (as Nix evaluates them)" : "");
     for (size_t i = 0; i < a->n; i++)
         key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
     const char *src = h && h->key_source ? h->key_source : NULL;
@@ -182,7 +182,12 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         }
         if (shown)
             printf(")\n");
-        if (!shown)
+        if (!shown && h->lines[j] == 0 && h->modules[j][0] == '\0') /* Nix: no module known */
+            printf("  %s%-5s%s %s\n", green, "ok", reset, m3_shown(h->files[j]));
+        else if (!shown && h->lines[j] == 0) /* Nix's answer (--nix): the module, no line */
+            printf("  %s%-5s%s %s  (%s)\n", green, "ok", reset, m3_shown(h->files[j]),
+                   m3_shown(h->modules[j]));
+        else if (!shown)
             printf("  %s%-5s%s %s  (%s:%u)\n", green, "ok", reset, m3_shown(h->files[j]),
                    m3_shown(h->modules[j]), h->lines[j]);
     }
@@ -288,6 +293,7 @@ cmd_check(int argc, char **argv)
         m3_error("--timeout is for --scan");
         goto out;
     }
+    m3_nix_hosts_install();
     if ((registry = m3_find_registry(rules)) == NULL)
         goto out;
     if (keyfile != NULL && (key = key_text(keyfile)) == NULL)
