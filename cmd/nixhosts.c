@@ -342,6 +342,33 @@ nix_string(const char *s)
     return o;
 }
 
+/* cut_all: every occurrence of what removed from s, in place. */
+static void
+cut_all(char *s, const char *what)
+{
+    size_t n = what != NULL ? strlen(what) : 0;
+    char *p;
+
+    while (n > 0 && (p = strstr(s, what)) != NULL)
+        memmove(p, p + n, strlen(p + n) + 1);
+}
+
+/* tidy: Nix's error line naming the repository's files as the user knows them: without the
+ * private store's real prefix and the flake's source path ("modules/x.nix"). */
+static void
+tidy(const struct flake_run *r, const char *source)
+{
+    char *src = NULL;
+
+    if (r->first == NULL)
+        return;
+    cut_all(r->first, r->realstore);
+    if (source != NULL && asprintf(&src, "%s/", source) >= 0) {
+        cut_all(r->first, src);
+        free(src);
+    }
+}
+
 /* eval_records: evaluates apply on nixosConfigurations and adds the records it gives. */
 static int
 eval_records(struct flake_run *r, const char *apply, struct reg_nix_hosts *out, struct m3_diag *d)
@@ -370,8 +397,8 @@ eval_records(struct flake_run *r, const char *apply, struct reg_nix_hosts *out, 
 static int
 names_then_each(struct flake_run *r, struct reg_nix_hosts *out, struct m3_diag *d)
 {
-    char *json = NULL, **names = NULL, *attr = NULL;
-    size_t n = 0;
+    char *json = NULL, **names = NULL, *attr = NULL, **failed = NULL;
+    size_t n = 0, nfailed = 0;
     int rc;
 
     if (asprintf(&attr, "%s#nixosConfigurations", r->ref) < 0)
@@ -383,7 +410,8 @@ names_then_each(struct flake_run *r, struct reg_nix_hosts *out, struct m3_diag *
         rc = m3_diag_set(d, M3_EIO, "flake.nix: Nix printed what m3age did not ask for");
         goto out;
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    failed = calloc(n + 1, sizeof(*failed));
+    for (size_t i = 0; i < n && rc == 0 && failed != NULL; i++) {
         char *lit = nix_string(names[i]), *apply = NULL;
         if (lit == NULL || asprintf(&apply, "cs: %s one %s cs.%s", NIX_ONE, lit, lit) < 0) {
             free(lit);
@@ -391,14 +419,31 @@ names_then_each(struct flake_run *r, struct reg_nix_hosts *out, struct m3_diag *
             break;
         }
         if ((rc = eval_records(r, apply, out, d)) == M3_EEVAL) {
-            m3_info("note: flake.nix: nixosConfigurations.%s: %s (Nix); its secrets are "
-                    "read statically",
-                    m3_shown(names[i]), m3_shown(r->first));
+            tidy(r, out->source);
+            failed[i] = r->first;
+            r->first = NULL;
+            nfailed++;
             rc = 0;
         }
         free(apply);
         free(lit);
     }
+    if (failed == NULL && rc == 0)
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+    /* every host failing is one cause, said once by the caller */
+    if (rc == 0 && nfailed == n && n > 0) {
+        r->first = failed[0];
+        failed[0] = NULL;
+        rc = M3_EEVAL;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (failed[i] != NULL)
+            m3_info("note: flake.nix: nixosConfigurations.%s: %s (Nix); its secrets are "
+                    "read statically",
+                    m3_shown(names[i]), m3_shown(failed[i]));
+    for (size_t i = 0; failed != NULL && i < n; i++)
+        free(failed[i]);
+    free(failed);
 out:
     strings_free(names, n);
     free(json);
@@ -510,6 +555,7 @@ nix_hosts(void *ctx, const char *root, struct reg_nix_hosts *out, struct m3_diag
         rc = names_then_each(&r, out, d);
 failed:
     if (rc == M3_EEVAL) {
+        tidy(&r, out->source);
         m3_info("note: flake.nix: nixosConfigurations not evaluated: %s (Nix); the hosts' "
                 "secrets are read statically",
                 m3_shown(r.first));
