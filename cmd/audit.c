@@ -32,7 +32,9 @@ audit_usage(FILE *f)
                "  --color[=WHEN]   always, never or auto (default: auto: a terminal, NO_COLOR\n"
                "                   unset or empty, TERM not dumb)\n"
                "  --nix, --no-nix  evaluate the registry with nix-instantiate, or never\n"
-               "                   (default: only when m3age cannot evaluate it itself)\n\n"
+               "                   (default: only when m3age cannot evaluate it itself);\n"
+               "                   --nix also takes the hosts' secrets from the flake's\n"
+               "                   nixosConfigurations as Nix evaluates them\n\n"
                "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
 }
 
@@ -141,10 +143,9 @@ m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
             else
                 fputs("null", f); /* Nix's answer without the module system: the host only */
             if (a->hosts[i].lines[j] > 0)
-                fprintf(f, ", \"line\": %u", a->hosts[i].lines[j]);
+                fprintf(f, ", \"line\": %u}", a->hosts[i].lines[j]);
             else
-                fprintf(f, ", \"line\": null");
-            fprintf(f, ", \"hosts_source\": \"%s\"}", a->hosts[i].from_nix ? "nix" : "static");
+                fprintf(f, ", \"line\": null}");
         }
     /* per examined host: where its answer came from (--nix: Nix, where it could) */
     fprintf(f, "%s],\n  \"hosts_source\": {", nu ? "\n  " : "");

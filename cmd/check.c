@@ -31,7 +31,9 @@ check_usage(FILE *f)
                "  --color[=WHEN]  always, never or auto (default: auto)\n"
                "  --nix, --no-nix\n"
                "                evaluate the registry with nix-instantiate, or never\n"
-               "                (default: only when m3age cannot evaluate it itself)\n\n"
+               "                (default: only when m3age cannot evaluate it itself);\n"
+               "                --nix also takes the host's secrets from the flake's\n"
+               "                nixosConfigurations as Nix evaluates them\n\n"
                "  m3age check --host m3-aether --scan &&\n"
                "    nixos-rebuild switch --flake .#m3-aether --target-host m3-aether\n\n"
                "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");

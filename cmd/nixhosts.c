@@ -528,9 +528,7 @@ nix_hosts(void *ctx, const char *root, struct reg_nix_hosts *out, struct m3_diag
     if (asprintf(&flake, "%s/flake.nix", root) < 0)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
     if (stat(flake, &st) != 0 || !S_ISREG(st.st_mode)) {
-        m3_info("note: no flake.nix at the repository root: the hosts' secrets are read "
-                "statically");
-        rc = M3_ENOTFOUND;
+        rc = M3_ENOTFOUND; /* not a flake: --nix is about the registry alone, nothing to say */
         goto out;
     }
     if (!url_safe(root)) {
