@@ -99,8 +99,9 @@ nix_error(const char *path, const char *err, struct m3_diag *d)
 }
 
 /* The Nix process being waited for, killed with its whole process group by a signal that
- * ends m3age (Ctrl-C on the terminal reaches m3age's group, not Nix's own). */
-static volatile sig_atomic_t run_pgid;
+ * ends m3age (Ctrl-C on the terminal reaches m3age's group, not Nix's own). The signal is
+ * then kept pending until the caller has removed what it made (m3_nix_raise_pending). */
+static volatile sig_atomic_t run_pgid, run_sig;
 static struct sigaction run_old[3];
 static const int run_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -109,11 +110,19 @@ on_signal(int sig)
 {
     if (run_pgid > 0)
         kill(-(pid_t)run_pgid, SIGKILL);
-    /* the handler that was there (edit's cleanup, or the default) runs once this returns */
-    for (int i = 0; i < 3; i++)
-        if (run_sigs[i] == sig)
-            sigaction(sig, &run_old[i], NULL);
-    raise(sig);
+    run_sig = sig;
+}
+
+void
+m3_nix_raise_pending(void)
+{
+    int sig = run_sig;
+
+    /* the handler that was there before the run (edit's cleanup, or the default) */
+    if (sig != 0) {
+        run_sig = 0;
+        raise(sig);
+    }
 }
 
 long
@@ -194,6 +203,8 @@ m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out,
     }
     setpgid(pid, pid); /* also here: no window in which a signal would miss the group */
     run_pgid = pid;
+    if (run_sig != 0) /* it came before the group was known */
+        kill(-pid, SIGKILL);
     close(op[1]);
     close(ep[1]);
     op[1] = ep[1] = -1;
@@ -209,6 +220,10 @@ m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out,
             clock_gettime(CLOCK_MONOTONIC, &now);
             left = limit * 1000 - ((now.tv_sec - t0.tv_sec) * 1000 +
                                    (now.tv_nsec - t0.tv_nsec) / 1000000);
+            if (run_sig != 0) {
+                rc = m3_diag_set(d, M3_ECANCELED, "%s: interrupted", what);
+                goto out;
+            }
             if (left <= 0) {
                 rc = m3_diag_set(d, M3_EIO,
                                  "%s: Nix did not finish within %ld s (stopped; "
@@ -248,6 +263,10 @@ m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out,
         goto out;
     }
     pid = -1;
+    if (run_sig != 0) {
+        rc = m3_diag_set(d, M3_ECANCELED, "%s: interrupted", what);
+        goto out;
+    }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
         rc = m3_diag_set(d, M3_ENOTFOUND, "%s: cannot run %s (is Nix installed?)", what, argv[0]);
         goto out;
@@ -339,6 +358,7 @@ m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d)
         char *const envp[] = {envpath, "HOME=/nonexistent", "NIX_PATH=", "LC_ALL=C", NULL};
 
         rc = m3_nix_run(path, argv, envp, json, len, &err, d);
+        m3_nix_raise_pending();
     }
     if (rc == M3_EEVAL)
         nix_error(path, err != NULL ? err : "", d);

@@ -568,6 +568,7 @@ out:
     flake_run_clear(&r);
     free(meta);
     free(flake);
+    m3_nix_raise_pending(); /* Ctrl-C: the private store is gone, now m3age may end */
     return rc;
 }
 

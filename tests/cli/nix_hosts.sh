@@ -218,6 +218,27 @@ test_an_endless_evaluation_is_stopped_at_the_time_limit() {
     assert_one_error_line 'M3AGE_NIX_TIMEOUT=soon: not a number of seconds from 1 to 86400'
 }
 
+test_a_signal_kills_nix_and_removes_the_private_store() {
+    fixture
+    sed -i 's|host = name: { config = import ./modules/secrets.nix name; };|host = name: let f = n: if n == 0 then 0 else f (n - 1) + f (n - 1); in { config.age.secrets.x.file = toString (f 60); };|' flake.nix
+    commit
+    "$M3AGE" audit --nix >out 2>err &
+    local pid=$! i=0
+    while ! pgrep -f "$PWD#nixosConfigurations" >/dev/null; do
+        i=$((i + 1))
+        [ "$i" -lt 300 ] || _fail "Nix never started"
+        sleep 0.1
+    done
+    kill -TERM "$pid"
+    set +e
+    wait "$pid"
+    status=$?
+    set -e
+    assert_status 143
+    ! pgrep -f "$PWD#nixosConfigurations" >/dev/null || _fail "Nix still runs"
+    [ -z "$(ls ../tmp)" ] || _fail "left in TMPDIR: $(ls ../tmp)"
+}
+
 test_nix_instantiate_is_time_limited_too() {
     need_tools
     cat >secrets.nix <<'NIX'
