@@ -218,8 +218,8 @@ m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out,
             long left;
             int n;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            left = limit * 1000 - ((now.tv_sec - t0.tv_sec) * 1000 +
-                                   (now.tv_nsec - t0.tv_nsec) / 1000000);
+            left = limit * 1000 -
+                   ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
             if (run_sig != 0) {
                 rc = m3_diag_set(d, M3_ECANCELED, "%s: interrupted", what);
                 goto out;
@@ -250,8 +250,7 @@ m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out,
                     continue;
                 }
                 if ((k == 0 ? append(&o, &ol, &ocap, buf, (size_t)got, NIX_OUT_MAX, &over)
-                            : append(&e, &el, &ecap, buf, (size_t)got, NIX_ERR_MAX, &eover)) !=
-                    0) {
+                            : append(&e, &el, &ecap, buf, (size_t)got, NIX_ERR_MAX, &eover)) != 0) {
                     rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
                     goto out;
                 }

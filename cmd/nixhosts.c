@@ -28,6 +28,7 @@
  * evaluation of every host; when that fails, the host names, then each host alone, so that
  * a host that fails alone falls back alone. */
 #include "cmd/cmd.h"
+#include "cmd/nixjson.h"
 #include "registry/registry.h"
 
 #include <errno.h>
@@ -41,29 +42,29 @@
 /* The answer for one host: "H", name, then per secret "S", name, toString file (or ""),
  * module file (or ""). The module is the first definition of age.secrets that sets the
  * secret's file (through mkIf, mkMerge, mkOverride), else the first that names it. */
-#define NIX_ONE                                                                                   \
-    "let one = h: c: let secs = c.config.age.secrets or {};"                                     \
-    " defs = c.options.age.secrets.definitionsWithLocations or [];"                              \
-    " setsFile = v: builtins.isAttrs v && (v ? file || (v ? content && setsFile v.content)"      \
-    " || (v ? contents && builtins.isList v.contents && builtins.any setsFile v.contents));"     \
-    " has = n: d: builtins.isAttrs d.value && builtins.hasAttr n d.value;"                      \
-    " mod = n: let all = builtins.filter (has n) defs;"                                          \
-    " f = builtins.filter (d: setsFile d.value.${n}) all; pick = if f != [] then f else all;"    \
-    " in if pick == [] then \"\" else toString (builtins.head pick).file;"                       \
-    " file = n: let f = secs.${n}.file or null; in if f == null then \"\" else toString f;"      \
-    " in [ \"H\" h ] ++ builtins.concatLists (map (n: [ \"S\" n (file n) (mod n) ])"            \
+#define NIX_ONE                                                                                    \
+    "let one = h: c: let secs = c.config.age.secrets or {};"                                       \
+    " defs = c.options.age.secrets.definitionsWithLocations or [];"                                \
+    " setsFile = v: builtins.isAttrs v && (v ? file || (v ? content && setsFile v.content)"        \
+    " || (v ? contents && builtins.isList v.contents && builtins.any setsFile v.contents));"       \
+    " has = n: d: builtins.isAttrs d.value && builtins.hasAttr n d.value;"                         \
+    " mod = n: let all = builtins.filter (has n) defs;"                                            \
+    " f = builtins.filter (d: setsFile d.value.${n}) all; pick = if f != [] then f else all;"      \
+    " in if pick == [] then \"\" else toString (builtins.head pick).file;"                         \
+    " file = n: let f = secs.${n}.file or null; in if f == null then \"\" else toString f;"        \
+    " in [ \"H\" h ] ++ builtins.concatLists (map (n: [ \"S\" n (file n) (mod n) ])"               \
     " (builtins.attrNames secs)); in "
-#define NIX_ALL                                                                                   \
+#define NIX_ALL                                                                                    \
     "cs: " NIX_ONE "builtins.concatLists (builtins.attrValues (builtins.mapAttrs one cs))"
 #define NIX_NAMES "cs: builtins.attrNames cs"
 
 struct flake_run {
-    char *tmp;      /* the private folder (store, home), removed at the end */
+    char *tmp;       /* the private folder (store, home), removed at the end */
     char *realstore; /* where the private store's paths really are ("TMP/store") */
-    char *ref;      /* "git+file:///root" or "path:/root" */
-    char *store;    /* --store value */
+    char *ref;       /* "git+file:///root" or "path:/root" */
+    char *store;     /* --store value */
     char *env[20];
-    char *first;    /* the first line of Nix's last error (malloc'd) */
+    char *first; /* the first line of Nix's last error (malloc'd) */
 };
 
 static int
@@ -118,11 +119,36 @@ run_nix(struct flake_run *r, const char *what, const char *const *args, size_t n
         struct m3_diag *d)
 {
     const char *common[] = {
-        "nix", "--extra-experimental-features", "nix-command flakes", "--offline",
-        "--store", r->store, "--option", "substituters", "", "--option", "builders", "",
-        "--option", "allow-import-from-derivation", "false", "--option", "accept-flake-config",
-        "false", "--option", "restrict-eval", "true", "--option", "allowed-uris", "",
-        "--option", "flake-registry", "", "--option", "eval-cache", "false",
+        "nix",
+        "--extra-experimental-features",
+        "nix-command flakes",
+        "--offline",
+        "--store",
+        r->store,
+        "--option",
+        "substituters",
+        "",
+        "--option",
+        "builders",
+        "",
+        "--option",
+        "allow-import-from-derivation",
+        "false",
+        "--option",
+        "accept-flake-config",
+        "false",
+        "--option",
+        "restrict-eval",
+        "true",
+        "--option",
+        "allowed-uris",
+        "",
+        "--option",
+        "flake-registry",
+        "",
+        "--option",
+        "eval-cache",
+        "false",
     };
     size_t nc = sizeof(common) / sizeof(common[0]), len = 0;
     char **argv = calloc(nc + nargs + 1, sizeof(char *)), *err = NULL;
@@ -144,131 +170,6 @@ run_nix(struct flake_run *r, const char *what, const char *const *args, size_t n
     free(err);
     free(argv);
     return rc;
-}
-
-/* json_string: the JSON string at *p (past the opening quote) decoded into a malloc'd
- * string; *p moves past the closing quote. NULL: malformed, or no memory. */
-static char *
-json_string(const char **p)
-{
-    const char *s = *p;
-    size_t cap = strlen(s) + 1, n = 0;
-    char *o = malloc(cap);
-
-    if (o == NULL)
-        return NULL;
-    while (*s != '"') {
-        unsigned c = (unsigned char)*s++;
-        if (c == '\0')
-            goto bad;
-        if (c != '\\') {
-            o[n++] = (char)c;
-            continue;
-        }
-        switch (c = (unsigned char)*s++) {
-        case 'n': o[n++] = '\n'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case '"': case '\\': case '/': o[n++] = (char)c; break;
-        case 'u': {
-            unsigned u;
-            if (sscanf(s, "%4x", &u) != 1 || u == 0)
-                goto bad;
-            s += 4;
-            /* Nix prints only control characters this way (UTF-8 stays as it is) */
-            if (u >= 0x80)
-                goto bad;
-            o[n++] = (char)u;
-            break;
-        }
-        default:
-            goto bad;
-        }
-    }
-    o[n] = '\0';
-    *p = s + 1;
-    return o;
-bad:
-    free(o);
-    return NULL;
-}
-
-/* json_strings: a JSON list of strings. */
-static int
-json_strings(const char *text, char ***v, size_t *n)
-{
-    const char *p = text + strspn(text, " \n");
-    char **a = NULL;
-
-    *v = NULL;
-    *n = 0;
-    if (*p++ != '[')
-        return M3_EINVAL;
-    p += strspn(p, " \n");
-    while (*p == '"') {
-        char **na = realloc(a, (*n + 1) * sizeof(*na)), *s;
-        p++;
-        if (na == NULL || (s = json_string(&p)) == NULL) {
-            a = na != NULL ? na : a;
-            goto bad;
-        }
-        a = na;
-        a[(*n)++] = s;
-        p += strspn(p, " \n");
-        if (*p == ',')
-            p += 1 + strspn(p + 1, " \n");
-    }
-    if (*p != ']')
-        goto bad;
-    *v = a;
-    return 0;
-bad:
-    for (size_t i = 0; i < *n; i++)
-        free(a[i]);
-    free(a);
-    *n = 0;
-    return M3_EINVAL;
-}
-
-static void
-strings_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* top_path: the top-level "path" of `nix flake metadata --json` (nested ones are the
- * flake's location, not its copy in the store). */
-static char *
-top_path(const char *json)
-{
-    int depth = 0;
-
-    for (const char *p = json; *p != '\0'; p++) {
-        if (*p == '{' || *p == '[')
-            depth++;
-        else if (*p == '}' || *p == ']')
-            depth--;
-        else if (*p == '"') {
-            const char *start = ++p;
-            char *key;
-            for (; *p != '"' && *p != '\0'; p++)
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-            if (*p == '\0')
-                return NULL;
-            if (depth != 1 || p - start != 4 || strncmp(start, "path", 4) != 0 || p[1] != ':' ||
-                p[2] != '"')
-                continue;
-            p += 3;
-            key = json_string(&p);
-            return key;
-        }
-    }
-    return NULL;
 }
 
 /* unstore: path without the private store's real prefix ("TMP/store/nix/store/..." is
@@ -381,12 +282,12 @@ eval_records(struct flake_run *r, const char *apply, struct reg_nix_hosts *out, 
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
     const char *args[] = {"eval", "--json", "--no-write-lock-file", attr, "--apply", apply};
     if ((rc = run_nix(r, "flake.nix", args, 6, &json, d)) == 0) {
-        if (json_strings(json, &v, &n) != 0)
+        if (m3_json_strings(json, &v, &n) != 0)
             rc = m3_diag_set(d, M3_EIO, "flake.nix: Nix printed what m3age did not ask for");
         else if (add_records(r, v, n, out) != 0)
             rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
     }
-    strings_free(v, n);
+    m3_strings_free(v, n);
     free(json);
     free(attr);
     return rc;
@@ -406,7 +307,7 @@ names_then_each(struct flake_run *r, struct reg_nix_hosts *out, struct m3_diag *
     const char *args[] = {"eval", "--json", "--no-write-lock-file", attr, "--apply", NIX_NAMES};
     if ((rc = run_nix(r, "flake.nix", args, 6, &json, d)) != 0)
         goto out;
-    if (json_strings(json, &names, &n) != 0) {
+    if (m3_json_strings(json, &names, &n) != 0) {
         rc = m3_diag_set(d, M3_EIO, "flake.nix: Nix printed what m3age did not ask for");
         goto out;
     }
@@ -445,7 +346,7 @@ names_then_each(struct flake_run *r, struct reg_nix_hosts *out, struct m3_diag *
         free(failed[i]);
     free(failed);
 out:
-    strings_free(names, n);
+    m3_strings_free(names, n);
     free(json);
     free(attr);
     return rc;
@@ -482,8 +383,7 @@ setup(struct flake_run *r, const char *root, struct m3_diag *d)
         int e = errno;
         free(r->tmp);
         r->tmp = NULL;
-        return m3_diag_set(d, M3_EIO, "cannot create a temporary folder for Nix: %s",
-                           strerror(e));
+        return m3_diag_set(d, M3_EIO, "cannot create a temporary folder for Nix: %s", strerror(e));
     }
     if (asprintf(&r->ref, "%s://%s", is_git ? "git+file" : "path", root) < 0)
         r->ref = NULL;
@@ -544,7 +444,7 @@ nix_hosts(void *ctx, const char *root, struct reg_nix_hosts *out, struct m3_diag
         if ((rc = run_nix(&r, "flake.nix", args, 5, &meta, d)) != 0)
             goto failed;
     }
-    if ((out->source = top_path(meta)) == NULL) {
+    if ((out->source = m3_json_top_string(meta, "path")) == NULL) {
         rc = m3_diag_set(d, M3_EIO, "flake.nix: Nix printed what m3age did not ask for");
         goto out;
     }
