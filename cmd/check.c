@@ -202,8 +202,11 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         if (own || x->severity == SECRETS_INFO || strcmp(x->code, "M3A020") == 0)
             continue;
         bool err = x->severity == SECRETS_ERROR;
-        printf("  %s%-5s%s %s%s%u: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
-               m3_shown(x->file), x->line ? ":" : "", x->line, m3_shown(x->message), x->code);
+        char at[16] = ""; /* ":LINE", none for a finding about a whole file */
+        if (x->line > 0)
+            snprintf(at, sizeof(at), ":%u", x->line);
+        printf("  %s%-5s%s %s%s: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
+               m3_shown(x->file), at, m3_shown(x->message), x->code);
         failing += err;
     }
     for (size_t i = 0; i < a->n; i++)

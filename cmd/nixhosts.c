@@ -370,9 +370,13 @@ setup(struct flake_run *r, const char *root, struct m3_diag *d)
     bool is_git;
     size_t k = 0;
 
-    if (asprintf(&git, "%s/.git", root) < 0)
+    /* a work tree: .git a repository (with its objects) or a "gitdir:" file; not the
+     * private index of a revision's tree that affected extracts (path: reads that) */
+    if (asprintf(&git, "%s/.git/objects", root) < 0)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
-    is_git = lstat(git, &st) == 0;
+    is_git = stat(git, &st) == 0 && S_ISDIR(st.st_mode);
+    git[strlen(git) - 8] = '\0';
+    is_git |= lstat(git, &st) == 0 && S_ISREG(st.st_mode);
     free(git);
     if (asprintf(&r->tmp, "%s/m3age-nix.XXXXXX",
                  tmpdir != NULL && tmpdir[0] == '/' ? tmpdir : "/tmp") < 0) {

@@ -768,7 +768,7 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
         }
         ah->nfiles++;
         if (ei < 0) {
-            add(c, "M3A016", s->span.file[0] ? s->span.file : "flake.nix", s->span.line, h->name,
+            add(c, "M3A016", s->span.file[0] ? s->span.file : fname, s->span.line, h->name,
                 "age.secrets.%s uses '%s', which has no entry in the registry", s->secret, fname);
             continue;
         }

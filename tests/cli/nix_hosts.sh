@@ -145,6 +145,32 @@ test_check_host_with_nix_and_without() {
     assert_contains out 'm3-helios: ready (1 secret)'
 }
 
+test_affected_with_nix_sees_a_computed_secret_list_change() {
+    fixture
+    sed -i 's/\[ "db" \]/[ "db" "wifi" ]/' modules/secrets.nix
+    commit 'wifi for every host'
+    run "$M3AGE" affected HEAD~1
+    assert_status 0
+    assert_contains out 'no host affected'
+    run "$M3AGE" affected --nix HEAD~1
+    assert_status 0
+    assert_empty err
+    assert_eq "$(cat out)" "m3-atlas
+  secrets/wifi.age: now used (age.secrets.wifi)
+m3-helios
+  secrets/wifi.age: now used (age.secrets.wifi)
+2 of 2 hosts affected (compared with $(git rev-parse --short=12 HEAD~1), HEAD~1)"
+}
+
+test_a_file_that_is_no_path_of_the_flake_is_named_as_nix_gives_it() {
+    fixture
+    sed -i 's|nixosConfigurations.m3-helios = host "m3-helios";|nixosConfigurations.m3-helios.config.age.secrets.db.file = "/run/keys/db.age";|' flake.nix
+    commit
+    run "$M3AGE" check --host m3-helios --nix
+    assert_status 1
+    assert_contains out "FAIL  /run/keys/db.age: age.secrets.db uses '/run/keys/db.age', which has no entry in the registry (M3A016)"
+}
+
 test_flake_that_fails_is_one_note_and_the_static_scan() {
     fixture
     sed -i 's/nixosConfigurations.m3-atlas = host "m3-atlas";/nixosConfigurations = throw "broken on purpose";/; /m3-helios = host/d' flake.nix
