@@ -20,7 +20,9 @@
  *     store instead, where a real flake's locked inputs already are; the flake's source is
  *     then copied into it, as nixos-rebuild does.
  *   - The environment is PATH and these folders; git (run by Nix for git+file:) reads no
- *     system or global configuration and runs no fsmonitor or hook (GIT_CONFIG_*).
+ *     system or global configuration and runs no fsmonitor or hook (GIT_CONFIG_*). --offline
+ *     alone does not keep Nix 2.8 off the network (an unlocked or missing input is
+ *     downloaded): HTTP(S) goes to a proxy that is not there, ssh is `false`.
  *   - Every run has the time limit of m3_nix_run (M3AGE_NIX_TIMEOUT, default 60 s); a
  *     timeout is an error, not a fallback.
  *
@@ -57,13 +59,16 @@
 #define NIX_ALL                                                                                    \
     "cs: " NIX_ONE "builtins.concatLists (builtins.attrValues (builtins.mapAttrs one cs))"
 #define NIX_NAMES "cs: builtins.attrNames cs"
+/* --offline does not stop Nix 2.8 from fetching an input it must resolve or lacks: its
+ * downloads (libcurl) and git's go to a proxy that is not there (the discard port) */
+#define DEAD_PROXY "http://127.0.0.1:9"
 
 struct flake_run {
     char *tmp;       /* the private folder (store, home), removed at the end */
-    char *realstore; /* where the private store's paths really are ("TMP/store") */
+    char *realstore; /* where the store's paths really are ("TMP/store"; NULL: as named) */
     char *ref;       /* "git+file:///root" or "path:/root" */
     char *store;     /* --store value */
-    char *env[20];
+    char *env[28];
     char *first; /* the first line of Nix's last error (malloc'd) */
 };
 
@@ -391,8 +396,11 @@ setup(struct flake_run *r, const char *root, struct m3_diag *d)
     }
     if (asprintf(&r->ref, "%s://%s", is_git ? "git+file" : "path", root) < 0)
         r->ref = NULL;
-    if (ustore != NULL && ustore[0] != '\0')
-        r->store = strdup(ustore);
+    if (ustore != NULL && ustore[0] != '\0') {
+        /* a folder is a store rooted there: its paths really are under it */
+        if ((r->store = strdup(ustore)) != NULL && ustore[0] == '/')
+            r->realstore = strdup(ustore);
+    }
     else if (asprintf(&r->store, "%s/store", r->tmp) < 0 ||
              asprintf(&r->realstore, "%s/store", r->tmp) < 0)
         r->store = NULL;
@@ -413,10 +421,33 @@ setup(struct flake_run *r, const char *root, struct m3_diag *d)
         (r->env[k++] = strdup("GIT_CONFIG_KEY_1=core.hooksPath")) == NULL ||
         (r->env[k++] = strdup("GIT_CONFIG_VALUE_1=/dev/null")) == NULL ||
         (r->env[k++] = strdup("GIT_CONFIG_KEY_2=protocol.allow")) == NULL ||
-        (r->env[k++] = strdup("GIT_CONFIG_VALUE_2=never")) == NULL || r->ref == NULL ||
+        (r->env[k++] = strdup("GIT_CONFIG_VALUE_2=never")) == NULL ||
+        (r->env[k++] = strdup("GIT_SSH_COMMAND=false")) == NULL ||
+        (r->env[k++] = strdup("http_proxy=" DEAD_PROXY)) == NULL ||
+        (r->env[k++] = strdup("https_proxy=" DEAD_PROXY)) == NULL ||
+        (r->env[k++] = strdup("all_proxy=" DEAD_PROXY)) == NULL ||
+        (r->env[k++] = strdup("HTTPS_PROXY=" DEAD_PROXY)) == NULL ||
+        (r->env[k++] = strdup("ALL_PROXY=" DEAD_PROXY)) == NULL || r->ref == NULL ||
         r->store == NULL)
         return m3_diag_set(d, M3_ENOMEM, "out of memory");
     return 0; /* the slots past k stay NULL: envp's end */
+}
+
+/* has_inputs: whether the flake at root locks inputs (flake.lock names a node besides the
+ * root). */
+static bool
+has_inputs(const char *root)
+{
+    char *lock = NULL, *buf = NULL;
+    size_t len = 0;
+    bool r;
+
+    if (asprintf(&lock, "%s/flake.lock", root) < 0)
+        return false;
+    r = reg_read_file(lock, &buf, &len, NULL) == 0 && strstr(buf, "\"locked\"") != NULL;
+    free(buf);
+    free(lock);
+    return r;
 }
 
 static int
@@ -461,6 +492,9 @@ failed:
         m3_info("note: flake.nix: nixosConfigurations not evaluated: %s (Nix); the hosts' "
                 "secrets are read statically",
                 m3_shown(r.first));
+        if (getenv("M3AGE_NIX_STORE") == NULL && has_inputs(root))
+            m3_hint("the flake's inputs are not in m3age's private Nix store; "
+                    "M3AGE_NIX_STORE=daemon evaluates with those your Nix store holds");
         rc = M3_ENOTFOUND;
     } else if (rc == M3_ENOTFOUND) {
         m3_info("note: cannot run nix (is Nix installed?): the hosts' secrets are read "

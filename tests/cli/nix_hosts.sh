@@ -307,6 +307,50 @@ test_no_flake_is_the_static_scan_in_silence() {
     assert_contains out 'M3A017'
 }
 
+test_a_flake_with_locked_inputs_is_not_fetched() {
+    fixture
+    cat >flake.nix <<'NIX'
+{
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.05";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.m3-atlas = nixpkgs.lib.nixosSystem { modules = [ ./hosts/m3-atlas ]; };
+  };
+}
+NIX
+    cat >flake.lock <<'JSON'
+{
+  "nodes": {
+    "nixpkgs": {
+      "locked": { "lastModified": 1700000000, "narHash": "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "owner": "NixOS", "repo": "nixpkgs", "rev": "0000000000000000000000000000000000000000", "type": "github" },
+      "original": { "owner": "NixOS", "ref": "nixos-24.05", "repo": "nixpkgs", "type": "github" }
+    },
+    "root": { "inputs": { "nixpkgs": "nixpkgs" } }
+  },
+  "root": "root",
+  "version": 7
+}
+JSON
+    commit
+    SECONDS=0
+    run timeout 60 "$M3AGE" audit --nix
+    assert_status 0
+    [ "$SECONDS" -lt 20 ] || _fail "took $SECONDS s"
+    assert_lines err 2
+    assert_contains err "m3age: note: flake.nix: nixosConfigurations not evaluated: unable to download 'https://api.github.com/repos/NixOS/nixpkgs/tarball/0000000000000000000000000000000000000000'"
+    assert_contains err "m3age: hint: the flake's inputs are not in m3age's private Nix store; M3AGE_NIX_STORE=daemon evaluates with those your Nix store holds"
+    assert_contains out 'M3A017'
+    assert_eq "$(git status --porcelain | grep -v -e ' out$' -e ' err$')" "" "flake.lock is unchanged"
+}
+
+test_a_store_named_by_m3age_nix_store_is_used() {
+    fixture
+    M3AGE_NIX_STORE=$PWD/../mystore run "$M3AGE" check --host m3-atlas --nix
+    assert_status 1
+    assert_contains out 'm3-atlas: 2 secrets used by its modules (as Nix evaluates them)'
+    ls -d ../mystore/nix/store/*-source >/dev/null || _fail "nothing in the named store"
+}
+
 # The real module system: nixpkgs' lib (a copy of the vendored snapshot, tracked in the
 # test's repository) evaluates each host; definitionsWithLocations names the module.
 test_module_system_names_the_module_that_defines_a_secret() {
@@ -355,6 +399,40 @@ NIX
     run "$M3AGE" check --host m3-atlas --nix
     assert_status 0
     assert_contains out '  ok    secrets/db.age  (modules/db.nix)'
+}
+
+# agenix's own NixOS module (vendored) next to m3age's, through tests/nix/vendor-eval.nix's
+# stand-ins for the NixOS options agenix reads, all copied into the flake's repository.
+test_agenix_real_module_next_to_m3age_module() {
+    fixture
+    [ -f "$VENDOR/nixpkgs-lib/lib/default.nix" ] && [ -f "$VENDOR/agenix/modules/age.nix" ] ||
+        skip "no nixpkgs lib / agenix snapshots in $VENDOR (set M3AGE_VENDOR)"
+    mkdir -p vendor tests/nix nix
+    cp -a "$VENDOR/nixpkgs-lib" "$VENDOR/agenix" vendor/
+    cp "$SRCDIR/tests/nix/vendor-eval.nix" tests/nix/
+    cp "$SRCDIR"/nix/*.nix nix/
+    cat >modules/atlas.nix <<'NIX'
+{ ... }: { age.secrets.db = { file = ../secrets/db.age; owner = "postgres"; }; }
+NIX
+    cat >flake.nix <<'NIX'
+{
+  outputs = { self }:
+    let
+      host = m: (import ./tests/nix/vendor-eval.nix { vendor = ./vendor; extraModule = m; }).nixos;
+    in
+    {
+      nixosConfigurations.m3-atlas = host ./modules/atlas.nix;
+      nixosConfigurations.m3-helios = host (import ./modules/secrets.nix "m3-helios");
+    };
+}
+NIX
+    commit
+    run "$M3AGE" audit --nix --json
+    assert_empty err
+    assert_contains out '{"file": "secrets/db.age", "host": "m3-atlas", "module": "modules/atlas.nix", "line": null}'
+    assert_contains out '{"file": "secrets/db.age", "host": "m3-helios", "module": null, "line": null}'
+    assert_contains out '"m3-atlas": "nix",
+    "m3-helios": "nix"'
 }
 
 run_tests
