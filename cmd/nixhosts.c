@@ -400,9 +400,8 @@ setup(struct flake_run *r, const char *root, struct m3_diag *d)
         /* a folder is a store rooted there: its paths really are under it */
         if ((r->store = strdup(ustore)) != NULL && ustore[0] == '/')
             r->realstore = strdup(ustore);
-    }
-    else if (asprintf(&r->store, "%s/store", r->tmp) < 0 ||
-             asprintf(&r->realstore, "%s/store", r->tmp) < 0)
+    } else if (asprintf(&r->store, "%s/store", r->tmp) < 0 ||
+               asprintf(&r->realstore, "%s/store", r->tmp) < 0)
         r->store = NULL;
     if (r->ref != NULL && strncmp(r->ref, "path://", 7) == 0)
         memmove(r->ref + 5, r->ref + 7, strlen(r->ref + 7) + 1); /* path:/root */
