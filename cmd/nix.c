@@ -261,6 +261,7 @@ m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out,
         rc = m3_diag_set(d, M3_EIO, "waitpid: %s", strerror(errno));
         goto out;
     }
+    kill(-pid, SIGKILL); /* what Nix started and left behind (the group outlives its leader) */
     pid = -1;
     if (run_sig != 0) {
         rc = m3_diag_set(d, M3_ECANCELED, "%s: interrupted", what);
