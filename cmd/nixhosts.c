@@ -20,7 +20,9 @@
  *     store instead, where a real flake's locked inputs already are; the flake's source is
  *     then copied into it, as nixos-rebuild does.
  *   - The environment is PATH and these folders; git (run by Nix for git+file:) reads no
- *     system or global configuration and runs no fsmonitor or hook (GIT_CONFIG_*). --offline
+ *     system or global configuration and runs no fsmonitor or hook (GIT_CONFIG_*); the
+ *     repository's own .git/config (which a clone does not carry: the user's git writes it)
+ *     is read as by every git command run there, nixos-rebuild's included. --offline
  *     alone does not keep Nix 2.8 off the network (an unlocked or missing input is
  *     downloaded): HTTP(S) goes to a proxy that is not there, ssh is `false`.
  *   - Every run has the time limit of m3_nix_run (M3AGE_NIX_TIMEOUT, default 60 s); a
