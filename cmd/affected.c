@@ -24,7 +24,9 @@ affected_usage(FILE *f)
                "  --format matrix  {\"host\":[...]}: a GitHub/Gitea Actions strategy.matrix\n"
                "  --rules FILE     the registry (default: $RULES, ./secrets.nix or a parent's)\n"
                "  --nix, --no-nix  evaluate the registry with nix-instantiate, or never\n"
-               "                   (default: only when m3age cannot evaluate it itself)\n\n"
+               "                   (default: only when m3age cannot evaluate it itself);\n"
+               "                   --nix also takes the hosts' secrets from the flake's\n"
+               "                   nixosConfigurations as Nix evaluates them\n\n"
                "  for h in $(m3age affected --format matrix | jq -r '.host[]'); do\n"
                "    m3age check --host \"$h\"; done\n\n"
                "Exit status: 0 the list (empty when nothing is touched), 2 error.\n");
@@ -140,6 +142,7 @@ cmd_affected(int argc, char **argv)
         affected_usage(stderr);
         goto out;
     }
+    m3_nix_hosts_install();
     if ((registry = m3_find_registry(rules)) == NULL)
         goto out;
     o.registry = registry;

@@ -32,7 +32,9 @@ audit_usage(FILE *f)
                "  --color[=WHEN]   always, never or auto (default: auto: a terminal, NO_COLOR\n"
                "                   unset or empty, TERM not dumb)\n"
                "  --nix, --no-nix  evaluate the registry with nix-instantiate, or never\n"
-               "                   (default: only when m3age cannot evaluate it itself)\n\n"
+               "                   (default: only when m3age cannot evaluate it itself);\n"
+               "                   --nix also takes the hosts' secrets from the flake's\n"
+               "                   nixosConfigurations as Nix evaluates them\n\n"
                "Exit status: 0 no error finding, 1 at least one, 2 the audit could not run.\n");
 }
 
@@ -136,10 +138,23 @@ m3_report_json(FILE *f, const struct secrets_audit *a, const char *registry)
             fprintf(f, ", \"host\": ");
             m3_json_str(f, a->hosts[i].name);
             fprintf(f, ", \"module\": ");
-            m3_json_str(f, under(a->hosts[i].modules[j], root));
-            fprintf(f, ", \"line\": %u}", a->hosts[i].lines[j]);
+            if (a->hosts[i].modules[j][0] != '\0')
+                m3_json_str(f, under(a->hosts[i].modules[j], root));
+            else
+                fputs("null", f); /* Nix's answer without the module system: the host only */
+            if (a->hosts[i].lines[j] > 0)
+                fprintf(f, ", \"line\": %u}", a->hosts[i].lines[j]);
+            else
+                fprintf(f, ", \"line\": null}");
         }
-    fprintf(f, "%s]\n}\n", nu ? "\n  " : "");
+    /* per examined host: where its answer came from (--nix: Nix, where it could) */
+    fprintf(f, "%s],\n  \"hosts_source\": {", nu ? "\n  " : "");
+    for (size_t i = 0; i < a->nhosts; i++) {
+        fprintf(f, "%s\n    ", i ? "," : "");
+        m3_json_str(f, a->hosts[i].name);
+        fprintf(f, ": \"%s\"", a->hosts[i].from_nix ? "nix" : "static");
+    }
+    fprintf(f, "%s}\n}\n", a->nhosts ? "\n  " : "");
     free(root);
 }
 
@@ -346,6 +361,7 @@ cmd_audit(int argc, char **argv)
         audit_usage(stderr);
         goto out;
     }
+    m3_nix_hosts_install();
     if ((registry = m3_find_registry(rules)) == NULL)
         goto out;
     for (size_t i = 0; i < o.nidentity_files; i++)

@@ -31,7 +31,9 @@ check_usage(FILE *f)
                "  --color[=WHEN]  always, never or auto (default: auto)\n"
                "  --nix, --no-nix\n"
                "                evaluate the registry with nix-instantiate, or never\n"
-               "                (default: only when m3age cannot evaluate it itself)\n\n"
+               "                (default: only when m3age cannot evaluate it itself);\n"
+               "                --nix also takes the host's secrets from the flake's\n"
+               "                nixosConfigurations as Nix evaluates them\n\n"
                "  m3age check --host m3-aether --scan &&\n"
                "    nixos-rebuild switch --flake .#m3-aether --target-host m3-aether\n\n"
                "Exit status: 0 ready to deploy, 1 not ready, 2 the check could not run.\n");
@@ -141,8 +143,8 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
     bool key_bad = false, stale = false;
     size_t failing = 0; /* files (and other subjects) with an error: what the summary counts */
 
-    printf("%s: %zu secret%s used by its modules\n", m3_shown(host), h ? h->nfiles : 0,
-           h && h->nfiles == 1 ? "" : "s");
+    printf("%s: %zu secret%s used by its modules%s\n", m3_shown(host), h ? h->nfiles : 0,
+           h && h->nfiles == 1 ? "" : "s", h && h->from_nix ? " (as Nix evaluates them)" : "");
     for (size_t i = 0; i < a->n; i++)
         key_bad |= strcmp(a->v[i].code, "M3A020") == 0 || strcmp(a->v[i].code, "M3A010") == 0;
     const char *src = h && h->key_source ? h->key_source : NULL;
@@ -182,7 +184,12 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         }
         if (shown)
             printf(")\n");
-        if (!shown)
+        if (!shown && h->lines[j] == 0 && h->modules[j][0] == '\0') /* Nix: no module known */
+            printf("  %s%-5s%s %s\n", green, "ok", reset, m3_shown(h->files[j]));
+        else if (!shown && h->lines[j] == 0) /* Nix's answer (--nix): the module, no line */
+            printf("  %s%-5s%s %s  (%s)\n", green, "ok", reset, m3_shown(h->files[j]),
+                   m3_shown(h->modules[j]));
+        else if (!shown)
             printf("  %s%-5s%s %s  (%s:%u)\n", green, "ok", reset, m3_shown(h->files[j]),
                    m3_shown(h->modules[j]), h->lines[j]);
     }
@@ -195,8 +202,11 @@ print_check(const struct secrets_audit *a, const char *host, const char *key, bo
         if (own || x->severity == SECRETS_INFO || strcmp(x->code, "M3A020") == 0)
             continue;
         bool err = x->severity == SECRETS_ERROR;
-        printf("  %s%-5s%s %s%s%u: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
-               m3_shown(x->file), x->line ? ":" : "", x->line, m3_shown(x->message), x->code);
+        char at[16] = ""; /* ":LINE", none for a finding about a whole file */
+        if (x->line > 0)
+            snprintf(at, sizeof(at), ":%u", x->line);
+        printf("  %s%-5s%s %s%s: %s (%s)\n", err ? red : yellow, err ? "FAIL" : "warn", reset,
+               m3_shown(x->file), at, m3_shown(x->message), x->code);
         failing += err;
     }
     for (size_t i = 0; i < a->n; i++)
@@ -288,6 +298,7 @@ cmd_check(int argc, char **argv)
         m3_error("--timeout is for --scan");
         goto out;
     }
+    m3_nix_hosts_install();
     if ((registry = m3_find_registry(rules)) == NULL)
         goto out;
     if (keyfile != NULL && (key = key_text(keyfile)) == NULL)

@@ -96,6 +96,29 @@ bool m3_nix_installed(void);
  * default mode, Nix installed, and a regular file (a named pipe cannot be read twice). */
 bool m3_nix_may_fall_back(const char *path);
 int m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d);
+/* m3_nix_run: runs the Nix program argv[0] (from PATH) with exactly the environment envp,
+ * stdin from /dev/null, in a process group of its own, for at most m3_nix_timeout seconds;
+ * a signal that ends m3age kills that group first. 0 with its stdout in *out (malloc'd,
+ * NUL-terminated, *olen bytes without the NUL) when it exits 0. Errors: M3_ENOTFOUND (it
+ * cannot be run), M3_EEVAL (it failed: *err, when err is non-NULL, holds its stderr,
+ * malloc'd), M3_EIO (the time limit: d says "WHAT: Nix did not finish within N s ..."; or a
+ * pipe, fork or output too large), M3_ECANCELED (SIGINT, SIGTERM or SIGHUP came: call
+ * m3_nix_raise_pending after cleaning up), M3_EINVAL (a bad M3AGE_NIX_TIMEOUT), M3_ENOMEM. what
+ * names the input in messages. */
+int m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out, size_t *olen,
+               char **err, struct m3_diag *d);
+/* m3_nix_raise_pending: a signal that came during m3_nix_run (which then killed Nix and
+ * returned M3_ECANCELED) raised again, now that the caller has removed what it made: the
+ * handler from before the run, or the default action, takes it. A no-op when none came. */
+void m3_nix_raise_pending(void);
+/* m3_nix_timeout: the limit of one Nix run in seconds: M3AGE_NIX_TIMEOUT when set (1 to
+ * 86400), else M3_NIX_TIMEOUT_DEFAULT; -1 with d filled when the variable is not a number. */
+enum { M3_NIX_TIMEOUT_DEFAULT = 60 };
+long m3_nix_timeout(struct m3_diag *d);
+/* m3_nix_hosts_install: with --nix, makes reg_hosts_scan take each host's secrets from the
+ * flake's nixosConfigurations as Nix evaluates them (cmd/nixhosts.c); notes say when and why
+ * the static scan answers instead. Commands that read hosts call it after their options. */
+void m3_nix_hosts_install(void);
 /* m3_nix_note: the one line saying that the registry at path, refused by the built-in
  * evaluator (why), is evaluated with nix-instantiate. */
 void m3_nix_note(const char *path, const struct m3_diag *why);

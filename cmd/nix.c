@@ -6,7 +6,13 @@
  * given as the only search path entry; no URI allowed, so no fetcher reaches the network),
  * the dummy store (nothing is built, copied or substituted: a registry that needs the store
  * fails), no import from derivation, and an environment of PATH alone (getEnv sees nothing,
- * no NIX_PATH, no user configuration through NIX_CONFIG). */
+ * no NIX_PATH, no user configuration through NIX_CONFIG).
+ *
+ * Every Nix run (this one and the flake's, cmd/nixhosts.c) goes through m3_nix_run: stdin
+ * from /dev/null, a process group of its own, a time limit (M3AGE_NIX_TIMEOUT seconds,
+ * default 60: an evaluation that loops must not hang a pre-commit hook or CI), and SIGINT,
+ * SIGTERM and SIGHUP kill that whole group before m3age's own handler or default action
+ * runs: nothing Nix started outlives m3age. */
 #include "cmd/cmd.h"
 #include "cmd/repo.h"
 #include "registry/registry.h"
@@ -19,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NIX_OUT_MAX (256u << 20)
@@ -91,14 +98,226 @@ nix_error(const char *path, const char *err, struct m3_diag *d)
     m3_diag_set(d, M3_EEVAL, "%s: %.*s (nix-instantiate)", path, n, e);
 }
 
+/* The Nix process being waited for, killed with its whole process group by a signal that
+ * ends m3age (Ctrl-C on the terminal reaches m3age's group, not Nix's own). The signal is
+ * then kept pending until the caller has removed what it made (m3_nix_raise_pending). */
+static volatile sig_atomic_t run_pgid, run_sig;
+static struct sigaction run_old[3];
+static const int run_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+
+static void
+on_signal(int sig)
+{
+    if (run_pgid > 0)
+        kill(-(pid_t)run_pgid, SIGKILL);
+    run_sig = sig;
+}
+
+void
+m3_nix_raise_pending(void)
+{
+    int sig = run_sig;
+
+    /* the handler that was there before the run (edit's cleanup, or the default) */
+    if (sig != 0) {
+        run_sig = 0;
+        raise(sig);
+    }
+}
+
+long
+m3_nix_timeout(struct m3_diag *d)
+{
+    const char *v = getenv("M3AGE_NIX_TIMEOUT");
+    char *end;
+    long t;
+
+    if (v == NULL || *v == '\0')
+        return M3_NIX_TIMEOUT_DEFAULT;
+    errno = 0;
+    t = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || t < 1 || t > 86400) {
+        m3_diag_set(d, M3_EINVAL, "M3AGE_NIX_TIMEOUT=%s: not a number of seconds from 1 to 86400",
+                    v);
+        return -1;
+    }
+    return t;
+}
+
+/* wait_child: waitpid that retries after a signal. */
+static int
+wait_child(pid_t pid, int *st)
+{
+    while (waitpid(pid, st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+int
+m3_nix_run(const char *what, char *const argv[], char *const envp[], char **out, size_t *olen,
+           char **err, struct m3_diag *d)
+{
+    char *o = NULL, *e = NULL;
+    size_t ol = 0, ocap = 0, el = 0, ecap = 0;
+    int op[2] = {-1, -1}, ep[2] = {-1, -1}, rc, st = 0, devnull = -1;
+    bool over = false, eover = false, armed = false;
+    long limit;
+    struct timespec t0, now;
+    pid_t pid = -1;
+
+    *out = NULL;
+    *olen = 0;
+    if (err != NULL)
+        *err = NULL;
+    if ((limit = m3_nix_timeout(d)) < 0)
+        return M3_EINVAL;
+    if (pipe2(op, O_CLOEXEC) != 0 || pipe2(ep, O_CLOEXEC) != 0 ||
+        (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = m3_diag_set(d, M3_EIO, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        for (int i = 0; i < 3; i++)
+            sigaction(run_sigs[i], &sa, &run_old[i]);
+        armed = true;
+    }
+    if ((pid = fork()) < 0) {
+        rc = m3_diag_set(d, M3_EIO, "fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        /* its own process group: a timeout or Ctrl-C kills Nix and whatever it started */
+        setpgid(0, 0);
+        for (int i = 0; i < 3; i++)
+            sigaction(run_sigs[i], &run_old[i], NULL);
+        if (dup2(devnull, STDIN_FILENO) < 0 || dup2(op[1], STDOUT_FILENO) < 0 ||
+            dup2(ep[1], STDERR_FILENO) < 0)
+            _exit(126);
+        execvpe(argv[0], argv, envp);
+        _exit(127);
+    }
+    setpgid(pid, pid); /* also here: no window in which a signal would miss the group */
+    run_pgid = pid;
+    if (run_sig != 0) /* it came before the group was known */
+        kill(-pid, SIGKILL);
+    close(op[1]);
+    close(ep[1]);
+    op[1] = ep[1] = -1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    {
+        struct pollfd pf[2] = {{op[0], POLLIN, 0}, {ep[0], POLLIN, 0}};
+        char buf[65536];
+        int open_fds = 2;
+
+        while (open_fds > 0) {
+            long left;
+            int n;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = limit * 1000 -
+                   ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+            if (run_sig != 0) {
+                rc = m3_diag_set(d, M3_ECANCELED, "%s: interrupted", what);
+                goto out;
+            }
+            if (left <= 0) {
+                rc = m3_diag_set(d, M3_EIO,
+                                 "%s: Nix did not finish within %ld s (stopped; "
+                                 "M3AGE_NIX_TIMEOUT=SECONDS changes the limit)",
+                                 what, limit);
+                goto out;
+            }
+            if ((n = poll(pf, 2, left > 1000000 ? 1000000 : (int)left)) < 0) {
+                if (errno == EINTR)
+                    continue;
+                rc = m3_diag_set(d, M3_EIO, "poll: %s", strerror(errno));
+                goto out;
+            }
+            for (int k = 0; k < 2 && n > 0; k++) {
+                ssize_t got;
+                if (pf[k].fd < 0 || pf[k].revents == 0)
+                    continue;
+                got = read(pf[k].fd, buf, sizeof(buf));
+                if (got < 0 && errno == EINTR)
+                    continue;
+                if (got <= 0) {
+                    pf[k].fd = -1;
+                    open_fds--;
+                    continue;
+                }
+                if ((k == 0 ? append(&o, &ol, &ocap, buf, (size_t)got, NIX_OUT_MAX, &over)
+                            : append(&e, &el, &ecap, buf, (size_t)got, NIX_ERR_MAX, &eover)) != 0) {
+                    rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+                    goto out;
+                }
+            }
+        }
+    }
+    if (wait_child(pid, &st) != 0) {
+        rc = m3_diag_set(d, M3_EIO, "waitpid: %s", strerror(errno));
+        goto out;
+    }
+    kill(-pid, SIGKILL); /* what Nix started and left behind (the group outlives its leader) */
+    pid = -1;
+    if (run_sig != 0) {
+        rc = m3_diag_set(d, M3_ECANCELED, "%s: interrupted", what);
+        goto out;
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
+        rc = m3_diag_set(d, M3_ENOTFOUND, "%s: cannot run %s (is Nix installed?)", what, argv[0]);
+        goto out;
+    }
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        rc = m3_diag_set(d, M3_EEVAL, "%s: %s failed", what, argv[0]);
+        if (err != NULL) {
+            *err = e != NULL ? e : strdup("");
+            e = NULL;
+        }
+        goto out;
+    }
+    if (over) {
+        rc = m3_diag_set(d, M3_EIO, "%s: the output of %s is too large", what, argv[0]);
+        goto out;
+    }
+    if (o == NULL && append(&o, &ol, &ocap, "", 0, NIX_OUT_MAX, &over) != 0) {
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+        goto out;
+    }
+    *out = o;
+    *olen = ol;
+    o = NULL;
+    rc = 0;
+out:
+    if (pid > 0) {
+        kill(-pid, SIGKILL);
+        wait_child(pid, &st);
+    }
+    run_pgid = 0;
+    if (armed)
+        for (int i = 0; i < 3; i++)
+            sigaction(run_sigs[i], &run_old[i], NULL);
+    for (int k = 0; k < 2; k++) {
+        if (op[k] >= 0)
+            close(op[k]);
+        if (ep[k] >= 0)
+            close(ep[k]);
+    }
+    if (devnull >= 0)
+        close(devnull);
+    free(o);
+    free(e);
+    return rc;
+}
+
 int
 m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d)
 {
-    char *root = NULL, *dir = NULL, *inc = NULL, *out = NULL, *err = NULL, envpath[4200];
-    size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
-    int op[2] = {-1, -1}, ep[2] = {-1, -1}, rc, st;
-    bool over = false, eover = false;
-    pid_t pid = -1;
+    char *root = NULL, *dir = NULL, *inc = NULL, *err = NULL, envpath[4200];
+    int rc;
 
     *json = NULL;
     *len = 0;
@@ -138,97 +357,12 @@ m3_nix_eval(const char *path, char **json, size_t *len, struct m3_diag *d)
                               NULL};
         char *const envp[] = {envpath, "HOME=/nonexistent", "NIX_PATH=", "LC_ALL=C", NULL};
 
-        if (pipe2(op, O_CLOEXEC) != 0 || pipe2(ep, O_CLOEXEC) != 0) {
-            rc = m3_diag_set(d, M3_EIO, "pipe: %s", strerror(errno));
-            goto out;
-        }
-        if ((pid = fork()) < 0) {
-            rc = m3_diag_set(d, M3_EIO, "fork: %s", strerror(errno));
-            goto out;
-        }
-        if (pid == 0) {
-            if (dup2(op[1], STDOUT_FILENO) < 0 || dup2(ep[1], STDERR_FILENO) < 0)
-                _exit(126);
-            execvpe(argv[0], argv, envp);
-            _exit(127);
-        }
+        rc = m3_nix_run(path, argv, envp, json, len, &err, d);
+        m3_nix_raise_pending();
     }
-    close(op[1]);
-    close(ep[1]);
-    op[1] = ep[1] = -1;
-    {
-        struct pollfd pf[2] = {{op[0], POLLIN, 0}, {ep[0], POLLIN, 0}};
-        char buf[65536];
-        int open_fds = 2;
-
-        while (open_fds > 0) {
-            if (poll(pf, 2, -1) < 0) {
-                if (errno == EINTR)
-                    continue;
-                rc = m3_diag_set(d, M3_EIO, "poll: %s", strerror(errno));
-                goto out;
-            }
-            for (int k = 0; k < 2; k++) {
-                ssize_t got;
-                if (pf[k].fd < 0 || pf[k].revents == 0)
-                    continue;
-                got = read(pf[k].fd, buf, sizeof(buf));
-                if (got < 0 && errno == EINTR)
-                    continue;
-                if (got <= 0) {
-                    pf[k].fd = -1;
-                    open_fds--;
-                    continue;
-                }
-                if ((k == 0 ? append(&out, &olen, &ocap, buf, (size_t)got, NIX_OUT_MAX, &over)
-                            : append(&err, &elen, &ecap, buf, (size_t)got, NIX_ERR_MAX, &eover)) !=
-                    0) {
-                    rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-                    goto out;
-                }
-            }
-        }
-    }
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) {
-            rc = m3_diag_set(d, M3_EIO, "waitpid: %s", strerror(errno));
-            goto out;
-        }
-    pid = -1;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
-        rc = m3_diag_set(d, M3_ENOTFOUND, "%s: cannot run nix-instantiate (is Nix installed?)",
-                         path);
-        goto out;
-    }
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+    if (rc == M3_EEVAL)
         nix_error(path, err != NULL ? err : "", d);
-        rc = M3_EEVAL;
-        goto out;
-    }
-    if (over) {
-        rc = m3_diag_set(d, M3_EIO, "%s: the output of nix-instantiate is too large", path);
-        goto out;
-    }
-    if (out == NULL && append(&out, &olen, &ocap, "", 0, NIX_OUT_MAX, &over) != 0) {
-        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
-        goto out;
-    }
-    *json = out;
-    *len = olen;
-    out = NULL;
-    rc = 0;
 out:
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-    }
-    for (int k = 0; k < 2; k++) {
-        if (op[k] >= 0)
-            close(op[k]);
-        if (ep[k] >= 0)
-            close(ep[k]);
-    }
-    free(out);
     free(err);
     free(inc);
     free(root);

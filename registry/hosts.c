@@ -635,7 +635,7 @@ secret_cmp(const void *x, const void *y)
     return r != 0 ? r : strcmp(a->secret, b->secret);
 }
 
-static void
+void
 reg_hosts_free_host(struct reg_host *h)
 {
     for (size_t k = 0; k < h->nsecrets; k++) {
@@ -718,8 +718,94 @@ add_host(struct reg_hosts *hs, const char *name)
     return 0;
 }
 
+const char *
+reg_hosts_intern(struct reg_hosts *hs, const char *rel)
+{
+    return intern(hs, rel);
+}
+
+int
+reg_hosts_add_host(struct reg_hosts *hs, const char *name)
+{
+    return add_host(hs, name);
+}
+
+int
+reg_host_cmp(const void *x, const void *y)
+{
+    return host_cmp(x, y);
+}
+
+int
+reg_host_secret_cmp(const void *x, const void *y)
+{
+    return secret_cmp(x, y);
+}
+
+static struct reg_host_eval host_eval;
+
+void
+reg_set_host_eval(const struct reg_host_eval *he)
+{
+    if (he == NULL)
+        memset(&host_eval, 0, sizeof(host_eval));
+    else
+        host_eval = *he;
+}
+
+/* with_nix: the static scan hs (NULL: none was possible, static_rc says why) with Nix's
+ * answer put in; no answer leaves the scan as it was. */
+static int
+with_nix(const char *root, struct reg_hosts **hs, int static_rc, struct m3_diag *d)
+{
+    struct reg_nix_hosts nx = {0};
+    struct m3_diag nd = {0};
+    int rc;
+
+    if ((rc = host_eval.eval(host_eval.ctx, root, &nx, &nd)) == M3_ENOTFOUND)
+        return static_rc;
+    if (rc != 0) {
+        if (d != NULL)
+            *d = nd;
+        return rc;
+    }
+    if (*hs == NULL && (*hs = calloc(1, sizeof(**hs))) == NULL)
+        rc = m3_diag_set(d, M3_ENOMEM, "out of memory");
+    else
+        rc = reg_hosts_apply_nix(*hs, &nx, d);
+    reg_nix_hosts_clear(&nx);
+    if (rc == 0 && (*hs)->nhosts == 0 && static_rc != 0)
+        return static_rc;
+    return rc;
+}
+
+static int hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
+
 int
 reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
+{
+    struct m3_diag sd = {0};
+    int rc;
+
+    if (host_eval.eval == NULL)
+        return hosts_scan(root, out, d);
+    rc = hosts_scan(root, out, &sd);
+    if (rc != 0 && rc != M3_ENOTFOUND) {
+        if (d != NULL)
+            *d = sd;
+        return rc;
+    }
+    if ((rc = with_nix(root, out, rc, d)) != 0) {
+        if (rc == M3_ENOTFOUND && d != NULL)
+            *d = sd;
+        reg_hosts_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int
+hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d)
 {
     struct reg_hosts *hs = calloc(1, sizeof(*hs));
     struct reg_graph g = {.root = root, .hs = hs, .d = d};

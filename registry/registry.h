@@ -410,6 +410,9 @@ struct reg_host {
     size_t nsecrets;
     struct reg_host_unresolved *unresolved;
     size_t nunresolved;
+    /* its secrets are Nix's answer (reg_set_host_eval), not the static scan's: each span has
+     * line 0 and names the module that defines the secret, or "" when Nix cannot say */
+    bool from_nix;
 };
 
 /* An import the scan could not follow without evaluating Nix: a computed path, a module
@@ -453,10 +456,55 @@ int reg_scan_module(const struct reg_file *f, const char *module_rel, struct reg
  * does not parse fails the scan with M3_ESYNTAX (d says which); an imported one that does
  * not parse is unfollowed. Folders nested more than 64 deep under hosts/<host>/ fail the
  * scan with M3_EINVAL.
+ * When an evaluator is set (reg_set_host_eval: --nix), the hosts it answers for take its
+ * answer (reg_hosts_apply_nix), and a repository without hosts/ has the hosts it names.
  * *out is freed with reg_hosts_free.
  * Errors: M3_ENOTFOUND (no hosts/ folder, and no host named in flake.nix), M3_ESYNTAX,
  * M3_EINVAL, M3_EIO, M3_ENOMEM. */
 int reg_hosts_scan(const char *root, struct reg_hosts **out, struct m3_diag *d);
 void reg_hosts_free(struct reg_hosts *h);
+
+/* What Nix says a flake's hosts use, as another evaluator (cmd/, which runs Nix; this layer
+ * never runs programs) gives it: for each host of nixosConfigurations, the secrets of
+ * config.age.secrets with `toString file` and the module file that defines the secret. */
+struct reg_nix_secret {
+    char *secret; /* NAME of age.secrets.NAME */
+    char *value;  /* toString of its file: "/nix/store/HASH-source/secrets/x.age", a string */
+    char *module; /* the file of the module defining it ("/nix/store/HASH-source/m.nix"), or
+                     NULL when the module system does not say (plain attribute sets) */
+};
+struct reg_nix_host {
+    char *name;
+    bool ok; /* false: Nix failed on this host alone; the static scan answers for it */
+    struct reg_nix_secret *v;
+    size_t n;
+};
+struct reg_nix_hosts {
+    char *source; /* the flake's own source path in the store ("/nix/store/HASH-source") */
+    struct reg_nix_host *hosts;
+    size_t nhosts;
+};
+/* reg_nix_hosts_clear: frees what h holds (every string and array, with free) and zeroes it. */
+void reg_nix_hosts_clear(struct reg_nix_hosts *h);
+
+/* eval: the hosts of the flake at the repository root as Nix evaluates them. 0 with *out
+ * filled (malloc'd); M3_ENOTFOUND when Nix gives no answer (no flake.nix, no
+ * nixosConfigurations, an evaluation error: eval has said why, and the static scan
+ * answers); another error fails reg_hosts_scan (a time limit reached). */
+struct reg_host_eval {
+    int (*eval)(void *ctx, const char *root, struct reg_nix_hosts *out, struct m3_diag *d);
+    void *ctx;
+};
+/* reg_set_host_eval: the evaluator reg_hosts_scan asks from now on (copied; NULL: none). */
+void reg_set_host_eval(const struct reg_host_eval *he);
+
+/* reg_hosts_apply_nix: puts Nix's answer nx into the static scan hs: every host nx answers
+ * (ok) gets exactly the secrets Nix lists (from_nix set, its unresolved values and its
+ * unfollowed imports dropped), added when the scan has no such host. A value under
+ * nx->source becomes repository-relative; one in another store path (another input) is
+ * relative to that input, from_input set, as the static scan takes "${inputs.X}/x"; any
+ * other string is kept as it is. Hosts nx does not answer keep the static answer.
+ * Errors: M3_ENOMEM. */
+int reg_hosts_apply_nix(struct reg_hosts *hs, const struct reg_nix_hosts *nx, struct m3_diag *d);
 
 #endif

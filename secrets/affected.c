@@ -423,22 +423,23 @@ host_reasons(const struct side *old, const struct side *cur, const char *name,
         const struct reg_host_secret *s = &hc->secrets[i];
         const char *reg = registry_name(cur, s->file);
         if (!uses_file(ho, s->file))
-            rc = strv_pushf(why, "%s: now used (age.secrets.%s in %s)", s->file, s->secret,
-                            s->span.file);
+            rc = strv_pushf(why, "%s: now used (age.secrets.%s%s%s)", s->file, s->secret,
+                            s->span.file[0] ? " in " : "", s->span.file); /* "": Nix's answer */
         for (size_t j = 0; j < nch && rc == 0; j++)
             if (strcmp(ch[j].name, reg) == 0)
                 rc = strv_pushf(why, "%s: %s", s->file, ch[j].reason);
     }
     for (size_t i = 0; ho != NULL && i < ho->nsecrets && rc == 0; i++)
         if (!uses_file(hc, ho->secrets[i].file))
-            rc = strv_pushf(why, "%s: no longer used (age.secrets.%s was in %s)",
-                            ho->secrets[i].file, ho->secrets[i].secret, ho->secrets[i].span.file);
+            rc = strv_pushf(why, "%s: no longer used (age.secrets.%s%s%s)", ho->secrets[i].file,
+                            ho->secrets[i].secret, ho->secrets[i].span.file[0] ? " was in " : "",
+                            ho->secrets[i].span.file);
     /* a module defining secrets that changed: a mode, owner or path may have */
     for (int k = 0; k < 2 && rc == 0; k++) {
         const struct reg_host *h = k == 0 ? ho : hc;
         for (size_t i = 0; h != NULL && i < h->nsecrets && rc == 0; i++) {
             const char *m = h->secrets[i].span.file;
-            if (m == NULL || strv_has(&modules, m))
+            if (m == NULL || m[0] == '\0' || strv_has(&modules, m))
                 continue;
             if ((rc = strv_pushf(&modules, "%s", m)) == 0 && !same_file(old->root, cur->root, m))
                 rc = strv_pushf(why, "%s: a module defining age.secrets changed", m);

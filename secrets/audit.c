@@ -768,7 +768,7 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
         }
         ah->nfiles++;
         if (ei < 0) {
-            add(c, "M3A016", s->span.file, s->span.line, h->name,
+            add(c, "M3A016", s->span.file[0] ? s->span.file : fname, s->span.line, h->name,
                 "age.secrets.%s uses '%s', which has no entry in the registry", s->secret, fname);
             continue;
         }
@@ -783,7 +783,12 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
         for (size_t m = 0; kpq != NULL && m < e->nkeys && !listed; m++)
             if (strcmp(e->keys[m], kpq->text) == 0)
                 listed = (hk = kpq) != NULL;
-        if (!listed)
+        if (!listed && s->span.line == 0) /* Nix's answer: the module if Nix says, no line */
+            add(c, "M3A009", e->name, 0, h->name,
+                "host %s uses it (age.secrets.%s%s%s, as Nix evaluates it) but its registry "
+                "entry does not list %s: activation would fail",
+                h->name, s->secret, s->span.file[0] ? " in " : "", s->span.file, h->name);
+        else if (!listed)
             add(c, "M3A009", e->name, 0, h->name,
                 "host %s uses it (age.secrets.%s in %s:%u) but its registry entry does not "
                 "list %s: activation would fail",
@@ -1109,6 +1114,7 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
             break;
         }
         c.a->nhosts++;
+        ah->from_nix = h->from_nix;
         audit_host(&c, h, ah);
     }
     unfollowed_imports(&c);

@@ -91,6 +91,8 @@ struct secrets_audit {
         bool has_key;
         char *key_source; /* what the registry key was compared with ("hosts/H/...pub",
                              "--key"), NULL when not compared */
+        bool from_nix;    /* its files are Nix's answer (--nix), not the static scan's; lines
+                             are then 0 */
     } * hosts;
 };
 

@@ -60,6 +60,8 @@ test_host_without_registry_key() {
     run "$M3AGE" check --host h3 --key "$AK/h3.pub"
     assert_status 1
     assert_contains out "M3A010"
+    # a finding about a whole folder has no line: no ":0", no "0" glued to the name
+    assert_contains out "  FAIL  hosts/h3: host h3 uses 1 secret but the registry binds no key named 'h3' (M3A010)"
 }
 
 test_usage_errors() {
