@@ -41,6 +41,7 @@ struct module {
     const char *rel;    /* interned */
     struct reg_file *f; /* NULL: it did not parse */
     char *err;          /* why, when f is NULL */
+    char *hint;         /* the parser's guess at the fix of err (NULL: none) */
 };
 
 struct reg_graph {
@@ -443,6 +444,8 @@ module_of(struct reg_graph *g, const char *rel, struct module **out)
         return rc;
     if (rc != 0 && (m->err = strdup(d.msg[0] ? d.msg : m3_strerror(rc))) == NULL)
         return M3_ENOMEM;
+    if (rc != 0 && d.hint[0] != '\0' && (m->hint = strdup(d.hint)) == NULL)
+        return M3_ENOMEM;
     *out = m;
     return 0;
 }
@@ -505,6 +508,8 @@ scan_host(struct reg_graph *g, struct reg_host *h)
         if (m == NULL || m->f == NULL) {
             if (q.fatal && m != NULL) {
                 rc = m3_diag_set(g->d, M3_ESYNTAX, "%s", m->err);
+                if (m->hint != NULL)
+                    m3_diag_hint(g->d, "%s", m->hint);
                 break;
             }
             struct reg_host_unfollowed *u;
@@ -679,6 +684,7 @@ graph_clear(struct reg_graph *g)
     for (size_t i = 0; i < g->nmods; i++) {
         reg_file_free(g->mods[i].f);
         free(g->mods[i].err);
+        free(g->mods[i].hint);
     }
     free(g->mods);
     for (size_t i = 0; i < g->nlists; i++)

@@ -173,6 +173,27 @@ m3age: hint: missing ';' at the end of line 3?" "let"
     assert_one_error_line "expected ';'"
 }
 
+# the same guess for a host module that does not parse (the host scan keeps the parser's hint)
+test_row34_missing_semicolon_hint_in_a_host_module() {
+    printf '{\n  "secrets/wifi.age".publicKeys = [ "%s" ];\n}\n' "$K1" >secrets.nix
+    mkdir -p secrets hosts/m3-ares
+    "$M3AGE_FIXTURE" encrypt -r "$K1" -o secrets/wifi.age secrets.nix
+    cat >hosts/m3-ares/default.nix <<'NIX'
+{ ... }:
+{
+  age.secrets.wifi.file = ../../secrets/wifi.age
+  networking.hostName = "m3-ares";
+}
+NIX
+    for c in audit "check --host m3-ares"; do
+        # shellcheck disable=SC2086
+        run "$M3AGE" $c
+        assert_status 2
+        assert_contains err "hosts/m3-ares/default.nix:4:23: unexpected '=', expected ';'" "$c"
+        assert_contains err "m3age: hint: missing ';' at the end of line 3?" "$c"
+    done
+}
+
 # row 21: a host removed without a rekey leaves its key in a header: hosts rm, audit and
 # check name it by the same tag, said to be a tag (not a piece of the SHA256: fingerprint)
 test_row21_hosts_rm_audit_and_check_show_the_same_tag() {
