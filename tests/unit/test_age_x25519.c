@@ -60,9 +60,8 @@ open_by_the_spec(const unsigned char seed[32], const unsigned char pk[32],
 
     memcpy(wire, prefix, sizeof(prefix));
     memcpy(wire + sizeof(prefix), pk, 32);
-    cr_assert_eq(age_hkdf(NULL, 0, wire, sizeof(wire), "age-encryption.org/v1/ssh-ed25519",
-                          tweak, 32),
-                 0);
+    cr_assert_eq(
+        age_hkdf(NULL, 0, wire, sizeof(wire), "age-encryption.org/v1/ssh-ed25519", tweak, 32), 0);
     age_ssh_ed25519_to_x25519_scalar(seed, scalar);
     cr_assert_eq(age_ssh_ed25519_to_x25519_public(pk, point), 0);
     cr_assert_eq(s->nargs, 2);
@@ -74,8 +73,7 @@ open_by_the_spec(const unsigned char seed[32], const unsigned char pk[32],
     cr_assert_eq(crypto_scalarmult(tweaked, tweak, shared), 0);
     memcpy(salt, share, 32);
     memcpy(salt + 32, point, 32);
-    cr_assert_eq(age_hkdf(tweaked, 32, salt, 64, "age-encryption.org/v1/ssh-ed25519", key, 32),
-                 0);
+    cr_assert_eq(age_hkdf(tweaked, 32, salt, 64, "age-encryption.org/v1/ssh-ed25519", key, 32), 0);
     cr_assert_eq(age_wrap_open(key, s->body, s->body_len, file_key), 0,
                  "the stanza does not open by the spec's computation");
 }
