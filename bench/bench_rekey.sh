@@ -106,9 +106,11 @@ fi
 "$M3AGE" rekey | grep -q "^0 rekeyed, $N already up to date" ||
     { echo "bench_rekey: the generated repository is not up to date"; exit 1; }
 
-# m3age rekey --force, best of 5.
-best m3 5 "$M3AGE" rekey --force
+# m3age rekey --force, best of 5, after one run not timed (checked): the generator's 500 new
+# files are then no longer waiting to be written back, which the first run would otherwise do
+# part of (a user's repository was not written a second ago).
 "$M3AGE" rekey --force | grep -q "^$N rekeyed" || { echo "bench_rekey: rekey --force failed"; exit 1; }
+best m3 5 "$M3AGE" rekey --force
 m3_pw=$(calc "$m3_w / $N" 3)
 m3_pc=$(calc "$m3_c / $N" 3)
 # System calls of one run (issue 25: one getrandom per file at most, no file opened twice).
@@ -132,12 +134,13 @@ m31_pw=$(calc "$m31_w / $N" 3)
 m31_pc=$(calc "$m31_c / $N" 3)
 m31_pu=$(calc "$m31_u / $N" 3)
 m31_ps=$(calc "$m31_s / $N" 3)
-# The floor, on files of the size of the repository's, right after m3age's runs: the file
-# system's state (here ext4 without a journal, which skips the inodes freed in the last
-# seconds when it allocates one, one by one) is then the same for both.
+# The floor, on the repository's own files, right after m3age's runs: the file system's state
+# (here ext4 without a journal, which skips the inodes freed in the last seconds when it
+# allocates one, one by one) is then the same for both.
 fbytes=$(wc -c <secrets/s0001.age)
-read -r floor_x floor_sc floor_sw x_sv x_sb x_ab x_ov x_obare x_ob < <("$BUILD/bench/rekey_floor" \
-    "$RCPTS" "$fbytes" "$work" "$N") || { echo "bench_rekey: rekey_floor failed"; exit 1; }
+read -r floor_x floor_sc floor_sw x_sv x_sb x_ab x_ov x_obare x_ob floor_files < <(
+    "$BUILD/bench/rekey_floor" "$RCPTS" "$work/secrets") || true
+[ "${floor_files:-}" = "$N" ] || { echo "bench_rekey: rekey_floor failed"; exit 1; }
 floor1=$(calc "$floor_x + $floor_sw" 3)
 floor_c=$(calc "$floor_x + $floor_sc" 3)
 floor_n=$(calc "$floor1 / $cores" 3)

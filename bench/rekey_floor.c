@@ -10,19 +10,23 @@
  * (age_x25519_base), and OpenSSL's (EVP_PKEY X25519 derive with a new peer key per operation,
  * as every stanza has its own point; and key generation for the base point).
  *
- * The crash-safety contract's system calls, on FILES files of BYTES bytes in a folder of
- * their own under DIR: read the old file (open, read, close), write the new one (a temp file
- * created in the folder, write, fsync, close, rename over the old one), and one fsync of the
- * folder per pass; their CPU time (user + system: the kernel's work done for the process)
- * and their wall time (with the waits for the disk). Best of three passes, as bench_rekey.sh
- * keeps m3age's best run.
+ * The crash-safety contract's system calls, on the repository's own files (DIR, the folder
+ * m3age has just rekeyed: same files, same file system state), each rewritten with the same
+ * bytes: read the old file (open, read, close), write the new one (a temp file created in the
+ * folder, write, fsync, close, rename over the old one), and one fsync of the folder per
+ * pass; their CPU time (user + system: the kernel's work done for the process) and their
+ * wall time (with the waits for the disk). Best of three passes, as bench_rekey.sh keeps
+ * m3age's best run.
  *
- * Usage: rekey_floor RECIPIENTS BYTES DIR [FILES]. Prints one line, milliseconds per file
- * then microseconds per operation:
+ * Usage: rekey_floor RECIPIENTS DIR. Prints one line, milliseconds per file, microseconds
+ * per operation, and the number of files:
  *   X25519_ms syscalls_cpu_ms syscalls_wall_ms
  *   sodium_var_us sodium_base_us age_base_us openssl_var_us openssl_var_bare_us openssl_base_us
+ *   files
  * (openssl_var_bare: the same peer key and context every time, OpenSSL's ladder alone; not
  * usable for stanzas, printed for comparison). */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -116,55 +120,68 @@ setup_openssl(struct ctx *c)
            EVP_PKEY_keygen_init(c->keygen) == 1;
 }
 
-/* contract: the system calls of rewriting nfiles files of bytes bytes in dir, as CPU and
- * wall milliseconds per file (best of three passes). */
+/* contract: the system calls of rewriting, in place and with the same bytes, every "*.age"
+ * file of dir (the repository m3age has just rekeyed: the same folder, files and file system
+ * state), as CPU and wall milliseconds per file (best of three passes). Names are looked up
+ * relative to the folder, the cheapest way. *nfiles receives the number of files. */
 static int
-contract(const char *dir, int nfiles, int bytes, double *cpu, double *wall)
+contract(const char *dir, int *nfiles, double *cpu, double *wall)
 {
-    char path[4200], tmp[4200]; /* dir is at most 4095 bytes */
-    unsigned char *buf = calloc(1, (size_t)bytes + 1);
+    char **names = NULL, tmp[300];
+    size_t n = 0, cap = 0;
+    unsigned char buf[1 << 16];
+    struct dirent *de;
+    DIR *dh = opendir(dir);
     int dfd, rc = -1;
 
     *cpu = *wall = 1e30;
-    if (buf == NULL || mkdir(dir, 0700) != 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY)) < 0)
-        goto out;
-    randombytes_buf(buf, (size_t)bytes);
-    for (int i = 0; i < nfiles; i++) {
-        int fd;
-        snprintf(path, sizeof(path), "%s/f%05d", dir, i);
-        if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
-            write(fd, buf, (size_t)bytes) != bytes || close(fd) != 0)
+    if (dh == NULL)
+        return -1;
+    dfd = dirfd(dh);
+    while ((de = readdir(dh)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l < 5 || l > 250 || strcmp(de->d_name + l - 4, ".age") != 0)
+            continue;
+        if (n == cap) {
+            char **nv = realloc(names, (cap = cap ? 2 * cap : 512) * sizeof(*names));
+            if (nv == NULL)
+                goto out;
+            names = nv;
+        }
+        if ((names[n] = strdup(de->d_name)) == NULL)
             goto out;
+        n++;
     }
+    if (n == 0)
+        goto out;
     for (int pass = 0; pass < 3; pass++) {
         double c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID), w0 = now_ms(CLOCK_MONOTONIC), c, w;
-        for (int i = 0; i < nfiles; i++) {
+        for (size_t i = 0; i < n; i++) {
+            ssize_t len;
             int fd;
-            snprintf(path, sizeof(path), "%s/f%05d", dir, i);
-            snprintf(tmp, sizeof(tmp), "%s/.f%05d.tmp", dir, i);
-            if ((fd = open(path, O_RDONLY)) < 0 || read(fd, buf, (size_t)bytes + 1) != bytes ||
-                close(fd) != 0)
+            snprintf(tmp, sizeof(tmp), ".%s.floor", names[i]);
+            if ((fd = openat(dfd, names[i], O_RDONLY)) < 0 ||
+                (len = read(fd, buf, sizeof(buf))) <= 0 || close(fd) != 0)
                 goto out;
-            if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 ||
-                write(fd, buf, (size_t)bytes) != bytes || fsync(fd) != 0 || close(fd) != 0 ||
-                rename(tmp, path) != 0)
+            if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0 ||
+                write(fd, buf, (size_t)len) != len || fsync(fd) != 0 || close(fd) != 0 ||
+                renameat(dfd, tmp, dfd, names[i]) != 0)
                 goto out;
         }
         if (fsync(dfd) != 0)
             goto out;
-        c = (now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / nfiles;
-        w = (now_ms(CLOCK_MONOTONIC) - w0) / nfiles;
+        c = (now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / (double)n;
+        w = (now_ms(CLOCK_MONOTONIC) - w0) / (double)n;
         *cpu = c < *cpu ? c : *cpu;
         *wall = w < *wall ? w : *wall;
     }
+    *nfiles = (int)n;
     rc = 0;
 out:
-    for (int i = 0; i < nfiles; i++) {
-        snprintf(path, sizeof(path), "%s/f%05d", dir, i);
-        unlink(path);
-    }
-    rmdir(dir);
-    free(buf);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(dh);
     return rc;
 }
 
@@ -173,18 +190,10 @@ main(int argc, char **argv)
 {
     struct ctx c = {0};
     double us[NOPS], var, base, x_ms, sys_cpu, sys_wall;
-    int nrcpt, bytes, nfiles;
-    char dir[4096];
+    int nrcpt, nfiles = 0;
 
-    if (argc < 4 || sodium_init() < 0) {
-        fprintf(stderr, "usage: rekey_floor RECIPIENTS BYTES DIR [FILES]\n");
-        return 2;
-    }
-    nrcpt = atoi(argv[1]);
-    bytes = atoi(argv[2]);
-    nfiles = argc > 4 ? atoi(argv[4]) : 500;
-    if (bytes <= 0 || nfiles <= 0 || bytes > 1 << 20) {
-        fprintf(stderr, "rekey_floor: bad BYTES or FILES\n");
+    if (argc != 3 || sodium_init() < 0 || (nrcpt = atoi(argv[1])) <= 0) {
+        fprintf(stderr, "usage: rekey_floor RECIPIENTS DIR\n");
         return 2;
     }
     randombytes_buf(c.sk, sizeof(c.sk));
@@ -203,14 +212,13 @@ main(int argc, char **argv)
     base = us[AGE_BASE] < base ? us[AGE_BASE] : base;
     base = us[OSSL_BASE] < base ? us[OSSL_BASE] : base;
     x_ms = (2 * var + nrcpt * (base + var)) / 1e3;
-    snprintf(dir, sizeof(dir), "%s/.rekey_floor.%d", argv[3], (int)getpid());
-    if (contract(dir, nfiles, bytes, &sys_cpu, &sys_wall) != 0) {
-        perror(dir);
+    if (contract(argv[2], &nfiles, &sys_cpu, &sys_wall) != 0) {
+        fprintf(stderr, "rekey_floor: %s: no .age file, or %s\n", argv[2], strerror(errno));
         return 1;
     }
-    printf("%.3f %.3f %.3f %.2f %.2f %.2f %.2f %.2f %.2f\n", x_ms, sys_cpu, sys_wall,
+    printf("%.3f %.3f %.3f %.2f %.2f %.2f %.2f %.2f %.2f %d\n", x_ms, sys_cpu, sys_wall,
            us[SODIUM_VAR], us[SODIUM_BASE], us[AGE_BASE], us[OSSL_VAR], us[OSSL_VAR_BARE],
-           us[OSSL_BASE]);
+           us[OSSL_BASE], nfiles);
     EVP_PKEY_CTX_free(c.bare);
     EVP_PKEY_CTX_free(c.keygen);
     EVP_PKEY_free(c.priv);
