@@ -23,6 +23,11 @@ void age_wrap_seal(const unsigned char *wrap_key, const unsigned char *file_key,
 int age_wrap_open(const unsigned char *wrap_key, const unsigned char *body, size_t body_len,
                   unsigned char *file_key);
 
+/* age_x25519_base: out = X25519(scalar, 9), the public key of a scalar (x25519_base.c: from
+ * Ed25519's fixed-base tables: about half the cost of the ladder). The scalar is only read,
+ * in constant time. */
+void age_x25519_base(unsigned char out[32], const unsigned char scalar[32]);
+
 /* age_secret_alloc / age_secret_free: locked memory excluded from core dumps (sodium_malloc
  * regions; small blocks from a pool of them, see util.c), zeroed on allocation, wiped on
  * free. free(NULL) is a no-op. Thread-safe. */

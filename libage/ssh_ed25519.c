@@ -10,7 +10,8 @@
 struct ed25519_recipient {
     struct age_ssh_common c; /* first: see ssh_internal.h */
     unsigned char point[32]; /* the recipient's Curve25519 public key */
-    unsigned char tweak[32];
+    unsigned char tweaked_point[32]; /* X25519(tweak, point), see ed25519_wrap */
+    bool low_order;                  /* tweaked_point is all zeros */
 };
 
 struct ed25519_identity {
@@ -66,16 +67,20 @@ ed25519_wrap(const void *state, const unsigned char *file_key, struct age_stanza
              struct m3_diag *d)
 {
     const struct ed25519_recipient *r = state;
-    unsigned char eph[32], share[32], shared[32], tweaked[32], salt[64], wrap_key[32];
+    unsigned char eph[32], share[32], tweaked[32], salt[64], wrap_key[32];
     unsigned char body[AGE_WRAPPED_SIZE];
     const char *args[2];
     char *share_b64 = NULL;
     int rc = M3_EINVAL;
 
     randombytes_buf(eph, sizeof(eph));
-    crypto_scalarmult_base(share, eph);
-    if (crypto_scalarmult(shared, eph, r->point) != 0 ||
-        crypto_scalarmult(tweaked, r->tweak, shared) != 0) {
+    age_x25519_base(share, eph);
+    /* age computes X25519(tweak, X25519(eph, point)). Scalar multiplications commute (both
+     * are multiples of the same point, on the curve or its twist), so that is
+     * X25519(eph, X25519(tweak, point)), whose inner part depends on the recipient only and
+     * was computed once with it: two multiplications per stanza instead of three, the same
+     * value, and zero (refused) exactly when age's is. */
+    if (r->low_order || crypto_scalarmult(tweaked, eph, r->tweaked_point) != 0) {
         rc = m3_diag_set(d, M3_EINVAL, "ssh-ed25519 recipient is a low-order point");
         goto out;
     }
@@ -94,7 +99,6 @@ ed25519_wrap(const void *state, const unsigned char *file_key, struct age_stanza
 out:
     free(share_b64);
     sodium_memzero(eph, sizeof(eph));
-    sodium_memzero(shared, sizeof(shared));
     sodium_memzero(tweaked, sizeof(tweaked));
     sodium_memzero(wrap_key, sizeof(wrap_key));
     return rc;
@@ -130,7 +134,7 @@ int
 age_ssh_ed25519_recipient_new(struct age_recipient **out, const unsigned char pk[32],
                               struct m3_diag *d)
 {
-    unsigned char wire[AGE_SSH_ED25519_WIRE_LEN];
+    unsigned char wire[AGE_SSH_ED25519_WIRE_LEN], tweak[32];
     struct ed25519_recipient *r;
     int rc;
 
@@ -144,9 +148,11 @@ age_ssh_ed25519_recipient_new(struct age_recipient **out, const unsigned char pk
         rc = m3_diag_set(d, M3_EINVAL, "ssh-ed25519 public key is not a valid curve point");
         goto fail;
     }
-    if ((rc = make_tweak(wire, sizeof(wire), r->tweak)) != 0 ||
+    if ((rc = make_tweak(wire, sizeof(wire), tweak)) != 0 ||
         (rc = age_ssh_common_set(&r->c, wire, sizeof(wire))) != 0)
         goto fail;
+    /* the tweak and the point are public: so is their product */
+    r->low_order = crypto_scalarmult(r->tweaked_point, tweak, r->point) != 0;
     if ((*out = age_recipient_new(&age_ssh_ed25519_recipient_ops, r)) == NULL)
         return M3_ENOMEM;
     return 0;

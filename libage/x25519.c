@@ -43,7 +43,7 @@ x25519_wrap(const void *state, const unsigned char *file_key, struct age_stanza_
         return M3_ENOMEM;
     /* sec: ephemeral scalar | shared secret | wrap key */
     randombytes_buf(sec, 32);
-    crypto_scalarmult_base(share, sec);
+    age_x25519_base(share, sec);
     if (crypto_scalarmult(sec + 32, sec, r->pub) != 0) {
         rc = m3_diag_set(d, M3_EINVAL, "X25519 recipient is a low-order point");
         goto out;
