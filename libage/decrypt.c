@@ -589,48 +589,56 @@ ring_read(struct age_decryptor *dec, struct dec_ring *r, struct m3_diag *d)
     return 0;
 }
 
-/* ring_release: checks the chunk at the tail (check_batch's rules) and writes it; *stop when
- * nothing more is to be handed out (dec->pending_err tells whether it ended well). */
+/* ring_release: checks the opened chunks from the tail on (check_batch's rules) and writes
+ * those that pass, slots back to back at once; *stop when nothing more is to be handed out
+ * (dec->pending_err tells whether it ended well). */
 static int
 ring_release(struct age_decryptor *dec, struct dec_ring *r, age_write_fn wr, void *wctx, bool *stop,
              struct m3_diag *d)
 {
-    struct age_chunk_job *j = &r->jobs[r->tail % AGE_RING_SLOTS];
+    const unsigned char *from = r->jobs[r->tail % AGE_RING_SLOTS].out;
+    struct age_chunk_job *j = NULL;
+    size_t run = 0;
+    bool final = false;
     int rc;
 
-    if (!j->ok && !j->final && j->len == AGE_CT_CHUNK) {
-        j->final = true;
-        age_stream_open1(dec->stream, j);
-    }
-    *stop = true;
-    if (!j->ok) {
-        if (j->len < AGE_TAG_SIZE)
+    *stop = false;
+    while (!*stop && !final && r->tail < r->head && (run == 0 || r->tail % AGE_RING_SLOTS != 0) &&
+           age_stream_done(j = &r->jobs[r->tail % AGE_RING_SLOTS])) {
+        if (!j->ok && !j->final && j->len == AGE_CT_CHUNK) {
+            j->final = true;
+            age_stream_open1(dec->stream, j);
+        }
+        *stop = true;
+        if (!j->ok && j->len < AGE_TAG_SIZE)
             payload_error(dec, "file is truncated in payload chunk %llu",
                           (unsigned long long)j->counter);
-        else
+        else if (!j->ok)
             payload_error(dec,
                           "payload chunk %llu failed authentication (truncated or tampered file)",
                           (unsigned long long)j->counter);
-        return 0;
+        else if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0)
+            payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
+        else
+            *stop = false;
+        if (*stop)
+            break;
+        run += j->len - AGE_TAG_SIZE;
+        r->tail++;
+        final = j->final;
     }
-    if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0) {
-        payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
-        return 0;
-    }
-    if (j->len > AGE_TAG_SIZE && wr(wctx, j->out, j->len - AGE_TAG_SIZE) != 0)
+    if (run > 0 && wr(wctx, from, run) != 0)
         return m3_diag_set(d, M3_EIO, "write error: %s", strerror(errno));
-    r->tail++;
-    if (j->final) {
+    if (final) {
         /* the last chunk: nothing may follow it */
+        *stop = true;
         while (r->tail == r->head && !r->eof && r->read_rc == 0)
             if ((rc = ring_read(dec, r, d)) != 0)
                 return rc;
         if (r->tail < r->head)
             payload_error(dec, "trailing data after the final chunk (chunk %llu)",
                           (unsigned long long)j->counter);
-        return 0;
     }
-    *stop = false;
     return 0;
 }
 
