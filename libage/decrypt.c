@@ -527,19 +527,26 @@ write_ready(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_di
 
 /* ---- with workers: a ring of chunk slots (see encrypt.c for why not batches) ----------
  *
- * This thread reads one chunk of ciphertext per read() into each free slot (at the same
- * offset within a page as in the input, as batch_shift does: each slot has a page to spare),
- * pushes it at once (a full chunk is opened as not the last, as above), hands out opened
+ * This thread reads ciphertext into free slots (up to RING_READ chunks per read()) and pushes
+ * each chunk at once (a full chunk is opened as not the last, as above), hands out opened
  * chunks in order, and opens queued chunks itself when no slot is free. A chunk's checks are
- * check_batch's, made in order as it is handed out. Chunks are opened out of place, into
- * plaintext slots: opened in place, a worker's plaintext sits modified in its core's cache,
- * and this thread's next read() into the slot had to take every line back from there (perf:
- * two threads cost 17% more CPU than one, the kernel's copy most of it; a little over 9% out
- * of place, as for encryption, where the workers only read the slots this thread fills). */
-#define RING_SLOT_BYTES ((AGE_CT_CHUNK + 4096 + 4095) / 4096 * 4096)
+ * check_batch's, made in order as they are handed out. Slots lie back to back, so that one
+ * read() fills several; each pass over the ring starts at the same offset within a page as
+ * its first chunk has in the input (as batch_shift does), so reads stay aligned with the
+ * input. That start moves by less than a page from one pass to the next, into the slot
+ * after the one being reused: so one slot is always kept free (RING_LIVE).
+ * Chunks are opened out of place, into plaintext slots: opened in place, a worker's
+ * plaintext sits modified in its core's cache, and this thread's next read() into the slot
+ * has to take every line back from there. (perf, 1 GiB on two cores: two threads cost some
+ * 10-17% more CPU than one, mostly the data crossing between the cores, which placement
+ * only moves; the padded one-chunk slots used first cost the reads 5-10% more than these.) */
+#define RING_READ 2
+#define RING_LIVE (AGE_RING_SLOTS - 1)
+#define RING_BYTES ((size_t)AGE_RING_SLOTS * AGE_CT_CHUNK + 4096)
 
 struct dec_ring {
-    unsigned char *mem; /* AGE_RING_SLOTS ciphertext slots of RING_SLOT_BYTES */
+    unsigned char *mem; /* RING_BYTES: AGE_RING_SLOTS ciphertext slots from base on */
+    size_t base;        /* where the current pass over the ring starts */
     unsigned char *pt;  /* AGE_RING_SLOTS plaintext chunks, secret memory */
     struct age_chunk_job jobs[AGE_RING_SLOTS];
     uint64_t head, tail; /* chunks read: [0, head); handed out: [0, tail) */
@@ -547,24 +554,31 @@ struct dec_ring {
     int read_rc; /* a read error, reported once the chunks before it are handed out */
 };
 
-/* ring_read: reads the next chunk into its slot and pushes it; at the end of the input,
- * sets eof (a short chunk is the last one; nothing read: no chunk). */
+/* ring_read: reads the next chunks into their slots and pushes them; at the end of the
+ * input, sets eof (a short chunk is the last one; nothing read: no chunk). */
 static int
 ring_read(struct age_decryptor *dec, struct dec_ring *r, struct m3_diag *d)
 {
-    struct age_chunk_job *j = &r->jobs[r->head % AGE_RING_SLOTS];
-    unsigned char *p = r->mem + (size_t)(r->head % AGE_RING_SLOTS) * RING_SLOT_BYTES;
-    size_t have = 0;
+    size_t slot = (size_t)(r->head % AGE_RING_SLOTS), have = 0, k;
+    uint64_t room = r->tail + RING_LIVE - r->head;
+    unsigned char *p;
     ssize_t got;
     int rc;
 
-    p += batch_shift(dec, dec->carry);
+    if (slot == 0)
+        r->base = batch_shift(dec, dec->carry);
+    p = r->mem + r->base + slot * AGE_CT_CHUNK;
+    k = AGE_RING_SLOTS - slot; /* back to back up to the ring's end */
+    if (k > room)
+        k = (size_t)room;
+    if (k > RING_READ)
+        k = RING_READ;
     if (dec->carry > 0) { /* bytes read past the last batch */
         memmove(p, dec->carry_from + BATCH_BYTES, dec->carry);
         have = dec->carry;
         dec->carry = 0;
     }
-    if ((got = src_read(dec, p + have, AGE_CT_CHUNK - have, d)) < 0) {
+    if ((got = src_read(dec, p + have, k * AGE_CT_CHUNK - have, d)) < 0) {
         r->read_rc = (int)got;
         if (d != NULL)
             dec->err_diag = *d;
@@ -572,20 +586,22 @@ ring_read(struct age_decryptor *dec, struct dec_ring *r, struct m3_diag *d)
         return 0;
     }
     have += (size_t)got;
-    if (have < AGE_CT_CHUNK)
+    if (have < k * AGE_CT_CHUNK)
         r->eof = true;
-    if (have == 0)
-        return 0;
-    j->p = p;
-    j->out = r->pt + (size_t)(r->head % AGE_RING_SLOTS) * AGE_CHUNK_SIZE;
-    j->text = NULL;
-    j->len = have;
-    j->counter = dec->counter++;
-    j->final = have < AGE_CT_CHUNK;
-    if ((rc = age_stream_prepare(dec->counter, d)) != 0)
-        return rc;
-    age_stream_push(dec->stream, j, false);
-    r->head++;
+    for (; have > 0; p += AGE_CT_CHUNK) {
+        struct age_chunk_job *j = &r->jobs[r->head % AGE_RING_SLOTS];
+        j->p = p;
+        j->out = r->pt + (size_t)(r->head % AGE_RING_SLOTS) * AGE_CHUNK_SIZE;
+        j->text = NULL;
+        j->len = have < AGE_CT_CHUNK ? have : AGE_CT_CHUNK;
+        j->counter = dec->counter++;
+        j->final = j->len < AGE_CT_CHUNK;
+        have -= j->len;
+        if ((rc = age_stream_prepare(dec->counter, d)) != 0)
+            return rc;
+        age_stream_push(dec->stream, j, false);
+        r->head++;
+    }
     return 0;
 }
 
@@ -650,7 +666,7 @@ stream_ring(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_di
     bool stop = false;
     int rc = 0;
 
-    if (posix_memalign((void **)&r.mem, 4096, (size_t)AGE_RING_SLOTS * RING_SLOT_BYTES) != 0)
+    if (posix_memalign((void **)&r.mem, 4096, RING_BYTES) != 0)
         return M3_ENOMEM;
     if ((r.pt = age_secret_alloc((size_t)AGE_RING_SLOTS * AGE_CHUNK_SIZE)) == NULL) {
         free(r.mem);
@@ -666,7 +682,7 @@ stream_ring(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_di
         struct age_chunk_job *t = &r.jobs[r.tail % AGE_RING_SLOTS];
         if (r.tail < r.head && age_stream_done(t))
             rc = ring_release(dec, &r, wr, wctx, &stop, d);
-        else if (!r.eof && r.head < r.tail + AGE_RING_SLOTS)
+        else if (!r.eof && r.head < r.tail + RING_LIVE)
             rc = ring_read(dec, &r, d);
         else if (age_stream_help(dec->stream))
             continue; /* no slot free: open a queued chunk here */
