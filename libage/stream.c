@@ -183,6 +183,21 @@ cpu_relax(void)
 #endif
 }
 
+/* prefetch_pages: asks for the first cache line of every page of a job's input. A worker's
+ * input was just written by the reading thread, on another core; hardware stream
+ * prefetchers (Intel's and AMD's alike) do not cross a 4 KiB page, so each page of a chunk
+ * would start with a full cross-core miss before the prefetcher catches up. Measured with
+ * perf on the Xeon here, two threads decrypting 1 GiB: 13% less CPU with OpenSSL's AVX2
+ * code (AVX-512 masked, the class of the issue's EPYC), whose decryption reads each chunk
+ * first for Poly1305; no change with its AVX-512 code or for encryption. Asking for every
+ * line instead cost more than it saved. */
+static void
+prefetch_pages(const struct age_chunk_job *j)
+{
+    for (size_t o = 0; o < j->len; o += 4096)
+        __builtin_prefetch(j->p + o, 0, 2);
+}
+
 /* run_one: claims the oldest job not yet claimed and runs it on thread slot t; false when
  * there is none. The job stays at its queue place until it is done: the caller pushes
  * job i + QUEUE_LEN only after job i is done (AGE_QUEUE_MAX jobs outstanding at most). */
@@ -197,6 +212,8 @@ run_one(struct age_stream *s, unsigned t)
             return false;
     while (!atomic_compare_exchange_weak(&s->claimed, &c, c + 1));
     j = s->queue[c % QUEUE_LEN];
+    if (t != AGE_MAX_THREADS)
+        prefetch_pages(j);
     j->ok = do_job(s, t, j);
     atomic_store(&j->done, true);
     if (atomic_load(&s->waiting)) {
