@@ -344,23 +344,24 @@ age_armor_encode_groups(char *out, const unsigned char *in, size_t ngroups)
 }
 
 int
-age_armor_write_lines(struct age_armor_writer *w, const unsigned char *p, size_t len,
-                      const char *text, size_t ngroups)
+age_armor_write_lines(struct age_armor_writer *w, const unsigned char *p, size_t len, char *text,
+                      size_t ngroups)
 {
-    size_t head = age_armor_head(w), skip = head + 48 * ngroups;
+    size_t head = age_armor_head(w), skip = head + 48 * ngroups, n = ngroups * (COLS + 1);
 
     if (ngroups == 0 || skip >= len)
         return age_armor_write(w, p, len);
     if (begin(w) != 0)
         return -1;
-    /* the group held, completed by the head bytes, goes first: something follows it */
+    /* the group held, completed by the head bytes, goes first (something follows it), in
+     * the room before text: one write for all the lines */
     if (w->nrem > 0) {
         memcpy(w->rem + w->nrem, p, head);
-        if (encode_lines(w, w->rem, 1) != 0)
-            return -1;
+        text -= COLS + 1;
+        n += age_b64_lines(text, w->rem, 1);
         w->nrem = 0;
     }
-    if (w->wr(w->ctx, text, ngroups * (COLS + 1)) != 0)
+    if (w->wr(w->ctx, text, n) != 0)
         return -1;
     return age_armor_write(w, p + skip, len - skip);
 }

@@ -487,7 +487,8 @@ seal_end(struct age_encryptor *e, struct enc_io *io, int k, size_t count, struct
  * it (lines of 64 columns, aligned to the output), so base64 runs in parallel too; the few
  * bytes of a group that straddles two chunks are armored in order by the writer. */
 #define RING_READ 2
-#define RING_TEXT ((AGE_CT_CHUNK / 48 + 1) * 65) /* one slot's armor lines, at most */
+/* one slot's armor lines, at most, and room for one more before them (age_armor_write_lines) */
+#define RING_TEXT ((AGE_CT_CHUNK / 48 + 2) * 65)
 
 struct enc_ring {
     uint64_t head;   /* the chunk being read into (slot head % AGE_RING_SLOTS) */
@@ -529,7 +530,7 @@ ring_push(struct age_encryptor *e, struct enc_io *io, struct enc_ring *r, size_t
         size_t at = (size_t)((r->armor0 + i % 48 * (AGE_CT_CHUNK % 48)) % 48);
         j->text_head = (48 - at) % 48;
         if (ct > j->text_head + 1) { /* a byte must follow the lines (age_armor_write_lines) */
-            j->text = io->ring_text + slot * RING_TEXT;
+            j->text = io->ring_text + slot * RING_TEXT + 65;
             j->text_groups = (ct - j->text_head - 1) / 48;
         }
     }
