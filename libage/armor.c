@@ -2,16 +2,13 @@
  * it every line but the last holds exactly 64 columns of padded, canonical base64, lines end
  * in LF or CRLF, and nothing but whitespace may follow the END line. */
 #include "libage/armor.h"
+#include "libage/base64.h"
 #include "libage/internal.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void age_armor_encoder_init(void);
 
 #define RAW_CAP 8192
 #define COLS 64
@@ -259,7 +256,6 @@ age_armor_writer_new(age_write_fn wr, void *ctx)
 {
     struct age_armor_writer *w = calloc(1, sizeof(*w));
 
-    age_armor_encoder_init();
     if (w != NULL) {
         w->wr = wr;
         w->ctx = ctx;
@@ -282,51 +278,13 @@ begin(struct age_armor_writer *w)
     return w->wr(w->ctx, AGE_ARMOR_BEGIN "\n", sizeof(AGE_ARMOR_BEGIN));
 }
 
-/* encode_group: 48 bytes as one 64-column base64 line. The armor only ever carries
- * ciphertext, so table lookups (not constant time, unlike libsodium's encoder, which is
- * several times slower) are safe here: each 12 bits of input become two characters at
- * once, from a 4096-entry table of character pairs. */
-static uint16_t b64_pairs[4096];
-static pthread_once_t b64_pairs_once = PTHREAD_ONCE_INIT;
-
-static void
-b64_pairs_init(void)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    for (unsigned i = 0; i < 4096; i++) {
-        char two[2] = {tbl[i >> 6], tbl[i & 63]};
-        memcpy(&b64_pairs[i], two, 2);
-    }
-}
-
-static void
-age_armor_encoder_init(void)
-{
-    pthread_once(&b64_pairs_once, b64_pairs_init);
-}
-
-static void
-encode_group(char *out, const unsigned char *in)
-{
-    for (int i = 0; i < 48; i += 3, out += 4) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        memcpy(out, &b64_pairs[v >> 12], 2);
-        memcpy(out + 2, &b64_pairs[v & 0xfff], 2);
-    }
-}
-
 /* encode_lines: n whole 48-byte groups from p as 64-column lines. */
 static int
 encode_lines(struct age_armor_writer *w, const unsigned char *p, size_t ngroups)
 {
     while (ngroups > 0) {
-        size_t take = ngroups < WRITE_GROUPS ? ngroups : WRITE_GROUPS, o = 0;
-        for (size_t i = 0; i < take; i++) {
-            encode_group(w->out + o, p + 48 * i);
-            o += COLS;
-            w->out[o++] = '\n';
-        }
+        size_t take = ngroups < WRITE_GROUPS ? ngroups : WRITE_GROUPS;
+        size_t o = age_b64_lines(w->out, p, take);
         if (w->wr(w->ctx, w->out, o) != 0)
             return -1;
         p += 48 * take;
@@ -382,32 +340,28 @@ age_armor_head(const struct age_armor_writer *w)
 size_t
 age_armor_encode_groups(char *out, const unsigned char *in, size_t ngroups)
 {
-    age_armor_encoder_init();
-    for (size_t i = 0; i < ngroups; i++) {
-        encode_group(out + i * (COLS + 1), in + 48 * i);
-        out[i * (COLS + 1) + COLS] = '\n';
-    }
-    return ngroups * (COLS + 1);
+    return age_b64_lines(out, in, ngroups);
 }
 
 int
-age_armor_write_lines(struct age_armor_writer *w, const unsigned char *p, size_t len,
-                      const char *text, size_t ngroups)
+age_armor_write_lines(struct age_armor_writer *w, const unsigned char *p, size_t len, char *text,
+                      size_t ngroups)
 {
-    size_t head = age_armor_head(w), skip = head + 48 * ngroups;
+    size_t head = age_armor_head(w), skip = head + 48 * ngroups, n = ngroups * (COLS + 1);
 
     if (ngroups == 0 || skip >= len)
         return age_armor_write(w, p, len);
     if (begin(w) != 0)
         return -1;
-    /* the group held, completed by the head bytes, goes first: something follows it */
+    /* the group held, completed by the head bytes, goes first (something follows it), in
+     * the room before text: one write for all the lines */
     if (w->nrem > 0) {
         memcpy(w->rem + w->nrem, p, head);
-        if (encode_lines(w, w->rem, 1) != 0)
-            return -1;
+        text -= COLS + 1;
+        n += age_b64_lines(text, w->rem, 1);
         w->nrem = 0;
     }
-    if (w->wr(w->ctx, text, ngroups * (COLS + 1)) != 0)
+    if (w->wr(w->ctx, text, n) != 0)
         return -1;
     return age_armor_write(w, p + skip, len - skip);
 }

@@ -25,11 +25,13 @@ int age_armor_write(void *writer, const void *buf, size_t len);
  * whole 48-byte groups as 64-column lines, newline included (65 bytes each), into out
  * (thread-safe; returns the bytes written); age_armor_write_lines(w, p, len, text, ngroups)
  * does what age_armor_write(w, p, len) does, given text = the encoding of the ngroups groups
- * at p + age_armor_head(w), where 48 * ngroups < len - head (a byte follows them). */
+ * at p + age_armor_head(w), where 48 * ngroups < len - head (a byte follows them), and 65
+ * bytes of room before text, where it may put the line of the group it holds (so that all
+ * the lines go in one write). */
 size_t age_armor_head(const struct age_armor_writer *w);
 size_t age_armor_encode_groups(char *out, const unsigned char *in, size_t ngroups);
 int age_armor_write_lines(struct age_armor_writer *w, const unsigned char *p, size_t len,
-                          const char *text, size_t ngroups);
+                          char *text, size_t ngroups);
 /* age_armor_writer_finish: final padded line and the END line. */
 int age_armor_writer_finish(struct age_armor_writer *w);
 void age_armor_writer_free(struct age_armor_writer *w);

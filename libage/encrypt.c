@@ -203,7 +203,7 @@ seal_batch(struct age_encryptor *e, size_t count, size_t last_len, bool final, s
     for (size_t i = 0; i < count; i++) {
         jobs[i].p = e->buf + i * AGE_CT_CHUNK;
         jobs[i].out = NULL;
-        jobs[i].fn = NULL;
+        jobs[i].text = NULL;
         jobs[i].len = (i == count - 1) ? last_len : AGE_CHUNK_SIZE;
         jobs[i].counter = e->counter++;
         jobs[i].final = final && i == count - 1;
@@ -366,77 +366,23 @@ age_encryptor_free(struct age_encryptor *e)
  *     final before the write. No look-ahead byte, no copy.
  *   - Sealing out of place costs the same as in place (the cipher reads and writes each byte
  *     once either way) and saves the copy that a tag-shaped gap in the input would need.
- * Two plaintext and two ciphertext buffers (1 MiB in all) keep the pipeline going: with
- * workers, one batch is sealed while the next is read and the one before written. */
+ * On one thread, two plaintext and two ciphertext buffers (1 MiB in all) alternate. With
+ * workers, the input goes through a ring of chunk slots after its first batch (encrypt_ring
+ * below). */
 #define IN_BYTES ((size_t)AGE_BATCH_CHUNKS * AGE_CHUNK_SIZE)
 #define OUT_BYTES ((size_t)AGE_BATCH_CHUNKS * AGE_CT_CHUNK)
-/* Armored output with workers: base64 costs about as much CPU as sealing, so the previous
- * batch's text is encoded in ARMOR_PIECES jobs beside the current batch's chunks, by every
- * thread, instead of by this one alone after its reads. */
-#define ARMOR_PIECES 4
-#define ARMOR_TEXT_BYTES (OUT_BYTES / 48 * 65)
-
 struct enc_io {
     unsigned char *in[2];  /* plaintext (secret memory), page aligned */
     size_t in_cap[2];      /* in[0] grows from a page (a small file stays small) */
     unsigned char *out[2]; /* ciphertext (not secret) */
     size_t out_cap[2];
-    struct age_chunk_job jobs[2][AGE_BATCH_CHUNKS + ARMOR_PIECES];
-    char *text;         /* armored lines of the pending batch (ciphertext: not secret) */
-    size_t text_groups; /* how many 48-byte groups text holds; 0: none */
+    struct age_chunk_job jobs[2][AGE_BATCH_CHUNKS];
+    /* with workers (encrypt_ring): AGE_RING_SLOTS chunk slots */
+    unsigned char *ring_in; /* plaintext, secret memory, page aligned */
+    unsigned char *ring_out;
+    char *ring_text; /* armored: each slot's lines */
+    struct age_chunk_job ring_jobs[AGE_RING_SLOTS];
 };
-
-static void
-armor_job(struct age_chunk_job *j)
-{
-    age_armor_encode_groups((char *)j->out, j->p, j->len);
-}
-
-/* armor_jobs: when the pending batch (out[k], bytes long) is to be armored with workers,
- * sets up io->jobs[k2][first..) to encode its whole groups into io->text; returns how many
- * jobs (0: it is armored by the writer alone). */
-static size_t
-armor_jobs(struct age_encryptor *e, struct enc_io *io, int k, size_t bytes, int k2, size_t first)
-{
-    size_t head, groups, per, done = 0, n = 0;
-
-    io->text_groups = 0;
-    if (e->armor == NULL || !age_stream_parallel(e->stream))
-        return 0;
-    head = age_armor_head(e->armor);
-    if (bytes <= head + 1)
-        return 0;
-    groups = (bytes - head - 1) / 48;
-    if (groups == 0 || (io->text == NULL && (io->text = malloc(ARMOR_TEXT_BYTES)) == NULL))
-        return 0; /* the writer armors it alone */
-    per = (groups + ARMOR_PIECES - 1) / ARMOR_PIECES;
-    for (; done < groups; n++) {
-        struct age_chunk_job *j = &io->jobs[k2][first + n];
-        size_t g = groups - done < per ? groups - done : per;
-        j->fn = armor_job;
-        j->p = io->out[k] + head + 48 * done;
-        j->out = (unsigned char *)io->text + 65 * done;
-        j->len = g;
-        j->ok = false;
-        done += g;
-    }
-    io->text_groups = groups;
-    return n;
-}
-
-/* write_out: writes out[k] (bytes long), through the lines armor_jobs had encoded if any. */
-static int
-write_out(struct age_encryptor *e, struct enc_io *io, int k, size_t bytes)
-{
-    int rc;
-
-    if (io->text_groups > 0)
-        rc = age_armor_write_lines(e->armor, io->out[k], bytes, io->text, io->text_groups);
-    else
-        rc = out_write(e, io->out[k], bytes);
-    io->text_groups = 0;
-    return rc;
-}
 
 /* read_in: fills in[k] from the input until it holds IN_BYTES or the input ends (*eof);
  * in[0] grows on the way (whole pages, so reads stay page aligned). *have: bytes read. */
@@ -477,7 +423,7 @@ read_in(struct age_encryptor *e, struct enc_io *io, int k, age_read_fn rd, void 
  * chunk is final when `final`. *bytes: the ciphertext length. */
 static int
 seal_start(struct age_encryptor *e, struct enc_io *io, int k, size_t have, bool final,
-           size_t *bytes, size_t *count, size_t pend_bytes, struct m3_diag *d)
+           size_t *bytes, size_t *count, struct m3_diag *d)
 {
     size_t n = have == 0 ? 1 : (have + AGE_CHUNK_SIZE - 1) / AGE_CHUNK_SIZE, need;
     int rc;
@@ -502,15 +448,14 @@ seal_start(struct age_encryptor *e, struct enc_io *io, int k, size_t have, bool 
         j->counter = e->counter++;
         j->final = final && i == n - 1;
         j->ok = false;
-        j->fn = NULL;
+        j->text = NULL;
     }
     if ((rc = age_stream_prepare(e->counter, d)) != 0) {
         e->failed = true;
         return rc;
     }
     *bytes = need;
-    /* the pending batch (out[1 - k]), if any, is armored by the same jobs */
-    *count = n + (pend_bytes > 0 ? armor_jobs(e, io, 1 - k, pend_bytes, k, n) : 0);
+    *count = n;
     age_stream_start(e->stream, io->jobs[k], *count, true);
     return 0;
 }
@@ -528,6 +473,206 @@ seal_end(struct age_encryptor *e, struct enc_io *io, int k, size_t count, struct
     return 0;
 }
 
+/* ---- with workers: a ring of chunk slots ---------------------------------------------
+ *
+ * Batches make every thread meet at each batch's end: the reader waits for the last chunk
+ * of a batch to be sealed, the workers for the next batch to be read. With workers, chunks
+ * flow through AGE_RING_SLOTS slots instead: this thread reads into free slots (at most
+ * RING_READ chunks per read(), at page-aligned file offsets into page-aligned slots as
+ * above), pushes each chunk as soon as the input shows whether it is the last (a full chunk
+ * waits for the next byte), writes sealed chunks in order, and when no slot is free seals
+ * queued chunks itself. A worker seals chunks as they are pushed. Nobody waits while there is
+ * work, and the reading thread seals whatever share of the chunks its reads leave it time
+ * for. Armored, the thread that seals a chunk also encodes the whole 48-byte groups inside
+ * it (lines of 64 columns, aligned to the output), so base64 runs in parallel too; the few
+ * bytes of a group that straddles two chunks are armored in order by the writer. */
+#define RING_READ 2
+/* one slot's armor lines, at most, and room for one more before them (age_armor_write_lines) */
+#define RING_TEXT ((AGE_CT_CHUNK / 48 + 2) * 65)
+
+struct enc_ring {
+    uint64_t head;   /* the chunk being read into (slot head % AGE_RING_SLOTS) */
+    size_t filled;   /* its bytes read so far */
+    uint64_t pushed; /* chunks pushed to the stream: [tail, pushed) */
+    uint64_t tail;   /* the next chunk to write */
+    uint64_t k0;     /* the counter of chunk 0 */
+    size_t armor0;   /* armored: the armor writer's bytes before chunk 0, modulo 48 */
+    bool eof;
+};
+
+static struct age_chunk_job *
+ring_job(struct enc_io *io, uint64_t i)
+{
+    return &io->ring_jobs[i % AGE_RING_SLOTS];
+}
+
+/* ring_push: seals chunk i (len bytes of plaintext at its slot), the last one when final. */
+static int
+ring_push(struct age_encryptor *e, struct enc_io *io, struct enc_ring *r, size_t len, bool final,
+          struct m3_diag *d)
+{
+    uint64_t i = r->pushed;
+    size_t slot = (size_t)(i % AGE_RING_SLOTS), ct = len + AGE_TAG_SIZE;
+    struct age_chunk_job *j = ring_job(io, i);
+    int rc;
+
+    if ((rc = age_stream_prepare(r->k0 + i + 1, d)) != 0)
+        return rc;
+    j->p = io->ring_in + slot * AGE_CHUNK_SIZE;
+    j->out = io->ring_out + slot * AGE_CT_CHUNK;
+    j->len = len;
+    j->counter = r->k0 + i;
+    j->final = final;
+    j->text = NULL;
+    j->text_groups = 0;
+    if (e->armor != NULL) {
+        /* bytes still missing from the group the writer will hold when this chunk comes */
+        size_t at = (size_t)((r->armor0 + i % 48 * (AGE_CT_CHUNK % 48)) % 48);
+        j->text_head = (48 - at) % 48;
+        if (ct > j->text_head + 1) { /* a byte must follow the lines (age_armor_write_lines) */
+            j->text = io->ring_text + slot * RING_TEXT + 65;
+            j->text_groups = (ct - j->text_head - 1) / 48;
+        }
+    }
+    age_stream_push(e->stream, j, true);
+    r->pushed++;
+    return 0;
+}
+
+/* ring_write: writes the sealed chunks at the tail, in order: slots back to back at once. */
+static int
+ring_write(struct age_encryptor *e, struct enc_io *io, struct enc_ring *r, struct m3_diag *d)
+{
+    size_t n = 0, bytes = 0;
+    uint64_t i;
+
+    while (r->tail + n < r->pushed && age_stream_done(ring_job(io, r->tail + n)) &&
+           (n == 0 || (r->tail + n) % AGE_RING_SLOTS != 0))
+        n++;
+    for (i = r->tail; i < r->tail + n; i++) {
+        struct age_chunk_job *j = ring_job(io, i);
+        if (!j->ok) {
+            e->failed = true;
+            return m3_diag_set(d, M3_ENOMEM, "payload encryption failed");
+        }
+        bytes += j->len + AGE_TAG_SIZE;
+        if (e->armor == NULL)
+            continue;
+        if (j->text_groups > 0 && age_armor_head(e->armor) == j->text_head) {
+            if (age_armor_write_lines(e->armor, j->out, j->len + AGE_TAG_SIZE, j->text,
+                                      j->text_groups) != 0)
+                return io_error(e, d);
+        } else if (age_armor_write(e->armor, j->out, j->len + AGE_TAG_SIZE) != 0) {
+            return io_error(e, d);
+        }
+    }
+    if (e->armor == NULL && n > 0 && e->wr(e->wctx, ring_job(io, r->tail)->out, bytes) != 0)
+        return io_error(e, d);
+    r->tail += n;
+    return 0;
+}
+
+/* ring_read: one read() into the free slots from the chunk being read on; pushes the chunks
+ * the input now shows not to be the last, and at the end of the input the last one. */
+static int
+ring_read(struct age_encryptor *e, struct enc_io *io, struct enc_ring *r, age_read_fn rd,
+          void *rctx, struct m3_diag *d)
+{
+    uint64_t lim = r->tail + AGE_RING_SLOTS, wrap = (r->head / AGE_RING_SLOTS + 1) * AGE_RING_SLOTS;
+    size_t slot = (size_t)(r->head % AGE_RING_SLOTS), chunks;
+    ssize_t got;
+    int rc;
+
+    if (lim > wrap)
+        lim = wrap; /* slots back to back up to the ring's end */
+    chunks = (size_t)(lim - r->head) < RING_READ ? (size_t)(lim - r->head) : RING_READ;
+    got = rd(rctx, io->ring_in + slot * AGE_CHUNK_SIZE + r->filled,
+             chunks * AGE_CHUNK_SIZE - r->filled);
+    if (got < 0) {
+        if (errno == EINTR)
+            return 0;
+        e->failed = true;
+        return m3_diag_set(d, M3_EIO, "read error: %s", strerror(errno));
+    }
+    if (got == 0) {
+        r->eof = true;
+        if (r->filled > 0) {
+            if (r->pushed < r->head && (rc = ring_push(e, io, r, AGE_CHUNK_SIZE, false, d)) != 0)
+                return rc;
+            r->head++;
+            return ring_push(e, io, r, r->filled, true, d);
+        }
+        /* the input ended with the full chunk held back: it is the last */
+        return ring_push(e, io, r, AGE_CHUNK_SIZE, true, d);
+    }
+    r->filled += (size_t)got;
+    r->head += r->filled / AGE_CHUNK_SIZE;
+    r->filled %= AGE_CHUNK_SIZE;
+    /* every full chunk but one that ends exactly where the input so far does */
+    while (r->pushed + (r->filled == 0) < r->head)
+        if ((rc = ring_push(e, io, r, AGE_CHUNK_SIZE, false, d)) != 0)
+            return rc;
+    return 0;
+}
+
+/* encrypt_ring: the payload with workers, its first IN_BYTES (a full batch) in in[0]. */
+static int
+encrypt_ring(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *rctx,
+             struct m3_diag *d)
+{
+    struct enc_ring r = {.k0 = e->counter};
+    struct age_stream *s = NULL;
+    int rc;
+
+    if ((rc = age_stream_new(&s, e->payload_key, e->threads)) != 0) {
+        e->failed = true;
+        return m3_diag_set(d, rc, "cannot start worker threads");
+    }
+    age_stream_free(e->stream);
+    e->stream = s;
+    /* whole pages: age_secret_alloc then returns a page-aligned block (see stream.c) */
+    io->ring_in = age_secret_alloc((size_t)AGE_RING_SLOTS * AGE_CHUNK_SIZE);
+    if (posix_memalign((void **)&io->ring_out, 4096, (size_t)AGE_RING_SLOTS * AGE_CT_CHUNK) != 0)
+        io->ring_out = NULL;
+    if (e->armor != NULL)
+        io->ring_text = malloc((size_t)AGE_RING_SLOTS * RING_TEXT);
+    if (io->ring_in == NULL || io->ring_out == NULL ||
+        (e->armor != NULL && io->ring_text == NULL)) {
+        e->failed = true;
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    if (e->armor != NULL)
+        r.armor0 = (48 - age_armor_head(e->armor)) % 48;
+    /* the batch read so far: its chunks but the last are not the last */
+    memcpy(io->ring_in, io->in[0], IN_BYTES);
+    age_secret_free(io->in[0]); /* peak RSS: the ring replaces it */
+    io->in[0] = NULL;
+    io->in_cap[0] = 0;
+    r.head = AGE_BATCH_CHUNKS;
+    rc = 0;
+    while (rc == 0 && r.pushed + 1 < r.head)
+        rc = ring_push(e, io, &r, AGE_CHUNK_SIZE, false, d);
+    while (rc == 0) {
+        if (r.tail < r.pushed && age_stream_done(ring_job(io, r.tail))) {
+            rc = ring_write(e, io, &r, d);
+        } else if (!r.eof && r.head < r.tail + AGE_RING_SLOTS) {
+            rc = ring_read(e, io, &r, rd, rctx, d);
+        } else if (age_stream_help(e->stream)) {
+            continue; /* no slot free: seal a queued chunk here */
+        } else if (r.tail < r.pushed) {
+            age_stream_await(e->stream, ring_job(io, r.tail));
+        } else {
+            break; /* the end: everything pushed was written */
+        }
+    }
+    /* on failure, no worker may still use the slots */
+    for (uint64_t i = r.tail; i < r.pushed; i++)
+        age_stream_await(e->stream, ring_job(io, i));
+    if (rc != 0)
+        e->failed = true;
+    return rc;
+}
+
 /* encrypt_input: the loop described above. cur: the buffer pair of the batch just read;
  * pending: out[1 - cur] holds a sealed full batch (pend_bytes) not yet written. */
 static int
@@ -540,6 +685,9 @@ encrypt_input(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *
 
     if ((rc = read_in(e, io, 0, rd, rctx, &have, &eof, d)) != 0)
         return rc;
+    /* A file of one batch or less never pays for workers. */
+    if (!eof && e->threads > 1)
+        return encrypt_ring(e, io, rd, rctx, d);
     for (;;) {
         if (eof && have == 0 && pending) {
             /* The input ended with the pending batch: its last chunk, whose plaintext is
@@ -553,12 +701,10 @@ encrypt_input(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *
             }
             return out_write(e, io->out[1 - cur], pend_bytes) != 0 ? io_error(e, d) : 0;
         }
-        if ((rc = seal_start(e, io, cur, have, eof, &bytes, &count, pending ? pend_bytes : 0, d)) !=
-            0)
+        if ((rc = seal_start(e, io, cur, have, eof, &bytes, &count, d)) != 0)
             return rc;
-        /* The batch just read has data, so the pending one did not hold the final chunk.
-         * Unless the jobs armor it (then it is written once they are done), it goes now. */
-        if (pending && io->text_groups == 0) {
+        /* The batch just read has data, so the pending one did not hold the final chunk. */
+        if (pending) {
             if (out_write(e, io->out[1 - cur], pend_bytes) != 0) {
                 age_stream_wait(e->stream);
                 return io_error(e, d);
@@ -568,12 +714,9 @@ encrypt_input(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *
         if (eof) {
             if ((rc = seal_end(e, io, cur, count, d)) != 0)
                 return rc;
-            if (pending && write_out(e, io, 1 - cur, pend_bytes) != 0)
-                return io_error(e, d);
             return out_write(e, io->out[cur], bytes) != 0 ? io_error(e, d) : 0;
         }
-        /* A full batch: more may follow. Workers, if wanted, start now (a file of one batch
-         * or less never pays for them). */
+        /* A full batch: more may follow. */
         if (io->in[1] == NULL) {
             if ((io->in[1] = age_batch_alloc()) == NULL) {
                 age_stream_wait(e->stream);
@@ -583,21 +726,10 @@ encrypt_input(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *
             io->in_cap[1] = IN_BYTES;
         }
         rc = read_in(e, io, 1 - cur, rd, rctx, &have, &eof, d);
-        /* the read error, if any, is the one to report; the workers are waited for anyway */
+        /* the read error, if any, is the one to report; the jobs are waited for anyway */
         rc2 = seal_end(e, io, cur, count, rc != 0 ? NULL : d);
         if (rc != 0 || (rc = rc2) != 0)
             return rc;
-        if (pending && write_out(e, io, 1 - cur, pend_bytes) != 0)
-            return io_error(e, d);
-        if (e->threads > 1 && !age_stream_parallel(e->stream)) {
-            struct age_stream *s = NULL;
-            if ((rc = age_stream_new(&s, e->payload_key, e->threads)) != 0) {
-                e->failed = true;
-                return m3_diag_set(d, rc, "cannot start worker threads");
-            }
-            age_stream_free(e->stream);
-            e->stream = s;
-        }
         pending = true;
         pend_bytes = bytes;
         cur = 1 - cur;
@@ -624,7 +756,9 @@ out:
         age_secret_free(io.in[k]);
         free(io.out[k]);
     }
-    free(io.text);
+    age_secret_free(io.ring_in);
+    free(io.ring_out);
+    free(io.ring_text);
     age_encryptor_free(e);
     return rc;
 }

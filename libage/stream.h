@@ -1,8 +1,10 @@
 /* stream.h: internal STREAM payload machinery: chunk seal/open with OpenSSL's
- * ChaCha20-Poly1305 and a small worker pool that processes batches of chunks in parallel. */
+ * ChaCha20-Poly1305 (libsodium's for the first chunks) and a small worker pool that runs
+ * queued chunk jobs in order, beside the caller's thread. */
 #ifndef M3_AGE_STREAM_H
 #define M3_AGE_STREAM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,24 +16,49 @@
 #define AGE_LOOKAHEAD 64 /* bytes read past a batch to learn whether it holds the end */
 #define AGE_MAX_THREADS 16
 
+/* Jobs outstanding (pushed, not yet done) at any time, at most; a ring of AGE_RING_SLOTS
+ * chunks is what encrypt.c and decrypt.c keep in flight with workers (see there). */
+#define AGE_QUEUE_MAX 32
+#define AGE_RING_SLOTS 8
+
 struct age_chunk_job {
     unsigned char *p; /* in-place buffer: plaintext then tag, or ciphertext||tag */
-    unsigned char *out; /* seal only: NULL seals in place; else p (len bytes of plaintext)
-                         * is read and out receives the ciphertext then the tag */
+    unsigned char *out; /* NULL: in place; else p is read and out receives the ciphertext
+                         * then the tag (seal), or the plaintext (open: len - 16 bytes; p
+                         * stays as it was, out is zeroed when the tag does not match) */
     size_t len;       /* plaintext length (seal) or ciphertext length incl. tag (open) */
     uint64_t counter;
     bool final;
-    bool ok; /* open: authenticated */
-    /* when set, the job is fn(job) instead of a chunk (work shared with the chunks of a
-     * batch, e.g. armoring the previous one); p, out and len are then fn's */
-    void (*fn)(struct age_chunk_job *job);
+    bool ok; /* authenticated (open) or sealed (seal) */
+    /* seal only: when text is set, the thread that sealed the chunk then encodes text_groups
+     * whole 48-byte groups of its ciphertext, from byte text_head on, as armor lines into
+     * text (age_armor_encode_groups) */
+    char *text;
+    size_t text_head, text_groups;
+    /* set by the stream */
+    bool encrypt;
+    _Atomic bool done;
 };
 
 struct age_stream;
 
 /* age_stream_new: key (32 bytes, copied into secret memory); threads 0/1 = caller only. */
 int age_stream_new(struct age_stream **out, const unsigned char *key, unsigned threads);
-/* age_stream_run: seals (encrypt=true) or opens each job in place, in parallel. */
+/* age_stream_push: queues one job (seal or open); the workers run queued jobs in order as
+ * they come, the caller's thread too through age_stream_help / age_stream_await. The job
+ * (and its buffers) must stay untouched until age_stream_done says it is done; at most
+ * AGE_QUEUE_MAX jobs may be outstanding. Without workers the job runs here, at once. */
+void age_stream_push(struct age_stream *s, struct age_chunk_job *job, bool encrypt);
+/* age_stream_help: runs the oldest queued job no thread has taken on the calling thread;
+ * false when there is none. */
+bool age_stream_help(struct age_stream *s);
+/* age_stream_done: whether a pushed job is done (then its ok, out and p are final). */
+bool age_stream_done(const struct age_chunk_job *job);
+/* age_stream_await: returns once job is done, running queued jobs meanwhile, then spinning
+ * briefly, then sleeping. */
+void age_stream_await(struct age_stream *s, struct age_chunk_job *job);
+/* age_stream_run: seals (encrypt=true) or opens each job, in parallel, and returns when all
+ * are done (n <= AGE_QUEUE_MAX). */
 void age_stream_run(struct age_stream *s, struct age_chunk_job *jobs, size_t n, bool encrypt);
 /* age_stream_start / age_stream_wait: the same in two halves, so the caller can do I/O while
  * the workers run; jobs must stay untouched until age_stream_wait returns. Without workers
@@ -47,6 +74,7 @@ bool age_stream_parallel(const struct age_stream *s);
 int age_stream_prepare(uint64_t end, struct m3_diag *d);
 /* age_stream_open1: opens one job on the calling thread (for retries). */
 bool age_stream_open1(struct age_stream *s, struct age_chunk_job *job);
+/* age_stream_free: stops the workers; no job may be outstanding. NULL is a no-op. */
 void age_stream_free(struct age_stream *s);
 
 /* age_batch_alloc: secret memory for a batch: AGE_BATCH_CHUNKS slots of AGE_CT_CHUNK bytes

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/interop/age_input_path.sh: m3age's encryption input path (whole-batch reads into
-# page-aligned buffers, sealed out of place, the final chunk learnt from the next read) read
-# back by the real Go age: from a file and from pipes that deliver odd amounts per read, on
+# page-aligned buffers, sealed out of place, the final chunk learnt from the next read; with
+# workers, a ring of chunk slots after the first batch) read back by the real Go age: from a file and from pipes that deliver odd amounts per read, on
 # one and two threads, at sizes around the page, the 64 KiB chunk and the 256 KiB batch,
 # including inputs that end exactly at a batch's end (whose last chunk is sealed again as
 # final) and a payload of several batches.
@@ -62,8 +62,7 @@ for s in 4097 262144 262145 786433 3145728; do
     eval "test_pipe_${s}_blocks_of_300000_threads_2() { from_pipe $s 2 300000; }"
 done
 
-# Armored, on two threads the previous batch's lines are encoded by the workers beside the
-# current batch's chunks: Go age checks the armor strictly (64 columns, a short last line).
+# Armored: Go age checks the armor strictly (64 columns, a short last line).
 armored() { # armored SIZE THREADS
     setup "$1"
     M3AGE_THREADS=$2 run "$M3AGE" encrypt -a -r "$(cat go.pub)" -o f.age plain
@@ -77,6 +76,17 @@ for s in 0 47 48 262144 262145 524288 786433 3145728 3145777; do
     eval "test_armored_${s}_threads_2() { armored $s 2; }"
 done
 test_armored_786433_threads_1() { armored 786433 1; }
+# With workers, each chunk's whole 48-byte groups are encoded by the thread that sealed it and
+# the group that straddles two chunks by the writer (encrypt.c's ring): a chunk's ciphertext
+# (65552 bytes) starts at one of three offsets modulo 48 in turn, so files of 6 and 7 chunks
+# cover them all; the last chunk's length moves its end around a line's end and around the
+# first whole group.
+for r in 0 1 15 16 17 31 32 33 47 48 49 95 96 97 65535; do
+    eval "test_armored_6_chunks_and_${r}_threads_2() { armored $((6 * 65536 + r)) 2; }"
+done
+for r in 1 2 3 30 64 65535 65536; do
+    eval "test_armored_7_chunks_and_${r}_threads_2() { armored $((7 * 65536 + r)) 2; }"
+done
 
 # A stream Go age wrote and m3age reads back to the same bytes: the other direction of the
 # sizes that end at a batch boundary.

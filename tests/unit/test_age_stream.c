@@ -3,7 +3,9 @@
  * decryption APIs, armor, and the errors a user would see for damaged files. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -567,6 +569,158 @@ Test(stream, large_input_reads_are_page_aligned_with_the_input, .init = setup, .
     free(out.p);
 }
 
+/* With workers, chunks after the first batch flow through a ring of slots (encrypt.c,
+ * decrypt.c): reads still land at the input's offset within a page. */
+Test(stream, ring_reads_are_page_aligned_with_the_input, .init = setup, .fini = teardown)
+{
+    size_t n = 40 * 65536 + 777;
+    unsigned char *pt = pattern(n);
+    struct rec_reader r = {pt, n, 0, 0, 0};
+    struct age_recipient *rs[] = {rc};
+    struct age_encrypt_opts o = {.threads = 2};
+    struct mem ct = {0}, out = {0};
+    struct m3_diag d = {0};
+    struct age_decryptor *dec;
+
+    cr_assert_eq(age_encrypt(rs, 1, &o, rec_read, &r, mem_write, &ct, &d), 0, "%s", d.msg);
+    cr_assert_eq(r.misaligned, 0, "encrypt: %zu reads misaligned with the input", r.misaligned);
+    r = (struct rec_reader){ct.p, ct.len, 0, 0, 0};
+    cr_assert_eq(age_decryptor_new(&dec, rec_read, &r, &d), 0);
+    cr_assert_eq(age_decryptor_unwrap(dec, &id, 1, &d), 0, "%s", d.msg);
+    cr_assert_eq(age_decryptor_stream(dec, mem_write, &out, 2, &d), 0, "%s", d.msg);
+    age_decryptor_free(dec);
+    cr_assert_eq(r.misaligned, 0, "decrypt: %zu reads misaligned with the input", r.misaligned);
+    cr_assert(out.len == n && memcmp(out.p, pt, n) == 0);
+    free(pt);
+    free(ct.p);
+    free(out.p);
+}
+
+/* The ring's end rules on two and three threads, as on one: a file cut at any chunk
+ * boundary past the first batch releases the chunks before the cut and names the missing
+ * final chunk; cut inside a chunk, that chunk fails; bytes after the final chunk are found
+ * after all the plaintext; a chunk moved is refused. */
+Test(stream, ring_truncation_and_trailing_data, .init = setup, .fini = teardown)
+{
+    size_t size = 12 * 65536 + 100;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false);
+    size_t ps = payload_start(&ct);
+
+    for (unsigned th = 2; th <= 3; th++) {
+        for (size_t cut = 5; cut <= 12; cut++) {
+            struct mem out = {0};
+            struct m3_diag d = {0};
+            char want[80];
+            ct.len = ps + cut * AGE_CT_CHUNK;
+            cr_assert_eq(decrypt_buf(&ct, &out, th, true, &d), M3_EPAYLOAD, "cut %zu", cut);
+            cr_assert_eq(out.len, cut * 65536, "cut %zu: %zu bytes", cut, out.len);
+            cr_assert(memcmp(out.p, pt, out.len) == 0);
+            snprintf(want, sizeof(want), "the final chunk is missing after chunk %zu", cut - 1);
+            cr_assert(strstr(d.msg, want) != NULL, "cut %zu: %s", cut, d.msg);
+            out.len = 0;
+            ct.len = ps + cut * AGE_CT_CHUNK - 1; /* inside chunk cut - 1 */
+            cr_assert_eq(decrypt_buf(&ct, &out, th, true, &d), M3_EPAYLOAD, "cut %zu", cut);
+            cr_assert_eq(out.len, (cut - 1) * 65536, "cut %zu - 1: %zu bytes", cut, out.len);
+            free(out.p);
+        }
+        {
+            /* a full final chunk (a short one would take the bytes after it as its own) */
+            struct mem ct2 = encrypt_buf(pt, 12 * 65536, false, th, false), out = {0};
+            struct m3_diag d = {0};
+            mem_write(&ct2, "garbage", 7);
+            cr_assert_eq(decrypt_buf(&ct2, &out, th, true, &d), M3_EPAYLOAD);
+            cr_assert(out.len == 12 * 65536 && memcmp(out.p, pt, out.len) == 0, "%zu bytes",
+                      out.len);
+            cr_assert(strstr(d.msg, "trailing data after the final chunk (chunk 11)") != NULL, "%s",
+                      d.msg);
+            free(ct2.p);
+            free(out.p);
+        }
+    }
+    free(pt);
+    free(ct.p);
+}
+
+/* A reader or writer that fails partway through the ring: the error comes back (no hang, no
+ * crash: the workers are done with every slot before it is freed), and decryption has
+ * released only whole authenticated chunks before it. */
+struct fail_io {
+    struct mem m;
+    size_t limit; /* bytes handed over before the failure */
+};
+
+static ssize_t
+fail_read(void *ctx, void *buf, size_t len)
+{
+    struct fail_io *f = ctx;
+    if (f->m.pos >= f->limit) {
+        errno = EIO;
+        return -1;
+    }
+    if (len > f->limit - f->m.pos)
+        len = f->limit - f->m.pos;
+    return mem_read(&f->m, buf, len);
+}
+
+static int
+fail_write(void *ctx, const void *buf, size_t len)
+{
+    struct fail_io *f = ctx;
+    if (f->m.len + len > f->limit) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return mem_write(&f->m, buf, len);
+}
+
+Test(stream, ring_read_and_write_errors, .init = setup, .fini = teardown)
+{
+    size_t size = 30 * 65536 + 5;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false);
+    struct age_recipient *rs[] = {rc};
+    struct age_encrypt_opts o = {.threads = 2}, oa = {.threads = 2, .armor = true};
+
+    for (size_t lim = 5 * 65536 + 3; lim < size; lim += 7 * 65536 + 1000) {
+        struct fail_io in = {.m = {.p = pt, .len = size}, .limit = lim}, w = {.limit = lim};
+        struct mem sink = {0};
+        struct m3_diag d = {0};
+        struct age_decryptor *dec;
+        cr_assert_eq(age_encrypt(rs, 1, &o, fail_read, &in, mem_write, &sink, &d), M3_EIO);
+        cr_assert(strstr(d.msg, "read error") != NULL, "%s", d.msg);
+        cr_assert_eq(age_encrypt(rs, 1, &o, mem_read, &(struct mem){.p = pt, .len = size},
+                                 fail_write, &w, &d),
+                     M3_EIO);
+        w.m.len = 0;
+        cr_assert_eq(age_encrypt(rs, 1, &oa, mem_read, &(struct mem){.p = pt, .len = size},
+                                 fail_write, &w, &d),
+                     M3_EIO);
+        free(w.m.p);
+        w = (struct fail_io){.limit = lim};
+        /* decrypt: the reader fails inside the ring */
+        in = (struct fail_io){.m = {.p = ct.p, .len = ct.len}, .limit = lim};
+        cr_assert_eq(age_decryptor_new(&dec, fail_read, &in, &d), 0);
+        cr_assert_eq(age_decryptor_unwrap(dec, &id, 1, &d), 0, "%s", d.msg);
+        cr_assert_eq(age_decryptor_stream(dec, mem_write, &sink, 2, &d), M3_EIO);
+        cr_assert(strstr(d.msg, "read error") != NULL, "%s", d.msg);
+        age_decryptor_free(dec);
+        /* decrypt: the writer fails inside the ring */
+        ct.pos = 0;
+        cr_assert_eq(age_decryptor_new(&dec, mem_read, &ct, &d), 0);
+        cr_assert_eq(age_decryptor_unwrap(dec, &id, 1, &d), 0, "%s", d.msg);
+        cr_assert_eq(age_decryptor_stream(dec, fail_write, &w, 2, &d), M3_EIO);
+        cr_assert_leq(w.m.len, lim);
+        cr_assert_eq(w.m.len % 65536, 0, "%zu bytes: not whole chunks", w.m.len);
+        cr_assert(memcmp(w.m.p, pt, w.m.len) == 0);
+        age_decryptor_free(dec);
+        free(w.m.p);
+        free(sink.p);
+    }
+    free(pt);
+    free(ct.p);
+}
+
 /* The armor writer fed whole lines encoded elsewhere (age_armor_write_lines, as parallel
  * armoring does) writes exactly what it writes when given the bytes: for every amount the
  * writer holds before (0 to 48 bytes, including a full group held back) and lengths around
@@ -574,7 +728,7 @@ Test(stream, large_input_reads_are_page_aligned_with_the_input, .init = setup, .
 Test(armor, write_lines_same_as_write)
 {
     unsigned char *p = pattern(5000);
-    char *text = malloc(5000 / 48 * 65 + 65);
+    char *buf = malloc(5000 / 48 * 65 + 2 * 65), *text = buf + 65; /* room before: the API's */
 
     for (size_t pre = 0; pre <= 48; pre++)
         for (size_t len = 1; len < 400; len += (len < 100 ? 1 : 7)) {
@@ -602,6 +756,6 @@ Test(armor, write_lines_same_as_write)
             free(a.p);
             free(b.p);
         }
-    free(text);
+    free(buf);
     free(p);
 }
