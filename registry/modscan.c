@@ -354,33 +354,116 @@ check(struct reg_scan *s, char **p, size_t n, const struct reg_node *v)
     }
 }
 
+/* bind_named_is: binding b's attribute path starts with the plain name `name`. */
+static bool
+bind_named_is(const struct reg_node *b, const char *name)
+{
+    const struct reg_node *a = b->a->items[0];
+    size_t len;
+    const char *t;
+
+    if (a->kind != N_ATTR_ID)
+        return false;
+    t = reg_tok_text(a->file, a->tok, &len);
+    return len == strlen(name) && memcmp(t, name, len) == 0;
+}
+
+/* bind_named: set's binding whose attribute path starts with the plain name `name`, or NULL;
+ * *whole set when that name is the whole path. */
+static const struct reg_node *
+bind_named(const struct reg_node *set, const char *name, bool *whole)
+{
+    for (size_t i = 0; i < set->nitems; i++) {
+        const struct reg_node *b = set->items[i];
+        if (b->kind != N_BIND || b->a->nitems == 0 || !bind_named_is(b, name))
+            continue;
+        if (whole != NULL)
+            *whole = b->a->nitems == 1;
+        return b;
+    }
+    return NULL;
+}
+
+/* pair_name: the secret a `{ name = N; value = ...; }` set under age.secrets defines (the
+ * shape builtins.listToAttrs and lib.nameValuePair take): N's text when it is a plain string,
+ * else "${N}" as written (malloc'd). */
+static char *
+pair_name(const struct reg_node *n)
+{
+    char *t, *out;
+
+    if (n->kind == N_STR && n->nitems == 1 && n->items[0]->kind == N_STRLIT)
+        return elem_name(n);
+    if ((t = reg_scan_node_text(n)) == NULL)
+        return NULL;
+    if ((out = malloc(strlen(t) + 4)) != NULL)
+        sprintf(out, "${%s}", t);
+    free(t);
+    return out;
+}
+
+/* walk_bind: binding b of a set reached by path p[0..np): checked and walked with the path
+ * p + its attribute path from element `from` on. */
+static void
+walk_bind(struct reg_scan *s, const struct reg_node *b, char **p, size_t np, size_t from)
+{
+    char *full[MAX_PATH_ELEMS];
+    size_t nfull = np, k;
+
+    if (np > 0)
+        memcpy(full, p, np * sizeof(*p));
+    for (k = from; k < b->a->nitems && nfull < MAX_PATH_ELEMS; k++) {
+        if ((full[nfull] = elem_name(b->a->items[k])) == NULL) {
+            s->rc = M3_ENOMEM;
+            break;
+        }
+        nfull++;
+    }
+    if (s->rc == 0) {
+        check(s, full, nfull, b->b);
+        reg_scan_walk(s, b->b, full, nfull);
+    }
+    for (k = np; k < nfull; k++)
+        free(full[k]);
+}
+
+/* walk_pair: a name/value set met where age.secrets' attributes are computed
+ * (`age.secrets = builtins.listToAttrs (map (n: { name = n; value.file = ...; }) names)`):
+ * its value's bindings are those of the secret it names, not of a secret called "value".
+ * False when set has not that shape. */
+static bool
+walk_pair(struct reg_scan *s, const struct reg_node *set, char **p, size_t np)
+{
+    const struct reg_node *nb, *vb;
+    bool whole = false;
+    char *pre[MAX_PATH_ELEMS];
+
+    if (np < 2 || np + 1 >= MAX_PATH_ELEMS || strcmp(p[np - 2], "age") != 0 ||
+        strcmp(p[np - 1], "secrets") != 0 || (nb = bind_named(set, "name", &whole)) == NULL ||
+        !whole || bind_named(set, "value", NULL) == NULL)
+        return false;
+    memcpy(pre, p, np * sizeof(*p));
+    if ((pre[np] = pair_name(nb->b)) == NULL) {
+        s->rc = M3_ENOMEM;
+        return true;
+    }
+    /* `value = { file = ...; }` or `value.file = ...;` (several value.X bindings too) */
+    for (size_t i = 0; i < set->nitems && s->rc == 0; i++)
+        if ((vb = set->items[i]) != nb && vb->kind == N_BIND && vb->a->nitems > 0 &&
+            bind_named_is(vb, "value"))
+            walk_bind(s, vb, pre, np + 1, 1);
+    free(pre[np]);
+    return true;
+}
+
 static void
 walk_set(struct reg_scan *s, const struct reg_node *set, char **p, size_t np)
 {
-    size_t i, k;
-
-    for (i = 0; i < set->nitems && s->rc == 0; i++) {
-        const struct reg_node *b = set->items[i];
-        char *full[MAX_PATH_ELEMS];
-        size_t nfull = np;
-        if (b->kind != N_BIND)
-            continue;
-        if (np > 0)
-            memcpy(full, p, np * sizeof(*p));
-        for (k = 0; k < b->a->nitems && nfull < MAX_PATH_ELEMS; k++) {
-            if ((full[nfull] = elem_name(b->a->items[k])) == NULL) {
-                s->rc = M3_ENOMEM;
-                break;
-            }
-            nfull++;
-        }
-        if (s->rc == 0) {
-            check(s, full, nfull, b->b);
-            reg_scan_walk(s, b->b, full, nfull);
-        }
-        for (k = np; k < nfull; k++)
-            free(full[k]);
-    }
+    if (!s->flake && walk_pair(s, set, p, np))
+        return;
+    for (size_t i = 0; i < set->nitems && s->rc == 0; i++)
+        if (set->items[i]->kind == N_BIND)
+            walk_bind(s, set->items[i], p, np, 0);
 }
 
 static void

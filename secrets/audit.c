@@ -105,6 +105,17 @@ code_of(const char *code)
     return NULL;
 }
 
+/* reported_at: a finding of code at file:line is already reported. */
+static bool
+reported_at(const struct ctx *c, const char *code, const char *file, unsigned line)
+{
+    for (size_t i = 0; i < c->a->n; i++)
+        if (c->a->v[i].line == line && strcmp(c->a->v[i].code, code) == 0 &&
+            strcmp(c->a->v[i].file, file) == 0)
+            return true;
+    return false;
+}
+
 static void __attribute__((format(printf, 6, 7)))
 add(struct ctx *c, const char *code, const char *file, unsigned line, const char *host,
     const char *fmt, ...)
@@ -801,6 +812,8 @@ audit_host(struct ctx *c, const struct reg_host *h, struct secrets_audit_host *a
     }
     for (size_t j = 0; j < h->nunresolved; j++) {
         const struct reg_host_unresolved *u = &h->unresolved[j];
+        if (reported_at(c, "M3A017", u->span.file, u->span.line))
+            continue; /* a shared module's definition: said once, for the first host */
         add(c, "M3A017", u->span.file, u->span.line, h->name,
             "age.secrets.%s.file = %s: cannot tell which file this is without evaluating Nix",
             u->secret, u->text);
@@ -1120,16 +1133,25 @@ secrets_audit_run(const struct secrets_audit_opts *o, struct secrets_audit **out
     unfollowed_imports(&c);
     /* an unfiltered run with hosts: secrets none of them uses (unless an import could not be
      * followed: then which host uses it is not known) */
+    /* nor when a host's age.secrets file value could not be resolved: it may name it */
+    size_t nunres = 0;
+    for (size_t i = 0; i < c.a->n; i++)
+        nunres += strcmp(c.a->v[i].code, "M3A017") == 0; /* one per definition (see above) */
     for (size_t i = 0; c.hosts && o->nhosts == 0 && i < ne && c.rc == 0; i++)
-        if (!c.used[i] && c.hosts->nunfollowed == 0)
+        if (!c.used[i] && c.hosts->nunfollowed == 0 && nunres == 0)
             add(&c, "M3A011", c.reg->entries[i].name, 0, NULL,
                 "no host uses this secret (no age.secrets.*.file names it in the modules the "
                 "hosts import)");
-        else if (!c.used[i])
+        else if (!c.used[i] && c.hosts->nunfollowed > 0)
             add(&c, "M3A024", c.reg->entries[i].name, 0, NULL,
                 "no host is seen to use this secret, but %zu import%s could not be followed "
                 "without Nix (see the M3A024 notes on modules)",
                 c.hosts->nunfollowed, c.hosts->nunfollowed == 1 ? "" : "s");
+        else if (!c.used[i])
+            add(&c, "M3A024", c.reg->entries[i].name, 0, NULL,
+                "no host is seen to use this secret, but %zu age.secrets file value%s could "
+                "not be resolved without Nix (see M3A017; --nix evaluates them)",
+                nunres, nunres == 1 ? "" : "s");
     if (o->nhosts == 0 && c.rc == 0)
         stray_files(&c);
     for (size_t i = 0; i < o->nidentity_files && c.rc == 0; i++) {

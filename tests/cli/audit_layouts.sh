@@ -401,6 +401,45 @@ NIX
     assert_not_contains out "M3A024"
 }
 
+# age.secrets built by builtins.listToAttrs: a name/value pair with a plain name is that
+# secret (not one called "value"); a computed name is one M3A017 however many hosts import
+# the module, and softens M3A011 to a note (the value could name any secret)
+test_listToAttrs_pairs_name_their_secret() {
+    fleet
+    rm secrets/db-password.txt secrets/m3-hermes_ssh_host_ed25519_key
+    cat >modules/services/vpn.nix <<'NIX'
+{ ... }:
+{
+  age.secrets = builtins.listToAttrs [ { name = "old-vpn"; value.file = ../../secrets/old-vpn.age; } ];
+}
+NIX
+    printf '{ ... }:\n{\n  imports = [ ../common ../../modules/services/tailscale.nix ../../modules/services/restic.nix ../../modules/services/vpn.nix ];\n}\n' \
+        >hosts/m3-atlas/default.nix
+    run "$M3AGE" audit --rules secrets/secrets.nix
+    assert_status 0
+    assert_not_contains out "M3A011"
+    assert_not_contains out "M3A017"
+    run "$M3AGE" check --rules secrets/secrets.nix --host m3-atlas
+    assert_contains out "old-vpn.age"
+    assert_not_contains out "age.secrets.value"
+    # a computed name in a module two hosts import: one finding, and no false M3A011
+    cat >modules/services/vpn.nix <<'NIX'
+{ ... }:
+{
+  age.secrets = builtins.listToAttrs (map (n: { name = n; value.file = ../../secrets + "/${n}.age"; }) [ "old-vpn" ]);
+}
+NIX
+    printf '{ ... }:\n{\n  imports = [ ../common ../../modules/services/vpn.nix ];\n}\n' \
+        >hosts/m3-helios/extra.nix
+    sed -i 's#imports = \[#imports = [ ./extra.nix#' hosts/m3-helios/default.nix
+    run "$M3AGE" audit --rules secrets/secrets.nix
+    assert_status 0
+    assert_eq "$(grep -c "warning M3A017" out)" 1 "one definition, one finding: $(cat out)"
+    assert_contains out 'age.secrets.${n}.file = ../../secrets + "/${n}.age": cannot tell which file this is without evaluating Nix'
+    assert_not_contains out "M3A011"
+    assert_contains out "no host is seen to use this secret, but 1 age.secrets file value could not be resolved without Nix"
+}
+
 test_import_forms_followed_and_named_modules_noted() {
     fleet
     rm secrets/db-password.txt secrets/m3-hermes_ssh_host_ed25519_key
