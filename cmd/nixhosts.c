@@ -107,16 +107,28 @@ flake_run_clear(struct flake_run *r)
     free(r->first);
 }
 
-/* first_error: the first line of Nix's error in err ("error: ..." past any warning). */
+/* first_error: the first line of Nix's error in err ("error: ..." past any warning); when
+ * it ends in ':' (the cause follows: "getting the HEAD of the Git tree '...' failed with exit
+ * code 128:" then git's own message), the next line too, joined by a space. */
 static char *
 first_error(const char *err)
 {
-    const char *e = strstr(err != NULL ? err : "", "error: ");
+    const char *e = strstr(err != NULL ? err : "", "error: "), *n;
+    size_t len, nlen;
+    char *out;
 
     if (e == NULL)
         return strdup("Nix failed");
     e += 7;
-    return strndup(e, strcspn(e, "\n"));
+    len = strcspn(e, "\n");
+    if (len == 0 || e[len - 1] != ':' || e[len] != '\n')
+        return strndup(e, len);
+    n = e + len + 1;
+    n += strspn(n, " ");
+    nlen = strcspn(n, "\n");
+    if ((out = malloc(len + 1 + nlen + 1)) != NULL)
+        snprintf(out, len + 1 + nlen + 1, "%.*s %.*s", (int)len, e, (int)nlen, n);
+    return out;
 }
 
 /* run_nix: nix with the common options, then args; 0 and stdout in *out, or M3_EEVAL with
