@@ -89,6 +89,26 @@ NIX
     cd repo
 }
 
+# nix_fixture: the fixture, for a test that needs Nix to read it as a git+file: flake. Nix
+# 2.8 runs git after setns() back into the mount namespace it started in, which puts git at
+# the machine's real root when Nix runs in a chroot (a build chroot such as sbuild's): git
+# then cannot find the repository ("fatal: cannot change to '...'") and m3age rightly falls
+# back to the static scan. Only that failure skips, with its reason.
+nix_fixture() {
+    local p=$T_ROOT/gitflake-probe
+    fixture
+    if [ ! -f "$p.out" ]; then
+        mkdir -p "$p"
+        (cd "$p" && printf '{ outputs = { self }: { x = 1; }; }\n' >flake.nix && git init -q -b main . &&
+            git add -A && git commit -qm probe) >/dev/null 2>&1
+        nix --extra-experimental-features 'nix-command flakes' eval --store "$p.store" \
+            "git+file://$p#x" >"$p.out" 2>&1 || true
+    fi
+    if grep -q "fatal: cannot change to" "$p.out"; then
+        skip "Nix runs git outside this chroot and cannot read a git+file: flake here ($(grep -m1 -o "fatal: .*" "$p.out"))"
+    fi
+}
+
 # commit: the repository as git tracks it (git+file: sees tracked files only)
 commit() { git add -A && git commit -qm "${1:-change}"; }
 
@@ -109,7 +129,7 @@ test_audit_static_scan_cannot_resolve_computed_secrets() {
 }
 
 test_audit_with_nix_knows_which_host_uses_what() {
-    fixture
+    nix_fixture
     run "$M3AGE" audit --nix
     assert_status 1
     assert_eq "$(grep -c M3A011 out)" 1 "only wifi.age is unused"
@@ -123,7 +143,7 @@ test_audit_with_nix_knows_which_host_uses_what() {
 }
 
 test_audit_json_says_where_each_host_answer_came_from() {
-    fixture
+    nix_fixture
     run "$M3AGE" audit --nix --json
     assert_status 1
     assert_contains out '{"file": "secrets/backup.age", "host": "m3-atlas", "module": null, "line": null}'
@@ -137,7 +157,7 @@ test_audit_json_says_where_each_host_answer_came_from() {
 }
 
 test_check_host_with_nix_and_without() {
-    fixture
+    nix_fixture
     run "$M3AGE" check --host m3-atlas
     assert_status 0
     assert_contains out 'm3-atlas: 0 secrets used by its modules'
@@ -153,7 +173,7 @@ test_check_host_with_nix_and_without() {
 }
 
 test_affected_with_nix_sees_a_computed_secret_list_change() {
-    fixture
+    nix_fixture
     sed -i 's/\[ "db" \]/[ "db" "wifi" ]/' modules/secrets.nix
     commit 'wifi for every host'
     run "$M3AGE" affected HEAD~1
@@ -170,7 +190,7 @@ m3-helios
 }
 
 test_a_file_that_is_no_path_of_the_flake_is_named_as_nix_gives_it() {
-    fixture
+    nix_fixture
     sed -i 's|nixosConfigurations.m3-helios = host "m3-helios";|nixosConfigurations.m3-helios.config.age.secrets.db.file = "/run/keys/db.age";|' flake.nix
     commit
     run "$M3AGE" check --host m3-helios --nix
@@ -179,7 +199,7 @@ test_a_file_that_is_no_path_of_the_flake_is_named_as_nix_gives_it() {
 }
 
 test_flake_that_fails_is_one_note_and_the_static_scan() {
-    fixture
+    nix_fixture
     sed -i 's/nixosConfigurations.m3-atlas = host "m3-atlas";/nixosConfigurations = throw "broken on purpose";/; /m3-helios = host/d' flake.nix
     commit
     run "$M3AGE" audit --nix
@@ -190,7 +210,7 @@ test_flake_that_fails_is_one_note_and_the_static_scan() {
 }
 
 test_one_host_that_fails_falls_back_alone() {
-    fixture
+    nix_fixture
     sed -i 's/nixosConfigurations.m3-helios = host "m3-helios";/nixosConfigurations.m3-helios = throw "helios is broken";/' flake.nix
     commit
     run "$M3AGE" audit --nix --json
@@ -202,7 +222,7 @@ test_one_host_that_fails_falls_back_alone() {
 }
 
 test_untracked_flake_changes_are_not_seen() {
-    fixture
+    nix_fixture
     # as nixos-rebuild: git+file: reads what git tracks
     printf 'host: { age.secrets.wifi.file = ../secrets/wifi.age; }\n' >modules/other.nix
     sed -i 's|import ./modules/secrets.nix name|import ./modules/other.nix name|' flake.nix
@@ -214,7 +234,7 @@ test_untracked_flake_changes_are_not_seen() {
 }
 
 test_reading_outside_the_repository_is_refused() {
-    fixture
+    nix_fixture
     sed -i 's|host = name: { config = import ./modules/secrets.nix name; };|host = name: { config.age.secrets.x.file = builtins.readFile /etc/passwd; };|' flake.nix
     commit
     run timeout 60 "$M3AGE" audit --nix
@@ -225,7 +245,7 @@ test_reading_outside_the_repository_is_refused() {
 }
 
 test_the_network_is_refused_without_hanging() {
-    fixture
+    nix_fixture
     sed -i 's|host = name: { config = import ./modules/secrets.nix name; };|host = name: { config.age.secrets.x.file = builtins.fetchurl "http://192.0.2.1/x.age"; };|' flake.nix
     commit
     run timeout 60 "$M3AGE" audit --nix
@@ -236,7 +256,7 @@ test_the_network_is_refused_without_hanging() {
 }
 
 test_an_endless_evaluation_is_stopped_at_the_time_limit() {
-    fixture
+    nix_fixture
     sed -i 's|host = name: { config = import ./modules/secrets.nix name; };|host = name: let f = n: if n == 0 then 0 else f (n - 1) + f (n - 1); in { config.age.secrets.x.file = toString (f 60); };|' flake.nix
     commit
     SECONDS=0
@@ -252,7 +272,7 @@ test_an_endless_evaluation_is_stopped_at_the_time_limit() {
 }
 
 test_a_signal_kills_nix_and_removes_the_private_store() {
-    fixture
+    nix_fixture
     sed -i 's|host = name: { config = import ./modules/secrets.nix name; };|host = name: let f = n: if n == 0 then 0 else f (n - 1) + f (n - 1); in { config.age.secrets.x.file = toString (f 60); };|' flake.nix
     commit
     "$M3AGE" audit --nix >out 2>err &
@@ -284,7 +304,7 @@ NIX
 }
 
 test_a_secret_from_another_input_is_that_input_taken_as_the_repository() {
-    fixture
+    nix_fixture
     mkdir -p ../shared/secrets
     cp secrets/db.age ../shared/secrets/db.age
     cat >flake.nix <<NIX
@@ -315,7 +335,7 @@ test_no_flake_is_the_static_scan_in_silence() {
 }
 
 test_a_flake_with_locked_inputs_is_not_fetched() {
-    fixture
+    nix_fixture
     cat >flake.nix <<'NIX'
 {
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.05";
@@ -351,7 +371,7 @@ JSON
 }
 
 test_a_store_named_by_m3age_nix_store_is_used() {
-    fixture
+    nix_fixture
     M3AGE_NIX_STORE=$PWD/../mystore run "$M3AGE" check --host m3-atlas --nix
     assert_status 1
     assert_contains out 'm3-atlas: 2 secrets used by its modules (as Nix evaluates them)'
@@ -361,7 +381,7 @@ test_a_store_named_by_m3age_nix_store_is_used() {
 # The real module system: nixpkgs' lib (a copy of the vendored snapshot, tracked in the
 # test's repository) evaluates each host; definitionsWithLocations names the module.
 test_module_system_names_the_module_that_defines_a_secret() {
-    fixture
+    nix_fixture
     [ -f "$VENDOR/nixpkgs-lib/lib/default.nix" ] || skip "no nixpkgs lib snapshot in $VENDOR (set M3AGE_VENDOR)"
     cp -a "$VENDOR/nixpkgs-lib" nixpkgs-lib
     cat >modules/age.nix <<'NIX'
@@ -411,7 +431,7 @@ NIX
 # agenix's own NixOS module (vendored) next to m3age's, through tests/nix/vendor-eval.nix's
 # stand-ins for the NixOS options agenix reads, all copied into the flake's repository.
 test_agenix_real_module_next_to_m3age_module() {
-    fixture
+    nix_fixture
     [ -f "$VENDOR/nixpkgs-lib/lib/default.nix" ] && [ -f "$VENDOR/agenix/modules/age.nix" ] ||
         skip "no nixpkgs lib / agenix snapshots in $VENDOR (set M3AGE_VENDOR)"
     mkdir -p vendor tests/nix nix
