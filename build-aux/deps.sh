@@ -9,8 +9,9 @@ pkgs_build="gcc make pkg-config libsodium-dev libssl-dev libssh-dev libbsd-dev"
 # nodejs and npm: the interop tests with typage (tests/interop/typage.sh), which npm installs
 # into the build folder; Debian 12's nodejs is 18 (typage.mjs gives it the global Web Crypto
 # that Node.js has from 19 on); npm is Debian's package, or the one a NodeSource nodejs
-# provides (below).
-pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age python3 python3-yaml nix-bin openssh-client openssh-server git mandoc zsh fish valgrind nodejs npm"
+# provides (below). procps: pgrep, with which tests find the children of m3age (Nix, an
+# editor); a minimal Debian has no procps.
+pkgs_check="$pkgs_build libcriterion-dev zlib1g-dev age python3 python3-yaml nix-bin openssh-client openssh-server git mandoc zsh fish valgrind nodejs npm procps"
 pkgs_asan="$pkgs_check clang libclang-rt-14-dev"
 pkgs_fuzz="$pkgs_check clang libclang-rt-14-dev"
 pkgs_bench="$pkgs_check hyperfine"

@@ -37,14 +37,18 @@ die() {
     exit 2
 }
 
-# kill_inside ROOT: ends every process whose root folder is ROOT (a test's sshd that
-# outlived its test, a make that an interrupt did not reach).
+# kill_inside ROOT: ends every process of the run (a test's sshd that outlived its test, a
+# make that an interrupt did not reach): those in the PID namespace recorded in ROOT.pidns,
+# and any whose root folder is ROOT.
 kill_inside() {
-    local p n d
+    local p n d ns=""
+    [ -f "$1.pidns" ] && ns=$(cat "$1.pidns")
     for n in 1 2 3; do
         p=""
         for d in /proc/[0-9]*; do
-            [ "$(readlink "$d/root" 2>/dev/null)" = "$1" ] && p="$p ${d#/proc/}"
+            { [ "$(readlink "$d/root" 2>/dev/null)" = "$1" ] ||
+                { [ -n "$ns" ] && [ "$(readlink "$d/ns/pid" 2>/dev/null)" = "$ns" ]; }; } &&
+                p="$p ${d#/proc/}"
         done
         [ -n "$p" ] || return 0
         kill -"$([ "$n" -lt 3 ] && echo TERM || echo KILL)" $p 2>/dev/null || true
@@ -100,7 +104,18 @@ inside() {
         mount --bind "$CACHE/apt-archives" "$root/var/cache/apt/archives"; } ||
         die "cannot mount proc, sys, dev, dev/shm, tmp or the apt cache in $root"
     set +e
-    chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 $extra_ca \
+    # The root is made the root of a mount namespace of its own (pivot_root, not chroot) in a
+    # PID namespace of its own, as on a machine: a program that re-enters the mount namespace
+    # it started in (Nix does, to run git for a git+file: flake) stays in this root, which a
+    # chroot does not give. Every process of the run is in that PID namespace: kill_inside
+    # finds them by it (its first process writes it to ROOT.pidns), and they all end when that
+    # first process does.
+    unshare --mount --pid --fork --propagation private /bin/sh -c '
+        readlink /proc/self/ns/pid >"$1.pidns"
+        cd "$1" && mkdir .oldroot && pivot_root . .oldroot && cd / && umount -l /proc &&
+            mount -t proc proc /proc && umount -l /.oldroot && rmdir /.oldroot || exit 2
+        shift
+        exec /usr/bin/env -i "$@"' sh "$root" HOME=/root TERM=dumb LANG=C.UTF-8 $extra_ca \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c '
         cd /root/m3age || exit 2
         echo "fresh-check: # make demo"
@@ -127,7 +142,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 commit=$(git -C "$src" rev-parse --verify -q 'HEAD^{commit}') ||
     die "$src: not a git clone with a commit" "fresh-check tests a commit; commit first"
 "$src/build-aux/deps.sh" fresh
-for tool in debootstrap unshare chroot mount tar; do
+for tool in debootstrap unshare chroot pivot_root mount tar; do
     command -v "$tool" >/dev/null || die "'$tool' not found"
 done
 
@@ -146,6 +161,7 @@ cleanup() {
     trap - EXIT INT TERM HUP
     if [ -n "$root" ]; then
         kill_inside "$root"
+        rm -f "$root.pidns"
         # an empty folder here: the root was a tmpfs in the namespace, gone with it
         rmdir "$root" 2>/dev/null || printf 'm3age: error: fresh-check: %s is not empty\n' "$root" >&2
     fi
