@@ -354,6 +354,7 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         m3_error_diag(name, r, &d);
         goto out;
     }
+    age_decryptor_input_fd(dec, in); /* workers may pread() a regular file's chunks */
     if (header_is_scrypt(age_decryptor_header(dec))) {
         struct age_identity *sid;
         if (ids.n > 0) {
