@@ -212,6 +212,13 @@ struct age_encrypt_opts {
      * ahead of time, keys_plugin_wrap_prefetch). AGE_FILE_KEY_SIZE bytes of secret memory,
      * random, used for one file only. */
     const unsigned char *file_key;
+    /* input_is_fd: age_encrypt's rd reads input_fd with read(), from its offset, nothing
+     * buffered. When it is a regular file and the output is not armored, workers read the
+     * chunks they seal with pread() at their offsets instead (results and errors as through
+     * rd; a file that shrinks while it is read is an M3_EIO error); input_fd's offset is then
+     * left where rd left it. Other inputs (pipes, terminals) are read through rd. */
+    bool input_is_fd;
+    int input_fd;
 };
 
 struct age_encryptor;

@@ -163,25 +163,27 @@ chunk_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encryp
     return true;
 }
 
-/* fd_job: reads a chunk with pread() into this thread's buffer, then opens it (out of place).
- * Why: a chunk read() by one thread and opened by another crosses between their cores'
- * caches (perf, two threads decrypting 1 GiB: 5-18% more CPU than one thread, on AVX-512
- * and AVX2 code paths alike); read here, the kernel's copy lands in the cache of the core
- * that opens it, and the buffer, reused for every chunk this thread opens, stays there. The
- * buffer sits at the chunk's offset within a page, so that the kernel copies between
+/* fd_job: reads a chunk with pread() into this thread's buffer, then opens or seals it (out
+ * of place). Why: a chunk read() by one thread and opened by another crosses between their
+ * cores' caches (perf, two threads decrypting 1 GiB: 5-18% more CPU than one thread, on
+ * AVX-512 and AVX2 code paths alike); read here, the kernel's copy lands in the cache of the
+ * core that uses it, and the buffer, reused for every chunk this thread takes, stays there.
+ * The buffer sits at the chunk's offset within a page, so that the kernel copies between
  * mutually aligned addresses (AMD's rep movsb is far slower otherwise). A short read is not
  * trusted to be the end: pread is asked again until it returns 0 (regular files return
- * short counts only at their end; a file that changes while read gives what pread gives). */
+ * short counts only at their end; a file that changes while read gives what pread gives).
+ * Sealing reads one byte more than a chunk: a full chunk is the last one when no byte
+ * follows it. */
 static bool
 fd_job(struct age_stream *s, unsigned t, struct age_chunk_job *j)
 {
     unsigned char *b = s->rbuf[t] + j->off % 4096;
-    size_t have = 0;
+    size_t have = 0, want = j->encrypt ? AGE_CHUNK_SIZE + 1 : AGE_CT_CHUNK;
     bool ok;
 
     j->rd_errno = 0;
-    while (have < AGE_CT_CHUNK) {
-        ssize_t n = pread(j->fd, b + have, AGE_CT_CHUNK - have, (off_t)(j->off + have));
+    while (have < want) {
+        ssize_t n = pread(j->fd, b + have, want - have, (off_t)(j->off + have));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -193,12 +195,12 @@ fd_job(struct age_stream *s, unsigned t, struct age_chunk_job *j)
         have += (size_t)n;
     }
     j->p = b;
-    j->len = have;
-    j->final = have < AGE_CT_CHUNK;
-    if (j->rd_errno != 0 || have == 0)
+    j->final = have < want;
+    j->len = have < want ? have : want - j->encrypt;
+    if (j->rd_errno != 0 || (have == 0 && !j->encrypt))
         return false;
-    ok = chunk_job(s, t, j, false);
-    if (!ok && !j->final) { /* a full chunk may be the last one */
+    ok = chunk_job(s, t, j, j->encrypt);
+    if (!ok && !j->final && !j->encrypt) { /* a full chunk may be the last one */
         j->final = true;
         ok = chunk_job(s, t, j, false);
     }
@@ -212,7 +214,7 @@ do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j)
 {
     bool ok;
 
-    if (j->from_fd && !j->encrypt)
+    if (j->from_fd)
         return fd_job(s, t, j);
     ok = chunk_job(s, t, j, j->encrypt);
 
@@ -447,11 +449,10 @@ age_stream_fd_bufs(struct age_stream *s)
     for (unsigned i = 0; i <= AGE_MAX_THREADS; i++) {
         if (i >= s->nworkers && i != AGE_MAX_THREADS)
             continue;
+        /* secret memory (plaintext when sealing), whole pages: page aligned (see below) */
         if (s->rbuf[i] == NULL &&
-            posix_memalign((void **)&s->rbuf[i], 4096, AGE_CT_CHUNK + 4096) != 0) {
-            s->rbuf[i] = NULL;
+            (s->rbuf[i] = age_secret_alloc((AGE_CT_CHUNK + 4096 + 4095) / 4096 * 4096)) == NULL)
             return M3_ENOMEM;
-        }
     }
     return 0;
 }
@@ -481,7 +482,7 @@ age_stream_free(struct age_stream *s)
                 EVP_CIPHER_CTX_free(s->ctx[i][e]); /* OpenSSL cleanses the key schedule */
     for (unsigned i = 0; i <= AGE_MAX_THREADS; i++) {
         free(s->copy[i]);
-        free(s->rbuf[i]);
+        age_secret_free(s->rbuf[i]);
     }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv_go);

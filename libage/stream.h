@@ -35,12 +35,14 @@ struct age_chunk_job {
      * text (age_armor_encode_groups) */
     char *text;
     size_t text_head, text_groups;
-    /* open only: when from_fd is set, the thread that runs the job first reads the chunk
-     * itself, with pread() at byte off of fd, into a buffer of its own (p is then set to it:
-     * only out may be used after the job), up to AGE_CT_CHUNK bytes; len is what it read
-     * (0: nothing left) and final whether that is less than a full chunk; a full chunk that
-     * fails as not last is tried again there as last (final is then set). rd_errno: the read
-     * error (errno), 0 when none. */
+    /* when from_fd is set, the thread that runs the job first reads the chunk itself, with
+     * pread() at byte off of fd, into a buffer of its own (p is then set to it: only out may
+     * be used after the job); len is what it read and final whether that is less than a
+     * full chunk. Opening: up to AGE_CT_CHUNK bytes (len 0: nothing left); a full chunk that
+     * fails as not last is tried again there as last (final is then set). Sealing: up to
+     * AGE_CHUNK_SIZE bytes and one more to learn whether the chunk is the last (len 0 and
+     * final: nothing left; only the first chunk may then be sealed, as empty). rd_errno:
+     * the read error (errno), 0 when none. */
     bool from_fd;
     int fd, rd_errno;
     uint64_t off;

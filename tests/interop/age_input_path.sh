@@ -1,7 +1,9 @@
 #!/bin/bash
 # tests/interop/age_input_path.sh: m3age's encryption input path (whole-batch reads into
 # page-aligned buffers, sealed out of place, the final chunk learnt from the next read; with
-# workers, a ring of chunk slots after the first batch) read back by the real Go age: from a file and from pipes that deliver odd amounts per read, on
+# workers, a ring of chunk slots after the first batch, whose chunks the workers read with
+# pread() from a regular file) read back by the real Go age: from a file and from pipes that
+# deliver odd amounts per read, on
 # one and two threads, at sizes around the page, the 64 KiB chunk and the 256 KiB batch,
 # including inputs that end exactly at a batch's end (whose last chunk is sealed again as
 # final) and a payload of several batches; and the decryption of Go age's files by m3age

@@ -953,3 +953,92 @@ Test(stream, pread_path_file_shrinking_while_read, .init = setup, .fini = teardo
     free(pt);
     free(ct.p);
 }
+
+/* payload_shrink_write: shrink_write, cutting the file before the first write of more than a
+ * header's pieces (the header is written before the input is read). */
+static int
+payload_shrink_write(void *ctx, const void *buf, size_t len)
+{
+    struct shrink *s = ctx;
+    if (len <= 1000) {
+        mem_write(&s->m, buf, len);
+        return 0;
+    }
+    return shrink_write(ctx, buf, len);
+}
+
+/* encrypt_file: writes pt's first n bytes to a file and encrypts it from its descriptor on
+ * `threads` threads, with pread (input_is_fd) or through read() alone; the file is cut to
+ * shrink_at bytes (when >= 0) before the first payload write. */
+static int
+encrypt_file(const unsigned char *pt, size_t n, unsigned threads, bool use_pread, off_t shrink_at,
+             struct mem *out, struct m3_diag *d)
+{
+    char path[] = "/tmp/m3age-pread-XXXXXX";
+    int fd = mkstemp(path), r;
+    struct shrink w = {.fd = fd, .at = shrink_at};
+    struct age_recipient *rs[] = {rc};
+    struct age_encrypt_opts o = {.threads = threads, .input_is_fd = use_pread, .input_fd = fd};
+
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    cr_assert_eq(write(fd, pt, n), (ssize_t)n);
+    cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+    memset(d, 0, sizeof(*d));
+    r = age_encrypt(rs, 1, &o, fd_read, &fd, payload_shrink_write, &w, d);
+    close(fd);
+    *out = w.m;
+    return r;
+}
+
+/* Encryption with workers reading a regular file's chunks with pread: sizes around the first
+ * batch (its last chunk is read again by a worker, knowing then whether it is the last), the
+ * chunk and the ring, on two and three threads: a file as long as through read(), that
+ * decrypts to the input. */
+Test(stream, pread_encrypt_same_plaintext_as_read_path, .init = setup, .fini = teardown)
+{
+    static const size_t sizes[] = {
+        0,         1,          4 * 65536 - 1,  4 * 65536,         4 * 65536 + 1,
+        5 * 65536, 12 * 65536, 12 * 65536 + 1, 40 * 65536 + 12345};
+    unsigned char *pt = pattern(40 * 65536 + 12345);
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        for (unsigned th = 2; th <= 3; th++) {
+            struct mem ct, ct2, out = {0};
+            struct m3_diag d;
+            cr_assert_eq(encrypt_file(pt, sizes[i], th, true, -1, &ct, &d), 0, "%s", d.msg);
+            cr_assert_eq(encrypt_file(pt, sizes[i], th, false, -1, &ct2, &d), 0, "%s", d.msg);
+            cr_assert_eq(ct.len, ct2.len, "size %zu: %zu bytes, %zu through read()", sizes[i],
+                         ct.len, ct2.len);
+            cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), 0, "size %zu: %s", sizes[i], d.msg);
+            cr_assert(out.len == sizes[i] && (out.len == 0 || memcmp(out.p, pt, out.len) == 0),
+                      "size %zu, threads %u: %zu bytes", sizes[i], th, out.len);
+            free(out.p);
+            free(ct.p);
+            free(ct2.p);
+        }
+    free(pt);
+}
+
+/* A file cut while it is encrypted, past the chunks the ring holds when the first chunk is
+ * written (inside a chunk, at a chunk's end): what the reads return counts, as through
+ * read(): a complete file of the bytes before the cut. */
+Test(stream, pread_encrypt_file_shrinking_while_read, .init = setup, .fini = teardown)
+{
+    size_t size = 30 * 65536 + 100;
+    unsigned char *pt = pattern(size);
+    const off_t cuts[] = {9 * 65536 + 500, 10 * 65536, 20 * 65536 + 1};
+
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+        for (int use_pread = 0; use_pread <= 1; use_pread++) {
+            struct mem ct, out = {0};
+            struct m3_diag d;
+            cr_assert_eq(encrypt_file(pt, size, 2, use_pread, cuts[i], &ct, &d), 0, "%s", d.msg);
+            cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), 0, "cut %zu: %s", i, d.msg);
+            cr_assert(out.len == (size_t)cuts[i] && memcmp(out.p, pt, out.len) == 0,
+                      "cut %zu (pread %d): %zu bytes", i, use_pread, out.len);
+            free(out.p);
+            free(ct.p);
+        }
+    free(pt);
+}
