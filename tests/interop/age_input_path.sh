@@ -3,8 +3,8 @@
 # page-aligned buffers, sealed out of place, the final chunk learnt from the next read; with
 # workers, a ring of chunk slots after the first batch, whose chunks the workers read with
 # pread() from a regular file) read back by the real Go age: from a file and from pipes that
-# deliver odd amounts per read, on
-# one and two threads, at sizes around the page, the 64 KiB chunk and the 256 KiB batch,
+# deliver odd amounts per read, on one and two threads, at sizes around the page, the 64 KiB
+# chunk and the 256 KiB batch,
 # including inputs that end exactly at a batch's end (whose last chunk is sealed again as
 # final) and a payload of several batches; and the decryption of Go age's files by m3age
 # from a regular file (read with pread() by the workers), stdin and a pipe.
