@@ -120,10 +120,9 @@ echo "m3age $("$M3AGE" --version 2>/dev/null | head -1), Go age $(age --version)
 R=$("$M3AGE" keygen -y "$dir/key")
 # Written in 1 MiB blocks, as Go age and m3age write enc.age (64 KiB and more per write):
 # on tmpfs (Linux 6.18 here) a file written 4-8 KiB at a time, as head -c does, reads some
-# 25% slower (dd bs=256K: 195 against 155 ms of CPU per GiB, the kernel's copy and page
-# cache lookups), which made every figure that reads plain (the read limits, encryption)
-# lower than those that read enc.age (decryption), and encryption look 10% dearer per
-# CPU-second than decryption.
+# 30-40% slower (dd bs=64K, three files of each kind: 214-228 against 154-161 ms of CPU
+# per GiB, in the kernel's copy and page cache lookups), which made every figure that reads
+# plain (the read limits, encryption) lower than those that read enc.age (decryption).
 dd if=/dev/zero of="$dir/plain" bs=1M count="$MIB" status=none
 age -r "$R" -o "$dir/enc.age" "$dir/plain" || { echo "bench_age: age could not encrypt" >&2; exit 1; }
 
