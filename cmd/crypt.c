@@ -223,6 +223,8 @@ m3_run_encrypt(const struct m3_encrypt_args *a)
     }
     if (m3_out_open(&out, a->output, 0666) != 0)
         goto out;
+    opts.input_is_fd = true; /* workers may pread() a regular file's chunks */
+    opts.input_fd = in;
     r = age_encrypt(rl.v, rl.n, &opts, m3_fd_read, &in, m3_fd_write, &out.fd, &d);
     if (r != 0) {
         m3_error_diag(r == M3_EIO ? out.name : m3_in_name(a->input), r, &d);
@@ -354,6 +356,7 @@ m3_run_decrypt(const struct m3_decrypt_args *a)
         m3_error_diag(name, r, &d);
         goto out;
     }
+    age_decryptor_input_fd(dec, in); /* workers may pread() a regular file's chunks */
     if (header_is_scrypt(age_decryptor_header(dec))) {
         struct age_identity *sid;
         if (ids.n > 0) {

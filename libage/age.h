@@ -212,6 +212,13 @@ struct age_encrypt_opts {
      * ahead of time, keys_plugin_wrap_prefetch). AGE_FILE_KEY_SIZE bytes of secret memory,
      * random, used for one file only. */
     const unsigned char *file_key;
+    /* input_is_fd: age_encrypt's rd reads input_fd with read(), from its offset, nothing
+     * buffered. When it is a regular file and the output is not armored, workers read the
+     * chunks they seal with pread() at their offsets instead (results and errors as through
+     * rd; a file that shrinks while it is read is an M3_EIO error); input_fd's offset is then
+     * left where rd left it. Other inputs (pipes, terminals) are read through rd. */
+    bool input_is_fd;
+    int input_fd;
 };
 
 struct age_encryptor;
@@ -257,6 +264,12 @@ int age_decryptor_read(struct age_decryptor *dec, void *buf, size_t cap, size_t 
  * after it authenticates; on a payload error the chunks before the bad one have been written. */
 int age_decryptor_stream(struct age_decryptor *dec, age_write_fn wr, void *wctx, unsigned threads,
                          struct m3_diag *d);
+/* age_decryptor_input_fd: says that rd reads file descriptor fd (with read(), on from its
+ * offset when the decryptor was made). When fd is a regular file and the input is not
+ * armored, age_decryptor_stream with workers reads the payload's chunks with pread() at their
+ * offsets instead, each on the thread that opens it (results and errors as through rd); fd's
+ * offset is then left where rd left it. Other inputs (pipes, terminals) are read through rd. */
+void age_decryptor_input_fd(struct age_decryptor *dec, int fd);
 void age_decryptor_free(struct age_decryptor *dec);
 
 /* age_decrypt: header, unwrap and payload in one call. */

@@ -9,6 +9,8 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct age_encryptor {
     age_write_fn wr;
@@ -23,6 +25,7 @@ struct age_encryptor {
     uint64_t counter;
     bool finished, failed;
     unsigned threads;           /* workers wanted for large inputs */
+    int in_fd;                  /* age_encrypt_opts.input_fd, or -1 */
     unsigned char *payload_key; /* secret: to restart the stream with workers */
 };
 
@@ -179,6 +182,7 @@ age_encryptor_new(struct age_encryptor **out, struct age_recipient *const *rcpts
         goto fail;
     }
     e->threads = threads;
+    e->in_fd = opts != NULL && opts->input_is_fd ? opts->input_fd : -1;
     if ((e->payload_key = age_secret_alloc(32)) == NULL) {
         rc = M3_ENOMEM;
         goto fail;
@@ -202,6 +206,7 @@ seal_batch(struct age_encryptor *e, size_t count, size_t last_len, bool final, s
 
     for (size_t i = 0; i < count; i++) {
         jobs[i].p = e->buf + i * AGE_CT_CHUNK;
+        jobs[i].from_fd = false;
         jobs[i].out = NULL;
         jobs[i].text = NULL;
         jobs[i].len = (i == count - 1) ? last_len : AGE_CHUNK_SIZE;
@@ -615,6 +620,95 @@ ring_read(struct age_encryptor *e, struct enc_io *io, struct enc_ring *r, age_re
     return 0;
 }
 
+/* ---- with workers, from a regular file: each thread reads the chunks it seals -----------
+ *
+ * As for decryption (decrypt.c, stream_fd), the thread that seals a chunk reads it, with
+ * pread() at its offset (stream.c, fd_job), so the plaintext never crosses between cores;
+ * only the ciphertext does, to be written here in order. The first batch's first chunks are
+ * sealed from memory; from the batch's last chunk on (which the first read could not tell
+ * to be the last or not), chunks are read by the workers: chunk i at the input's start +
+ * i * AGE_CHUNK_SIZE, with one byte more to learn whether it is the last. Chunks are pushed
+ * before the end is known; those past it read nothing and are not written. */
+static int
+encrypt_fd(struct age_encryptor *e, struct enc_io *io, uint64_t base, struct m3_diag *d)
+{
+    struct age_chunk_job *jobs = io->ring_jobs;
+    uint64_t head = 0, tail = 0, k0 = e->counter;
+    bool end = false;
+    int rc;
+
+    if ((rc = age_stream_fd_bufs(e->stream)) != 0 ||
+        posix_memalign((void **)&io->ring_out, 4096, (size_t)AGE_RING_SLOTS * AGE_CT_CHUNK) != 0) {
+        io->ring_out = NULL;
+        e->failed = true;
+        return m3_diag_set(d, M3_ENOMEM, "out of memory");
+    }
+    while (rc == 0 && !end) {
+        if (tail < head && age_stream_done(&jobs[tail % AGE_RING_SLOTS])) {
+            size_t n = 0, bytes = 0;
+            while (rc == 0 && !end && tail + n < head &&
+                   age_stream_done(&jobs[(tail + n) % AGE_RING_SLOTS]) &&
+                   (n == 0 || (tail + n) % AGE_RING_SLOTS != 0)) {
+                struct age_chunk_job *j = &jobs[(tail + n) % AGE_RING_SLOTS];
+                if (j->rd_errno != 0)
+                    rc = m3_diag_set(d, M3_EIO, "read error: %s", strerror(j->rd_errno));
+                else if (!j->ok)
+                    rc = m3_diag_set(d, M3_ENOMEM, "payload encryption failed");
+                else if (j->len == 0) /* the chunk before it saw more */
+                    rc = m3_diag_set(d, M3_EIO, "read error: the input shrank while it was read");
+                else {
+                    bytes += j->len + AGE_TAG_SIZE;
+                    end = j->final;
+                    n++;
+                }
+            }
+            if (rc == 0 && e->wr(e->wctx, jobs[tail % AGE_RING_SLOTS].out, bytes) != 0)
+                rc = io_error(e, d);
+            tail += n;
+        } else if (head < tail + AGE_RING_SLOTS) {
+            struct age_chunk_job *j = &jobs[head % AGE_RING_SLOTS];
+            memset(j, 0, sizeof(*j));
+            j->out = io->ring_out + (size_t)(head % AGE_RING_SLOTS) * AGE_CT_CHUNK;
+            j->counter = k0 + head;
+            if (head + 1 < AGE_BATCH_CHUNKS) { /* in memory, not the last */
+                j->p = io->in[0] + head * AGE_CHUNK_SIZE;
+                j->len = AGE_CHUNK_SIZE;
+            } else {
+                j->from_fd = true;
+                j->fd = e->in_fd;
+                j->off = base + head * AGE_CHUNK_SIZE;
+            }
+            if ((rc = age_stream_prepare(j->counter + 1, d)) != 0)
+                break;
+            age_stream_push(e->stream, j, true);
+            head++;
+        } else if (!age_stream_help(e->stream)) {
+            age_stream_await(e->stream, &jobs[tail % AGE_RING_SLOTS]);
+        }
+    }
+    /* no worker may still use the slots (or in[0]) when they go */
+    for (uint64_t i = tail; i < head; i++)
+        age_stream_await(e->stream, &jobs[i % AGE_RING_SLOTS]);
+    if (rc != 0)
+        e->failed = true;
+    return rc;
+}
+
+/* fd_base: the input offset of in[0]'s first byte when the chunks can be read with pread()
+ * (a regular file read through rd from input_fd, a binary output); else false. */
+static bool
+fd_base(const struct age_encryptor *e, uint64_t *base)
+{
+    struct stat st;
+    off_t cur;
+
+    if (e->in_fd < 0 || e->armor != NULL || fstat(e->in_fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (cur = lseek(e->in_fd, 0, SEEK_CUR)) < 0 || (uint64_t)cur < IN_BYTES)
+        return false;
+    *base = (uint64_t)cur - IN_BYTES;
+    return true;
+}
+
 /* encrypt_ring: the payload with workers, its first IN_BYTES (a full batch) in in[0]. */
 static int
 encrypt_ring(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *rctx,
@@ -630,6 +724,11 @@ encrypt_ring(struct age_encryptor *e, struct enc_io *io, age_read_fn rd, void *r
     }
     age_stream_free(e->stream);
     e->stream = s;
+    {
+        uint64_t base;
+        if (fd_base(e, &base))
+            return encrypt_fd(e, io, base, d);
+    }
     /* whole pages: age_secret_alloc then returns a page-aligned block (see stream.c) */
     io->ring_in = age_secret_alloc((size_t)AGE_RING_SLOTS * AGE_CHUNK_SIZE);
     if (posix_memalign((void **)&io->ring_out, 4096, (size_t)AGE_RING_SLOTS * AGE_CT_CHUNK) != 0)

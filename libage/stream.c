@@ -5,11 +5,13 @@
 #include "libage/cryptolib.h" /* OpenSSL's EVP, opened on first use */
 #include "libage/internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Work sharing: a queue of jobs in the order they were pushed. The caller pushes each job
  * as soon as its input is ready (age_stream_push) and takes results in order; workers and the
@@ -28,6 +30,7 @@ struct age_stream {
     unsigned started;
     EVP_CIPHER_CTX *ctx[AGE_MAX_THREADS + 1][2]; /* [worker, or the caller last][encrypt] */
     unsigned char *copy[AGE_MAX_THREADS + 1];    /* per thread: a chunk's ciphertext (job_sodium) */
+    unsigned char *rbuf[AGE_MAX_THREADS + 1];    /* per thread: fd_job's chunk read buffer */
     pthread_t th[AGE_MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv_go, cv_done;
@@ -160,12 +163,60 @@ chunk_job(struct age_stream *s, unsigned t, struct age_chunk_job *j, bool encryp
     return true;
 }
 
+/* fd_job: reads a chunk with pread() into this thread's buffer, then opens or seals it (out
+ * of place). Why: a chunk read() by one thread and opened by another crosses between their
+ * cores' caches (perf, two threads decrypting 1 GiB: 5-18% more CPU than one thread, on
+ * AVX-512 and AVX2 code paths alike); read here, the kernel's copy lands in the cache of the
+ * core that uses it, and the buffer, reused for every chunk this thread takes, stays there.
+ * The buffer sits at the chunk's offset within a page, so that the kernel copies between
+ * mutually aligned addresses (AMD's rep movsb is far slower otherwise). A short read is not
+ * trusted to be the end: pread is asked again until it returns 0 (regular files return
+ * short counts only at their end; a file that changes while read gives what pread gives).
+ * Sealing reads one byte more than a chunk: a full chunk is the last one when no byte
+ * follows it. */
+static bool
+fd_job(struct age_stream *s, unsigned t, struct age_chunk_job *j)
+{
+    unsigned char *b = s->rbuf[t] + j->off % 4096;
+    size_t have = 0, want = j->encrypt ? AGE_CHUNK_SIZE + 1 : AGE_CT_CHUNK;
+    bool ok;
+
+    j->rd_errno = 0;
+    while (have < want) {
+        ssize_t n = pread(j->fd, b + have, want - have, (off_t)(j->off + have));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            j->rd_errno = errno != 0 ? errno : EIO;
+            break;
+        }
+        if (n == 0)
+            break;
+        have += (size_t)n;
+    }
+    j->p = b;
+    j->final = have < want;
+    j->len = have < want ? have : want - j->encrypt;
+    if (j->rd_errno != 0 || (have == 0 && !j->encrypt))
+        return false;
+    ok = chunk_job(s, t, j, j->encrypt);
+    if (!ok && !j->final && !j->encrypt) { /* a full chunk may be the last one */
+        j->final = true;
+        ok = chunk_job(s, t, j, false);
+    }
+    return ok;
+}
+
 /* do_job: the chunk, then (sealing) its armor lines, on the thread that sealed it while the
  * ciphertext is still in its cache. */
 static bool
 do_job(struct age_stream *s, unsigned t, struct age_chunk_job *j)
 {
-    bool ok = chunk_job(s, t, j, j->encrypt);
+    bool ok;
+
+    if (j->from_fd)
+        return fd_job(s, t, j);
+    ok = chunk_job(s, t, j, j->encrypt);
 
     if (ok && j->encrypt && j->text != NULL && j->text_groups > 0)
         age_armor_encode_groups(j->text, (j->out != NULL ? j->out : j->p) + j->text_head,
@@ -212,7 +263,7 @@ run_one(struct age_stream *s, unsigned t)
             return false;
     while (!atomic_compare_exchange_weak(&s->claimed, &c, c + 1));
     j = s->queue[c % QUEUE_LEN];
-    if (t != AGE_MAX_THREADS)
+    if (t != AGE_MAX_THREADS && !j->from_fd)
         prefetch_pages(j);
     j->ok = do_job(s, t, j);
     atomic_store(&j->done, true);
@@ -392,6 +443,20 @@ age_stream_prepare(uint64_t end, struct m3_diag *d)
     return m3_crypto_load(d);
 }
 
+int
+age_stream_fd_bufs(struct age_stream *s)
+{
+    for (unsigned i = 0; i <= AGE_MAX_THREADS; i++) {
+        if (i >= s->nworkers && i != AGE_MAX_THREADS)
+            continue;
+        /* secret memory (plaintext when sealing), whole pages: page aligned (see below) */
+        if (s->rbuf[i] == NULL &&
+            (s->rbuf[i] = age_secret_alloc((AGE_CT_CHUNK + 4096 + 4095) / 4096 * 4096)) == NULL)
+            return M3_ENOMEM;
+    }
+    return 0;
+}
+
 bool
 age_stream_open1(struct age_stream *s, struct age_chunk_job *job)
 {
@@ -415,8 +480,10 @@ age_stream_free(struct age_stream *s)
         for (int e = 0; e < 2; e++)
             if (s->ctx[i][e] != NULL)              /* else libcrypto may not even be loaded */
                 EVP_CIPHER_CTX_free(s->ctx[i][e]); /* OpenSSL cleanses the key schedule */
-    for (unsigned i = 0; i <= AGE_MAX_THREADS; i++)
+    for (unsigned i = 0; i <= AGE_MAX_THREADS; i++) {
         free(s->copy[i]);
+        age_secret_free(s->rbuf[i]);
+    }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv_go);
     pthread_cond_destroy(&s->cv_done);

@@ -35,6 +35,17 @@ struct age_chunk_job {
      * text (age_armor_encode_groups) */
     char *text;
     size_t text_head, text_groups;
+    /* when from_fd is set, the thread that runs the job first reads the chunk itself, with
+     * pread() at byte off of fd, into a buffer of its own (p is then set to it: only out may
+     * be used after the job); len is what it read and final whether that is less than a
+     * full chunk. Opening: up to AGE_CT_CHUNK bytes (len 0: nothing left); a full chunk that
+     * fails as not last is tried again there as last (final is then set). Sealing: up to
+     * AGE_CHUNK_SIZE bytes and one more to learn whether the chunk is the last (len 0 and
+     * final: nothing left; only the first chunk may then be sealed, as empty). rd_errno:
+     * the read error (errno), 0 when none. */
+    bool from_fd;
+    int fd, rd_errno;
+    uint64_t off;
     /* set by the stream */
     bool encrypt;
     _Atomic bool done;
@@ -72,6 +83,10 @@ bool age_stream_parallel(const struct age_stream *s);
  * is reported as such (M3_EUNSUPPORTED) rather than as a chunk that failed. */
 #define AGE_SODIUM_CHUNKS 16
 int age_stream_prepare(uint64_t end, struct m3_diag *d);
+/* age_stream_fd_bufs: allocates the per-thread read buffers that jobs with from_fd use (from
+ * the caller's thread: a worker that allocated its own would get a malloc arena of its own).
+ * Returns 0 or M3_ENOMEM. */
+int age_stream_fd_bufs(struct age_stream *s);
 /* age_stream_open1: opens one job on the calling thread (for retries). */
 bool age_stream_open1(struct age_stream *s, struct age_chunk_job *job);
 /* age_stream_free: stops the workers; no job may be outstanding. NULL is a no-op. */

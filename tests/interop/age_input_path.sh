@@ -1,10 +1,13 @@
 #!/bin/bash
 # tests/interop/age_input_path.sh: m3age's encryption input path (whole-batch reads into
 # page-aligned buffers, sealed out of place, the final chunk learnt from the next read; with
-# workers, a ring of chunk slots after the first batch) read back by the real Go age: from a file and from pipes that deliver odd amounts per read, on
-# one and two threads, at sizes around the page, the 64 KiB chunk and the 256 KiB batch,
+# workers, a ring of chunk slots after the first batch, whose chunks the workers read with
+# pread() from a regular file) read back by the real Go age: from a file and from pipes that
+# deliver odd amounts per read, on one and two threads, at sizes around the page, the 64 KiB
+# chunk and the 256 KiB batch,
 # including inputs that end exactly at a batch's end (whose last chunk is sealed again as
-# final) and a payload of several batches.
+# final) and a payload of several batches; and the decryption of Go age's files by m3age
+# from a regular file (read with pread() by the workers), stdin and a pipe.
 . "$(dirname "$0")/../lib.sh"
 
 SIZES="0 1 4095 4096 4097 65536 262143 262144 262145 524288 786433 1048576 3145728"
@@ -99,6 +102,47 @@ test_age_to_m3age_at_batch_ends() {
         assert_status 0
         assert_same_file dec p
     done
+}
+
+# Decryption with workers reads a regular file's chunks with pread() (each thread the chunks
+# it opens) and a pipe's through read(): files Go age wrote, at sizes around the chunk, the
+# first batch and the ring, give the same bytes from a named file, from stdin redirected from
+# the file and from a pipe.
+decrypt_ways() { # decrypt_ways SIZE
+    setup "$1"
+    age -r "$(cat go.pub)" -o g.age plain || _fail "age could not encrypt"
+    M3AGE_THREADS=2 run "$M3AGE" decrypt -i go.key -o dec g.age
+    assert_status 0
+    assert_empty err
+    assert_same_file dec plain
+    M3AGE_THREADS=2 "$M3AGE" decrypt -i go.key <g.age >dec2 2>err || _fail "stdin: $(cat err)"
+    assert_same_file dec2 plain
+    cat g.age | M3AGE_THREADS=2 "$M3AGE" decrypt -i go.key >dec3 2>err || _fail "pipe: $(cat err)"
+    assert_same_file dec3 plain
+}
+for s in 262145 327679 327680 327681 786432 786447 786448 786449 2621440 2634567; do
+    eval "test_decrypt_file_stdin_pipe_${s}() { decrypt_ways $s; }"
+done
+
+# A file cut inside a chunk after the first batch, from a file (pread) and from a pipe: the
+# same error line and exit status, and no output file left.
+test_decrypt_truncated_file_and_pipe() {
+    local hdr st
+    setup 786432
+    age -r "$(cat go.pub)" -o g.age plain || _fail "age could not encrypt"
+    hdr=$(($(grep -abo -m1 -- '^--- ' g.age | cut -d: -f1) + 4 + 43 + 1 + 16))
+    head -c $((hdr + 9 * 65552 + 100)) g.age >cut.age
+    M3AGE_THREADS=2 run "$M3AGE" decrypt -i go.key -o dec cut.age
+    assert_status 1
+    assert_contains err "payload chunk 9 failed authentication"
+    assert_absent dec
+    set +e
+    cat cut.age | M3AGE_THREADS=2 "$M3AGE" decrypt -i go.key -o dec >out 2>err.pipe
+    st=$?
+    set -e
+    assert_eq "$st" 1 "exit status from a pipe"
+    assert_absent dec
+    assert_contains err.pipe "standard input: payload chunk 9 failed authentication"
 }
 
 run_tests

@@ -759,3 +759,286 @@ Test(armor, write_lines_same_as_write)
     free(buf);
     free(p);
 }
+
+/* ---- the payload of a regular file read with pread() by the threads that open it ------- */
+
+static ssize_t
+fd_read(void *ctx, void *buf, size_t len)
+{
+    return read(*(int *)ctx, buf, len);
+}
+
+/* shrink_write: a writer that cuts the input file to `at` bytes before its first write. */
+struct shrink {
+    struct mem m;
+    int fd;
+    off_t at; /* < 0: never */
+};
+
+static int
+shrink_write(void *ctx, const void *buf, size_t len)
+{
+    struct shrink *s = ctx;
+    if (s->at >= 0) {
+        cr_assert_eq(ftruncate(s->fd, s->at), 0);
+        s->at = -1;
+    }
+    return mem_write(&s->m, buf, len);
+}
+
+/* decrypt_file: writes ct's first len bytes to a file and decrypts it from its descriptor on
+ * `threads` threads: with pread (age_decryptor_input_fd) or through read() alone; the file is
+ * cut to shrink_at bytes (when >= 0) before the first plaintext is written. */
+static int
+decrypt_file(const struct mem *ct, size_t len, unsigned threads, bool use_pread, off_t shrink_at,
+             struct mem *out, struct m3_diag *d)
+{
+    char path[] = "/tmp/m3age-pread-XXXXXX";
+    int fd = mkstemp(path), r;
+    struct shrink w = {.fd = fd, .at = shrink_at};
+    struct age_decryptor *dec;
+
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    cr_assert_eq(write(fd, ct->p, len), (ssize_t)len);
+    cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+    memset(d, 0, sizeof(*d));
+    if ((r = age_decryptor_new(&dec, fd_read, &fd, d)) == 0) {
+        if (use_pread)
+            age_decryptor_input_fd(dec, fd);
+        if ((r = age_decryptor_unwrap(dec, &id, 1, d)) == 0)
+            r = age_decryptor_stream(dec, shrink_write, &w, threads, d);
+        age_decryptor_free(dec);
+    }
+    close(fd);
+    *out = w.m;
+    return r;
+}
+
+/* same_both_ways: the file decrypted with pread and through read() gives the same status,
+ * message and plaintext (and nothing more); returns the status. */
+static int
+same_both_ways(const struct mem *ct, size_t len, unsigned threads, off_t shrink_at, struct mem *out,
+               struct m3_diag *d)
+{
+    struct mem o2 = {0};
+    struct m3_diag d2;
+    int r = decrypt_file(ct, len, threads, true, shrink_at, out, d);
+    int r2 = decrypt_file(ct, len, threads, false, shrink_at, &o2, &d2);
+
+    cr_assert_eq(r, r2, "len %zu: pread %d (%s), read %d (%s)", len, r, d->msg, r2, d2.msg);
+    /* (cut to the first batch's end, the read path has read a byte past it already) */
+    if (r != 0 && shrink_at != (off_t)(payload_start(ct) + 4 * AGE_CT_CHUNK) && shrink_at != 0)
+        cr_assert_str_eq(d->msg, d2.msg, "len %zu: pread \"%s\", read \"%s\"", len, d->msg, d2.msg);
+    cr_assert_eq(out->len, o2.len, "len %zu: pread %zu bytes, read %zu", len, out->len, o2.len);
+    cr_assert(out->len == 0 || memcmp(out->p, o2.p, out->len) == 0, "len %zu", len);
+    free(o2.p);
+    return r;
+}
+
+/* Sizes around the first batch (read by the caller), the chunk and the ring's ends, on two
+ * and three threads: the same plaintext from the regular file's pread path as through read(). */
+Test(stream, pread_path_same_bytes_as_read_path, .init = setup, .fini = teardown)
+{
+    static const size_t sizes[] = {0,
+                                   1,
+                                   65536,
+                                   4 * 65536,
+                                   4 * 65536 + 1,
+                                   5 * 65536 - 1,
+                                   5 * 65536,
+                                   5 * 65536 + 1,
+                                   12 * 65536,
+                                   12 * 65536 + 15,
+                                   12 * 65536 + 16,
+                                   12 * 65536 + 17,
+                                   40 * 65536 + 12345};
+    unsigned char *pt = pattern(40 * 65536 + 12345);
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        for (unsigned th = 2; th <= 3; th++) {
+            struct mem ct = encrypt_buf(pt, sizes[i], false, 2, false), out;
+            struct m3_diag d;
+            cr_assert_eq(same_both_ways(&ct, ct.len, th, -1, &out, &d), 0, "%zu: %s", sizes[i],
+                         d.msg);
+            cr_assert(out.len == sizes[i] && (out.len == 0 || memcmp(out.p, pt, out.len) == 0),
+                      "size %zu, threads %u: %zu bytes", sizes[i], th, out.len);
+            free(out.p);
+            free(ct.p);
+        }
+    free(pt);
+}
+
+/* Damaged files as the pread path reads them: cut at and inside chunks (also leaving fewer
+ * bytes than a tag), a chunk tampered with, data after a full or a short final chunk: the same
+ * error and only the chunks before the bad one written, as through read(). */
+Test(stream, pread_path_truncated_tampered_trailing, .init = setup, .fini = teardown)
+{
+    size_t size = 12 * 65536 + 100;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false), full;
+    size_t ps = payload_start(&ct), end = ct.len;
+    struct mem out;
+    struct m3_diag d;
+    char want[80];
+
+    for (size_t cut = 5; cut <= 12; cut++) {
+        cr_assert_eq(same_both_ways(&ct, ps + cut * AGE_CT_CHUNK, 2, -1, &out, &d), M3_EPAYLOAD);
+        cr_assert_eq(out.len, cut * 65536, "cut %zu: %zu bytes", cut, out.len);
+        snprintf(want, sizeof(want), "the final chunk is missing after chunk %zu", cut - 1);
+        cr_assert(strstr(d.msg, want) != NULL, "cut %zu: %s", cut, d.msg);
+        free(out.p);
+        for (size_t back = 1; back <= AGE_CT_CHUNK - 1; back += AGE_CT_CHUNK - 9) {
+            cr_assert_eq(same_both_ways(&ct, ps + cut * AGE_CT_CHUNK - back, 3, -1, &out, &d),
+                         M3_EPAYLOAD);
+            cr_assert_eq(out.len, (cut - 1) * 65536, "cut %zu - %zu: %zu", cut, back, out.len);
+            free(out.p);
+        }
+    }
+    ct.p[ps + 7 * AGE_CT_CHUNK + 1000] ^= 1;
+    cr_assert_eq(same_both_ways(&ct, end, 2, -1, &out, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, 7 * 65536);
+    cr_assert(memcmp(out.p, pt, out.len) == 0);
+    cr_assert(strstr(d.msg, "payload chunk 7 failed authentication") != NULL, "%s", d.msg);
+    free(out.p);
+    ct.p[ps + 7 * AGE_CT_CHUNK + 1000] ^= 1;
+    /* after a short final chunk, garbage becomes part of it */
+    mem_write(&ct, "garbage", 7);
+    cr_assert_eq(same_both_ways(&ct, ct.len, 2, -1, &out, &d), M3_EPAYLOAD);
+    cr_assert_eq(out.len, 12 * 65536);
+    free(out.p);
+    /* after a full final chunk, one byte or a chunk and more of it */
+    full = encrypt_buf(pt, 12 * 65536, false, 2, false);
+    for (size_t extra = 1; extra <= AGE_CT_CHUNK + 1; extra += AGE_CT_CHUNK) {
+        size_t n = full.len;
+        for (size_t k = 0; k < extra; k++)
+            mem_write(&full, "g", 1);
+        cr_assert_eq(same_both_ways(&full, full.len, 2, -1, &out, &d), M3_EPAYLOAD);
+        cr_assert(out.len == 12 * 65536 && memcmp(out.p, pt, out.len) == 0, "%zu", out.len);
+        cr_assert(strstr(d.msg, "trailing data after the final chunk (chunk 11)") != NULL, "%s",
+                  d.msg);
+        free(out.p);
+        full.len = n;
+    }
+    free(full.p);
+    free(pt);
+    free(ct.p);
+}
+
+/* A file that shrinks while it is read (cut inside chunk 9, at the boundary of chunk 9, to
+ * the first batch's end, to nothing) once the first batch is written: what the reads return
+ * counts (st_size is not trusted): the chunks before the cut, then the same error as
+ * through read(). */
+Test(stream, pread_path_file_shrinking_while_read, .init = setup, .fini = teardown)
+{
+    size_t size = 12 * 65536 + 100;
+    unsigned char *pt = pattern(size);
+    struct mem ct = encrypt_buf(pt, size, false, 2, false), out;
+    size_t ps = payload_start(&ct);
+    const off_t cuts[] = {(off_t)(ps + 9 * AGE_CT_CHUNK + 500), (off_t)(ps + 9 * AGE_CT_CHUNK),
+                          (off_t)(ps + 4 * AGE_CT_CHUNK), 0};
+    const size_t kept[] = {9, 9, 4, 4};
+    const char *why[] = {
+        "payload chunk 9 failed authentication", "the final chunk is missing after chunk 8",
+        "the final chunk is missing after chunk 3", "the final chunk is missing after chunk 3"};
+    struct m3_diag d;
+
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        cr_assert_eq(same_both_ways(&ct, ct.len, 2, cuts[i], &out, &d), M3_EPAYLOAD, "cut %zu", i);
+        cr_assert_eq(out.len, kept[i] * 65536, "cut %zu: %zu bytes", i, out.len);
+        cr_assert(memcmp(out.p, pt, out.len) == 0);
+        cr_assert(strstr(d.msg, why[i]) != NULL, "cut %zu: %s", i, d.msg);
+        free(out.p);
+    }
+    free(pt);
+    free(ct.p);
+}
+
+/* payload_shrink_write: shrink_write, cutting the file before the first write of more than a
+ * header's pieces (the header is written before the input is read). */
+static int
+payload_shrink_write(void *ctx, const void *buf, size_t len)
+{
+    struct shrink *s = ctx;
+    if (len <= 1000) {
+        mem_write(&s->m, buf, len);
+        return 0;
+    }
+    return shrink_write(ctx, buf, len);
+}
+
+/* encrypt_file: writes pt's first n bytes to a file and encrypts it from its descriptor on
+ * `threads` threads, with pread (input_is_fd) or through read() alone; the file is cut to
+ * shrink_at bytes (when >= 0) before the first payload write. */
+static int
+encrypt_file(const unsigned char *pt, size_t n, unsigned threads, bool use_pread, off_t shrink_at,
+             struct mem *out, struct m3_diag *d)
+{
+    char path[] = "/tmp/m3age-pread-XXXXXX";
+    int fd = mkstemp(path), r;
+    struct shrink w = {.fd = fd, .at = shrink_at};
+    struct age_recipient *rs[] = {rc};
+    struct age_encrypt_opts o = {.threads = threads, .input_is_fd = use_pread, .input_fd = fd};
+
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    cr_assert_eq(write(fd, pt, n), (ssize_t)n);
+    cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+    memset(d, 0, sizeof(*d));
+    r = age_encrypt(rs, 1, &o, fd_read, &fd, payload_shrink_write, &w, d);
+    close(fd);
+    *out = w.m;
+    return r;
+}
+
+/* Encryption with workers reading a regular file's chunks with pread: sizes around the first
+ * batch (its last chunk is read again by a worker, knowing then whether it is the last), the
+ * chunk and the ring, on two and three threads: a file as long as through read(), that
+ * decrypts to the input. */
+Test(stream, pread_encrypt_same_plaintext_as_read_path, .init = setup, .fini = teardown)
+{
+    static const size_t sizes[] = {
+        0,         1,          4 * 65536 - 1,  4 * 65536,         4 * 65536 + 1,
+        5 * 65536, 12 * 65536, 12 * 65536 + 1, 40 * 65536 + 12345};
+    unsigned char *pt = pattern(40 * 65536 + 12345);
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        for (unsigned th = 2; th <= 3; th++) {
+            struct mem ct, ct2, out = {0};
+            struct m3_diag d;
+            cr_assert_eq(encrypt_file(pt, sizes[i], th, true, -1, &ct, &d), 0, "%s", d.msg);
+            cr_assert_eq(encrypt_file(pt, sizes[i], th, false, -1, &ct2, &d), 0, "%s", d.msg);
+            cr_assert_eq(ct.len, ct2.len, "size %zu: %zu bytes, %zu through read()", sizes[i],
+                         ct.len, ct2.len);
+            cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), 0, "size %zu: %s", sizes[i], d.msg);
+            cr_assert(out.len == sizes[i] && (out.len == 0 || memcmp(out.p, pt, out.len) == 0),
+                      "size %zu, threads %u: %zu bytes", sizes[i], th, out.len);
+            free(out.p);
+            free(ct.p);
+            free(ct2.p);
+        }
+    free(pt);
+}
+
+/* A file cut while it is encrypted, past the chunks the ring holds when the first chunk is
+ * written (inside a chunk, at a chunk's end): what the reads return counts, as through
+ * read(): a complete file of the bytes before the cut. */
+Test(stream, pread_encrypt_file_shrinking_while_read, .init = setup, .fini = teardown)
+{
+    size_t size = 30 * 65536 + 100;
+    unsigned char *pt = pattern(size);
+    const off_t cuts[] = {9 * 65536 + 500, 10 * 65536, 20 * 65536 + 1};
+
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+        for (int use_pread = 0; use_pread <= 1; use_pread++) {
+            struct mem ct, out = {0};
+            struct m3_diag d;
+            cr_assert_eq(encrypt_file(pt, size, 2, use_pread, cuts[i], &ct, &d), 0, "%s", d.msg);
+            cr_assert_eq(decrypt_buf(&ct, &out, 1, true, &d), 0, "cut %zu: %s", i, d.msg);
+            cr_assert(out.len == (size_t)cuts[i] && memcmp(out.p, pt, out.len) == 0,
+                      "cut %zu (pread %d): %zu bytes", i, use_pread, out.len);
+            free(out.p);
+            free(ct.p);
+        }
+    free(pt);
+}
