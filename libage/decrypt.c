@@ -365,6 +365,24 @@ ensure_stream(struct age_decryptor *dec, unsigned threads)
 #define payload_error(dec, ...)                                                                    \
     ((dec)->pending_err = m3_diag_set(&(dec)->err_diag, M3_EPAYLOAD, __VA_ARGS__))
 
+/* chunk_failed: opened chunk j cannot be written: the error is recorded (payload_error) and
+ * true returned; false for a good chunk. Spec: the final chunk is empty only when the whole
+ * payload is. */
+static bool
+chunk_failed(struct age_decryptor *dec, const struct age_chunk_job *j)
+{
+    if (!j->ok && j->len < AGE_TAG_SIZE)
+        payload_error(dec, "file is truncated in payload chunk %llu", (unsigned long long)j->counter);
+    else if (!j->ok)
+        payload_error(dec, "payload chunk %llu failed authentication (truncated or tampered file)",
+                      (unsigned long long)j->counter);
+    else if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0)
+        payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
+    else
+        return false;
+    return true;
+}
+
 /* batch_shift: where in a whole-batch buffer the batch starting `back` bytes before the next
  * unread input byte goes: at the same offset within a page as that byte has in the input
  * (a file read from its start), so that the kernel's copy for read() runs between mutually
@@ -466,24 +484,9 @@ check_batch(struct age_decryptor *dec, size_t count, bool eof)
             j->final = true;
             age_stream_open1(dec->stream, j);
         }
-        if (!j->ok) {
+        if (chunk_failed(dec, j)) {
             dec->njobs = i;
             dec->ended = true;
-            if (j->len < AGE_TAG_SIZE)
-                payload_error(dec, "file is truncated in payload chunk %llu",
-                              (unsigned long long)j->counter);
-            else
-                payload_error(dec,
-                              "payload chunk %llu failed authentication (truncated or tampered "
-                              "file)",
-                              (unsigned long long)j->counter);
-            return;
-        }
-        if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0) {
-            /* Spec: the final chunk is empty only when the whole payload is. */
-            dec->njobs = i;
-            dec->ended = true;
-            payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
             return;
         }
         if (j->final && !at_end) {
@@ -547,6 +550,25 @@ write_ready(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_di
 #define RING_READ 2
 #define RING_LIVE (AGE_RING_SLOTS - 1)
 #define RING_BYTES ((size_t)AGE_RING_SLOTS * AGE_CT_CHUNK + 4096)
+
+/* ring_end: the end of a ring's run (either ring below): waits until no worker uses the slots
+ * of chunks [tail, head) (they may then be freed), ends the payload, and returns rc, or the
+ * ring's read error when nothing failed before it (d set). */
+static int
+ring_end(struct age_decryptor *dec, struct age_chunk_job *jobs, uint64_t tail, uint64_t head,
+         int read_rc, int rc, struct m3_diag *d)
+{
+    for (uint64_t i = tail; i < head; i++)
+        age_stream_await(dec->stream, &jobs[i % AGE_RING_SLOTS]);
+    dec->ended = true;
+    dec->njobs = dec->next = dec->pos = 0;
+    if (rc == 0 && dec->pending_err == 0 && read_rc != 0) {
+        if (d != NULL)
+            *d = dec->err_diag;
+        rc = read_rc;
+    }
+    return rc;
+}
 
 struct dec_ring {
     unsigned char *mem; /* RING_BYTES: AGE_RING_SLOTS ciphertext slots from base on */
@@ -629,19 +651,7 @@ ring_release(struct age_decryptor *dec, struct dec_ring *r, age_write_fn wr, voi
             j->final = true;
             age_stream_open1(dec->stream, j);
         }
-        *stop = true;
-        if (!j->ok && j->len < AGE_TAG_SIZE)
-            payload_error(dec, "file is truncated in payload chunk %llu",
-                          (unsigned long long)j->counter);
-        else if (!j->ok)
-            payload_error(dec,
-                          "payload chunk %llu failed authentication (truncated or tampered file)",
-                          (unsigned long long)j->counter);
-        else if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0)
-            payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
-        else
-            *stop = false;
-        if (*stop)
+        if ((*stop = chunk_failed(dec, j)))
             break;
         run += j->len - AGE_TAG_SIZE;
         r->tail++;
@@ -698,18 +708,9 @@ stream_ring(struct age_decryptor *dec, age_write_fn wr, void *wctx, struct m3_di
     if (rc == 0 && !stop && r.read_rc == 0)
         payload_error(dec, "file is truncated: the final chunk is missing after chunk %llu",
                       (unsigned long long)(dec->counter - 1));
-    /* no worker may still use the slots when they go */
-    for (uint64_t i = r.tail; i < r.head; i++)
-        age_stream_await(dec->stream, &r.jobs[i % AGE_RING_SLOTS]);
+    rc = ring_end(dec, r.jobs, r.tail, r.head, r.read_rc, rc, d);
     free(r.mem);
     age_secret_free(r.pt);
-    dec->ended = true;
-    dec->njobs = dec->next = dec->pos = 0;
-    if (rc == 0 && dec->pending_err == 0 && r.read_rc != 0) {
-        if (d != NULL)
-            *d = dec->err_diag;
-        rc = r.read_rc;
-    }
     return rc;
 }
 
@@ -787,17 +788,8 @@ fd_release(struct age_decryptor *dec, struct fd_ring *r, age_write_fn wr, void *
         else if (j->len == 0)
             payload_error(dec, "file is truncated: the final chunk is missing after chunk %llu",
                           (unsigned long long)(j->counter - 1));
-        else if (!j->ok && j->len < AGE_TAG_SIZE)
-            payload_error(dec, "file is truncated in payload chunk %llu",
-                          (unsigned long long)j->counter);
-        else if (!j->ok)
-            payload_error(dec,
-                          "payload chunk %llu failed authentication (truncated or tampered file)",
-                          (unsigned long long)j->counter);
-        else if (j->final && j->len == AGE_TAG_SIZE && j->counter > 0)
-            payload_error(dec, "empty final chunk %llu", (unsigned long long)j->counter);
         else
-            *stop = false;
+            *stop = chunk_failed(dec, j);
         if (*stop)
             break;
         run += j->len - AGE_TAG_SIZE;
@@ -856,17 +848,8 @@ stream_fd(struct age_decryptor *dec, uint64_t off, age_write_fn wr, void *wctx, 
             age_stream_await(dec->stream, t);
         }
     }
-    /* no worker may still use the slots when they go */
-    for (uint64_t i = r.tail; i < r.head; i++)
-        age_stream_await(dec->stream, &r.jobs[i % AGE_RING_SLOTS]);
+    rc = ring_end(dec, r.jobs, r.tail, r.head, r.read_rc, rc, d);
     age_secret_free(r.pt);
-    dec->ended = true;
-    dec->njobs = dec->next = dec->pos = 0;
-    if (rc == 0 && dec->pending_err == 0 && r.read_rc != 0) {
-        if (d != NULL)
-            *d = dec->err_diag;
-        rc = r.read_rc;
-    }
     return rc;
 }
 

@@ -641,7 +641,7 @@ secret_cmp(const void *x, const void *y)
 }
 
 void
-reg_hosts_free_host(struct reg_host *h)
+reg_hosts_clear_host(struct reg_host *h)
 {
     for (size_t k = 0; k < h->nsecrets; k++) {
         free(h->secrets[k].secret);
@@ -653,6 +653,15 @@ reg_hosts_free_host(struct reg_host *h)
     }
     free(h->secrets);
     free(h->unresolved);
+    h->secrets = NULL;
+    h->unresolved = NULL;
+    h->nsecrets = h->nunresolved = 0;
+}
+
+void
+reg_hosts_free_host(struct reg_host *h)
+{
+    reg_hosts_clear_host(h);
     free(h->name);
 }
 

@@ -62,10 +62,12 @@ void reg_scan_imports(struct reg_scan *s, const struct reg_node *v);
 void reg_scan_flake_binding(struct reg_scan *s, char **p, size_t n, const struct reg_node *v);
 
 /* hosts.c, for nixhosts.c: the interned copy of rel in hs->files (NULL: no memory); a host
- * named name added unless there is one (M3_ENOMEM); what a host holds freed; the orders of
- * hosts (by name) and of a host's secrets (by file, then secret). */
+ * named name added unless there is one (M3_ENOMEM); a host's secrets and unresolved values
+ * freed and emptied (clear), or all it holds (free); the orders of hosts (by name) and of a
+ * host's secrets (by file, then secret). */
 const char *reg_hosts_intern(struct reg_hosts *hs, const char *rel);
 int reg_hosts_add_host(struct reg_hosts *hs, const char *name);
+void reg_hosts_clear_host(struct reg_host *h);
 void reg_hosts_free_host(struct reg_host *h);
 int reg_host_cmp(const void *x, const void *y);
 int reg_host_secret_cmp(const void *x, const void *y);

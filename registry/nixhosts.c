@@ -101,18 +101,7 @@ apply_host(struct reg_hosts *hs, const char *source, const struct reg_nix_host *
     for (size_t i = 0; i < hs->nhosts && h == NULL; i++)
         if (strcmp(hs->hosts[i].name, x->name) == 0)
             h = &hs->hosts[i];
-    for (size_t k = 0; k < h->nsecrets; k++) {
-        free(h->secrets[k].secret);
-        free(h->secrets[k].file);
-    }
-    for (size_t k = 0; k < h->nunresolved; k++) {
-        free(h->unresolved[k].secret);
-        free(h->unresolved[k].text);
-    }
-    free(h->unresolved);
-    h->unresolved = NULL;
-    h->nunresolved = 0;
-    h->nsecrets = 0;
+    reg_hosts_clear_host(h);
     h->from_nix = true;
     if (x->n > 0) {
         struct reg_host_secret *v = realloc(h->secrets, x->n * sizeof(*v));
