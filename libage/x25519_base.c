@@ -58,22 +58,13 @@ fe_frombytes(fe h, const unsigned char s[32])
     h[4] = (load64(s + 24) >> 12) & FE_MASK;
 }
 
+/* fe_carry: h from the five wide limb sums of a product, the carries propagated (the one out
+ * of the top limb folded back in times 19, since 2^255 = 19 modulo 2^255 - 19). */
 static void
-fe_mul(fe h, const fe f, const fe g)
+fe_carry(fe h, fe_wide t0, fe_wide t1, fe_wide t2, fe_wide t3, fe_wide t4)
 {
-    uint64_t g1 = 19 * g[1], g2 = 19 * g[2], g3 = 19 * g[3], g4 = 19 * g[4], c;
-    fe_wide t0, t1, t2, t3, t4;
+    uint64_t c;
 
-    t0 = (fe_wide)f[0] * g[0] + (fe_wide)f[1] * g4 + (fe_wide)f[2] * g3 + (fe_wide)f[3] * g2 +
-         (fe_wide)f[4] * g1;
-    t1 = (fe_wide)f[0] * g[1] + (fe_wide)f[1] * g[0] + (fe_wide)f[2] * g4 + (fe_wide)f[3] * g3 +
-         (fe_wide)f[4] * g2;
-    t2 = (fe_wide)f[0] * g[2] + (fe_wide)f[1] * g[1] + (fe_wide)f[2] * g[0] + (fe_wide)f[3] * g4 +
-         (fe_wide)f[4] * g3;
-    t3 = (fe_wide)f[0] * g[3] + (fe_wide)f[1] * g[2] + (fe_wide)f[2] * g[1] + (fe_wide)f[3] * g[0] +
-         (fe_wide)f[4] * g4;
-    t4 = (fe_wide)f[0] * g[4] + (fe_wide)f[1] * g[3] + (fe_wide)f[2] * g[2] + (fe_wide)f[3] * g[1] +
-         (fe_wide)f[4] * g[0];
     t1 += (uint64_t)(t0 >> 51);
     t2 += (uint64_t)(t1 >> 51);
     t3 += (uint64_t)(t2 >> 51);
@@ -87,11 +78,30 @@ fe_mul(fe h, const fe f, const fe g)
     h[4] = (uint64_t)t4 & FE_MASK;
 }
 
+static void
+fe_mul(fe h, const fe f, const fe g)
+{
+    uint64_t g1 = 19 * g[1], g2 = 19 * g[2], g3 = 19 * g[3], g4 = 19 * g[4];
+    fe_wide t0, t1, t2, t3, t4;
+
+    t0 = (fe_wide)f[0] * g[0] + (fe_wide)f[1] * g4 + (fe_wide)f[2] * g3 + (fe_wide)f[3] * g2 +
+         (fe_wide)f[4] * g1;
+    t1 = (fe_wide)f[0] * g[1] + (fe_wide)f[1] * g[0] + (fe_wide)f[2] * g4 + (fe_wide)f[3] * g3 +
+         (fe_wide)f[4] * g2;
+    t2 = (fe_wide)f[0] * g[2] + (fe_wide)f[1] * g[1] + (fe_wide)f[2] * g[0] + (fe_wide)f[3] * g4 +
+         (fe_wide)f[4] * g3;
+    t3 = (fe_wide)f[0] * g[3] + (fe_wide)f[1] * g[2] + (fe_wide)f[2] * g[1] + (fe_wide)f[3] * g[0] +
+         (fe_wide)f[4] * g4;
+    t4 = (fe_wide)f[0] * g[4] + (fe_wide)f[1] * g[3] + (fe_wide)f[2] * g[2] + (fe_wide)f[3] * g[1] +
+         (fe_wide)f[4] * g[0];
+    fe_carry(h, t0, t1, t2, t3, t4);
+}
+
 /* fe_sq: fe_mul(h, f, f) with the symmetric products computed once. */
 static void
 fe_sq(fe h, const fe f)
 {
-    uint64_t d0 = 2 * f[0], d1 = 2 * f[1], f3_19 = 19 * f[3], f4_19 = 19 * f[4], c;
+    uint64_t d0 = 2 * f[0], d1 = 2 * f[1], f3_19 = 19 * f[3], f4_19 = 19 * f[4];
     fe_wide t0, t1, t2, t3, t4;
 
     t0 = (fe_wide)f[0] * f[0] + (fe_wide)d1 * f4_19 + (fe_wide)(2 * f[2]) * f3_19;
@@ -99,17 +109,7 @@ fe_sq(fe h, const fe f)
     t2 = (fe_wide)d0 * f[2] + (fe_wide)f[1] * f[1] + (fe_wide)(2 * f[3]) * f4_19;
     t3 = (fe_wide)d0 * f[3] + (fe_wide)d1 * f[2] + (fe_wide)f[4] * f4_19;
     t4 = (fe_wide)d0 * f[4] + (fe_wide)d1 * f[3] + (fe_wide)f[2] * f[2];
-    t1 += (uint64_t)(t0 >> 51);
-    t2 += (uint64_t)(t1 >> 51);
-    t3 += (uint64_t)(t2 >> 51);
-    t4 += (uint64_t)(t3 >> 51);
-    c = (uint64_t)(t4 >> 51);
-    h[0] = ((uint64_t)t0 & FE_MASK) + 19 * c;
-    h[1] = ((uint64_t)t1 & FE_MASK) + (h[0] >> 51);
-    h[0] &= FE_MASK;
-    h[2] = (uint64_t)t2 & FE_MASK;
-    h[3] = (uint64_t)t3 & FE_MASK;
-    h[4] = (uint64_t)t4 & FE_MASK;
+    fe_carry(h, t0, t1, t2, t3, t4);
 }
 
 static void
