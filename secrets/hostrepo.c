@@ -351,9 +351,11 @@ hostkeys_repo_rm_host(struct hostkeys_repo *repo, const char *host, struct m3_di
     return rc;
 }
 
-int
-hostkeys_repo_secrets_with(const struct hostkeys_repo *repo, const struct hostkey *key,
-                           const char ***names, size_t *n)
+/* secrets_matching: the names of the registry entries one of whose keys match(KEY, ctx)
+ * accepts (see hostkeys_repo_secrets_with). */
+static int
+secrets_matching(const struct hostkeys_repo *repo, bool (*match)(const char *, const void *),
+                 const void *ctx, const char ***names, size_t *n)
 {
     const char **v;
     size_t nv = 0;
@@ -366,21 +368,33 @@ hostkeys_repo_secrets_with(const struct hostkeys_repo *repo, const struct hostke
         return M3_ENOMEM;
     for (size_t i = 0; i < repo->reg->nentries; i++) {
         const struct reg_entry *e = &repo->reg->entries[i];
-
-        for (size_t j = 0; j < e->nkeys; j++) {
-            struct hostkey k = {0};
-            bool same = hostkey_parse(e->keys[j], &k, NULL) == 0 && hostkey_equal(&k, key);
-
-            hostkey_clear(&k);
-            if (same) {
+        for (size_t j = 0; j < e->nkeys; j++)
+            if (match(e->keys[j], ctx)) {
                 v[nv++] = e->name;
                 break;
             }
-        }
     }
     *names = v;
     *n = nv;
     return 0;
+}
+
+/* same_key: text parses as the same key as *ctx (a struct hostkey). */
+static bool
+same_key(const char *text, const void *ctx)
+{
+    struct hostkey k = {0};
+    bool same = hostkey_parse(text, &k, NULL) == 0 && hostkey_equal(&k, ctx);
+
+    hostkey_clear(&k);
+    return same;
+}
+
+int
+hostkeys_repo_secrets_with(const struct hostkeys_repo *repo, const struct hostkey *key,
+                           const char ***names, size_t *n)
+{
+    return secrets_matching(repo, same_key, key, names, n);
 }
 
 int
@@ -522,26 +536,16 @@ out:
     return rc;
 }
 
+/* same_text: text is exactly ctx (a string). */
+static bool
+same_text(const char *text, const void *ctx)
+{
+    return strcmp(text, ctx) == 0;
+}
+
 int
 hostkeys_repo_secrets_with_text(const struct hostkeys_repo *repo, const char *key,
                                 const char ***names, size_t *n)
 {
-    const char **v;
-    size_t nv = 0;
-
-    *names = NULL;
-    *n = 0;
-    if (repo->reg->nentries == 0)
-        return 0;
-    if ((v = calloc(repo->reg->nentries, sizeof(*v))) == NULL)
-        return M3_ENOMEM;
-    for (size_t i = 0; i < repo->reg->nentries; i++)
-        for (size_t j = 0; j < repo->reg->entries[i].nkeys; j++)
-            if (strcmp(repo->reg->entries[i].keys[j], key) == 0) {
-                v[nv++] = repo->reg->entries[i].name;
-                break;
-            }
-    *names = v;
-    *n = nv;
-    return 0;
+    return secrets_matching(repo, same_text, key, names, n);
 }
